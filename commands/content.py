@@ -1,0 +1,117 @@
+"""Content commands: import, export, retire-expired, verify-audit, catalogue; and the demo
+corpus loaded into an empty instance on first start."""
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from interpretations import audit
+from interpretations.coverage import interpretation_coverage
+from interpretations.importer import ImportRefused, import_file
+from policies import store
+from policies.jsonl import write_documents
+from policies.tables import documents
+from policies.validity import catalogue, local_today
+
+
+def init_app(app: Flask) -> None:
+    for command in (import_command, export_command, retire_expired_command,
+                    verify_audit_command, catalogue_command):
+        app.cli.add_command(command)
+    if app.config["LOAD_DEMO"]:
+        load_demo_if_empty(app)
+
+
+def services():
+    return current_app.extensions["policybot"]
+
+
+def load_demo_if_empty(app: Flask) -> None:
+    """First start of an empty instance: import the bundled demo corpus."""
+    svc = app.extensions["policybot"]
+    with svc.db.read() as conn:
+        empty = conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one() == 0
+    if empty:
+        from server import DEMO_CORPUS
+
+        report = import_file(svc.releases, DEMO_CORPUS)
+        app.logger.info("demo corpus imported: %d documents", report.imported)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid lines, report the others.")
+@with_appcontext
+def import_command(file: str, skip_invalid: bool) -> None:
+    """Import a JSONL corpus (shared/corpus/FORMAT.md) as published documents."""
+    try:
+        report = import_file(services().releases, file, skip_invalid=skip_invalid)
+    except ImportRefused as refused:
+        for error in refused.errors:
+            click.echo(str(error), err=True)
+        click.echo(f"refused: {refused}", err=True)
+        sys.exit(1)
+    for error in report.skipped:
+        click.echo(f"skipped {error}", err=True)
+    click.echo(f"imported {report.imported}, unchanged {report.unchanged}, "
+               f"skipped lines {len({e.line for e in report.skipped})}, "
+               f"releases {len(report.releases)}")
+
+
+@click.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def export_command(file: str) -> None:
+    """Export every published document (any validity) to a JSONL file."""
+    with services().db.read() as conn:
+        docs = store.public_documents(conn)
+    click.echo(f"exported {write_documents(file, docs)} documents to {file}")
+
+
+@click.command("retire-expired")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The date to retire against (default: today, local time).")
+@with_appcontext
+def retire_expired_command(today) -> None:
+    """Retire published releases whose validity has ended (idempotent; run daily)."""
+    day = today.date() if today else local_today(current_app.config["TIMEZONE"])
+    retired = services().releases.retire_expired(day)
+    for info in retired:
+        click.echo(f"retired release {info.id} ({info.policy_id})")
+    click.echo(f"{len(retired)} release(s) retired as of {day.isoformat()}")
+
+
+@click.command("verify-audit")
+@with_appcontext
+def verify_audit_command() -> None:
+    """Verify the audit log's hash chain; name the first broken entry."""
+    with services().db.read() as conn:
+        result = audit.verify(conn)
+    if result.ok:
+        click.echo(f"audit log intact: {result.entries} entries verified")
+        return
+    click.echo(f"audit log BROKEN at entry {result.first_broken}: {result.reason} "
+               f"({result.entries} entries read)", err=True)
+    sys.exit(1)
+
+
+@click.command("catalogue")
+@click.option("--topic")
+@click.option("--issuing-body")
+@with_appcontext
+def catalogue_command(topic: str | None, issuing_body: str | None) -> None:
+    """Print the 现行有效目录 (policies in force today) and the 解读率."""
+    today = local_today(current_app.config["TIMEZONE"])
+    with services().db.read() as conn:
+        docs = catalogue(conn, today, topic=topic, issuing_body=issuing_body)
+        coverage = interpretation_coverage(conn, today)
+    for doc in docs:
+        click.echo(f"《{doc.title}》 {doc.doc_number or ''} {doc.issuing_body or ''} "
+                   f"{doc.publish_date or ''}".rstrip())
+    click.echo(f"{len(docs)} in force on {today.isoformat()}; 解读率 "
+               f"{coverage.interpreted}/{coverage.major} major policies; 解读缺失: "
+               + ", ".join(d.id for d in coverage.missing))

@@ -1,0 +1,78 @@
+"""Validity: what is in force on a given day (现行有效), and what has run out.
+
+"Today" is the government's local date (Asia/Shanghai by default), not the server's UTC date:
+a policy valid until 2026-12-31 has run out at 07:00 on 1 January in Beijing, when the UTC
+date still says 31 December. The caller passes `today`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from policies.model import Document
+from policies.store import row_to_document
+from policies.tables import documents
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def local_today(timezone: str = DEFAULT_TIMEZONE) -> dt.date:
+    return dt.datetime.now(zoneinfo.ZoneInfo(timezone)).date()
+
+
+def in_force_clause(today: dt.date):
+    c = documents.c
+    return sa.and_(
+        c.visibility == "public", c.status == "effective",
+        sa.or_(c.valid_from.is_(None), c.valid_from <= today),
+        sa.or_(c.valid_until.is_(None), c.valid_until >= today))
+
+
+def catalogue(conn: Connection, today: dt.date, *, topic: str | None = None,
+              issuing_body: str | None = None, audience: str | None = None,
+              kind: str | None = "policy") -> list[Document]:
+    """The 现行有效目录: public documents in force on `today`, newest first."""
+    query = sa.select(documents).where(in_force_clause(today))
+    if kind:
+        query = query.where(documents.c.kind == kind)
+    if issuing_body:
+        query = query.where(documents.c.issuing_body == issuing_body)
+    rows = conn.execute(query.order_by(documents.c.publish_date.desc().nulls_last(),
+                                       documents.c.id)).mappings()
+    docs = [row_to_document(r) for r in rows]
+    if topic:
+        docs = [d for d in docs if topic in d.topics]
+    if audience:
+        docs = [d for d in docs if audience in d.audience]
+    return docs
+
+
+def run_out(conn: Connection, today: dt.date) -> list[Document]:
+    """Public documents still marked effective whose validity ended before `today`."""
+    query = sa.select(documents).where(
+        documents.c.visibility == "public", documents.c.status == "effective",
+        documents.c.valid_until.is_not(None), documents.c.valid_until < today)
+    return [row_to_document(r) for r in conn.execute(query.order_by(documents.c.id)).mappings()]
+
+
+def expiring_within(conn: Connection, today: dt.date, days: int) -> list[Document]:
+    """Public documents in force today whose validity ends within `days` days."""
+    horizon = today + dt.timedelta(days=days)
+    query = sa.select(documents).where(in_force_clause(today),
+                                       documents.c.valid_until.is_not(None),
+                                       documents.c.valid_until <= horizon)
+    return [row_to_document(r) for r in conn.execute(query.order_by(documents.c.valid_until))
+            .mappings()]
+
+
+def catalogue_facets(conn: Connection, today: dt.date) -> dict[str, list[str]]:
+    """Topics, audiences and issuing bodies that occur in the catalogue (for filters)."""
+    docs = catalogue(conn, today)
+    return {
+        "topics": sorted({t for d in docs for t in d.topics}),
+        "audience": sorted({a for d in docs for a in d.audience}),
+        "issuing_body": sorted({d.issuing_body for d in docs if d.issuing_body}),
+    }

@@ -1,0 +1,137 @@
+"""政策解读助手: the application factory, configuration and the command line.
+
+    python server.py                   serve on 127.0.0.1:8000 (POLICYBOT_HOST/PORT)
+    flask --app server import FILE     and the other commands: flask --app server --help
+
+Configuration is layered: DEFAULTS → the instance file `config.py` in the data directory →
+`POLICYBOT_*` environment variables (and `DATABASE_URL`, `REDIS_URL`) → `test_config`.
+Nothing is read at import time: `create_app` does it all.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pathlib
+import secrets
+import types
+
+from flask import Flask, jsonify
+
+from interpretations.workflow import Hooks, Releases
+from policies.db import Database, sqlite_url
+
+log = logging.getLogger("policybot")
+
+ROOT = pathlib.Path(__file__).resolve().parent
+DEMO_CORPUS = ROOT / "data" / "demo-documents.jsonl"
+
+DEFAULTS = {
+    "DATA_DIR": "instance",
+    "DATABASE_URL": None,  # default: SQLite file in DATA_DIR
+    "REDIS_URL": None,
+    "LOAD_DEMO": True,
+    "HOST": "127.0.0.1",
+    "PORT": 8000,
+    "TIMEZONE": "Asia/Shanghai",
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
+}
+# Environment variables read without the POLICYBOT_ prefix (the usual names).
+PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
+BOOL_KEYS = {"LOAD_DEMO", "TESTING", "SESSION_COOKIE_SECURE"}
+INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH"}
+
+# Feature modules, each with `init_app(app)` registering its blueprint and commands.
+# Order matters only for readability; each module keeps its own routes and commands.
+FEATURES = [
+    "commands.content",
+]
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    config = load_config(test_config)
+    data_dir = pathlib.Path(config["DATA_DIR"]).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(data_dir), instance_relative_config=True)
+    app.config.update(config)
+    app.config["DATA_DIR"] = str(data_dir)
+    app.config.setdefault("SECRET_KEY", _persistent_secret(data_dir))
+    app.config["DATABASE_URL"] = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
+    app.extensions["policybot"] = _services(app)
+    for name in FEATURES:
+        importlib.import_module(name).init_app(app)
+    _register_health(app)
+    return app
+
+
+def load_config(test_config: dict | None = None, environ=os.environ) -> dict:
+    config = dict(DEFAULTS)
+    config.update(_env_config(environ, only=("DATA_DIR",)))  # where the instance file lives
+    config.update(_instance_file(pathlib.Path(config["DATA_DIR"])))
+    config.update(_env_config(environ))
+    config.update(test_config or {})
+    return config
+
+
+def _env_config(environ, only: tuple[str, ...] | None = None) -> dict:
+    values = {k[len("POLICYBOT_"):]: v for k, v in environ.items() if k.startswith("POLICYBOT_")}
+    values.update({k: environ[k] for k in PLAIN_ENV if environ.get(k)})
+    if only:
+        values = {k: v for k, v in values.items() if k in only}
+    return {k: _typed(k, v) for k, v in values.items()}
+
+
+def _typed(key: str, value: str):
+    if key in BOOL_KEYS:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if key in INT_KEYS:
+        return int(value)
+    return value
+
+
+def _instance_file(data_dir: pathlib.Path) -> dict:
+    path = data_dir / "config.py"
+    if not path.is_file():
+        return {}
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def _persistent_secret(data_dir: pathlib.Path) -> str:
+    """A random SECRET_KEY kept in the instance, so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _services(app: Flask) -> types.SimpleNamespace:
+    """The collaborators views and commands use, built once per process."""
+    db = Database(app.config["DATABASE_URL"])
+    db.upgrade()
+    return types.SimpleNamespace(db=db, releases=Releases(db, Hooks()), config=app.config)
+
+
+def _register_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():
+        ready = all(check() for check in app.extensions.get("policybot.readiness", []))
+        return jsonify(status="ok" if ready else "starting"), (200 if ready else 503)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    host, port = app.config["HOST"], int(app.config["PORT"])
+    log.info("serving on http://%s:%s", host, port)
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
