@@ -19,6 +19,7 @@ import types
 from flask import Flask, jsonify
 
 from interpretations.workflow import Hooks, Releases
+from commands.content import load_demo_if_empty
 from policies.db import Database, sqlite_url
 
 log = logging.getLogger("policybot")
@@ -36,6 +37,7 @@ DEFAULTS = {
     "TIMEZONE": "Asia/Shanghai",
     "PUBLIC_URL": "http://127.0.0.1:8000",
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
+    "DEMO_CORPUS": str(DEMO_CORPUS),
 }
 # Environment variables read without the POLICYBOT_ prefix (the usual names).
 PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
@@ -62,6 +64,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     _register_health(app)
+    if app.config["LOAD_DEMO"]:
+        # After every feature is wired, so that the index (a publication hook) sees the import.
+        load_demo_if_empty(app)
     return app
 
 

@@ -22,8 +22,6 @@ def init_app(app: Flask) -> None:
     for command in (import_command, export_command, retire_expired_command,
                     verify_audit_command, catalogue_command):
         app.cli.add_command(command)
-    if app.config["LOAD_DEMO"]:
-        load_demo_if_empty(app)
 
 
 def services():
@@ -36,9 +34,7 @@ def load_demo_if_empty(app: Flask) -> None:
     with svc.db.read() as conn:
         empty = conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one() == 0
     if empty:
-        from server import DEMO_CORPUS
-
-        report = import_file(svc.releases, DEMO_CORPUS)
+        report = import_file(svc.releases, app.config["DEMO_CORPUS"])
         app.logger.info("demo corpus imported: %d documents", report.imported)
 
 

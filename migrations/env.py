@@ -1,17 +1,9 @@
 """Alembic environment. The URL comes from the caller (policies.db.alembic_config)."""
-import importlib
-
 from alembic import context
 
 from policies.db import create_engine, metadata
 
-# Every module that defines tables on the shared MetaData; autogenerate compares against them.
-TABLE_MODULES = [
-    "policies.tables",
-    "interpretations.tables",
-]
-for _name in TABLE_MODULES:
-    importlib.import_module(_name)
+import migrations_models  # noqa: F401,E402  (every table module, for autogenerate)
 
 target_metadata = metadata
 

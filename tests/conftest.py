@@ -1,0 +1,114 @@
+"""Shared fixtures: a fresh instance per test (own data directory, own database), on SQLite
+by default and on the machine's PostgreSQL where a test asks for it."""
+from __future__ import annotations
+
+import os
+import pathlib
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from interpretations.workflow import Actor, Hooks, Releases
+from policies.db import Database, sqlite_url
+from policies.model import Document
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DEMO = ROOT / "data" / "demo-documents.jsonl"
+PG_URL = os.environ.get("POLICYBOT_TEST_PG_URL", "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("POLICYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+DRAFTER = Actor("zhang.drafter", "drafter", "区人社局")
+DRAFTER2 = Actor("li.drafter", "drafter", "区人社局")
+REVIEWER = Actor("wang.reviewer", "reviewer", "区党政办")
+SIGNER = Actor("zhao.signer", "signer", "区管委会")
+ADMIN = Actor("admin", "admin")
+
+
+def postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
+                                  connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _require_postgres():
+    # In CI the server must be there (.ci/run starts it): a missing server is a failure.
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL} (CI must provide it)")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL} on this machine")
+
+
+@pytest.fixture
+def pg_url():
+    """A URL to a fresh, empty schema in the PostgreSQL test database; dropped afterwards."""
+    _require_postgres()
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_url(request, tmp_path):
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "test.sqlite3")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def db(tmp_path) -> Database:
+    database = Database(sqlite_url(tmp_path / "test.sqlite3"))
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def releases(db) -> Releases:
+    return Releases(db, Hooks())
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The Flask app on an empty instance (no demo corpus)."""
+    from server import create_app
+
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False})
+    yield app
+    app.extensions["policybot"].db.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def make_policy(doc_id: str = "p1", **fields) -> Document:
+    record = {"id": doc_id, "kind": "policy", "title": f"关于{doc_id}的通知",
+              "text": "一、总则\n第一条 为了规范管理，制定本办法。\n", "doc_number": "洪经管办发〔2026〕1号",
+              "issuing_body": "南昌经济技术开发区管理委员会办公室", "publish_date": "2026-01-05",
+              "importance": "normal", "topics": ["就业创业"], "audience": ["个人"]}
+    record.update(fields)
+    return Document.from_record(record)
+
+
+def make_interpretation(doc_id: str = "i1", interprets: str = "p1", **fields) -> Document:
+    record = {"id": doc_id, "kind": "interpretation", "title": f"《{interprets}》政策解读",
+              "text": "一、政策背景\n为落实国家部署，制定本办法。\n", "interprets": interprets,
+              "interpretation_form": "text", "topics": ["就业创业"], "audience": ["个人"]}
+    record.update(fields)
+    return Document.from_record(record)
