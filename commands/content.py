@@ -2,6 +2,7 @@
 corpus loaded into an empty instance on first start."""
 from __future__ import annotations
 
+import pathlib
 import sys
 
 import click
@@ -82,17 +83,34 @@ def retire_expired_command(today) -> None:
 
 
 @click.command("verify-audit")
+@click.option("--anchor", type=click.Path(dir_okay=False),
+              help="File holding the head (seq and hash) seen last time: a chain cut short "
+                   "after it is detected, and the file is updated when all is well.")
 @with_appcontext
-def verify_audit_command() -> None:
+def verify_audit_command(anchor: str | None) -> None:
     """Verify the audit log's hash chain; name the first broken entry."""
     with services().db.read() as conn:
         result = audit.verify(conn)
-    if result.ok:
-        click.echo(f"audit log intact: {result.entries} entries verified")
-        return
-    click.echo(f"audit log BROKEN at entry {result.first_broken}: {result.reason} "
-               f"({result.entries} entries read)", err=True)
-    sys.exit(1)
+        seq, head_hash = audit.head(conn)
+        anchored = _check_anchor(conn, anchor)
+    if not result.ok:
+        click.echo(f"audit log BROKEN at entry {result.first_broken}: {result.reason} "
+                   f"({result.entries} entries read)", err=True)
+        sys.exit(1)
+    if not anchored:
+        click.echo(f"audit log BROKEN: the entry recorded in {anchor} is gone or changed "
+                   "(entries were removed from the end)", err=True)
+        sys.exit(1)
+    if anchor:
+        pathlib.Path(anchor).write_text(f"{seq} {head_hash}\n")
+    click.echo(f"audit log intact: {result.entries} entries verified; head {seq} {head_hash}")
+
+
+def _check_anchor(conn, anchor: str | None) -> bool:
+    if not anchor or not pathlib.Path(anchor).exists():
+        return True
+    seq, expected = pathlib.Path(anchor).read_text().split()
+    return audit.matches_anchor(conn, int(seq), expected)
 
 
 @click.command("catalogue")

@@ -68,6 +68,21 @@ def verify(conn: Connection) -> Verification:
     return Verification(True, count)
 
 
+def head(conn: Connection) -> tuple[int, str]:
+    """(seq, hash) of the last entry: keep a copy elsewhere to detect a cut-off tail."""
+    row = conn.execute(sa.select(audit_log.c.seq, audit_log.c.entry_hash)
+                       .order_by(audit_log.c.seq.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def matches_anchor(conn: Connection, seq: int, entry_hash_: str) -> bool:
+    """Is the entry recorded earlier as the head still there, unchanged?"""
+    if seq == 0:
+        return True
+    found = conn.execute(sa.select(audit_log.c.entry_hash).where(audit_log.c.seq == seq)).scalar()
+    return found == entry_hash_
+
+
 def entries(conn: Connection, *, release_id: int | None = None, actor: str | None = None,
             since: str | None = None, until: str | None = None, limit: int = 500) -> list[dict]:
     query = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)

@@ -94,10 +94,20 @@ def document_parts(doc: Document) -> list[tuple[str, str]]:
     return [(part, text) for part, text in parts if text]
 
 
+def masked_text(text: str, found: list[Finding] | None = None) -> str:
+    """`text` with every finding masked in place (masking keeps lengths, so offsets hold)."""
+    found = scan_text(text) if found is None else found
+    out = list(text)
+    for f in found:
+        out[f.start:f.end] = list(f.masked())
+    return "".join(out)
+
+
 def context_of(text: str, finding: Finding, width: int = 30) -> str:
-    """The text around a finding, the finding itself masked (for the reviewer's list)."""
-    before = text[max(0, finding.start - width):finding.start]
-    after = text[finding.end:finding.end + width]
+    """The text around a finding for the reviewer's list, with every finding in it masked."""
+    safe = masked_text(text)
+    before = safe[max(0, finding.start - width):finding.start]
+    after = safe[finding.end:finding.end + width]
     return f"{before}【{finding.masked()}】{after}"
 
 
