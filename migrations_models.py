@@ -5,6 +5,8 @@ import importlib
 TABLE_MODULES = [
     "policies.tables",
     "interpretations.tables",
+    "bot.questionlog",
+    "insights.tables",
 ]
 for _name in TABLE_MODULES:
     importlib.import_module(_name)

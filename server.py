@@ -48,6 +48,7 @@ INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH"}
 # Order matters only for readability; each module keeps its own routes and commands.
 FEATURES = [
     "commands.content",
+    "commands.insights",
 ]
 
 
@@ -58,7 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(data_dir), instance_relative_config=True)
     app.config.update(config)
     app.config["DATA_DIR"] = str(data_dir)
-    app.config.setdefault("SECRET_KEY", _persistent_secret(data_dir))
+    # Flask's defaults hold SECRET_KEY = None, so setdefault would never fill it in.
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _persistent_secret(data_dir)
     app.config["DATABASE_URL"] = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
     app.extensions["policybot"] = _services(app)
     for name in FEATURES:
