@@ -75,8 +75,10 @@ def _check_batch(conn: Connection, docs, errors):
             errors.append(LineError(number, doc.id, "a document with this id exists with other "
                                     "content; published content is immutable (give the new "
                                     "version its own id and 'supersedes')"))
+    referenced = {i for _, d in kept for i in (d.interprets, d.supersedes) if i}
+    stored = {d.id: d for d in _existing_by_id(conn, referenced)}
     while True:
-        known = {d.id: d for _, d in kept} | existing
+        known = stored | existing | {d.id: d for _, d in kept}
         problems = [(n, d, r) for n, d in kept if (r := _reference_problem(d, known, bad_ids))]
         if not problems:
             break
@@ -100,8 +102,11 @@ def _drop_duplicates(docs, errors):
 
 
 def _existing(conn: Connection, docs: list[Document]) -> list[Document]:
-    ids = store.existing_ids(conn, [d.id for d in docs])
-    return [store.get_document(conn, i) for i in sorted(ids)]
+    return _existing_by_id(conn, [d.id for d in docs])
+
+
+def _existing_by_id(conn: Connection, ids) -> list[Document]:
+    return [store.get_document(conn, i) for i in sorted(store.existing_ids(conn, ids))]
 
 
 def _reference_problem(doc: Document, known: dict[str, Document], bad_ids: set[str]) -> str | None:

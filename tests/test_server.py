@@ -1,0 +1,70 @@
+"""The app factory, layered configuration, the health page and `python server.py`."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from server import create_app, load_config
+from tests.conftest import ROOT
+
+
+def test_config_layers_defaults_instance_file_environment_and_test_config(tmp_path):
+    (tmp_path / "config.py").write_text("PORT = 9001\nTIMEZONE = 'Asia/Urumqi'\nPUBLIC_URL = 'https://file'\n")
+    environ = {"POLICYBOT_DATA_DIR": str(tmp_path), "POLICYBOT_PORT": "9002",
+               "POLICYBOT_LOAD_DEMO": "0", "DATABASE_URL": "sqlite:///x.db"}
+    config = load_config({"PUBLIC_URL": "https://test"}, environ=environ)
+    assert config["TIMEZONE"] == "Asia/Urumqi"  # instance file over defaults
+    assert config["PORT"] == 9002  # environment over instance file
+    assert config["PUBLIC_URL"] == "https://test"  # test_config over everything
+    assert config["LOAD_DEMO"] is False and config["DATABASE_URL"] == "sqlite:///x.db"
+    assert load_config(environ={})["HOST"] == "127.0.0.1"
+
+
+def test_an_empty_instance_stays_empty_without_the_demo(app, client):
+    assert client.get("/healthz").status_code == 200
+    result = app.test_cli_runner().invoke(args=["catalogue"])
+    assert "0 in force" in result.output
+
+
+def test_the_instance_lives_in_the_data_directory(tmp_path):
+    app = create_app({"DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": False})
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'inst' / 'policybot.sqlite3'}"
+    assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
+    app.extensions["policybot"].db.dispose()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_python_server_py_serves_the_demo_instance(tmp_path):
+    port = free_port()
+    env = {**os.environ, "POLICYBOT_DATA_DIR": str(tmp_path / "inst"), "POLICYBOT_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        started = time.monotonic()
+        status = wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=120)
+        print(f"healthz 200 after {time.monotonic() - started:.1f} s")
+        assert status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_healthy(url, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except OSError:
+            time.sleep(0.3)
+    return None
