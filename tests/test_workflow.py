@@ -4,9 +4,19 @@ import datetime as dt
 import pytest
 
 from interpretations import audit
-from interpretations.workflow import Actor, WorkflowError
+from interpretations.workflow import Actor, Hooks, Releases, WorkflowError
 from policies import store
+from policies.db import Database
 from tests.conftest import ADMIN, DRAFTER, DRAFTER2, REVIEWER, SIGNER, make_interpretation, make_policy
+
+
+@pytest.fixture
+def releases(any_db_url):
+    """Every workflow rule is tried on SQLite and on PostgreSQL."""
+    db = Database(any_db_url)
+    db.upgrade()
+    yield Releases(db, Hooks())
+    db.dispose()
 
 
 def published(releases, policy=None, interps=None):

@@ -7,7 +7,6 @@ Create Date: 2026-11-27 17:36:22.008501
 from alembic import op
 import sqlalchemy as sa
 
-from interpretations.audit import POSTGRES_TRIGGERS, SQLITE_TRIGGERS
 
 
 revision = '0001_foundation'
@@ -153,6 +152,13 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+
+
+# Frozen copies of the DDL in interpretations/audit.py (a migration must not change later).
+SQLITE_TRIGGERS = ["CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log\n       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END", "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log\n       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"]
+POSTGRES_TRIGGERS = ["CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$\n       BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql", 'CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log\n       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()', 'CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log\n       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()']
 
 
 def _append_only_audit_log() -> None:
