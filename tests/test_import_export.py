@@ -126,3 +126,20 @@ def test_import_is_no_way_around_the_rules_for_new_releases(app):
     with releases.db.read() as conn:
         assert store.get_visibility(conn, "p1") == "public"
     assert releases.get(release_id)["provenance"] == "workflow"
+
+
+@pytest.mark.postgres
+def test_demo_round_trip_on_postgresql(pg_url, tmp_path):
+    from server import create_app
+
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "pg"), "LOAD_DEMO": False,
+                      "DATABASE_URL": pg_url})
+    runner = app.test_cli_runner()
+    assert "imported 139" in runner.invoke(args=["import", str(DEMO)]).output
+    out = tmp_path / "export.jsonl"
+    runner.invoke(args=["export", str(out)])
+    exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(exported, key=lambda r: r["id"]) == sorted(demo_records(), key=lambda r: r["id"])
+    assert "unchanged 139" in runner.invoke(args=["import", str(out)]).output
+    assert runner.invoke(args=["verify-audit"]).exit_code == 0
+    app.extensions["policybot"].db.dispose()
