@@ -68,3 +68,20 @@ def wait_healthy(url, timeout):
         except OSError:
             time.sleep(0.3)
     return None
+
+
+def test_first_start_imports_the_demo_once_and_retire_expired_runs_from_the_cli(tmp_path):
+    config = {"TESTING": True, "DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": True}
+    first = create_app(config)
+    runner = first.test_cli_runner()
+    assert " in force on " in runner.invoke(args=["catalogue"]).output
+    second = create_app(config)  # a restart: nothing imported again
+    result = second.test_cli_runner().invoke(args=["import", str(ROOT / "data" / "demo-documents.jsonl")])
+    assert "imported 0, unchanged 139" in result.output
+    retired = runner.invoke(args=["retire-expired", "--today", "2026-12-06"])
+    assert retired.exit_code == 0
+    assert "retired release" in retired.output and "gz_29" in retired.output  # valid until 2026-12-05
+    again = runner.invoke(args=["retire-expired", "--today", "2026-12-06"])
+    assert "0 release(s) retired" in again.output
+    for app in (first, second):
+        app.extensions["policybot"].db.dispose()
