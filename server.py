@@ -48,6 +48,7 @@ INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH"}
 # Order matters only for readability; each module keeps its own routes and commands.
 FEATURES = [
     "commands.content",
+    "commands.index",
     "commands.insights",
 ]
 

@@ -1,0 +1,103 @@
+"""The index's content in memory: documents' metadata, chunks with their BM25 tokens,
+the BM25 index and the FAISS vectors, kept in step. Publishing a document adds its chunks
+(or only updates its metadata when its content did not change, e.g. a retirement);
+removing deletes them. Vectors arrive separately (`add_vectors`), because embedding is slow:
+a chunk is searchable by BM25 at once and by meaning once embedded."""
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+
+from index.chunking import chunk_document
+from index.dense import DenseIndex
+from index.records import ChunkRecord, DocMeta, passage_text
+from index.sparse import SparseIndex
+from index.tokenizer import PolicyTokenizer, corpus_words
+from policies.model import Document
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CorpusIndex:
+    def __init__(self, tokenizer: PolicyTokenizer, dim: int, faiss_kind: str = "flat"):
+        self.tokenizer = tokenizer
+        self.docs: dict[str, DocMeta] = {}
+        self.records: dict[int, ChunkRecord] = {}
+        self.rows_of: dict[str, list[int]] = {}
+        self.sparse = SparseIndex.build([], [], [])
+        self.dense = DenseIndex(dim, faiss_kind)
+        self.next_row = 0
+        self.lock = threading.RLock()  # held for every change and for FAISS searches
+
+    # -- changes ----------------------------------------------------------------------------
+    def upsert(self, documents: list[Document]) -> list[int]:
+        """Add or refresh documents; returns the new rows that still need vectors."""
+        with self.lock:
+            self.tokenizer.add_words(corpus_words([d.title for d in documents],
+                                                  [d.issuing_body for d in documents]))
+            new_rows = [row for doc in documents for row in self._upsert_one(doc)]
+            self._rebuild_sparse()
+            return new_rows
+
+    def _upsert_one(self, doc: Document) -> list[int]:
+        meta = DocMeta.of(doc)
+        old = self.docs.get(doc.id)
+        self.docs[doc.id] = meta
+        if old is not None and old.content_hash == meta.content_hash:
+            return []  # only lifecycle fields (status) changed
+        self._drop_rows(doc.id)
+        rows = []
+        for chunk in chunk_document(doc):
+            passage = passage_text(meta, chunk)
+            record = ChunkRecord(self.next_row, chunk, tuple(self.tokenizer.tokens(passage)),
+                                 text_hash(passage))
+            self.records[record.row] = record
+            rows.append(record.row)
+            self.next_row += 1
+        self.rows_of[doc.id] = rows
+        return rows
+
+    def remove(self, doc_ids: list[str]) -> None:
+        with self.lock:
+            for doc_id in doc_ids:
+                self.docs.pop(doc_id, None)
+                self._drop_rows(doc_id)
+            self._rebuild_sparse()
+
+    def _drop_rows(self, doc_id: str) -> None:
+        rows = self.rows_of.pop(doc_id, [])
+        for row in rows:
+            self.records.pop(row, None)
+        self.dense.remove(rows)
+
+    def _rebuild_sparse(self) -> None:
+        rows = sorted(self.records)
+        self.sparse = SparseIndex.build(rows, [self.records[r].tokens for r in rows],
+                                        [self.records[r].chunk.doc_id for r in rows])
+
+    def add_vectors(self, rows: list[int], vectors: np.ndarray) -> None:
+        """Vectors computed outside the lock; rows removed meanwhile are skipped."""
+        with self.lock:
+            live = [i for i, row in enumerate(rows) if row in self.records
+                    and row not in self.dense.vectors]
+            if live:
+                self.dense.add([rows[i] for i in live], np.asarray(vectors)[live])
+
+    # -- reading ----------------------------------------------------------------------------
+    def passage(self, row: int) -> str:
+        record = self.records[row]
+        return passage_text(self.docs[record.chunk.doc_id], record.chunk)
+
+    def rows_without_vectors(self) -> list[int]:
+        with self.lock:
+            return [row for row in sorted(self.records) if row not in self.dense.vectors]
+
+    def corpus_hash(self) -> str:
+        """Identifies what is indexed: documents, their content and their status."""
+        with self.lock:
+            parts = sorted(f"{m.id}\t{m.content_hash}\t{m.status}" for m in self.docs.values())
+        return text_hash("\n".join(parts))

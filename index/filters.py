@@ -1,0 +1,38 @@
+"""Which documents a search may return: by default only what is in force today; with
+`include_expired` everything published (each hit labelled with its status); narrowed by
+audience, topic, region and issuing body."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from index.records import DocMeta
+
+NATIONWIDE = ("全国", "", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Filters:
+    today: dt.date
+    include_expired: bool = False
+    audience: str | None = None
+    topic: str | None = None
+    region: str | None = None
+    issuing_body: str | None = None
+
+    def admits(self, doc: DocMeta) -> bool:
+        if not self.include_expired and not doc.in_force(self.today):
+            return False
+        if self.audience and self.audience not in doc.audience:
+            return False
+        if self.topic and self.topic not in doc.topics:
+            return False
+        if self.issuing_body and self.issuing_body not in (doc.issuing_body or ""):
+            return False
+        return self._region_ok(doc.region)
+
+    def _region_ok(self, doc_region: str | None) -> bool:
+        """A document for 广东省 applies in 广东省广州市; one for 全国 applies everywhere."""
+        if not self.region or doc_region in NATIONWIDE:
+            return True
+        return self.region.startswith(doc_region) or doc_region.startswith(self.region)

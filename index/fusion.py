@@ -1,0 +1,32 @@
+"""Fusion of ranked lists and the boosts applied on top. Pure functions over row ids."""
+from __future__ import annotations
+
+RRF_K = 60
+
+
+def reciprocal_rank_fusion(ranked: list[list[int]], weights: list[float],
+                           k: int = RRF_K) -> dict[int, float]:
+    """Σ weight / (k + rank) over the lists a row appears in (rank from 1)."""
+    fused: dict[int, float] = {}
+    for rows, weight in zip(ranked, weights):
+        for rank, row in enumerate(rows, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+def apply_preference(scores: dict[int, float], preferred: set[int], factor: float) -> dict[int, float]:
+    """Interpretation and FAQ chunks, written for the public, win near-ties with raw text."""
+    return {row: s * factor if row in preferred else s for row, s in scores.items()}
+
+
+def apply_named(scores: dict[int, float], named_rows: set[int]) -> dict[int, float]:
+    """A document named in the question (exact 文号 or title) goes first: its chunks are
+    lifted above every other, keeping their order among themselves."""
+    if not named_rows:
+        return scores
+    lift = 1.0 + max(scores.values(), default=0.0)
+    return {row: s + lift if row in named_rows else s for row, s in scores.items()}
+
+
+def top(scores: dict[int, float], k: int) -> list[tuple[int, float]]:
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]

@@ -1,0 +1,251 @@
+"""The search service: hybrid retrieval over published policies and interpretations.
+
+    svc = SearchService(db, embedder, data_dir=..., today=...)
+    svc.start()                       # load the index from disk / catch up with the database
+    svc.search("看病能报销多少", k=5)   # -> list[Hit]
+
+BM25 answers as soon as the chunks are in; vectors are computed by a background thread (or
+taken from an embedding cache), so a new instance, or a new publication, is searchable at
+once by words and shortly after by meaning. `on_published` / `on_removed` are the release
+workflow's hooks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Callable
+
+import numpy as np
+
+from index import fusion
+from index.corpus import CorpusIndex
+from index.embedders import Embedder
+from index.filters import Filters
+from index.hits import Hit
+from index.naming import named_documents
+from index.synonyms import Expander
+from index.tokenizer import PolicyTokenizer
+from policies import store as doc_store
+from policies.db import Database
+from policies.validity import local_today
+
+log = logging.getLogger("policybot.index")
+
+MODES = ("hybrid", "bm25", "dense")
+CANDIDATES = 100          # per list, before fusion
+PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties
+WEIGHTS = {"bm25": 1.0, "dense": 1.0}
+
+
+class SearchError(ValueError):
+    """A bad query or an index that cannot answer; the message says what to do."""
+
+
+class SearchService:
+    def __init__(self, db: Database, embedder: Embedder, *, faiss_kind: str = "flat",
+                 today: Callable[[], dt.date] | None = None, background: bool = True,
+                 store=None, cache=None):
+        self.db, self.embedder, self.faiss_kind = db, embedder, faiss_kind
+        self.today = today or local_today
+        self.background = background
+        self.store = store          # index.storage.IndexStore, or None (memory only)
+        self.cache = cache          # index.cache.EmbeddingCache, or None
+        self.expander = Expander.default()
+        self.corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, faiss_kind)
+        self.error: str | None = None
+        self._started = False
+        self._worker: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the saved index (if any, and if it fits the embedder), then catch up with the
+        database: what was published or retired while no index was listening."""
+        if self.store is not None:
+            loaded = self.store.load_current(self.embedder, self.faiss_kind)
+            if loaded is not None:
+                self.corpus = loaded
+        self.sync_with_database()
+        self._started = True
+
+    def sync_with_database(self) -> None:
+        with self.db.read() as conn:
+            public = {d.id: d for d in doc_store.public_documents(conn)}
+        gone = [doc_id for doc_id in self.corpus.docs if doc_id not in public]
+        changed = [d for d in public.values() if self._differs(d)]
+        if gone:
+            self.corpus.remove(gone)
+        if changed:
+            self.corpus.upsert(changed)
+        log.info("index: %d documents, %d chunks (%d changed, %d removed since saved)",
+                 len(self.corpus.docs), len(self.corpus.records), len(changed), len(gone))
+        self._vectors_needed(changed or gone)
+
+    def _differs(self, doc) -> bool:
+        meta = self.corpus.docs.get(doc.id)
+        return meta is None or meta.content_hash != doc.content_hash() or meta.status != doc.status
+
+    def ready(self) -> bool:
+        return self._started and self.error is None
+
+    def status(self) -> dict:
+        return {"documents": len(self.corpus.docs), "chunks": len(self.corpus.records),
+                "vectors": len(self.corpus.dense), "embedder": self.embedder.name,
+                "error": self.error}
+
+    # -- release hooks ---------------------------------------------------------------------
+    def on_published(self, infos) -> None:
+        self._refresh([doc_id for info in infos for doc_id in info.document_ids])
+
+    def on_removed(self, infos) -> None:
+        self._refresh([doc_id for info in infos for doc_id in info.document_ids])
+
+    def _refresh(self, doc_ids: list[str]) -> None:
+        """Index what is public (a retirement only relabels it), drop what is not."""
+        with self.db.read() as conn:
+            docs = {i: doc_store.get_document(conn, i) for i in doc_ids}
+            public = {i for i in doc_ids if doc_store.get_visibility(conn, i) == "public"}
+        self.corpus.remove([i for i in doc_ids if i not in public])
+        self.corpus.upsert([docs[i] for i in doc_ids if i in public and docs[i] is not None])
+        self._vectors_needed(True)
+
+    # -- vectors ---------------------------------------------------------------------------
+    def _vectors_needed(self, changed: bool) -> None:
+        if not self.background:
+            self.embed_pending()
+            if changed:
+                self.save()
+            return
+        self._idle.clear()
+        self._wake.set()
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work, name="index-embedder", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.embed_pending()
+                self.save()
+            except Exception:  # keep serving by BM25; the next change retries
+                log.exception("index: embedding or saving failed")
+            if not self._wake.is_set():
+                self._idle.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """For tests and commands: wait until every chunk has its vector and is saved."""
+        return self._idle.wait(timeout)
+
+    def embed_pending(self, batch: int = 32, progress: Callable[[int], None] | None = None) -> int:
+        rows = self.corpus.rows_without_vectors()
+        for start in range(0, len(rows), batch):
+            part = rows[start:start + batch]
+            self.corpus.add_vectors(part, self._vectors_for(part))
+            if progress:
+                progress(len(part))
+        return len(rows)
+
+    def _vectors_for(self, rows: list[int]) -> np.ndarray:
+        passages = [self.corpus.passage(r) for r in rows]
+        hashes = [self.corpus.records[r].text_hash for r in rows]
+        cached = self.cache.lookup(hashes) if self.cache else [None] * len(rows)
+        todo = [i for i, v in enumerate(cached) if v is None]
+        fresh = self.embedder.embed_passages([passages[i] for i in todo]) if todo else []
+        for i, vector in zip(todo, fresh):
+            cached[i] = vector
+        return np.stack(cached).astype(np.float32)
+
+    def save(self) -> None:
+        if self.store is not None:
+            self.store.save(self.corpus, self.embedder)
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5, *, mode: str = "hybrid", include_expired: bool = False,
+               audience: str | None = None, topic: str | None = None, region: str | None = None,
+               issuing_body: str | None = None) -> list[Hit]:
+        query = _check(query, k, mode)
+        if self.error:
+            raise SearchError(self.error)
+        filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body)
+        corpus = self.corpus
+        admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
+        scores = self._fused(corpus, query, mode, admitted, max(k, CANDIDATES))
+        scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
+        scores = fusion.apply_named(scores, self._named_rows(corpus, query, admitted, scores))
+        return [self._hit(corpus, row, score, filters.today) for row, score in fusion.top(scores, k)]
+
+    def _fused(self, corpus, query, mode, admitted, n) -> dict[int, float]:
+        lists, weights = [], []
+        if mode in ("hybrid", "bm25"):
+            lists.append(self._bm25_rows(corpus, query, admitted, n))
+            weights.append(WEIGHTS["bm25"])
+        if mode in ("hybrid", "dense") and len(corpus.dense):
+            lists.append(self._dense_rows(corpus, query, admitted, n))
+            weights.append(WEIGHTS["dense"])
+        return fusion.reciprocal_rank_fusion(lists, weights)
+
+    def _bm25_rows(self, corpus, query, admitted, n) -> list[int]:
+        sparse = corpus.sparse
+        tokens = self.expander.expand(corpus.tokenizer.tokens(query), query, corpus.tokenizer)
+        scores = sparse.scores(tokens)
+        if not len(scores):
+            return []
+        scores = np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0)
+        best = np.argsort(-scores, kind="stable")[:n]
+        return [int(sparse.rows[i]) for i in best if scores[i] > 0]
+
+    def _dense_rows(self, corpus, query, admitted, n) -> list[int]:
+        vector = self.embed_queries([query])[0]
+        allowed = {r for d in admitted for r in corpus.rows_of.get(d, ())}
+        with corpus.lock:
+            rows, _ = corpus.dense.search(vector, n, allowed)
+        return rows
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised query vectors (e.g. to group similar questions)."""
+        return self.embedder.embed_queries(list(texts))
+
+    @staticmethod
+    def _preferred(corpus, scores) -> set[int]:
+        return {row for row in scores if row in corpus.records and (
+            corpus.records[row].chunk.source == "faq"
+            or corpus.docs[corpus.records[row].chunk.doc_id].kind == "interpretation")}
+
+    @staticmethod
+    def _named_rows(corpus, query, admitted, scores) -> set[int]:
+        named = named_documents(query, {d: corpus.docs[d] for d in admitted if d in corpus.docs})
+        rows = set()
+        for doc_id in named:
+            own = [r for r in corpus.rows_of.get(doc_id, ()) if r in scores]
+            if not own and corpus.rows_of.get(doc_id):
+                own = corpus.rows_of[doc_id][:1]
+                scores.setdefault(own[0], 0.0)
+            rows.update(own)
+        return rows
+
+    @staticmethod
+    def _hit(corpus, row: int, score: float, today: dt.date) -> Hit:
+        chunk = corpus.records[row].chunk
+        meta = corpus.docs[chunk.doc_id]
+        return Hit(doc_id=meta.id, title=meta.title, doc_number=meta.doc_number, kind=meta.kind,
+                   interprets=meta.interprets, article=chunk.article,
+                   heading_path=chunk.heading_path, text=chunk.text, score=round(score, 6),
+                   status=meta.status, in_force=meta.in_force(today),
+                   issuing_body=meta.issuing_body, publish_date=meta.publish_date,
+                   valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
+                   end=chunk.end, source=chunk.source)
+
+
+def _check(query, k, mode) -> str:
+    if mode not in MODES:
+        raise SearchError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+    if not isinstance(k, int) or k < 1:
+        raise SearchError(f"k must be a positive integer, not {k!r}")
+    if not isinstance(query, str) or not query.strip():
+        raise SearchError("the question is empty")
+    return query.strip()

@@ -1,0 +1,88 @@
+"""Chinese tokens for BM25: an own `jieba.Tokenizer` (the global one is never touched), a
+user dictionary of policy terms, 文号 kept as one token, stopwords dropped.
+
+The user dictionary is data: data/index/userdict.txt (programme names such as 专精特新) plus
+words taken from the corpus (titles, issuing bodies, names in 《》). It is part of the index
+(saved in the manifest's directory) so that a query is cut the way its index was.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+import threading
+import unicodedata
+
+import jieba
+
+DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "index"
+# 洪府办发〔2024〕31号, 穗府办规[2025]8号, 国务院令第746号, 主席令第十五号
+DOC_NUMBER_RE = re.compile(
+    r"[\u4e00-\u9fffA-Za-z]{1,20}[〔\[［【(（]\s*(?:19|20)\d{2}\s*[〕\]］】)）]\s*第?\d+\s*号"
+    r"|[\u4e00-\u9fff]{1,12}令第?[\d一二三四五六七八九十百零〇]+号")
+_BRACKETS = str.maketrans({"[": "〔", "［": "〔", "【": "〔", "(": "〔", "（": "〔",
+                           "]": "〕", "］": "〕", "】": "〕", ")": "〕", "）": "〕"})
+_WORD_RE = re.compile(r"[\w\u4e00-\u9fff]")
+_TITLE_NAME_RE = re.compile(r"《([^《》]{2,30})》")
+_jieba_lock = threading.Lock()
+
+
+# Words the 文号 pattern may swallow in front of an issuer's abbreviation.
+_LEADING_RE = re.compile(r"^(?:根据|按照|依据|依照|参照|执行|落实|印发|关于|以及|和|及|与|即|见|的|是)+")
+
+
+def normalise_doc_number(number: str) -> str:
+    """One spelling for a 文号: full-width 〔〕 brackets, no spaces, no leading 根据/和."""
+    return _LEADING_RE.sub("", re.sub(r"\s+", "", number).translate(_BRACKETS))
+
+
+def find_doc_numbers(text: str) -> list[str]:
+    return [normalise_doc_number(m.group(0)) for m in DOC_NUMBER_RE.finditer(text)]
+
+
+def read_word_list(path: pathlib.Path) -> list[str]:
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def corpus_words(titles, issuing_bodies) -> set[str]:
+    """Words worth keeping whole, taken from the documents themselves."""
+    words = set()
+    for title in titles:
+        words.update(_TITLE_NAME_RE.findall(title))
+        short = re.sub(r"^中华人民共和国", "", title)
+        if 2 < len(short) <= 20:
+            words.add(short)
+    words.update(b for b in issuing_bodies if b and len(b) <= 30)
+    return {w.strip() for w in words if w.strip()}
+
+
+class PolicyTokenizer:
+    def __init__(self, user_words=(), stopwords=None):
+        self.user_words = sorted(set(read_word_list(DATA / "userdict.txt")) | set(user_words))
+        self.stopwords = set(read_word_list(DATA / "stopwords.txt") if stopwords is None else stopwords)
+        self._jieba = jieba.Tokenizer()
+        with _jieba_lock:
+            self._jieba.initialize()
+        for word in self.user_words:
+            self._jieba.add_word(word, freq=2000)
+
+    def add_words(self, words) -> None:
+        new = set(words) - set(self.user_words)
+        for word in new:
+            self._jieba.add_word(word, freq=2000)
+        self.user_words = sorted(set(self.user_words) | new)
+
+    def tokens(self, text: str) -> list[str]:
+        tokens, position = [], 0
+        for match in DOC_NUMBER_RE.finditer(text):
+            tokens += self._words(text[position:match.start()])
+            tokens.append(normalise_doc_number(match.group(0)))
+            position = match.end()
+        return tokens + self._words(text[position:])
+
+    def _words(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFKC", text).lower()
+        return [w for w in self._jieba.cut_for_search(text)
+                if w.strip() and _WORD_RE.search(w) and w not in self.stopwords]
