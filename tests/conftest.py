@@ -112,3 +112,4 @@ def make_interpretation(doc_id: str = "i1", interprets: str = "p1", **fields) ->
               "interpretation_form": "text", "topics": ["就业创业"], "audience": ["个人"]}
     record.update(fields)
     return Document.from_record(record)
+from tests.fake_wechat import fake_wechat  # noqa

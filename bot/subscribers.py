@@ -1,0 +1,280 @@
+"""Subscribers: who wants which pushes, and the profile that targeted push matches against.
+
+Used by the bot's message handlers (订阅/退订/我的订阅, follow and unfollow events), by the H5
+profile form and by the push matcher. Openids are stored protected (bot/push/openids.py) and
+can be deleted on request (`forget`); they are never logged in clear.
+
+    subs = Subscribers(db)
+    subs.subscribe(openid, "就业创业")   -> Result(ok=True, message="已订阅「就业创业」…")
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import unicodedata
+
+import sqlalchemy as sa
+
+from bot.push.openids import OpenidCipher, mask, stored_secret
+from bot.push.tables import outbox, subscriber_tags, subscribers
+from policies.tables import documents
+
+log = logging.getLogger(__name__)
+
+# Groups a resident can belong to (the issue's list; the corpus adds its own audience terms).
+STANDARD_GROUPS = ("高校毕业生", "退役军人", "老年人", "残疾人", "农民工", "就业困难人员", "个人")
+QUALIFICATIONS = ("高新技术企业", "专精特新", "个体工商户", "科技型中小企业", "小微企业", "外资企业")
+SIZE_CLASSES = ("小微", "中型", "大型")
+KINDS = ("resident", "enterprise")
+SUBSCRIPTION_SOURCES = ("topic", "audience")
+PROFILE_TEXT_FIELDS = {"name": 200, "industry": 100, "region": 200}
+CS_WINDOW = dt.timedelta(hours=48)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """The outcome of a subscription command, with a message fit for the user."""
+    ok: bool
+    message: str
+    name: str | None = None
+    valid: tuple[str, ...] = ()
+
+
+class ProfileError(ValueError):
+    """A profile field with a value we cannot accept; the message says which and why."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def normalize_name(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name or "").strip()
+    return text.strip("「」『』《》\"'“”‘’[]【】 ")
+
+
+class Subscribers:
+    def __init__(self, db, secret: str | bytes | None = None):
+        self.db = db
+        self.cipher = OpenidCipher(secret or stored_secret(db))
+
+    # -- vocabulary and subscriptions ----------------------------------------------------
+    def vocabulary(self) -> dict:
+        """Topics and audience groups one can subscribe to: those of public documents."""
+        topics, audience = set(), set(STANDARD_GROUPS)
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(documents.c.topics, documents.c.audience)
+                                .where(documents.c.visibility == "public"))
+            for row_topics, row_audience in rows:
+                topics.update(row_topics or ())
+                audience.update(row_audience or ())
+        return {"topics": sorted(topics), "audience": sorted(audience - topics)}
+
+    def subscribe(self, openid: str, name: str) -> Result:
+        name = normalize_name(name)
+        source = self._source_of(name)
+        if source is None:
+            vocab = self.vocabulary()
+            valid = tuple(vocab["topics"] + vocab["audience"])
+            return Result(False, f"没有「{name}」这个主题或人群。可订阅：" + "、".join(valid), name, valid)
+        with self.db.write() as conn:
+            sid = self._ensure(conn, openid)
+            conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                         .values(consent=True, updated_at=utcnow()))
+            _add_tags(conn, sid, [name], source)
+        log.info("subscribe %s to %s", mask(openid), name)
+        return Result(True, f"已订阅「{name}」，相关政策发布时会推送给您。", name)
+
+    def unsubscribe(self, openid: str, name: str) -> Result:
+        name = normalize_name(name)
+        with self.db.write() as conn:
+            sid = self._id(conn, openid)
+            removed = 0 if sid is None else conn.execute(subscriber_tags.delete().where(
+                subscriber_tags.c.subscriber_id == sid, subscriber_tags.c.tag == name,
+                subscriber_tags.c.source.in_(SUBSCRIPTION_SOURCES))).rowcount
+        if not removed:
+            return Result(False, f"您没有订阅「{name}」。", name)
+        return Result(True, f"已退订「{name}」。", name)
+
+    def subscriptions(self, openid: str) -> list[str]:
+        with self.db.read() as conn:
+            sid = self._id(conn, openid)
+            if sid is None:
+                return []
+            return sorted(conn.execute(sa.select(subscriber_tags.c.tag).where(
+                subscriber_tags.c.subscriber_id == sid,
+                subscriber_tags.c.source.in_(SUBSCRIPTION_SOURCES))).scalars())
+
+    # -- follow events and the customer-service window -------------------------------------
+    def on_follow(self, openid: str) -> int:
+        with self.db.write() as conn:
+            sid = self._ensure(conn, openid)
+            conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                         .values(active=True, blocked_reason=None, updated_at=utcnow()))
+        return sid
+
+    def on_unfollow(self, openid: str) -> None:
+        """No push after an unfollow: inactive, and its pending rows cancelled."""
+        with self.db.write() as conn:
+            sid = self._id(conn, openid)
+            if sid is None:
+                return
+            conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                         .values(active=False, updated_at=utcnow()))
+            _cancel_pending(conn, sid, "unfollowed")
+
+    def touch(self, openid: str, at: dt.datetime | None = None) -> None:
+        """A user message: opens a new 48-hour customer-service window (5 messages)."""
+        at = at or utcnow()
+        with self.db.write() as conn:
+            sid = self._ensure(conn, openid)
+            conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                         .values(last_message_at=at, cs_used=0, active=True, updated_at=utcnow()))
+
+    # -- profile ---------------------------------------------------------------------------
+    def profile(self, openid: str) -> dict | None:
+        with self.db.read() as conn:
+            sid = self._id(conn, openid)
+            return None if sid is None else profile_of(conn, sid)
+
+    def update_profile(self, openid: str, **fields) -> dict:
+        """Set profile fields: kind, name, industry, size_class, region, consent, groups,
+        qualifications. Unknown fields or values raise ProfileError."""
+        values, tags = _checked_profile(fields)
+        with self.db.write() as conn:
+            sid = self._ensure(conn, openid)
+            conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                         .values(**values, updated_at=utcnow()))
+            for source, names in tags.items():
+                conn.execute(subscriber_tags.delete().where(
+                    subscriber_tags.c.subscriber_id == sid, subscriber_tags.c.source == source))
+                _add_tags(conn, sid, names, source)
+            if values.get("consent") is False:
+                _cancel_pending(conn, sid, "consent withdrawn")
+            return profile_of(conn, sid)
+
+    def forget(self, openid: str) -> bool:
+        """Delete everything we hold about this openid (the outbox keeps only an id)."""
+        with self.db.write() as conn:
+            sid = self._id(conn, openid)
+            if sid is None:
+                return False
+            _cancel_pending(conn, sid, "subscriber deleted")
+            conn.execute(subscriber_tags.delete().where(subscriber_tags.c.subscriber_id == sid))
+            conn.execute(subscribers.delete().where(subscribers.c.id == sid))
+        log.info("forgot subscriber %s", mask(openid))
+        return True
+
+    # -- for the push machinery --------------------------------------------------------------
+    def subscriber_id(self, openid: str) -> int | None:
+        with self.db.read() as conn:
+            return self._id(conn, openid)
+
+    def ensure(self, openid: str) -> int:
+        with self.db.write() as conn:
+            return self._ensure(conn, openid)
+
+    def openid_of(self, encrypted: str) -> str:
+        return self.cipher.decrypt(encrypted)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _source_of(self, name: str) -> str | None:
+        vocab = self.vocabulary()
+        if name in vocab["topics"]:
+            return "topic"
+        return "audience" if name in vocab["audience"] else None
+
+    def _id(self, conn, openid: str) -> int | None:
+        _check_openid(openid)
+        return conn.execute(sa.select(subscribers.c.id).where(
+            subscribers.c.openid_key == self.cipher.key(openid))).scalar_one_or_none()
+
+    def _ensure(self, conn, openid: str) -> int:
+        sid = self._id(conn, openid)
+        if sid is not None:
+            return sid
+        now = utcnow()
+        return conn.execute(subscribers.insert().values(
+            openid_key=self.cipher.key(openid), openid_enc=self.cipher.encrypt(openid),
+            kind="resident", consent=False, active=True, cs_used=0,
+            created_at=now, updated_at=now).returning(subscribers.c.id)).scalar_one()
+
+
+def profile_of(conn, sid: int) -> dict:
+    row = conn.execute(sa.select(subscribers).where(subscribers.c.id == sid)).mappings().one()
+    tags = conn.execute(sa.select(subscriber_tags.c.tag, subscriber_tags.c.source)
+                        .where(subscriber_tags.c.subscriber_id == sid)).all()
+    by_source = lambda s: sorted(t for t, src in tags if src == s)  # noqa: E731
+    return {"id": sid, "kind": row["kind"], "name": row["name"], "industry": row["industry"],
+            "size_class": row["size_class"], "region": row["region"], "consent": row["consent"],
+            "active": row["active"], "blocked_reason": row["blocked_reason"],
+            "groups": by_source("group"), "qualifications": by_source("qualification"),
+            "subscriptions": sorted(t for t, src in tags if src in SUBSCRIPTION_SOURCES)}
+
+
+def _checked_profile(fields: dict) -> tuple[dict, dict]:
+    values, tags = {}, {}
+    for name, value in fields.items():
+        if name == "kind":
+            values["kind"] = _choice(name, value, KINDS)
+        elif name == "size_class":
+            values["size_class"] = _choice(name, value, SIZE_CLASSES, optional=True)
+        elif name in PROFILE_TEXT_FIELDS:
+            values[name] = _text(name, value, PROFILE_TEXT_FIELDS[name])
+        elif name == "consent":
+            values["consent"] = bool(value)
+        elif name == "groups":
+            tags["group"] = _names(name, value)
+        elif name == "qualifications":
+            tags["qualification"] = [_choice(name, v, QUALIFICATIONS) for v in _names(name, value)]
+        else:
+            raise ProfileError(f"unknown profile field {name!r}")
+    if "size_class" in values or "industry" in values:
+        tags["size"] = [values["size_class"]] if values.get("size_class") else []
+        tags["industry"] = [values["industry"]] if values.get("industry") else []
+    return values, tags
+
+
+def _choice(name: str, value, allowed: tuple, optional: bool = False):
+    if optional and value in (None, ""):
+        return None
+    if value not in allowed:
+        raise ProfileError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _text(name: str, value, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = normalize_name(str(value))
+    if len(text) > limit:
+        raise ProfileError(f"{name} is longer than {limit} characters")
+    return text or None
+
+
+def _names(name: str, value) -> list[str]:
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ProfileError(f"{name} must be a list of names")
+    names = sorted({normalize_name(str(v)) for v in value} - {""})
+    if any(len(n) > 100 for n in names):
+        raise ProfileError(f"a {name} entry is longer than 100 characters")
+    return names
+
+
+def _add_tags(conn, sid: int, names, source: str) -> None:
+    existing = set(conn.execute(sa.select(subscriber_tags.c.tag).where(
+        subscriber_tags.c.subscriber_id == sid, subscriber_tags.c.source == source)).scalars())
+    rows = [{"subscriber_id": sid, "tag": n, "source": source} for n in names if n not in existing]
+    if rows:
+        conn.execute(subscriber_tags.insert(), rows)
+
+
+def _cancel_pending(conn, sid: int, why: str) -> None:
+    conn.execute(outbox.update().where(outbox.c.subscriber_id == sid, outbox.c.state == "pending")
+                 .values(state="cancelled", error=why, updated_at=utcnow()))
+
+
+def _check_openid(openid) -> None:
+    if not isinstance(openid, str) or not openid or len(openid) > 128:
+        raise ValueError("an openid must be a non-empty string of at most 128 characters")
