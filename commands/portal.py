@@ -1,0 +1,119 @@
+"""The staff portal's wiring: blueprint, session cookie settings, upload directory, and the
+account commands (no default account exists; the first admin is made here):
+
+    flask --app server add-staff NAME --role admin --department 区政务公开办
+    flask --app server list-staff | disable-staff NAME | enable-staff NAME | reset-password NAME
+"""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from interpretations.workflow import ROLES
+from portal import accounts
+from portal.passwords import PRODUCTION_N
+
+
+def init_app(app: Flask) -> None:
+    _configure(app)
+    from portal import views  # noqa: F401 - registers the routes on the blueprint
+    from portal.blueprint import bp
+
+    app.register_blueprint(bp)
+    svc = app.extensions["policybot"]
+    svc.uploads_dir = pathlib.Path(app.config["DATA_DIR"]) / "uploads"
+    for command in (add_staff_command, list_staff_command, disable_staff_command,
+                    enable_staff_command, reset_password_command):
+        app.cli.add_command(command)
+    if accounts.count_staff(svc.db) == 0:
+        app.logger.warning("no staff account exists yet: create the first administrator with "
+                           "`flask --app server add-staff NAME --role admin --department DEPT`")
+
+
+def _configure(app: Flask) -> None:
+    app.config.setdefault("STAFF_SCRYPT_N", PRODUCTION_N)
+    if int(app.config["STAFF_SCRYPT_N"]) < PRODUCTION_N and not app.config.get("TESTING"):
+        raise RuntimeError(f"STAFF_SCRYPT_N must be at least {PRODUCTION_N} (SECURITY.md)")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # Secure cookies when the site is served over https (or when configured so explicitly);
+    # a local http instance keeps them off, or no browser would send them back.
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE")) or \
+        str(app.config.get("PUBLIC_URL", "")).startswith("https://")
+    app.config["PERMANENT_SESSION_LIFETIME"] = accounts.SESSION_LIFETIME
+
+
+def _db():
+    return current_app.extensions["policybot"].db
+
+
+def _user_or_exit(username: str) -> accounts.Staff:
+    user = accounts.get_by_username(_db(), username)
+    if user is None:
+        click.echo(f"no staff user {username}", err=True)
+        sys.exit(1)
+    return user
+
+
+@click.command("add-staff")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--department", default=None, help="The department the user belongs to.")
+@click.option("--name", "display_name", default=None, help="Display name (e.g. 张三).")
+@click.password_option(help="Prompted when not given (at least 10 characters).")
+@with_appcontext
+def add_staff_command(username, role, department, display_name, password) -> None:
+    """Create a staff account (the first administrator too: there is no default one)."""
+    try:
+        user = accounts.add_staff(_db(), username, password, role, department, display_name,
+                                  n=int(current_app.config["STAFF_SCRYPT_N"]))
+    except ValueError as refused:
+        click.echo(f"refused: {refused}", err=True)
+        sys.exit(1)
+    click.echo(f"created {user.username} ({user.role}, {user.department or 'no department'})")
+
+
+@click.command("list-staff")
+@with_appcontext
+def list_staff_command() -> None:
+    """List staff accounts."""
+    for user in accounts.all_staff(_db()):
+        state = "active" if user.active else "disabled"
+        click.echo(f"{user.username}\t{user.role}\t{user.department or '-'}\t{state}")
+
+
+@click.command("disable-staff")
+@click.argument("username")
+@with_appcontext
+def disable_staff_command(username) -> None:
+    """Disable an account; its sessions end at once."""
+    accounts.set_active(_db(), _user_or_exit(username).id, False)
+    click.echo(f"disabled {username}; sessions ended")
+
+
+@click.command("enable-staff")
+@click.argument("username")
+@with_appcontext
+def enable_staff_command(username) -> None:
+    """Enable a disabled account."""
+    accounts.set_active(_db(), _user_or_exit(username).id, True)
+    click.echo(f"enabled {username}")
+
+
+@click.command("reset-password")
+@click.argument("username")
+@click.password_option()
+@with_appcontext
+def reset_password_command(username, password) -> None:
+    """Set a new password; the user's sessions end."""
+    try:
+        accounts.set_password(_db(), _user_or_exit(username).id, password,
+                              n=int(current_app.config["STAFF_SCRYPT_N"]))
+    except ValueError as refused:
+        click.echo(f"refused: {refused}", err=True)
+        sys.exit(1)
+    click.echo(f"password of {username} changed; sessions ended")

@@ -1,0 +1,207 @@
+"""Staff accounts, their server-side sessions and login throttling.
+
+No default account exists: the first admin is made with `flask --app server add-staff`.
+Authentication does the same work for an unknown user name as for a known one (a scrypt
+hash against a dummy), so timing does not tell which names exist.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import re
+import secrets
+
+import sqlalchemy as sa
+
+from interpretations.workflow import ROLES, Actor
+from policies.db import Database
+from policies.store import utcnow
+from portal.passwords import PRODUCTION_N, check_strength, hash_password, verify_password
+from portal.tables import login_failures, staff_sessions, staff_users
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,49}$")
+SESSION_LIFETIME = dt.timedelta(hours=8)
+# Throttling: failures counted over a window, per user name and per client address.
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+
+class AccountError(ValueError):
+    """A refused account change; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Staff:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    department: str | None
+    active: bool
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.username, self.role, self.department)
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+
+ROLE_LABELS = {"drafter": "起草", "reviewer": "审核/保密审查", "signer": "签发", "admin": "管理员"}
+
+
+def add_staff(db: Database, username: str, password: str, role: str, department: str | None,
+              display_name: str | None = None, n: int = PRODUCTION_N) -> Staff:
+    username = (username or "").strip().lower()
+    if not USERNAME.match(username):
+        raise AccountError("user names are 2–50 characters: a–z, 0–9, '.', '_' or '-'")
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    check_strength(password, username)
+    now = utcnow()
+    with db.write() as conn:
+        if conn.execute(sa.select(staff_users.c.id).where(staff_users.c.username == username)).first():
+            raise AccountError(f"the user {username} exists already")
+        conn.execute(staff_users.insert().values(
+            username=username, display_name=(display_name or username).strip(), role=role,
+            department=(department or "").strip() or None, active=True,
+            password_hash=hash_password(password, n), created_at=now, updated_at=now))
+    return get_by_username(db, username)
+
+
+def get_by_username(db: Database, username: str) -> Staff | None:
+    with db.read() as conn:
+        row = conn.execute(sa.select(staff_users).where(
+            staff_users.c.username == (username or "").strip().lower())).mappings().first()
+    return _staff(row) if row else None
+
+
+def get_by_id(db: Database, user_id: int) -> Staff | None:
+    with db.read() as conn:
+        row = conn.execute(sa.select(staff_users).where(staff_users.c.id == user_id)).mappings().first()
+    return _staff(row) if row else None
+
+
+def all_staff(db: Database) -> list[Staff]:
+    with db.read() as conn:
+        rows = conn.execute(sa.select(staff_users).order_by(staff_users.c.username)).mappings()
+        return [_staff(r) for r in rows]
+
+
+def count_staff(db: Database) -> int:
+    with db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(staff_users)).scalar_one()
+
+
+def set_active(db: Database, user_id: int, active: bool) -> None:
+    """Disabling a user ends every session they have."""
+    with db.write() as conn:
+        conn.execute(staff_users.update().where(staff_users.c.id == user_id)
+                     .values(active=active, updated_at=utcnow()))
+        if not active:
+            conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == user_id))
+
+
+def set_password(db: Database, user_id: int, password: str, n: int = PRODUCTION_N) -> None:
+    """A new password ends every session of that user (the caller signs in again)."""
+    user = get_by_id(db, user_id)
+    if user is None:
+        raise AccountError(f"no user {user_id}")
+    check_strength(password, user.username)
+    with db.write() as conn:
+        conn.execute(staff_users.update().where(staff_users.c.id == user_id)
+                     .values(password_hash=hash_password(password, n), updated_at=utcnow()))
+        conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == user_id))
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+def authenticate(db: Database, username: str, password: str, remote_addr: str,
+                 n: int = PRODUCTION_N) -> Staff | None:
+    """The user if the password is right, the account active and not throttled."""
+    username = (username or "").strip().lower()[:100]
+    throttled = is_throttled(db, username, remote_addr)
+    with db.read() as conn:
+        row = conn.execute(sa.select(staff_users).where(staff_users.c.username == username)
+                           ).mappings().first()
+    stored = row["password_hash"] if row else _dummy_hash(n)
+    matches = verify_password(password or "", stored)  # the same work, known user or not
+    if throttled or not (row and matches and row["active"]):
+        _record_failure(db, username, remote_addr)
+        return None
+    return _staff(row)
+
+
+def is_throttled(db: Database, username: str, remote_addr: str) -> bool:
+    since = utcnow() - THROTTLE_WINDOW
+    with db.read() as conn:
+        per_user = _failures(conn, login_failures.c.username == username, since)
+        per_addr = _failures(conn, login_failures.c.remote_addr == remote_addr, since)
+    return per_user >= MAX_FAILURES_PER_USER or per_addr >= MAX_FAILURES_PER_ADDRESS
+
+
+def _failures(conn, clause, since) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(login_failures)
+                        .where(clause, login_failures.c.at >= since)).scalar_one()
+
+
+def _record_failure(db: Database, username: str, remote_addr: str) -> None:
+    with db.write() as conn:
+        conn.execute(login_failures.insert().values(username=username, remote_addr=remote_addr[:64],
+                                                    at=utcnow()))
+
+
+@functools.lru_cache(maxsize=4)
+def _dummy_hash(n: int) -> str:
+    return hash_password(secrets.token_hex(16), n)
+
+
+# -- sessions -----------------------------------------------------------------------------------
+
+def start_session(db: Database, user: Staff) -> str:
+    """A new random session token (the caller puts it in a fresh cookie)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with db.write() as conn:
+        conn.execute(staff_sessions.delete().where(staff_sessions.c.expires_at < now))
+        conn.execute(staff_sessions.insert().values(
+            token_hash=_token_hash(token), user_id=user.id, created_at=now,
+            expires_at=now + SESSION_LIFETIME))
+    return token
+
+
+def session_user(db: Database, token: str | None) -> Staff | None:
+    """The active user of a live session; None for an ended, expired or unknown one."""
+    if not token or not isinstance(token, str):
+        return None
+    with db.read() as conn:
+        row = conn.execute(sa.select(staff_users, staff_sessions.c.expires_at).join(
+            staff_sessions, staff_sessions.c.user_id == staff_users.c.id).where(
+            staff_sessions.c.token_hash == _token_hash(token))).mappings().first()
+    if row is None or not row["active"] or _aware(row["expires_at"]) < utcnow():
+        return None
+    return _staff(row)
+
+
+def end_session(db: Database, token: str | None) -> None:
+    if token:
+        with db.write() as conn:
+            conn.execute(staff_sessions.delete().where(staff_sessions.c.token_hash == _token_hash(token)))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives naive datetimes back; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _staff(row) -> Staff:
+    return Staff(row["id"], row["username"], row["display_name"], row["role"], row["department"],
+                 bool(row["active"]))

@@ -1,0 +1,173 @@
+"""Signing in and out, who is signed in, role checks, CSRF and security headers.
+
+Other blueprints protect their staff pages with `staff_required(...)` and read the user
+with `current_staff()` (see notes/C-api.md). The session cookie is Flask's signed cookie
+(HttpOnly, SameSite=Lax, Secure when configured); it carries a random session token whose
+hash is a row of staff_sessions, so logout and disabling a user end the session on the
+server, not only in the browser.
+"""
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from portal import accounts
+from portal.blueprint import bp
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+STAFF_PREFIX = "/staff"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def services():
+    return current_app.extensions["policybot"]
+
+
+def current_staff() -> accounts.Staff | None:
+    """The signed-in member of staff of this request, or None."""
+    if "staff" not in g:
+        g.staff = accounts.session_user(services().db, session.get("staff_token"))
+    return g.staff
+
+
+def staff_required(*roles: str):
+    """Only signed-in staff (of one of `roles`, when given) reach the view."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_staff()
+            if user is None:
+                if request.method in SAFE_METHODS:
+                    return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
+                abort(401)
+            if roles and user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def scrypt_n() -> int:
+    return int(current_app.config["STAFF_SCRYPT_N"])
+
+
+# -- hooks for every request under /staff -----------------------------------------------------
+
+@bp.before_app_request
+def _check_csrf():
+    if request.method in SAFE_METHODS or not _is_staff_path(request.path):
+        return None
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(str(sent), expected):
+        abort(400, description="表单已过期或来源不明（CSRF token missing or wrong）: reload the page and try again.")
+    return None
+
+
+@bp.after_app_request
+def _security_headers(response):
+    if _is_staff_path(request.path):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.app_context_processor
+def _template_globals():
+    return {"csrf_token": csrf_token, "me": current_staff()}
+
+
+def _is_staff_path(path: str) -> bool:
+    return path == STAFF_PREFIX or path.startswith(STAFF_PREFIX + "/")
+
+
+# -- views ------------------------------------------------------------------------------------
+
+@bp.get("/login")
+def login():
+    return render_template("portal/login.html", next=_safe_next(request.args.get("next")))
+
+
+@bp.post("/login")
+def login_post():
+    db = services().db
+    user = accounts.authenticate(db, request.form.get("username", ""), request.form.get("password", ""),
+                                 request.remote_addr or "?", n=scrypt_n())
+    if user is None:
+        # One message for every cause: wrong password, unknown name, disabled, throttled.
+        flash("登录失败：用户名或密码错误，或尝试次数过多，请稍后再试。", "error")
+        return render_template("portal/login.html", next=_safe_next(request.form.get("next"))), 401
+    session.clear()  # a new session on login: nothing of the anonymous one survives
+    session.permanent = True
+    session["staff_token"] = accounts.start_session(db, user)
+    session["csrf"] = secrets.token_urlsafe(32)
+    return redirect(_safe_next(request.form.get("next")) or url_for("portal.dashboard"), code=303)
+
+
+@bp.post("/logout")
+def logout():
+    accounts.end_session(services().db, session.get("staff_token"))
+    session.clear()
+    return redirect(url_for("portal.login"), code=303)
+
+
+@bp.get("/password")
+@staff_required()
+def password_form():
+    return render_template("portal/password.html")
+
+
+@bp.post("/password")
+@staff_required()
+def password_change():
+    db, user = services().db, current_staff()
+    if not accounts.authenticate(db, user.username, request.form.get("current", ""),
+                                 request.remote_addr or "?", n=scrypt_n()):
+        flash("当前密码不正确。", "error")
+        return render_template("portal/password.html"), 400
+    try:
+        accounts.set_password(db, user.id, request.form.get("new", ""), n=scrypt_n())
+    except ValueError as refused:  # AccountError, WeakPassword
+        flash(str(refused), "error")
+        return render_template("portal/password.html"), 400
+    session.clear()
+    flash("密码已修改，请重新登录。", "ok")
+    return redirect(url_for("portal.login"), code=303)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path inside the portal: never an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not _is_staff_path(parts.path) or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.app_errorhandler(400)
+@bp.app_errorhandler(401)
+@bp.app_errorhandler(403)
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+@bp.app_errorhandler(413)
+def _error_page(error):
+    """Staff pages explain refusals in a page of the portal; other paths keep their own."""
+    if not _is_staff_path(request.path):
+        return error
+    return render_template("portal/error.html", code=error.code, name=error.name,
+                           description=error.description), error.code

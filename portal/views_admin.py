@@ -1,0 +1,157 @@
+"""Dashboard (解读率, releases by state, expiring soon, unanswered questions), the list of
+documents expiring within 30 days per department, the audit view, and user administration."""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from interpretations import audit
+from interpretations.coverage import interpretation_coverage
+from interpretations.tables import releases as releases_table
+from interpretations.workflow import ROLES
+from policies.tables import documents
+from policies.validity import expiring_within, local_today
+from portal import accounts
+from portal.auth import current_staff, scrypt_n, services, staff_required
+from portal.blueprint import bp
+
+EXPIRY_DAYS = 30
+
+
+@bp.get("/")
+@staff_required()
+def dashboard():
+    today = _today()
+    with services().db.read() as conn:
+        coverage = interpretation_coverage(conn, today)
+        by_state = dict(conn.execute(sa.select(releases_table.c.state, sa.func.count())
+                                     .group_by(releases_table.c.state)).all())
+        expiring = _expiring_by_department(conn, today)
+        unanswered = _unanswered_by_topic(conn, today)
+    return render_template("portal/dashboard.html", coverage=coverage, by_state=by_state,
+                           expiring=expiring, unanswered=unanswered, today=today, days=EXPIRY_DAYS)
+
+
+@bp.get("/expiring")
+@staff_required()
+def expiring_page():
+    today = _today()
+    with services().db.read() as conn:
+        groups = _expiring_by_department(conn, today)
+    return render_template("portal/expiring.html", groups=groups, today=today, days=EXPIRY_DAYS)
+
+
+@bp.get("/audit")
+@staff_required("reviewer", "signer", "admin")
+def audit_page():
+    args = request.args
+    release_id = int(args["release"]) if args.get("release", "").isdigit() else None
+    since, until = _day(args.get("since")), _day(args.get("until"))
+    with services().db.read() as conn:
+        rows = audit.entries(conn, release_id=release_id, actor=(args.get("user") or "").strip() or None,
+                             since=since.isoformat() if since else None,
+                             until=(until + dt.timedelta(days=1)).isoformat() if until else None)
+        chain = audit.verify(conn)
+    return render_template("portal/audit.html", rows=rows, chain=chain, args=args)
+
+
+@bp.get("/users")
+@staff_required("admin")
+def users_page():
+    return render_template("portal/users.html", users=accounts.all_staff(services().db), roles=ROLES,
+                           labels=accounts.ROLE_LABELS)
+
+
+@bp.post("/users")
+@staff_required("admin")
+def create_user():
+    form = request.form
+    try:
+        user = accounts.add_staff(services().db, form.get("username", ""), form.get("password", ""),
+                                  form.get("role", ""), form.get("department"), form.get("display_name"),
+                                  n=scrypt_n())
+    except ValueError as refused:
+        flash(f"未创建：{refused}", "error")
+        return redirect(url_for("portal.users_page"), code=303)
+    _audit_account("add staff", f"{user.username} ({user.role}, {user.department or '-'})")
+    flash(f"已创建账号 {user.username}。", "ok")
+    return redirect(url_for("portal.users_page"), code=303)
+
+
+@bp.post("/users/<int:user_id>/active")
+@staff_required("admin")
+def set_user_active(user_id: int):
+    user = accounts.get_by_id(services().db, user_id)
+    if user is None:
+        abort(404)
+    active = request.form.get("active") == "1"
+    if user.id == current_staff().id and not active:
+        flash("不能停用自己的账号。", "error")
+        return redirect(url_for("portal.users_page"), code=303)
+    accounts.set_active(services().db, user_id, active)
+    _audit_account("enable staff" if active else "disable staff", user.username)
+    flash(f"{user.username} 已{'启用' if active else '停用（会话已结束）'}。", "ok")
+    return redirect(url_for("portal.users_page"), code=303)
+
+
+@bp.post("/users/<int:user_id>/password")
+@staff_required("admin")
+def reset_user_password(user_id: int):
+    user = accounts.get_by_id(services().db, user_id)
+    if user is None:
+        abort(404)
+    try:
+        accounts.set_password(services().db, user_id, request.form.get("password", ""), n=scrypt_n())
+    except ValueError as refused:
+        flash(f"未修改：{refused}", "error")
+        return redirect(url_for("portal.users_page"), code=303)
+    _audit_account("reset password", user.username)
+    flash(f"{user.username} 的密码已重置，其会话已结束。", "ok")
+    return redirect(url_for("portal.users_page"), code=303)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _today() -> dt.date:
+    return local_today(services().config["TIMEZONE"])
+
+
+def _day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _expiring_by_department(conn, today: dt.date) -> dict[str, list]:
+    docs = expiring_within(conn, today, EXPIRY_DAYS)
+    departments = dict(conn.execute(sa.select(documents.c.id, documents.c.department)
+                                    .where(documents.c.id.in_([d.id for d in docs]))).all()) if docs else {}
+    groups = collections.defaultdict(list)
+    for doc in docs:
+        groups[departments.get(doc.id) or doc.issuing_body or "未指定部门"].append(doc)
+    return dict(sorted(groups.items()))
+
+
+def _unanswered_by_topic(conn, today: dt.date) -> list[tuple[str, int]] | None:
+    """Questions the bot could not answer in the last 30 days, by topic; None without a log."""
+    try:
+        from bot.questionlog import logged_questions
+        from insights.documents import document_infos
+        from insights.hot import topic_of
+    except ImportError:
+        return None
+    end = dt.datetime.now(dt.UTC)
+    questions = [q for q in logged_questions(conn, end - dt.timedelta(days=30), end) if not q.answered]
+    infos = document_infos(conn, {c["doc_id"] for q in questions for c in q.cited if c.get("doc_id")})
+    return collections.Counter(topic_of(q, infos) for q in questions).most_common(10)
+
+
+def _audit_account(action: str, comment: str) -> None:
+    me = current_staff()
+    with services().db.write() as conn:
+        audit.append(conn, actor=me.username, role=me.role, action=action, release_id=None,
+                     from_state=None, to_state=None, comment=comment)

@@ -1,0 +1,111 @@
+"""Uploads: a drafter sends a file, sees the text extracted from it with the findings of its
+hidden parts, confirms the suggested metadata and makes it the policy of a new release or an
+interpretation in an existing one."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from interpretations.confidentiality import scan_text
+from interpretations.tables import releases as releases_table
+from policies import uploads as files
+from policies.store import utcnow
+from portal.auth import current_staff, services, staff_required
+from portal.blueprint import bp
+from portal.forms import form_from_document
+from portal.tables import uploads
+
+DRAFTING = ("drafter", "admin")
+
+
+@bp.get("/uploads")
+@staff_required(*DRAFTING)
+def uploads_page():
+    with services().db.read() as conn:
+        rows = conn.execute(sa.select(uploads.c.id, uploads.c.filename, uploads.c.file_type, uploads.c.size,
+                                      uploads.c.uploaded_by, uploads.c.document_id, uploads.c.created_at)
+                            .order_by(uploads.c.created_at.desc()).limit(50)).mappings().all()
+    return render_template("portal/uploads.html", rows=rows, limit_mb=files.MAX_UPLOAD_BYTES // 2 ** 20)
+
+
+@bp.post("/uploads")
+@staff_required(*DRAFTING)
+def upload_post():
+    sent = request.files.get("file")
+    if sent is None or not sent.filename:
+        return _refuse("请选择要上传的文件。")
+    data = sent.stream.read(files.MAX_UPLOAD_BYTES + 1)
+    name = files.display_name(sent.filename)
+    existing = _same_content(files.sha256(data))
+    if existing:
+        flash(f"“{name}” 与已上传的文件内容相同（{existing['filename']}），已打开原记录，未重复保存。", "warning")
+        return redirect(url_for("portal.upload_page", upload_id=existing["id"]), code=303)
+    try:
+        file_type = files.check_upload(name, data)
+        extracted = files.extract(file_type, data)
+    except files.UploadRefused as refused:
+        return _refuse(f"“{name}” 未被接受：{refused}")
+    upload_id = _save(name, data, extracted)
+    if _same_name_count(name) > 1:
+        flash(f"已有同名文件 “{name}”；本文件内容不同，已另存（编号 {upload_id[:8]}）。", "warning")
+    return redirect(url_for("portal.upload_page", upload_id=upload_id), code=303)
+
+
+@bp.get("/uploads/<upload_id>")
+@staff_required(*DRAFTING)
+def upload_page(upload_id: str):
+    row = _upload(upload_id)
+    hidden = [(part, f, text) for part, text in sorted(row["hidden_parts"].items()) for f in scan_text(text)]
+    body_findings = scan_text(row["text"])
+    return render_template("portal/upload.html", upload=row, hidden=hidden, body_findings=body_findings,
+                           values=form_from_document(None, {**row["suggested"], "text": row["text"]}),
+                           drafts=_my_drafts(), suggested=row["suggested"])
+
+
+def _refuse(message: str):
+    flash(message, "error")
+    return redirect(url_for("portal.uploads_page"), code=303)
+
+
+def _save(name: str, data: bytes, extracted: files.Extracted) -> str:
+    svc, me = services(), current_staff()
+    upload_id = files.new_upload_id()
+    files.store_file(svc.uploads_dir, upload_id, data)
+    with svc.db.write() as conn:
+        conn.execute(uploads.insert().values(
+            id=upload_id, filename=name, file_type=extracted.file_type, size=len(data),
+            sha256=files.sha256(data), uploaded_by=me.username, department=me.department,
+            text=extracted.text, hidden_parts=extracted.parts,
+            suggested=files.suggest_metadata(extracted.text, extracted.title_hint), created_at=utcnow()))
+    return upload_id
+
+
+def _same_content(digest: str):
+    with services().db.read() as conn:
+        return conn.execute(sa.select(uploads.c.id, uploads.c.filename)
+                            .where(uploads.c.sha256 == digest)).mappings().first()
+
+
+def _same_name_count(name: str) -> int:
+    with services().db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(uploads)
+                            .where(uploads.c.filename == name)).scalar_one()
+
+
+def _upload(upload_id: str):
+    with services().db.read() as conn:
+        row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).mappings().first()
+    if row is None:
+        abort(404)
+    return row
+
+
+def _my_drafts():
+    """Draft releases of the user's department, to add an interpretation to."""
+    me = current_staff()
+    query = sa.select(releases_table.c.id, releases_table.c.policy_id).where(
+        releases_table.c.state == "draft").order_by(releases_table.c.id.desc())
+    if me.role != "admin":
+        query = query.where(releases_table.c.department == me.department)
+    with services().db.read() as conn:
+        return conn.execute(query).mappings().all()
