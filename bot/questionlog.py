@@ -66,14 +66,14 @@ class LoggedQuestion:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
     """Aware UTC; a naive time (SQLite gives those back) is taken to be UTC already."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def parse_rating(text: str) -> str | None:

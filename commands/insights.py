@@ -1,14 +1,122 @@
-"""Wiring of the listening features: the question log service (`svc.questions`), the staff
-pages under /staff/insights, the `flask insights ...` commands and the publication hook that
-re-checks tasks."""
+"""Wiring of the listening features: the question log (`svc.questions`), the insights
+service (`svc.insights`), the staff pages under /staff/insights, the publication hook that
+re-checks tasks, and the commands
+
+    flask --app server insights report --period week --date YYYY-MM-DD [--xlsx FILE]
+    flask --app server insights tasks --date YYYY-MM-DD     (raise tasks for that week)
+    flask --app server insights purge [--before YYYY-MM-DD]
+
+Config: QUESTION_LOG_RETENTION_DAYS (365), INSIGHTS_TASK_DUE_DAYS (7),
+INSIGHTS_TASK_MIN_QUESTIONS (2), INSIGHTS_OFFICE ("政务公开办公室"), INSIGHTS_RECHECK_SHARE (0.5).
+"""
 from __future__ import annotations
 
-from flask import Flask
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
+from insights import tasks as task_rules
+from insights.periods import KINDS, local_midnight_utc
+from insights.service import Insights
+from insights.views import bp
+
+RECHECK_TOP_K = 3
+INDEX_WAIT_SECONDS = 30
+
+insights_cli = AppGroup("insights", help="Question log, hot topics, tasks and reports.")
 
 
 def init_app(app: Flask) -> None:
     svc = app.extensions["policybot"]
-    retention = int(app.config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
-    svc.questions = QuestionLog(svc.db, app.config["SECRET_KEY"], retention_days=retention)
+    config = app.config
+    retention = int(config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+    svc.questions = QuestionLog(svc.db, config["SECRET_KEY"], retention_days=retention)
+    svc.insights = Insights(svc.db, config.get("TIMEZONE", "Asia/Shanghai"), _rules(config),
+                            embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc))
+    svc.releases.hooks.published.append(svc.insights.on_published)
+    app.register_blueprint(bp)
+    app.cli.add_command(insights_cli)
+
+
+def _rules(config) -> task_rules.TaskPolicy:
+    return task_rules.TaskPolicy(
+        due_days=int(config.get("INSIGHTS_TASK_DUE_DAYS", task_rules.DEFAULT_DUE_DAYS)),
+        min_questions=int(config.get("INSIGHTS_TASK_MIN_QUESTIONS", task_rules.DEFAULT_MIN_QUESTIONS)),
+        office=config.get("INSIGHTS_OFFICE", task_rules.DEFAULT_OFFICE),
+        recheck_share=float(config.get("INSIGHTS_RECHECK_SHARE", task_rules.DEFAULT_RECHECK_SHARE)))
+
+
+def _embedder(svc):
+    """The index's query embedder, when the search service is there and ready."""
+    search = getattr(svc, "search", None)
+    if search is None or not hasattr(search, "embed_queries"):
+        return None
+    return search.embed_queries
+
+
+def _answerer(svc):
+    """The documents the search answers a question with (its top hits), after the index has
+    taken in the latest publication."""
+    search = getattr(svc, "search", None)
+    if search is None or not hasattr(search, "search"):
+        return None
+
+    def answers(question: str) -> list[str]:
+        if hasattr(search, "wait_idle"):
+            search.wait_idle(INDEX_WAIT_SECONDS)
+        return [hit.doc_id for hit in search.search(question, RECHECK_TOP_K)]
+    return answers
+
+
+def _service() -> Insights:
+    return current_app.extensions["policybot"].insights
+
+
+@insights_cli.command("report")
+@click.option("--period", type=click.Choice(KINDS), default="week", show_default=True)
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="A day inside the period (default: today, local time).")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the report as a spreadsheet.")
+@with_appcontext
+def report_command(period: str, day, xlsx_path: str | None) -> None:
+    """Print a week / month / quarter report; optionally write the .xlsx."""
+    service = _service()
+    report = service.report(period, day.date() if day else service.today())
+    from insights.xlsx import summary_rows
+
+    for name, value in summary_rows(report):
+        click.echo(f"{name}: {value}")
+    for topic in report.top_topics[:5]:
+        click.echo(f"热点: {topic.label} {topic.count}")
+    for rising in report.rising_topics + report.rising_keywords:
+        click.echo(f"上升: {rising.label} {rising.count} (前四周周均 {rising.previous_mean:.1f})")
+    click.echo(f"未答分组: {len(report.unanswered_groups)}")
+    if xlsx_path:
+        with open(xlsx_path, "wb") as f:
+            f.write(service.workbook(report))
+        click.echo(f"written {xlsx_path}")
+
+
+@insights_cli.command("tasks")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="A day of the week to raise tasks for (default: today).")
+@with_appcontext
+def tasks_command(day) -> None:
+    """Turn the week's unanswered and low-rated question groups into tasks."""
+    service = _service()
+    touched = service.raise_tasks(day.date() if day else service.today())
+    click.echo(f"tasks opened or extended: {len(touched)}")
+
+
+@insights_cli.command("purge")
+@click.option("--before", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Delete questions logged before this day (default: the retention period).")
+@with_appcontext
+def purge_command(before) -> None:
+    """Delete question-log rows older than the retention period."""
+    svc = current_app.extensions["policybot"]
+    cutoff = local_midnight_utc(before.date(), _service().timezone) if before else None
+    click.echo(f"purged {svc.questions.purge(cutoff)} questions "
+               f"(retention {svc.questions.retention_days} days)")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from bot.questionlog import QuestionLog, normalise_question, parse_rating, question_log
 from policies.db import Database
 
-T0 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
 CITED = [{"doc_id": "gz_15", "chunk_id": "gz_15#3", "score": 0.82, "source": "faq"}]
 # A checksum-valid ID number and a mobile number, as a user might type them.
 ID_NUMBER = "11010519491231002X"
@@ -77,7 +77,7 @@ def test_purge_deletes_rows_older_than_the_cutoff_and_the_retention(log):
     assert log.purge(older_than=T0 - dt.timedelta(days=41)) == 0
     assert log.purge(older_than=T0 - dt.timedelta(days=1)) == 1
     assert log.get(old) is None and log.get(new) is not None
-    assert log.purge() == (1 if dt.datetime.now(dt.timezone.utc) - T0 > dt.timedelta(days=30) else 0)
+    assert log.purge() == (1 if dt.datetime.now(dt.UTC) - T0 > dt.timedelta(days=30) else 0)
 
 
 def test_rating_words():

@@ -1,0 +1,51 @@
+"""What the analytics need to know about a cited document: its topic, its policy (an
+interpretation counts for the policy it interprets), and the department that owns it."""
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from policies.tables import documents
+
+UNCLASSIFIED = "未归类"
+
+
+@dataclasses.dataclass(frozen=True)
+class DocInfo:
+    id: str
+    kind: str
+    title: str
+    topic: str
+    policy_id: str          # itself for a policy, the interpreted policy for an interpretation
+    department: str | None  # documents.department, else the issuing body
+
+
+def document_infos(conn: Connection, ids) -> dict[str, DocInfo]:
+    """DocInfo of each id that exists (interpretations take the department of their policy
+    when they name none)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = list(conn.execute(sa.select(documents).where(documents.c.id.in_(wanted))).mappings())
+    policies = {r["interprets"] for r in rows if r["interprets"]}
+    owners = _owners(conn, policies)
+    return {r["id"]: _info(r, owners) for r in rows}
+
+
+def _owners(conn: Connection, policy_ids: set[str]) -> dict[str, str | None]:
+    if not policy_ids:
+        return {}
+    query = sa.select(documents.c.id, documents.c.department, documents.c.issuing_body).where(
+        documents.c.id.in_(sorted(policy_ids)))
+    return {r.id: r.department or r.issuing_body for r in conn.execute(query)}
+
+
+def _info(row, owners: dict) -> DocInfo:
+    policy_id = row["interprets"] or row["id"]
+    own = row["department"] or row["issuing_body"]
+    department = own if row["kind"] == "policy" else (owners.get(policy_id) or own)
+    topics = row["topics"] or []
+    return DocInfo(row["id"], row["kind"], row["title"], topics[0] if topics else UNCLASSIFIED,
+                   policy_id, department)

@@ -1,0 +1,72 @@
+"""The listening service the views and commands use: reports, tasks, the ledger and the
+publication hook, with the collaborators passed in (the question embedder and the search
+that re-checks tasks may be absent: grouping then uses keywords only, and tasks wait)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from insights import tasks as task_ops
+from insights.hot import Embed
+from insights.ledger import LedgerEntry, ledger
+from insights.periods import period_of, week_of
+from insights.report import Report, build_report
+from insights.tasks import Answerer, TaskPolicy
+from insights.xlsx import report_workbook
+from policies.db import Database
+from policies.validity import local_today
+
+log = logging.getLogger("policybot.insights")
+
+
+@dataclasses.dataclass
+class Insights:
+    db: Database
+    timezone: str = "Asia/Shanghai"
+    rules: TaskPolicy = TaskPolicy()
+    embedder: Callable[[], Embed | None] = lambda: None      # looked up at use: the index may come later
+    answerer: Callable[[], Answerer | None] = lambda: None
+
+    def today(self) -> dt.date:
+        return local_today(self.timezone)
+
+    def report(self, kind: str, day: dt.date, today: dt.date | None = None) -> Report:
+        period = period_of(kind, day, self.timezone)
+        with self.db.read() as conn:
+            return build_report(conn, period, today or self.today(), self.embedder())
+
+    def workbook(self, report: Report) -> bytes:
+        return report_workbook(report, self.ledger(report.today))
+
+    def ledger(self, today: dt.date | None = None) -> list[LedgerEntry]:
+        with self.db.read() as conn:
+            return ledger(conn, today or self.today())
+
+    def raise_tasks(self, day: dt.date, now: dt.datetime | None = None) -> list[int]:
+        return task_ops.raise_tasks(self.db, week_of(day, self.timezone), self.embedder(),
+                                    self.rules, now)
+
+    def link(self, task_id: int, document_id: str) -> dict | None:
+        """Link a document to a task; re-check at once if it is already public."""
+        task_ops.link(self.db, task_id, document_id)
+        if task_ops.is_public(self.db, document_id):
+            return self.recheck(task_id)
+        return None
+
+    def recheck(self, task_id: int) -> dict | None:
+        answers = self.answerer()
+        if answers is None:
+            log.warning("no search service: task %s waits for its re-check", task_id)
+            return None
+        return task_ops.recheck(self.db, task_id, answers, self.rules)
+
+    def on_published(self, infos) -> None:
+        """Release hook (after commit): re-check the tasks waiting for these documents."""
+        ids = [doc_id for info in infos for doc_id in info.document_ids]
+        for task_id in task_ops.linked_to(self.db, ids):
+            try:
+                self.recheck(task_id)
+            except Exception:  # a failed re-check must not fail the publication
+                log.exception("re-check of task %s failed", task_id)

@@ -1,0 +1,143 @@
+"""Staff pages under /staff/insights: the dashboard (this week, the response ledger), the
+week / month / quarter report with charts, its spreadsheet, and the ledger's actions.
+
+Pages are for signed-in staff only: `staff_only` uses the portal's `staff_required`
+(portal/auth.py, notes/C-api.md); the portal also checks CSRF on every POST under /staff and
+sets the CSP (no scripts here at all; charts are inline SVG, styles a static file)."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+
+from insights.charts import day_columns, hbar_chart
+from insights.ledger import add_commitment, fulfil_commitment
+from insights.periods import KINDS
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+bp = Blueprint("insights", __name__, url_prefix="/staff/insights",
+               template_folder="templates", static_folder="static")
+
+
+def staff_only(view):
+    """Signed-in staff only. Fails closed (403) if the portal is not installed."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            from portal.auth import staff_required
+        except ImportError:
+            abort(403)
+        return staff_required()(view)(*args, **kwargs)
+    return wrapped
+
+
+def insights():
+    return current_app.extensions["policybot"].insights
+
+
+@bp.get("/")
+@staff_only
+def dashboard():
+    service = insights()
+    today = service.today()
+    report = service.report("week", today, today)
+    return render_template("insights/dashboard.html", report=report, ledger=service.ledger(today),
+                           charts=_charts(report), kinds=KINDS, today=today)
+
+
+@bp.get("/report")
+@staff_only
+def report_page():
+    kind, day = _period_args()
+    report = insights().report(kind, day)
+    return render_template("insights/report.html", report=report, charts=_charts(report),
+                           kind=kind, day=day, kinds=KINDS)
+
+
+@bp.get("/report.xlsx")
+@staff_only
+def report_xlsx():
+    kind, day = _period_args()
+    service = insights()
+    report = service.report(kind, day)
+    name = f"insights-{kind}-{report.period.start.isoformat()}.xlsx"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(service.workbook(report), headers=disposition, mimetype=XLSX_TYPE)
+
+
+@bp.post("/tasks/raise")
+@staff_only
+def raise_tasks():
+    day = _date(request.form.get("date")) or insights().today()
+    created = insights().raise_tasks(day)
+    flash(f"已生成或更新 {len(created)} 项任务")
+    return redirect(url_for("insights.dashboard"))
+
+
+@bp.post("/tasks/<int:task_id>/link")
+@staff_only
+def link_task(task_id: int):
+    document_id = (request.form.get("document_id") or "").strip()
+    try:
+        result = insights().link(task_id, document_id)
+    except (ValueError, KeyError) as refused:
+        flash(f"未能关联：{refused}")
+    else:
+        checked = f"，复核 {result['answered']}/{result['total']} 可答" if result else "，待发布后复核"
+        flash(f"任务 {task_id} 已关联 {document_id}{checked}")
+    return redirect(url_for("insights.dashboard"))
+
+
+@bp.post("/commitments")
+@staff_only
+def new_commitment():
+    form = request.form
+    try:
+        made_on = insights().today()
+        due = _date(form.get("due_date"))
+        if due is None:
+            raise ValueError("请填写期限")
+        task_id = int(form["task_id"]) if form.get("task_id") else None
+        add_commitment(insights().db, form.get("department", "").strip(), form.get("text", "").strip(),
+                       made_on, due, owner=form.get("owner") or None, task_id=task_id)
+    except ValueError as refused:
+        flash(f"未能登记：{refused}")
+    return redirect(url_for("insights.dashboard"))
+
+
+@bp.post("/commitments/<int:commitment_id>/done")
+@staff_only
+def commitment_done(commitment_id: int):
+    try:
+        fulfil_commitment(insights().db, commitment_id, request.form.get("document_id") or None)
+    except KeyError:
+        abort(404)
+    return redirect(url_for("insights.dashboard"))
+
+
+def _period_args() -> tuple[str, dt.date]:
+    kind = request.args.get("period", "week")
+    if kind not in KINDS:
+        abort(400, description=f"period must be one of {', '.join(KINDS)}")
+    day = _date(request.args.get("date")) or insights().today()
+    return kind, day
+
+
+def _date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        abort(400, description="date must be YYYY-MM-DD")
+
+
+def _charts(report) -> dict:
+    days = [(d.strftime("%m-%d"), total, answered) for d, total, answered in report.by_day]
+    return {
+        "days": day_columns(days, "每日提问与回答"),
+        "topics": hbar_chart([(t.label, t.count) for t in report.top_topics], "热点主题（问题数）"),
+        "rates": hbar_chart([(d.department, d.rate or 0.0) for d in report.department_rates][:15],
+                            "各部门解读率", percent=True),
+    }
