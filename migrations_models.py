@@ -7,6 +7,7 @@ TABLE_MODULES = [
     "interpretations.tables",
     "portal.tables",
     "bot.push.tables",
+    "bot.tables",
     "bot.questionlog",
     "insights.tables",
 ]

@@ -1,0 +1,94 @@
+"""A small shared key-value store with expiry: the database by default, Redis by REDIS_URL.
+
+Both implementations give the one atomic step dedupe needs: `add` stores a value only when
+the key is absent (or expired) and tells the caller whether it won. Values are strings.
+"""
+from __future__ import annotations
+
+import random
+import time
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bot.tables import bot_state
+from policies.db import Database
+
+
+class KeyValueStore(Protocol):
+    def add(self, key: str, value: str, ttl: float) -> bool: ...
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str, ttl: float) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+class DatabaseStore:
+    """Rows of `bot_state`; expired rows are ignored and purged now and then."""
+
+    PURGE_EVERY = 200
+
+    def __init__(self, db: Database, clock=time.time):
+        self.db = db
+        self.clock = clock
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        now = self.clock()
+        try:
+            with self.db.write() as conn:
+                conn.execute(bot_state.delete().where(bot_state.c.key == key,
+                                                      bot_state.c.expires_at < now))
+                conn.execute(bot_state.insert().values(key=key, value=value, expires_at=now + ttl))
+        except IntegrityError:
+            return False  # another worker holds the key
+        self._maybe_purge(now)
+        return True
+
+    def get(self, key: str) -> str | None:
+        with self.db.read() as conn:
+            return conn.execute(sa.select(bot_state.c.value).where(
+                bot_state.c.key == key, bot_state.c.expires_at >= self.clock())).scalar_one_or_none()
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        expires = self.clock() + ttl
+        with self.db.write() as conn:
+            updated = conn.execute(bot_state.update().where(bot_state.c.key == key)
+                                   .values(value=value, expires_at=expires)).rowcount
+            if not updated:
+                conn.execute(bot_state.insert().values(key=key, value=value, expires_at=expires))
+
+    def delete(self, key: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(bot_state.delete().where(bot_state.c.key == key))
+
+    def _maybe_purge(self, now: float) -> None:
+        if random.randrange(self.PURGE_EVERY) == 0:
+            with self.db.write() as conn:
+                conn.execute(bot_state.delete().where(bot_state.c.expires_at < now))
+
+
+class RedisStore:
+    """The same contract on Redis (SET NX PX), for several machines."""
+
+    def __init__(self, url: str, prefix: str = "policybot:bot:"):
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        return bool(self.redis.set(self.prefix + key, value, nx=True, px=int(ttl * 1000)))
+
+    def get(self, key: str) -> str | None:
+        value = self.redis.get(self.prefix + key)
+        return value.decode("utf-8") if value is not None else None
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        self.redis.set(self.prefix + key, value, px=int(ttl * 1000))
+
+    def delete(self, key: str) -> None:
+        self.redis.delete(self.prefix + key)
+
+
+def store_for(db: Database, redis_url: str | None) -> KeyValueStore:
+    return RedisStore(redis_url) if redis_url else DatabaseStore(db)

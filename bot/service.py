@@ -1,0 +1,237 @@
+"""The bot's decision core: the fields of an authenticated message in, an Outcome out.
+
+No HTTP, no crypto here (the callback does that before). Collaborators are passed in:
+`search` (helper A's SearchService.search or a fake), the Library (documents, successors),
+the shared state stores, the subscribers and question log when present, and the
+customer-service sender for late answers on a certified 服务号.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import time
+from typing import Callable
+
+from bot import conversation as conv
+from bot import replies
+from bot.answer import Answer, AnswerContext, compose_answer, related_passage_text
+from bot.budget import TimeBudget
+from bot.kvstore import KeyValueStore
+from bot.library import Library
+from bot.links import catalogue_url
+from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
+from bot.xmlsafe import clean_text
+from policies.validity import local_today
+
+log = logging.getLogger("policybot.bot")
+TRANSFER_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "客服"}
+CATALOGUE_WORDS = {"目录", "现行有效目录", "政策目录", "现行有效", "现行有效政策目录"}
+HELP_WORDS = {"帮助", "help", "?", "？", "你好", "您好", "菜单"}
+RATING = {"满意": "satisfied", "不满意": "unsatisfied"}
+SUBSCRIPTION_RE = re.compile(r"^(订阅|退订|取消订阅)\s*(.*)$")
+KEPT_SECONDS = 48 * 3600
+SEARCH_K = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    kind: str  # "text" | "transfer" | "success"
+    text: str = ""
+
+    @classmethod
+    def reply(cls, text: str) -> "Outcome":
+        return cls("text", text)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "text": self.text}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> "Outcome":
+        data = json.loads(raw)
+        return cls(data["kind"], data["text"])
+
+
+SUCCESS = Outcome("success")
+
+
+@dataclasses.dataclass
+class BotSettings:
+    public_url: str
+    threshold: float
+    timezone: str = "Asia/Shanghai"
+    certified: bool = False  # certified 服务号: late answers go out as customer-service messages
+    menu_actions: dict[str, str] = dataclasses.field(default_factory=dict)  # CLICK key → typed text
+
+
+class BotService:
+    def __init__(self, *, search: Callable, library: Library, state: KeyValueStore,
+                 budget: TimeBudget, settings: BotSettings, subscribers=None, questions=None,
+                 send_customer_message: Callable[[str, str], bool] | None = None,
+                 template_event_handler: Callable[[dict], None] | None = None, clock=time.time):
+        self.search, self.library, self.state, self.budget = search, library, state, budget
+        self.settings, self.subscribers, self.questions = settings, subscribers, questions
+        self.send_customer_message = send_customer_message
+        self.template_event_handler = template_event_handler
+        self.conversations = conv.Conversations(state, clock)
+        self.clock = clock
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def handle(self, fields: dict[str, str], deadline: float | None = None) -> Outcome:
+        kind = fields.get("MsgType", "").lower()
+        openid = fields.get("FromUserName", "")
+        if kind == "event":
+            return self.on_event(openid, fields)
+        self._touch(openid)
+        if kind == "text":
+            return self.on_text(openid, fields.get("Content", ""), deadline)
+        if kind == "voice":
+            recognised = (fields.get("Recognition") or "").strip()
+            if recognised:
+                return self.on_text(openid, recognised, deadline)
+            return Outcome.reply(replies.VOICE_NOT_RECOGNISED)
+        return Outcome.reply(replies.GUIDANCE.get(kind, replies.UNKNOWN_MESSAGE))
+
+    def on_event(self, openid: str, fields: dict[str, str]) -> Outcome:
+        event = fields.get("Event", "").lower()
+        if event == "subscribe":
+            if self.subscribers:
+                self.subscribers.on_follow(openid)
+            return Outcome.reply(replies.WELCOME)
+        if event == "unsubscribe":
+            if self.subscribers:
+                self.subscribers.on_unfollow(openid)
+            return SUCCESS
+        if event == "click":
+            typed = self.settings.menu_actions.get(fields.get("EventKey", ""))
+            return self.on_text(openid, typed, None) if typed else Outcome.reply(replies.HELP)
+        if event == "templatesendjobfinish" and self.template_event_handler is not None:
+            self.template_event_handler(fields)
+        return SUCCESS
+
+    def on_text(self, openid: str, content: str, deadline: float | None) -> Outcome:
+        text = clean_text(content).strip()
+        if not text:
+            return Outcome.reply(replies.EMPTY_TEXT)
+        command = self.command(openid, text)
+        if command is not None:
+            return command if command.kind != "text" else self._with_kept(openid, command)
+        return self.question(openid, text, deadline)
+
+    # -- commands ---------------------------------------------------------------------------
+    def command(self, openid: str, text: str) -> Outcome | None:
+        if text in TRANSFER_WORDS:
+            return Outcome("transfer")
+        if text in CATALOGUE_WORDS:
+            return Outcome.reply(self.catalogue_text())
+        if text.lower() in HELP_WORDS:
+            return Outcome.reply(replies.HELP)
+        if text in RATING:
+            return Outcome.reply(self.feedback(openid, RATING[text]))
+        if text == "我的订阅" or SUBSCRIPTION_RE.match(text):
+            return Outcome.reply(self.subscription_command(openid, text))
+        number = conv.related_number(text)
+        if number is not None:
+            return Outcome.reply(self.related_passage(openid, number))
+        return None
+
+    def catalogue_text(self) -> str:
+        today = local_today(self.settings.timezone)
+        count = self.library.catalogue_size(today)
+        return (f"现行有效政策目录（截至{today.isoformat()}，共{count}件），可按主题、适用对象、"
+                f"发文机关筛选：\n{catalogue_url(self.settings.public_url)}")
+
+    def feedback(self, openid: str, rating: str) -> str:
+        if not self.questions or self.questions.feedback(openid, rating) is None:
+            return replies.FEEDBACK_NOTHING
+        return replies.FEEDBACK_THANKS[rating]
+
+    def subscription_command(self, openid: str, text: str) -> str:
+        if not self.subscribers:
+            return replies.SUBSCRIPTIONS_OFF
+        if text == "我的订阅":
+            names = self.subscribers.subscriptions(openid)
+            return ("您已订阅：" + "、".join(names)) if names else replies.NO_SUBSCRIPTIONS
+        verb, name = SUBSCRIPTION_RE.match(text).groups()
+        if not name.strip():
+            vocab = self.subscribers.vocabulary()
+            return replies.SUBSCRIBE_HOW + "、".join(vocab["topics"] + vocab["audience"])
+        if verb == "订阅":
+            return self.subscribers.subscribe(openid, name).message
+        return self.subscribers.unsubscribe(openid, name).message
+
+    def related_passage(self, openid: str, number: int) -> str:
+        turn = self.conversations.last(openid)
+        if turn is None or number > len(turn.related):
+            return replies.NO_RELATED
+        related = turn.related[number - 1]
+        doc = self.library.get(related.doc_id)
+        today = local_today(self.settings.timezone)
+        in_force = doc is not None and doc.in_force(today)
+        return related_passage_text(number, related, doc, self._context(), in_force)
+
+    # -- questions --------------------------------------------------------------------------
+    def question(self, openid: str, text: str, deadline: float | None) -> Outcome:
+        previous = self.conversations.last(openid)
+        query = conv.with_context(text, previous) if conv.is_follow_up(text, previous, self.clock()) else text
+        answer = self.budget.run(lambda: self.answer(openid, query), deadline or self.budget.deadline(),
+                                 on_late=lambda late: self.deliver_late(openid, late))
+        if answer is None:
+            return SUCCESS  # WeChat gets `success` now; the answer follows (deliver_late)
+        return self._with_kept(openid, Outcome.reply(answer.text))
+
+    def answer(self, openid: str, query: str) -> Answer:
+        hits = self.search(query, k=SEARCH_K, include_expired=True)
+        docs, successors = self.library.context_documents(hits)
+        ctx = self._context(docs, successors)
+        answer = compose_answer(query, hits, ctx)
+        if not answer.answered:
+            topics = self.library.closest_topics(hits, docs, local_today(self.settings.timezone))
+            answer = compose_answer(query, hits, dataclasses.replace(ctx, topics=topics))
+        self.conversations.remember(openid, query, answer.related)
+        self._record(openid, query, answer)
+        return answer
+
+    def deliver_late(self, openid: str, answer: Answer) -> None:
+        """One customer-service message on a certified 服务号; else kept for the next message."""
+        if self.settings.certified and self.send_customer_message is not None:
+            if self.send_customer_message(openid, answer.text):
+                return
+        self.state.set(_kept_key(openid), answer.text, KEPT_SECONDS)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _context(self, docs=None, successors=None) -> AnswerContext:
+        return AnswerContext(public_url=self.settings.public_url, threshold=self.settings.threshold,
+                             documents=docs or {}, successors=successors or {})
+
+    def _with_kept(self, openid: str, outcome: Outcome) -> Outcome:
+        kept = self.state.get(_kept_key(openid))
+        if not kept:
+            return outcome
+        self.state.delete(_kept_key(openid))
+        combined = f"{replies.KEPT_PREFIX}{kept}\n——\n{outcome.text}"
+        if utf8_len(combined) <= REPLY_LIMIT_BYTES:
+            return Outcome.reply(combined)
+        self.state.set(_kept_key(openid), outcome.text, KEPT_SECONDS)  # next time, not lost
+        return Outcome.reply(replies.KEPT_PREFIX + kept if utf8_len(replies.KEPT_PREFIX + kept)
+                             <= REPLY_LIMIT_BYTES else kept)
+
+    def _touch(self, openid: str) -> None:
+        if self.subscribers and openid:
+            self.subscribers.touch(openid)
+
+    def _record(self, openid: str, query: str, answer: Answer) -> None:
+        if not self.questions:
+            return
+        cited = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "score": float(h.score),
+                  "source": "faq" if h.source == "faq" else h.kind}
+                 for h in ([answer.best] if answer.best else [])]
+        cited += [{"doc_id": r.doc_id, "chunk_id": None, "score": None, "source": None}
+                  for r in answer.related]
+        self.questions.record(openid, "wechat", query, cited, float(answer.confidence), answer.answered)
+
+
+def _kept_key(openid: str) -> str:
+    return "kept:" + hashlib.sha256(openid.encode("utf-8")).hexdigest()

@@ -1,0 +1,62 @@
+"""What the policy page shows, prepared outside the template: text lines with their anchors,
+the validity banner, the successor and the interpretations beside the policy."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from bot import links
+from bot.status import is_current, status_label
+from index.chunking import ARTICLE_RE, OUTLINE_RES, PART_RE, chunk_document
+from policies import store
+from policies.model import Document
+
+
+@dataclasses.dataclass
+class Line:
+    text: str
+    anchors: list[str]
+    heading: bool
+
+
+@dataclasses.dataclass
+class Page:
+    doc: Document
+    lines: list[Line]
+    current: bool
+    status: str
+    successor: Document | None
+    policy: Document | None  # for an interpretation: the policy it explains
+    interpretations: list[tuple[Document, list[Line]]]
+
+
+def document_page(conn, doc: Document, today: dt.date) -> Page:
+    successor = store.successor_of(conn, doc.id)
+    policy = store.get_document(conn, doc.interprets) if doc.interprets else None
+    explained = [d for d in store.interpretations_of(conn, doc.id, visibility="public")]
+    return Page(doc=doc, lines=text_lines(doc), current=is_current(doc, today),
+                status=status_label(doc, today), successor=successor, policy=policy,
+                interpretations=[(d, text_lines(d)) for d in explained])
+
+
+def text_lines(doc: Document) -> list[Line]:
+    """One Line a paragraph; article headings get their anchor, and every chunk start gets
+    its offset anchor, so a reply's link lands on the passage it quoted."""
+    starts = sorted({c.start for c in chunk_document(doc) if c.start >= 0 and c.source == "text"})
+    lines, offset, seen = [], 0, set()
+    for raw in doc.text.split("\n"):
+        end = offset + len(raw) + 1
+        anchors = [links.offset_anchor(s) for s in starts if offset <= s < end]
+        article = ARTICLE_RE.match(raw.strip())
+        if article and article.group(0) not in seen:
+            seen.add(article.group(0))
+            anchors.insert(0, links.article_anchor(article.group(0)))
+        if raw.strip():
+            lines.append(Line(raw.strip(), anchors, heading=_is_heading(raw)))
+        offset = end
+    return lines
+
+
+def _is_heading(line: str) -> bool:
+    text = line.strip()
+    return len(text) <= 30 and bool(PART_RE.match(text) or OUTLINE_RES[0].match(text))

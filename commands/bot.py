@@ -1,0 +1,173 @@
+"""The WeChat bot feature: configuration check, services, the /wechat callback, the public
+H5 pages, the staff simulator and the `create-menu` command.
+
+Without any WeChat secret the app runs (pages, search, simulator) and logs that the callback
+is disabled; with a bad or partial one it refuses to start (bot.config).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import sys
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from bot.budget import TimeBudget
+from bot.callback import Callback
+from bot.config import load_wechat_config
+from bot.dedupe import Deliveries
+from bot.kvstore import store_for
+from bot.library import Library
+from bot.menu import MenuError, load_menu
+from bot.replay import ReplayCache
+from bot.service import BotService, BotSettings
+from bot.web import pages, simulator, wechat
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_MENU = ROOT / "config" / "menu.json"
+log = logging.getLogger("policybot.bot")
+# Calibrated on shared/eval (see README, `flask --app server calibrate-threshold`).
+DEFAULT_THRESHOLD = 0.5
+
+
+def init_app(app: Flask) -> None:
+    wechat_config = load_wechat_config(app.config)  # raises: refuse to start on a bad secret
+    svc = app.extensions["policybot"]
+    svc.wechat_config = wechat_config
+    svc.bot_state = store_for(svc.db, app.config.get("REDIS_URL"))
+    svc.bot = _bot_service(app, svc)
+    svc.callback = _callback(app, svc) if wechat_config else None
+    if wechat_config is None:
+        app.logger.warning("WeChat callback disabled until POLICYBOT_WECHAT_TOKEN, _APPID, "
+                           "_APPSECRET (and _AES_KEY for safe mode) are set")
+    for blueprint in (wechat.bp, pages.bp, simulator.bp):
+        app.register_blueprint(blueprint)
+    _guard_simulator(app)
+    app.cli.add_command(create_menu_command)
+
+
+def _guard_simulator(app: Flask) -> None:
+    """Staff login for the simulator when the portal is installed (checked per request: the
+    portal may be registered after this feature); else loopback only (bot/web/simulator.py)."""
+    app.extensions["policybot.simulator_guard"] = _staff_gate
+
+
+def _staff_gate():
+    """None when the portal is not installed; else None for signed-in staff, or the
+    portal's answer to an anonymous request (redirect to login, 401)."""
+    if "portal" not in current_app.blueprints:
+        return None
+    from portal.auth import staff_required
+
+    return staff_required()(lambda: None)()  # None for signed-in staff
+
+
+def _bot_service(app: Flask, svc) -> BotService:
+    config = app.config
+    settings = BotSettings(
+        public_url=(config.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        threshold=float(config.get("BOT_ANSWER_THRESHOLD", DEFAULT_THRESHOLD)),
+        timezone=config.get("TIMEZONE", "Asia/Shanghai"),
+        certified=config.get("WECHAT_ACCOUNT") == "service-certified",
+        menu_actions=_menu_actions(config))
+    return BotService(
+        search=lambda query, **kw: _search(svc, query, **kw), library=Library(svc.db),
+        state=svc.bot_state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
+        settings=settings, subscribers=_Late(svc, "subscribers"), questions=_Late(svc, "questions"),
+        send_customer_message=lambda openid, text: _send_customer_message(svc, openid, text),
+        template_event_handler=lambda fields: _template_event(svc, fields))
+
+
+def _callback(app: Flask, svc) -> Callback:
+    return Callback(svc.wechat_config, ReplayCache(svc.bot_state), Deliveries(svc.bot_state), svc.bot,
+                    budget_seconds=float(app.config.get("BOT_TIME_BUDGET", 4.0)))
+
+
+def _search(svc, query: str, **kw):
+    search = getattr(svc, "search", None)
+    return search.search(query, **kw) if search is not None else []
+
+
+class _Late:
+    """A collaborator another feature attaches to the services (maybe after this one)."""
+
+    def __init__(self, svc, name: str):
+        self._svc, self._name = svc, name
+
+    def __bool__(self) -> bool:
+        return getattr(self._svc, self._name, None) is not None
+
+    def __getattr__(self, attr):
+        target = getattr(self._svc, self._name, None)
+        if target is None:
+            raise AttributeError(f"{self._name} is not available")
+        return getattr(target, attr)
+
+
+_clients = threading.local()
+
+
+def _wechat_client(svc):
+    """helper D's client factory, called once per thread (its token store is shared)."""
+    if getattr(_clients, "client", None) is None:
+        _clients.client = svc.wechat()
+    return _clients.client
+
+
+def _send_customer_message(svc, openid: str, text: str) -> bool:
+    """The late answer as ONE customer-service message; False (keep it) when not possible."""
+    if getattr(svc, "wechat", None) is None or getattr(svc, "subscribers", None) is None:
+        return False
+    from bot.wechat_api import CustomerService, QuotaExhausted
+
+    try:
+        CustomerService(_wechat_client(svc), svc.subscribers).send_text(openid, text)
+        return True
+    except QuotaExhausted:  # 45015/45047 or 5 used: no retry loop, keep it for the next message
+        return False
+    except Exception:
+        log.exception("customer-service message failed")
+        return False
+
+
+def _template_event(svc, fields: dict) -> None:
+    from bot.push.outbox import handle_template_job_finished
+
+    msg_id = fields.get("MsgID") or fields.get("MsgId") or ""
+    if msg_id.isdigit():
+        handle_template_job_finished(svc.db, int(msg_id), fields.get("Status", ""))
+
+
+def _menu_actions(config) -> dict[str, str]:
+    path = config.get("BOT_MENU_FILE") or DEFAULT_MENU
+    try:
+        return load_menu(path, config.get("PUBLIC_URL") or "").actions
+    except (OSError, MenuError):
+        return {}
+
+
+@click.command("create-menu")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--dry-run", is_flag=True, help="Validate and print the menu; do not call WeChat.")
+@with_appcontext
+def create_menu_command(path: str | None, dry_run: bool) -> None:
+    """Validate config/menu.json against WeChat's limits, then create the menu."""
+    config = current_app.config
+    try:
+        menu = load_menu(path or config.get("BOT_MENU_FILE") or DEFAULT_MENU, config.get("PUBLIC_URL") or "")
+    except MenuError as error:
+        click.echo(f"menu refused: {error}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(menu.wechat_payload, ensure_ascii=False, indent=1))
+    if dry_run:
+        return
+    factory = getattr(current_app.extensions["policybot"], "wechat", None)
+    if factory is None or not config.get("WECHAT_APPID"):
+        click.echo("WeChat API client not configured (POLICYBOT_WECHAT_APPID/_APPSECRET)", err=True)
+        sys.exit(1)
+    result = factory().menu.create(menu.wechat_payload)
+    click.echo(f"menu created: {result}")
