@@ -282,8 +282,11 @@ def main(argv: list[str]) -> int:
         result = {"error": str(refused)}
     except MemoryError:
         result = {"error": "the file needs too much memory to read"}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as broken:
+        result = {"error": f"the Word file is damaged or lies about its parts' sizes ({str(broken)[:120]})"}
     except Exception as broken:  # any parser failure on hostile input is a refusal, not a crash
-        result = {"error": f"the file could not be read ({type(broken).__name__})"}
+        result = {"error": f"the file is damaged or not what it claims to be "
+                           f"({type(broken).__name__}: {str(broken)[:120]})"}
     sys.stdout.write(json.dumps(result, ensure_ascii=False))
     return 0
 

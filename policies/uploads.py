@@ -119,7 +119,19 @@ def _zip_end_record(data: bytes) -> tuple[int, int, int]:
         raise UploadRefused("the Word file is damaged (no zip directory)")
     _, _, _, entries, size, offset = struct.unpack("<HHHHII", data[at + 4:at + 20])
     if entries == 0xFFFF or offset == 0xFFFFFFFF:
-        raise UploadRefused("the file is a ZIP64 archive, far larger than a Word document")
+        return _zip64_end_record(data, at)
+    return entries, size, offset
+
+
+def _zip64_end_record(data: bytes, end_at: int) -> tuple[int, int, int]:
+    """A ZIP64 archive keeps the true counts in a second record, named by a locator."""
+    locator = end_at - 20
+    if locator < 0 or data[locator:locator + 4] != b"PK\x06\x07":
+        raise UploadRefused("the Word file is damaged (bad ZIP64 directory)")
+    record = struct.unpack("<Q", data[locator + 8:locator + 16])[0]
+    if data[record:record + 4] != b"PK\x06\x06":
+        raise UploadRefused("the Word file is damaged (bad ZIP64 directory)")
+    entries, size, offset = struct.unpack("<QQQ", data[record + 32:record + 56])
     return entries, size, offset
 
 
