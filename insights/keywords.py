@@ -18,7 +18,9 @@ STOPWORDS = frozenset("""
 """.split())
 _TOKENIZER = None
 _LOCK = threading.Lock()
-_PLACEHOLDER = re.compile(r"【[^】]{1,6}】")
+# A masked value and the word that announced it (我的手机【手机号】): personal data, not a topic.
+_ANNOUNCING = "手机号码|手机号|手机|电话号码|电话|身份证号码|身份证号|身份证|邮箱|银行卡号|卡号"
+_PLACEHOLDER = re.compile(r"(?:" + _ANNOUNCING + r")?[:：是为]?\s*【[^】]{1,6}】")
 
 
 def tokenizer() -> jieba.Tokenizer:

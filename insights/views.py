@@ -1,19 +1,19 @@
 """Staff pages under /staff/insights: the dashboard (this week, the response ledger), the
 week / month / quarter report with charts, its spreadsheet, and the ledger's actions.
 
-Pages are for signed-in staff only: `staff_only` uses the portal's `staff_required`
-(portal/auth.py, notes/C-api.md); the portal also checks CSRF on every POST under /staff and
-sets the CSP (no scripts here at all; charts are inline SVG, styles a static file)."""
+Pages are for signed-in staff only (the portal's `staff_required`); the portal also checks
+CSRF on every POST under /staff and sets the CSP (no scripts here at all; charts are inline
+SVG, styles a static file)."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 from insights.charts import day_columns, hbar_chart
 from insights.ledger import add_commitment, fulfil_commitment
 from insights.periods import KINDS
+from portal.auth import staff_required
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights",
@@ -21,15 +21,8 @@ bp = Blueprint("insights", __name__, url_prefix="/staff/insights",
 
 
 def staff_only(view):
-    """Signed-in staff only. Fails closed (403) if the portal is not installed."""
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        try:
-            from portal.auth import staff_required
-        except ImportError:
-            abort(403)
-        return staff_required()(view)(*args, **kwargs)
-    return wrapped
+    """Signed-in staff of any role (the portal's login; notes/C-api.md)."""
+    return staff_required()(view)
 
 
 def insights():
