@@ -81,7 +81,7 @@ def choose_best(relevant: Sequence[Hit]) -> Hit:
 
 
 def related_documents(best: Hit, relevant: Sequence[Hit], ctx: AnswerContext) -> tuple[Related, ...]:
-    seen = {best.doc_id, best.interprets}
+    seen = {best.doc_id}  # the policy an interpretation explains may follow as number 1
     related: list[Related] = []
     for hit in sorted(relevant, key=lambda h: (not h.in_force, -h.score)):
         if hit.doc_id in seen or len(related) == MAX_RELATED:
@@ -94,13 +94,21 @@ def related_documents(best: Hit, relevant: Sequence[Hit], ctx: AnswerContext) ->
 def render_answer(best: Hit, related: Sequence[Related], ctx: AnswerContext) -> str:
     head = "\n".join(header_lines(best, ctx))
     tail = "\n".join(link_lines(best, ctx) + related_lines(related) + [FEEDBACK_LINE])
-    quote_label = f"【{best.article}】" if best.article else "【原文摘录】"
+    quote_label = quote_label_of(best)
     room = ctx.limit_bytes - utf8_len(head + tail + quote_label) - 3  # three line breaks
     if room < MIN_PASSAGE_BYTES and related:  # the quotation matters more than the list
         return render_answer(best, (), ctx)
     passage = cut_to_bytes(best.text.strip(), max(room, 0))
     text = "\n".join([head, quote_label + passage, tail])
     return cut_to_bytes(text, ctx.limit_bytes)
+
+
+def quote_label_of(hit: Hit) -> str:
+    if hit.article and hit.text.lstrip().startswith(hit.article):
+        return ""  # the passage opens with its own heading
+    if hit.article:
+        return f"【{hit.article}】"
+    return "【官方问答】" if hit.source == "faq" else "【原文摘录】"
 
 
 def header_lines(hit: Hit, ctx: AnswerContext) -> list[str]:
@@ -120,7 +128,7 @@ def header_lines(hit: Hit, ctx: AnswerContext) -> list[str]:
 def validity_words(hit: Hit) -> str:
     if hit.in_force:
         return f"现行有效（有效期至{hit.valid_until}）" if hit.valid_until else "现行有效"
-    if hit.status == "effective" and hit.valid_until:
+    if hit.status in ("effective", "expired") and hit.valid_until:
         return f"已失效（有效期至{hit.valid_until}）"
     if hit.status == "effective":
         return "尚未施行"

@@ -74,8 +74,10 @@ def _bot_service(app: Flask, svc) -> BotService:
         timezone=config.get("TIMEZONE", "Asia/Shanghai"),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=_menu_actions(config))
+    # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default helper A's.
+    search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
     return BotService(
-        search=lambda query, **kw: _search(svc, query, **kw), library=Library(svc.db),
+        search=search, library=Library(svc.db),
         state=svc.bot_state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
         settings=settings, subscribers=_Late(svc, "subscribers"), questions=_Late(svc, "questions"),
         send_customer_message=lambda openid, text: _send_customer_message(svc, openid, text),

@@ -1,0 +1,100 @@
+"""The answer composer (pure): quotation with its source, validity said plainly, byte limit,
+honest "not found"."""
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings, strategies as st
+
+from bot.answer import AnswerContext, compose_answer
+from bot.textlimit import URL, cut_to_bytes, utf8_len
+from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, doc, hit_of, world_hits
+
+PUBLIC = "https://zc.example.gov.cn"
+
+
+def ctx(**kw) -> AnswerContext:
+    return AnswerContext(public_url=PUBLIC, threshold=0.5, **kw)
+
+
+def search(question, include_expired=True):
+    from test_bot_fakes import FakeSearch
+
+    return FakeSearch(world_hits())(question, k=5, include_expired=include_expired)
+
+
+def test_answer_quotes_interpretation_first_with_header_and_link():
+    answer = compose_answer("失业保险金怎么申领", search("失业保险金怎么申领"),
+                            ctx(documents={UNEMPLOYMENT.id: UNEMPLOYMENT}))
+    assert answer.answered and answer.best.kind == "interpretation"
+    assert "《失业保险金申领热点问答》" in answer.text
+    assert "（解读《广州市失业保险金申领办法》，穗府办规〔2025〕8号）" in answer.text
+    assert "可通过广东政务服务网在线申领失业保险金" in answer.text  # quoted, not invented
+    assert f"{PUBLIC}/p/gz_unemp#jd-gz_unemp_jd" in answer.text
+    assert "1.《广州市失业保险金申领办法》" in answer.text and answer.related[0].doc_id == "gz_unemp"
+    assert "现行有效" in answer.text and "**" not in answer.text and "#" not in answer.text.split("http")[0]
+
+
+def test_policy_article_header_names_number_body_date_status():
+    hits = [hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条")]
+    answer = compose_answer("失业保险金申领需要什么证明", hits, ctx())
+    first_lines = answer.text.splitlines()[:2]
+    assert first_lines == ["《广州市失业保险金申领办法》", "穗府办规〔2025〕8号｜广州市人民政府办公厅｜2025-06-01发布｜现行有效"]
+    assert "\n第五条 失业保险金申领需要提交身份证和失业登记证明。\n" in answer.text
+    assert f"{PUBLIC}/p/gz_unemp#a-%E7%AC%AC%E4%BA%94%E6%9D%A1" in answer.text
+
+
+def test_expired_policy_is_presented_as_expired_with_its_successor():
+    answer = compose_answer("积分制入户的申请条件", search("积分制入户的申请条件"),
+                            ctx(successors={OLD_HUKOU.id: NEW_HUKOU}))
+    print("expired answer:\n" + answer.text)
+    assert answer.answered and not answer.best.in_force
+    assert answer.text.startswith("注意：该文件已失效（有效期至2024-06-30），以下内容不代表现行政策")
+    assert "现行有效" not in answer.text.split("现行文件")[0]
+    assert "现行文件：《广州市积分制入户管理办法》" in answer.text
+    assert f"{PUBLIC}/p/gz_hukou_2025" in answer.text
+
+
+def test_expired_without_successor_says_so():
+    answer = compose_answer("见习补贴的标准", search("见习补贴的标准"), ctx())
+    assert "已失效" in answer.text and "暂未查到替代它的现行文件" in answer.text
+
+
+def test_in_force_content_wins_over_expired_content():
+    current = hit_of(NEW_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险。", article="第六条")
+    expired = hit_of(OLD_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。",
+                     article="第六条", in_force=False)
+    answer = compose_answer("积分制入户申请条件", [expired, current], ctx())
+    assert answer.best.doc_id == NEW_HUKOU.id and not answer.text.startswith("注意")
+
+
+def test_nothing_relevant_is_said_honestly_with_topics_and_human():
+    answer = compose_answer("离婚后孩子抚养权归谁", search("离婚后孩子抚养权归谁"),
+                            ctx(topics=["社会保险", "就业创业"]))
+    assert not answer.answered and answer.best is None
+    assert "没有找到" in answer.text and "转人工" in answer.text and "社会保险、就业创业" in answer.text
+
+
+def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
+    long_text = "第九条 " + "失业保险金申领材料包括身份证、失业登记证明和银行账户。" * 200
+    long_doc = doc("long_one", title="很长的失业保险办法" * 5)
+    hits = [hit_of(long_doc, long_text, article="第九条"),
+            hit_of(UNEMPLOYMENT, "失业保险金申领" * 50, ordinal=2),
+            hit_of(doc("other", title="另一个失业保险金申领文件" * 4), "失业保险金申领" * 50, ordinal=3)]
+    answer = compose_answer("失业保险金申领材料", hits, ctx())
+    size = utf8_len(answer.text)
+    print(f"long answer: {size} bytes (limit 2000)")
+    assert size <= 2000 and answer.text.encode("utf-8").decode("utf-8") == answer.text
+    assert f"{PUBLIC}/p/long_one#a-" in answer.text and "…" in answer.text
+    for url in URL.findall(answer.text):
+        assert url.startswith(PUBLIC + "/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=0, max_size=400), st.integers(min_value=1, max_value=600))
+def test_cut_never_splits_a_character_or_a_url(prefix, limit):
+    text = prefix + " https://zc.example.gov.cn/p/%E7%AC%AC#a-1 " + prefix
+    cut = cut_to_bytes(text, limit)
+    assert utf8_len(cut) <= limit
+    urls = re.findall(r"https?://\S*", cut)
+    assert all(u.startswith("https://zc.example.gov.cn/p/%E7%AC%AC#a-1") for u in urls if "zc.example" in u)

@@ -1,0 +1,108 @@
+"""Fakes and helpers for the bot tests (no tests here): a deterministic retriever over a few
+hand-made passages, documents written straight into the database, an app with WeChat
+configured. The real parts stay real: wechatpy crypto, the Flask app, the database."""
+from __future__ import annotations
+
+import threading
+import time
+
+from bot.relevance import content_units, coverage
+from bot.sender import TEST_WECHAT_CONFIG
+from index.hits import Hit
+from policies import store
+from policies.model import Document
+
+TODAY = "2026-11-27"
+
+
+def doc(doc_id: str, **fields) -> Document:
+    record = {"id": doc_id, "kind": "policy", "title": f"{doc_id}管理办法",
+              "text": "第一条 为了规范管理，制定本办法。\n", "doc_number": "穗府办规〔2025〕8号",
+              "issuing_body": "广州市人民政府办公厅", "publish_date": "2025-06-01",
+              "topics": ["就业创业"], "audience": ["个人"]}
+    record.update(fields)
+    return Document.from_record(record)
+
+
+def hit_of(document: Document, text: str, *, article: str | None = None, in_force: bool = True,
+           source: str = "text", start: int = 0, ordinal: int = 0) -> Hit:
+    return Hit(doc_id=document.id, title=document.title, doc_number=document.doc_number,
+               kind=document.kind, interprets=document.interprets, article=article,
+               heading_path=(), text=text, score=0.0, status=document.status, in_force=in_force,
+               issuing_body=document.issuing_body,
+               publish_date=document.publish_date.isoformat() if document.publish_date else None,
+               valid_until=document.valid_until.isoformat() if document.valid_until else None,
+               chunk_id=f"{document.id}#{ordinal}", start=start, end=start + len(text), source=source)
+
+
+class FakeSearch:
+    """Ranks its passages by coverage of the question; counts calls; can be made slow."""
+
+    def __init__(self, hits: list[Hit], delay: float = 0.0):
+        self.hits = hits
+        self.delay = delay
+        self.calls = 0
+        self.queries: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, query: str, k: int = 5, *, include_expired: bool = False, **_filters) -> list[Hit]:
+        with self._lock:
+            self.calls += 1
+            self.queries.append(query)
+        if self.delay:
+            time.sleep(self.delay)
+        units = content_units(query)
+        scored = [(coverage(units, h), h) for h in self.hits if include_expired or h.in_force]
+        scored.sort(key=lambda pair: -pair[0])
+        return [_with_score(h, 1.0 / (60 + rank)) for rank, (cov, h) in enumerate(scored[:k], 1) if cov > 0]
+
+
+def _with_score(hit: Hit, score: float) -> Hit:
+    import dataclasses
+
+    return dataclasses.replace(hit, score=score)
+
+
+def publish(db, *documents: Document) -> None:
+    with db.write() as conn:
+        for document in documents:
+            store.insert_document(conn, document, visibility="public")
+
+
+def bot_config(tmp_path, search, *, safe: bool = True, **extra) -> dict:
+    config = {**TEST_WECHAT_CONFIG, "TESTING": True, "DATA_DIR": str(tmp_path / "instance"),
+              "LOAD_DEMO": False, "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False,
+              "BOT_SEARCH": search, "PUBLIC_URL": "https://zc.example.gov.cn"}
+    if not safe:
+        config.pop("WECHAT_AES_KEY")
+    config.update(extra)
+    return config
+
+
+# A small world: an in-force policy with an interpretation, an expired policy with a
+# successor, and an expired one without.
+UNEMPLOYMENT = doc("gz_unemp", title="广州市失业保险金申领办法", topics=["社会保险"],
+                   text="第一条 为了保障失业人员基本生活，制定本办法。\n第五条 失业保险金申领需要提交身份证和失业登记证明。\n")
+UNEMPLOYMENT_FAQ = doc("gz_unemp_jd", kind="interpretation", interprets="gz_unemp",
+                       title="失业保险金申领热点问答", doc_number=None, interpretation_form="faq",
+                       text="问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。\n")
+OLD_HUKOU = doc("gz_hukou_2019", title="广州市积分制入户管理办法（2019）", status="expired",
+                valid_until="2024-06-30", doc_number="穗府办规〔2019〕1号",
+                text="第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。\n")
+NEW_HUKOU = doc("gz_hukou_2025", title="广州市积分制入户管理办法", supersedes="gz_hukou_2019",
+                text="第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险。\n")
+OLD_SUBSIDY = doc("gz_subsidy_2019", title="广州市见习补贴办法", status="expired", valid_until="2024-10-15",
+                  text="第三条 见习补贴的标准为每人每月1000元。\n")
+
+
+def world_hits() -> list[Hit]:
+    return [
+        hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条", start=22, ordinal=1),
+        hit_of(UNEMPLOYMENT_FAQ, "问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。", source="faq"),
+        hit_of(OLD_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。", article="第六条", in_force=False),
+        hit_of(OLD_SUBSIDY, "第三条 见习补贴的标准为每人每月1000元。", article="第三条", in_force=False),
+    ]
+
+
+def world_documents() -> list[Document]:
+    return [UNEMPLOYMENT, UNEMPLOYMENT_FAQ, OLD_HUKOU, NEW_HUKOU, OLD_SUBSIDY]
