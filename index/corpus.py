@@ -12,7 +12,7 @@ import numpy as np
 
 from index.chunking import chunk_document
 from index.dense import DenseIndex
-from index.records import ChunkRecord, DocMeta, passage_text
+from index.records import ChunkRecord, DocMeta, passage_text, sparse_text
 from index.sparse import SparseIndex
 from index.tokenizer import PolicyTokenizer, corpus_words
 from policies.model import Document
@@ -52,9 +52,9 @@ class CorpusIndex:
         self._drop_rows(doc.id)
         rows = []
         for chunk in chunk_document(doc):
-            passage = passage_text(meta, chunk)
-            record = ChunkRecord(self.next_row, chunk, tuple(self.tokenizer.tokens(passage)),
-                                 text_hash(passage))
+            record = ChunkRecord(self.next_row, chunk,
+                                 tuple(self.tokenizer.tokens(sparse_text(meta, chunk))),
+                                 text_hash(passage_text(meta, chunk)))
             self.records[record.row] = record
             rows.append(record.row)
             self.next_row += 1

@@ -35,7 +35,7 @@ class DenseIndex:
         if vectors.shape != (len(rows), self.dim):
             raise ValueError(f"vectors of shape {vectors.shape}, expected ({len(rows)}, {self.dim})")
         self._faiss.add_with_ids(vectors, np.asarray(rows, np.int64))
-        self.vectors.update(zip(rows, vectors))
+        self.vectors.update(zip(rows, vectors, strict=False))
 
     def remove(self, rows: list[int]) -> None:
         present = [r for r in rows if r in self.vectors]
@@ -59,7 +59,7 @@ class DenseIndex:
     def _collect(self, query, fetch, allowed, n):
         scores, ids = self._faiss.search(query, fetch)
         rows, kept = [], []
-        for row, score in zip(ids[0].tolist(), scores[0].tolist()):
+        for row, score in zip(ids[0].tolist(), scores[0].tolist(), strict=False):
             if row >= 0 and row in self.vectors and (allowed is None or row in allowed):
                 rows.append(row)
                 kept.append(score)

@@ -130,7 +130,7 @@ class HashEmbedder:
 def _ngrams(text: str):
     chars = [c for c in text if not c.isspace()]
     yield from chars
-    yield from (a + b for a, b in zip(chars, chars[1:]))
+    yield from (a + b for a, b in zip(chars, chars[1:], strict=False))
 
 
 def make_embedder(spec: str | None) -> Embedder:

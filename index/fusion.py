@@ -8,7 +8,7 @@ def reciprocal_rank_fusion(ranked: list[list[int]], weights: list[float],
                            k: int = RRF_K) -> dict[int, float]:
     """Σ weight / (k + rank) over the lists a row appears in (rank from 1)."""
     fused: dict[int, float] = {}
-    for rows, weight in zip(ranked, weights):
+    for rows, weight in zip(ranked, weights, strict=False):
         for rank, row in enumerate(rows, start=1):
             fused[row] = fused.get(row, 0.0) + weight / (k + rank)
     return fused

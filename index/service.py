@@ -14,16 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from index import fusion
-from index.corpus import CorpusIndex
+from index.cache import CacheMismatch
+from index.corpus import CorpusIndex, text_hash
 from index.embedders import Embedder
 from index.filters import Filters
 from index.hits import Hit
 from index.naming import named_documents
+from index.storage import IndexMismatch
 from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
 from policies import store as doc_store
@@ -36,6 +38,7 @@ MODES = ("hybrid", "bm25", "dense")
 CANDIDATES = 100          # per list, before fusion
 PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties
 WEIGHTS = {"bm25": 1.0, "dense": 1.0}
+QUERY_CACHE_SIZE = 2048
 
 
 class SearchError(ValueError):
@@ -54,6 +57,9 @@ class SearchService:
         self.expander = Expander.default()
         self.corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, faiss_kind)
         self.error: str | None = None
+        self._cache_checked = False
+        self._recent_queries: dict[str, np.ndarray] = {}
+        self._query_lock = threading.Lock()
         self._started = False
         self._worker: threading.Thread | None = None
         self._wake = threading.Event()
@@ -63,13 +69,49 @@ class SearchService:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Load the saved index (if any, and if it fits the embedder), then catch up with the
-        database: what was published or retired while no index was listening."""
-        if self.store is not None:
-            loaded = self.store.load_current(self.embedder, self.faiss_kind)
-            if loaded is not None:
-                self.corpus = loaded
+        database: what was published or retired while no index was listening. An index built
+        by another embedder is refused: the service stays unready and says to reindex."""
+        try:
+            if self.store is not None:
+                loaded = self.store.load_current(self.embedder, self.faiss_kind)
+                if loaded is not None:
+                    self.corpus = loaded
+        except IndexMismatch as mismatch:
+            self.error = str(mismatch)
+            log.error("index: %s", mismatch)
+            return
         self.sync_with_database()
         self._started = True
+
+    def rebuild(self, progress: Callable[[int], None] | None = None,
+                reuse_vectors: bool = True,
+                on_total: Callable[[int], None] | None = None) -> CorpusIndex:
+        """A full reindex into a new corpus, swapped in (memory and disk) once complete; the
+        old index answers until then. Vectors of unchanged passages are reused."""
+        with self.db.read() as conn:
+            public = doc_store.public_documents(conn)
+        fresh = CorpusIndex(PolicyTokenizer(), self.embedder.dim, self.faiss_kind)
+        fresh.upsert(public)
+        known = self._known_vectors() if reuse_vectors else {}
+        rows = sorted(fresh.records)
+        if on_total:
+            on_total(len(rows))
+        for start in range(0, len(rows), 8):
+            part = rows[start:start + 8]
+            fresh.add_vectors(part, self._vectors_for(fresh, part, known, reuse_vectors))
+            if progress:
+                progress(len(part))
+        if self.store is not None:
+            self.store.save(fresh, self.embedder)
+        self.corpus, self.error, self._started = fresh, None, True
+        self.sync_with_database()  # what was published while the rebuild ran
+        return fresh
+
+    def _known_vectors(self) -> dict[str, np.ndarray]:
+        corpus = self.corpus
+        with corpus.lock:
+            return {corpus.records[r].text_hash: v for r, v in corpus.dense.vectors.items()
+                    if r in corpus.records}
 
     def sync_with_database(self) -> None:
         with self.db.read() as conn:
@@ -114,6 +156,8 @@ class SearchService:
 
     # -- vectors ---------------------------------------------------------------------------
     def _vectors_needed(self, changed: bool) -> None:
+        if self.background == "manual":  # the caller runs embed_pending itself (benchmark)
+            return
         if not self.background:
             self.embed_pending()
             if changed:
@@ -141,24 +185,44 @@ class SearchService:
         """For tests and commands: wait until every chunk has its vector and is saved."""
         return self._idle.wait(timeout)
 
-    def embed_pending(self, batch: int = 32, progress: Callable[[int], None] | None = None) -> int:
-        rows = self.corpus.rows_without_vectors()
+    def embed_pending(self, batch: int = 8, progress: Callable[[int], None] | None = None) -> int:
+        corpus = self.corpus
+        rows = corpus.rows_without_vectors()
         for start in range(0, len(rows), batch):
-            part = rows[start:start + batch]
-            self.corpus.add_vectors(part, self._vectors_for(part))
+            part = [r for r in rows[start:start + batch] if r in corpus.records]
+            if part:
+                corpus.add_vectors(part, self._vectors_for(corpus, part))
             if progress:
-                progress(len(part))
+                progress(len(rows[start:start + batch]))
         return len(rows)
 
-    def _vectors_for(self, rows: list[int]) -> np.ndarray:
-        passages = [self.corpus.passage(r) for r in rows]
-        hashes = [self.corpus.records[r].text_hash for r in rows]
-        cached = self.cache.lookup(hashes) if self.cache else [None] * len(rows)
+    def _vectors_for(self, corpus, rows: list[int], known=None, use_cache=True) -> np.ndarray:
+        """Vectors of `rows`: from `known` or the embedding cache, else embedded now."""
+        passages = [corpus.passage(r) for r in rows]
+        hashes = [corpus.records[r].text_hash for r in rows]
+        cache = self._usable_cache() if use_cache else None
+        cached = cache.lookup(hashes) if cache else [None] * len(rows)
+        if known:
+            cached = [v if v is not None else known.get(h) for v, h in zip(cached, hashes, strict=False)]
         todo = [i for i, v in enumerate(cached) if v is None]
         fresh = self.embedder.embed_passages([passages[i] for i in todo]) if todo else []
-        for i, vector in zip(todo, fresh):
+        for i, vector in zip(todo, fresh, strict=False):
             cached[i] = vector
+        if self.cache is not None and todo:
+            self.cache.add([hashes[i] for i in todo], fresh)
         return np.stack(cached).astype(np.float32)
+
+    def _usable_cache(self):
+        """The embedding cache, verified once against the embedder (probes re-embedded)."""
+        if self.cache is None or self._cache_checked:
+            return self.cache
+        try:
+            self.cache.verify(self.embedder, lambda texts: [text_hash(t) for t in texts])
+        except CacheMismatch as mismatch:
+            log.warning("index: embedding cache not used: %s", mismatch)
+            self.cache = None
+        self._cache_checked = True
+        return self.cache
 
     def save(self) -> None:
         if self.store is not None:
@@ -177,7 +241,8 @@ class SearchService:
         scores = self._fused(corpus, query, mode, admitted, max(k, CANDIDATES))
         scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
         scores = fusion.apply_named(scores, self._named_rows(corpus, query, admitted, scores))
-        return [self._hit(corpus, row, score, filters.today) for row, score in fusion.top(scores, k)]
+        ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
+        return [self._hit(corpus, row, score, filters.today) for row, score in ranked]
 
     def _fused(self, corpus, query, mode, admitted, n) -> dict[int, float]:
         lists, weights = [], []
@@ -200,11 +265,22 @@ class SearchService:
         return [int(sparse.rows[i]) for i in best if scores[i] > 0]
 
     def _dense_rows(self, corpus, query, admitted, n) -> list[int]:
-        vector = self.embed_queries([query])[0]
+        vector = self._query_vector(query)
         allowed = {r for d in admitted for r in corpus.rows_of.get(d, ())}
         with corpus.lock:
             rows, _ = corpus.dense.search(vector, n, allowed)
         return rows
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        """Repeated questions (and hybrid after dense) reuse the vector: ~10–60 ms each."""
+        vector = self._recent_queries.get(query)
+        if vector is None:
+            vector = self.embed_queries([query])[0]
+            with self._query_lock:
+                if len(self._recent_queries) >= QUERY_CACHE_SIZE:
+                    self._recent_queries.pop(next(iter(self._recent_queries)))
+                self._recent_queries[query] = vector
+        return vector
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """L2-normalised query vectors (e.g. to group similar questions)."""
@@ -239,6 +315,29 @@ class SearchService:
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source)
+
+
+def _with_policies(corpus, ranked, admitted, k) -> list[tuple[int, float]]:
+    """Right after an interpretation's chunk comes the policy it explains (its best-ranked
+    chunk), unless already shown: a reply quoting an interpretation names its policy."""
+    rank_of_doc: dict[str, tuple[int, float]] = {}
+    for row, score in ranked:
+        rank_of_doc.setdefault(corpus.records[row].chunk.doc_id, (row, score))
+    out, shown = [], set()
+    for row, score in ranked:
+        if len(out) >= k:
+            break
+        if row in shown:
+            continue
+        out.append((row, score))
+        shown.add(row)
+        policy = corpus.docs[corpus.records[row].chunk.doc_id].interprets
+        if policy and policy in admitted and policy in corpus.rows_of:
+            companion = rank_of_doc.get(policy, (corpus.rows_of[policy][0], score * 0.999))
+            if not any(corpus.records[r].chunk.doc_id == policy for r in shown) and len(out) < k:
+                out.append((companion[0], min(companion[1], score)))
+                shown.add(companion[0])
+    return out
 
 
 def _check(query, k, mode) -> str:

@@ -17,7 +17,7 @@ class SparseIndex:
         self._retriever = retriever
 
     @classmethod
-    def build(cls, rows: list[int], token_lists: list, doc_ids: list[str]) -> "SparseIndex":
+    def build(cls, rows: list[int], token_lists: list, doc_ids: list[str]) -> SparseIndex:
         if not rows:
             return cls(np.zeros(0, np.int64), [], None)
         retriever = bm25s.BM25(k1=1.2, b=0.75)

@@ -15,7 +15,7 @@ class Expander:
     terms: tuple[tuple[str, tuple[str, ...]], ...]  # (everyday, official terms), longest first
 
     @classmethod
-    def load(cls, path: pathlib.Path) -> "Expander":
+    def load(cls, path: pathlib.Path) -> Expander:
         pairs = []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip() or line.startswith("#"):
@@ -27,7 +27,7 @@ class Expander:
         return cls(tuple(sorted(pairs, key=lambda p: -len(p[0]))))
 
     @classmethod
-    def default(cls) -> "Expander":
+    def default(cls) -> Expander:
         return cls.load(DEFAULT_PATH) if DEFAULT_PATH.is_file() else cls(())
 
     def official_terms(self, question: str) -> list[str]:

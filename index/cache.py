@@ -1,0 +1,88 @@
+"""An embedding cache: passage vectors keyed by the sha256 of the passage text, for one
+embedder. Embedding is slow here (~23 passages/s), so a cache shipped with the demo corpus
+lets a new instance answer by meaning at once, and the benchmark embeds STARD only once.
+
+A cache file (.npz) records the embedder's name and dimension and a few probe passages with
+their vectors; `verify` re-embeds the probes and refuses a cache that does not reproduce
+them (another model, another quantisation, a corrupted file)."""
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+PROBE_TOLERANCE = 0.99  # cosine between a cached probe vector and a fresh one
+
+
+class CacheMismatch(ValueError):
+    pass
+
+
+class EmbeddingCache:
+    def __init__(self, embedder_name: str, dim: int):
+        self.embedder_name, self.dim = embedder_name, dim
+        self._index: dict[str, int] = {}
+        self._vectors: list[np.ndarray] = []
+        self.probes: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def lookup(self, hashes: list[str]) -> list[np.ndarray | None]:
+        return [self._vectors[self._index[h]] if h in self._index else None for h in hashes]
+
+    def add(self, hashes: list[str], vectors: np.ndarray) -> None:
+        for h, vector in zip(hashes, np.asarray(vectors, np.float32), strict=False):
+            if h not in self._index:
+                self._index[h] = len(self._vectors)
+                self._vectors.append(vector)
+
+    def set_probes(self, texts: list[str], hashes: list[str]) -> None:
+        """Probe passages (already in the cache) that `verify` will re-embed."""
+        self.probes = [t for t, h in zip(texts, hashes, strict=False) if h in self._index]
+
+    def verify(self, embedder, probe_hashes) -> None:
+        if embedder.name != self.embedder_name or embedder.dim != self.dim:
+            raise CacheMismatch(f"cache built by {self.embedder_name} ({self.dim}), "
+                                f"not by {embedder.name} ({embedder.dim})")
+        if not self.probes:
+            return
+        fresh = embedder.embed_passages(self.probes)
+        cached = np.stack(self.lookup(probe_hashes(self.probes)))
+        worst = float(np.min(np.sum(fresh * cached, axis=1)))
+        if worst < PROBE_TOLERANCE:
+            raise CacheMismatch(f"cache probes do not reproduce (cosine {worst:.3f})")
+
+    def save(self, path: pathlib.Path | str) -> None:
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hashes = sorted(self._index)
+        vectors = np.stack([self._vectors[self._index[h]] for h in hashes]) if hashes else \
+            np.zeros((0, self.dim), np.float32)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, hashes=np.asarray(hashes), vectors=vectors.astype(np.float16),
+                                embedder=np.asarray(self.embedder_name), dim=np.asarray(self.dim),
+                                probes=np.asarray(self.probes, dtype=str))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: pathlib.Path | str) -> EmbeddingCache:
+        with np.load(path, allow_pickle=False) as data:
+            cache = cls(str(data["embedder"]), int(data["dim"]))
+            vectors = data["vectors"].astype(np.float32)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            cache.add([str(h) for h in data["hashes"]], vectors)
+            cache.probes = [str(p) for p in data["probes"]]
+        return cache
+
+    @classmethod
+    def load_or_new(cls, path, embedder_name: str, dim: int) -> EmbeddingCache:
+        path = pathlib.Path(path)
+        if path.is_file():
+            cache = cls.load(path)
+            if cache.embedder_name == embedder_name and cache.dim == dim:
+                return cache
+        return cls(embedder_name, dim)

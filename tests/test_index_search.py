@@ -1,0 +1,131 @@
+"""Search over published content: filters, boosts, incremental publish/retire, modes."""
+import time
+
+import pytest
+
+from index.service import SearchError
+from tests.conftest import SIGNER, make_interpretation, make_policy
+from tests.index_helpers import make_service, publish
+
+PENSION = ("第一条 为了保障退休人员的基本生活，制定本办法。\n"
+           "第二条 参加基本养老保险的个人，达到法定退休年龄时累计缴费满十五年的，按月领取基本养老金。\n"
+           "第三条 基本养老金由统筹养老金和个人账户养老金组成。\n")
+UNEMPLOYMENT = ("一、申领条件\n失业人员符合条件的，可以申领失业保险金。\n"
+                "二、领取标准\n失业保险金按月发放，标准为最低工资的90%。\n")
+
+
+@pytest.fixture
+def svc(db, releases):
+    return make_service(db, releases)
+
+
+def test_everyday_question_finds_the_official_article(svc, releases):
+    publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION,
+                                  doc_number="穗人社规〔2026〕3号"))
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT,
+                                  doc_number="穗人社规〔2026〕4号"))
+    hits = svc.search("退休金每个月怎么领", k=3)
+    assert hits[0].doc_id == "pension"
+    assert hits[0].article == "第二条"
+    assert hits[0].status == "effective" and hits[0].in_force
+    assert hits[0].doc_number == "穗人社规〔2026〕3号"
+    assert svc.search("失业了能领多少钱", k=1)[0].doc_id == "jobless"
+
+
+def test_doc_number_or_title_in_the_question_puts_that_document_first(svc, releases):
+    publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION,
+                                  doc_number="穗人社规〔2026〕3号"))
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT,
+                                  doc_number="穗人社规〔2026〕4号"))
+    assert svc.search("穗人社规[2026]4号 养老金怎么领", k=1)[0].doc_id == "jobless"
+    assert svc.search("《失业保险金申领指南》里的养老金", k=1)[0].doc_id == "jobless"
+
+
+def test_expired_content_hidden_by_default_and_labelled_on_request(svc, releases):
+    publish(releases, make_policy("old", title="2023年稳岗补贴通知", valid_until="2024-12-31",
+                                  text="一、补贴标准\n稳岗补贴按企业缴纳失业保险费的50%返还。\n"))
+    publish(releases, make_policy("new", title="2026年稳岗补贴通知",
+                                  text="一、补贴标准\n稳岗补贴按企业缴纳失业保险费的60%返还。\n"))
+    assert {h.doc_id for h in svc.search("稳岗补贴标准", k=5)} == {"new"}
+    labelled = {h.doc_id: h for h in svc.search("稳岗补贴标准", k=5, include_expired=True)}
+    assert set(labelled) == {"old", "new"}
+    assert labelled["old"].in_force is False and labelled["old"].valid_until == "2024-12-31"
+    assert labelled["new"].in_force is True
+
+
+def test_filters_by_audience_topic_region_and_issuing_body(svc, releases):
+    publish(releases, make_policy("a", title="高校毕业生就业补贴", audience=["高校毕业生"],
+                                  topics=["就业创业"], region="广东省广州市", issuing_body="广州市人社局",
+                                  text="一、补贴对象\n高校毕业生就业补贴每人3000元。\n"))
+    publish(releases, make_policy("b", title="企业就业补贴", audience=["企业"], topics=["营商环境"],
+                                  region="江西省南昌市", issuing_body="南昌市人社局",
+                                  text="一、补贴对象\n企业吸纳就业补贴每人3000元。\n"))
+    search = lambda **f: {h.doc_id for h in svc.search("就业补贴", k=5, **f)}
+    assert search() == {"a", "b"}
+    assert search(audience="高校毕业生") == {"a"}
+    assert search(topic="营商环境") == {"b"}
+    assert search(region="广东省广州市天河区") == {"a"}
+    assert search(issuing_body="南昌市人社局") == {"b"}
+
+
+def test_interpretation_and_faq_preferred_and_followed_by_their_policy(svc, releases):
+    policy = make_policy("p", title="创业担保贷款管理办法", importance="major",
+                         text="第一条 为规范创业担保贷款，制定本办法。\n"
+                              "第二条 个人创业担保贷款额度最高30万元。\n第三条 贷款期限最长3年。\n")
+    faq = make_interpretation("i", interprets="p", title="创业担保贷款管理办法解读",
+                              interpretation_form="faq",
+                              text="问：创业担保贷款额度最高多少？\n答：个人创业担保贷款额度最高30万元。\n",
+                              faq=[{"q": "创业担保贷款额度最高多少？",
+                                    "a": "个人创业担保贷款额度最高30万元。"}])
+    publish(releases, policy, [faq])
+    hits = svc.search("创业担保贷款额度最高多少", k=3)
+    assert hits[0].doc_id == "i" and hits[0].kind == "interpretation"
+    assert hits[0].interprets == "p"
+    assert "p" in [h.doc_id for h in hits[:3]]
+
+
+def test_publish_is_searchable_at_once_and_retire_relabels(svc, releases):
+    assert svc.search("人才公寓", k=3) == []
+    started = time.perf_counter()
+    release = publish(releases, make_policy("flat", title="人才公寓申请公告",
+                                            text="一、申请条件\n在本区工作的人才可申请人才公寓。\n"))
+    hits = svc.search("人才公寓", k=3)
+    assert time.perf_counter() - started < 2.0
+    assert hits and hits[0].doc_id == "flat"
+    releases.retire(SIGNER, release, "expired", "到期")
+    assert svc.search("人才公寓", k=3) == []
+    hit = svc.search("人才公寓", k=3, include_expired=True)[0]
+    assert hit.doc_id == "flat" and hit.status == "expired" and not hit.in_force
+
+
+def test_withdrawn_release_leaves_the_index(svc, releases):
+    release = publish(releases, make_policy("w", title="临时通知", text="一、事项\n暂停办理居住证业务。\n"))
+    assert svc.search("居住证", k=3, include_expired=True)[0].doc_id == "w"
+    releases.withdraw(SIGNER, release, "内容有误")
+    assert svc.search("居住证", k=3, include_expired=True) == []
+    assert "w" not in svc.corpus.docs
+
+
+def test_modes_and_bad_input(svc, releases):
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
+    for mode in ("hybrid", "bm25", "dense"):
+        assert svc.search("失业保险金", k=2, mode=mode)[0].doc_id == "jobless"
+    with pytest.raises(SearchError, match="unknown mode"):
+        svc.search("失业", mode="magic")
+    with pytest.raises(SearchError, match="empty"):
+        svc.search("   ")
+    with pytest.raises(SearchError, match="positive"):
+        svc.search("失业", k=0)
+
+
+def test_embed_queries_normalised(svc):
+    vectors = svc.embed_queries(["失业保险", "养老金"])
+    assert vectors.shape == (2, svc.embedder.dim)
+    assert abs(float((vectors ** 2).sum(axis=1)[0]) - 1.0) < 1e-5
+
+
+def test_catches_up_with_publications_made_while_not_listening(db, releases):
+    publish(releases, make_policy("early", title="早先发布的通知", text="一、内容\n办理营业执照须知。\n"))
+    svc = make_service(db, releases)
+    assert svc.search("营业执照", k=1)[0].doc_id == "early"
+    assert svc.ready()

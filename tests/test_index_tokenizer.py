@@ -1,0 +1,56 @@
+"""The tokenizer: own jieba instance, 文号 whole, stopwords; everyday → official expansion."""
+import jieba
+
+from index.synonyms import Expander
+from index.tokenizer import PolicyTokenizer, corpus_words, find_doc_numbers, normalise_doc_number
+
+
+def test_doc_numbers_are_one_token_in_any_bracket_spelling():
+    tokens = PolicyTokenizer().tokens("根据洪府办发〔2024〕31号和穗府办规[2025]8号执行，国务院令第746号")
+    assert "洪府办发〔2024〕31号" in tokens
+    assert "穗府办规〔2025〕8号" in tokens
+    assert "国务院令第746号" in tokens
+
+
+def test_normalised_doc_number():
+    assert normalise_doc_number("洪经管办发（2024） 1号") == "洪经管办发〔2024〕1号"
+    assert find_doc_numbers("见发改数据规〔2025〕27号。") == ["发改数据规〔2025〕27号"]
+
+
+def test_user_words_stay_whole_and_global_jieba_is_untouched():
+    tokenizer = PolicyTokenizer(user_words=["经开区政务公开工作要点"])
+    assert "经开区政务公开工作要点" in tokenizer.tokens("2024年经开区政务公开工作要点发布")
+    assert "专精特新" in tokenizer.tokens("专精特新企业有什么补贴")  # data/index/userdict.txt
+    assert "经开区政务公开工作要点" not in jieba.lcut("2024年经开区政务公开工作要点发布")
+
+
+def test_stopwords_and_punctuation_dropped():
+    tokens = PolicyTokenizer().tokens("请问，失业了怎么办？")
+    assert "请问" not in tokens and "怎么办" not in tokens and "，" not in tokens
+    assert "失业" in tokens
+
+
+def test_corpus_words_from_titles_and_bodies():
+    words = corpus_words(["关于印发《广州市积分制入户管理办法》的通知", "中华人民共和国社会保险法"],
+                         ["广州市人力资源和社会保障局"])
+    assert {"广州市积分制入户管理办法", "社会保险法", "广州市人力资源和社会保障局"} <= words
+
+
+def test_everyday_words_expand_to_official_terms():
+    expander = Expander.default()
+    tokenizer = PolicyTokenizer()
+    terms = expander.official_terms("退休金一个月能拿多少")
+    assert "基本养老金" in terms
+    expanded = expander.expand(tokenizer.tokens("看病报销"), "看病报销", tokenizer)
+    assert "医疗保险" in expanded or "医疗" in expanded
+
+
+def test_bad_synonym_line_is_refused(tmp_path):
+    path = tmp_path / "syn.tsv"
+    path.write_text("开店 个体工商户\n", encoding="utf-8")  # a space, not a tab
+    try:
+        Expander.load(path)
+    except ValueError as error:
+        assert "syn.tsv:1" in str(error)
+    else:
+        raise AssertionError("a line without a tab must be refused")
