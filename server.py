@@ -49,6 +49,7 @@ INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH"}
 FEATURES = [
     "commands.content",
     "commands.index",
+    "commands.push",
     "commands.bot",
     "commands.portal",
     "commands.insights",

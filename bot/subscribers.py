@@ -143,16 +143,21 @@ class Subscribers:
         qualifications. Unknown fields or values raise ProfileError."""
         values, tags = _checked_profile(fields)
         with self.db.write() as conn:
-            sid = self._ensure(conn, openid)
-            conn.execute(subscribers.update().where(subscribers.c.id == sid)
-                         .values(**values, updated_at=utcnow()))
-            for source, names in tags.items():
-                conn.execute(subscriber_tags.delete().where(
-                    subscriber_tags.c.subscriber_id == sid, subscriber_tags.c.source == source))
-                _add_tags(conn, sid, names, source)
-            if values.get("consent") is False:
-                _cancel_pending(conn, sid, "consent withdrawn")
-            return profile_of(conn, sid)
+            return _update(conn, self._ensure(conn, openid), values, tags)
+
+    def profile_by_id(self, subscriber_id: int) -> dict | None:
+        """For the H5 form, whose signed link carries the id (never the openid)."""
+        with self.db.read() as conn:
+            exists = conn.execute(sa.select(subscribers.c.id)
+                                  .where(subscribers.c.id == subscriber_id)).scalar_one_or_none()
+            return profile_of(conn, subscriber_id) if exists else None
+
+    def update_profile_by_id(self, subscriber_id: int, **fields) -> dict:
+        values, tags = _checked_profile(fields)
+        with self.db.write() as conn:
+            if conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is None:
+                raise ProfileError("no such subscriber")
+            return _update(conn, subscriber_id, values, tags)
 
     def forget(self, openid: str) -> bool:
         """Delete everything we hold about this openid (the outbox keeps only an id)."""
@@ -211,6 +216,17 @@ def profile_of(conn, sid: int) -> dict:
             "active": row["active"], "blocked_reason": row["blocked_reason"],
             "groups": by_source("group"), "qualifications": by_source("qualification"),
             "subscriptions": sorted(t for t, src in tags if src in SUBSCRIPTION_SOURCES)}
+
+
+def _update(conn, sid: int, values: dict, tags: dict) -> dict:
+    conn.execute(subscribers.update().where(subscribers.c.id == sid).values(**values, updated_at=utcnow()))
+    for source, names in tags.items():
+        conn.execute(subscriber_tags.delete().where(
+            subscriber_tags.c.subscriber_id == sid, subscriber_tags.c.source == source))
+        _add_tags(conn, sid, names, source)
+    if values.get("consent") is False:
+        _cancel_pending(conn, sid, "consent withdrawn")
+    return profile_of(conn, sid)
 
 
 def _checked_profile(fields: dict) -> tuple[dict, dict]:

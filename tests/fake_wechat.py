@@ -277,6 +277,7 @@ def _err(code: int) -> dict:
 def _handler_for(fake: FakeWeChat):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+        disable_nagle_algorithm = True  # else headers and body wait 40 ms for a delayed ACK
 
         def do_GET(self):
             self._serve(b"")
@@ -304,7 +305,10 @@ def _handler_for(fake: FakeWeChat):
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (its timeout): like WeChat
 
         def log_message(self, *args):  # quiet: the request lines carry openids
             pass

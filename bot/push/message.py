@@ -1,0 +1,64 @@
+"""What a push says: the template fields, subscribe-message fields or text, from the
+release's policy and the match reason. Field mappings come from the config."""
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from interpretations.tables import release_documents, releases
+from policies.tables import documents
+
+DEFAULT_TEMPLATE_FIELDS = {"first": "{reason}", "keyword1": "{title}", "keyword2": "{issuing_body}",
+                           "keyword3": "{publish_date}", "remark": "点击查看政策原文和官方解读"}
+DEFAULT_SUBSCRIBE_FIELDS = {"thing1": "{short_title}", "thing2": "{short_reason}",
+                            "time3": "{publish_date}"}
+FIELD_LIMIT = 200  # characters of a template field value
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseSummary:
+    release_id: int
+    doc_id: str
+    title: str
+    doc_number: str
+    issuing_body: str
+    publish_date: str
+
+
+def summary_of(conn, release_id: int) -> ReleaseSummary | None:
+    doc_id = conn.execute(sa.select(releases.c.policy_id).where(releases.c.id == release_id)).scalar()
+    if doc_id is None:  # a supplementary release of interpretations: show its first member
+        doc_id = conn.execute(sa.select(release_documents.c.document_id).where(
+            release_documents.c.release_id == release_id).order_by(release_documents.c.document_id)).scalar()
+    row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().first()
+    if row is None:
+        return None
+    return ReleaseSummary(release_id, row["id"], row["title"], row["doc_number"] or "",
+                          row["issuing_body"] or "", str(row["publish_date"] or ""))
+
+
+def document_url(public_url: str, doc_id: str) -> str:
+    """The H5 page of a document (same form as bot/links.py policy_url)."""
+    return f"{public_url.rstrip('/')}/p/{quote(doc_id, safe='')}"
+
+
+def values(summary: ReleaseSummary, reason: str) -> dict:
+    return {"title": summary.title, "short_title": _cut(summary.title, 20),
+            "doc_number": summary.doc_number, "issuing_body": summary.issuing_body,
+            "publish_date": summary.publish_date, "reason": reason, "short_reason": _cut(reason, 20)}
+
+
+def render_fields(mapping: dict, summary: ReleaseSummary, reason: str) -> dict:
+    slots = values(summary, reason)
+    return {key: {"value": _cut(str(fmt).format(**slots), FIELD_LIMIT)} for key, fmt in mapping.items()}
+
+
+def render_text(summary: ReleaseSummary, reason: str, url: str) -> str:
+    number = f"（{summary.doc_number}）" if summary.doc_number else ""
+    return f"【政策推送】《{summary.title}》{number}\n{reason}\n{url}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
