@@ -5,7 +5,7 @@ import pytest
 
 from index.service import SearchError
 from tests.conftest import SIGNER, make_interpretation, make_policy
-from tests.index_helpers import make_service, publish
+from tests.test_index_support import make_service, publish
 
 PENSION = ("第一条 为了保障退休人员的基本生活，制定本办法。\n"
            "第二条 参加基本养老保险的个人，达到法定退休年龄时累计缴费满十五年的，按月领取基本养老金。\n"
