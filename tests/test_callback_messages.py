@@ -1,0 +1,135 @@
+"""Every message type through the Flask app, signed and encrypted with wechatpy's crypto."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
+from bot.xmlsafe import parse_flat_xml
+from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
+
+_SEARCH = FakeSearch(world_hits())
+_MSG_IDS = itertools.count(10**6)  # unique per module: a repeated MsgId would be a retry
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from server import create_app
+
+    app = create_app(bot_config(tmp_path_factory.mktemp("msgs"), _SEARCH))
+    svc = app.extensions["policybot"]
+    if getattr(svc, "subscribers", None) is None:  # helper D's feature not registered yet
+        from bot.subscribers import Subscribers
+
+        svc.subscribers = Subscribers(svc.db)
+    publish(svc.db, *world_documents())
+    yield app
+    svc.db.dispose()
+
+
+@pytest.fixture
+def chat(app):
+    sender, client = WeChatSender.from_app(app), app.test_client()
+
+    def send(xml_or_text, openid="o_resident1"):
+        xml = xml_or_text if xml_or_text.startswith("<xml>") else text_xml(openid, xml_or_text, msg_id=next(_MSG_IDS))
+        response = sender.post(client, xml)
+        assert response.status_code == 200, response.data
+        return sender.reply_fields(response)
+    return send
+
+
+def test_text_question_is_answered_with_a_quotation(chat):
+    reply = chat("失业保险金怎么申领？")
+    assert reply["MsgType"] == "text" and reply["ToUserName"] == "o_resident1"
+    assert "《失业保险金申领热点问答》" in reply["Content"] and "https://zc.example.gov.cn/p/gz_unemp" in reply["Content"]
+
+
+def test_expired_policy_is_presented_as_expired_through_the_app(chat):
+    content = chat("积分制入户的申请条件是什么")["Content"]
+    print("expired through the app:\n" + content)
+    assert content.startswith("注意：该文件已失效（有效期至2024-06-30）")
+    assert "现行文件：《广州市积分制入户管理办法》" in content
+
+
+def test_voice_with_and_without_recognition(chat):
+    assert "失业保险金" in chat(voice_xml("o_resident2", "失业保险金怎么申领", msg_id=11))["Content"]
+    assert "请用文字输入" in chat(voice_xml("o_resident2", None, msg_id=12))["Content"]
+    assert "请用文字输入" in chat(voice_xml("o_resident2", "", msg_id=13))["Content"]
+
+
+@pytest.mark.parametrize("kind", ["image", "video", "shortvideo", "location", "link"])
+def test_media_messages_get_polite_guidance(chat, kind):
+    content = chat(media_xml("o_resident3", kind, msg_id=hash(kind) % 10**9))["Content"]
+    assert content.startswith("收到您") and "文字" in content or "办理" in content
+
+
+def test_subscribe_event_welcomes_and_unsubscribe_marks_inactive(app, chat):
+    welcome = chat(event_xml("o_follower", "subscribe", create_time=1700000001))
+    assert "感谢关注" in welcome["Content"] and "订阅" in welcome["Content"]
+    assert chat(event_xml("o_follower", "unsubscribe", create_time=1700000002)) == {}  # `success`
+    assert app.extensions["policybot"].subscribers.profile("o_follower")["active"] is False
+
+
+def test_menu_click_keys_act_as_typed_text(chat):
+    assert "现行有效政策目录" in chat(event_xml("o_menu", "CLICK", "CATALOGUE", create_time=1700000100))["Content"]
+    assert "失业保险金" in chat(event_xml("o_menu", "CLICK", "TOPIC_UNEMPLOYMENT", create_time=1700000101))["Content"]
+    assert "您可以直接提问" in chat(event_xml("o_menu", "CLICK", "NO_SUCH_KEY", create_time=1700000102))["Content"]
+    assert chat(event_xml("o_menu", "VIEW", "https://zc.example.gov.cn/search", create_time=1700000103)) == {}
+
+
+def test_catalogue_keyword(chat):
+    content = chat("目录")["Content"]
+    assert "现行有效政策目录" in content and "https://zc.example.gov.cn/catalogue" in content
+
+
+def test_subscriptions_by_message(chat):
+    assert "已订阅「社会保险」" in chat("订阅 社会保险", openid="o_sub")["Content"]
+    assert "社会保险" in chat("我的订阅", openid="o_sub")["Content"]
+    unknown = chat("订阅 火星移民", openid="o_sub")["Content"]
+    assert "没有「火星移民」" in unknown and "就业创业" in unknown
+    assert "可订阅" in chat("订阅", openid="o_sub")["Content"]
+    assert "已退订「社会保险」" in chat("退订 社会保险", openid="o_sub")["Content"]
+    assert "还没有订阅" in chat("我的订阅", openid="o_sub")["Content"]
+
+
+def test_transfer_to_a_human(chat):
+    assert chat("转人工")["MsgType"] == "transfer_customer_service"
+
+
+def test_numbers_return_related_passages_and_words_give_feedback(app, chat):
+    answer = chat("失业保险金怎么申领", openid="o_conv")["Content"]
+    assert "1.《广州市失业保险金申领办法》" in answer
+    passage = chat("1", openid="o_conv")["Content"]
+    assert passage.startswith("1.《广州市失业保险金申领办法》") and "身份证和失业登记证明" in passage
+    assert "没有这个序号" in chat("5", openid="o_conv")["Content"]
+    assert "感谢您的评价" in chat("满意", openid="o_conv")["Content"]
+    latest = app.extensions["policybot"].questions.latest_for("o_conv", within_seconds=600)
+    assert latest.rating == "satisfied" and latest.answered and latest.cited[0]["doc_id"] == "gz_unemp_jd"
+
+
+def test_short_follow_up_is_read_with_the_previous_question(chat):
+    _SEARCH.queries.clear()
+    chat("积分制入户的申请条件", openid="o_follow")
+    chat("那需要什么材料？", openid="o_follow")
+    assert _SEARCH.queries[-1] == "积分制入户的申请条件 那需要什么材料？"
+    chat("个人所得税专项附加扣除", openid="o_follow")  # a new topic: not glued to the old one
+    assert _SEARCH.queries[-1] == "个人所得税专项附加扣除"
+
+
+def test_unanswered_question_is_logged_as_unanswered(app, chat):
+    content = chat("离婚后孩子抚养权归谁", openid="o_unans")["Content"]
+    assert "没有找到" in content and "转人工" in content
+    latest = app.extensions["policybot"].questions.latest_for("o_unans", within_seconds=600)
+    assert latest is not None and not latest.answered
+
+
+def test_plaintext_mode_round_trip(tmp_path):
+    from server import create_app
+
+    app = create_app(bot_config(tmp_path, _SEARCH, safe=False))
+    sender = WeChatSender.from_app(app)
+    response = sender.post(app.test_client(), text_xml("o_plain", "失业保险金怎么申领", msg_id=1))
+    fields = parse_flat_xml(response.data)
+    assert response.status_code == 200 and "失业保险金" in fields["Content"]
