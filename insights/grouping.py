@@ -3,8 +3,9 @@ question into the most similar existing group, or starts a new one.
 
 Similarity is the cosine of the question's embedding with the group's centroid when the
 index's query embedder is available (`embed_queries`), and in every case also the overlap
-of jieba keywords with the group's first question (Jaccard); a question joins a group when
-either is at or above its threshold. Pure: no I/O, the vectors are passed in.
+of jieba keywords with the group's first question (shared keywords / keywords of the shorter
+of the two, so that a terse question joins a fuller one on the same theme); a question joins
+a group when either is at or above its threshold. Pure: no I/O, the vectors are passed in.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import hashlib
 import numpy as np
 
 DEFAULT_COSINE = 0.88      # e5/bge-style embedders put paraphrases above ~0.88
-DEFAULT_JACCARD = 0.5
+DEFAULT_OVERLAP = 0.67      # 2 of 3 keywords, or every keyword of a one-keyword question
 MAX_EXAMPLES = 3
 
 
@@ -67,7 +68,7 @@ class Group:
 
 
 def group_questions(items: list[Item], vectors: np.ndarray | None = None,
-                    cosine: float = DEFAULT_COSINE, jaccard: float = DEFAULT_JACCARD) -> list[Group]:
+                    cosine: float = DEFAULT_COSINE, overlap: float = DEFAULT_OVERLAP) -> list[Group]:
     """Groups, largest first (ties: earliest first)."""
     unit = _normalised(vectors) if vectors is not None else None
     if unit is not None and len(unit) != len(items):
@@ -75,7 +76,7 @@ def group_questions(items: list[Item], vectors: np.ndarray | None = None,
     groups: list[Group] = []
     for index, item in enumerate(items):
         vector = unit[index] if unit is not None else None
-        best = _best_group(groups, item, vector, cosine, jaccard)
+        best = _best_group(groups, item, vector, cosine, overlap)
         if best is None:
             groups.append(Group([item], None if vector is None else vector.copy()))
         else:
@@ -84,23 +85,24 @@ def group_questions(items: list[Item], vectors: np.ndarray | None = None,
 
 
 def keyword_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """The overlap coefficient: shared keywords over the keywords of the shorter side."""
     sa_, sb = set(a), set(b)
-    return len(sa_ & sb) / len(sa_ | sb) if sa_ and sb else 0.0
+    return len(sa_ & sb) / min(len(sa_), len(sb)) if sa_ and sb else 0.0
 
 
-def _best_group(groups, item, vector, cosine, jaccard) -> Group | None:
+def _best_group(groups, item, vector, cosine, overlap) -> Group | None:
     best, best_score = None, 0.0
     for group in groups:
-        score = _similarity(group, item, vector, cosine, jaccard)
+        score = _similarity(group, item, vector, cosine, overlap)
         if score > best_score:
             best, best_score = group, score
     return best
 
 
-def _similarity(group: Group, item: Item, vector, cosine: float, jaccard: float) -> float:
+def _similarity(group: Group, item: Item, vector, cosine: float, overlap: float) -> float:
     """A score > 0 only when a threshold is met; the better of the two, each scaled to its
     threshold so that they compare."""
-    scores = [keyword_overlap(group.items[0].keywords, item.keywords) / jaccard]
+    scores = [keyword_overlap(group.items[0].keywords, item.keywords) / overlap]
     if vector is not None and group.centroid is not None:
         norm = np.linalg.norm(group.centroid)
         scores.append(float(group.centroid @ vector / norm) / cosine if norm else 0.0)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from bot.questionlog import LoggedQuestion, as_utc, logged_questions, question_log, utcnow
 from insights.documents import document_infos
-from insights.grouping import DEFAULT_COSINE, DEFAULT_JACCARD, Group, keyword_overlap
+from insights.grouping import DEFAULT_COSINE, DEFAULT_OVERLAP, Group, keyword_overlap
 from insights.hot import Embed, group
 from insights.periods import Period, local_date
 from insights.tables import task_questions, tasks
@@ -140,7 +140,7 @@ def _matching_task(conn: Connection, kind: str, g: Group, embed: Embed | None):
 
 
 def _similar(task, g: Group, embed: Embed | None) -> bool:
-    if keyword_overlap(tuple(task["keywords"][:3]), tuple(g.top_keywords())) >= DEFAULT_JACCARD:
+    if keyword_overlap(tuple(task["keywords"][:3]), tuple(g.top_keywords())) >= DEFAULT_OVERLAP:
         return True
     if embed is None or g.centroid is None:
         return False
