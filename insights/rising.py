@@ -36,9 +36,9 @@ def is_rising(count: int, previous: list[int], factor: float = RISING_FACTOR,
 def rising_labels(this_week: collections.Counter, history: list[collections.Counter],
                   factor: float = RISING_FACTOR, minimum: int = RISING_MIN_QUESTIONS) -> list[Rising]:
     """Every label of `this_week` that passes the rule against `history` (one Counter a
-    week), most asked first."""
+    week), most asked first, then by label."""
     found = []
-    for label, count in this_week.most_common():
+    for label, count in sorted(this_week.items(), key=lambda kv: (-kv[1], kv[0])):
         previous = [week.get(label, 0) for week in history]
         if is_rising(count, previous, factor, minimum):
             mean = sum(previous) / len(previous) if previous else 0.0

@@ -46,7 +46,7 @@ class Insights:
 
     def raise_tasks(self, day: dt.date, now: dt.datetime | None = None) -> list[int]:
         return task_ops.raise_tasks(self.db, week_of(day, self.timezone), self.embedder(),
-                                    self.rules, now)
+                                    self.rules, now, nearest=self.answerer())
 
     def link(self, task_id: int, document_id: str) -> dict | None:
         """Link a document to a task; re-check at once if it is already public."""

@@ -5,9 +5,11 @@ the closest policy, or for the 政务公开 office when no policy is close.
   ones (answered, rated 不满意) that no task holds yet; each group of at least
   `min_questions` becomes a task, due `due_days` after it is opened. A group on the theme of
   a task still open (same keywords, or similar meaning) adds its questions to that task.
-- The closest policy is the one most often among the group's cited candidates (an
-  interpretation counts for its policy); its owner is documents.department, else the
-  issuing body.
+- The closest policy is the one most often first among the group's cited candidates (an
+  interpretation counts for its policy). When the bot cited nothing (it found nothing good
+  enough), the search is asked for the group's questions (`nearest`, top hit only) and a
+  policy that comes first for more than half of them is the closest. Its owner is
+  documents.department, else the issuing body; with no closest policy, the 政务公开 office.
 - `link` attaches a new or revised interpretation / FAQ (a document id) to a task;
   `recheck` runs when that document is published: the search is asked each question of the
   task again, and the task closes when at least `share` of them now find the linked
@@ -38,6 +40,7 @@ DEFAULT_DUE_DAYS = 7
 DEFAULT_MIN_QUESTIONS = 2
 DEFAULT_RECHECK_SHARE = 0.5
 OPEN_STATES = ("open", "linked", "reopened")
+MAX_NEAREST_ASKED = 10
 # A question and the document ids the search now answers it with.
 Answerer = Callable[[str], list[str]]
 
@@ -57,7 +60,8 @@ def kind_of(question: LoggedQuestion) -> str | None:
 
 
 def raise_tasks(db: Database, week: Period, embed: Embed | None = None,
-                rules: TaskPolicy = TaskPolicy(), now: dt.datetime | None = None) -> list[int]:
+                rules: TaskPolicy = TaskPolicy(), now: dt.datetime | None = None,
+                nearest: Answerer | None = None) -> list[int]:
     """Open (or extend) tasks for the week's untasked problem questions; returns task ids."""
     now = as_utc(now or utcnow())
     with db.write() as conn:
@@ -70,7 +74,7 @@ def raise_tasks(db: Database, week: Period, embed: Embed | None = None,
                 if task is not None:
                     touched.append(_extend(conn, task, g))
                 elif g.size >= rules.min_questions:
-                    touched.append(_open(conn, kind, g, week, rules, now))
+                    touched.append(_open(conn, kind, g, week, rules, now, nearest))
                 else:
                     continue
                 conn.execute(sa.insert(task_questions),
@@ -150,8 +154,8 @@ def _similar(task, g: Group, embed: Embed | None) -> bool:
 
 
 def _open(conn: Connection, kind: str, g: Group, week: Period, rules: TaskPolicy,
-          now: dt.datetime) -> int:
-    policy_id, department = _route(conn, g, rules.office)
+          now: dt.datetime, nearest: Answerer | None) -> int:
+    policy_id, department = _route(conn, g, rules.office, nearest)
     opened_local = local_date(now, week.timezone)
     values = dict(kind=kind, group_key=g.key, title=g.label, keywords=g.top_keywords(5),
                   examples=g.examples(), question_count=g.size, policy_id=policy_id,
@@ -167,16 +171,28 @@ def _extend(conn: Connection, task, g: Group) -> int:
     return task["id"]
 
 
-def _route(conn: Connection, g: Group, office: str) -> tuple[str | None, str]:
-    """The closest policy (most cited among the candidates) and the department owning it."""
-    infos = document_infos(conn, (d for item in g.items for d in item.cited))
-    votes = collections.Counter(infos[d].policy_id for item in g.items for d in item.cited[:1]
-                                if d in infos)
-    if not votes:
+def _route(conn: Connection, g: Group, office: str,
+           nearest: Answerer | None) -> tuple[str | None, str]:
+    """The closest policy and the department owning it (module docstring)."""
+    firsts = [item.cited[0] for item in g.items if item.cited]
+    policy_id = _most_common_policy(conn, firsts, need=1)
+    if policy_id is None and nearest is not None:
+        asked = g.items[:MAX_NEAREST_ASKED]
+        found = [hits[0] for hits in (nearest(item.question) for item in asked) if hits]
+        policy_id = _most_common_policy(conn, found, need=len(asked) // 2 + 1)
+    if policy_id is None:
         return None, office
-    policy_id = votes.most_common(1)[0][0]
     owner = document_infos(conn, [policy_id]).get(policy_id)
     return policy_id, (owner.department if owner and owner.department else office)
+
+
+def _most_common_policy(conn: Connection, doc_ids: list[str], need: int) -> str | None:
+    infos = document_infos(conn, doc_ids)
+    votes = collections.Counter(infos[d].policy_id for d in doc_ids if d in infos)
+    if not votes:
+        return None
+    policy_id, count = votes.most_common(1)[0]
+    return policy_id if count >= need else None
 
 
 def _task(conn: Connection, task_id: int):

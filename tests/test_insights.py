@@ -138,22 +138,37 @@ def test_a_task_routes_to_the_issuing_body_when_no_department_is_named(qlog, doc
     assert ledger_of(docs)[0].id == task_id
 
 
+def test_without_citations_the_search_names_the_closest_policy_if_it_agrees(qlog, docs):
+    for text in ("公积金怎么取出来", "公积金取出来要多久", "公积金取出来交税吗"):
+        ask(qlog, text, answered=False)
+    for text in ("电动车怎么上牌", "电动车上牌在哪"):
+        ask(qlog, text, answered=False)
+    nearest = {"公积金怎么取出来": ["p_house"], "公积金取出来要多久": ["p_house", "p_unemp"],
+               "公积金取出来交税吗": ["p_unemp"], "电动车怎么上牌": ["i_unemp"], "电动车上牌在哪": []}
+    ids = task_ops.raise_tasks(docs, period_of("week", WED), fake_embed, TaskPolicy(), now=NOON,
+                               nearest=lambda q: nearest[q])
+    routed = {e.id: e.department for e in ledger_of(docs)}
+    # 2 of 3 name the same policy; 1 of 2 is no majority.
+    assert [routed[i] for i in ids] == ["市住房公积金管理中心", "政务公开办公室"]
+
+
 def test_publication_of_the_linked_interpretation_rechecks_and_closes_the_task(qlog, docs):
     releases = Releases(docs, Hooks())
     asked = ["电动车怎么上牌", "电动车上牌在哪"]
     for text in asked:
         ask(qlog, text, answered=False)
+    questions_searched = []
+
+    def search(question):  # the search now finds the new interpretation for one of the two
+        questions_searched.append(question)
+        return ["i_ebike"] if question == asked[0] else ["p_unemp"]
     service = Insights(docs, embedder=lambda: fake_embed, answerer=lambda: search)
     releases.hooks.published.append(service.on_published)
     task_id, = service.raise_tasks(WED, now=NOON)
     release_id = releases.create(DRAFTER, None, [make_interpretation("i_ebike", "p_unemp")])
     service.link(task_id, "i_ebike")
     assert state_of(docs, task_id) == "linked"
-    questions_searched = []
-
-    def search(question):  # the search now finds the new interpretation for one of the two
-        questions_searched.append(question)
-        return ["i_ebike"] if question == asked[0] else ["p_unemp"]
+    questions_searched.clear()                      # (raising the task asked the search too)
     for step in (lambda: releases.submit(DRAFTER, release_id),
                  lambda: releases.review(REVIEWER, release_id, "已审"),
                  lambda: releases.sign(SIGNER, release_id), lambda: releases.publish(SIGNER, release_id)):
@@ -210,7 +225,7 @@ def test_report_figures(qlog, docs):
     assert report.answer_rate == pytest.approx(0.4) and report.satisfaction == pytest.approx(0.5)
     topics = [(t.label, t.count) for t in report.top_topics]
     assert topics == [("未归类", 6), ("社会保险", 3), ("住房保障", 1)]
-    assert [r.label for r in report.rising_keywords] == ["落户", "积分"]
+    assert [r.label for r in report.rising_keywords] == ["积分", "落户"]
     assert report.rising_topics == []          # 未归类 is not a topic; its keywords rose
     coverage = {p.policy_id: p for p in report.policy_coverage}
     assert (coverage["p_unemp"].answered, coverage["p_unemp"].from_interpretation) == (3, 2)

@@ -8,10 +8,10 @@ import io
 import threading
 
 import pytest
+from conftest import make_interpretation, make_policy
 from openpyxl import load_workbook
 from werkzeug.serving import make_server
 
-from conftest import make_interpretation, make_policy
 from insights.ledger import add_commitment
 from policies import store
 
@@ -41,13 +41,14 @@ def served(tmp_path):
 def seed(app):
     svc = app.extensions["policybot"]
     with svc.db.write() as conn:
-        store.insert_document(conn, make_policy("p1", title="失业保险金申领办法", importance="major",
-                                                topics=["社会保险"]), visibility="public", department="区人社局")
+        policy = make_policy("p1", title="失业保险金申领办法", importance="major", topics=["社会保险"])
+        store.insert_document(conn, policy, visibility="public", department="区人社局")
         store.insert_document(conn, make_interpretation("i1", "p1", topics=["社会保险"]), visibility="public")
     now = dt.datetime.now(dt.UTC)
     cite = [{"doc_id": "i1", "chunk_id": "i1#0", "score": 0.9, "source": "interpretation"}]
     for n in range(6):
-        log_id = svc.questions.record(f"{OPENID}{n}", "wechat", f"失业保险金怎么领？电话{PHONE}", cite, 0.9, True, at=now)
+        log_id = svc.questions.record(f"{OPENID}{n}", "wechat", f"失业保险金怎么领？电话{PHONE}", cite,
+                                      0.9, True, at=now)
         svc.questions.feedback(log_id, "satisfied" if n % 2 else "unsatisfied", at=now)
     for text in ("电动车上牌怎么办", "电动车上牌在哪办", "电动车上牌要钱吗"):
         svc.questions.record(OPENID, "h5", text, [], 0.1, False, at=now)
