@@ -52,7 +52,7 @@ def _tracked_changes(paragraph) -> None:
     deleted.set(qn("w:author"), "李四")
     run = OxmlElement("w:r")
     text = OxmlElement("w:delText")
-    text.text = "原联系人身份证号 110105194912310021 已删除"
+    text.text = "原联系人手机 13700001111 已删除"
     run.append(text)
     deleted.append(run)
     inserted = OxmlElement("w:ins")
@@ -112,7 +112,7 @@ def test_docx_text_keeps_structure_and_hidden_parts_are_extracted():
                          "第一条 为支持创业，制定本办法。（新增：按年度核定）"]
     assert "一次性补贴｜5000元" in lines
     assert "原联系人" not in extracted.text  # deleted text is not body text ...
-    assert "110105194912310021" in extracted.parts["tracked deletions"]  # ... but it is scanned
+    assert "13700001111" in extracted.parts["tracked deletions"]  # ... but it is scanned
     assert "13800138000" in extracted.parts["comments"]
     assert "内部资料" in extracted.parts["headers"]
     assert "13912345678" in extracted.parts["metadata"]
