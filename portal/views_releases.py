@@ -308,7 +308,9 @@ def _allowed_steps(release: dict) -> set[str]:
         steps |= {"edit"} | ({"submit"} if state == "draft" else set())
     if me.username not in authors:
         if me.role in ("reviewer", "admin") and state == "submitted":
-            steps |= {"review", "resolve"}
+            steps.add("review")
+        if me.role in ("reviewer", "admin") and state in ("draft", "submitted"):
+            steps.add("resolve")  # after a send-back the reviewer may confirm a fix
         if me.role in ("signer", "admin") and state == "reviewed":
             steps.add("sign")
         if me.role in ("signer", "admin") and state == "signed":
@@ -349,6 +351,6 @@ def _public_url(doc_id: str) -> str | None:
     from flask import current_app
 
     for rule in current_app.url_map.iter_rules():
-        if rule.rule.startswith("/policies/<") and "GET" in (rule.methods or ()):
+        if rule.rule.startswith(("/p/<", "/policies/<")) and len(rule.arguments) == 1:
             return url_for(rule.endpoint, **{next(iter(rule.arguments)): doc_id})
     return None

@@ -1,0 +1,197 @@
+"""The whole journey in headless Chromium: a drafter uploads a real .docx policy and a .docx
+interpretation, the scan flags a planted ID number, the drafter removes it and the reviewer
+confirms the fix, the reviewer approves, the signer signs and publishes; the policy is then
+found by the bot's search and shown on its public page. Screenshots go to artifacts/."""
+from __future__ import annotations
+
+import io
+import pathlib
+import re
+import threading
+
+import docx
+import pytest
+
+from portal.testing import TEST_PASSWORD, app_config, make_staff
+from tests.test_uploads import ID_NUMBER
+
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "artifacts" / "portal"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")]
+
+
+def policy_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("关于印发《经开区青年创业补贴办法》的通知", 1)
+    document.add_paragraph("洪经管办发〔2026〕9号")
+    document.add_paragraph("第一章 总则")
+    document.add_paragraph("第一条 为支持青年创业，制定本办法。")
+    document.add_paragraph(f"第二条 首次创业的青年可申领一次性创业补贴5000元。经办人身份证号{ID_NUMBER}。")
+    document.add_paragraph("第三条 本办法自2026年1月1日起施行，有效期三年。")
+    document.add_paragraph("南昌经济技术开发区管理委员会办公室")
+    document.add_paragraph("2025年12月20日")
+    return _saved(document)
+
+
+def interpretation_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading("《经开区青年创业补贴办法》政策解读", 1)
+    document.add_paragraph("一、政策背景")
+    document.add_paragraph("为落实稳就业部署，支持青年创业。")
+    document.add_paragraph("二、主要内容")
+    document.add_paragraph("首次创业的青年可申领一次性创业补贴5000元。")
+    return _saved(document)
+
+
+def _saved(document) -> bytes:
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    from werkzeug.serving import make_server
+
+    from server import create_app
+
+    app = create_app(app_config(tmp_path_factory.mktemp("browser")))
+    users = {role: make_staff(app, name, role, dept) for role, name, dept in (
+        ("drafter", "zhang", "区人社局"), ("reviewer", "wang", "区党政办"), ("signer", "zhao", "区管委会"))}
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, users, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    app.extensions["policybot"].db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class Person:
+    """One member of staff in a browser context of their own."""
+
+    def __init__(self, browser, base: str, username: str, problems: list):
+        self.page = browser.new_context(locale="zh-CN").new_page()
+        self.base = base
+        self.page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        self.page.goto(f"{base}/staff/login")
+        self.page.fill("input[name=username]", username)
+        self.page.fill("input[name=password]", TEST_PASSWORD)
+        self.page.click("button[type=submit]")
+        assert self.page.locator("#whoami").is_visible()
+
+    def open(self, path: str):
+        self.page.goto(self.base + path)
+        return self.page
+
+    def shot(self, name: str):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def _upload(person: Person, name: str, data: bytes):
+    page = person.open("/staff/uploads")
+    page.set_input_files("#file", {"name": name, "mimeType": "application/octet-stream", "buffer": data})
+    page.click("#upload")
+    page.wait_for_url(re.compile(r"/staff/uploads/[0-9a-f]{32}$"))
+    return page
+
+
+def _flash(page) -> str:
+    return " ".join(page.locator(".flash").all_inner_texts())
+
+
+def test_journey_from_upload_to_public_page(live, browser):
+    app, users, base = live
+    problems: list[str] = []
+    drafter = Person(browser, base, "zhang", problems)
+    reviewer = Person(browser, base, "wang", problems)
+    signer = Person(browser, base, "zhao", problems)
+
+    page = _upload(drafter, "经开区青年创业补贴办法.docx", policy_docx())
+    assert page.input_value("input[name=title]") == "关于印发《经开区青年创业补贴办法》的通知"
+    assert page.input_value("input[name=doc_number]") == "洪经管办发〔2026〕9号"
+    assert page.input_value("input[name=valid_until]") == "2028-12-31"
+    assert "id_number" in page.locator("#upload-findings").inner_text()
+    page.select_option("select[name=importance]", "major")
+    page.fill("input[name=topics]", "就业创业")
+    page.fill("input[name=audience]", "个人、高校毕业生")
+    drafter.shot("01-upload-suggested-metadata.png")
+    page.click("#use")
+    page.wait_for_url(re.compile(r"/staff/releases/\d+$"))
+    release_id = int(page.url.rsplit("/", 1)[-1])
+
+    page = _upload(drafter, "青年创业补贴办法政策解读.docx", interpretation_docx())
+    page.select_option("#target", str(release_id))
+    page.select_option("select[name=interpretation_form]", "text")
+    page.fill("textarea[name=section_政策背景]", "为落实稳就业部署。")
+    page.fill("textarea[name=faq]", "问：补贴多少？\n答：一次性5000元。")
+    page.click("#use")
+    page.wait_for_url(f"{base}/staff/releases/{release_id}")
+    page.click("#submit")
+    assert "保密审查发现 1 处" in _flash(page)
+
+    page = reviewer.open(f"/staff/releases/{release_id}")
+    finding = page.locator("tr.finding.open")
+    assert finding.count() == 1 and "id_number" in finding.inner_text()
+    assert page.locator("tr.finding.open mark").inner_text().startswith("110")
+    assert page.locator("pre.text mark").count() == 1  # highlighted in the document too
+    reviewer.shot("02-reviewer-sees-planted-id.png")
+    page.fill("input[name=reason]", "请删除经办人身份证号")
+    page.fill("textarea[name=note]", "见发现")
+    page.click("#review")
+    assert "open" in _flash(page)  # approval refused while the finding is open
+
+    releases = app.extensions["policybot"].releases
+    policy_id = releases.get(release_id)["policy_id"]
+    page = drafter.open(f"/staff/releases/{release_id}/documents/{policy_id}/edit")
+    text = page.input_value("textarea[name=text]")
+    page.fill("textarea[name=text]", text.replace(f"经办人身份证号{ID_NUMBER}。", ""))
+    page.click("#save")
+    assert releases.get(release_id)["state"] == "draft"
+
+    page = reviewer.open(f"/staff/releases/{release_id}")
+    page.fill("tr.finding.open input[name=reason]", "起草人已删除身份证号，已核对")
+    page.click("tr.finding.open button[value=resolved]")
+    assert "已标记为已修改" in _flash(page)
+
+    page = drafter.open(f"/staff/releases/{release_id}")
+    page.click("#submit")
+    assert "保密审查发现 0 处" in _flash(page)
+
+    page = reviewer.open(f"/staff/releases/{release_id}")
+    page.fill("textarea[name=note]", "保密审查：身份证号已删除，无其他敏感信息")
+    page.click("#review")
+    assert releases.get(release_id)["state"] == "reviewed"
+
+    page = signer.open(f"/staff/releases/{release_id}")
+    page.click("#sign")
+    page.click("#publish")
+    assert "已发布" in _flash(page)
+    assert page.locator("#release-state").inner_text() == "published"
+    signer.shot("03-signer-published.png")
+
+    hits = app.extensions["policybot"].search.search("青年创业补贴", k=5)
+    assert policy_id in {h.doc_id for h in hits}
+    public = browser.new_context(locale="zh-CN").new_page()
+    link = page.locator(f"#publication a[href$='{policy_id}']")  # the release page links the public page
+    assert link.count() == 1
+    public.goto(base + link.get_attribute("href"))
+    assert "经开区青年创业补贴办法" in public.content()
+    assert ID_NUMBER not in public.content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    public.screenshot(path=str(ARTIFACTS / "04-public-page.png"), full_page=True)
+    assert problems == [], problems  # no console errors, no CSP violations
+    print(f"\nbrowser journey: release {release_id} published; search hit {policy_id}; screenshots in {ARTIFACTS}")
