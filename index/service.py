@@ -11,9 +11,11 @@ workflow's hooks.
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -58,6 +60,7 @@ class SearchService:
         self.corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, faiss_kind)
         self.error: str | None = None
         self._cache_checked = False
+        self._dirty = False
         self._recent_queries: dict[str, np.ndarray] = {}
         self._query_lock = threading.Lock()
         self._started = False
@@ -82,6 +85,7 @@ class SearchService:
             return
         self.sync_with_database()
         self._started = True
+        _save_at_exit(self)
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 reuse_vectors: bool = True,
@@ -122,6 +126,7 @@ class SearchService:
             self.corpus.remove(gone)
         if changed:
             self.corpus.upsert(changed)
+        self._dirty = self._dirty or bool(changed or gone)
         log.info("index: %d documents, %d chunks (%d changed, %d removed since saved)",
                  len(self.corpus.docs), len(self.corpus.records), len(changed), len(gone))
         self._vectors_needed(changed or gone)
@@ -152,6 +157,7 @@ class SearchService:
             public = {i for i in doc_ids if doc_store.get_visibility(conn, i) == "public"}
         self.corpus.remove([i for i in doc_ids if i not in public])
         self.corpus.upsert([docs[i] for i in doc_ids if i in public and docs[i] is not None])
+        self._dirty = True
         self._vectors_needed(True)
 
     # -- vectors ---------------------------------------------------------------------------
@@ -226,7 +232,14 @@ class SearchService:
 
     def save(self) -> None:
         if self.store is not None:
+            self._dirty = False
             self.store.save(self.corpus, self.embedder)
+
+    def save_if_changed(self) -> None:
+        """At exit (e.g. `flask import`): keep the chunks indexed so far, vectors or not; the
+        next process loads them and embeds what is missing."""
+        if self._dirty and self.store is not None:
+            self.save()
 
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid", include_expired: bool = False,
@@ -315,6 +328,19 @@ class SearchService:
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source)
+
+
+def _save_at_exit(service: SearchService) -> None:
+    reference = weakref.ref(service)
+
+    def save() -> None:
+        alive = reference()
+        if alive is not None:
+            try:
+                alive.save_if_changed()
+            except Exception:  # the database or directory may be gone (tests)
+                log.exception("index: saving at exit failed")
+    atexit.register(save)
 
 
 def _with_policies(corpus, ranked, admitted, k) -> list[tuple[int, float]]:

@@ -58,13 +58,29 @@ def corpus_words(titles, issuing_bodies) -> set[str]:
     return {w.strip() for w in words if w.strip()}
 
 
+_base_dictionary: tuple[dict, int] | None = None
+
+
+def _fresh_jieba() -> jieba.Tokenizer:
+    """An own jieba.Tokenizer with the default dictionary, loaded from disk once per process
+    (~1 s) and copied for each instance, so user words never leak between instances."""
+    global _base_dictionary
+    with _jieba_lock:
+        if _base_dictionary is None:
+            base = jieba.Tokenizer()
+            base.initialize()
+            _base_dictionary = (base.FREQ, base.total)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ, tokenizer.total = dict(_base_dictionary[0]), _base_dictionary[1]
+    tokenizer.initialized = True
+    return tokenizer
+
+
 class PolicyTokenizer:
     def __init__(self, user_words=(), stopwords=None):
         self.user_words = sorted(set(read_word_list(DATA / "userdict.txt")) | set(user_words))
         self.stopwords = set(read_word_list(DATA / "stopwords.txt") if stopwords is None else stopwords)
-        self._jieba = jieba.Tokenizer()
-        with _jieba_lock:
-            self._jieba.initialize()
+        self._jieba = _fresh_jieba()
         for word in self.user_words:
             self._jieba.add_word(word, freq=2000)
 
@@ -75,14 +91,24 @@ class PolicyTokenizer:
         self.user_words = sorted(set(self.user_words) | new)
 
     def tokens(self, text: str) -> list[str]:
+        """Words, 文号 and character bigrams. Bigrams catch what word segmentation splits
+        differently in a colloquial question and a statute (+0.02 R@10 and MRR on STARD)."""
         tokens, position = [], 0
         for match in DOC_NUMBER_RE.finditer(text):
             tokens += self._words(text[position:match.start()])
             tokens.append(normalise_doc_number(match.group(0)))
             position = match.end()
-        return tokens + self._words(text[position:])
+        bigrams = [b for b in _bigrams(text) if b not in self.stopwords]
+        return tokens + self._words(text[position:]) + bigrams
 
     def _words(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text).lower()
         return [w for w in self._jieba.cut_for_search(text)
                 if w.strip() and _WORD_RE.search(w) and w not in self.stopwords]
+
+
+_CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def _bigrams(text: str) -> list[str]:
+    return [run[i:i + 2] for run in _CJK_RUN_RE.findall(text) for i in range(len(run) - 1)]

@@ -1,0 +1,102 @@
+"""The index on disk: versions, manifest checks, atomic swap, crash safety, embedder refusal."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from index.embedders import HashEmbedder
+from index.storage import IndexMismatch, IndexStore, load_version
+from tests.conftest import ROOT, make_policy
+from tests.test_index_support import make_service, publish
+
+LAW = ("第一条 为了规范社会保险关系，制定本法。\n第二条 国家建立基本养老保险制度。\n"
+       "第三条 失业人员可领取失业保险金。\n")
+
+
+def test_publication_saved_and_reloaded(db, releases, tmp_path):
+    svc = make_service(db, releases, tmp_path)
+    publish(releases, make_policy("law", title="社会保险法", text=LAW))
+    store = IndexStore(tmp_path / "index")
+    manifest = json.loads((store.root / store.current_name() / "manifest.json").read_text())
+    assert manifest["embedder"] == svc.embedder.name and manifest["dim"] == svc.embedder.dim
+    assert manifest["chunks"] == manifest["vectors"] == 3 and manifest["documents"] == 1
+    assert manifest["corpus_hash"] == svc.corpus.corpus_hash()
+    again = make_service(db, releases.__class__(db), tmp_path)  # a new process, say
+    assert again.search("失业保险金", k=1)[0].article == "第三条"
+    assert len(again.corpus.dense) == 3
+
+
+def test_embedder_mismatch_refused_with_reindex_advice(db, releases, tmp_path):
+    make_service(db, releases, tmp_path)
+    publish(releases, make_policy("law", title="社会保险法", text=LAW))
+    store = IndexStore(tmp_path / "index")
+    with pytest.raises(IndexMismatch, match="reindex"):
+        load_version(store.root / store.current_name(), HashEmbedder(32))
+    other = make_service(db, releases.__class__(db), tmp_path, embedder=HashEmbedder(32))
+    assert not other.ready()
+    assert "hash-ngrams/64" in other.error and "reindex" in other.error
+    with pytest.raises(ValueError, match="reindex"):
+        other.search("失业")
+    other.rebuild()  # what `flask reindex` does
+    assert other.ready() and other.search("失业保险金", k=1)[0].article == "第三条"
+
+
+def test_corrupt_current_version_falls_back_to_the_previous_one(db, releases, tmp_path):
+    svc = make_service(db, releases, tmp_path)
+    publish(releases, make_policy("law", title="社会保险法", text=LAW))
+    publish(releases, make_policy("law2", title="失业保险条例", text=LAW.replace("本法", "本条例")))
+    store = IndexStore(tmp_path / "index")
+    assert len(store.versions()) == 2
+    newest = store.root / store.current_name()
+    (newest / "chunks.jsonl").write_text("", encoding="utf-8")
+    loaded = store.load_current(svc.embedder)
+    assert loaded is not None and set(loaded.docs) == {"law"}  # the older, intact version
+    fresh = make_service(db, releases.__class__(db), tmp_path)  # and it catches up from the DB
+    assert set(fresh.corpus.docs) == {"law", "law2"}
+
+
+def test_rebuild_writes_a_new_version_and_swaps(db, releases, tmp_path):
+    svc = make_service(db, releases, tmp_path)
+    publish(releases, make_policy("law", title="社会保险法", text=LAW))
+    before = IndexStore(tmp_path / "index").current_name()
+    old_corpus = svc.corpus
+    svc.rebuild()
+    after = IndexStore(tmp_path / "index").current_name()
+    assert after != before and svc.corpus is not old_corpus
+    assert svc.search("养老保险", k=1)[0].doc_id == "law"
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, pathlib
+    sys.path.insert(0, {root!r})
+    from interpretations.workflow import Hooks, Releases
+    from policies.db import Database, sqlite_url
+    from tests.test_index_support import make_service
+    db = Database(sqlite_url(pathlib.Path({db!r})))
+    svc = make_service(db, Releases(db, Hooks()), pathlib.Path({tmp!r}))
+    print("ready", flush=True)
+    while True:
+        svc.rebuild()
+""")
+
+
+def test_kill_during_reindex_leaves_a_loadable_index(db, releases, tmp_path):
+    make_service(db, releases, tmp_path)
+    for n in range(8):
+        publish(releases, make_policy(f"law{n}", title=f"条例{n}", text=LAW * 20))
+    script = KILL_SCRIPT.format(root=str(ROOT), db=str(tmp_path / "test.sqlite3"), tmp=str(tmp_path))
+    for delay in (0.3, 0.9, 1.7):
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        store = IndexStore(tmp_path / "index")
+        loaded = load_version(store.root / store.current_name(), HashEmbedder())  # no fallback
+        assert len(loaded.docs) == 8
+        assert len(loaded.records) == len(loaded.dense)
