@@ -22,6 +22,9 @@ MAX_FIELD_CHARS = 16 * 1024
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
+_CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
+
+
 class BadXml(ValueError):
     """A body that is not a WeChat message; never raised for anything else."""
 
@@ -29,7 +32,7 @@ class BadXml(ValueError):
 def parse_flat_xml(body: bytes) -> dict[str, str]:
     """The fields of a WeChat <xml> message as strings; BadXml for anything else."""
     text = _decoded(body)
-    if "<!" in text.replace("<![CDATA[", ""):
+    if "<!" in _CDATA.sub("", text):
         raise BadXml("DTD, comment or declaration refused")
     try:
         tree = xmltodict.parse(text, disable_entities=True)
@@ -74,7 +77,7 @@ def _checked_field(value: str) -> str:
 
 def clean_text(text: str) -> str:
     """Text safe to place in XML: forbidden characters removed, line ends normalised."""
-    return _FORBIDDEN.sub("", text.replace("\r\n", "\n"))
+    return _FORBIDDEN.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def cdata(text: str) -> str:

@@ -133,3 +133,8 @@ def test_plaintext_mode_round_trip(tmp_path):
     response = sender.post(app.test_client(), text_xml("o_plain", "失业保险金怎么申领", msg_id=1))
     fields = parse_flat_xml(response.data)
     assert response.status_code == 200 and "失业保险金" in fields["Content"]
+
+
+def test_user_text_that_looks_like_markup_is_an_ordinary_question(chat):
+    content = chat('<!DOCTYPE x [<!ENTITY a "b">]> ]]> 失业保险金怎么申领 \x0b', openid="o_markup")["Content"]
+    assert "失业保险金" in content
