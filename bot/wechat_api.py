@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -130,11 +131,19 @@ class RedisTokenBackend:
 class TokenStore:
     """Reads the shared token; refreshes it at most once per caller, one refresher at a time."""
 
-    def __init__(self, backend, margin: float = TOKEN_MARGIN, lease: float = 30.0):
+    def __init__(self, backend, margin: float = TOKEN_MARGIN, lease: float = 30.0,
+                 local_ttl: float = 5.0):
         self.backend, self.margin, self.lease = backend, margin, lease
+        # Re-reading the shared store on every call costs a query; a refused token (40001)
+        # always goes back to the store, so a short local copy is safe.
+        self.local_ttl = local_ttl
+        self._local: tuple[str | None, float, float] = (None, 0.0, 0.0)
 
-    def current(self, stale: str | None = None) -> str | None:
-        token, expires_at = self.backend.read()
+    def current(self, stale: str | None = None, fresh: bool = False) -> str | None:
+        token, expires_at, read_at = self._local
+        if fresh or stale is not None or time.monotonic() - read_at > self.local_ttl:
+            token, expires_at = self.backend.read()
+            self._local = (token, expires_at, time.monotonic())
         if token and token != stale and expires_at - self.margin > time.time():
             return token
         return None
@@ -150,7 +159,7 @@ class TokenStore:
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + self.lease + 1.0
         while time.monotonic() < deadline:
-            token = self.current(stale)
+            token = self.current(stale, fresh=True)
             if token:
                 return token, False
             if self.backend.try_lease(owner, self.lease):
@@ -162,11 +171,13 @@ class TokenStore:
         raise TokenUnavailable("no access_token: another process holds the refresh lease")
 
     def _fetch_under_lease(self, fetch, stale, owner) -> tuple[str, bool]:
-        token = self.current(stale)  # refreshed by someone between our read and our lease?
+        token = self.current(stale, fresh=True)  # refreshed between our read and our lease?
         if token:
             return token, False
         token, expires_in = fetch()
-        self.backend.write(token, time.time() + float(expires_in), owner)
+        expires_at = time.time() + float(expires_in)
+        self.backend.write(token, expires_at, owner)
+        self._local = (token, expires_at, time.monotonic())
         return token, True
 
 
@@ -183,6 +194,7 @@ class PolicyBotWeChatClient(WeChatClient):
         self.api_root = api_base.rstrip("/")
         self.API_BASE_URL = self.api_root + "/cgi-bin/"
         self.tokens, self.token_endpoint = tokens, token_endpoint
+        _environment_once(self._http, self.api_root)
 
     @property
     def access_token(self) -> str:
@@ -233,6 +245,14 @@ class PolicyBotWeChatClient(WeChatClient):
 
     def send_subscribe(self, openid: str, template_id: str, data: dict, page: str | None = None) -> dict:
         return self.message.send_subscribe_message(openid, template_id, data, page=page)
+
+
+def _environment_once(http: requests.Session, url: str) -> None:
+    """Read proxy and CA settings from the environment once, not on every request
+    (requests' per-call environment lookup costs more than a local API call)."""
+    http.proxies.update(requests.utils.get_environ_proxies(url))
+    http.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    http.trust_env = False
 
 
 def _token_from(response, client) -> tuple[str, int]:

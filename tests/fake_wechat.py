@@ -133,7 +133,7 @@ class FakeWeChat:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "FakeWeChat":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.request_queue_size = 128
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -268,6 +268,14 @@ class FakeWeChat:
             return _err(40018)
         self.menu = body
         return _err(0)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        import sys
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client killed mid-request (kill -9 tests): expected
+        super().handle_error(request, client_address)
 
 
 def _err(code: int) -> dict:

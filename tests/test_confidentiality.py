@@ -11,8 +11,16 @@ import random
 
 import pytest
 
-from interpretations.confidentiality import (ID_CHECK, ID_WEIGHTS, context_of, document_parts,
-                                             is_published_contact, mask, masked_text, scan_text)
+from interpretations.confidentiality import (
+    ID_CHECK,
+    ID_WEIGHTS,
+    context_of,
+    document_parts,
+    is_published_contact,
+    mask,
+    masked_text,
+    scan_text,
+)
 from policies.model import Document
 
 DEMO = pathlib.Path(__file__).resolve().parent.parent / "data" / "demo-documents.jsonl"

@@ -156,3 +156,20 @@ def test_next_is_never_an_open_redirect(app):
                                                   "csrf_token": token, "next": target})
         assert reply.headers["Location"] == "/staff/", target
         token = csrf(client)
+
+
+@pytest.mark.postgres
+def test_accounts_and_sessions_on_postgresql(pg_url, tmp_path):
+    from server import create_app
+
+    app = create_app({**app_config(tmp_path / "pg"), "DATABASE_URL": pg_url})
+    try:
+        make_staff(app, "zhangpg", "drafter", "区人社局")
+        client = app.test_client()
+        assert _login(client, "zhangpg", "wrong-password").status_code == 401
+        assert _login(client, "zhangpg", TEST_PASSWORD).status_code == 303
+        assert client.get("/staff/").status_code == 200
+        client.post("/staff/logout", data={"csrf_token": csrf(client)})
+        assert client.get("/staff/").status_code == 302
+    finally:
+        app.extensions["policybot"].db.dispose()

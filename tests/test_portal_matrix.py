@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 
 import pytest
-
 from conftest import make_interpretation, make_policy
-from portal.testing import TEST_PASSWORD, csrf, fingerprint, login_as, make_staff, app_config
+
+from portal.testing import TEST_PASSWORD, app_config, csrf, fingerprint, login_as, make_staff
 
 ROLES = ("anonymous", "drafter", "drafter_other", "reviewer", "signer", "admin")
 STAFF = {"drafter", "drafter_other", "reviewer", "signer", "admin"}

@@ -8,8 +8,8 @@ import datetime as dt
 import io
 
 import pytest
-
 from conftest import make_interpretation, make_policy
+
 from portal.testing import app_config, csrf, login_as, make_staff
 from tests.test_uploads import ID_NUMBER, policy_docx, zip_bytes
 

@@ -32,6 +32,18 @@ def config_from_env(environ=os.environ) -> dict:
     return config
 
 
+def run_sender(database_url: str, config: dict, name: str | None, continuous: bool = False) -> dict:
+    """Build a sender from plain values and run it (also the target of a subprocess)."""
+    db = Database(database_url)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    sender = Sender(db, make_client(config, db), Subscribers(db, secret=config.get("OPENID_KEY")),
+                    SenderSettings.from_config(config), name=name)
+    report = sender.run(once=not continuous, idle_sleep=0.5, should_stop=lambda: bool(stopping))
+    db.dispose()
+    return dict(report.__dict__)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run the push sender.")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), required=False)
@@ -39,14 +51,8 @@ def main(argv=None) -> int:
     parser.add_argument("--continuous", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = config_from_env()
-    db = Database(args.database_url)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    sender = Sender(db, make_client(config, db), Subscribers(db, secret=config.get("OPENID_KEY")),
-                    SenderSettings.from_config(config), name=args.name)
-    report = sender.run(once=not args.continuous, idle_sleep=0.5, should_stop=lambda: bool(stopping))
-    print(json.dumps(report.__dict__), flush=True)
+    report = run_sender(args.database_url, config_from_env(), args.name, args.continuous)
+    print(json.dumps(report), flush=True)
     return 0
 
 

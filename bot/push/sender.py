@@ -336,20 +336,22 @@ def _ambiguous(error: Exception, code) -> bool:
 
 def _eligibility(conn, row: dict) -> tuple[str | None, str | None]:
     """(None, encrypted openid) when the row may be sent now; else (why not, None).
-    Read after the claim, so a withdrawal committed before this read stops the send."""
-    state = conn.execute(sa.select(releases.c.state).where(releases.c.id == row["release_id"])).scalar()
-    if state != "published":
-        return f"release {state}", None
-    sub = conn.execute(sa.select(subscribers.c.active, subscribers.c.consent, subscribers.c.blocked_reason,
-                                 subscribers.c.openid_enc)
-                       .where(subscribers.c.id == row["subscriber_id"])).first()
-    if sub is None:
+    Read after the claim, so a withdrawal committed before this read stops the send.
+    One query: the release's state and the subscriber's (outer join: it may be deleted)."""
+    found = conn.execute(
+        sa.select(releases.c.state, subscribers.c.id, subscribers.c.active, subscribers.c.consent,
+                  subscribers.c.blocked_reason, subscribers.c.openid_enc)
+        .select_from(releases.outerjoin(subscribers, subscribers.c.id == row["subscriber_id"]))
+        .where(releases.c.id == row["release_id"])).first()
+    if found is None or found.state != "published":
+        return f"release {found.state if found else 'missing'}", None
+    if found.id is None:
         return "subscriber deleted", None
-    if not sub.active or not sub.consent:
+    if not found.active or not found.consent:
         return "subscriber unfollowed or withdrew consent", None
-    if sub.blocked_reason:
-        return f"subscriber blocked: {sub.blocked_reason}", None
-    return None, sub.openid_enc
+    if found.blocked_reason:
+        return f"subscriber blocked: {found.blocked_reason}", None
+    return None, found.openid_enc
 
 
 def _paused_apis(conn, now: dt.datetime) -> list[str]:
