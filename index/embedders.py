@@ -87,7 +87,10 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        return int(self._get().get_sentence_embedding_dimension())
+        model = self._get()
+        measure = getattr(model, "get_embedding_dimension", None) or \
+            model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
+        return int(measure())
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._embed([self.query_prefix + t for t in texts])
