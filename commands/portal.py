@@ -13,6 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from interpretations import audit
 from interpretations.workflow import ROLES
 from portal import accounts
 from portal.passwords import PRODUCTION_N
@@ -51,6 +52,13 @@ def _db():
     return current_app.extensions["policybot"].db
 
 
+def _audit(action: str, comment: str) -> None:
+    """Account changes made on the command line are audited like those made in the portal."""
+    with _db().write() as conn:
+        audit.append(conn, actor="cli", role="admin", action=action, release_id=None,
+                     from_state=None, to_state=None, comment=comment)
+
+
 def _user_or_exit(username: str) -> accounts.Staff:
     user = accounts.get_by_username(_db(), username)
     if user is None:
@@ -74,6 +82,7 @@ def add_staff_command(username, role, department, display_name, password) -> Non
     except ValueError as refused:
         click.echo(f"refused: {refused}", err=True)
         sys.exit(1)
+    _audit("add staff", f"{user.username} ({user.role}, {user.department or '-'})")
     click.echo(f"created {user.username} ({user.role}, {user.department or 'no department'})")
 
 
@@ -92,6 +101,7 @@ def list_staff_command() -> None:
 def disable_staff_command(username) -> None:
     """Disable an account; its sessions end at once."""
     accounts.set_active(_db(), _user_or_exit(username).id, False)
+    _audit("disable staff", username)
     click.echo(f"disabled {username}; sessions ended")
 
 
@@ -101,6 +111,7 @@ def disable_staff_command(username) -> None:
 def enable_staff_command(username) -> None:
     """Enable a disabled account."""
     accounts.set_active(_db(), _user_or_exit(username).id, True)
+    _audit("enable staff", username)
     click.echo(f"enabled {username}")
 
 
@@ -116,4 +127,5 @@ def reset_password_command(username, password) -> None:
     except ValueError as refused:
         click.echo(f"refused: {refused}", err=True)
         sys.exit(1)
+    _audit("reset password", username)
     click.echo(f"password of {username} changed; sessions ended")

@@ -59,6 +59,9 @@ def test_add_staff_command_creates_first_admin(app):
     assert result.exit_code == 1 and "at least 10" in result.output
     assert _login(app.test_client(), "chief", "Lead-Secret-2026").status_code == 303
     assert "chief\tadmin" in runner.invoke(args=["list-staff"]).output
+    from interpretations import audit
+    with app.extensions["policybot"].db.read() as conn:
+        assert any(e["action"] == "add staff" and "chief" in e["comment"] for e in audit.entries(conn))
 
 
 def test_login_gives_a_new_session_and_logout_ends_it_on_the_server(app):
