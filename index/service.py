@@ -15,6 +15,7 @@ import atexit
 import datetime as dt
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -180,7 +181,8 @@ class SearchService:
             self._wake.wait()
             self._wake.clear()
             try:
-                self.embed_pending()
+                self.save_if_changed()  # the chunks first: another process can use them now
+                self.embed_pending(progress=_Progress(self, len(self.corpus.rows_without_vectors())))
                 self.save()
             except Exception:  # keep serving by BM25; the next change retries
                 log.exception("index: embedding or saving failed")
@@ -328,6 +330,25 @@ class SearchService:
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source)
+
+
+class _Progress:
+    """Logs the background embedding's progress and saves what is done every few minutes."""
+    LOG_EVERY, SAVE_EVERY = 30.0, 300.0
+
+    def __init__(self, service: SearchService, total: int):
+        self.service, self.total, self.done = service, total, 0
+        self.logged = self.saved = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.logged >= self.LOG_EVERY:
+            log.info("index: embedded %d/%d chunks (BM25 answers meanwhile)", self.done, self.total)
+            self.logged = now
+        if now - self.saved >= self.SAVE_EVERY:
+            self.service.save()
+            self.saved = now
 
 
 def _save_at_exit(service: SearchService) -> None:
