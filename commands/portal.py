@@ -21,7 +21,7 @@ from portal.passwords import PRODUCTION_N
 
 def init_app(app: Flask) -> None:
     _configure(app)
-    from portal import views  # noqa: F401 - registers the routes on the blueprint
+    from portal import setup, views  # noqa: F401 - registers the routes on the blueprint
     from portal.blueprint import bp
 
     app.register_blueprint(bp)
@@ -31,8 +31,12 @@ def init_app(app: Flask) -> None:
                     enable_staff_command, reset_password_command):
         app.cli.add_command(command)
     if accounts.count_staff(svc.db) == 0:
+        token = setup.ensure_setup_token(pathlib.Path(app.config["DATA_DIR"]))
         app.logger.warning("no staff account exists yet: create the first administrator with "
-                           "`flask --app server add-staff NAME --role admin --department DEPT`")
+                           "`flask --app server add-staff NAME --role admin --department DEPT` "
+                           "or once at %s/staff/setup/%s", app.config["PUBLIC_URL"].rstrip("/"), token)
+    else:
+        setup.discard_setup_token(pathlib.Path(app.config["DATA_DIR"]))
 
 
 def _configure(app: Flask) -> None:

@@ -1,2 +1,2 @@
 """Imports every view module, so that their routes are on the blueprint."""
-from portal import auth, views_admin, views_releases, views_uploads  # noqa: F401
+from portal import auth, setup, views_admin, views_releases, views_uploads  # noqa: F401

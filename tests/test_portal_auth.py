@@ -176,3 +176,25 @@ def test_accounts_and_sessions_on_postgresql(pg_url, tmp_path):
         assert client.get("/staff/").status_code == 302
     finally:
         app.extensions["policybot"].db.dispose()
+
+
+def test_one_time_setup_link_creates_the_first_admin(tmp_path):
+    from server import create_app
+
+    app = create_app(app_config(tmp_path / "setup"))
+    try:
+        token_file = tmp_path / "setup" / "setup_token"
+        token = token_file.read_text().strip()
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        client = app.test_client()
+        assert client.get("/staff/setup/wrong-token").status_code == 404
+        assert client.get(f"/staff/setup/{token}").status_code == 200
+        reply = client.post(f"/staff/setup/{token}", data={"csrf_token": csrf(client), "username": "first",
+                                                           "password": "Founding-Pass-77", "department": "办公室"})
+        assert reply.status_code == 303 and not token_file.exists()
+        assert accounts.get_by_username(app.extensions["policybot"].db, "first").role == "admin"
+        again = client.post(f"/staff/setup/{token}", data={"csrf_token": csrf(client), "username": "second",
+                                                           "password": "Second-Admin-Pass"})
+        assert again.status_code == 404
+    finally:
+        app.extensions["policybot"].db.dispose()

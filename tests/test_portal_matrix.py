@@ -55,6 +55,9 @@ EXPECTED = {
     "portal.publish": {"POST": SIGN},
     "portal.withdraw": {"POST": SIGN},
     "portal.retire": {"POST": SIGN},
+    # the one-time setup link is gone once a staff account exists: 404 for everyone
+    "portal.setup_page": {"GET": "gone"},
+    "portal.setup_post": {"POST": "gone"},
 }
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -142,7 +145,7 @@ def test_role_route_method_matrix(world):
                 client = _client_as(app, users, role)
                 url = _url(app, rule, params)
                 # GETs never change anything; refused POSTs must not either
-                watch = method == "GET" or role not in (expected or EVERYONE)
+                watch = method == "GET" or expected == "gone" or role not in (expected or EVERYONE)
                 before = fingerprint(db) if watch else None
                 response = client.open(url, method=method, data=_data(client, users, rule.endpoint)
                                        if method in STATE_CHANGING else None)
@@ -166,6 +169,8 @@ def _judge(rule, method, role, expected, response) -> str | None:
         if _is_staff(rule) and not static_asset and role == "anonymous" and not _refused(response):
             return "a staff page answered an anonymous visitor"
         return None
+    if expected == "gone":
+        return None if response.status_code == 404 else "the setup link answered"
     allowed = role in expected
     if allowed and _refused(response):
         return "refused, but the table allows it"
