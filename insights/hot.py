@@ -12,11 +12,12 @@ from sqlalchemy.engine import Connection
 
 from bot.questionlog import LoggedQuestion, logged_questions
 from insights.documents import UNCLASSIFIED, DocInfo, document_infos
-from insights.grouping import Group, Item, group_questions
+from insights.grouping import DEFAULT_COSINE, Group, Item, group_questions
 from insights.keywords import keywords
 from insights.periods import Period, previous_weeks, week_of
 from insights.rising import HISTORY_WEEKS, Rising, rising_labels
 
+MAX_EMBEDDED = 3000
 # The index's query embedder: texts → an (n, d) array (SearchService.embed_queries).
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -47,20 +48,25 @@ def to_items(questions: list[LoggedQuestion]) -> list[Item]:
                  tuple(c["doc_id"] for c in q.cited)) for q in questions]
 
 
-def group(questions: list[LoggedQuestion], embed: Embed | None = None, **thresholds) -> list[Group]:
-    """Similar-meaning groups; with the embedder when there is one."""
+def group(questions: list[LoggedQuestion], embed: Embed | None = None,
+          cosine: float = DEFAULT_COSINE) -> list[Group]:
+    """Similar-meaning groups; with the embedder when there is one (for at most
+    MAX_EMBEDDED questions: a larger set is grouped by keywords alone, so that a quarter's
+    report stays quick on a cold cache)."""
     items = to_items(questions)
-    vectors = embed([q.question for q in questions]) if (embed and questions) else None
-    return group_questions(items, vectors, **thresholds)
+    use_vectors = embed is not None and 0 < len(questions) <= MAX_EMBEDDED
+    vectors = embed([q.question for q in questions]) if use_vectors else None
+    return group_questions(items, vectors, cosine=cosine)
 
 
 def hot_topics(conn: Connection, period: Period, embed: Embed | None = None,
-               questions: list[LoggedQuestion] | None = None) -> HotTopics:
+               questions: list[LoggedQuestion] | None = None,
+               cosine: float = DEFAULT_COSINE) -> HotTopics:
     questions = questions if questions is not None else logged_questions(conn, *period.utc_bounds())
     infos = document_infos(conn, (c["doc_id"] for q in questions for c in q.cited[:1]))
     topics = _topic_stats(questions, infos)
     rising_topics, rising_words = _rising(conn, period, questions)
-    return HotTopics(topics, group(questions, embed), rising_topics, rising_words)
+    return HotTopics(topics, group(questions, embed, cosine), rising_topics, rising_words)
 
 
 def _rising(conn: Connection, period: Period, questions: list[LoggedQuestion]):

@@ -3,6 +3,7 @@ question has (怎么, 如何, 申请 ...). A private `jieba.Tokenizer` (never th
 the index configures for itself), created once per process on first use."""
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -34,6 +35,11 @@ def tokenizer() -> jieba.Tokenizer:
 
 def keywords(question: str, limit: int = 8) -> list[str]:
     """Content words in order of first appearance, without repeats."""
+    return list(_keywords(question, limit))
+
+
+@functools.lru_cache(maxsize=50_000)  # reports look at the same questions week after week
+def _keywords(question: str, limit: int) -> tuple[str, ...]:
     text = _PLACEHOLDER.sub(" ", question)  # masked personal data is not a topic
     seen: list[str] = []
     for word in tokenizer().lcut(text):
@@ -41,4 +47,4 @@ def keywords(question: str, limit: int = 8) -> list[str]:
         if len(word) >= 2 and word not in STOPWORDS and not word.isdigit() and word not in seen:
             if re.search(r"[\w]", word):
                 seen.append(word)
-    return seen[:limit]
+    return tuple(seen[:limit])

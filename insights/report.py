@@ -18,7 +18,7 @@ from insights.coverage import (
     department_rates,
     policy_coverage,
 )
-from insights.grouping import Group
+from insights.grouping import DEFAULT_COSINE, Group
 from insights.hot import Embed, TopicStat, group, hot_topics
 from insights.periods import Period, local_date, local_midnight_utc
 from insights.rising import Rising
@@ -63,9 +63,10 @@ class Report:
         return self.satisfied / self.rated if self.rated else None
 
 
-def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed | None = None) -> Report:
+def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed | None = None,
+                 cosine: float = DEFAULT_COSINE) -> Report:
     questions = logged_questions(conn, *period.utc_bounds())
-    hot = hot_topics(conn, period, embed, questions)
+    hot = hot_topics(conn, period, embed, questions, cosine)
     coverage = policy_coverage(conn, questions)
     opened, closed, overdue = task_figures(conn, period, today)
     return Report(
@@ -76,7 +77,7 @@ def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed 
         by_channel=dict(collections.Counter(q.channel for q in questions).most_common()),
         by_day=_by_day(questions, period), top_topics=hot.topics[:TOP_N], groups=hot.groups[:TOP_N],
         rising_topics=hot.rising_topics, rising_keywords=hot.rising_keywords[:TOP_N],
-        unanswered_groups=group([q for q in questions if not q.answered], embed),
+        unanswered_groups=group([q for q in questions if not q.answered], embed, cosine),
         tasks_opened=opened, tasks_closed=closed, tasks_overdue=overdue,
         department_rates=department_rates(conn, today), policy_coverage=coverage,
         department_coverage=coverage_by_department(coverage))

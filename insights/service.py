@@ -35,7 +35,7 @@ class Insights:
     def report(self, kind: str, day: dt.date, today: dt.date | None = None) -> Report:
         period = period_of(kind, day, self.timezone)
         with self.db.read() as conn:
-            return build_report(conn, period, today or self.today(), self.embedder())
+            return build_report(conn, period, today or self.today(), self.embedder(), self.rules.cosine)
 
     def workbook(self, report: Report) -> bytes:
         return report_workbook(report, self.ledger(report.today))

@@ -51,6 +51,7 @@ class TaskPolicy:
     min_questions: int = DEFAULT_MIN_QUESTIONS
     office: str = DEFAULT_OFFICE
     recheck_share: float = DEFAULT_RECHECK_SHARE
+    cosine: float = DEFAULT_COSINE   # grouping threshold for the embedder in use
 
 
 def kind_of(question: LoggedQuestion) -> str | None:
@@ -69,8 +70,8 @@ def raise_tasks(db: Database, week: Period, embed: Embed | None = None,
         touched = []
         for kind in ("unanswered", "low_rated"):
             questions = [q for q in pending if kind_of(q) == kind]
-            for g in group(questions, embed):
-                task = _matching_task(conn, kind, g, embed)
+            for g in group(questions, embed, rules.cosine):
+                task = _matching_task(conn, kind, g, embed, rules.cosine)
                 if task is not None:
                     touched.append(_extend(conn, task, g))
                 elif g.size >= rules.min_questions:
@@ -132,25 +133,25 @@ def _untasked(conn: Connection, week: Period) -> list[LoggedQuestion]:
     return [q for q in logged_questions(conn, *week.utc_bounds()) if q.id not in held and kind_of(q)]
 
 
-def _matching_task(conn: Connection, kind: str, g: Group, embed: Embed | None):
+def _matching_task(conn: Connection, kind: str, g: Group, embed: Embed | None, cosine: float):
     """A task still open on the same theme (same rule as the grouping: keywords, or the
     embedding of its example questions), which the group's questions then join."""
     open_tasks = list(conn.execute(sa.select(tasks).where(
         tasks.c.kind == kind, tasks.c.state.in_(OPEN_STATES)).order_by(tasks.c.id)).mappings())
     for task in open_tasks:
-        if task["group_key"] == g.key or _similar(task, g, embed):
+        if task["group_key"] == g.key or _similar(task, g, embed, cosine):
             return task
     return None
 
 
-def _similar(task, g: Group, embed: Embed | None) -> bool:
+def _similar(task, g: Group, embed: Embed | None, cosine: float) -> bool:
     if keyword_overlap(tuple(task["keywords"][:3]), tuple(g.top_keywords())) >= DEFAULT_OVERLAP:
         return True
     if embed is None or g.centroid is None:
         return False
     theirs = np.asarray(embed(list(task["examples"])), dtype=np.float32).mean(axis=0)
     norms = np.linalg.norm(theirs) * np.linalg.norm(g.centroid)
-    return bool(norms) and float(theirs @ g.centroid / norms) >= DEFAULT_COSINE
+    return bool(norms) and float(theirs @ g.centroid / norms) >= cosine
 
 
 def _open(conn: Connection, kind: str, g: Group, week: Period, rules: TaskPolicy,

@@ -264,3 +264,24 @@ def state_of(db, task_id):
     from insights.tables import tasks
     with db.read() as conn:
         return conn.execute(sa.select(tasks.c.state).where(tasks.c.id == task_id)).scalar_one()
+
+
+def test_the_embedding_cache_embeds_each_text_once():
+    from insights.embedcache import EmbedCache
+
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return fake_embed(texts)
+    cache = EmbedCache(max_items=3)
+    cached = cache.wrap(embed, owner="a")
+    first = cached(["失业金", "公积金", "失业金"])
+    assert np.array_equal(first, fake_embed(["失业金", "公积金", "失业金"]))
+    cached(["公积金", "落户"])
+    assert calls == [["失业金", "公积金"], ["落户"]]
+    cached(["电动车"])                                   # full: the oldest (失业金) goes
+    cached(["失业金"])
+    assert calls[-1] == ["失业金"]
+    cache.wrap(embed, owner="b")(["落户"])                # another embedder: start afresh
+    assert calls[-1] == ["落户"]
