@@ -74,7 +74,8 @@ def grouping_quality(embedder, name: str) -> None:
         groups = group_questions(items, None if cosine is None else vectors, cosine=cosine or 1.0)
         p, r, n = pair_scores(groups, labels)
         f1 = 2 * p * r / (p + r) if p + r else 0.0
-        print(f"  cosine {cosine or 'keywords only':>13}: precision {p:.2f} recall {r:.2f} F1 {f1:.2f} groups {n}")
+        name = cosine or "keywords only"
+        print(f"  cosine {name:>13}: precision {p:.2f} recall {r:.2f} F1 {f1:.2f} groups {n}")
 
 
 def report_times(embedder, count: int) -> None:
