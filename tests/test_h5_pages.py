@@ -69,6 +69,7 @@ def test_catalogue_lists_what_is_in_force_and_filters(app):
     html = client.get("/catalogue").get_data(as_text=True)
     assert "广州市积分制入户管理办法》" in html and "（2019）" not in html
     assert "失业保险金申领热点问答" not in html  # policies only
+    assert '<option value="户籍">户籍</option>' in html and '<option value="广州市来穗人员服务管理局">' in html
     filtered = client.get("/catalogue?topic=户籍").get_data(as_text=True)
     assert "积分制入户" in filtered and "失业保险金申领办法" not in filtered
     by_body = client.get("/catalogue", query_string={"issuing_body": "广州市人民政府办公厅"}).get_data(as_text=True)

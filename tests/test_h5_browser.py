@@ -1,0 +1,145 @@
+"""The public pages and the simulator in headless Chromium (Debian's /usr/bin/chromium):
+policy page, catalogue, search, the simulator chat, the reading settings, and a document full
+of script-like text that must execute nothing. Screenshots go to artifacts/bot/."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import threading
+
+import pytest
+
+from interpretations.importer import import_file
+from portal.testing import FAST_N, TEST_PASSWORD, make_staff
+from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_h5_pages import RECORDS
+
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "artifacts" / "bot"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    from werkzeug.serving import make_server
+
+    from server import create_app
+
+    tmp = tmp_path_factory.mktemp("h5browser")
+    app = create_app(bot_config(tmp, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N))
+    corpus = tmp / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\n", encoding="utf-8")
+    import_file(app.extensions["policybot"].releases, corpus)
+    make_staff(app, "sim.staff", "drafter", "区人社局")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    app.extensions["policybot"].db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing (CI must provide Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed on this machine")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})  # a phone
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_policy_page_with_interpretation_and_reading_settings(live, page):
+    page.goto(f"{live}/p/gz_unemp#a-第五条")
+    assert page.locator("h1").inner_text() == "广州市失业保险金申领办法"
+    assert page.locator("aside.interpretations").is_visible()
+    assert page.locator(":target").inner_text().startswith("第五条")  # the reply's anchor lands
+    page.click("#font-toggle")
+    assert "large" in page.evaluate("document.documentElement.className")
+    assert page.get_attribute("#font-toggle", "aria-pressed") == "true"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.click("#contrast-toggle")
+    shot(page, "policy-page-large-contrast.png")
+    page.reload()  # the settings are remembered
+    assert "large" in page.evaluate("document.documentElement.className")
+
+
+def test_expired_policy_banner_links_to_the_successor(live, page):
+    page.goto(f"{live}/p/gz_hukou_2019")
+    banner = page.locator("[role=alert]")
+    assert "已失效" in banner.inner_text()
+    banner.locator("a").click()
+    page.wait_for_url("**/p/gz_hukou_2025")
+    shot(page, "successor.png")
+
+
+def test_catalogue_filters(live, page):
+    page.goto(f"{live}/catalogue")
+    page.select_option("#f-topic", "户籍")
+    page.click("form.filters button[type=submit]")
+    items = page.locator("ol.catalogue li").all_inner_texts()
+    assert len(items) == 1 and "积分制入户管理办法" in items[0]
+    shot(page, "catalogue.png")
+
+
+def test_search_page(live, page):
+    page.goto(f"{live}/search")
+    page.fill("#q", "失业保险金申领")
+    page.press("#q", "Enter")
+    page.wait_for_selector("ol.results li")
+    assert "失业保险" in page.locator("ol.results").inner_text()
+    shot(page, "search.png")
+
+
+def test_document_with_script_like_text_executes_nothing(live, page):
+    violations = []
+    page.on("console", lambda m: violations.append(m.text))
+    page.goto(f"{live}/p/xss_doc")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("typeof window.__xss") == "undefined" and page.dialogs == []
+    assert "<script>" in page.locator("h1").inner_text()  # shown as text
+    assert page.locator("a[href^='javascript:']").count() == 0
+    shot(page, "script-like-document.png")
+    print(f"XSS in headless Chromium: script executions 0, dialogs {len(page.dialogs)}, "
+          f"console messages {len(violations)}")
+
+
+def test_simulator_chat_answers_a_typed_question(live, page):
+    page.goto(f"{live}/staff/login")
+    page.fill("input[name=username]", "sim.staff")
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live}/staff/simulator/")
+    page.fill("#message", "失业保险金怎么申领？")
+    page.press("#message", "Enter")
+    page.wait_for_selector("#chat li.bot")
+    answer = page.locator("#chat li.bot").last.inner_text()
+    assert "失业保险金" in answer and "https://zc.example.gov.cn/p/gz_unemp" in answer
+    page.fill("#message", "1")
+    page.press("#message", "Enter")
+    page.locator("#chat li.bot").nth(1).wait_for()
+    assert "广州市失业保险金申领办法" in page.locator("#chat li.bot").last.inner_text()
+    assert "Encrypt" in page.locator("#raw").text_content()
+    shot(page, "simulator.png")
