@@ -14,6 +14,19 @@ def reciprocal_rank_fusion(ranked: list[list[int]], weights: list[float],
     return fused
 
 
+def document_support(scores: dict[int, float], doc_of, weight: float, top_n: int) -> dict[int, float]:
+    """Evidence pooled by document: each chunk gains `weight` × the sum of its document's
+    `top_n` best chunk scores. Questions usually concern one law or policy; several of its
+    articles ranking well say it is the right one."""
+    if weight <= 0 or not scores:
+        return scores
+    by_doc: dict[str, list[float]] = {}
+    for row, score in scores.items():
+        by_doc.setdefault(doc_of(row), []).append(score)
+    support = {d: sum(sorted(v, reverse=True)[:top_n]) for d, v in by_doc.items()}
+    return {row: s + weight * support[doc_of(row)] for row, s in scores.items()}
+
+
 def apply_preference(scores: dict[int, float], preferred: set[int], factor: float) -> dict[int, float]:
     """Interpretation and FAQ chunks, written for the public, win near-ties with raw text."""
     return {row: s * factor if row in preferred else s for row, s in scores.items()}

@@ -12,6 +12,7 @@ workflow's hooks.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -40,7 +41,16 @@ log = logging.getLogger("policybot.index")
 MODES = ("hybrid", "bm25", "dense")
 CANDIDATES = 100          # per list, before fusion
 PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties
-WEIGHTS = {"bm25": 1.0, "dense": 1.0}
+
+
+@dataclasses.dataclass
+class Tuning:
+    """Fusion parameters (chosen on the benchmark; see bench/bench_retrieval.py)."""
+    bm25_weight: float = 1.0
+    dense_weight: float = 1.0
+    rrf_k: int = fusion.RRF_K
+    doc_weight: float = 0.0     # share of a document's support added to each of its chunks
+    doc_top: int = 3            # how many of its best chunks make a document's support
 QUERY_CACHE_SIZE = 2048
 
 
@@ -63,6 +73,7 @@ class SearchService:
         self._cache_checked = False
         self._dirty = False
         self._recent_queries: dict[str, np.ndarray] = {}
+        self.tuning = Tuning()
         self._query_lock = threading.Lock()
         self._started = False
         self._worker: threading.Thread | None = None
@@ -263,11 +274,18 @@ class SearchService:
         lists, weights = [], []
         if mode in ("hybrid", "bm25"):
             lists.append(self._bm25_rows(corpus, query, admitted, n))
-            weights.append(WEIGHTS["bm25"])
+            weights.append(self.tuning.bm25_weight)
         if mode in ("hybrid", "dense") and len(corpus.dense):
             lists.append(self._dense_rows(corpus, query, admitted, n))
-            weights.append(WEIGHTS["dense"])
-        return fusion.reciprocal_rank_fusion(lists, weights)
+            weights.append(self.tuning.dense_weight)
+        scores = fusion.reciprocal_rank_fusion(lists, weights, self.tuning.rrf_k)
+        return fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
+                                       self.tuning.doc_top)
+
+    @staticmethod
+    def _doc_of(corpus):
+        records = corpus.records
+        return lambda row: records[row].chunk.doc_id
 
     def _bm25_rows(self, corpus, query, admitted, n) -> list[int]:
         sparse = corpus.sparse
@@ -281,7 +299,8 @@ class SearchService:
 
     def _dense_rows(self, corpus, query, admitted, n) -> list[int]:
         vector = self._query_vector(query)
-        allowed = {r for d in admitted for r in corpus.rows_of.get(d, ())}
+        allowed = None if len(admitted) == len(corpus.docs) else \
+            {r for d in admitted for r in corpus.rows_of.get(d, ())}
         with corpus.lock:
             rows, _ = corpus.dense.search(vector, n, allowed)
         return rows

@@ -129,3 +129,23 @@ def test_catches_up_with_publications_made_while_not_listening(db, releases):
     svc = make_service(db, releases)
     assert svc.search("营业执照", k=1)[0].doc_id == "early"
     assert svc.ready()
+
+
+def test_hnsw_index_selectable_and_removal_respected(db, releases):
+    from tests.test_index_support import make_service as make
+    svc = make(db, releases, faiss_kind="hnsw")
+    assert svc.corpus.dense.kind == "hnsw"
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
+    release = publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION))
+    assert svc.search("基本养老金", k=1, mode="dense")[0].doc_id == "pension"
+    releases.withdraw(SIGNER, release, "撤回")
+    assert {h.doc_id for h in svc.search("基本养老金", k=5, mode="dense")} == {"jobless"}
+
+
+def test_document_support_pools_evidence_by_document():
+    from index.fusion import document_support
+    scores = {1: 0.5, 2: 0.4, 3: 0.45, 4: 0.1}
+    doc_of = {1: "a", 2: "b", 3: "b", 4: "b"}.get
+    pooled = document_support(scores, doc_of, 0.5, 2)
+    assert pooled[3] > pooled[1]  # b has two good chunks, a only one
+    assert document_support(scores, doc_of, 0.0, 2) == scores
