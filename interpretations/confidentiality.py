@@ -61,7 +61,8 @@ _DIGITS = lambda n: _SEP.join([r"\d"] * n)  # noqa: E731 - a pattern builder, us
 # Bounded by non-digits only: an ID number glued to letters ("身份证ID110105…") still counts.
 ID18 = re.compile(r"(?<!\d)" + _DIGITS(17) + _SEP + r"[\dXx](?!\d)")
 ID15 = re.compile(r"(?<!\d)" + _DIGITS(15) + r"(?!\d)")
-MOBILE = re.compile(r"(?<![\d])(?:(?:\+|00)?86[ \-]?|[(（]\+?86[)）] ?)?1[3-9]" + _SEP + _DIGITS(9) + r"(?!\d)")
+MOBILE = re.compile(r"(?<![\d])(?:(?:\+|00)?86[ \-]?|[(（]\+?86[)）] ?)?1[3-9]"
+                    + _SEP + _DIGITS(9) + r"(?!\d)")
 LANDLINE = re.compile(r"(?<![\d\-])(?:[(（]?0\d{2,3}[)）]?[ \-]?)?[2-8]\d{6,7}(?:[-转]\d{1,5})?(?![\d\-])")
 CARD = re.compile(r"(?<!\d)(?:\d" + _SEP + r"){15,18}\d(?!\d)")
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
@@ -180,7 +181,8 @@ def _marking_position(text: str, start: int, end: int) -> bool:
         return True
     word = text[start:end]
     at_edge = line.startswith(word) or line.endswith(word)
-    return at_edge and len(line) <= MARKING_LINE_MAX and not re.search("国家秘密|商业秘密|保守|泄露|保密", line)
+    mention = re.search("国家秘密|商业秘密|保守|泄露|保密", line)
+    return at_edge and len(line) <= MARKING_LINE_MAX and not mention
 
 
 def _digits(text: str, span: tuple[int, int]) -> str:
@@ -190,7 +192,7 @@ def _digits(text: str, span: tuple[int, int]) -> str:
 def _valid_id18(value: str) -> bool:
     if len(value) != 18 or not _valid_birth(value[6:14]):
         return False
-    total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
     return ID_CHECK[total % 11] == value[17]
 
 

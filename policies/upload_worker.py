@@ -206,7 +206,8 @@ class _TextOf(html.parser.HTMLParser):
         if tag == "meta":
             values = dict(attrs)
             if values.get("content"):
-                self.meta.append(f"{values.get('name') or values.get('property') or 'meta'}: {values['content']}")
+                label = values.get("name") or values.get("property") or "meta"
+                self.meta.append(f"{label}: {values['content']}")
         self._in_title = tag == "title"
 
     def handle_endtag(self, tag):

@@ -190,12 +190,15 @@ def display_name(filename: str) -> str:
 
 DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,15}[〔\[［(（【]\s*(\d{4})\s*[〕\]］)）】]\s*\d{1,5}\s*号")
 CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-BODY_SUFFIX = re.compile(r"^[\u4e00-\u9fa5（）()]{3,40}(人民政府|管理委员会|委员会|办公室|办公厅|局|厅|部|中心|院)$")
-TITLE_WORDS = ("关于", "通知", "办法", "意见", "规定", "方案", "细则", "条例", "解读", "问答", "公告", "通告", "指南")
+BODY_SUFFIX = re.compile(r"^[\u4e00-\u9fa5（）()]{3,40}"
+                         r"(人民政府|管理委员会|委员会|办公室|办公厅|局|厅|部|中心|院)$")
+TITLE_WORDS = ("关于", "通知", "办法", "意见", "规定", "方案", "细则", "条例", "解读", "问答", "公告",
+               "通告", "指南")
 VALID_YEARS = re.compile(r"有效期\s*([一二三四五六七八九十\d]{1,3})\s*年")
 VALID_UNTIL = re.compile(r"有效期至\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 EFFECTIVE = re.compile(r"自\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*起\s*(?:施行|实施|执行|生效)")
-CN_NUMBERS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+CN_NUMBERS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+              "十": 10}
 
 
 def suggest_metadata(text: str, title_hint: str | None = None) -> dict:

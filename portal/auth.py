@@ -71,7 +71,8 @@ def _check_csrf():
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
     if not expected or not hmac.compare_digest(str(sent), expected):
-        abort(400, description="表单已过期或来源不明（CSRF token missing or wrong）: reload the page and try again.")
+        abort(400, description="表单已过期或来源不明（CSRF token missing or wrong）: "
+                               "reload the page and try again.")
     return None
 
 

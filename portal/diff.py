@@ -91,7 +91,8 @@ def _insert_removed(rows: list[Row], removed: list[Row], old_order: list[str]) -
     for row in removed:
         index = old_order.index(row.label)
         before = old_order[index - 1] if index else None
-        at = next((i + 1 for i, r in enumerate(rows) if r.label == before), 0 if before is None else len(rows))
+        fallback = 0 if before is None else len(rows)
+        at = next((i + 1 for i, r in enumerate(rows) if r.label == before), fallback)
         rows.insert(at, row)
     return rows
 
@@ -109,6 +110,8 @@ def _by_paragraph(old_text: str, new_text: str) -> list[Row]:
             rows += [_pair(f"段{b1 + i + 1}", o, n)
                      for i, (o, n) in enumerate(zip(old_lines[a1:a2], new_lines[b1:b2], strict=False))]
         else:
-            rows += [Row(f"原段{a1 + i + 1}", "removed", [(line, True)], []) for i, line in enumerate(old_lines[a1:a2])]
-            rows += [Row(f"段{b1 + i + 1}", "added", [], [(line, True)]) for i, line in enumerate(new_lines[b1:b2])]
+            rows += [Row(f"原段{a1 + i + 1}", "removed", [(line, True)], [])
+                     for i, line in enumerate(old_lines[a1:a2])]
+            rows += [Row(f"段{b1 + i + 1}", "added", [], [(line, True)])
+                     for i, line in enumerate(new_lines[b1:b2])]
     return rows

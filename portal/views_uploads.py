@@ -38,7 +38,8 @@ def upload_post():
     name = files.display_name(sent.filename)
     existing = _same_content(files.sha256(data))
     if existing:
-        flash(f"“{name}” 与已上传的文件内容相同（{existing['filename']}），已打开原记录，未重复保存。", "warning")
+        flash(f"“{name}” 与已上传的文件内容相同（{existing['filename']}），"
+              "已打开原记录，未重复保存。", "warning")
         return redirect(url_for("portal.upload_page", upload_id=existing["id"]), code=303)
     try:
         file_type = files.check_upload(name, data)
