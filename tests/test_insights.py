@@ -285,3 +285,12 @@ def test_the_embedding_cache_embeds_each_text_once():
     assert calls[-1] == ["失业金"]
     cache.wrap(embed, owner="b")(["落户"])                # another embedder: start afresh
     assert calls[-1] == ["落户"]
+
+
+def test_warming_embeds_the_weeks_questions(qlog, docs):
+    seen = []
+    ask(qlog, "失业金怎么领", at=NOON)
+    ask(qlog, "上周的问题", at=NOON - dt.timedelta(days=7))
+    service = Insights(docs, embedder=lambda: lambda texts: seen.extend(texts) or fake_embed(texts))
+    assert service.warm(WED) == 1 and seen == ["失业金怎么领"]
+    assert Insights(docs).warm(WED) == 0                       # no embedder: nothing to do
