@@ -189,7 +189,8 @@ def related_passage_text(number: int, related: Related, doc: Document | None,
         meta = [doc.doc_number, doc.issuing_body,
                 f"{doc.publish_date.isoformat()}发布" if doc.publish_date else None,
                 "现行有效" if in_force else "注意：已不在有效期内，仅供了解"]
-    label = f"【{related.article}】" if related.article else "【要点】"
+    label = "" if related.article and related.passage.lstrip().startswith(related.article) else (
+        f"【{related.article}】" if related.article else "【要点】")
     url = links.policy_url(ctx.public_url, related.doc_id, passage_anchor(related.article, related.start))
     head = "\n".join([title] + (["｜".join(m for m in meta if m)] if meta else []))
     room = ctx.limit_bytes - utf8_len(head + label + url) - 10
