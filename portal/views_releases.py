@@ -78,6 +78,32 @@ def use_upload(upload_id: str):
     return _add_from_form(int(target), request.form, upload_id=upload_id)
 
 
+@bp.get("/supplements/<path:policy_id>")
+@staff_required(*DRAFTING)
+def new_supplement_page(policy_id: str):
+    """A release of interpretations for a policy published earlier without one (解读缺失)."""
+    policy = _published_policy(policy_id)
+    return _editor(None, kind="interpretation", values={"interpretation_form": "text"}, supplement=policy,
+                   action=url_for("portal.create_supplement", policy_id=policy_id))
+
+
+@bp.post("/supplements/<path:policy_id>")
+@staff_required(*DRAFTING)
+def create_supplement(policy_id: str):
+    svc, me = services(), current_staff()
+    policy = _published_policy(policy_id)
+    doc_id = new_document_id("interpretation", local_today(svc.config["TIMEZONE"]))
+    try:
+        doc = document_from_form(request.form, doc_id=doc_id, kind="interpretation", interprets=policy.id)
+        release_id = svc.releases.create(me.actor, None, [doc])
+    except REFUSALS as refused:
+        flash(f"未创建：{refused}", "error")
+        return _editor(None, kind="interpretation", values=request.form, supplement=policy,
+                       action=url_for("portal.create_supplement", policy_id=policy_id)), 400
+    flash(f"已为《{policy.title}》创建补充解读发布。", "ok")
+    return _back(release_id)
+
+
 @bp.get("/releases/<int:release_id>/documents/new")
 @staff_required(*DRAFTING)
 def new_document_page(release_id: int):
@@ -291,12 +317,21 @@ def _link_upload(upload_id: str | None, doc_id: str) -> None:
                          .values(document_id=doc_id))
 
 
-def _editor(release, *, kind: str, action: str, values, doc=None):
+def _editor(release, *, kind: str, action: str, values, doc=None, supplement=None):
     with services().db.read() as conn:
         published = [d for d in store.public_documents(conn) if d.is_policy] if kind == "policy" else []
     return render_template("portal/editor.html", r=release, kind=kind, action=action, values=values,
                            doc=doc, sections=SECTION_NAMES, forms=INTERPRETATION_FORMS,
-                           published=published)
+                           published=published, supplement=supplement)
+
+
+def _published_policy(policy_id: str):
+    with services().db.read() as conn:
+        policy = store.get_document(conn, policy_id)
+        public = store.get_visibility(conn, policy_id) == "public"
+    if policy is None or not policy.is_policy or not public:
+        abort(404)
+    return policy
 
 
 def _allowed_steps(release: dict) -> set[str]:

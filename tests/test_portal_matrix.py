@@ -44,6 +44,8 @@ EXPECTED = {
     "portal.new_release_page": {"GET": DRAFT},
     "portal.create_release": {"POST": DRAFT},
     "portal.new_document_page": {"GET": DRAFT_OWN},
+    "portal.new_supplement_page": {"GET": DRAFT},
+    "portal.create_supplement": {"POST": DRAFT},
     "portal.add_document": {"POST": DRAFT_OWN},
     "portal.edit_document_page": {"GET": DRAFT},
     "portal.save_document": {"POST": DRAFT_OWN},
@@ -83,10 +85,20 @@ def world(tmp_path_factory):
     reply = client.post("/staff/uploads", data={"csrf_token": csrf(client), "file": (
         io.BytesIO("关于测试的通知\n一、总则\n".encode()), "测试.txt")})
     upload = reply.headers["Location"].rsplit("/", 1)[-1]
-    params = {"release_id": rid, "doc_id": "p1", "finding_id": finding, "upload_id": upload,
+    major = make_policy("major1", importance="major")
+    releases.create(users["admin"].actor, major, [make_interpretation("major1-i", "major1")])
+    _publish(releases, users, releases.release_of("major1"), drafter="admin")
+    params = {"policy_id": "major1", "release_id": rid, "doc_id": "p1", "finding_id": finding, "upload_id": upload,
               "user_id": users["spare"].id, "filename": "portal.css"}
     yield app, users, params
     app.extensions["policybot"].db.dispose()
+
+
+def _publish(releases, users, release_id, drafter="drafter"):
+    releases.submit(users[drafter].actor, release_id)
+    releases.review(users["reviewer"].actor, release_id, "ok")
+    releases.sign(users["signer"].actor, release_id)
+    releases.publish(users["signer"].actor, release_id)
 
 
 def _url(app, rule, params):

@@ -217,3 +217,24 @@ def test_same_chinese_name_uploaded_twice(world):
     assert "同名文件" in client.get(changed.headers["Location"]).text
     stored = sorted(p.name for p in app.extensions["policybot"].uploads_dir.iterdir())
     assert all(len(name) == 32 and name.isalnum() for name in stored)
+
+
+def test_supplementary_interpretation_for_a_major_policy_without_one(world):
+    """解读缺失 on the dashboard → a release of interpretations only, for a policy published earlier."""
+    from interpretations.importer import import_file
+
+    app, users = world
+    svc = app.extensions["policybot"]
+    record = {**make_policy("imp-major", importance="major", title="导入的重大政策").to_record()}
+    path = app.instance_path + "/imp.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        import json
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    import_file(svc.releases, path)
+    drafter = _as(app, users["drafter"])
+    assert "/staff/supplements/imp-major" in drafter.get("/staff/").text
+    reply = _post(drafter, "/staff/supplements/imp-major", title="《导入的重大政策》解读", text="一、政策背景\n说明。",
+                  interpretation_form="text")
+    release = svc.releases.get(int(reply.headers["Location"].rsplit("/", 1)[-1]))
+    assert release["policy_id"] is None and release["documents"][0].interprets == "imp-major"
+    assert drafter.get("/staff/supplements/no-such-policy").status_code == 404
