@@ -368,6 +368,11 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 _SECRET_PARAMS = re.compile(r"((?:access_token|secret|openid|touser)=)[^&\s\"']+")
 
 
+def redact(text: str) -> str:
+    """A message safe to log or store: secret=, access_token= and openids masked."""
+    return _SECRET_PARAMS.sub(r"\1***", text)
+
+
 class RedactSecrets(logging.Filter):
     """urllib3 logs request lines at DEBUG: they carry secret=, access_token= and openids."""
 

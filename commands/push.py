@@ -80,9 +80,14 @@ def run_command(continuous: bool, name: str | None) -> None:
     if svc.wechat is None:
         click.echo("WeChat is not configured (POLICYBOT_WECHAT_APPID / _APPSECRET)", err=True)
         sys.exit(1)
+    try:
+        sender = svc.push.sender(name=name)
+    except ValueError as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    report = svc.push.sender(name=name).run(once=not continuous, should_stop=lambda: bool(stopping))
+    report = sender.run(once=not continuous, should_stop=lambda: bool(stopping))
     click.echo(f"claimed {report.claimed}, sent {report.sent}, failed {report.failed}, unknown "
                f"{report.unknown}, retry later {report.retried}, cancelled {report.cancelled}"
                + (f"; PAUSED {', '.join(report.paused)} (45009)" if report.paused else ""))

@@ -323,3 +323,17 @@ def test_supplementary_release_of_interpretations_is_pushed_too(env):
     env.releases.sign(SIGNER, rid)
     env.releases.publish(SIGNER, rid)
     assert [m.reason for m in env.push.preview(rid)] == ["您订阅了「社会保险」"]
+
+
+def test_the_customer_service_channel_needs_an_open_window(db, releases, fake_wechat):
+    env = make_env(db, releases, fake_wechat, PUSH_CHANNEL="custom", PUSH_RATES={"custom": 0})
+    publish(env.releases, make_policy("p0", topics=["就业创业"]))  # the topic exists now
+    assert env.subs.subscribe(openid(1), "就业创业").ok and env.subs.subscribe(openid(2), "就业创业").ok
+    env.subs.touch(openid(1))  # only this one wrote to us in the last 48 hours
+    release_id = publish(env.releases, make_policy("p1", topics=["就业创业"]))
+    sender(env).run(once=True)
+    delivered = env.fake.delivered("/cgi-bin/message/custom/send")
+    assert [d.openid for d in delivered] == [openid(1)]
+    assert "您订阅了「就业创业」" in delivered[0].body["text"]["content"]
+    stats = release_stats(env.db, release_id)
+    assert (stats["sent"], stats["failed"]) == (1, 1)

@@ -53,20 +53,27 @@ def write_outbox(conn: Connection, release_id: int, channel: str,
     return len(rows)
 
 
-def cancel_release(db, release_id: int, why: str, drain_seconds: float = 0.0) -> int:
-    """Cancel the pending rows of a release; then wait (bounded) until no sender is still in
-    the middle of a send for it, so that nothing is sent after this returns."""
+def cancel_release(db, release_id: int, why: str, drain_seconds: float = 0.0,
+                   lease_seconds: float = 120.0) -> int:
+    """Cancel the pending rows of a release; then wait (at most `drain_seconds`) until no live
+    sender holds a claim on one of its rows, so that nothing is sent after this returns.
+    Senders check the release before every send, so a live one lets go within one send."""
     with db.write() as conn:
         cancelled = conn.execute(outbox.update().where(
             outbox.c.release_id == release_id, outbox.c.state == "pending")
             .values(state="cancelled", error=why, updated_at=utcnow())).rowcount
     deadline = time.monotonic() + drain_seconds
-    while time.monotonic() < deadline and _in_flight(db, release_id, drain_seconds):
+    while _in_flight(db, release_id, lease_seconds):
+        if time.monotonic() >= deadline:
+            log.warning("release %s: rows still claimed after %.0f s (a stalled or dead sender; "
+                        "it re-checks the release before any send)", release_id, drain_seconds)
+            break
         time.sleep(0.02)
     return cancelled
 
 
 def _in_flight(db, release_id: int, lease_seconds: float) -> int:
+    """Rows of the release claimed by a sender whose claim is still fresh."""
     fresh = utcnow() - dt.timedelta(seconds=lease_seconds)
     with db.read() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(outbox).where(

@@ -31,7 +31,7 @@ from bot.push import message
 from bot.push.outbox import mark_subscriber, utcnow
 from bot.push.ratelimit import RateLimiter
 from bot.push.tables import outbox, push_control, subscribers
-from bot.wechat_api import CustomerService, QuotaExhausted, TokenUnavailable
+from bot.wechat_api import CustomerService, QuotaExhausted, TokenUnavailable, redact
 from interpretations.tables import releases
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Sender:
         """Rows left in `sending` by a dead sender (or by our own previous incarnation)."""
         now = utcnow()
         if own:
-            stale = outbox.c.claim.like(f"{self.name}:%")
+            stale = outbox.c.claim.startswith(f"{self.name}:", autoescape=True)
         else:
             stale = outbox.c.claimed_at < now - dt.timedelta(seconds=self.settings.lease)
         window_start = now - dt.timedelta(seconds=self.settings.dedupe_window)
@@ -208,7 +208,11 @@ class Sender:
             return Outcome("cancelled", {"error": why_not})
         if summary is None:
             return Outcome("failed", {"error": "release has no document"})
-        openid = self.subs.openid_of(openid_enc)
+        try:
+            openid = self.subs.openid_of(openid_enc)
+        except Exception:  # a wrong OPENID_KEY: every row would fail the same way
+            self.alert("cannot decrypt a subscriber's openid: is OPENID_KEY the one used to store it?")
+            return Outcome("failed", {"error": "openid cannot be decrypted (OPENID_KEY?)"})
         self.limiter.acquire(row["channel"])
         try:
             result = self._send(row, summary, openid)
@@ -231,7 +235,8 @@ class Sender:
 
     def _failure(self, row: dict, error: Exception) -> Outcome:
         code = getattr(error, "errcode", None)
-        text = f"{type(error).__name__}: {code if code is not None else ''} {getattr(error, 'errmsg', '') or ''}".strip()
+        detail = getattr(error, "errmsg", None) if code is not None else str(error)
+        text = redact(f"{type(error).__name__}: {code if code is not None else ''} {detail or ''}").strip()
         if isinstance(error, QuotaExhausted) or code in WINDOW_ERRORS:
             return Outcome("failed", {"error_code": code, "error": "customer-service window closed"})
         if code in QUOTA_ERRORS:

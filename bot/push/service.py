@@ -6,6 +6,7 @@ import logging
 from bot.push.matching import Match, match_release
 from bot.push.outbox import CHANNELS, cancel_release, write_outbox
 from bot.push.sender import Sender, SenderSettings
+from bot.wechat_api import parse_timeout
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,8 @@ class Push:
         if self.channel not in CHANNELS:
             raise ValueError(f"PUSH_CHANNEL must be one of {', '.join(CHANNELS)}")
         self.settings = SenderSettings.from_config(config)
+        # A live sender lets go of a withdrawn release within one send: one HTTP timeout.
+        self.drain_seconds = sum(parse_timeout(config.get("WECHAT_TIMEOUT"))) + 2.0
 
     def register(self, hooks) -> None:
         hooks.publishing.append(self.on_publishing)
@@ -32,14 +35,23 @@ class Push:
         """Withdrawn or retired: cancel what is pending, wait out sends in flight."""
         for info in infos:
             cancelled = cancel_release(self.db, info.id, f"release {info.state}",
-                                       drain_seconds=self.settings.lease)
+                                       drain_seconds=self.drain_seconds, lease_seconds=self.settings.lease)
             if cancelled:
                 log.info("release %s %s: %d pending push(es) cancelled", info.id, info.state, cancelled)
+
+    def check_settings(self) -> None:
+        """Refuse to send with a channel whose template is not configured."""
+        needs = {"template": ("PUSH_TEMPLATE_ID", self.settings.template_id),
+                 "subscribe": ("PUSH_SUBSCRIBE_TEMPLATE_ID", self.settings.subscribe_template_id)}
+        key, value = needs.get(self.channel, (None, True))
+        if not value:
+            raise ValueError(f"PUSH_CHANNEL is {self.channel}: set POLICYBOT_{key}")
 
     def preview(self, release_id: int) -> list[Match]:
         with self.db.read() as conn:
             return match_release(conn, release_id)
 
     def sender(self, name: str | None = None, client=None) -> Sender:
+        self.check_settings()
         client = client or self.client_factory()
         return Sender(self.db, client, self.subscribers, self.settings, name=name)
