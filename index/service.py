@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable
 
 import numpy as np
+import sqlalchemy as sa
 
 from index import fusion
 from index.cache import CacheMismatch
@@ -34,6 +35,7 @@ from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
 from policies import store as doc_store
 from policies.db import Database
+from policies.tables import documents
 from policies.validity import local_today
 
 log = logging.getLogger("policybot.index")
@@ -52,6 +54,7 @@ class Tuning:
     doc_weight: float = 0.0     # share of a document's support added to each of its chunks
     doc_top: int = 3            # how many of its best chunks make a document's support
 QUERY_CACHE_SIZE = 2048
+DB_CHECK_SECONDS = 1.0
 
 
 class SearchError(ValueError):
@@ -74,6 +77,8 @@ class SearchService:
         self._dirty = False
         self._recent_queries: dict[str, np.ndarray] = {}
         self.tuning = Tuning()
+        self._sync_lock = threading.Lock()
+        self._checked_at, self._fingerprint = time.monotonic(), None
         self._query_lock = threading.Lock()
         self._started = False
         self._worker: threading.Thread | None = None
@@ -95,6 +100,7 @@ class SearchService:
             self.error = str(mismatch)
             log.error("index: %s", mismatch)
             return
+        self._fingerprint = _fingerprint(self.db)
         self.sync_with_database()
         self._started = True
         _save_at_exit(self)
@@ -130,22 +136,44 @@ class SearchService:
                     if r in corpus.records}
 
     def sync_with_database(self) -> None:
-        with self.db.read() as conn:
-            public = {d.id: d for d in doc_store.public_documents(conn)}
-        gone = [doc_id for doc_id in self.corpus.docs if doc_id not in public]
-        changed = [d for d in public.values() if self._differs(d)]
-        if gone:
-            self.corpus.remove(gone)
-        if changed:
-            self.corpus.upsert(changed)
+        """Bring the index in line with what the database says is public (content and
+        status), touching only what differs."""
+        with self._sync_lock, self.db.read() as conn:
+            public = _public_versions(conn)
+            gone = [doc_id for doc_id in list(self.corpus.docs) if doc_id not in public]
+            changed = [doc_store.get_document(conn, doc_id) for doc_id, version in public.items()
+                       if self._differs(doc_id, version)]
+            if gone:
+                self.corpus.remove(gone)
+            if changed:
+                self.corpus.upsert(changed)
         self._dirty = self._dirty or bool(changed or gone)
-        log.info("index: %d documents, %d chunks (%d changed, %d removed since saved)",
-                 len(self.corpus.docs), len(self.corpus.records), len(changed), len(gone))
-        self._vectors_needed(changed or gone)
+        if changed or gone:
+            log.info("index: %d documents, %d chunks (%d changed, %d removed)", len(self.corpus.docs),
+                     len(self.corpus.records), len(changed), len(gone))
+        self._vectors_needed(bool(changed or gone))
 
-    def _differs(self, doc) -> bool:
-        meta = self.corpus.docs.get(doc.id)
-        return meta is None or meta.content_hash != doc.content_hash() or meta.status != doc.status
+    def _differs(self, doc_id: str, version: tuple[str, str]) -> bool:
+        meta = self.corpus.docs.get(doc_id)
+        return meta is None or (meta.content_hash, meta.status) != version
+
+    def _watch_database(self) -> None:
+        """Publications made by another process (another worker, the CLI) are picked up
+        within about a second: a cheap fingerprint query, then a sync in the background."""
+        now = time.monotonic()
+        if self.db is None or now - self._checked_at < DB_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        fingerprint = _fingerprint(self.db)
+        if fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
+            threading.Thread(target=self._sync_quietly, name="index-sync", daemon=True).start()
+
+    def _sync_quietly(self) -> None:
+        try:
+            self.sync_with_database()
+        except Exception:
+            log.exception("index: catching up with the database failed")
 
     def ready(self) -> bool:
         return self._started and self.error is None
@@ -261,6 +289,7 @@ class SearchService:
         query = _check(query, k, mode)
         if self.error:
             raise SearchError(self.error)
+        self._watch_database()
         filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body)
         corpus = self.corpus
         admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
@@ -349,6 +378,19 @@ class SearchService:
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source)
+
+
+def _public_versions(conn) -> dict[str, tuple[str, str]]:
+    c = documents.c
+    rows = conn.execute(sa.select(c.id, c.content_hash, c.status).where(c.visibility == "public"))
+    return {row.id: (row.content_hash, row.status) for row in rows}
+
+
+def _fingerprint(db: Database) -> tuple:
+    """Changes whenever a document is added or its visibility or status changes."""
+    with db.read() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(documents.c.updated_at))
+                                  .select_from(documents)).one())
 
 
 class _Progress:

@@ -149,3 +149,17 @@ def test_document_support_pools_evidence_by_document():
     pooled = document_support(scores, doc_of, 0.5, 2)
     assert pooled[3] > pooled[1]  # b has two good chunks, a only one
     assert document_support(scores, doc_of, 0.0, 2) == scores
+
+
+def test_another_worker_sees_a_publication_within_two_seconds(db, releases):
+    from interpretations.workflow import Hooks, Releases
+    from tests.test_index_support import make_service as make
+    publisher = make(db, releases)
+    other_worker = make(db, Releases(db, Hooks()))  # not told by hooks: another process
+    publish(releases, make_policy("flat", title="人才公寓申请公告",
+                                  text="一、申请条件\n在本区工作的人才可申请人才公寓。\n"))
+    assert publisher.search("人才公寓", k=1)[0].doc_id == "flat"
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and not other_worker.search("人才公寓", k=1):
+        time.sleep(0.1)
+    assert other_worker.search("人才公寓", k=1)[0].doc_id == "flat"
