@@ -106,6 +106,16 @@ def set_active(db: Database, user_id: int, active: bool) -> None:
             conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == user_id))
 
 
+def set_role(db: Database, user_id: int, role: str, department: str | None) -> None:
+    """A new role or department ends the user's sessions: they sign in again with it."""
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    with db.write() as conn:
+        conn.execute(staff_users.update().where(staff_users.c.id == user_id).values(
+            role=role, department=(department or "").strip() or None, updated_at=utcnow()))
+        conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == user_id))
+
+
 def set_password(db: Database, user_id: int, password: str, n: int = PRODUCTION_N) -> None:
     """A new password ends every session of that user (the caller signs in again)."""
     user = get_by_id(db, user_id)
@@ -151,6 +161,7 @@ def _failures(conn, clause, since) -> int:
 
 def _record_failure(db: Database, username: str, remote_addr: str) -> None:
     with db.write() as conn:
+        conn.execute(login_failures.delete().where(login_failures.c.at < utcnow() - dt.timedelta(days=1)))
         conn.execute(login_failures.insert().values(username=username, remote_addr=remote_addr[:64],
                                                     at=utcnow()))
 

@@ -97,6 +97,26 @@ def set_user_active(user_id: int):
     return redirect(url_for("portal.users_page"), code=303)
 
 
+@bp.post("/users/<int:user_id>/role")
+@staff_required("admin")
+def set_user_role(user_id: int):
+    user = accounts.get_by_id(services().db, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_staff().id:
+        flash("不能修改自己的角色。", "error")
+        return redirect(url_for("portal.users_page"), code=303)
+    role, department = request.form.get("role", ""), request.form.get("department")
+    try:
+        accounts.set_role(services().db, user_id, role, department)
+    except ValueError as refused:
+        flash(f"未修改：{refused}", "error")
+        return redirect(url_for("portal.users_page"), code=303)
+    _audit_account("change role", f"{user.username}: {user.role} → {role}, {department or '-'}")
+    flash(f"{user.username} 的角色已改为 {accounts.ROLE_LABELS.get(role, role)}，其会话已结束。", "ok")
+    return redirect(url_for("portal.users_page"), code=303)
+
+
 @bp.post("/users/<int:user_id>/password")
 @staff_required("admin")
 def reset_user_password(user_id: int):

@@ -198,3 +198,19 @@ def test_one_time_setup_link_creates_the_first_admin(tmp_path):
         assert again.status_code == 404
     finally:
         app.extensions["policybot"].db.dispose()
+
+
+def test_role_change_ends_sessions_and_takes_effect(app):
+    user = make_staff(app, "rolechange", "drafter", "区人社局")
+    admin = make_staff(app, "roleadmin", "admin", "区政务公开办")
+    client = app.test_client()
+    login_as(client, app, user)
+    assert client.get("/staff/audit").status_code == 403
+    boss = app.test_client()
+    login_as(boss, app, admin)
+    reply = boss.post(f"/staff/users/{user.id}/role", data={"csrf_token": csrf(boss), "role": "reviewer",
+                                                           "department": "区党政办"})
+    assert reply.status_code == 303
+    assert client.get("/staff/").status_code == 302  # signed out by the change
+    login_as(client, app, accounts.get_by_id(app.extensions["policybot"].db, user.id))
+    assert client.get("/staff/audit").status_code == 200
