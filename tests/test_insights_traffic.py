@@ -128,6 +128,7 @@ def test_tasks_report_and_exports_match_what_was_sent(world, tmp_path, caplog):
     assert {k: printed[k] for k in expected["summary"]} == expected["summary"]
     print("\n" + result.output)                                          # the day's figures
     check_workbook(xlsx.read_bytes(), expected)
+    check_groups(app, sent, replies)
     pages = staff_pages(app, today)
     for text in [result.output, caplog.text, *pages]:
         assert_no_personal_data(text)
@@ -158,6 +159,26 @@ def check_tasks(app, expected):
     for row in rows:
         assert row["department"] and row["due_date"] > row["opened_at"].date()
         assert (row["department"] == "政务公开办公室") == (row["policy_id"] is None)
+
+
+def check_groups(app, sent, replies):
+    """Every unanswered question is in exactly one unanswered group; the uncovered theme is
+    (mostly) one group; every question is counted under exactly one topic."""
+    from insights.hot import hot_topics
+    from insights.periods import period_of
+
+    svc = app.extensions["policybot"]
+    report = svc.insights.report("week", svc.insights.today())
+    unanswered = [normalise_question(text) for (_, text), reply in zip(sent, replies, strict=True)
+                  if reply.startswith(NOT_FOUND)]
+    grouped = [item.question for g in report.unanswered_groups for item in g.items]
+    assert sorted(grouped) == sorted(unanswered)
+    uncovered = {normalise_question(t) for t in UNCOVERED}
+    held = max(len(uncovered & {item.question for item in g.items}) for g in report.unanswered_groups)
+    assert held >= 4          # (the test's hash embedder is no judge of meaning: most, not all)
+    with svc.db.read() as conn:
+        topics = hot_topics(conn, period_of("week", svc.insights.today())).topics
+    assert sum(t.count for t in topics) == len(sent)
 
 
 def check_workbook(data: bytes, expected):
