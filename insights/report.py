@@ -48,6 +48,7 @@ class Report:
     department_rates: list[DepartmentRate]
     policy_coverage: list[PolicyCoverage]
     department_coverage: dict[str, tuple[int, int]]
+    open_tasks: dict[str, list[str]]                 # policy id → titles of its open tasks
 
     @property
     def unanswered(self) -> int:
@@ -80,7 +81,17 @@ def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed 
         unanswered_groups=group([q for q in questions if not q.answered], embed, cosine),
         tasks_opened=opened, tasks_closed=closed, tasks_overdue=overdue,
         department_rates=department_rates(conn, today), policy_coverage=coverage,
-        department_coverage=coverage_by_department(coverage))
+        department_coverage=coverage_by_department(coverage), open_tasks=open_task_titles(conn))
+
+
+def open_task_titles(conn: Connection) -> dict[str, list[str]]:
+    """The unanswered / low-rated groups still open against each policy (its tasks)."""
+    query = (sa.select(tasks.c.policy_id, tasks.c.title)
+             .where(tasks.c.policy_id.is_not(None), tasks.c.state != "closed").order_by(tasks.c.id))
+    titles: dict[str, list[str]] = collections.defaultdict(list)
+    for policy_id, title in conn.execute(query):
+        titles[policy_id].append(title)
+    return dict(titles)
 
 
 def task_figures(conn: Connection, period: Period, today: dt.date) -> tuple[int, int, int]:

@@ -34,9 +34,10 @@ def report_workbook(report: Report, entries: list[LedgerEntry]) -> bytes:
     _sheet(book.create_sheet(), "解读率", ["部门", "重大政策", "已解读", "解读率"],
            [[d.department, d.major, d.interpreted, _pct(d.rate)] for d in report.department_rates])
     _sheet(book.create_sheet(), "解读覆盖", ["政策", "标题", "部门", "问题数", "已回答", "由解读回答",
-                                          "解读覆盖", "未回答"],
+                                          "解读覆盖", "未回答", "待办分组"],
            [[p.policy_id, p.title, p.department, p.questions, p.answered, p.from_interpretation,
-             _pct(p.share), p.unanswered] for p in report.policy_coverage])
+             _pct(p.share), p.unanswered, "；".join(report.open_tasks.get(p.policy_id, []))]
+            for p in report.policy_coverage])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -64,7 +65,7 @@ def _sheet(sheet, title: str, header: list[str], rows: list[list]) -> None:
         cell.font = HEADER
     for row in rows:
         sheet.append([safe(v) for v in row])
-    for column, width in zip("ABCDEFGH", (28, 14, 60, 30, 14, 14, 14, 14), strict=True):
+    for column, width in zip("ABCDEFGHI", (28, 14, 60, 30, 14, 14, 14, 14, 30), strict=True):
         sheet.column_dimensions[column].width = width
 
 

@@ -128,6 +128,8 @@ def test_unanswered_and_low_rated_groups_become_routed_tasks(qlog, docs):
     ask(qlog, "电动车能不能不上牌", answered=False)
     assert task_ops.raise_tasks(docs, week, fake_embed, TaskPolicy(), now=NOON) == [ids[0]]
     assert {e.id: e for e in ledger_of(docs)}[ids[0]].detail == "5 个问题"
+    report = Insights(docs).report("week", WED, today=WED)
+    assert report.open_tasks == {"p_unemp": [low.title]}         # the policy's open groups
 
 
 def test_a_task_routes_to_the_issuing_body_when_no_department_is_named(qlog, docs):

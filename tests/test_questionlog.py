@@ -116,3 +116,14 @@ def test_the_app_attaches_the_log_with_its_secret_key(app):
     svc = app.extensions["policybot"]
     assert svc.questions.user_hash("o1") == QuestionLog(svc.db, app.config["SECRET_KEY"]).user_hash("o1")
     assert svc.questions.retention_days == 365
+
+
+def test_the_purge_command(app):
+    log = app.extensions["policybot"].questions
+    old = log.record("o1", "wechat", "很久以前的问题", [], 0.0, False, at=T0 - dt.timedelta(days=400))
+    kept = log.record("o1", "wechat", "最近的问题", [], 0.0, False)
+    result = app.test_cli_runner().invoke(args=["insights", "purge"])
+    assert result.exit_code == 0 and "purged 1 questions (retention 365 days)" in result.output
+    assert log.get(old) is None and log.get(kept) is not None
+    result = app.test_cli_runner().invoke(args=["insights", "purge", "--before", "2999-01-01"])
+    assert "purged 1 questions" in result.output and log.get(kept) is None
