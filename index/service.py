@@ -30,6 +30,7 @@ from index.embedders import Embedder
 from index.filters import Filters
 from index.hits import Hit
 from index.naming import named_documents
+from index.query import focus
 from index.storage import IndexMismatch
 from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
@@ -338,7 +339,7 @@ class SearchService:
         """Repeated questions (and hybrid after dense) reuse the vector: ~10–60 ms each."""
         vector = self._recent_queries.get(query)
         if vector is None:
-            vector = self.embed_queries([query])[0]
+            vector = self.embed_queries([focus(query)])[0]
             with self._query_lock:
                 if len(self._recent_queries) >= QUERY_CACHE_SIZE:
                     self._recent_queries.pop(next(iter(self._recent_queries)))
