@@ -7,7 +7,7 @@ import re
 
 FOCUS_CHARS = 160
 _SENTENCE_RE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
-_ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|是否|可不可以|可以.*吗|哪些|哪里|多少|多久|什么")
+_ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|是否|可不可以|哪些|哪里|多少|多久|什么")
 
 
 def focus(question: str, limit: int = FOCUS_CHARS) -> str:
