@@ -161,6 +161,27 @@ def test_withdrawing_cancels_pending_rows(env):
     assert env.fake.delivered() == []
 
 
+@pytest.fixture
+def pg_env(pg_url, fake_wechat):
+    from interpretations.workflow import Hooks, Releases
+    from policies.db import Database
+    database = Database(pg_url)
+    database.upgrade()
+    yield make_env(database, Releases(database, Hooks()), fake_wechat)
+    database.dispose()
+
+
+@pytest.mark.postgres
+def test_revocation_mid_push_on_postgres(pg_env):
+    test_revocation_mid_push_sends_nothing_afterwards(pg_env)
+
+
+def test_settings_read_json_from_the_environment():
+    from bot.push.sender import SenderSettings
+    settings = SenderSettings.from_config({"PUSH_RATES": '{"template": 5}', "PUSH_BATCH": "7"})
+    assert settings.rates == {"template": 5} and settings.batch == 7
+
+
 def test_revocation_mid_push_sends_nothing_afterwards(env):
     add_subscribers(env.db, env.subs.cipher, people(400))
     release_id = publish(env.releases, make_policy("p1"))

@@ -121,7 +121,7 @@ def test_kill_9_at_50_random_points_loses_and_duplicates_nothing(fake_wechat, tm
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_two_senders_at_once_never_duplicate(fake_wechat, tmp_path, request, backend):
     url = sqlite_url(tmp_path / "two.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
-    total = 2_000
+    total = 1_000
     db, release_id = queue_release(url, total)
     fake_wechat.slow(TEMPLATE, 0.001)  # keep both busy long enough to overlap
     procs = [start_sender(url, fake_wechat, f"two-{i}") for i in range(2)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import random
 import socket
@@ -70,7 +71,8 @@ class SenderSettings:
         for key, attr in (("PUSH_TEMPLATE_FIELDS", "template_fields"),
                           ("PUSH_SUBSCRIBE_FIELDS", "subscribe_fields"), ("PUSH_RATES", "rates")):
             if config.get(key):
-                setattr(settings, attr, dict(config[key]))
+                value = config[key]
+                setattr(settings, attr, dict(json.loads(value) if isinstance(value, str) else value))
         for key, attr, kind in (("PUSH_BATCH", "batch", int), ("PUSH_LEASE_SECONDS", "lease", float),
                                 ("PUSH_MAX_ATTEMPTS", "max_attempts", int),
                                 ("PUSH_BACKOFF_BASE", "backoff_base", float),
