@@ -10,6 +10,7 @@ import time
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from bot.tables import bot_state
@@ -24,12 +25,18 @@ class KeyValueStore(Protocol):
 
 
 class DatabaseStore:
-    """Rows of `bot_state`; expired rows are ignored and purged now and then."""
+    """Rows of `bot_state`; expired rows are ignored and purged now and then.
+
+    On SQLite the store has its own engine with synchronous=NORMAL: this state lives minutes
+    (WAL + NORMAL survives a crash of the process, a power cut may lose the last few rows,
+    i.e. at worst one message answered twice), while FULL — right for the audit log and the
+    push outbox — costs an fsync, ~8 ms here, on each of the several writes of a message.
+    """
 
     PURGE_EVERY = 200
 
     def __init__(self, db: Database, clock=time.time):
-        self.db = db
+        self.db = _relaxed(db)
         self.clock = clock
 
     def add(self, key: str, value: str, ttl: float) -> bool:
@@ -88,6 +95,17 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self.redis.delete(self.prefix + key)
+
+
+def _relaxed(db: Database) -> Database:
+    if not db.is_sqlite:
+        return db
+    own = Database(db.url)
+
+    @event.listens_for(own.engine, "connect")
+    def _normal_sync(dbapi_connection, _record):  # runs after the Database's own pragmas
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+    return own
 
 
 def store_for(db: Database, redis_url: str | None) -> KeyValueStore:

@@ -7,6 +7,7 @@ customer-service sender for late answers on a certified 服务号.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -77,6 +78,21 @@ class BotService:
         self.template_event_handler = template_event_handler
         self.conversations = conv.Conversations(state, clock)
         self.clock = clock
+        # Bookkeeping that need not delay the reply (question log, the customer-service window)
+        # runs after it, in order, on one thread; `flush()` waits for it.
+        self.after_reply = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bot-after")
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the bookkeeping queued so far is done (tests, shutdown)."""
+        self.after_reply.submit(lambda: None).result(timeout=timeout)
+
+    def _later(self, work: Callable[[], None]) -> None:
+        def guarded():
+            try:
+                work()
+            except Exception:
+                log.exception("after-reply bookkeeping failed")
+        self.after_reply.submit(guarded)
 
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, fields: dict[str, str], deadline: float | None = None) -> Outcome:
@@ -101,6 +117,7 @@ class BotService:
                 self.subscribers.on_follow(openid)
             return Outcome.reply(replies.WELCOME)
         if event == "unsubscribe":
+            self.flush()  # a queued `touch` must not re-activate the subscriber afterwards
             if self.subscribers:
                 self.subscribers.on_unfollow(openid)
             return SUCCESS
@@ -144,6 +161,7 @@ class BotService:
                 f"发文机关筛选：\n{catalogue_url(self.settings.public_url)}")
 
     def feedback(self, openid: str, rating: str) -> str:
+        self.flush()  # the question being rated may still be queued for the log
         if not self.questions or self.questions.feedback(openid, rating) is None:
             return replies.FEEDBACK_NOTHING
         return replies.FEEDBACK_THANKS[rating]
@@ -191,7 +209,7 @@ class BotService:
             topics = self.library.closest_topics(hits, docs, local_today(self.settings.timezone))
             answer = compose_answer(query, hits, dataclasses.replace(ctx, topics=topics))
         self.conversations.remember(openid, query, answer.related)
-        self._record(openid, query, answer)
+        self._later(lambda: self._record(openid, query, answer))
         return answer
 
     def deliver_late(self, openid: str, answer: Answer) -> None:
@@ -220,7 +238,7 @@ class BotService:
 
     def _touch(self, openid: str) -> None:
         if self.subscribers and openid:
-            self.subscribers.touch(openid)
+            self._later(lambda: self.subscribers.touch(openid))
 
     def _record(self, openid: str, query: str, answer: Answer) -> None:
         if not self.questions:

@@ -121,6 +121,7 @@ def test_short_follow_up_is_read_with_the_previous_question(chat):
 def test_unanswered_question_is_logged_as_unanswered(app, chat):
     content = chat("离婚后孩子抚养权归谁", openid="o_unans")["Content"]
     assert "没有找到" in content and "转人工" in content
+    app.extensions["policybot"].bot.flush()  # the log is written after the reply
     latest = app.extensions["policybot"].questions.latest_for("o_unans", within_seconds=600)
     assert latest is not None and not latest.answered
 

@@ -1,0 +1,108 @@
+"""Benchmark: end-to-end latency of safe-mode (AES) text messages through the real HTTP server
+on the demo corpus. Starts `python server.py` in a subprocess (its own instance directory,
+WeChat configured in safe mode), waits for /healthz, then sends signed and encrypted text
+messages (the official FAQ questions of shared/eval/demo-faq.jsonl, each with a new MsgId) from
+1 and from 8 concurrent clients. Prints p50/p99 latency and the throughput.
+
+    python bench/bench_bot.py [--requests 200] [--instance bench-cache/bot-instance]
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import itertools
+import json
+import os
+import pathlib
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.config import load_wechat_config  # noqa: E402
+from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval" / "demo-faq.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(instance: pathlib.Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "POLICYBOT_DATA_DIR": str(instance), "POLICYBOT_PORT": str(port)}
+    env.update({f"POLICYBOT_{k}": v for k, v in TEST_WECHAT_CONFIG.items()})
+    log = open(instance.parent / "bench-server.log", "w")
+    return subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
+
+
+def wait_ready(base: str, timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(1)
+    raise SystemExit("server did not become ready")
+
+
+def one_request(base: str, sender: WeChatSender, question: str, msg_id: int) -> tuple[float, bool]:
+    args, body = sender.signed_request(text_xml(f"o_bench{msg_id % 50}", question, msg_id=msg_id))
+    request = urllib.request.Request(f"{base}/wechat?{urllib.parse.urlencode(args)}", data=body,
+                                     headers={"Content-Type": "text/xml"}, method="POST")
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    elapsed = time.perf_counter() - started
+    return elapsed, bool(sender.reply_text(raw.decode("utf-8")))
+
+
+def run(base: str, sender: WeChatSender, questions: list[str], clients: int, total: int, ids) -> dict:
+    jobs = [(questions[i % len(questions)], next(ids)) for i in range(total)]
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda job: one_request(base, sender, *job), jobs))
+    wall = time.perf_counter() - started
+    latencies = sorted(r[0] * 1000 for r in results)
+    return {"clients": clients, "requests": total, "answered": sum(r[1] for r in results),
+            "p50_ms": round(statistics.median(latencies), 1),
+            "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+            "throughput_per_s": round(total / wall, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--instance", default=str(ROOT / "bench-cache" / "bot-instance"))
+    options = parser.parse_args()
+    instance = pathlib.Path(options.instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port)
+    try:
+        wait_ready(base)
+        sender = WeChatSender(load_wechat_config(TEST_WECHAT_CONFIG))
+        questions = [json.loads(line)["question"] for line in EVAL.read_text(encoding="utf-8").splitlines() if line]
+        ids = itertools.count(int(time.time() * 1000))
+        run(base, sender, questions, 2, 20, ids)  # warm-up (model, caches)
+        for clients in (1, 8):
+            print(json.dumps(run(base, sender, questions, clients, options.requests, ids), ensure_ascii=False))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
