@@ -223,6 +223,9 @@ def test_45009_pauses_alerts_and_never_clears_the_quota(env):
     assert sender(env).run(once=True).claimed == 0  # paused: nothing claimed
     assert release_stats(env.db, release_id)["pending"] == 10
     assert env.fake.calls["/cgi-bin/clear_quota"] == 0
+    with env.db.read() as conn:  # nothing was delivered: the dedupe window starts afresh later
+        starts = set(conn.execute(sa.select(outbox_table.c.first_attempt_at)).scalars())
+    assert starts == {None}
     env.fake.clear_faults()
     assert resume(env.db, "template")
     assert sender(env).run(once=True).sent == 10

@@ -135,7 +135,7 @@ class Sender:
         paused: set[str] = set()
         for row in rows:
             if row["channel"] in paused:
-                outcome = Outcome("pending", {"attempts": row["attempts"] - 1})
+                outcome = Outcome("pending", {"attempts": row["attempts"] - 1, **_restart_window(row)})
             else:
                 outcome = self.process(row)
             if outcome.pause:
@@ -243,7 +243,8 @@ class Sender:
             return Outcome("failed", {"error_code": code, "error": "customer-service window closed"})
         if code in QUOTA_ERRORS:
             return Outcome("pending", {"attempts": row["attempts"] - 1, "error_code": code,
-                                       "error": "daily quota reached (45009)"}, pause=row["channel"])
+                                       "error": "daily quota reached (45009)", **_restart_window(row)},
+                           pause=row["channel"])
         if code in SUBSCRIBER_ERRORS:
             return Outcome("failed", {"error_code": code, "error": SUBSCRIBER_ERRORS[code],
                                       "_mark": SUBSCRIBER_ERRORS[code]})
@@ -262,6 +263,8 @@ class Sender:
         if ambiguous and not self._resend_is_deduplicated(row, delay):
             return Outcome("unknown", values)
         values["next_attempt_at"] = utcnow() + dt.timedelta(seconds=delay)
+        if not ambiguous:
+            values.update(_restart_window(row))
         return Outcome("pending", values)
 
     def _resend_is_deduplicated(self, row: dict, delay: float) -> bool:
@@ -315,6 +318,12 @@ class Sender:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+def _restart_window(row: dict) -> dict:
+    """No attempt so far can have been delivered: WeChat's dedupe window starts afresh with
+    the next attempt (keeping the old start would turn later timeouts into needless unknowns)."""
+    return {} if row["ambiguous"] else {"first_attempt_at": None}
+
 
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter in [0.5, 1.5) × the step."""
