@@ -34,6 +34,7 @@ class TopicStat:
 class HotTopics:
     topics: list[TopicStat]
     groups: list[Group]
+    rising_week: Period
     rising_topics: list[Rising]
     rising_keywords: list[Rising]
 
@@ -61,17 +62,23 @@ def group(questions: list[LoggedQuestion], embed: Embed | None = None,
 
 def hot_topics(conn: Connection, period: Period, embed: Embed | None = None,
                questions: list[LoggedQuestion] | None = None,
-               cosine: float = DEFAULT_COSINE) -> HotTopics:
+               cosine: float = DEFAULT_COSINE, today: dt.date | None = None) -> HotTopics:
     questions = questions if questions is not None else logged_questions(conn, *period.utc_bounds())
     infos = document_infos(conn, (c["doc_id"] for q in questions for c in q.cited[:1]))
     topics = _topic_stats(questions, infos)
-    rising_topics, rising_words = _rising(conn, period, questions)
-    return HotTopics(topics, group(questions, embed, cosine), rising_topics, rising_words)
+    week = rising_week(period, today)
+    rising_topics, rising_words = _rising(conn, week, period, questions)
+    return HotTopics(topics, group(questions, embed, cosine), week, rising_topics, rising_words)
 
 
-def _rising(conn: Connection, period: Period, questions: list[LoggedQuestion]):
-    """The rule is weekly: a month or quarter report shows what rose in its last week."""
-    last_week = week_of(period.end - dt.timedelta(days=1), period.timezone)
+def rising_week(period: Period, today: dt.date | None = None) -> Period:
+    """The rule is weekly: a month or quarter report shows what rose in its last week, or in
+    the current week while the period is still running."""
+    last_day = period.end - dt.timedelta(days=1)
+    return week_of(min(last_day, today) if today else last_day, period.timezone)
+
+
+def _rising(conn: Connection, last_week: Period, period: Period, questions: list[LoggedQuestion]):
     if last_week != period:
         questions = logged_questions(conn, *last_week.utc_bounds())
     this_week = _counts(conn, questions)

@@ -39,6 +39,7 @@ class Report:
     by_day: list[tuple[dt.date, int, int]]        # (day, questions, answered)
     top_topics: list[TopicStat]
     groups: list[Group]
+    rising_week: Period
     rising_topics: list[Rising]
     rising_keywords: list[Rising]
     unanswered_groups: list[Group]
@@ -67,7 +68,7 @@ class Report:
 def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed | None = None,
                  cosine: float = DEFAULT_COSINE) -> Report:
     questions = logged_questions(conn, *period.utc_bounds())
-    hot = hot_topics(conn, period, embed, questions, cosine)
+    hot = hot_topics(conn, period, embed, questions, cosine, today)
     coverage = policy_coverage(conn, questions)
     opened, closed, overdue = task_figures(conn, period, today)
     return Report(
@@ -77,7 +78,8 @@ def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed 
         satisfied=sum(q.rating == "satisfied" for q in questions),
         by_channel=dict(collections.Counter(q.channel for q in questions).most_common()),
         by_day=_by_day(questions, period), top_topics=hot.topics[:TOP_N], groups=hot.groups[:TOP_N],
-        rising_topics=hot.rising_topics, rising_keywords=hot.rising_keywords[:TOP_N],
+        rising_week=hot.rising_week, rising_topics=hot.rising_topics,
+        rising_keywords=hot.rising_keywords[:TOP_N],
         unanswered_groups=group([q for q in questions if not q.answered], embed, cosine),
         tasks_opened=opened, tasks_closed=closed, tasks_overdue=overdue,
         department_rates=department_rates(conn, today), policy_coverage=coverage,

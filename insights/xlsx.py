@@ -48,7 +48,9 @@ def summary_rows(report: Report) -> list[list]:
             ["未回答", report.unanswered], ["回答率", _pct(report.answer_rate)],
             ["评价数", report.rated], ["满意", report.satisfied], ["满意率", _pct(report.satisfaction)],
             ["新开任务", report.tasks_opened], ["办结任务", report.tasks_closed],
-            ["逾期任务", report.tasks_overdue]] + [[f"渠道：{c}", n] for c, n in report.by_channel.items()]
+            ["逾期任务", report.tasks_overdue],
+            ["上升热点统计周", f"{report.rising_week.start.isoformat()} 起"]
+            ] + [[f"渠道：{c}", n] for c, n in report.by_channel.items()]
 
 
 def safe(value):

@@ -229,6 +229,11 @@ def test_report_figures(qlog, docs):
     assert topics == [("未归类", 6), ("社会保险", 3), ("住房保障", 1)]
     assert [r.label for r in report.rising_keywords] == ["积分", "落户"]
     assert report.rising_topics == []          # 未归类 is not a topic; its keywords rose
+    month = service.report("month", WED, today=WED)               # still running: this week
+    assert month.rising_week.start == dt.date(2026, 11, 23)
+    assert month.rising_keywords == report.rising_keywords
+    later = service.report("month", WED, today=dt.date(2027, 1, 5))           # over: its last week
+    assert later.rising_week.start == dt.date(2026, 11, 30)
     coverage = {p.policy_id: p for p in report.policy_coverage}
     assert (coverage["p_unemp"].answered, coverage["p_unemp"].from_interpretation) == (3, 2)
     assert coverage["p_unemp"].share == pytest.approx(2 / 3)

@@ -84,6 +84,7 @@ def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
         page.click("text=月报")
         page.wait_for_selector("#download")
         report = page.content()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         assert page.inner_text("#fig-answered") == "6"
         with page.expect_download() as download_info:
             page.click("#download")
