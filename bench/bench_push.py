@@ -133,7 +133,8 @@ def bench_sender(db: Database, subs: Subscribers, count: int, rate: float) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--send", type=int, default=3_000)
     parser.add_argument("--rate", type=float, default=200.0)

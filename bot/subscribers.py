@@ -46,7 +46,7 @@ class ProfileError(ValueError):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def normalize_name(name: str) -> str:
@@ -155,7 +155,8 @@ class Subscribers:
     def update_profile_by_id(self, subscriber_id: int, **fields) -> dict:
         values, tags = _checked_profile(fields)
         with self.db.write() as conn:
-            if conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is None:
+            found = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id))
+            if found.first() is None:
                 raise ProfileError("no such subscriber")
             return _update(conn, subscriber_id, values, tags)
 

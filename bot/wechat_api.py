@@ -32,7 +32,8 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 
 from bot.push.openids import mask
-from bot.push.tables import subscribers as subscribers_table, wechat_tokens
+from bot.push.tables import subscribers as subscribers_table
+from bot.push.tables import wechat_tokens
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +321,7 @@ class CustomerService:
     subscribers: object  # bot.subscribers.Subscribers
 
     def send_text(self, openid: str, text: str, now: dt.datetime | None = None) -> dict:
-        self._reserve(openid, now or dt.datetime.now(dt.timezone.utc))
+        self._reserve(openid, now or dt.datetime.now(dt.UTC))
         try:
             return self.client.message.send_text(openid, text)
         except WeChatClientException as error:
@@ -334,7 +335,7 @@ class CustomerService:
             raise
 
     def remaining(self, openid: str, now: dt.datetime | None = None) -> int:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         with self.subscribers.db.read() as conn:
             row = conn.execute(sa.select(subscribers_table.c.last_message_at, subscribers_table.c.cs_used)
                                .where(self._where(openid))).first()
@@ -360,7 +361,7 @@ class CustomerService:
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 # -- keep secrets out of the logs ----------------------------------------------------------------

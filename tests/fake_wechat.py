@@ -132,7 +132,7 @@ class FakeWeChat:
             return [d for d in self.deliveries if path is None or d.path == path]
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> "FakeWeChat":
+    def start(self) -> FakeWeChat:
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.request_queue_size = 128

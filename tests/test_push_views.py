@@ -86,8 +86,8 @@ def test_staff_see_counts_and_decide_an_unknown_row(app, client, svc):
 
     add_subscribers(svc.db, svc.subscribers.cipher, [{"openid": A, "tags": [("就业创业", "topic")]}])
     with svc.db.write() as conn:
-        from tests.conftest import make_policy
         from policies import store
+        from tests.conftest import make_policy
         store.insert_document(conn, make_policy("p1"), visibility="public")
         from interpretations.tables import releases
         release_id = conn.execute(releases.insert().values(

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from bot.push.tables import subscribers as subscribers_table
 from bot.subscribers import ProfileError, Subscribers
-from tests.conftest import REVIEWER, SIGNER, DRAFTER, make_policy
+from tests.conftest import DRAFTER, REVIEWER, SIGNER, make_policy
 
 OPENID = "oABCDEFGHIJKLMNOPQRSTUVWXYZ1"
 

@@ -139,7 +139,7 @@ def test_redis_token_store(fake_wechat, db):
 def test_customer_service_quota_is_five_per_window(fake_wechat, db):
     subs = Subscribers(db, secret="k")
     service = CustomerService(client_for(fake_wechat, db), subs)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with pytest.raises(QuotaExhausted):
         service.send_text("oUser1", "hi")  # no user message yet
     subs.touch("oUser1", now)

@@ -32,7 +32,7 @@ def _insert_chunk(conn, cipher, chunk: list[dict], now) -> list[int]:
                               .where(subscribers.c.openid_key.in_(keys))).all())
     ids = [id_of[k] for k in keys]
     tags = [{"subscriber_id": sid, "tag": tag, "source": source}
-            for sid, person in zip(ids, chunk) for tag, source in person.get("tags", ())]
+            for sid, person in zip(ids, chunk, strict=True) for tag, source in person.get("tags", ())]
     if tags:
         conn.execute(subscriber_tags.insert(), tags)
     return ids

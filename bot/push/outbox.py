@@ -28,7 +28,7 @@ JOB_FAILED_BLOCK = "failed:user block"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def client_msg_id(release_id: int, subscriber_id: int, channel: str) -> str:

@@ -52,7 +52,8 @@ class SenderSettings:
     subscribe_template_id: str | None = None
     subscribe_fields: dict = dataclasses.field(default_factory=lambda: dict(message.DEFAULT_SUBSCRIBE_FIELDS))
     public_url: str = "http://127.0.0.1:8000"
-    rates: dict = dataclasses.field(default_factory=lambda: {"template": 20.0, "subscribe": 20.0, "custom": 10.0})
+    rates: dict = dataclasses.field(  # calls per second, per sender process
+        default_factory=lambda: {"template": 20.0, "subscribe": 20.0, "custom": 10.0})
     batch: int = 50
     lease: float = 120.0  # a claim older than this (not renewed) is presumed dead
     max_attempts: int = 6
@@ -63,7 +64,7 @@ class SenderSettings:
     timezone: str = "Asia/Shanghai"
 
     @classmethod
-    def from_config(cls, config) -> "SenderSettings":
+    def from_config(cls, config) -> SenderSettings:
         settings = cls(template_id=config.get("PUSH_TEMPLATE_ID"),
                        subscribe_template_id=config.get("PUSH_SUBSCRIBE_TEMPLATE_ID"),
                        public_url=config.get("PUBLIC_URL") or cls.public_url,
@@ -196,9 +197,11 @@ class Sender:
                         updated_at=now, error="sender died mid-send; resent under client_msg_id")).rowcount
             unknown = conn.execute(outbox.update().where(outbox.c.state == "sending", stale)
                                    .values(state="unknown", claim=None, updated_at=now,
-                                           error="sender died mid-send; WeChat may have delivered it")).rowcount
+                                           error="sender died mid-send; WeChat may have delivered it")
+                                   ).rowcount
         if resend or unknown:
-            log.warning("recovered %d stale row(s): %d to resend, %d unknown", resend + unknown, resend, unknown)
+            log.warning("recovered %d stale row(s): %d to resend, %d unknown",
+                        resend + unknown, resend, unknown)
         return resend + unknown
 
     # -- one row ------------------------------------------------------------------------------
@@ -271,7 +274,8 @@ class Sender:
         if row["channel"] != "template" or row["first_attempt_at"] is None:
             return False
         first = _aware(row["first_attempt_at"])
-        return utcnow() + dt.timedelta(seconds=delay) < first + dt.timedelta(seconds=self.settings.dedupe_window)
+        window_end = first + dt.timedelta(seconds=self.settings.dedupe_window)
+        return utcnow() + dt.timedelta(seconds=delay) < window_end
 
     def _summary(self, conn, release_id: int):
         if release_id not in self._summaries:
@@ -302,7 +306,8 @@ class Sender:
                 paused_until=until, reason="45009 daily quota reached", updated_at=utcnow())).rowcount
             if not updated:
                 conn.execute(push_control.insert().values(api=api, paused_until=until,
-                                                          reason="45009 daily quota reached", updated_at=utcnow()))
+                                                          reason="45009 daily quota reached",
+                                                          updated_at=utcnow()))
         report.paused.append(api)
         self.alert(f"WeChat {api} API daily quota reached (45009): pushes paused until "
                    f"{until.isoformat()}; the quota is NOT cleared automatically "
@@ -314,7 +319,7 @@ class Sender:
         zone = ZoneInfo(self.settings.timezone)
         local = dt.datetime.now(zone)
         midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0, 5), zone)
-        return midnight.astimezone(dt.timezone.utc)
+        return midnight.astimezone(dt.UTC)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -371,7 +376,8 @@ def _eligibility(conn, row: dict) -> tuple[str | None, str | None]:
 
 
 def _paused_apis(conn, now: dt.datetime) -> list[str]:
-    return list(conn.execute(sa.select(push_control.c.api).where(push_control.c.paused_until > now)).scalars())
+    query = sa.select(push_control.c.api).where(push_control.c.paused_until > now)
+    return list(conn.execute(query).scalars())
 
 
 def paused_apis(db) -> dict[str, dt.datetime]:
@@ -389,7 +395,7 @@ def resume(db, api: str) -> bool:
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _count(report: Report, outcome: Outcome) -> None:
