@@ -16,6 +16,7 @@ import unicodedata
 
 import sqlalchemy as sa
 
+from bot.push.matching import GENERIC_TERMS
 from bot.push.openids import OpenidCipher, mask, stored_secret
 from bot.push.tables import outbox, subscriber_tags, subscribers
 from policies.tables import documents
@@ -23,7 +24,7 @@ from policies.tables import documents
 log = logging.getLogger(__name__)
 
 # Groups a resident can belong to (the list; the corpus adds its own audience terms).
-STANDARD_GROUPS = ("高校毕业生", "退役军人", "老年人", "残疾人", "农民工", "就业困难人员", "个人")
+STANDARD_GROUPS = ("高校毕业生", "退役军人", "老年人", "残疾人", "农民工", "就业困难人员")
 QUALIFICATIONS = ("高新技术企业", "专精特新", "个体工商户", "科技型中小企业", "小微企业", "外资企业")
 SIZE_CLASSES = ("小微", "中型", "大型")
 KINDS = ("resident", "enterprise")
@@ -69,7 +70,9 @@ class Subscribers:
             for row_topics, row_audience in rows:
                 topics.update(row_topics or ())
                 audience.update(row_audience or ())
-        return {"topics": sorted(topics), "audience": sorted(audience - topics)}
+        # Generic terms (个人, 企业) never make a match on their own: not worth subscribing to.
+        return {"topics": sorted(topics - GENERIC_TERMS),
+                "audience": sorted(audience - topics - GENERIC_TERMS)}
 
     def subscribe(self, openid: str, name: str) -> Result:
         name = normalize_name(name)

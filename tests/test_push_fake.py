@@ -7,8 +7,8 @@ TEMPLATE = "/cgi-bin/message/template/send"
 
 
 def token(fake) -> str:
-    return requests.get(fake.url + "/cgi-bin/token", params={
-        "grant_type": "client_credential", "appid": fake.appid, "secret": fake.secret}).json()["access_token"]
+    params = {"grant_type": "client_credential", "appid": fake.appid, "secret": fake.secret}
+    return requests.get(fake.url + "/cgi-bin/token", params=params).json()["access_token"]
 
 
 def post(fake, path, body, access_token):

@@ -31,6 +31,7 @@ def test_vocabulary_comes_from_public_documents(subs):
     vocab = subs.vocabulary()
     assert {"就业创业", "社会保险", "税收优惠"} <= set(vocab["topics"])
     assert {"高校毕业生", "小微企业", "退役军人"} <= set(vocab["audience"])
+    assert "个人" not in vocab["audience"] and "企业" not in vocab["audience"]  # match nothing alone
 
 
 def test_subscribe_unsubscribe_and_list(subs):

@@ -47,7 +47,7 @@ def _refused(reason: str):
 def _page(token: str, profile: dict, message: str = "", error: str = "", status: int = 200):
     html = render_template(
         "push/profile.html", token=token, profile=profile, message=message, error=error,
-        kinds=list(zip(KINDS, ("居民个人", "企业"), strict=True)), groups=STANDARD_GROUPS[:-1],
+        kinds=list(zip(KINDS, ("居民个人", "企业"), strict=True)), groups=STANDARD_GROUPS,
         sizes=SIZE_CLASSES, qualifications=QUALIFICATIONS)
     response = current_app.response_class(html, status)
     response.headers.update(H5_HEADERS)
