@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
+from bot.relevance import content_units, coverage
 from insights import tasks as task_rules
 from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
@@ -44,7 +45,8 @@ def init_app(app: Flask) -> None:
     retention = int(config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     svc.questions = QuestionLog(svc.db, config["SECRET_KEY"], retention_days=retention)
     svc.insights = Insights(svc.db, config.get("TIMEZONE", "Asia/Shanghai"), _rules(config),
-                            embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc))
+                            embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc),
+                            nearest=lambda: _nearest(svc))
     svc.releases.hooks.published.append(svc.insights.on_published)
     warm_every = int(config.get("INSIGHTS_WARM_SECONDS", DEFAULT_WARM_SECONDS))
     if warm_every > 0 and not app.testing:
@@ -84,17 +86,34 @@ def _embedder(svc):
 
 
 def _answerer(svc):
-    """The documents the search answers a question with (its top hits), after the index has
-    taken in the latest publication."""
+    """The documents the bot would answer a question from: the search's top hits that pass
+    the bot's relevance threshold (bot/relevance.py), once the index has taken in the
+    latest publication."""
     search = getattr(svc, "search", None)
     if search is None or not hasattr(search, "search"):
         return None
+    threshold = _bot_threshold(svc)
 
     def answers(question: str) -> list[str]:
         if hasattr(search, "wait_idle"):
             search.wait_idle(INDEX_WAIT_SECONDS)
-        return [hit.doc_id for hit in search.search(question, RECHECK_TOP_K)]
+        units = content_units(question)
+        return [hit.doc_id for hit in search.search(question, RECHECK_TOP_K)
+                if threshold is None or coverage(units, hit) >= threshold]
     return answers
+
+
+def _nearest(svc):
+    """The search's best document for a question, however weak (to route a task)."""
+    search = getattr(svc, "search", None)
+    if search is None or not hasattr(search, "search"):
+        return None
+    return lambda question: [hit.doc_id for hit in search.search(question, 1)]
+
+
+def _bot_threshold(svc) -> float | None:
+    settings = getattr(getattr(svc, "bot", None), "settings", None)
+    return getattr(settings, "threshold", None)
 
 
 def _service() -> Insights:

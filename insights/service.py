@@ -28,7 +28,8 @@ class Insights:
     timezone: str = "Asia/Shanghai"
     rules: TaskPolicy = TaskPolicy()
     embedder: Callable[[], Embed | None] = lambda: None      # looked up at use: the index may come later
-    answerer: Callable[[], Answerer | None] = lambda: None
+    answerer: Callable[[], Answerer | None] = lambda: None   # what the bot would answer from
+    nearest: Callable[[], Answerer | None] = lambda: None    # the search's top hits, no threshold
 
     def today(self) -> dt.date:
         return local_today(self.timezone)
@@ -60,7 +61,7 @@ class Insights:
 
     def raise_tasks(self, day: dt.date, now: dt.datetime | None = None) -> list[int]:
         return task_ops.raise_tasks(self.db, week_of(day, self.timezone), self.embedder(),
-                                    self.rules, now, nearest=self.answerer())
+                                    self.rules, now, nearest=self.nearest())
 
     def link(self, task_id: int, document_id: str) -> dict | None:
         """Link a document to a task; re-check at once if it is already public."""

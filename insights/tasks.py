@@ -95,6 +95,16 @@ def link(db: Database, task_id: int, document_id: str, now: dt.datetime | None =
             linked_document_id=document_id, linked_at=as_utc(now or utcnow()), state="linked"))
 
 
+def assign(db: Database, task_id: int, owner: str) -> None:
+    """Name the person responsible for a task (责任人)."""
+    owner = (owner or "").strip()
+    if not owner or len(owner) > 200:
+        raise ValueError("责任人 must be 1..200 characters")
+    with db.write() as conn:
+        _task(conn, task_id)
+        conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(owner=owner))
+
+
 def linked_to(db: Database, document_ids) -> list[int]:
     """Open tasks waiting for one of these documents."""
     query = sa.select(tasks.c.id).where(tasks.c.linked_document_id.in_(list(document_ids)),

@@ -10,6 +10,7 @@ import datetime as dt
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 
+from insights import tasks as task_ops
 from insights.charts import day_columns, hbar_chart
 from insights.ledger import add_commitment, fulfil_commitment
 from insights.periods import KINDS
@@ -79,6 +80,18 @@ def link_task(task_id: int):
     else:
         checked = f"，复核 {result['answered']}/{result['total']} 可答" if result else "，待发布后复核"
         flash(f"任务 {task_id} 已关联 {document_id}{checked}")
+    return redirect(url_for("insights.dashboard"))
+
+
+@bp.post("/tasks/<int:task_id>/owner")
+@staff_only
+def assign_task(task_id: int):
+    try:
+        task_ops.assign(insights().db, task_id, request.form.get("owner", ""))
+    except KeyError:
+        abort(404)
+    except ValueError as refused:
+        flash(f"未能指派：{refused}")
     return redirect(url_for("insights.dashboard"))
 
 

@@ -164,7 +164,7 @@ def test_publication_of_the_linked_interpretation_rechecks_and_closes_the_task(q
     def search(question):  # the search now finds the new interpretation for one of the two
         questions_searched.append(question)
         return ["i_ebike"] if question == asked[0] else ["p_unemp"]
-    service = Insights(docs, embedder=lambda: fake_embed, answerer=lambda: search)
+    service = Insights(docs, embedder=lambda: fake_embed, answerer=lambda: search, nearest=lambda: search)
     releases.hooks.published.append(service.on_published)
     task_id, = service.raise_tasks(WED, now=NOON)
     release_id = releases.create(DRAFTER, None, [make_interpretation("i_ebike", "p_unemp")])

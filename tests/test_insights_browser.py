@@ -1,6 +1,6 @@
 """In a real browser (headless Chromium, Playwright): sign in, open the insights dashboard
 and a month report, download the spreadsheet; the charts render under the strict CSP with no
-console error, overdue ledger rows are highlighted, and no openid or phone number shows."""
+console error, overdue ledger rows are highlighted, no openid or phone number shows, and a question carrying markup stays text."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,6 +17,7 @@ from policies import store
 
 PHONE = "13987654321"
 OPENID = "oBrowserUser0001XYZ"
+NASTY = '电动车上牌要钱吗<img src=x onerror="alert(1)"><script>alert(2)</script>'
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -50,7 +51,7 @@ def seed(app):
         log_id = svc.questions.record(f"{OPENID}{n}", "wechat", f"失业保险金怎么领？电话{PHONE}", cite,
                                       0.9, True, at=now)
         svc.questions.feedback(log_id, "satisfied" if n % 2 else "unsatisfied", at=now)
-    for text in ("电动车上牌怎么办", "电动车上牌在哪办", "电动车上牌要钱吗"):
+    for text in ("电动车上牌怎么办", "电动车上牌在哪办", NASTY):
         svc.questions.record(OPENID, "h5", text, [], 0.1, False, at=now)
     today = svc.insights.today()
     svc.insights.raise_tasks(today)
@@ -68,6 +69,7 @@ def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error"
                 and not m.location.get("url", "").endswith("/favicon.ico") else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: errors.append(f"script ran: {d.message}"))
         page.goto(f"{base}/staff/insights/")
         assert "/staff/login" in page.url                                   # staff only
         page.fill("input[name=username]", username)
@@ -80,6 +82,7 @@ def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
         assert page.locator("svg rect").count() > 5                         # the charts drew
         assert page.locator("#ledger tr.overdue").count() == 1
         assert "电动车" in page.inner_text("#ledger")
+        assert "<script>alert(2)</script>" in page.inner_text("#unanswered")      # shown as text
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         page.click("text=月报")
         page.wait_for_selector("#download")

@@ -64,12 +64,14 @@ def test_raise_link_and_commit_through_the_pages(staff_client):
                            follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "任务 1 已关联 i1" in page and "复核 0/2 可答" in page    # public already: re-checked now
+    client.post("/staff/insights/tasks/1/owner", data=form(client, owner="王五"))
+    assert client.post("/staff/insights/tasks/9/owner", data=form(client, owner="x")).status_code == 404
     due = (dt.date.today() + dt.timedelta(days=5)).isoformat()
     client.post("/staff/insights/commitments", data=form(client, department="区人社局", text="补充解读",
                                                            due_date=due, task_id="1"))
     client.post("/staff/insights/commitments/1/done", data=form(client, document_id="i1"))
     page = client.get("/staff/insights/").get_data(as_text=True)
-    assert "补充解读" in page and "已兑现" in page and "复核未通过" in page
+    assert "补充解读" in page and "已兑现" in page and "复核未通过" in page and "（王五）" in page
     assert client.post("/staff/insights/commitments/99/done", data=form(client)).status_code == 404
     assert client.get("/staff/insights/report?period=year").status_code == 400
     assert client.get("/staff/insights/report?date=2026-13-01").status_code == 400
