@@ -1,6 +1,7 @@
 """In a real browser (headless Chromium, Playwright): sign in, open the insights dashboard
 and a month report, download the spreadsheet; the charts render under the strict CSP with no
-console error, overdue ledger rows are highlighted, no openid or phone number shows, and a question carrying markup stays text."""
+console error, overdue ledger rows are highlighted, no openid or phone number shows, and a
+question carrying markup stays text."""
 from __future__ import annotations
 
 import datetime as dt
