@@ -6,10 +6,13 @@ import datetime as dt
 from collections import Counter
 from typing import Sequence
 
+import sqlalchemy as sa
+
 from index.hits import Hit
 from policies import store
 from policies.db import Database
 from policies.model import Document
+from policies.tables import documents
 from policies.validity import catalogue
 
 
@@ -18,19 +21,23 @@ class Library:
         self.db = db
 
     def context_documents(self, hits: Sequence[Hit]) -> tuple[dict[str, Document], dict[str, Document]]:
-        """(documents by id, successors by old id) for the hits of one answer."""
-        ids = {h.doc_id for h in hits} | {h.interprets for h in hits if h.interprets}
+        """(the policies interpretations explain, successors by old id) for one answer.
+        The hits carry their own metadata: whole documents (a law is ~100 KB) are read only
+        where the reply names another document."""
+        ids = {h.interprets for h in hits if h.interprets}
+        stale = {h.doc_id for h in hits if not h.in_force}
+        stale |= {h.interprets for h in hits if h.interprets and not h.in_force}
         with self.db.read() as conn:
             docs = {i: d for i in ids if (d := store.get_document(conn, i)) is not None}
-            stale = {h.doc_id for h in hits if not h.in_force}
-            stale |= {h.interprets for h in hits if h.interprets and not h.in_force}
             successors = {i: s for i in stale if (s := _current_successor(conn, i)) is not None}
         return docs, successors
 
-    def closest_topics(self, hits: Sequence[Hit], docs: dict[str, Document], today: dt.date) -> list[str]:
-        counts = Counter(t for h in hits if h.doc_id in docs for t in docs[h.doc_id].topics)
-        if len(counts) < 3:
-            with self.db.read() as conn:
+    def closest_topics(self, hits: Sequence[Hit], today: dt.date) -> list[str]:
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(documents.c.topics).where(
+                documents.c.id.in_({h.doc_id for h in hits}))).scalars().all()
+            counts = Counter(t for topics in rows for t in (topics or ()))
+            if len(counts) < 3:
                 counts.update(t for d in catalogue(conn, today) for t in d.topics)
         return [topic for topic, _ in counts.most_common(5)]
 

@@ -206,7 +206,7 @@ class BotService:
         ctx = self._context(docs, successors)
         answer = compose_answer(query, hits, ctx)
         if not answer.answered:
-            topics = self.library.closest_topics(hits, docs, local_today(self.settings.timezone))
+            topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
             answer = compose_answer(query, hits, dataclasses.replace(ctx, topics=topics))
         self.conversations.remember(openid, query, answer.related)
         self._later(lambda: self._record(openid, query, answer))
