@@ -70,6 +70,7 @@ def send_traffic(app):
     sent, replies, rated = [], [], {}
     for n, (openid, text) in enumerate(day_of_traffic()):
         reply = sender.reply_text(sender.post(client, text_xml(openid, text, msg_id=10_000 + n)))
+        app.extensions["policybot"].bot.flush()   # the bot logs after replying; a person takes seconds
         sent.append((openid, text))
         replies.append(reply)
         if n % 5 == 0:
@@ -157,6 +158,8 @@ def check_tasks(app, expected):
     ebike = [r for r in rows if any("电动自行车" in e for e in r["examples"])]
     assert len(ebike) == 1 and ebike[0]["question_count"] >= 4 and ebike[0]["kind"] == "unanswered"
     for row in rows:
+        print(f"task {row['id']} {row['kind']} 「{row['title']}」 {row['question_count']} questions → "
+              f"{row['department']} (policy {row['policy_id']}), due {row['due_date']}")
         assert row["department"] and row["due_date"] > row["opened_at"].date()
         assert (row["department"] == "政务公开办公室") == (row["policy_id"] is None)
 
