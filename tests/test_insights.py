@@ -301,3 +301,16 @@ def test_warming_embeds_the_weeks_questions(qlog, docs):
     service = Insights(docs, embedder=lambda: lambda texts: seen.extend(texts) or fake_embed(texts))
     assert service.warm(WED) == 1 and seen == ["失业金怎么领"]
     assert Insights(docs).warm(WED) == 0                       # no embedder: nothing to do
+
+
+def test_purged_questions_leave_their_tasks_with_the_masked_examples(qlog, docs):
+    for text in ("电动车怎么上牌 13812345678", "电动车上牌在哪"):
+        ask(qlog, text, answered=False)
+    task_id, = task_ops.raise_tasks(docs, period_of("week", WED), fake_embed, TaskPolicy(), now=NOON)
+    assert qlog.purge(older_than=NOON + dt.timedelta(days=1)) == 2
+    with docs.read() as conn:
+        assert task_ops.task_question_texts(conn, task_id) == []          # the links went with them
+    asked = []
+    task_ops.link(docs, task_id, "i_unemp")
+    task_ops.recheck(docs, task_id, lambda q: asked.append(q) or [], TaskPolicy())
+    assert asked == ["电动车怎么上牌 【手机号】", "电动车上牌在哪"]
