@@ -46,7 +46,12 @@ CS_WINDOW = dt.timedelta(hours=48)
 
 
 class TokenUnavailable(RuntimeError):
-    """No valid access_token could be obtained in time."""
+    """No valid access_token could be obtained (fetch failed, refused or timed out); the
+    call it was for was not made. `errcode` is WeChat's code when it answered (40013 …)."""
+
+    def __init__(self, message: str, errcode: int | None = None):
+        super().__init__(message)
+        self.errcode = errcode
 
 
 class QuotaExhausted(RuntimeError):
@@ -224,6 +229,15 @@ class PolicyBotWeChatClient(WeChatClient):
                                 params={**params, "access_token": token}, **kwargs)
 
     def _fetch_token(self) -> tuple[str, int]:
+        """(token, expires_in); any failure is TokenUnavailable: no message was sent."""
+        try:
+            return self._fetch_token_once()
+        except (requests.RequestException, WeChatClientException, ValueError, KeyError) as error:
+            code = getattr(error, "errcode", None)
+            raise TokenUnavailable(f"access_token fetch failed: {type(error).__name__} {code or ''}".strip(),
+                                   errcode=code) from error
+
+    def _fetch_token_once(self) -> tuple[str, int]:
         if self.token_endpoint == "stable_token":
             response = self._http.post(f"{self.api_root}/cgi-bin/stable_token", timeout=self.timeout,
                                        json={"grant_type": "client_credential", "appid": self.appid,

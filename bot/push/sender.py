@@ -88,6 +88,7 @@ class Outcome:
     state: str  # sent | pending | failed | unknown | cancelled
     values: dict = dataclasses.field(default_factory=dict)
     pause: str | None = None  # the API to pause (45009)
+    defer_batch: bool = False  # no token: the rest of the batch would fail the same way
 
 
 @dataclasses.dataclass
@@ -134,14 +135,18 @@ class Sender:
         report.claimed += len(rows)
         outcomes = []
         paused: set[str] = set()
+        deferred_until = None
         for row in rows:
-            if row["channel"] in paused:
-                outcome = Outcome("pending", {"attempts": row["attempts"] - 1, **_restart_window(row)})
+            if row["channel"] in paused or deferred_until:
+                outcome = Outcome("pending", {"attempts": row["attempts"] - 1, **_restart_window(row),
+                                              "next_attempt_at": deferred_until or utcnow()})
             else:
                 outcome = self.process(row)
             if outcome.pause:
                 paused.add(row["channel"])
                 self.pause(outcome.pause, row, report)
+            if outcome.defer_batch:
+                deferred_until = outcome.values.get("next_attempt_at") or utcnow()
             outcomes.append((row, outcome))
             self._renew_if_due()
         self.record(outcomes, report)
@@ -242,6 +247,13 @@ class Sender:
         code = getattr(error, "errcode", None)
         detail = getattr(error, "errmsg", None) if code is not None else str(error)
         text = redact(f"{type(error).__name__}: {code if code is not None else ''} {detail or ''}").strip()
+        if isinstance(error, TokenUnavailable):  # nothing was sent
+            if code not in (None, -1):
+                self.alert(f"WeChat refuses the access_token request ({code}): check AppID, "
+                           "AppSecret and the API IP whitelist")
+            outcome = self._retry(row, code, text, ambiguous=False)
+            outcome.defer_batch = True
+            return outcome
         if isinstance(error, QuotaExhausted) or code in WINDOW_ERRORS:
             return Outcome("failed", {"error_code": code, "error": "customer-service window closed"})
         if code in QUOTA_ERRORS:
