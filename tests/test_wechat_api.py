@@ -165,3 +165,17 @@ def test_45015_and_45047_close_the_window_without_a_loop(fake_wechat, db, code):
     with pytest.raises(QuotaExhausted):
         service.send_text("oUser1", "hi")  # refused locally: no second call
     assert fake_wechat.calls["/cgi-bin/message/custom/send"] == 1
+
+
+def test_no_secret_token_or_openid_reaches_the_logs(fake_wechat, db, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    client = client_for(fake_wechat, db)
+    openid = "oSECRETOPENID000000000000001"
+    client.send_template(openid, "tpl", {})
+    fake_wechat.expire_tokens()
+    client.send_template(openid, "tpl", {})
+    token = next(iter(fake_wechat.valid_tokens))
+    assert "urllib3" in caplog.text  # the request lines were logged, redacted
+    for secret in (fake_wechat.secret, token, openid):
+        assert secret not in caplog.text
