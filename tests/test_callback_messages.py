@@ -139,3 +139,8 @@ def test_plaintext_mode_round_trip(tmp_path):
 def test_user_text_that_looks_like_markup_is_an_ordinary_question(chat):
     content = chat('<!DOCTYPE x [<!ENTITY a "b">]> ]]> 失业保险金怎么申领 \x0b', openid="o_markup")["Content"]
     assert "失业保险金" in content
+
+
+def test_template_send_job_finished_event_is_handed_to_the_push_outbox(chat):
+    extra = "<MsgID>200163836</MsgID><Status><![CDATA[failed:user block]]></Status>"
+    assert chat(event_xml("o_tmpl", "TEMPLATESENDJOBFINISH", create_time=1700000200, extra=extra)) == {}
