@@ -368,3 +368,14 @@ def test_the_customer_service_channel_needs_an_open_window(db, releases, fake_we
     assert "您订阅了「就业创业」" in delivered[0].body["text"]["content"]
     stats = release_stats(env.db, release_id)
     assert (stats["sent"], stats["failed"]) == (1, 1)
+
+
+def test_preview_works_before_publication_and_sends_nothing(env):
+    add_subscribers(env.db, env.subs.cipher, people(4))
+    release_id = env.releases.create(DRAFTER, make_policy("p-draft"))
+    env.releases.submit(DRAFTER, release_id)
+    env.releases.review(REVIEWER, release_id, "ok")
+    env.releases.sign(SIGNER, release_id)
+    assert [m.reason for m in env.push.preview(release_id)] == ["您订阅了「就业创业」"] * 4
+    assert release_stats(env.db, release_id)["matched"] == 0
+    assert sender(env).run(once=True).claimed == 0 and env.fake.delivered() == []
