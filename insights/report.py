@@ -18,6 +18,7 @@ from insights.coverage import (
     department_rates,
     policy_coverage,
 )
+from insights.documents import document_infos
 from insights.grouping import DEFAULT_COSINE, Group
 from insights.hot import Embed, TopicStat, group, hot_topics
 from insights.periods import Period, local_date, local_midnight_utc
@@ -50,6 +51,7 @@ class Report:
     policy_coverage: list[PolicyCoverage]
     department_coverage: dict[str, tuple[int, int]]
     open_tasks: dict[str, list[str]]                 # policy id → titles of its open tasks
+    titles: dict[str, str] = dataclasses.field(default_factory=dict)  # cited doc id → title
 
     @property
     def unanswered(self) -> int:
@@ -71,7 +73,7 @@ def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed 
     hot = hot_topics(conn, period, embed, questions, cosine, today)
     coverage = policy_coverage(conn, questions)
     opened, closed, overdue = task_figures(conn, period, today)
-    return Report(
+    report = Report(
         period=period, today=today, questions=len(questions),
         answered=sum(q.answered for q in questions),
         rated=sum(q.rating is not None for q in questions),
@@ -84,6 +86,15 @@ def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed 
         tasks_opened=opened, tasks_closed=closed, tasks_overdue=overdue,
         department_rates=department_rates(conn, today), policy_coverage=coverage,
         department_coverage=coverage_by_department(coverage), open_tasks=open_task_titles(conn))
+    report.titles = cited_titles(conn, report)
+    return report
+
+
+def cited_titles(conn: Connection, report: Report) -> dict[str, str]:
+    """Titles of the documents the report names, so that staff read 《title》, not an id."""
+    ids = [d for t in report.top_topics for d, _ in t.cited]
+    ids += [d for g in report.groups + report.unanswered_groups for d, _ in g.cited_documents()]
+    return {d: info.title for d, info in document_infos(conn, ids).items()}
 
 
 def open_task_titles(conn: Connection) -> dict[str, list[str]]:

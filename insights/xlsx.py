@@ -21,14 +21,16 @@ def report_workbook(report: Report, entries: list[LedgerEntry]) -> bytes:
     book = Workbook()
     _sheet(book.active, "概况", ["指标", "数值"], summary_rows(report))
     _sheet(book.create_sheet(), "热点主题", ["主题", "问题数", "示例问题", "引用文件"],
-           [[t.label, t.count, " | ".join(t.examples), _cited(t.cited)] for t in report.top_topics])
+           [[t.label, t.count, " | ".join(t.examples), _cited(t.cited, report.titles)]
+            for t in report.top_topics])
     _sheet(book.create_sheet(), "相似问题", ["分组", "问题数", "示例问题", "引用文件"],
-           [[g.label, g.size, " | ".join(g.examples()), _cited(g.cited_documents())] for g in report.groups])
+           [[g.label, g.size, " | ".join(g.examples()), _cited(g.cited_documents(), report.titles)]
+            for g in report.groups])
     _sheet(book.create_sheet(), "上升热点", ["类型", "主题/关键词", "本周问题数", "前四周周均"],
            [["主题", r.label, r.count, round(r.previous_mean, 2)] for r in report.rising_topics]
            + [["关键词", r.label, r.count, round(r.previous_mean, 2)] for r in report.rising_keywords])
     _sheet(book.create_sheet(), "未答分组", ["分组", "问题数", "示例问题", "候选文件"],
-           [[g.label, g.size, " | ".join(g.examples()), _cited(g.cited_documents())]
+           [[g.label, g.size, " | ".join(g.examples()), _cited(g.cited_documents(), report.titles)]
             for g in report.unanswered_groups])
     _ledger_sheet(book.create_sheet(), entries)
     _sheet(book.create_sheet(), "解读率", ["部门", "重大政策", "已解读", "解读率"],
@@ -82,8 +84,8 @@ def _ledger_sheet(sheet, entries: list[LedgerEntry]) -> None:
                 cell.fill = OVERDUE
 
 
-def _cited(cited: list[tuple[str, int]]) -> str:
-    return "、".join(f"{doc}({n})" for doc, n in cited)
+def _cited(cited: list[tuple[str, int]], titles: dict[str, str]) -> str:
+    return "、".join(f"《{titles.get(doc, doc)}》({n})" for doc, n in cited)
 
 
 def _pct(value: float | None) -> str:

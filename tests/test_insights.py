@@ -229,6 +229,8 @@ def test_report_figures(qlog, docs):
     assert topics == [("未归类", 6), ("社会保险", 3), ("住房保障", 1)]
     assert [r.label for r in report.rising_keywords] == ["积分", "落户"]
     assert report.rising_topics == []          # 未归类 is not a topic; its keywords rose
+    assert report.titles["i_unemp"] == "《p_unemp》政策解读"
+    assert report.titles["p_house"] == "住房公积金提取办法"
     month = service.report("month", WED, today=WED)               # still running: this week
     assert month.rising_week.start == dt.date(2026, 11, 23)
     assert month.rising_keywords == report.rising_keywords
