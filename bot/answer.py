@@ -10,7 +10,7 @@ link. Below the relevance threshold it says it found nothing and offers a human.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from bot import links
 from bot.relevance import content_units, coverage

@@ -9,7 +9,8 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("policybot.bot")

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import pathlib
 import random
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from bot.answer import best_coverage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 

@@ -76,7 +76,7 @@ class WeChatSender:
         self.path = path
 
     @classmethod
-    def from_app(cls, app) -> "WeChatSender":
+    def from_app(cls, app) -> WeChatSender:
         config = load_wechat_config(app.config)
         if config is None:
             raise ValueError("WeChat is not configured in this app")

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bot import conversation as conv
 from bot import replies
@@ -43,14 +43,14 @@ class Outcome:
     text: str = ""
 
     @classmethod
-    def reply(cls, text: str) -> "Outcome":
+    def reply(cls, text: str) -> Outcome:
         return cls("text", text)
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, "text": self.text}, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str) -> "Outcome":
+    def from_json(cls, raw: str) -> Outcome:
         data = json.loads(raw)
         return cls(data["kind"], data["text"])
 

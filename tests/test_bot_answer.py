@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, doc, hit_of, world_hits
 
 from bot.answer import AnswerContext, compose_answer
 from bot.textlimit import URL, cut_to_bytes, utf8_len
-from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, doc, hit_of, world_hits
 
 PUBLIC = "https://zc.example.gov.cn"
 

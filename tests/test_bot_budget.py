@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from bot.sender import WeChatSender, text_xml
-from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 CS_PATH = "/cgi-bin/message/custom/send"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import xml.parsers.expat
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.config import load_wechat_config
 from bot.crypto import CallbackCrypto

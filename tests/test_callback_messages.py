@@ -4,10 +4,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
 
 from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
 from bot.xmlsafe import parse_flat_xml
-from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
 
 _SEARCH = FakeSearch(world_hits())
 _MSG_IDS = itertools.count(10**6)  # unique per module: a repeated MsgId would be a retry

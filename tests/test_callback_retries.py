@@ -7,9 +7,9 @@ import multiprocessing
 import os
 
 import pytest
+from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from bot.sender import WeChatSender, event_xml, text_xml
-from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 QUESTION = "失业保险金怎么申领"
 
@@ -100,7 +100,6 @@ def test_three_deliveries_across_processes_are_processed_once(tmp_path):
 @pytest.mark.redis
 def test_concurrent_deliveries_with_the_redis_store(tmp_path):
     import redis
-
     from conftest import REDIS_URL
 
     try:

@@ -10,13 +10,14 @@ import threading
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_bot_fakes import FakeSearch, bot_config, world_hits
 from wechatpy.crypto import PrpCrypto
 
 from bot.config import WeChatConfigError, load_wechat_config
 from bot.crypto import sha1_signature
 from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml
-from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 OTHER_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210abcdefg"
 

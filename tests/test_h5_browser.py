@@ -9,11 +9,11 @@ import pathlib
 import threading
 
 import pytest
+from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_h5_pages import RECORDS
 
 from interpretations.importer import import_file
 from portal.testing import FAST_N, TEST_PASSWORD, make_staff
-from test_bot_fakes import FakeSearch, bot_config, world_hits
-from test_h5_pages import RECORDS
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "artifacts" / "bot"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_bot_fakes import FakeSearch, bot_config
 
 from interpretations.importer import import_file
-from test_bot_fakes import FakeSearch, bot_config
 
 NASTY_TITLE = '关于<script>window.__xss=1</script>的通知'
 RECORDS = [

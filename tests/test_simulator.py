@@ -3,9 +3,9 @@ only, and no way around the callback's own checks."""
 from __future__ import annotations
 
 import pytest
+from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from portal.testing import FAST_N, csrf, login_as, make_staff
-from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 
 @pytest.fixture

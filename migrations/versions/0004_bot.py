@@ -3,8 +3,8 @@
 Revision ID: 0004_bot
 Revises: 0001_foundation
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0004_bot'
 down_revision = '0001_foundation'
