@@ -43,14 +43,14 @@ def start_sender(url: str, fake, name: str) -> subprocess.Popen:
                             text=True)
 
 
-def queue_release(url: str, count: int) -> tuple[Database, int]:
+def queue_release(url: str, count: int, channel: str = "template") -> tuple[Database, int]:
     db = Database(url)
     db.upgrade()
     subs = Subscribers(db, secret=SECRET)
     add_subscribers(db, subs.cipher, [{"openid": f"oCRASH{i:022d}", "tags": [("就业创业", "topic")]}
                                       for i in range(count)])
     releases = Releases(db, Hooks())
-    Push(db, {"PUSH_CHANNEL": "template"}, subs).register(releases.hooks)
+    Push(db, {"PUSH_CHANNEL": channel}, subs).register(releases.hooks)
     release_id = releases.create(DRAFTER, make_policy("p-crash"))
     releases.submit(DRAFTER, release_id)
     releases.review(REVIEWER, release_id, "无涉密")
@@ -115,6 +115,41 @@ def test_kill_9_at_50_random_points_loses_and_duplicates_nothing(fake_wechat, tm
     assert duplicates == 0 and lost == 0
     assert len(sent_keys) + len(unknown) == total
     assert delivered_keys <= {key for _, key in rows}
+    db.dispose()
+
+
+def test_kill_9_without_an_idempotency_key_leaves_at_most_one_unknown_per_kill(fake_wechat, tmp_path):
+    """Subscribe messages (bizsend) carry no idempotency key: a row interrupted mid-send is
+    never resent but listed unknown, and rows are recorded one by one."""
+    total, kills = 600, 8
+    url = sqlite_url(tmp_path / "bizsend.sqlite3")
+    db, release_id = queue_release(url, total, channel="subscribe")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["bot.push.runner"])
+    config = sender_config(fake_wechat) | {"PUSH_SUBSCRIBE_TEMPLATE_ID": "SUB"}
+    rng, killed = random.Random(6), 0
+    while killed < kills:
+        proc = ctx.Process(target=run_sender, args=(url, config, "biz-sender"))
+        proc.start()
+        wait_for_more_deliveries(fake_wechat, len(fake_wechat.deliveries), proc)
+        time.sleep(rng.uniform(0.0, 0.02))
+        if not proc.is_alive():
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        killed += 1
+    final = ctx.Process(target=run_sender, args=(url, config, "biz-sender"))
+    final.start()
+    final.join(120)
+    counts = fake_wechat.delivery_counts("/cgi-bin/message/subscribe/bizsend")
+    duplicates = sum(c - 1 for c in counts.values() if c > 1)
+    unknown = unknown_rows(db, release_id)
+    print(f"bizsend, kill -9 x{killed} over {total}: deliveries {len(counts)}, duplicates {duplicates}, "
+          f"unknown {len(unknown)}, states {states(db)}")
+    assert final.exitcode == 0 and duplicates == 0 and killed >= 4
+    assert len(unknown) <= killed
+    assert states(db).get("sent", 0) + len(unknown) == total
+    assert total - len(unknown) <= len(counts) <= total
     db.dispose()
 
 

@@ -42,6 +42,7 @@ SUBSCRIBER_ERRORS = {43004: "unfollowed (43004)", 40003: "invalid openid (40003)
 QUOTA_ERRORS = {45009}
 NOT_DELIVERED_ERRORS = {-1, 40001, 40014, 42001, 45011}  # system busy, token trouble, too fast
 WINDOW_ERRORS = {45015, 45047}
+IDEMPOTENT_CHANNELS = {"template"}  # client_msg_id: WeChat delivers a resend once within 10 min
 
 
 @dataclasses.dataclass
@@ -147,7 +148,10 @@ class Sender:
                 self.pause(outcome.pause, row, report)
             if outcome.defer_batch:
                 deferred_until = outcome.values.get("next_attempt_at") or utcnow()
-            outcomes.append((row, outcome))
+            if row["channel"] in IDEMPOTENT_CHANNELS:
+                outcomes.append((row, outcome))  # recorded per batch: a crash resends, deduplicated
+            else:
+                self.record([(row, outcome)], report)  # no idempotency key: at most 1 unknown per crash
             self._renew_if_due()
         self.record(outcomes, report)
         return len(rows)
@@ -169,7 +173,7 @@ class Sender:
             conn.execute(outbox.update().where(outbox.c.id.in_(ids), outbox.c.state == "pending")
                          .values(state="sending", claim=self._claim, claimed_at=now,
                                  attempts=outbox.c.attempts + 1, updated_at=now,
-                                 first_attempt_at=sa.func.coalesce(outbox.c.first_attempt_at, now)))
+                                 first_attempt_at=_attempt_start_on_claim(now)))
             rows = conn.execute(sa.select(outbox).where(outbox.c.id.in_(ids),
                                                         outbox.c.claim == self._claim)
                                 .order_by(outbox.c.id)).mappings().all()
@@ -196,10 +200,15 @@ class Sender:
         window_start = now - dt.timedelta(seconds=self.settings.dedupe_window)
         with self.db.write() as conn:
             resend = conn.execute(outbox.update().where(
-                outbox.c.state == "sending", stale, outbox.c.channel == "template",
+                outbox.c.state == "sending", stale, outbox.c.channel.in_(IDEMPOTENT_CHANNELS),
                 outbox.c.first_attempt_at > window_start)
                 .values(state="pending", ambiguous=True, claim=None, next_attempt_at=now,
                         updated_at=now, error="sender died mid-send; resent under client_msg_id")).rowcount
+            resend += conn.execute(outbox.update().where(  # claimed, but no send was started
+                outbox.c.state == "sending", stale, outbox.c.channel.not_in(IDEMPOTENT_CHANNELS),
+                outbox.c.first_attempt_at.is_(None))
+                .values(state="pending", claim=None, next_attempt_at=now, updated_at=now,
+                        attempts=outbox.c.attempts - 1)).rowcount
             unknown = conn.execute(outbox.update().where(outbox.c.state == "sending", stale)
                                    .values(state="unknown", claim=None, updated_at=now,
                                            error="sender died mid-send; WeChat may have delivered it")
@@ -224,12 +233,21 @@ class Sender:
             self.alert("cannot decrypt a subscriber's openid: is OPENID_KEY the one used to store it?")
             return Outcome("failed", {"error": "openid cannot be decrypted (OPENID_KEY?)"})
         self.limiter.acquire(row["channel"])
+        if row["channel"] not in IDEMPOTENT_CHANNELS:
+            self._mark_send_started(row)
         try:
             result = self._send(row, summary, openid)
         except Exception as error:  # classified below; nothing escapes the loop
             return self._failure(row, error)
         return Outcome("sent", {"wechat_msg_id": str(result.get("msgid") or "") or None,
                                 "error": None, "error_code": None})
+
+    def _mark_send_started(self, row: dict) -> None:
+        """Without an idempotency key, only a row whose send was started may have reached
+        WeChat: record that before sending, so a crash leaves at most this row unknown."""
+        with self.db.write() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row["id"], outbox.c.claim == self._claim)
+                         .values(first_attempt_at=utcnow()))
 
     def _send(self, row: dict, summary, openid: str) -> dict:
         reason, settings = row["reason"], self.settings
@@ -335,6 +353,14 @@ class Sender:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+def _attempt_start_on_claim(now: dt.datetime):
+    """Template rows: WeChat's dedupe window is counted from the first claim (conservative).
+    Other channels: set only when a send is really started (`_mark_send_started`)."""
+    return sa.case((outbox.c.channel.in_(IDEMPOTENT_CHANNELS),
+                    sa.func.coalesce(outbox.c.first_attempt_at, now)),
+                   else_=outbox.c.first_attempt_at)
+
 
 def _restart_window(row: dict) -> dict:
     """No attempt so far can have been delivered: WeChat's dedupe window starts afresh with
