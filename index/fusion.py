@@ -1,6 +1,8 @@
 """Fusion of ranked lists and the boosts applied on top. Pure functions over row ids."""
 from __future__ import annotations
 
+import numpy as np
+
 RRF_K = 60
 
 
@@ -12,6 +14,19 @@ def reciprocal_rank_fusion(ranked: list[list[int]], weights: list[float],
         for rank, row in enumerate(rows, start=1):
             fused[row] = fused.get(row, 0.0) + weight / (k + rank)
     return fused
+
+
+def convex(semantic: np.ndarray, lexical: np.ndarray, dense_share: float) -> np.ndarray:
+    """dense_share × minmax(cosine) + (1 − dense_share) × minmax(BM25), per candidate."""
+    return dense_share * _minmax(semantic) + (1.0 - dense_share) * _minmax(lexical)
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return values
+    low, high = values.min(), values.max()
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
 def document_support(scores: dict[int, float], doc_of, weight: float, top_n: int) -> dict[int, float]:

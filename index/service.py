@@ -48,11 +48,14 @@ PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties
 
 @dataclasses.dataclass
 class Tuning:
-    """Fusion parameters (chosen on the benchmark; see bench/bench_retrieval.py)."""
-    bm25_weight: float = 1.0
+    """Fusion parameters, chosen on the STARD benchmark (bench/bench_retrieval.py): plain RRF
+    did not beat dense alone there; min–max score fusion with dense at 0.8 did."""
+    method: str = "convex"      # "convex" (score fusion) or "rrf"
+    dense_share: float = 0.8    # convex: weight of the normalised cosine
+    bm25_weight: float = 1.0    # rrf: weight of each list
     dense_weight: float = 1.0
     rrf_k: int = fusion.RRF_K
-    doc_weight: float = 0.0     # share of a document's support added to each of its chunks
+    doc_weight: float = 0.15    # share of a document's support added to each of its chunks
     doc_top: int = 3            # how many of its best chunks make a document's support
 QUERY_CACHE_SIZE = 2048
 DB_CHECK_SECONDS = 1.0
@@ -301,39 +304,56 @@ class SearchService:
         return [self._hit(corpus, row, score, filters.today) for row, score in ranked]
 
     def _fused(self, corpus, query, mode, admitted, n) -> dict[int, float]:
-        lists, weights = [], []
-        if mode in ("hybrid", "bm25"):
-            lists.append(self._bm25_rows(corpus, query, admitted, n))
-            weights.append(self.tuning.bm25_weight)
-        if mode in ("hybrid", "dense") and len(corpus.dense):
-            lists.append(self._dense_rows(corpus, query, admitted, n))
-            weights.append(self.tuning.dense_weight)
-        scores = fusion.reciprocal_rank_fusion(lists, weights, self.tuning.rrf_k)
-        return fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
-                                       self.tuning.doc_top)
+        """Scores of the candidate rows: one retriever's own scores in a single mode; in
+        hybrid, BM25 and dense fused (score fusion by default, RRF selectable)."""
+        tuning = self.tuning
+        use_dense = mode in ("hybrid", "dense") and len(corpus.dense) > 0
+        sparse = self._bm25_scores(corpus, query, admitted) if mode in ("hybrid", "bm25") else None
+        bm25 = _best(corpus.sparse.rows, sparse, n) if sparse is not None else {}
+        dense = self._dense_scores(corpus, query, admitted, n) if use_dense else {}
+        if not use_dense or mode == "bm25":
+            scores = bm25
+        elif mode == "dense":
+            scores = dense
+        elif tuning.method == "rrf":
+            scores = fusion.reciprocal_rank_fusion(
+                [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
+        else:
+            scores = self._convex(corpus, query, sparse, bm25, dense)
+        return fusion.document_support(scores, self._doc_of(corpus), tuning.doc_weight, tuning.doc_top)
+
+    def _convex(self, corpus, query, sparse, bm25, dense) -> dict[int, float]:
+        """Every candidate gets both scores (BM25 from the full score array, cosine from its
+        vector), each min–max normalised over the candidates, then mixed."""
+        candidates = sorted(set(bm25) | set(dense))
+        positions = np.searchsorted(corpus.sparse.rows, candidates)
+        lexical = np.clip(sparse[positions], 0.0, None)
+        vector = self._query_vector(query)
+        with corpus.lock:
+            semantic = np.array([dense[r] if r in dense else _cosine(corpus, r, vector)
+                                 for r in candidates])
+        mixed = fusion.convex(semantic, lexical, self.tuning.dense_share)
+        return dict(zip(candidates, mixed.tolist(), strict=True))
 
     @staticmethod
     def _doc_of(corpus):
         records = corpus.records
         return lambda row: records[row].chunk.doc_id
 
-    def _bm25_rows(self, corpus, query, admitted, n) -> list[int]:
+    def _bm25_scores(self, corpus, query, admitted) -> np.ndarray:
+        """BM25 score of every chunk (aligned with sparse.rows); -1 where filtered out."""
         sparse = corpus.sparse
         tokens = self.expander.expand(corpus.tokenizer.tokens(query), query, corpus.tokenizer)
         scores = sparse.scores(tokens)
-        if not len(scores):
-            return []
-        scores = np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0)
-        best = np.argsort(-scores, kind="stable")[:n]
-        return [int(sparse.rows[i]) for i in best if scores[i] > 0]
+        return np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
 
-    def _dense_rows(self, corpus, query, admitted, n) -> list[int]:
+    def _dense_scores(self, corpus, query, admitted, n) -> dict[int, float]:
         vector = self._query_vector(query)
         allowed = None if len(admitted) == len(corpus.docs) else \
             {r for d in admitted for r in corpus.rows_of.get(d, ())}
         with corpus.lock:
-            rows, _ = corpus.dense.search(vector, n, allowed)
-        return rows
+            rows, scores = corpus.dense.search(vector, n, allowed)
+        return dict(zip(rows, scores, strict=True))
 
     def _query_vector(self, query: str) -> np.ndarray:
         """Repeated questions (and hybrid after dense) reuse the vector: ~10–60 ms each."""
@@ -379,6 +399,19 @@ class SearchService:
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source)
+
+
+def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:
+    """The n best positive scores as {row: score}, best first."""
+    if not len(scores):
+        return {}
+    best = np.argsort(-scores, kind="stable")[:n]
+    return {int(rows[i]): float(scores[i]) for i in best if scores[i] > 0}
+
+
+def _cosine(corpus, row: int, vector: np.ndarray) -> float:
+    stored = corpus.dense.vectors.get(row)
+    return float(stored @ vector) if stored is not None else 0.0
 
 
 def _public_versions(conn) -> dict[str, tuple[str, str]]:

@@ -24,8 +24,8 @@ def test_everyday_question_finds_the_official_article(svc, releases):
                                   doc_number="穗人社规〔2026〕3号"))
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT,
                                   doc_number="穗人社规〔2026〕4号"))
-    hits = svc.search("退休金每个月怎么领", k=3)
-    assert hits[0].doc_id == "pension"
+    assert svc.search("退休金每个月怎么领", k=3)[0].doc_id == "pension"
+    hits = svc.search("退休金每个月怎么领", k=3, mode="bm25")  # 退休金 → 基本养老金 (synonyms.tsv)
     assert hits[0].article == "第二条"
     assert hits[0].status == "effective" and hits[0].in_force
     assert hits[0].doc_number == "穗人社规〔2026〕3号"
@@ -163,3 +163,18 @@ def test_another_worker_sees_a_publication_within_two_seconds(db, releases):
     while time.monotonic() < deadline and not other_worker.search("人才公寓", k=1):
         time.sleep(0.1)
     assert other_worker.search("人才公寓", k=1)[0].doc_id == "flat"
+
+
+def test_convex_fusion_normalises_each_signal():
+    import numpy as np
+
+    from index.fusion import convex
+    mixed = convex(np.array([0.9, 0.8, 0.7]), np.array([0.0, 10.0, 5.0]), 0.8)
+    assert np.allclose(mixed, [0.8, 0.4 + 0.2, 0.0 + 0.1])
+    assert np.allclose(convex(np.array([0.5]), np.array([3.0]), 0.8), [0.0])
+
+
+def test_rrf_selectable(svc, releases):
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
+    svc.tuning.method = "rrf"
+    assert svc.search("失业保险金", k=1)[0].doc_id == "jobless"
