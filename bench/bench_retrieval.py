@@ -29,10 +29,10 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import index.service as index_service  # noqa: E402
 from index.cache import EmbeddingCache  # noqa: E402
 from index.embedders import make_embedder  # noqa: E402
 from index.evaluation import evaluate, read_questions  # noqa: E402
-import index.service as index_service  # noqa: E402
 from index.service import MODES, SearchService  # noqa: E402
 from index.storage import IndexStore  # noqa: E402
 from interpretations.importer import import_file  # noqa: E402
