@@ -67,11 +67,13 @@ def run(corpus: str, questions_path: pathlib.Path, embedder, args) -> dict:
         return build
     questions = read_questions(questions_path)
     _load_query_vectors(svc, corpus, embedder, questions)
-    latency = measure_latency(svc, questions[:300]) if corpus == "stard" or args.latency_all else {}
+    latency = measure_latency(svc, questions[:300], modes=MODES if svc.has_vectors else ("bm25",)) \
+        if corpus == "stard" or args.latency_all else {}
     preloaded = getattr(svc, "query_vectors", {})
     svc._recent_queries.update(preloaded)
     index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, len(preloaded) + 1)
-    quality = {mode: evaluate(svc, questions, mode=mode, ks=KS).as_dict() for mode in MODES}
+    modes = MODES if svc.has_vectors else ("bm25",)
+    quality = {mode: evaluate(svc, questions, mode=mode, ks=KS).as_dict() for mode in modes}
     _print_quality(quality)
     return {"build": build, "latency_ms": latency, "quality": quality}
 
@@ -86,7 +88,7 @@ def build_index(corpus, work, embedder, cache, cache_path, args):
     started = time.perf_counter()
     svc.start()  # chunks, tokens, BM25
     sparse_done = time.perf_counter()
-    _embed_with_progress(svc, cache, cache_path)
+    svc.has_vectors = _embed_with_progress(svc, cache, cache_path, args.max_embed)
     store.save(svc.corpus, embedder)
     finished = time.perf_counter()
     chunks = len(svc.corpus.records)
@@ -103,13 +105,16 @@ def build_index(corpus, work, embedder, cache, cache_path, args):
     return svc, build
 
 
-def _embed_with_progress(svc, cache, cache_path) -> None:
+def _embed_with_progress(svc, cache, cache_path, max_embed=None) -> bool:
     from tqdm import tqdm
 
     todo = svc.corpus.rows_without_vectors()
     missing = sum(v is None for v in cache.lookup([svc.corpus.records[r].text_hash for r in todo])) \
         if cache is not None else len(todo)
     print(f"vectors: {len(todo)} chunks, {missing} to embed, {len(todo) - missing} from the cache")
+    if max_embed is not None and missing > max_embed:
+        print(f"NOT embedding {missing} chunks (--max-embed {max_embed}): dense and hybrid not measured")
+        return False
     done = {"n": 0}
     with tqdm(total=len(todo), unit="chunk", mininterval=5, file=sys.stderr) as bar:
         def progress(n):
@@ -121,6 +126,7 @@ def _embed_with_progress(svc, cache, cache_path) -> None:
     if cache is not None:
         _set_probes(svc, cache)
         cache.save(cache_path)
+    return True
 
 
 def _set_probes(svc, cache) -> None:
@@ -145,12 +151,12 @@ def _load_query_vectors(svc, corpus, embedder, questions) -> None:
                                               strict=True)}
 
 
-def measure_latency(svc, questions) -> dict:
+def measure_latency(svc, questions, modes=MODES) -> dict:
     texts = [q.question for q in questions]
     for text in texts[:20]:  # warm-up
         svc.search(text, 10)
     out = {}
-    for mode in MODES:
+    for mode in modes:
         times = []
         for text in texts:
             svc._recent_queries.clear()  # every query pays for its embedding
@@ -184,6 +190,8 @@ def _arguments():
     parser.add_argument("--no-cache", action="store_true", help="embed everything (cold build)")
     parser.add_argument("--only-embed", action="store_true", help="build and cache, no evaluation")
     parser.add_argument("--latency-all", action="store_true", help="also time the demo corpus")
+    parser.add_argument("--max-embed", type=int, default=None,
+                        help="skip dense/hybrid when more passages than this lack a cached vector")
     parser.add_argument("--json", action="store_true", help="also print all figures as JSON")
     return parser.parse_args()
 
