@@ -300,16 +300,19 @@ class SearchService:
         scores = self._fused(corpus, query, mode, admitted, max(k, CANDIDATES))
         scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
         scores = fusion.apply_named(scores, self._named_rows(corpus, query, admitted, scores))
-        ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
+        ranked = [(row, score) for row, score in fusion.top(scores, len(scores))
+                  if row in corpus.records]  # a row may have been removed meanwhile
+        ranked = _with_policies(corpus, ranked, admitted, k)
         return [self._hit(corpus, row, score, filters.today) for row, score in ranked]
 
     def _fused(self, corpus, query, mode, admitted, n) -> dict[int, float]:
         """Scores of the candidate rows: one retriever's own scores in a single mode; in
         hybrid, BM25 and dense fused (score fusion by default, RRF selectable)."""
         tuning = self.tuning
+        index = corpus.sparse  # one BM25 index for the whole query, even if a publication swaps it
         use_dense = mode in ("hybrid", "dense") and len(corpus.dense) > 0
-        sparse = self._bm25_scores(corpus, query, admitted) if mode in ("hybrid", "bm25") else None
-        bm25 = _best(corpus.sparse.rows, sparse, n) if sparse is not None else {}
+        sparse = self._bm25_scores(corpus, index, query, admitted) if mode in ("hybrid", "bm25") else None
+        bm25 = _best(index.rows, sparse, n) if sparse is not None else {}
         dense = self._dense_scores(corpus, query, admitted, n) if use_dense else {}
         if not use_dense or mode == "bm25":
             scores = bm25
@@ -319,15 +322,14 @@ class SearchService:
             scores = fusion.reciprocal_rank_fusion(
                 [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
         else:
-            scores = self._convex(corpus, query, sparse, bm25, dense)
+            scores = self._convex(corpus, index.rows, query, sparse, bm25, dense)
         return fusion.document_support(scores, self._doc_of(corpus), tuning.doc_weight, tuning.doc_top)
 
-    def _convex(self, corpus, query, sparse, bm25, dense) -> dict[int, float]:
+    def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense) -> dict[int, float]:
         """Every candidate gets both scores (BM25 from the full score array, cosine from its
         vector), each min–max normalised over the candidates, then mixed."""
         candidates = sorted(set(bm25) | set(dense))
-        positions = np.searchsorted(corpus.sparse.rows, candidates)
-        lexical = np.clip(sparse[positions], 0.0, None)
+        lexical = np.clip(_values_at(sparse_rows, sparse, candidates), 0.0, None)
         vector = self._query_vector(query)
         with corpus.lock:
             semantic = np.array([dense[r] if r in dense else _cosine(corpus, r, vector)
@@ -340,9 +342,8 @@ class SearchService:
         records = corpus.records
         return lambda row: records[row].chunk.doc_id
 
-    def _bm25_scores(self, corpus, query, admitted) -> np.ndarray:
+    def _bm25_scores(self, corpus, sparse, query, admitted) -> np.ndarray:
         """BM25 score of every chunk (aligned with sparse.rows); -1 where filtered out."""
-        sparse = corpus.sparse
         tokens = self.expander.expand(corpus.tokenizer.tokens(query), query, corpus.tokenizer)
         scores = sparse.scores(tokens)
         return np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
@@ -407,6 +408,17 @@ def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:
         return {}
     best = np.argsort(-scores, kind="stable")[:n]
     return {int(rows[i]): float(scores[i]) for i in best if scores[i] > 0}
+
+
+def _values_at(sorted_rows: np.ndarray, values: np.ndarray, wanted: list[int]) -> np.ndarray:
+    """values[i] where sorted_rows[i] == row, for each wanted row (0 where absent)."""
+    out = np.zeros(len(wanted))
+    if not len(sorted_rows):
+        return out
+    positions = np.minimum(np.searchsorted(sorted_rows, wanted), len(sorted_rows) - 1)
+    found = sorted_rows[positions] == np.asarray(wanted)
+    out[found] = values[positions[found]]
+    return out
 
 
 def _cosine(corpus, row: int, vector: np.ndarray) -> float:
