@@ -5,6 +5,7 @@ removing deletes them. Vectors arrive separately (`add_vectors`), because embedd
 a chunk is searchable by BM25 at once and by meaning once embedded."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 
@@ -34,50 +35,68 @@ class CorpusIndex:
         self.lock = threading.RLock()  # held for every change and for FAISS searches
 
     # -- changes ----------------------------------------------------------------------------
+    # A change works on copies of the three maps and publishes them at the end with one
+    # assignment each, so a search holding a `view()` never sees a half-made change.
     def upsert(self, documents: list[Document]) -> list[int]:
         """Add or refresh documents; returns the new rows that still need vectors."""
         with self.lock:
             self.tokenizer.add_words(corpus_words([d.title for d in documents],
                                                   [d.issuing_body for d in documents]))
-            new_rows = [row for doc in documents for row in self._upsert_one(doc)]
-            self._rebuild_sparse()
+            state = self._copy()
+            new_rows = [row for doc in documents for row in self._upsert_one(state, doc)]
+            self._publish(state)
             return new_rows
 
-    def _upsert_one(self, doc: Document) -> list[int]:
+    def _upsert_one(self, state: _State, doc: Document) -> list[int]:
         meta = DocMeta.of(doc)
-        old = self.docs.get(doc.id)
-        self.docs[doc.id] = meta
+        old = state.docs.get(doc.id)
+        state.docs[doc.id] = meta
         if old is not None and old.content_hash == meta.content_hash:
             return []  # only lifecycle fields (status) changed
-        self._drop_rows(doc.id)
+        self._drop_rows(state, doc.id)
         rows = []
         for chunk in chunk_document(doc):
             record = ChunkRecord(self.next_row, chunk,
                                  tuple(self.tokenizer.tokens(sparse_text(meta, chunk))),
                                  text_hash(passage_text(meta, chunk)))
-            self.records[record.row] = record
+            state.records[record.row] = record
             rows.append(record.row)
             self.next_row += 1
-        self.rows_of[doc.id] = rows
+        state.rows_of[doc.id] = rows
         return rows
 
     def remove(self, doc_ids: list[str]) -> None:
         with self.lock:
+            state = self._copy()
             for doc_id in doc_ids:
-                self.docs.pop(doc_id, None)
-                self._drop_rows(doc_id)
-            self._rebuild_sparse()
+                state.docs.pop(doc_id, None)
+                self._drop_rows(state, doc_id)
+            self._publish(state)
 
-    def _drop_rows(self, doc_id: str) -> None:
-        rows = self.rows_of.pop(doc_id, [])
+    def _drop_rows(self, state: _State, doc_id: str) -> None:
+        rows = state.rows_of.pop(doc_id, [])
         for row in rows:
-            self.records.pop(row, None)
+            state.records.pop(row, None)
         self.dense.remove(rows)
 
+    def _copy(self) -> _State:
+        return _State(dict(self.docs), dict(self.records), dict(self.rows_of))
+
+    def _publish(self, state: _State) -> None:
+        rows = sorted(state.records)
+        sparse = SparseIndex.build(rows, [state.records[r].tokens for r in rows],
+                                   [state.records[r].chunk.doc_id for r in rows])
+        self.docs, self.records, self.rows_of, self.sparse = \
+            state.docs, state.records, state.rows_of, sparse
+
     def _rebuild_sparse(self) -> None:
-        rows = sorted(self.records)
-        self.sparse = SparseIndex.build(rows, [self.records[r].tokens for r in rows],
-                                        [self.records[r].chunk.doc_id for r in rows])
+        self._publish(self._copy())
+
+    def view(self) -> View:
+        """A consistent picture for one search (the maps are never changed in place)."""
+        with self.lock:
+            return View(self.docs, self.records, self.rows_of, self.sparse, self.dense,
+                        self.tokenizer, self.lock)
 
     def add_vectors(self, rows: list[int], vectors: np.ndarray) -> None:
         """Vectors computed outside the lock; rows removed meanwhile are skipped."""
@@ -101,3 +120,21 @@ class CorpusIndex:
         with self.lock:
             parts = sorted(f"{m.id}\t{m.content_hash}\t{m.status}" for m in self.docs.values())
         return text_hash("\n".join(parts))
+
+
+@dataclasses.dataclass
+class _State:
+    docs: dict
+    records: dict
+    rows_of: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    docs: dict
+    records: dict
+    rows_of: dict
+    sparse: SparseIndex
+    dense: DenseIndex
+    tokenizer: PolicyTokenizer
+    lock: threading.RLock

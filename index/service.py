@@ -295,14 +295,15 @@ class SearchService:
             raise SearchError(self.error)
         self._watch_database()
         filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body)
-        corpus = self.corpus
+        corpus = self.corpus.view()
         admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
         scores = self._fused(corpus, query, mode, admitted, max(k, CANDIDATES))
+        scores = {row: s for row, s in scores.items() if row in corpus.records}  # this view's rows
+        scores = fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
+                                         self.tuning.doc_top)
         scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
         scores = fusion.apply_named(scores, self._named_rows(corpus, query, admitted, scores))
-        ranked = [(row, score) for row, score in fusion.top(scores, len(scores))
-                  if row in corpus.records]  # a row may have been removed meanwhile
-        ranked = _with_policies(corpus, ranked, admitted, k)
+        ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
         return [self._hit(corpus, row, score, filters.today) for row, score in ranked]
 
     def _fused(self, corpus, query, mode, admitted, n) -> dict[int, float]:
@@ -323,7 +324,7 @@ class SearchService:
                 [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
         else:
             scores = self._convex(corpus, index.rows, query, sparse, bm25, dense)
-        return fusion.document_support(scores, self._doc_of(corpus), tuning.doc_weight, tuning.doc_top)
+        return scores
 
     def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense) -> dict[int, float]:
         """Every candidate gets both scores (BM25 from the full score array, cosine from its

@@ -178,3 +178,30 @@ def test_rrf_selectable(svc, releases):
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
     svc.tuning.method = "rrf"
     assert svc.search("失业保险金", k=1)[0].doc_id == "jobless"
+
+
+def test_no_query_error_or_missing_document_while_publishing_and_reindexing(svc, releases):
+    import threading
+    publish(releases, make_policy("base", title="稳岗补贴通知", text="一、补贴标准\n稳岗补贴按比例返还。\n"))
+    problems, stop = [], threading.Event()
+
+    def searcher():
+        while not stop.is_set():
+            try:
+                if "base" not in {h.doc_id for h in svc.search("稳岗补贴", k=20)}:
+                    problems.append("base missing")
+            except Exception as error:  # noqa: BLE001 - any error is the failure
+                problems.append(repr(error))
+
+    thread = threading.Thread(target=searcher)
+    thread.start()
+    try:
+        for n in range(4):
+            release = publish(releases, make_policy(f"p{n}", title=f"补贴通知{n}",
+                                                    text=f"一、标准\n稳岗补贴第{n}批发放。\n"))
+            svc.rebuild()
+            releases.withdraw(SIGNER, release, "撤回")
+    finally:
+        stop.set()
+        thread.join()
+    assert problems == []
