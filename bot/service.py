@@ -194,8 +194,12 @@ class BotService:
     def question(self, openid: str, text: str, deadline: float | None) -> Outcome:
         previous = self.conversations.last(openid)
         query = conv.with_context(text, previous) if conv.is_follow_up(text, previous, self.clock()) else text
-        answer = self.budget.run(lambda: self.answer(openid, query), deadline or self.budget.deadline(),
-                                 on_late=lambda late: self.deliver_late(openid, late))
+        try:
+            answer = self.budget.run(lambda: self.answer(openid, query), deadline or self.budget.deadline(),
+                                     on_late=lambda late: self.deliver_late(openid, late))
+        except Exception:  # the index failed (not loaded, refused): say so, do not go silent
+            log.exception("answering failed")
+            return Outcome.reply(replies.BUSY)
         if answer is None:
             return SUCCESS  # WeChat gets `success` now; the answer follows (deliver_late)
         return self._with_kept(openid, Outcome.reply(answer.text))

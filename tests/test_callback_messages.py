@@ -144,3 +144,14 @@ def test_user_text_that_looks_like_markup_is_an_ordinary_question(chat):
 def test_template_send_job_finished_event_is_handed_to_the_push_outbox(chat):
     extra = "<MsgID>200163836</MsgID><Status><![CDATA[failed:user block]]></Status>"
     assert chat(event_xml("o_tmpl", "TEMPLATESENDJOBFINISH", create_time=1700000200, extra=extra)) == {}
+
+
+def test_a_failing_retriever_gets_an_honest_busy_reply(tmp_path):
+    from server import create_app
+
+    def broken(query, **_):
+        raise RuntimeError("index not loaded")
+    app = create_app(bot_config(tmp_path, broken))
+    sender = WeChatSender.from_app(app)
+    reply = sender.reply_text(sender.post(app.test_client(), text_xml("o_busy", "失业保险金怎么申领", msg_id=1)))
+    assert "系统繁忙" in reply and "转人工" in reply
