@@ -30,6 +30,7 @@ class Turn:
     question: str
     at: float
     related: list[Related]
+    best_chunk: str | None = None  # what the last answer quoted: a follow-up wants something else
 
 
 def is_follow_up(text: str, previous: Turn | None, now: float) -> bool:
@@ -58,10 +59,11 @@ class Conversations:
         if not raw:
             return None
         data = json.loads(raw)
-        return Turn(data["question"], data["at"], [Related(**r) for r in data["related"]])
+        return Turn(data["question"], data["at"], [Related(**r) for r in data["related"]],
+                    data.get("best_chunk"))
 
-    def remember(self, openid: str, question: str, related) -> None:
-        data = {"question": question, "at": self.clock(),
+    def remember(self, openid: str, question: str, related, best_chunk: str | None = None) -> None:
+        data = {"question": question, "at": self.clock(), "best_chunk": best_chunk,
                 "related": [dataclasses.asdict(r) for r in related]}
         self.store.set(_key(openid), json.dumps(data, ensure_ascii=False), KEEP_SECONDS)
 

@@ -193,9 +193,12 @@ class BotService:
     # -- questions --------------------------------------------------------------------------
     def question(self, openid: str, text: str, deadline: float | None) -> Outcome:
         previous = self.conversations.last(openid)
-        query = conv.with_context(text, previous) if conv.is_follow_up(text, previous, self.clock()) else text
+        follow_up = conv.is_follow_up(text, previous, self.clock())
+        query = conv.with_context(text, previous) if follow_up else text
+        already = previous.best_chunk if follow_up else None
         try:
-            answer = self.budget.run(lambda: self.answer(openid, query), deadline or self.budget.deadline(),
+            answer = self.budget.run(lambda: self.answer(openid, query, already),
+                                     deadline or self.budget.deadline(),
                                      on_late=lambda late: self.deliver_late(openid, late))
         except Exception:  # the index failed (not loaded, refused): say so, do not go silent
             log.exception("answering failed")
@@ -204,15 +207,18 @@ class BotService:
             return SUCCESS  # WeChat gets `success` now; the answer follows (deliver_late)
         return self._with_kept(openid, Outcome.reply(answer.text))
 
-    def answer(self, openid: str, query: str) -> Answer:
+    def answer(self, openid: str, query: str, already_quoted: str | None = None) -> Answer:
         hits = self.search(query, k=SEARCH_K, include_expired=True)
+        # A follow-up asks for more than the passage just quoted: prefer another one.
+        hits = [h for h in hits if h.chunk_id != already_quoted] or hits
         docs, successors = self.library.context_documents(hits)
         ctx = self._context(docs, successors)
         answer = compose_answer(query, hits, ctx)
         if not answer.answered:
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
             answer = compose_answer(query, hits, dataclasses.replace(ctx, topics=topics))
-        self.conversations.remember(openid, query, answer.related)
+        self.conversations.remember(openid, query, answer.related,
+                                    answer.best.chunk_id if answer.best else None)
         self._later(lambda: self._record(openid, query, answer))
         return answer
 

@@ -111,9 +111,10 @@ def test_numbers_return_related_passages_and_words_give_feedback(app, chat):
 
 def test_short_follow_up_is_read_with_the_previous_question(chat):
     _SEARCH.queries.clear()
-    chat("积分制入户的申请条件", openid="o_follow")
-    chat("那需要什么材料？", openid="o_follow")
-    assert _SEARCH.queries[-1] == "积分制入户的申请条件 那需要什么材料？"
+    first = chat("失业保险金怎么申领", openid="o_follow")["Content"]
+    second = chat("那需要什么材料？", openid="o_follow")["Content"]
+    assert _SEARCH.queries[-1] == "失业保险金怎么申领 那需要什么材料？"
+    assert first != second and "身份证和失业登记证明" in second  # not the same passage again
     chat("个人所得税专项附加扣除", openid="o_follow")  # a new topic: not glued to the old one
     assert _SEARCH.queries[-1] == "个人所得税专项附加扣除"
 
