@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+import re
 import sys
 import threading
 
@@ -49,8 +50,28 @@ def init_app(app: Flask) -> None:
     for blueprint in (wechat.bp, pages.bp, simulator.bp):
         app.register_blueprint(blueprint)
     _guard_simulator(app)
+    _redact_access_log()
     app.cli.add_command(create_menu_command)
     app.cli.add_command(calibrate_command)
+
+
+class _RedactOpenid(logging.Filter):
+    """WeChat puts the user's openid in the callback URL; the access log must not keep it
+    (SECURITY.md item 14)."""
+
+    PATTERN = re.compile(r"(openid=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "openid=" in message:
+            record.msg, record.args = self.PATTERN.sub(r"\1***", message), ()
+        return True
+
+
+def _redact_access_log() -> None:
+    logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _RedactOpenid) for f in logger.filters):
+        logger.addFilter(_RedactOpenid())
 
 
 def _guard_simulator(app: Flask) -> None:

@@ -366,3 +366,13 @@ def test_fuzzing_the_callback_never_gives_a_server_error(app, body, extra):
     args, _ = sender.signed_request("<xml/>")
     response = app.test_client().post("/wechat", query_string={**args, **extra}, data=body)
     assert response.status_code in (400, 403, 413)
+
+
+def test_access_log_does_not_keep_openids(app, caplog):
+    import logging as logging_module
+
+    record = logging_module.LogRecord("werkzeug", logging_module.INFO, __file__, 1, '%s - - "%s" %s',
+                                      ("127.0.0.1", "POST /wechat?timestamp=1&openid=oAbC123_real&nonce=2", "200"), None)
+    for log_filter in logging_module.getLogger("werkzeug").filters:
+        log_filter.filter(record)
+    assert "oAbC123_real" not in record.getMessage() and "openid=***" in record.getMessage()
