@@ -42,7 +42,7 @@ DEFAULTS = {
 # Environment variables read without the POLICYBOT_ prefix (the usual names).
 PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
 BOOL_KEYS = {"LOAD_DEMO", "TESTING", "SESSION_COOKIE_SECURE"}
-INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH"}
+INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH", "THREADS"}
 
 # Feature modules, each with `init_app(app)` registering its blueprint and commands.
 # Order matters only for readability; each module keeps its own routes and commands.
@@ -139,9 +139,11 @@ def main() -> None:
     app = create_app()
     host, port = app.config["HOST"], int(app.config["PORT"])
     log.info("serving on http://%s:%s", host, port)
-    from werkzeug.serving import run_simple
+    # waitress: a production WSGI server (threads, request-size limits, no fork, so the
+    # embedding model is safe); several processes: gunicorn without --preload (README).
+    from waitress import serve
 
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    serve(app, host=host, port=port, threads=int(app.config.get("THREADS", 8)), ident="policybot")
 
 
 if __name__ == "__main__":
