@@ -99,7 +99,7 @@ def build_index(corpus, work, embedder, cache, cache_path, args):
              "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     print(f"build: {chunks} chunks of {build['documents']} documents in {build['build_s']} s "
           f"({build['chunks_per_s']} chunks/s; cache {'off' if cache is None else len(cache)} vectors; "
-          f"sparse+import part {sparse_done - started:.1f} s); index on disk {build['index_mb']} MB; "
+          f"chunks+tokens+BM25 part {sparse_done - started:.1f} s); index on disk {build['index_mb']} MB; "
           f"max RSS {build['max_rss_mb']} MB")
     svc.store = store
     return svc, build
