@@ -74,6 +74,10 @@ def run(corpus: str, questions_path: pathlib.Path, embedder, args) -> dict:
     index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, len(preloaded) + 1)
     modes = MODES if svc.has_vectors else ("bm25",)
     quality = {mode: evaluate(svc, questions, mode=mode, ks=KS).as_dict() for mode in modes}
+    if args.also_rrf and svc.has_vectors:  # the plain reciprocal-rank fusion, for comparison
+        tuned, svc.tuning = svc.tuning, index_service.Tuning(method="rrf", doc_weight=0.0)
+        quality["hybrid-rrf"] = evaluate(svc, questions, mode="hybrid", ks=KS).as_dict()
+        svc.tuning = tuned
     _print_quality(quality)
     return {"build": build, "latency_ms": latency, "quality": quality}
 
@@ -172,10 +176,10 @@ def measure_latency(svc, questions, modes=MODES) -> dict:
 
 def _print_quality(quality: dict) -> None:
     header = ["mode"] + [f"R@{k}" for k in KS] + ["MRR@10", "nDCG@10", "n"]
-    print(" ".join(f"{h:>8s}" for h in header))
+    print(f"{header[0]:>10s} " + " ".join(f"{h:>8s}" for h in header[1:]))
     for mode, m in quality.items():
         row = [m[f"recall@{k}"] for k in KS] + [m["mrr@10"], m["ndcg@10"]]
-        print(f"{mode:>8s} " + " ".join(f"{v:8.3f}" for v in row) + f" {m['questions']:8d}")
+        print(f"{mode:>10s} " + " ".join(f"{v:8.3f}" for v in row) + f" {m['questions']:8d}")
 
 
 def _dir_size(path: pathlib.Path) -> int:
@@ -190,6 +194,7 @@ def _arguments():
     parser.add_argument("--no-cache", action="store_true", help="embed everything (cold build)")
     parser.add_argument("--only-embed", action="store_true", help="build and cache, no evaluation")
     parser.add_argument("--latency-all", action="store_true", help="also time the demo corpus")
+    parser.add_argument("--also-rrf", action="store_true", help="also evaluate plain RRF fusion")
     parser.add_argument("--max-embed", type=int, default=None,
                         help="skip dense/hybrid when more passages than this lack a cached vector")
     parser.add_argument("--json", action="store_true", help="also print all figures as JSON")
