@@ -18,8 +18,8 @@ import types
 
 from flask import Flask, jsonify
 
-from interpretations.workflow import Hooks, Releases
 from commands.content import load_demo_if_empty
+from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
 
 log = logging.getLogger("policybot")

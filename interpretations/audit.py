@@ -14,8 +14,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from policies.model import sha256_json
 from interpretations.tables import audit_log
+from policies.model import sha256_json
 
 GENESIS = "0" * 64
 HASHED_FIELDS = ("at", "actor", "role", "action", "release_id", "from_state", "to_state",
@@ -39,7 +39,7 @@ def append(conn: Connection, *, actor: str, role: str, action: str, release_id: 
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     entry = {
-        "at": (at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="microseconds"),
+        "at": (at or dt.datetime.now(dt.UTC)).isoformat(timespec="microseconds"),
         "actor": actor, "role": role, "action": action, "release_id": release_id,
         "from_state": from_state, "to_state": to_state, "content_hash": content_hash,
         "comment": comment, "prev_hash": _last_hash(conn),

@@ -18,12 +18,18 @@ import pathlib
 
 from sqlalchemy.engine import Connection
 
+from interpretations import audit
+from interpretations.workflow import (
+    Actor,
+    ReleaseInfo,
+    Releases,
+    insert_release,
+    link_document,
+    release_content_hash,
+)
 from policies import store
 from policies.jsonl import LineError, read_documents
 from policies.model import Document
-from interpretations import audit
-from interpretations.workflow import (Actor, ReleaseInfo, Releases, _content_hash, _insert_release,
-                                      _link)
 
 IMPORTER = Actor("import", "system")
 
@@ -141,13 +147,13 @@ def _publication(conn: Connection, policy: Document | None, interps: list[Docume
         store.insert_document(conn, doc, visibility="public")
     in_force = policy.status == "effective" if policy else True
     state = "published" if in_force else "retired"
-    release_id = _insert_release(conn, IMPORTER, policy.id if policy else None,
+    release_id = insert_release(conn, IMPORTER, policy.id if policy else None,
                                  state=state, provenance="import")
     for doc in members:
-        _link(conn, release_id, doc.id)
+        link_document(conn, release_id, doc.id)
     audit.append(conn, actor=IMPORTER.name, role=IMPORTER.role, action="import",
                  release_id=release_id, from_state=None, to_state=state,
-                 content_hash=_content_hash(conn, release_id),
+                 content_hash=release_content_hash(conn, release_id),
                  comment=(policy.provenance if policy else interps[0].provenance) or None)
     return ReleaseInfo(release_id, state, policy.id if policy else None,
                        tuple(sorted(d.id for d in members)))

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from interpretations import audit
+from interpretations.confidentiality import context_of, document_parts, scan_document
+from interpretations.tables import findings, release_documents, releases
 from policies import store
 from policies.db import Database
 from policies.model import Document, sha256_json
 from policies.validity import run_out
-from interpretations import audit
-from interpretations.confidentiality import context_of, document_parts, scan_document
-from interpretations.tables import findings, release_documents, releases
 
 ROLES = ("drafter", "reviewer", "signer", "admin")
 # Who may do what; admin may do everything but is bound by the same separation of duties.
@@ -106,12 +106,12 @@ class Releases:
         with self.db.write() as conn:
             if policy:
                 self._insert(conn, policy, actor)
-            release_id = _insert_release(conn, actor, policy.id if policy else None)
+            release_id = insert_release(conn, actor, policy.id if policy else None)
             if policy:
-                _link(conn, release_id, policy.id)
+                link_document(conn, release_id, policy.id)
             for doc in interpretations:
                 self._add(conn, release_id, doc, actor)
-            _audit(conn, actor, "create", release_id, None, "draft", _content_hash(conn, release_id))
+            _audit(conn, actor, "create", release_id, None, "draft", release_content_hash(conn, release_id))
         return release_id
 
     def add_document(self, actor: Actor, release_id: int, doc: Document) -> None:
@@ -151,7 +151,7 @@ class Releases:
             release = _release(conn, release_id)
             _expect_state(release, "draft", "submit")
             _require_interpretation(conn, release)
-            content_hash = _content_hash(conn, release_id)
+            content_hash = release_content_hash(conn, release_id)
             found = _record_findings(conn, release_id)
             _set(conn, release_id, state="submitted", submitted_hash=content_hash)
             _audit(conn, actor, "submit", release_id, "draft", "submitted", content_hash,
@@ -174,8 +174,9 @@ class Releases:
             state = "overridden" if override else "resolved"
             conn.execute(findings.update().where(findings.c.id == finding_id).values(
                 state=state, resolved_by=actor.name, resolution=reason.strip()))
-            _audit(conn, actor, f"finding {state}", release["id"], release["state"], release["state"],
-                   _content_hash(conn, release["id"]), f"finding {finding_id} ({row['category']}): {reason}")
+            _audit(conn, actor, f"finding {state}", release["id"], release["state"],
+                   release["state"], release_content_hash(conn, release["id"]),
+                   f"finding {finding_id} ({row['category']}): {reason}")
 
     def review(self, actor: Actor, release_id: int, note: str) -> None:
         """Approve after 保密审查: needs no open finding and a note of what was checked."""
@@ -187,7 +188,7 @@ class Releases:
             _expect_state(release, "submitted", "review")
             _not_author(actor, release, "review")
             _require_interpretation(conn, release)
-            content_hash = _content_hash(conn, release_id)
+            content_hash = release_content_hash(conn, release_id)
             _bound(release["submitted_hash"], content_hash, "submitted")
             _refresh_findings(conn, release_id)
             _no_open_findings(conn, release_id)
@@ -204,7 +205,7 @@ class Releases:
             _expect_state(release, ("submitted", "reviewed", "signed"), "send back")
             _void_approvals(conn, release_id)
             _audit(conn, actor, "send back", release_id, release["state"], "draft",
-                   _content_hash(conn, release_id), reason)
+                   release_content_hash(conn, release_id), reason)
 
     def sign(self, actor: Actor, release_id: int, comment: str | None = None) -> None:
         _require(actor, "sign")
@@ -213,7 +214,7 @@ class Releases:
             _expect_state(release, "reviewed", "sign")
             _not_author(actor, release, "sign")
             _require_interpretation(conn, release)
-            content_hash = _content_hash(conn, release_id)
+            content_hash = release_content_hash(conn, release_id)
             _bound(release["reviewed_hash"], content_hash, "reviewed")
             _no_open_findings(conn, release_id)
             _set(conn, release_id, state="signed", signed_by=actor.name, signed_hash=content_hash)
@@ -228,7 +229,7 @@ class Releases:
             _expect_state(release, "signed", "publish")
             _not_author(actor, release, "publish")
             _require_interpretation(conn, release)
-            content_hash = _content_hash(conn, release_id)
+            content_hash = release_content_hash(conn, release_id)
             _bound(release["signed_hash"], content_hash, "signed")
             info, superseded = _publish_in(conn, actor, release, content_hash)
             for hook in self.hooks.publishing:
@@ -250,7 +251,7 @@ class Releases:
                 store.set_visibility(conn, ids, "withdrawn")
             _set(conn, release_id, state="withdrawn")
             _audit(conn, actor, "withdraw", release_id, release["state"], "withdrawn",
-                   _content_hash(conn, release_id), reason)
+                   release_content_hash(conn, release_id), reason)
             info = _info(release, "withdrawn", ids)
         self.hooks.notify_removed([info])
         return info
@@ -287,7 +288,7 @@ class Releases:
             release = dict(_release(conn, release_id))
             members = [store.get_document(conn, i) for i in _member_ids(conn, release_id)]
             release["documents"] = members
-            release["content_hash"] = _content_hash(conn, release_id)
+            release["content_hash"] = release_content_hash(conn, release_id)
             release["findings"] = [dict(r) for r in conn.execute(
                 sa.select(findings).where(findings.c.release_id == release_id)
                 .order_by(findings.c.id)).mappings()]
@@ -302,7 +303,7 @@ class Releases:
     def _add(self, conn: Connection, release_id: int, doc: Document, actor: Actor) -> None:
         _check_member(conn, _release(conn, release_id), doc)
         self._insert(conn, doc, actor)
-        _link(conn, release_id, doc.id)
+        link_document(conn, release_id, doc.id)
 
     @staticmethod
     def _insert(conn: Connection, doc: Document, actor: Actor) -> None:
@@ -319,7 +320,7 @@ class Releases:
             _void_approvals(conn, release["id"])
             comment += "; approvals void, back to draft"
         _audit(conn, actor, "edit", release["id"], release["state"], "draft",
-               _content_hash(conn, release["id"]), comment)
+               release_content_hash(conn, release["id"]), comment)
 
 
 # -- module helpers (each works inside the caller's transaction) -------------------------------
@@ -411,12 +412,12 @@ def _require_interpretation(conn: Connection, release) -> None:
                             "interpretation in the same release (三同步, 重大政策解读率100%)")
 
 
-def _content_hash(conn: Connection, release_id: int) -> str:
+def release_content_hash(conn: Connection, release_id: int) -> str:
     hashes = {i: store.get_document(conn, i).content_hash() for i in _member_ids(conn, release_id)}
     return sha256_json(hashes)
 
 
-def _insert_release(conn: Connection, actor: Actor, policy_id: str | None,
+def insert_release(conn: Connection, actor: Actor, policy_id: str | None,
                     state: str = "draft", provenance: str = "workflow") -> int:
     now = store.utcnow()
     return conn.execute(releases.insert().values(
@@ -425,7 +426,7 @@ def _insert_release(conn: Connection, actor: Actor, policy_id: str | None,
         .returning(releases.c.id)).scalar_one()
 
 
-def _link(conn: Connection, release_id: int, doc_id: str) -> None:
+def link_document(conn: Connection, release_id: int, doc_id: str) -> None:
     conn.execute(release_documents.insert().values(release_id=release_id, document_id=doc_id))
 
 
@@ -472,7 +473,7 @@ def _retire_in(conn: Connection, actor: Actor, release, status: str, reason: str
     store.set_status(conn, ids, status)
     _set(conn, release["id"], state="retired")
     _audit(conn, actor, "retire", release["id"], "published", "retired",
-           _content_hash(conn, release["id"]), reason or status)
+           release_content_hash(conn, release["id"]), reason or status)
     return _info(release, "retired", ids)
 
 

@@ -1,9 +1,8 @@
 """Alembic environment. The URL comes from the caller (policies.db.alembic_config)."""
 from alembic import context
 
-from policies.db import create_engine, metadata
-
 import migrations_models  # noqa: F401,E402  (every table module, for autogenerate)
+from policies.db import create_engine, metadata
 
 target_metadata = metadata
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event

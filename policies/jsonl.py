@@ -6,7 +6,7 @@ import json
 import os
 import pathlib
 import tempfile
-from typing import Iterable
+from collections.abc import Iterable
 
 from policies.model import Document, InvalidDocument
 

@@ -79,7 +79,7 @@ class Document:
         return self.importance == "major"
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Document":
+    def from_record(cls, record: dict[str, Any]) -> Document:
         """Validate a FORMAT.md record (unknown fields ignored) and build the document."""
         if not isinstance(record, dict):
             raise InvalidDocument(["a document must be a JSON object"])
@@ -104,7 +104,7 @@ class Document:
         content = {name: record.get(name) for name in CONTENT_FIELDS}
         return sha256_json(content)
 
-    def replace(self, **changes) -> "Document":
+    def replace(self, **changes) -> Document:
         return Document.from_record({**self.to_record(), **_records(changes)})
 
     def in_force(self, today: dt.date) -> bool:

@@ -4,7 +4,7 @@ caller decides the transaction (the release workflow publishes several documents
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,7 +20,7 @@ class ImmutableDocument(RuntimeError):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def insert_document(conn: Connection, doc: Document, *, visibility: str = "draft",

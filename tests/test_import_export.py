@@ -1,4 +1,5 @@
 """Import and export of the JSONL interchange format, with the real demo corpus."""
+import datetime as dt
 import json
 
 import pytest
@@ -12,7 +13,6 @@ from policies.tables import documents
 from policies.validity import catalogue
 from tests.conftest import DEMO, make_interpretation, make_policy
 from tests.test_workflow import published
-import datetime as dt
 
 
 def demo_records():

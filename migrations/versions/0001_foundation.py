@@ -4,10 +4,8 @@ Revision ID: 0001_foundation
 Revises: 
 Create Date: 2026-11-27 17:36:22.008501
 """
-from alembic import op
 import sqlalchemy as sa
-
-
+from alembic import op
 
 revision = '0001_foundation'
 down_revision = None

@@ -4,9 +4,8 @@ Revision ID: 0005_portal
 Revises: 0001_foundation
 Create Date: 2026-11-27 17:45:06.327581
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0005_portal'
 down_revision = '0001_foundation'

@@ -4,9 +4,8 @@ Revision ID: 0007_insights
 Revises: 0001_foundation
 Create Date: 2026-11-27
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007_insights'
 down_revision = '0001_foundation'
