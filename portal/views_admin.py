@@ -74,63 +74,49 @@ def create_user():
                                   form.get("role", ""), form.get("department"), form.get("display_name"),
                                   n=scrypt_n())
     except ValueError as refused:
-        flash(f"未创建：{refused}", "error")
-        return redirect(url_for("portal.users_page"), code=303)
+        return _back_to_users(f"未创建：{refused}", "error")
     _audit_account("add staff", f"{user.username} ({user.role}, {user.department or '-'})")
-    flash(f"已创建账号 {user.username}。", "ok")
-    return redirect(url_for("portal.users_page"), code=303)
+    return _back_to_users(f"已创建账号 {user.username}。", "ok")
 
 
 @bp.post("/users/<int:user_id>/active")
 @staff_required("admin")
 def set_user_active(user_id: int):
-    user = accounts.get_by_id(services().db, user_id)
-    if user is None:
-        abort(404)
+    user = _user_or_404(user_id)
     active = request.form.get("active") == "1"
     if user.id == current_staff().id and not active:
-        flash("不能停用自己的账号。", "error")
-        return redirect(url_for("portal.users_page"), code=303)
+        return _back_to_users("不能停用自己的账号。", "error")
     accounts.set_active(services().db, user_id, active)
     _audit_account("enable staff" if active else "disable staff", user.username)
-    flash(f"{user.username} 已{'启用' if active else '停用（会话已结束）'}。", "ok")
-    return redirect(url_for("portal.users_page"), code=303)
+    return _back_to_users(f"{user.username} 已{'启用' if active else '停用（会话已结束）'}。", "ok")
 
 
 @bp.post("/users/<int:user_id>/role")
 @staff_required("admin")
 def set_user_role(user_id: int):
-    user = accounts.get_by_id(services().db, user_id)
-    if user is None:
-        abort(404)
+    user = _user_or_404(user_id)
     if user.id == current_staff().id:
-        flash("不能修改自己的角色。", "error")
-        return redirect(url_for("portal.users_page"), code=303)
+        return _back_to_users("不能修改自己的角色。", "error")
     role, department = request.form.get("role", ""), request.form.get("department")
     try:
         accounts.set_role(services().db, user_id, role, department)
     except ValueError as refused:
-        flash(f"未修改：{refused}", "error")
-        return redirect(url_for("portal.users_page"), code=303)
+        return _back_to_users(f"未修改：{refused}", "error")
     _audit_account("change role", f"{user.username}: {user.role} → {role}, {department or '-'}")
-    flash(f"{user.username} 的角色已改为 {accounts.ROLE_LABELS.get(role, role)}，其会话已结束。", "ok")
-    return redirect(url_for("portal.users_page"), code=303)
+    label = accounts.ROLE_LABELS.get(role, role)
+    return _back_to_users(f"{user.username} 的角色已改为 {label}，其会话已结束。", "ok")
 
 
 @bp.post("/users/<int:user_id>/password")
 @staff_required("admin")
 def reset_user_password(user_id: int):
-    user = accounts.get_by_id(services().db, user_id)
-    if user is None:
-        abort(404)
+    user = _user_or_404(user_id)
     try:
         accounts.set_password(services().db, user_id, request.form.get("password", ""), n=scrypt_n())
     except ValueError as refused:
-        flash(f"未修改：{refused}", "error")
-        return redirect(url_for("portal.users_page"), code=303)
+        return _back_to_users(f"未修改：{refused}", "error")
     _audit_account("reset password", user.username)
-    flash(f"{user.username} 的密码已重置，其会话已结束。", "ok")
-    return redirect(url_for("portal.users_page"), code=303)
+    return _back_to_users(f"{user.username} 的密码已重置，其会话已结束。", "ok")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -175,3 +161,16 @@ def _audit_account(action: str, comment: str) -> None:
     with services().db.write() as conn:
         audit.append(conn, actor=me.username, role=me.role, action=action, release_id=None,
                      from_state=None, to_state=None, comment=comment)
+
+
+def _user_or_404(user_id: int):
+    user = accounts.get_by_id(services().db, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _back_to_users(message: str, category: str):
+    """Every account action ends on the users page with one flashed message (303: GET next)."""
+    flash(message, category)
+    return redirect(url_for("portal.users_page"), code=303)
