@@ -8,6 +8,9 @@ MAX_QUESTION_CHARS) with ID numbers, phone numbers, bank cards and e-mail addres
 the 保密审查 scanner replaced by a placeholder such as 【手机号】. Rows older than the
 retention period are deleted by `purge` (CLI: `flask --app server insights purge`).
 
+An answer's row may carry `answer_ref`, the unguessable reference its reply's link carries
+(bot.links): the H5 page rates the answer by it (`rate_answer`), the chat by the openid.
+
 Times are stored in UTC.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ RATINGS = ("satisfied", "unsatisfied")
 CHANNELS_MAX = 20
 MAX_QUESTION_CHARS = 500
 MAX_CITED = 10
+MAX_REF_CHARS = 32
 DEFAULT_RETENTION_DAYS = 365
 # What a user may reply after an answer; anything else is a new question.
 RATING_WORDS = {"满意": "satisfied", "1": "satisfied", "不满意": "unsatisfied", "2": "unsatisfied"}
@@ -50,6 +54,7 @@ question_log = sa.Table(
     sa.Column("answered", sa.Boolean, nullable=False),
     sa.Column("rating", sa.String(20)),
     sa.Column("rated_at", sa.DateTime(timezone=True)),
+    sa.Column("answer_ref", sa.String(MAX_REF_CHARS), index=True, unique=True),
 )
 
 
@@ -120,9 +125,13 @@ class QuestionLog:
         return hmac.new(self._key, b"questionlog:" + openid.encode(), hashlib.sha256).hexdigest()
 
     def record(self, openid: str, channel: str, question: str, cited: list[dict],
-               confidence: float, answered: bool, at: dt.datetime | None = None) -> int:
-        """Log one question; returns the log id (to attach feedback to)."""
+               confidence: float, answered: bool, at: dt.datetime | None = None,
+               answer_ref: str | None = None) -> int:
+        """Log one question; returns the log id (to attach feedback to). `answer_ref` is the
+        reference the answer's link carries (unique), for `rate_answer`."""
         row = self._row(openid, channel, question, cited, confidence, answered, at)
+        if answer_ref is not None:
+            row["answer_ref"] = _checked_ref(answer_ref)
         with self.db.write() as conn:
             return conn.execute(sa.insert(question_log).values(**row)
                                 .returning(question_log.c.id)).scalar_one()
@@ -143,6 +152,18 @@ class QuestionLog:
                                 .values(rating=rating, rated_at=at)).rowcount
         if not done:
             raise KeyError(f"no logged question {log_id}")
+        return log_id
+
+    def rate_answer(self, ref: str, rating: str, at: dt.datetime | None = None) -> int | None:
+        """Rate the answer whose link carried `ref` (the H5 page's buttons). The last rating
+        wins. Returns the rated log id, or None when no row has that ref (unknown or purged)."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
+        ref = _checked_ref(ref)
+        with self.db.write() as conn:
+            log_id = conn.execute(sa.update(question_log).where(question_log.c.answer_ref == ref)
+                                  .values(rating=rating, rated_at=as_utc(at or utcnow()))
+                                  .returning(question_log.c.id)).scalar()
         return log_id
 
     def latest_for(self, openid: str, within_seconds: int,
@@ -182,6 +203,12 @@ class QuestionLog:
                     question=clean, cited=citations,
                     top_doc_id=citations[0]["doc_id"] if citations else None,
                     confidence=float(confidence), answered=bool(answered))
+
+
+def _checked_ref(ref: str) -> str:
+    if not isinstance(ref, str) or not 0 < len(ref) <= MAX_REF_CHARS:
+        raise ValueError(f"an answer reference is 1..{MAX_REF_CHARS} characters")
+    return ref
 
 
 def _citation(cited: dict) -> dict:

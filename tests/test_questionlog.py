@@ -64,6 +64,25 @@ def test_feedback_by_id_and_by_latest_answer(log):
         log.feedback(99999, "satisfied")
 
 
+def test_rate_answer_by_its_reference_last_rating_wins(db, log):
+    rated = log.record("o1", "wechat", "问题一", CITED, 0.9, True, at=T0, answer_ref="AbCdEfGh1234")
+    other = log.record("o1", "wechat", "问题二", CITED, 0.9, True, at=T0, answer_ref="ZyXwVu987654")
+    log.record("o1", "wechat", "问题三", [], 0.1, False, at=T0)  # no reference: nothing to rate by
+    assert log.rate_answer("AbCdEfGh1234", "satisfied", at=T0 + dt.timedelta(minutes=1)) == rated
+    assert log.rate_answer("AbCdEfGh1234", "unsatisfied", at=T0 + dt.timedelta(minutes=2)) == rated
+    assert log.get(rated).rating == "unsatisfied" and log.get(other).rating is None
+    row = next(r for r in raw_rows(db) if r["id"] == rated)
+    assert row["answer_ref"] == "AbCdEfGh1234"
+    assert row["rated_at"].replace(tzinfo=dt.UTC) == T0 + dt.timedelta(minutes=2)
+    assert log.rate_answer("NoSuchRef000", "satisfied") is None
+    with pytest.raises(ValueError):
+        log.rate_answer("AbCdEfGh1234", "great")
+    with pytest.raises(ValueError):
+        log.rate_answer("", "satisfied")
+    with pytest.raises(ValueError):
+        log.record("o1", "wechat", "问题", [], 0.1, False, answer_ref="x" * 33)
+
+
 def test_latest_for_respects_the_window(log):
     log_id = log.record("o1", "h5", "住房公积金怎么提取", CITED, 0.7, True, at=T0)
     assert log.latest_for("o1", 600, now=T0 + dt.timedelta(seconds=599)).id == log_id
@@ -108,6 +127,10 @@ def test_works_on_both_databases(any_db_url):
         assert log.feedback("o1", "satisfied", at=T0 + dt.timedelta(seconds=5)) == log_id
         entry = log.latest_for("o1", 60, now=T0 + dt.timedelta(seconds=10))
         assert entry.at == T0 and entry.rating == "satisfied" and entry.cited[0]["doc_id"] == "gz_15"
+        by_ref = log.record("o2", "h5", "问题", CITED, 0.5, True, at=T0, answer_ref="AbCdEfGh1234")
+        assert log.rate_answer("AbCdEfGh1234", "unsatisfied", at=T0) == by_ref
+        assert log.rate_answer("AbCdEfGh1234", "satisfied", at=T0) == by_ref
+        assert log.get(by_ref).rating == "satisfied" and log.rate_answer("NoSuchRef000", "satisfied") is None
     finally:
         database.dispose()
 
