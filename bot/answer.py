@@ -3,9 +3,11 @@
 Pure: (question, hits, context) → Answer. Picks the best relevant passage (an official
 interpretation or FAQ answer first, else the policy article), names its source (《title》,
 文号, issuing body, date, validity), says plainly when it is no longer in force and points to
-its successor, links to the H5 page at the article, and numbers one or two related
-documents. Plain text within REPLY_LIMIT_BYTES, cut only between characters and never in a
-link. Below the relevance threshold it says it found nothing and offers a human.
+its successor, links to the H5 page at the article (carrying the answer's reference, so the
+page can rate this answer), and ends with one numbered menu: 1 满意 / 2 不满意, then one or two
+related documents numbered from RELATED_FIRST_NUMBER. Plain text within REPLY_LIMIT_BYTES,
+cut only between characters and never in a link. Below the relevance threshold it says it
+found nothing and offers a human.
 """
 from __future__ import annotations
 
@@ -20,7 +22,11 @@ from index.hits import Hit
 from policies.model import Document
 
 MAX_RELATED = 2
-FEEDBACK_LINE = "回复「满意」或「不满意」评价本次答复；回复「转人工」联系工作人员。"
+# One menu at the end of an answer: the digits below RELATED_FIRST_NUMBER rate the answer
+# (bot.questionlog.RATING_WORDS), the related documents are numbered from it.
+RELATED_FIRST_NUMBER = 3
+FEEDBACK_LINE = "评价本次答复：回复 1 满意，2 不满意"
+TRANSFER_LINE = "回复「转人工」联系工作人员。"
 MIN_PASSAGE_BYTES = 240
 
 
@@ -32,6 +38,7 @@ class AnswerContext:
     successors: Mapping[str, Document] = dataclasses.field(default_factory=dict)  # old id → new
     topics: Sequence[str] = ()  # closest topics, for "not found"
     limit_bytes: int = REPLY_LIMIT_BYTES
+    answer_ref: str | None = None  # carried by the main link (?r=), to rate the answer on the page
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Answer:
     best: Hit | None = None
     related: tuple[Related, ...] = ()
     confidence: float = 0.0
+    ref: str | None = None  # the reference the reply's link carries (answered only)
 
 
 def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext) -> Answer:
@@ -63,7 +71,8 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext) -> An
     best = choose_best(relevant)
     related = related_documents(best, relevant, ctx)
     text = render_answer(best, related, ctx)
-    return Answer(text, answered=True, best=best, related=related, confidence=covered[best.chunk_id])
+    return Answer(text, answered=True, best=best, related=related, confidence=covered[best.chunk_id],
+                  ref=ctx.answer_ref)
 
 
 def best_coverage(question: str, hits: Sequence[Hit]) -> float:
@@ -93,7 +102,7 @@ def related_documents(best: Hit, relevant: Sequence[Hit], ctx: AnswerContext) ->
 
 def render_answer(best: Hit, related: Sequence[Related], ctx: AnswerContext) -> str:
     head = "\n".join(header_lines(best, ctx))
-    tail = "\n".join(link_lines(best, ctx) + related_lines(related) + [FEEDBACK_LINE])
+    tail = "\n".join(link_lines(best, ctx) + [FEEDBACK_LINE] + related_lines(related) + [TRANSFER_LINE])
     quote_label = quote_label_of(best)
     room = ctx.limit_bytes - utf8_len(head + tail + quote_label) - 3  # three line breaks
     if room < MIN_PASSAGE_BYTES and related:  # the quotation matters more than the list
@@ -152,9 +161,12 @@ def link_lines(hit: Hit, ctx: AnswerContext) -> list[str]:
 
 
 def hit_url(hit: Hit, ctx: AnswerContext) -> str:
+    """The answer's main link; the only one carrying the answer's reference."""
     if hit.kind == "interpretation" and hit.interprets and hit.interprets in ctx.documents:
-        return links.policy_url(ctx.public_url, hit.interprets, links.interpretation_anchor(hit.doc_id))
-    return links.policy_url(ctx.public_url, hit.doc_id, passage_anchor(hit.article, hit.start))
+        return links.policy_url(ctx.public_url, hit.interprets, links.interpretation_anchor(hit.doc_id),
+                                ctx.answer_ref)
+    return links.policy_url(ctx.public_url, hit.doc_id, passage_anchor(hit.article, hit.start),
+                            ctx.answer_ref)
 
 
 def passage_anchor(article: str | None, start: int) -> str | None:
@@ -167,8 +179,13 @@ def related_lines(related: Sequence[Related]) -> list[str]:
     if not related:
         return []
     lines = ["相关文件（回复序号查看要点）："]
-    lines += [f"{n}.《{r.title}》" for n, r in enumerate(related, 1)]
+    lines += [f"{related_number(i)}.《{r.title}》" for i, r in enumerate(related)]
     return lines
+
+
+def related_number(position: int) -> int:
+    """The number a user replies for the related document at `position` (0-based)."""
+    return RELATED_FIRST_NUMBER + position
 
 
 def not_found_text(question: str, ctx: AnswerContext) -> str:
@@ -180,10 +197,11 @@ def not_found_text(question: str, ctx: AnswerContext) -> str:
     return cut_to_bytes("\n".join(lines), ctx.limit_bytes)
 
 
-def related_passage_text(number: int, related: Related, doc: Document | None,
+def related_passage_text(position: int, related: Related, doc: Document | None,
                          ctx: AnswerContext, in_force: bool) -> str:
-    """Reply to a number: that related document's key passage, with its source."""
-    title = f"{number}.《{related.title}》"
+    """Reply to a number: the key passage of the related document at `position` (0-based),
+    with its source, under the number the user replied."""
+    title = f"{related_number(position)}.《{related.title}》"
     meta = []
     if doc is not None:
         meta = [doc.doc_number, doc.issuing_body,

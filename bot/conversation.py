@@ -1,9 +1,10 @@
 """A user's conversation state: the previous question (for short follow-ups such as
 「那需要什么材料？」) and the numbered related documents of the last answer.
 
-Number rule (documented in the README): a bare number 1–9 selects that related document of
-the last answer; feedback is given with the words 满意 / 不满意 (the answer says so), so a
-number is never ambiguous.
+Number rule (documented in the README): an answer ends with one numbered menu, as a phone
+menu does. 1 rates the last answer 满意 and 2 不满意 (so do the words, bot.questionlog
+parse_rating); the related documents are numbered from 3 (bot.answer.RELATED_FIRST_NUMBER),
+and a bare number from 3 returns that document's key passage. A number is never ambiguous.
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def with_context(text: str, previous: Turn) -> str:
     return f"{previous.question} {text}"
 
 
-def related_number(text: str) -> int | None:
+def menu_number(text: str) -> int | None:
+    """A bare number 1–9 (half- or full-width) replied to the answer's menu, else None."""
     text = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
     return int(text) if re.fullmatch(r"[1-9]", text) else None
 

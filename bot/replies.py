@@ -1,4 +1,5 @@
 """Fixed texts of the bot (plain text, no Markdown), in one place for review by staff."""
+from bot.answer import RELATED_FIRST_NUMBER
 
 HELP = ("您好！这里是政策解读助手。您可以直接提问，例如：\n"
         "· 失业保险金怎么申领？\n· 积分制入户需要什么条件？\n"
@@ -19,7 +20,8 @@ UNKNOWN_MESSAGE = "抱歉，暂不支持这种消息。请用文字输入您的�
 EMPTY_TEXT = HELP
 FEEDBACK_THANKS = {"satisfied": "感谢您的评价！", "unsatisfied": "感谢反馈，我们会改进解读内容。需要人工帮助请回复「转人工」。"}
 FEEDBACK_NOTHING = "暂时没有可以评价的答复。您可以直接提问。"
-NO_RELATED = "没有这个序号的相关文件。请先提问，答复末尾的相关文件可回复序号查看。"
+NO_RELATED = (f"没有这个序号的相关文件。请先提问；答复末尾的相关文件从 {RELATED_FIRST_NUMBER} 起编号，"
+              "回复序号查看要点（1、2 用于评价答复）。")
 SUBSCRIBE_HOW = "请回复「订阅 主题或人群」，例如：订阅 就业创业。可订阅："
 NO_SUBSCRIPTIONS = "您还没有订阅任何主题。回复「订阅 主题或人群」即可订阅，例如：订阅 就业创业。"
 SUBSCRIPTIONS_OFF = "订阅功能暂未开放。"

@@ -18,11 +18,12 @@ from collections.abc import Callable
 
 from bot import conversation as conv
 from bot import replies
-from bot.answer import Answer, AnswerContext, compose_answer, related_passage_text
+from bot.answer import RELATED_FIRST_NUMBER, Answer, AnswerContext, compose_answer, related_passage_text
 from bot.budget import TimeBudget
 from bot.kvstore import KeyValueStore
 from bot.library import Library
-from bot.links import catalogue_url
+from bot.links import catalogue_url, new_answer_ref
+from bot.questionlog import parse_rating
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
 from policies.validity import local_today
@@ -31,7 +32,6 @@ log = logging.getLogger("policybot.bot")
 TRANSFER_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "客服"}
 CATALOGUE_WORDS = {"目录", "现行有效目录", "政策目录", "现行有效", "现行有效政策目录"}
 HELP_WORDS = {"帮助", "help", "?", "？", "你好", "您好", "菜单"}
-RATING = {"满意": "satisfied", "不满意": "unsatisfied"}
 SUBSCRIPTION_RE = re.compile(r"^(订阅|退订|取消订阅)\s*(.*)$")
 KEPT_SECONDS = 48 * 3600
 SEARCH_K = 6
@@ -145,13 +145,14 @@ class BotService:
             return Outcome.reply(self.catalogue_text())
         if text.lower() in HELP_WORDS:
             return Outcome.reply(replies.HELP)
-        if text in RATING:
-            return Outcome.reply(self.feedback(openid, RATING[text]))
+        rating = parse_rating(text)  # 满意 / 不满意, or 1 / 2 of the answer's menu
+        if rating is not None:
+            return Outcome.reply(self.feedback(openid, rating))
         if text == "我的订阅" or SUBSCRIPTION_RE.match(text):
             return Outcome.reply(self.subscription_command(openid, text))
-        number = conv.related_number(text)
+        number = conv.menu_number(text)
         if number is not None:
-            return Outcome.reply(self.related_passage(openid, number))
+            return Outcome.reply(self.related_passage(openid, number - RELATED_FIRST_NUMBER))
         return None
 
     def catalogue_text(self) -> str:
@@ -180,15 +181,16 @@ class BotService:
             return self.subscribers.subscribe(openid, name).message
         return self.subscribers.unsubscribe(openid, name).message
 
-    def related_passage(self, openid: str, number: int) -> str:
+    def related_passage(self, openid: str, position: int) -> str:
+        """The related document at `position` (0-based) of the user's last answer."""
         turn = self.conversations.last(openid)
-        if turn is None or number > len(turn.related):
+        if turn is None or not 0 <= position < len(turn.related):
             return replies.NO_RELATED
-        related = turn.related[number - 1]
+        related = turn.related[position]
         doc = self.library.get(related.doc_id)
         today = local_today(self.settings.timezone)
         in_force = doc is not None and doc.in_force(today)
-        return related_passage_text(number, related, doc, self._context(), in_force)
+        return related_passage_text(position, related, doc, self._context(), in_force)
 
     # -- questions --------------------------------------------------------------------------
     def question(self, openid: str, text: str, deadline: float | None) -> Outcome:
@@ -212,7 +214,7 @@ class BotService:
         # A follow-up asks for more than the passage just quoted: prefer another one.
         hits = [h for h in hits if h.chunk_id != already_quoted] or hits
         docs, successors = self.library.context_documents(hits)
-        ctx = self._context(docs, successors)
+        ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref())
         answer = compose_answer(query, hits, ctx)
         if not answer.answered:
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
@@ -258,7 +260,8 @@ class BotService:
                  for h in ([answer.best] if answer.best else [])]
         cited += [{"doc_id": r.doc_id, "chunk_id": None, "score": None, "source": None}
                   for r in answer.related]
-        self.questions.record(openid, "wechat", query, cited, float(answer.confidence), answer.answered)
+        self.questions.record(openid, "wechat", query, cited, float(answer.confidence), answer.answered,
+                              answer_ref=answer.ref)
 
 
 def _kept_key(openid: str) -> str:

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, doc, hit_of, world_hits
 
-from bot.answer import AnswerContext, compose_answer
+from bot.answer import (
+    FEEDBACK_LINE,
+    RELATED_FIRST_NUMBER,
+    AnswerContext,
+    compose_answer,
+    related_passage_text,
+)
 from bot.textlimit import URL, cut_to_bytes, utf8_len
 
 PUBLIC = "https://zc.example.gov.cn"
@@ -32,8 +38,38 @@ def test_answer_quotes_interpretation_first_with_header_and_link():
     assert "（解读《广州市失业保险金申领办法》，穗府办规〔2025〕8号）" in answer.text
     assert "可通过广东政务服务网在线申领失业保险金" in answer.text  # quoted, not invented
     assert f"{PUBLIC}/p/gz_unemp#jd-gz_unemp_jd" in answer.text
-    assert "1.《广州市失业保险金申领办法》" in answer.text and answer.related[0].doc_id == "gz_unemp"
+    assert "3.《广州市失业保险金申领办法》" in answer.text and answer.related[0].doc_id == "gz_unemp"
     assert "现行有效" in answer.text and "**" not in answer.text and "#" not in answer.text.split("http")[0]
+
+
+def test_the_answer_ends_with_one_menu_feedback_first_then_related_documents():
+    answer = compose_answer("失业保险金怎么申领", search("失业保险金怎么申领"),
+                            ctx(documents={UNEMPLOYMENT.id: UNEMPLOYMENT}))
+    tail = answer.text.splitlines()[-4:]
+    assert tail == ["评价本次答复：回复 1 满意，2 不满意", "相关文件（回复序号查看要点）：",
+                    f"{RELATED_FIRST_NUMBER}.《广州市失业保险金申领办法》", "回复「转人工」联系工作人员。"]
+    assert RELATED_FIRST_NUMBER == 3 and FEEDBACK_LINE in answer.text
+
+
+def test_only_the_main_link_carries_the_answer_reference():
+    hits = [hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条"),
+            hit_of(NEW_HUKOU, "失业保险金申领 积分制入户", ordinal=2)]
+    answer = compose_answer("失业保险金申领需要什么证明", hits, ctx(answer_ref="AbCdEfGh1234"))
+    assert answer.ref == "AbCdEfGh1234" and answer.related
+    assert f"全文：{PUBLIC}/p/gz_unemp?r=AbCdEfGh1234#a-%E7%AC%AC%E4%BA%94%E6%9D%A1" in answer.text
+    assert answer.text.count("r=AbCdEfGh1234") == 1
+    passage = related_passage_text(0, answer.related[0], NEW_HUKOU, ctx(answer_ref="AbCdEfGh1234"), True)
+    assert passage.startswith(f"{RELATED_FIRST_NUMBER}.《广州市积分制入户管理办法》") and "?r=" not in passage
+    expired = compose_answer("积分制入户的申请条件", search("积分制入户的申请条件"),
+                             ctx(successors={OLD_HUKOU.id: NEW_HUKOU}, answer_ref="AbCdEfGh1234"))
+    assert f"{PUBLIC}/p/gz_hukou_2025 " in expired.text or f"{PUBLIC}/p/gz_hukou_2025\n" in expired.text
+    assert expired.text.count("?r=") == 1  # the successor's link is not the answer's
+
+
+def test_a_not_found_reply_has_no_reference():
+    answer = compose_answer("离婚后孩子抚养权归谁", search("离婚后孩子抚养权归谁"),
+                            ctx(answer_ref="AbCdEfGh1234"))
+    assert not answer.answered and answer.ref is None and "?r=" not in answer.text
 
 
 def test_policy_article_header_names_number_body_date_status():
@@ -82,11 +118,13 @@ def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
     hits = [hit_of(long_doc, long_text, article="第九条"),
             hit_of(UNEMPLOYMENT, "失业保险金申领" * 50, ordinal=2),
             hit_of(doc("other", title="另一个失业保险金申领文件" * 4), "失业保险金申领" * 50, ordinal=3)]
-    answer = compose_answer("失业保险金申领材料", hits, ctx())
+    answer = compose_answer("失业保险金申领材料", hits, ctx(answer_ref="AbCdEfGh1234"))
     size = utf8_len(answer.text)
     print(f"long answer: {size} bytes (limit 2000)")
     assert size <= 2000 and answer.text.encode("utf-8").decode("utf-8") == answer.text
-    assert f"{PUBLIC}/p/long_one#a-" in answer.text and "…" in answer.text
+    assert f"{PUBLIC}/p/long_one?r=AbCdEfGh1234#a-%E7%AC%AC%E4%B9%9D%E6%9D%A1\n" in answer.text
+    assert "…" in answer.text
+    assert FEEDBACK_LINE in answer.text  # the menu survives the cut
     for url in URL.findall(answer.text):
         assert url.startswith(PUBLIC + "/")
 

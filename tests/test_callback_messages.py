@@ -6,6 +6,8 @@ import itertools
 import pytest
 from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
 
+from bot import replies
+from bot.answer import RELATED_FIRST_NUMBER
 from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
 from bot.xmlsafe import parse_flat_xml
 
@@ -98,15 +100,42 @@ def test_transfer_to_a_human(chat):
     assert chat("转人工")["MsgType"] == "transfer_customer_service"
 
 
-def test_numbers_return_related_passages_and_words_give_feedback(app, chat):
+def test_words_rate_the_last_answer(app, chat):
+    chat("失业保险金怎么申领", openid="o_words")
+    assert "感谢您的评价" in chat("满意", openid="o_words")["Content"]
+    assert "感谢反馈" in chat("不满意。", openid="o_words")["Content"]  # the last rating wins
+    latest = app.extensions["policybot"].questions.latest_for("o_words", within_seconds=600)
+    assert latest.rating == "unsatisfied" and latest.answered and latest.cited[0]["doc_id"] == "gz_unemp_jd"
+
+
+@pytest.mark.parametrize(("digit", "rating", "thanks"), [
+    ("1", "satisfied", "感谢您的评价"), ("2", "unsatisfied", "感谢反馈"),
+    ("１", "satisfied", "感谢您的评价")])
+def test_1_and_2_of_the_menu_rate_the_last_answer(app, chat, digit, rating, thanks):
+    openid = f"o_digit_{ord(digit)}"
+    answer = chat("失业保险金怎么申领", openid=openid)["Content"]
+    assert "评价本次答复：回复 1 满意，2 不满意" in answer
+    assert thanks in chat(digit, openid=openid)["Content"]
+    latest = app.extensions["policybot"].questions.latest_for(openid, within_seconds=600)
+    assert latest.rating == rating and latest.question == "失业保险金怎么申领"
+
+
+def test_numbers_from_3_return_related_passages(chat):
     answer = chat("失业保险金怎么申领", openid="o_conv")["Content"]
-    assert "1.《广州市失业保险金申领办法》" in answer
-    passage = chat("1", openid="o_conv")["Content"]
-    assert passage.startswith("1.《广州市失业保险金申领办法》") and "身份证和失业登记证明" in passage
-    assert "没有这个序号" in chat("5", openid="o_conv")["Content"]
-    assert "感谢您的评价" in chat("满意", openid="o_conv")["Content"]
-    latest = app.extensions["policybot"].questions.latest_for("o_conv", within_seconds=600)
-    assert latest.rating == "satisfied" and latest.answered and latest.cited[0]["doc_id"] == "gz_unemp_jd"
+    assert f"{RELATED_FIRST_NUMBER}.《广州市失业保险金申领办法》" in answer
+    assert f"{RELATED_FIRST_NUMBER + 1}.《" not in answer  # one related document here
+    passage = chat(str(RELATED_FIRST_NUMBER), openid="o_conv")["Content"]
+    assert passage.startswith(f"{RELATED_FIRST_NUMBER}.《广州市失业保险金申领办法》")
+    assert "身份证和失业登记证明" in passage
+    assert chat("３", openid="o_conv")["Content"] == passage  # full-width digits too
+    for beyond in (str(RELATED_FIRST_NUMBER + 1), "9"):
+        assert chat(beyond, openid="o_conv")["Content"] == replies.NO_RELATED
+    assert chat(str(RELATED_FIRST_NUMBER), openid="o_nobody")["Content"] == replies.NO_RELATED
+
+
+def test_a_rating_without_an_answer_says_there_is_nothing_to_rate(chat):
+    assert chat("1", openid="o_fresh")["Content"] == replies.FEEDBACK_NOTHING
+    assert chat("不满意", openid="o_fresh")["Content"] == replies.FEEDBACK_NOTHING
 
 
 def test_short_follow_up_is_read_with_the_previous_question(chat):

@@ -1,7 +1,7 @@
 """A day of realistic traffic through the real WeChat callback (signed and encrypted as WeChat
 does; bot/sender.py): official FAQ questions of the demo corpus and STARD questions
 (shared/eval), some with a phone or ID number typed in, off-topic messages, a local theme the
-corpus does not cover, and 满意 / 不满意 replies. Then the log, the groups, the tasks
+corpus does not cover, and 满意 / 不满意 / 1 / 2 replies. Then the log, the groups, the tasks
 (CLI), the report (CLI, page, spreadsheet) are checked against what was sent, and no openid
 or unmasked phone / ID number may appear in any page, export or log line."""
 from __future__ import annotations
@@ -47,9 +47,11 @@ def day_of_traffic() -> list[tuple[str, str]]:
     return [(USERS[i % len(USERS)], q) for i, q in enumerate(questions)]
 
 
-# Every 5th answer is rated. Only the words: the bot reads a lone digit as the number of a
-# related document (bot/conversation.py), so 1 / 2 are not ratings there.
-FEEDBACK = ["满意", "不满意", "满意", "满意", "不满意", "满意", "不满意"]
+# Every 5th answer is rated, with the words or with 1 / 2 of the answer's menu
+# (bot/conversation.py: related documents are numbered from 3).
+FEEDBACK = ["满意", "2", "1", "满意", "不满意", "１", "不满意。"]
+RATED_AS = {"满意": "satisfied", "1": "satisfied", "１": "satisfied",
+            "不满意": "unsatisfied", "2": "unsatisfied", "不满意。": "unsatisfied"}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def send_traffic(app):
         if n % 5 == 0:
             word = FEEDBACK[(n // 5) % len(FEEDBACK)]
             sender.post(client, text_xml(openid, word, msg_id=20_000 + n))
-            rated[len(sent) - 1] = "satisfied" if word == "满意" else "unsatisfied"
+            rated[len(sent) - 1] = RATED_AS[word]
     return sent, replies, rated
 
 
@@ -88,7 +90,7 @@ def log_rows(app):
 def test_every_question_is_logged_once_masked_and_hashed(world):
     app, sent, replies, rated = world
     rows = log_rows(app)
-    assert len(rows) == len(sent)                                   # 满意/不满意 are not questions
+    assert len(rows) == len(sent)                         # 满意/不满意/1/2 are not questions
     key = app.config["SECRET_KEY"].encode()
     for row, (openid, text), reply in zip(rows, sent, replies, strict=True):
         assert row["question"] == normalise_question(text)
