@@ -1,17 +1,22 @@
 """The public pages and the simulator in headless Chromium (Debian's /usr/bin/chromium):
 policy page, catalogue, search, the simulator chat, the reading settings, and a document full
-of script-like text that must execute nothing. Screenshots go to artifacts/bot/."""
+of script-like text that must execute nothing, and 满意 on a policy page opened from an answer.
+Screenshots go to artifacts/bot/."""
 from __future__ import annotations
 
 import json
 import os
 import pathlib
+import re
 import threading
 
 import pytest
+import sqlalchemy as sa
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 from test_h5_pages import RECORDS
 
+from bot.questionlog import question_log
+from bot.textlimit import URL
 from interpretations.importer import import_file
 from portal.testing import FAST_N, TEST_PASSWORD, make_staff
 
@@ -23,7 +28,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
+def served(tmp_path_factory):
+    """(the server's URL, the app behind it)."""
     from werkzeug.serving import make_server
 
     from server import create_app
@@ -36,9 +42,14 @@ def live(tmp_path_factory):
     make_staff(app, "sim.staff", "drafter", "区人社局")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield f"http://127.0.0.1:{server.server_port}", app
     server.shutdown()
     app.extensions["policybot"].db.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +148,34 @@ def test_simulator_chat_answers_a_typed_question(live, page):
     page.wait_for_selector("#chat li.bot")
     answer = page.locator("#chat li.bot").last.inner_text()
     assert "失业保险金" in answer and "https://zc.example.gov.cn/p/gz_unemp" in answer
-    page.fill("#message", "1")
+    assert "评价本次答复：回复 1 满意，2 不满意" in answer and "3.《广州市失业保险金申领办法》" in answer
+    page.fill("#message", "3")  # the first related document (1 and 2 rate the answer)
     page.press("#message", "Enter")
     page.locator("#chat li.bot").nth(1).wait_for()
-    assert "广州市失业保险金申领办法" in page.locator("#chat li.bot").last.inner_text()
+    assert page.locator("#chat li.bot").last.inner_text().startswith("3.《广州市失业保险金申领办法》")
+    page.fill("#message", "1")
+    page.press("#message", "Enter")
+    page.locator("#chat li.bot").nth(2).wait_for()
+    assert "感谢您的评价" in page.locator("#chat li.bot").last.inner_text()
     assert "Encrypt" in page.locator("#raw").text_content()
     shot(page, "simulator.png")
+
+
+def test_rating_an_answer_on_its_policy_page(served, page):
+    live, app = served
+    svc = app.extensions["policybot"]
+    reply = svc.bot.handle({"MsgType": "text", "FromUserName": "o_browser_rater",
+                            "Content": "失业保险金怎么申领？"}).text
+    link = next(u for u in URL.findall(reply) if "?r=" in u)
+    ref = re.search(r"\?r=([A-Za-z0-9_-]{12})#", link).group(1)
+    page.goto(live + link.removeprefix("https://zc.example.gov.cn"))  # as the reply's link opens it
+    form = page.get_by_role("form", name="这条答复对您有帮助吗？")
+    assert form.is_visible()
+    form.get_by_role("button", name="满意", exact=True).click()
+    page.wait_for_url(f"**/p/gz_unemp?r={ref}&rated=1#feedback")
+    assert page.locator("#feedback-title").inner_text() == "感谢您的评价"
+    shot(page, "policy-feedback-thanks.png")
+    with svc.db.read() as conn:
+        row = conn.execute(sa.select(question_log).where(question_log.c.answer_ref == ref)).mappings().one()
+    assert row["rating"] == "satisfied" and row["question"] == "失业保险金怎么申领?"
+    assert svc.questions.latest_for("o_browser_rater", within_seconds=600).id == row["id"]

@@ -1,10 +1,14 @@
 """Public H5 pages (no login): a policy page with article anchors and its interpretations,
-the 现行有效目录 with filters, and a search page. Read-only; text is escaped by Jinja;
-every response carries a strict Content-Security-Policy (scripts only from our origin)."""
+the 现行有效目录 with filters, and a search page. Read-only but for one form: opened from an
+answer's link (`?r=<answer reference>`, bot.links), the policy page asks 满意 / 不满意 and
+records it against that answer. Text is escaped by Jinja; every response carries a strict
+Content-Security-Policy (scripts only from our origin)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from bot.links import ANSWER_REF_PARAM, is_answer_ref
+from bot.questionlog import RATINGS
 from bot.web.document_view import document_page
 from policies import store
 from policies.validity import catalogue, catalogue_facets, local_today
@@ -31,14 +35,58 @@ def _today():
     return local_today(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
 
 
-@bp.get("/p/<path:doc_id>")
-def policy(doc_id: str):
-    db = current_app.extensions["policybot"].db
-    with db.read() as conn:
+FEEDBACK_ERRORS = {
+    "bad_ref": (400, "评价链接不完整，无法记录评价。请从公众号答复中的链接重新打开本页，"
+                     "或在公众号里回复 1（满意）或 2（不满意）。"),
+    "unknown_ref": (404, "没有找到这条答复，可能已过保存期限，评价未记录。"
+                         "您可以在公众号里回复 1（满意）或 2（不满意）评价最近的答复。"),
+    "bad_rating": (400, "请选择「满意」或「不满意」后再提交。"),
+    "off": (404, "评价功能暂未开放。"),
+}
+
+
+def _public_page(doc_id: str):
+    with current_app.extensions["policybot"].db.read() as conn:
         if store.get_visibility(conn, doc_id) != "public":
             abort(404)
-        page = document_page(conn, store.get_document(conn, doc_id), _today())
-    return render_template("h5/policy.html", page=page)
+        return document_page(conn, store.get_document(conn, doc_id), _today())
+
+
+@bp.get("/p/<path:doc_id>")
+def policy(doc_id: str):
+    page = _public_page(doc_id)
+    ref = request.args.get(ANSWER_REF_PARAM)
+    return render_template("h5/policy.html", page=page, ref=ref if is_answer_ref(ref) else None,
+                           rated=request.args.get("rated") == "1")
+
+
+@bp.post("/p/<path:doc_id>/feedback")
+def feedback(doc_id: str):
+    """满意 / 不满意 from the page, recorded against the answer whose link opened it."""
+    page = _public_page(doc_id)
+    ref, rating = request.form.get(ANSWER_REF_PARAM), request.form.get("rating")
+    if not is_answer_ref(ref):  # checked before the database sees it
+        return _feedback_error(page, None, "bad_ref")
+    if rating not in RATINGS:
+        return _feedback_error(page, ref, "bad_rating")
+    svc = current_app.extensions["policybot"]
+    questions = getattr(svc, "questions", None)
+    if questions is None:
+        return _feedback_error(page, None, "off")
+    flush = getattr(getattr(svc, "bot", None), "flush", None)
+    if flush is not None:
+        flush()  # the answer being rated may still be queued for the log
+    if questions.rate_answer(ref, rating) is None:
+        return _feedback_error(page, None, "unknown_ref")
+    target = url_for("h5.policy", doc_id=doc_id, **{ANSWER_REF_PARAM: ref}, rated=1)
+    return redirect(target + "#feedback", code=303)
+
+
+def _feedback_error(page, ref: str | None, reason: str):
+    """The page again, with the reason in plain words; the form stays while it can succeed."""
+    status, message = FEEDBACK_ERRORS[reason]
+    return render_template("h5/policy.html", page=page, ref=ref, rated=False,
+                           feedback_error=message), status
 
 
 @bp.get("/catalogue")
