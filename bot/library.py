@@ -13,7 +13,7 @@ from policies import store
 from policies.db import Database
 from policies.model import Document
 from policies.tables import documents
-from policies.validity import catalogue
+from policies.validity import catalogue_count, catalogue_topics
 
 
 class Library:
@@ -38,7 +38,7 @@ class Library:
                 documents.c.id.in_({h.doc_id for h in hits}))).scalars().all()
             counts = Counter(t for topics in rows for t in (topics or ()))
             if len(counts) < 3:
-                counts.update(t for d in catalogue(conn, today) for t in d.topics)
+                counts.update(t for topics in catalogue_topics(conn, today) for t in topics)
         return [topic for topic, _ in counts.most_common(5)]
 
     def get(self, doc_id: str) -> Document | None:
@@ -47,7 +47,7 @@ class Library:
 
     def catalogue_size(self, today: dt.date) -> int:
         with self.db.read() as conn:
-            return len(catalogue(conn, today))
+            return catalogue_count(conn, today)
 
 
 def _current_successor(conn, doc_id: str, max_hops: int = 5) -> Document | None:

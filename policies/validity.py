@@ -50,6 +50,23 @@ def catalogue(conn: Connection, today: dt.date, *, topic: str | None = None,
     return docs
 
 
+def catalogue_topics(conn: Connection, today: dt.date, kind: str | None = "policy") -> list[list[str]]:
+    """The topics of each catalogue entry, without reading the documents' text (a law is
+    ~100 KB): what the bot needs to suggest topics when it found nothing."""
+    query = sa.select(documents.c.topics).where(in_force_clause(today))
+    if kind:
+        query = query.where(documents.c.kind == kind)
+    return [list(topics or ()) for topics in conn.execute(query).scalars()]
+
+
+def catalogue_count(conn: Connection, today: dt.date, kind: str | None = "policy") -> int:
+    """len(catalogue(conn, today)) counted by the database."""
+    query = sa.select(sa.func.count()).select_from(documents).where(in_force_clause(today))
+    if kind:
+        query = query.where(documents.c.kind == kind)
+    return int(conn.execute(query).scalar_one())
+
+
 def run_out(conn: Connection, today: dt.date) -> list[Document]:
     """Public documents still marked effective whose validity ended before `today`."""
     query = sa.select(documents).where(

@@ -10,7 +10,7 @@ from interpretations.coverage import interpretation_coverage
 from interpretations.importer import ImportRefused, import_file
 from policies import store
 from policies.tables import documents
-from policies.validity import catalogue
+from policies.validity import catalogue, catalogue_count, catalogue_topics
 from tests.conftest import DEMO, make_interpretation, make_policy
 from tests.test_workflow import published
 
@@ -63,6 +63,9 @@ def test_demo_counts_statuses_and_missing_interpretations(app):
           f"解读缺失 {[d.id for d in coverage.missing]}")
     assert "ncjkq_2024_zwgk_yaodian" in {d.id for d in coverage.missing}
     assert {"gz_36b", "gz_33"} <= {d.id for d in in_force}
+    with svc.db.read() as conn:  # the light queries the bot uses agree with the full list
+        assert catalogue_count(conn, dt.date(2026, 11, 27)) == len(in_force)
+        assert sorted(catalogue_topics(conn, dt.date(2026, 11, 27))) == sorted(list(d.topics) for d in in_force)
 
 
 BAD_LINES = [
