@@ -61,7 +61,10 @@ def test_expired_and_superseded_policy_has_a_banner_linking_the_successor(app):
 
 
 def test_unknown_or_draft_documents_are_not_shown(app):
-    assert app.test_client().get("/p/no_such_doc").status_code == 404
+    missing = app.test_client().get("/p/no_such_doc")
+    assert missing.status_code == 404
+    assert "未找到该页面" in missing.get_data(as_text=True) and "/catalogue" in missing.get_data(as_text=True)
+    assert "Content-Security-Policy" in missing.headers
 
 
 def test_catalogue_lists_what_is_in_force_and_filters(app):

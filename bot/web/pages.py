@@ -31,6 +31,13 @@ def security_headers(response):
     return response
 
 
+@bp.errorhandler(404)
+def not_found(error):
+    """A resident following an old or mistyped link to a policy gets a page in Chinese that
+    leads on (the catalogue, the search) instead of the framework's English one."""
+    return render_template("h5/not_found.html"), 404
+
+
 def _today():
     return local_today(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
 
