@@ -38,7 +38,8 @@ def _message(openid: str, msg_type: str, body: str, create_time: int | None) -> 
 
 def text_xml(openid: str, content: str, msg_id: int | None = None, create_time: int | None = None) -> str:
     msg_id = msg_id if msg_id is not None else secrets.randbelow(10**15)
-    return _message(openid, "text", f"<Content>{cdata(content)}</Content><MsgId>{msg_id}</MsgId>", create_time)
+    fields = f"<Content>{cdata(content)}</Content><MsgId>{msg_id}</MsgId>"
+    return _message(openid, "text", fields, create_time)
 
 
 def voice_xml(openid: str, recognition: str | None, msg_id: int, create_time: int | None = None) -> str:

@@ -215,8 +215,9 @@ def calibrate_command(eval_dir: str, stard_sample: int) -> None:
         demo_ids = {d.id for d in store.public_documents(conn)}
     questions = labelled_questions(pathlib.Path(eval_dir), demo_ids, stard_sample)
     result = calibrate(signals(questions, svc.bot.search))
-    click.echo(f"questions {len(questions)}; threshold {result.threshold:.3f}; answered of answerable "
-               f"{result.answered_of_answerable:.1%}; refused of unanswerable {result.refused_of_unanswerable:.1%}; "
+    click.echo(f"questions {len(questions)}; threshold {result.threshold:.3f}; "
+               f"answered of answerable {result.answered_of_answerable:.1%}; "
+               f"refused of unanswerable {result.refused_of_unanswerable:.1%}; "
                f"balanced accuracy {result.balanced_accuracy:.1%}")
     for source, count in result.counts.items():
         click.echo(f"  {source}: {count}")
