@@ -57,7 +57,8 @@ class Answer:
     best: Hit | None = None
     related: tuple[Related, ...] = ()
     confidence: float = 0.0
-    ref: str | None = None  # the reference the reply's link carries (answered only)
+    ref: str | None = None  # this answer's reference: logged with it, rated by it (chat and page);
+    #                         only an answer that found something carries it in a link
 
 
 def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext) -> Answer:
@@ -67,7 +68,8 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext) -> An
     relevant = [h for h in sorted(hits, key=lambda h: -h.score) if covered[h.chunk_id] >= ctx.threshold]
     if not relevant:
         top = max(covered.values(), default=0.0)
-        return Answer(not_found_text(question, ctx), answered=False, confidence=top)
+        return Answer(not_found_text(question, ctx), answered=False, confidence=top,
+                      ref=ctx.answer_ref)
     best = choose_best(relevant)
     related = related_documents(best, relevant, ctx)
     text = render_answer(best, related, ctx)

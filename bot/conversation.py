@@ -32,6 +32,7 @@ class Turn:
     at: float
     related: list[Related]
     best_chunk: str | None = None  # what the last answer quoted: a follow-up wants something else
+    answer_ref: str | None = None  # the last answer's reference: what 1 / 2 rate
 
 
 def is_follow_up(text: str, previous: Turn | None, now: float) -> bool:
@@ -62,10 +63,12 @@ class Conversations:
             return None
         data = json.loads(raw)
         return Turn(data["question"], data["at"], [Related(**r) for r in data["related"]],
-                    data.get("best_chunk"))
+                    data.get("best_chunk"), data.get("answer_ref"))
 
-    def remember(self, openid: str, question: str, related, best_chunk: str | None = None) -> None:
+    def remember(self, openid: str, question: str, related, best_chunk: str | None = None,
+                 answer_ref: str | None = None) -> None:
         data = {"question": question, "at": self.clock(), "best_chunk": best_chunk,
+                "answer_ref": answer_ref,
                 "related": [dataclasses.asdict(r) for r in related]}
         self.store.set(_key(openid), json.dumps(data, ensure_ascii=False), KEEP_SECONDS)
 

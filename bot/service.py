@@ -34,6 +34,7 @@ CATALOGUE_WORDS = {"目录", "现行有效目录", "政策目录", "现行有效
 HELP_WORDS = {"帮助", "help", "?", "？", "你好", "您好", "菜单"}
 SUBSCRIPTION_RE = re.compile(r"^(订阅|退订|取消订阅)\s*(.*)$")
 KEPT_SECONDS = 48 * 3600
+PENDING_RATING_SECONDS = 3600
 SEARCH_K = 6
 
 
@@ -162,10 +163,28 @@ class BotService:
                 f"发文机关筛选：\n{catalogue_url(self.settings.public_url)}")
 
     def feedback(self, openid: str, rating: str) -> str:
+        """Rate the answer the user last saw: by its reference while the conversation keeps
+        it (any worker may still be logging that answer), else the user's latest logged one."""
+        if not self.questions:
+            return replies.FEEDBACK_NOTHING
+        turn = self.conversations.last(openid)
+        if turn is not None and turn.answer_ref:
+            self._rate_answer(turn.answer_ref, rating)
+            return replies.FEEDBACK_THANKS[rating]
         self.flush()  # the question being rated may still be queued for the log
-        if not self.questions or self.questions.feedback(openid, rating) is None:
+        if self.questions.feedback(openid, rating) is None:
             return replies.FEEDBACK_NOTHING
         return replies.FEEDBACK_THANKS[rating]
+
+    def _rate_answer(self, ref: str, rating: str) -> None:
+        """The answer's row may not be written yet (the log is written after the reply, maybe
+        by another worker): then the rating waits in the shared state for `_record`. Rating
+        again after leaving it closes the gap where `_record` looked just before."""
+        if self.questions.rate_answer(ref, rating) is not None:
+            return
+        self.state.set(_pending_rating_key(ref), rating, PENDING_RATING_SECONDS)
+        if self.questions.rate_answer(ref, rating) is not None:
+            self.state.delete(_pending_rating_key(ref))
 
     def subscription_command(self, openid: str, text: str) -> str:
         if not self.subscribers:
@@ -220,7 +239,7 @@ class BotService:
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
             answer = compose_answer(query, hits, dataclasses.replace(ctx, topics=topics))
         self.conversations.remember(openid, query, answer.related,
-                                    answer.best.chunk_id if answer.best else None)
+                                    answer.best.chunk_id if answer.best else None, answer.ref)
         self._later(lambda: self._record(openid, query, answer))
         return answer
 
@@ -262,6 +281,14 @@ class BotService:
                   for r in answer.related]
         self.questions.record(openid, "wechat", query, cited, float(answer.confidence), answer.answered,
                               answer_ref=answer.ref)
+        pending = self.state.get(_pending_rating_key(answer.ref)) if answer.ref else None
+        if pending:  # rated before this row was written
+            self.questions.rate_answer(answer.ref, pending)
+            self.state.delete(_pending_rating_key(answer.ref))
+
+
+def _pending_rating_key(ref: str) -> str:
+    return "rating:" + ref
 
 
 def _kept_key(openid: str) -> str:

@@ -66,10 +66,10 @@ def test_only_the_main_link_carries_the_answer_reference():
     assert expired.text.count("?r=") == 1  # the successor's link is not the answer's
 
 
-def test_a_not_found_reply_has_no_reference():
+def test_a_not_found_reply_has_no_link_but_keeps_its_reference_for_rating():
     answer = compose_answer("离婚后孩子抚养权归谁", search("离婚后孩子抚养权归谁"),
                             ctx(answer_ref="AbCdEfGh1234"))
-    assert not answer.answered and answer.ref is None and "?r=" not in answer.text
+    assert not answer.answered and answer.ref == "AbCdEfGh1234" and "?r=" not in answer.text
 
 
 def test_policy_article_header_names_number_body_date_status():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
@@ -154,6 +155,24 @@ def test_unanswered_question_is_logged_as_unanswered(app, chat):
     app.extensions["policybot"].bot.flush()  # the log is written after the reply
     latest = app.extensions["policybot"].questions.latest_for("o_unans", within_seconds=600)
     assert latest is not None and not latest.answered
+    assert "感谢反馈" in chat("2", openid="o_unans")["Content"]  # a "not found" can be rated too
+    assert app.extensions["policybot"].questions.get(latest.id).rating == "unsatisfied"
+
+
+def test_a_rating_that_arrives_before_the_answer_is_logged_waits_for_it(app, chat):
+    """As when another worker process still writes the log: the row does not exist yet."""
+    bot, questions = app.extensions["policybot"].bot, app.extensions["policybot"].questions
+    release = threading.Event()
+    bot.after_reply.submit(release.wait)  # the log write queues behind this
+    try:
+        chat("失业保险金怎么申领", openid="o_early")
+        assert "感谢反馈" in chat("2", openid="o_early")["Content"]
+        assert questions.latest_for("o_early", within_seconds=600) is None  # not logged yet
+    finally:
+        release.set()
+    bot.flush()
+    latest = questions.latest_for("o_early", within_seconds=600)
+    assert latest.question == "失业保险金怎么申领" and latest.rating == "unsatisfied"
 
 
 def test_plaintext_mode_round_trip(tmp_path):
