@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import index.service as index_service  # noqa: E402
-from commands.index import DEMO_CACHE  # noqa: E402
+from commands.index import DEMO_CACHE, shipped_cache  # noqa: E402
 from index.cache import EmbeddingCache  # noqa: E402
 from index.embedders import make_embedder  # noqa: E402
 from index.evaluation import evaluate, read_questions  # noqa: E402
@@ -86,9 +86,9 @@ def run(corpus: str, questions_path: pathlib.Path, embedder, args) -> dict:
 def _bench_cache(corpus, cache_path, embedder) -> EmbeddingCache:
     """The bench's own cache; the demo corpus starts from the cache shipped with the project
     (data/index/), so its dense and hybrid figures need no hour of embedding."""
-    if corpus == "demo" and not cache_path.exists() and DEMO_CACHE.is_file():
-        shipped = EmbeddingCache.load(DEMO_CACHE)
-        if shipped.embedder_name == embedder.name:
+    if corpus == "demo" and not cache_path.exists():
+        shipped = shipped_cache(str(DEMO_CACHE), embedder)
+        if shipped is not None:
             return shipped
     return EmbeddingCache.load_or_new(cache_path, embedder.name, embedder.dim)
 

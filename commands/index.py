@@ -52,10 +52,10 @@ def build_service(app: Flask) -> SearchService:
         today=lambda: local_today(timezone),
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
-        cache=_shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder))
+        cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder))
 
 
-def _shipped_cache(path: str | None, embedder) -> EmbeddingCache | None:
+def shipped_cache(path: str | None, embedder) -> EmbeddingCache | None:
     """The verified embedding cache shipped for the demo corpus, if it fits the embedder
     (checked by name here; its probe passages are re-embedded before first use)."""
     if not path or not pathlib.Path(path).is_file():

@@ -35,9 +35,7 @@ def catalogue(conn: Connection, today: dt.date, *, topic: str | None = None,
               issuing_body: str | None = None, audience: str | None = None,
               kind: str | None = "policy") -> list[Document]:
     """The 现行有效目录: public documents in force on `today`, newest first."""
-    query = sa.select(documents).where(in_force_clause(today))
-    if kind:
-        query = query.where(documents.c.kind == kind)
+    query = _in_force(sa.select(documents), today, kind)
     if issuing_body:
         query = query.where(documents.c.issuing_body == issuing_body)
     rows = conn.execute(query.order_by(documents.c.publish_date.desc().nulls_last(),
@@ -53,18 +51,20 @@ def catalogue(conn: Connection, today: dt.date, *, topic: str | None = None,
 def catalogue_topics(conn: Connection, today: dt.date, kind: str | None = "policy") -> list[list[str]]:
     """The topics of each catalogue entry, without reading the documents' text (a law is
     ~100 KB): what the bot needs to suggest topics when it found nothing."""
-    query = sa.select(documents.c.topics).where(in_force_clause(today))
-    if kind:
-        query = query.where(documents.c.kind == kind)
+    query = _in_force(sa.select(documents.c.topics), today, kind)
     return [list(topics or ()) for topics in conn.execute(query).scalars()]
 
 
 def catalogue_count(conn: Connection, today: dt.date, kind: str | None = "policy") -> int:
     """len(catalogue(conn, today)) counted by the database."""
-    query = sa.select(sa.func.count()).select_from(documents).where(in_force_clause(today))
-    if kind:
-        query = query.where(documents.c.kind == kind)
+    query = _in_force(sa.select(sa.func.count()).select_from(documents), today, kind)
     return int(conn.execute(query).scalar_one())
+
+
+def _in_force(query, today: dt.date, kind: str | None):
+    """The catalogue's rows: in force on `today`, of one kind (None: every kind)."""
+    query = query.where(in_force_clause(today))
+    return query.where(documents.c.kind == kind) if kind else query
 
 
 def run_out(conn: Connection, today: dt.date) -> list[Document]:
