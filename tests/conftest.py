@@ -97,6 +97,36 @@ def client(app):
     return app.test_client()
 
 
+CHROMIUM = pathlib.Path("/usr/bin/chromium")  # Debian's; Playwright cannot download its own here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium for the browser tests, one per run."""
+    if not CHROMIUM.exists():  # scripts/test.sh installs it: in CI its absence is a failure
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing (CI must provide Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed on this machine")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                              headless=True)
+        yield chromium
+        chromium.close()
+
+
+def submit(page, selector: str) -> None:
+    """Click what submits a form and return once the page it leads to has loaded. A click no
+    longer waits for the navigation it starts (Playwright made noWaitAfter a no-op), so reading
+    the page straight after a bare click reads the old page or a half-loaded one: CI once saw
+    the filtered catalogue with no rows at all."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def make_policy(doc_id: str = "p1", **fields) -> Document:
     record = {"id": doc_id, "kind": "policy", "title": f"关于{doc_id}的通知",
               "text": "一、总则\n第一条 为了规范管理，制定本办法。\n", "doc_number": "洪经管办发〔2026〕1号",

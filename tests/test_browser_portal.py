@@ -5,21 +5,18 @@ found by the bot's search and shown on its public page. Screenshots go to artifa
 from __future__ import annotations
 
 import io
-import os
 import pathlib
 import re
 import threading
 
 import docx
 import pytest
+from conftest import submit
 
 from portal.testing import TEST_PASSWORD, app_config, make_staff
 from tests.test_uploads import ID_NUMBER
 
-CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "artifacts" / "portal"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
@@ -70,20 +67,6 @@ def live(tmp_path_factory):
     app.extensions["policybot"].db.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():  # scripts/test.sh installs it: in CI its absence is a failure
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (CI must provide Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed on this machine")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 class Person:
     """One member of staff in a browser context of their own."""
 
@@ -94,7 +77,7 @@ class Person:
         self.page.goto(f"{base}/staff/login")
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", TEST_PASSWORD)
-        self.page.click("button[type=submit]")
+        submit(self.page, "button[type=submit]")
         assert self.page.locator("#whoami").is_visible()
 
     def open(self, path: str):
@@ -145,7 +128,7 @@ def test_journey_from_upload_to_public_page(live, browser):
     page.fill("textarea[name=faq]", "问：补贴多少？\n答：一次性5000元。")
     page.click("#use")
     page.wait_for_url(f"{base}/staff/releases/{release_id}")
-    page.click("#submit")
+    submit(page, "#submit")
     assert "保密审查发现 1 处" in _flash(page)
 
     page = reviewer.open(f"/staff/releases/{release_id}")
@@ -156,7 +139,7 @@ def test_journey_from_upload_to_public_page(live, browser):
     reviewer.shot("02-reviewer-sees-planted-id.png")
     page.fill("input[name=reason]", "请删除经办人身份证号")
     page.fill("textarea[name=note]", "见发现")
-    page.click("#review")
+    submit(page, "#review")
     assert "open" in _flash(page)  # approval refused while the finding is open
 
     releases = app.extensions["policybot"].releases
@@ -164,26 +147,26 @@ def test_journey_from_upload_to_public_page(live, browser):
     page = drafter.open(f"/staff/releases/{release_id}/documents/{policy_id}/edit")
     text = page.input_value("textarea[name=text]")
     page.fill("textarea[name=text]", text.replace(f"经办人身份证号{ID_NUMBER}。", ""))
-    page.click("#save")
+    submit(page, "#save")
     assert releases.get(release_id)["state"] == "draft"
 
     page = reviewer.open(f"/staff/releases/{release_id}")
     page.fill("tr.finding.open input[name=reason]", "起草人已删除身份证号，已核对")
-    page.click("tr.finding.open button[value=resolved]")
+    submit(page, "tr.finding.open button[value=resolved]")
     assert "已标记为已修改" in _flash(page)
 
     page = drafter.open(f"/staff/releases/{release_id}")
-    page.click("#submit")
+    submit(page, "#submit")
     assert "保密审查发现 0 处" in _flash(page)
 
     page = reviewer.open(f"/staff/releases/{release_id}")
     page.fill("textarea[name=note]", "保密审查：身份证号已删除，无其他敏感信息")
-    page.click("#review")
+    submit(page, "#review")
     assert releases.get(release_id)["state"] == "reviewed"
 
     page = signer.open(f"/staff/releases/{release_id}")
-    page.click("#sign")
-    page.click("#publish")
+    submit(page, "#sign")
+    submit(page, "#publish")
     assert "已发布" in _flash(page)
     assert page.locator("#release-state").inner_text() == "published"
     signer.shot("03-signer-published.png")

@@ -5,13 +5,13 @@ Screenshots go to artifacts/bot/."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import threading
 
 import pytest
 import sqlalchemy as sa
+from conftest import submit
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 from test_h5_pages import RECORDS
 
@@ -20,10 +20,7 @@ from bot.textlimit import URL
 from interpretations.importer import import_file
 from portal.testing import FAST_N, TEST_PASSWORD, make_staff
 
-CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "artifacts" / "bot"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 pytestmark = pytest.mark.browser
 
 
@@ -50,20 +47,6 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def live(served):
     return served[0]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (CI must provide Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed on this machine")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -109,7 +92,7 @@ def test_expired_policy_banner_links_to_the_successor(live, page):
 def test_catalogue_filters(live, page):
     page.goto(f"{live}/catalogue")
     page.select_option("#f-topic", "户籍")
-    page.click("form.filters button[type=submit]")
+    submit(page, "form.filters button[type=submit]")
     items = page.locator("ol.catalogue li").all_inner_texts()
     assert len(items) == 1 and "积分制入户管理办法" in items[0]
     shot(page, "catalogue.png")
@@ -141,7 +124,7 @@ def test_simulator_chat_answers_a_typed_question(live, page):
     page.goto(f"{live}/staff/login")
     page.fill("input[name=username]", "sim.staff")
     page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
+    submit(page, "button[type=submit]")
     page.goto(f"{live}/staff/simulator/")
     page.fill("#message", "失业保险金怎么申领？")
     page.press("#message", "Enter")

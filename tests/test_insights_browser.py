@@ -9,7 +9,7 @@ import io
 import threading
 
 import pytest
-from conftest import make_interpretation, make_policy
+from conftest import make_interpretation, make_policy, submit
 from openpyxl import load_workbook
 from werkzeug.serving import make_server
 
@@ -18,10 +18,8 @@ from policies import store
 
 PHONE = "13987654321"
 OPENID = "oBrowserUser0001XYZ"
+pytestmark = pytest.mark.browser
 NASTY = '电动车上牌要钱吗<img src=x onerror="alert(1)"><script>alert(2)</script>'
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
@@ -60,13 +58,12 @@ def seed(app):
                    today - dt.timedelta(days=3), owner="张三")
 
 
-def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_dashboard_report_and_spreadsheet_in_chromium(served, browser, tmp_path):
     app, base, (username, password) = served
     errors = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(accept_downloads=True)
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error"
                 and not m.location.get("url", "").endswith("/favicon.ico") else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -75,8 +72,8 @@ def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
         assert "/staff/login" in page.url                                   # staff only
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
-        page.click("form button[type=submit]")
-        page.wait_for_url(f"{base}/staff/insights/")
+        submit(page, "form button[type=submit]")
+        assert page.url == f"{base}/staff/insights/"
         dashboard = page.content()
         assert page.inner_text("#fig-questions") == "9"
         assert page.inner_text("#fig-satisfaction") == "50.0%"
@@ -85,8 +82,7 @@ def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
         assert "电动车" in page.inner_text("#ledger")
         assert "<script>alert(2)</script>" in page.inner_text("#unanswered")      # shown as text
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        page.click("text=月报")
-        page.wait_for_selector("#download")
+        submit(page, "text=月报")
         report = page.content()
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         assert page.inner_text("#fig-answered") == "6"
@@ -94,7 +90,8 @@ def test_dashboard_report_and_spreadsheet_in_chromium(served, tmp_path):
             page.click("#download")
         path = download_info.value.path()
         data = open(path, "rb").read()
-        browser.close()
+    finally:
+        context.close()
     book = load_workbook(io.BytesIO(data))
     summary = {row[0].value: row[1].value for row in book["概况"].iter_rows(min_row=2)}
     assert (summary["问题数"], summary["已回答"], summary["满意率"]) == (9, 6, "50.0%")
