@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from bot.questionlog import QuestionLog
 from insights import tasks as task_ops
 from insights.grouping import Item, group_questions
+from insights.keywords import keywords
 from insights.ledger import add_commitment, fulfil_commitment, ledger
 from insights.periods import local_midnight_utc, period_of, previous_weeks
 from insights.rising import is_rising, rising_labels
@@ -92,6 +93,11 @@ def test_rising_labels_compare_each_label_with_its_own_history():
 
 
 # -- grouping --------------------------------------------------------------------------------
+
+def test_keywords_drop_words_every_question_has_and_masked_data():
+    assert keywords("参加失业保险满一年能领多久") == ["失业", "保险"]
+    assert keywords("我的手机【手机号】，公积金提取要多久") == ["公积金", "提取"]   # masked data is no topic
+
 
 def test_grouping_by_embedding_and_by_keywords():
     items = [Item(1, "电动车怎么上牌", ("电动车", "上牌")), Item(2, "电动车挂牌去哪里", ("电动车", "挂牌")),
