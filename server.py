@@ -35,7 +35,7 @@ DEFAULTS = {
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "TIMEZONE": "Asia/Shanghai",
-    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "PUBLIC_URL": None,  # default: this server's own address (_own_url)
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
     "DEMO_CORPUS": str(DEMO_CORPUS),
 }
@@ -82,7 +82,15 @@ def load_config(test_config: dict | None = None, environ=os.environ) -> dict:
     config.update(_instance_file(pathlib.Path(config["DATA_DIR"])))
     config.update(_env_config(environ))
     config.update(test_config or {})
+    config["PUBLIC_URL"] = config["PUBLIC_URL"] or _own_url(config["HOST"], config["PORT"])
     return config
+
+
+def _own_url(host: str, port: int) -> str:
+    """Where this server answers, for links in replies and logs when no public address is set
+    (a server on POLICYBOT_PORT=8765 must not link to :8000; 0.0.0.0 is no address to open)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _env_config(environ, only: tuple[str, ...] | None = None) -> dict:

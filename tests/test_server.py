@@ -24,6 +24,15 @@ def test_config_layers_defaults_instance_file_environment_and_test_config(tmp_pa
     assert load_config(environ={})["HOST"] == "127.0.0.1"
 
 
+def test_links_default_to_the_servers_own_address():
+    assert load_config(environ={})["PUBLIC_URL"] == "http://127.0.0.1:8000"
+    assert load_config(environ={"POLICYBOT_PORT": "8765"})["PUBLIC_URL"] == "http://127.0.0.1:8765"
+    assert load_config(environ={"POLICYBOT_HOST": "0.0.0.0", "POLICYBOT_PORT": "80"})["PUBLIC_URL"] == \
+        "http://127.0.0.1:80"
+    assert load_config(environ={"POLICYBOT_PORT": "8765", "POLICYBOT_PUBLIC_URL": "https://zc.example.gov.cn"}
+                       )["PUBLIC_URL"] == "https://zc.example.gov.cn"
+
+
 def test_an_empty_instance_stays_empty_without_the_demo(app, client):
     assert client.get("/healthz").status_code == 200
     result = app.test_cli_runner().invoke(args=["catalogue"])
