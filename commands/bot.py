@@ -94,7 +94,7 @@ def _staff_gate():
 def _bot_service(app: Flask, svc) -> BotService:
     config = app.config
     settings = BotSettings(
-        public_url=(config.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        public_url=config["PUBLIC_URL"].rstrip("/"),  # server.load_config always sets it
         threshold=float(config.get("BOT_ANSWER_THRESHOLD", DEFAULT_THRESHOLD)),
         timezone=config.get("TIMEZONE", "Asia/Shanghai"),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
