@@ -17,16 +17,24 @@ def reciprocal_rank_fusion(ranked: list[list[int]], weights: list[float],
 
 
 def convex(semantic: np.ndarray, lexical: np.ndarray, dense_share: float) -> np.ndarray:
-    """dense_share × minmax(cosine) + (1 − dense_share) × minmax(BM25), per candidate."""
-    return dense_share * _minmax(semantic) + (1.0 - dense_share) * _minmax(lexical)
+    """dense_share × minmax(cosine) + (1 − dense_share) × minmax(BM25), per candidate.
+
+    A candidate whose cosine is NaN has no vector yet (published a moment ago, embedding in
+    the background): it stands on its BM25 alone rather than on a cosine of 0, which would
+    sink a new document below older, weaker matches until its vectors arrive."""
+    lexical = _minmax(lexical)
+    semantic = _minmax(semantic)
+    semantic = np.where(np.isnan(semantic), lexical, semantic)
+    return dense_share * semantic + (1.0 - dense_share) * lexical
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
+    """Scaled to 0..1 over the candidates that have a value; NaN (no value) stays NaN."""
     values = np.asarray(values, dtype=np.float64)
-    if not len(values):
-        return values
-    low, high = values.min(), values.max()
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    known = values[~np.isnan(values)]
+    if not len(known) or known.max() == known.min():
+        return np.where(np.isnan(values), np.nan, 0.0)
+    return (values - known.min()) / (known.max() - known.min())
 
 
 def document_support(scores: dict[int, float], doc_of, weight: float, top_n: int) -> dict[int, float]:

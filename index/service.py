@@ -423,8 +423,9 @@ def _values_at(sorted_rows: np.ndarray, values: np.ndarray, wanted: list[int]) -
 
 
 def _cosine(corpus, row: int, vector: np.ndarray) -> float:
+    """NaN for a chunk whose vector is still being computed (fusion.convex uses its BM25)."""
     stored = corpus.dense.vectors.get(row)
-    return float(stored @ vector) if stored is not None else 0.0
+    return float(stored @ vector) if stored is not None else float("nan")
 
 
 def _public_versions(conn) -> dict[str, tuple[str, str]]:

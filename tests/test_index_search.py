@@ -92,7 +92,9 @@ def test_publish_is_searchable_at_once_and_retire_relabels(svc, releases):
     hits = svc.search("人才公寓", k=3)
     assert time.perf_counter() - started < 2.0
     assert hits and hits[0].doc_id == "flat"
+    sparse = svc.corpus.sparse
     releases.retire(SIGNER, release, "expired", "到期")
+    assert svc.corpus.sparse is sparse  # a retirement only relabels: BM25 is not rebuilt
     assert svc.search("人才公寓", k=3) == []
     hit = svc.search("人才公寓", k=3, include_expired=True)[0]
     assert hit.doc_id == "flat" and hit.status == "expired" and not hit.in_force
@@ -172,6 +174,18 @@ def test_convex_fusion_normalises_each_signal():
     mixed = convex(np.array([0.9, 0.8, 0.7]), np.array([0.0, 10.0, 5.0]), 0.8)
     assert np.allclose(mixed, [0.8, 0.4 + 0.2, 0.0 + 0.1])
     assert np.allclose(convex(np.array([0.5]), np.array([3.0]), 0.8), [0.0])
+    waiting = convex(np.array([0.9, np.nan, 0.7]), np.array([0.0, 10.0, 5.0]), 0.8)  # no vector yet
+    assert np.allclose(waiting, [0.8, 0.8 * 1.0 + 0.2, 0.0 + 0.1])  # its BM25 stands in for it
+
+
+def test_a_document_still_waiting_for_its_vectors_ranks_by_its_words(svc, releases):
+    publish(releases, make_policy("old", title="住房保障通知",
+                                  text="一、保障对象\n本区住房困难家庭可申请公共租赁住房。\n"))
+    svc.background = "manual"  # from now on vectors wait (as they do for ~1 s behind a real model)
+    publish(releases, make_policy("new", title="人才公寓配租公告",
+                                  text="一、配租对象\n在本区工作的人才可申请蓝鲸湾人才公寓。\n"))
+    assert svc.corpus.rows_without_vectors()
+    assert svc.search("蓝鲸湾人才公寓配租", k=1)[0].doc_id == "new"
 
 
 def test_rrf_selectable(svc, releases):
