@@ -12,6 +12,7 @@ that says to reindex.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -52,8 +53,7 @@ class IndexStore:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
-            with corpus.lock:
-                manifest = _write_files(tmp, corpus, embedder)
+            manifest = _write_files(tmp, _Snapshot.of(corpus), embedder)
             _write_json(tmp / "manifest.json", manifest)
             _fsync_dir(tmp)
             final = self.root / _version_name()
@@ -186,20 +186,44 @@ def _load_dense(path: pathlib.Path, manifest: dict, faiss_kind: str) -> DenseInd
     return dense
 
 
-def _write_files(tmp: pathlib.Path, corpus: CorpusIndex, embedder) -> dict:
-    _write_lines(tmp / "docs.jsonl", (m.to_json() for m in corpus.docs.values()))
-    _write_lines(tmp / "chunks.jsonl", (corpus.records[r].to_json() for r in sorted(corpus.records)))
-    rows, vectors = corpus.dense.matrix()
-    np.save(tmp / "rows.npy", rows)
-    np.save(tmp / "vectors.npy", vectors.astype(np.float32))
-    faiss.write_index(corpus.dense._faiss, str(tmp / "dense.faiss"))
-    (tmp / "userwords.txt").write_text("\n".join(corpus.tokenizer.user_words), encoding="utf-8")
+@dataclasses.dataclass(frozen=True)
+class _Snapshot:
+    """What a version holds, taken under the corpus lock in milliseconds, so searches wait
+    for the copy and not for the JSON, the disk and the fsyncs (~0.25 s for 6,400 chunks).
+    The document and chunk maps are replaced on change, never changed in place, so holding
+    them is enough; the vectors and the FAISS index are copied."""
+    docs: dict
+    records: dict
+    rows: np.ndarray
+    vectors: np.ndarray
+    faiss_bytes: np.ndarray
+    faiss_kind: str
+    user_words: tuple[str, ...]
+    next_row: int
+    corpus_hash: str
+
+    @classmethod
+    def of(cls, corpus: CorpusIndex) -> _Snapshot:
+        with corpus.lock:
+            rows, vectors = corpus.dense.matrix()
+            return cls(corpus.docs, corpus.records, rows, vectors, faiss.serialize_index(corpus.dense._faiss),
+                       corpus.dense.kind, tuple(corpus.tokenizer.user_words), corpus.next_row,
+                       corpus.corpus_hash())
+
+
+def _write_files(tmp: pathlib.Path, snap: _Snapshot, embedder) -> dict:
+    _write_lines(tmp / "docs.jsonl", (m.to_json() for m in snap.docs.values()))
+    _write_lines(tmp / "chunks.jsonl", (snap.records[r].to_json() for r in sorted(snap.records)))
+    np.save(tmp / "rows.npy", snap.rows)
+    np.save(tmp / "vectors.npy", snap.vectors.astype(np.float32))
+    snap.faiss_bytes.tofile(tmp / "dense.faiss")  # the bytes faiss.write_index would write
+    (tmp / "userwords.txt").write_text("\n".join(snap.user_words), encoding="utf-8")
     for name in FILES:
         _fsync_file(tmp / name)
     return {"format": FORMAT, "embedder": embedder.name, "dim": embedder.dim,
-            "faiss": corpus.dense.kind, "documents": len(corpus.docs), "chunks": len(corpus.records),
-            "vectors": len(rows), "next_row": corpus.next_row,
-            "corpus_hash": corpus.corpus_hash(),
+            "faiss": snap.faiss_kind, "documents": len(snap.docs), "chunks": len(snap.records),
+            "vectors": len(snap.rows), "next_row": snap.next_row,
+            "corpus_hash": snap.corpus_hash,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "files": {name: _sha256(tmp / name) for name in FILES}}
 
