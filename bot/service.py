@@ -93,7 +93,10 @@ class BotService:
                 work()
             except Exception:
                 log.exception("after-reply bookkeeping failed")
-        self.after_reply.submit(guarded)
+        try:
+            self.after_reply.submit(guarded)
+        except RuntimeError:  # the process is exiting: a late answer finishing now still counts
+            guarded()
 
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, fields: dict[str, str], deadline: float | None = None) -> Outcome:

@@ -89,3 +89,20 @@ def test_certified_account_over_quota_keeps_the_answer_without_retrying(tmp_path
     print(f"45015 on follow-up: customer-service attempts {attempts}, kept for next message: "
           f"{later.startswith('您上一个问题的答复')}")
     assert attempts == 1 and later.startswith("您上一个问题的答复：\n")
+
+
+def test_a_late_answer_finishing_while_the_process_exits_is_still_kept(tmp_path):
+    from server import create_app
+
+    search = FakeSearch(world_hits(), delay=1.0)
+    config = bot_config(tmp_path, search, BOT_TIME_BUDGET=0.3)
+    app = create_app(config)
+    bot, sender = app.extensions["policybot"].bot, WeChatSender.from_app(app)
+    first = sender.post(app.test_client(), text_xml("o_exiting", "失业保险金怎么申领", msg_id=1))
+    assert first.data == b"success"
+    bot.after_reply.shutdown()  # as interpreter exit does, while the answer is still being worked on
+    bot.budget.shutdown()       # ... and then waits for that answer
+    search.delay = 0.0
+    restarted = create_app(config).test_client()  # the next process, same instance
+    later = sender.reply_text(sender.post(restarted, text_xml("o_exiting", "目录", msg_id=2)))
+    assert later.startswith("您上一个问题的答复：\n") and "失业保险金" in later
