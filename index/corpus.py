@@ -86,19 +86,13 @@ class CorpusIndex:
         # Rebuilding BM25 is most of a publication's cost (~0.5 s for 6,400 chunks): skip it
         # when no chunk came or went (a retirement only relabels; a row number is never reused,
         # so the same rows mean the same chunks).
-        sparse = self.sparse if state.records.keys() == self.records.keys() else self._build_sparse(state)
+        same_chunks = state.records.keys() == self.records.keys()
+        sparse = self.sparse if same_chunks else _build_sparse(state.records)
         self.docs, self.records, self.rows_of, self.sparse = \
             state.docs, state.records, state.rows_of, sparse
 
-    @staticmethod
-    def _build_sparse(state: _State) -> SparseIndex:
-        rows = sorted(state.records)
-        return SparseIndex.build(rows, [state.records[r].tokens for r in rows],
-                                 [state.records[r].chunk.doc_id for r in rows])
-
     def _rebuild_sparse(self) -> None:
-        state = self._copy()
-        self.sparse = self._build_sparse(state)
+        self.sparse = _build_sparse(self.records)
 
     def view(self) -> View:
         """A consistent picture for one search (the maps are never changed in place)."""
@@ -129,6 +123,11 @@ class CorpusIndex:
             parts = sorted(f"{m.id}\t{m.content_hash}\t{m.status}" for m in self.docs.values())
         return text_hash("\n".join(parts))
 
+
+
+def _build_sparse(records: dict[int, ChunkRecord]) -> SparseIndex:
+    rows = sorted(records)
+    return SparseIndex.build(rows, [records[r].tokens for r in rows], [records[r].chunk.doc_id for r in rows])
 
 @dataclasses.dataclass
 class _State:

@@ -32,9 +32,10 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     """Scaled to 0..1 over the candidates that have a value; NaN (no value) stays NaN."""
     values = np.asarray(values, dtype=np.float64)
     known = values[~np.isnan(values)]
-    if not len(known) or known.max() == known.min():
+    low, high = (known.min(), known.max()) if len(known) else (0.0, 0.0)
+    if high == low:
         return np.where(np.isnan(values), np.nan, 0.0)
-    return (values - known.min()) / (known.max() - known.min())
+    return (values - low) / (high - low)
 
 
 def document_support(scores: dict[int, float], doc_of, weight: float, top_n: int) -> dict[int, float]:
