@@ -105,6 +105,7 @@ def test_words_rate_the_last_answer(app, chat):
     chat("失业保险金怎么申领", openid="o_words")
     assert "感谢您的评价" in chat("满意", openid="o_words")["Content"]
     assert "感谢反馈" in chat("不满意。", openid="o_words")["Content"]  # the last rating wins
+    app.extensions["policybot"].bot.flush()  # the log (and a pending rating) is written after the reply
     latest = app.extensions["policybot"].questions.latest_for("o_words", within_seconds=600)
     assert latest.rating == "unsatisfied" and latest.answered and latest.cited[0]["doc_id"] == "gz_unemp_jd"
 
@@ -117,6 +118,7 @@ def test_1_and_2_of_the_menu_rate_the_last_answer(app, chat, digit, rating, than
     answer = chat("失业保险金怎么申领", openid=openid)["Content"]
     assert "评价本次答复：回复 1 满意，2 不满意" in answer
     assert thanks in chat(digit, openid=openid)["Content"]
+    app.extensions["policybot"].bot.flush()  # the log (and a pending rating) is written after the reply
     latest = app.extensions["policybot"].questions.latest_for(openid, within_seconds=600)
     assert latest.rating == rating and latest.question == "失业保险金怎么申领"
 
