@@ -30,7 +30,7 @@ from index.embedders import Embedder
 from index.filters import Filters
 from index.hits import Hit
 from index.naming import named_documents
-from index.query import focus
+from index.query import QueryReader, ReadQuestion
 from index.storage import IndexMismatch
 from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
@@ -75,6 +75,7 @@ class SearchService:
         self.store = store          # index.storage.IndexStore, or None (memory only)
         self.cache = cache          # index.cache.EmbeddingCache, or None
         self.expander = Expander.default()
+        self.reader = QueryReader()
         self.corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, faiss_kind)
         self.error: str | None = None
         self._cache_checked = False
@@ -210,6 +211,7 @@ class SearchService:
             return
         if not self.background:
             self.embed_pending()
+            self.reader.refresh(self.corpus.view())
             if changed:
                 self.save()
             return
@@ -225,6 +227,7 @@ class SearchService:
             self._wake.clear()
             try:
                 self.save_if_changed()  # the chunks first: another process can use them now
+                self.reader.refresh(self.corpus.view())  # the typo corrector learns new words
                 self.embed_pending(progress=_Progress(self, len(self.corpus.rows_without_vectors())))
                 self.save()
             except Exception:  # keep serving by BM25; the next change retries
@@ -296,8 +299,9 @@ class SearchService:
         self._watch_database()
         filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body)
         corpus = self.corpus.view()
+        read = self.reader.read(query, corpus)
         admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
-        scores = self._fused(corpus, query, mode, admitted, max(k, CANDIDATES))
+        scores = self._fused(corpus, read, mode, admitted, max(k, CANDIDATES))
         scores = {row: s for row, s in scores.items() if row in corpus.records}  # this view's rows
         scores = fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
                                          self.tuning.doc_top)
@@ -306,15 +310,16 @@ class SearchService:
         ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
         return [self._hit(corpus, row, score, filters.today) for row, score in ranked]
 
-    def _fused(self, corpus, query, mode, admitted, n) -> dict[int, float]:
+    def _fused(self, corpus, read: ReadQuestion, mode, admitted, n) -> dict[int, float]:
         """Scores of the candidate rows: one retriever's own scores in a single mode; in
         hybrid, BM25 and dense fused (score fusion by default, RRF selectable)."""
         tuning = self.tuning
         index = corpus.sparse  # one BM25 index for the whole query, even if a publication swaps it
         use_dense = mode in ("hybrid", "dense") and len(corpus.dense) > 0
-        sparse = self._bm25_scores(corpus, index, query, admitted) if mode in ("hybrid", "bm25") else None
+        sparse = self._bm25_scores(corpus, index, read.normal, admitted) if mode in ("hybrid", "bm25") \
+            else None
         bm25 = _best(index.rows, sparse, n) if sparse is not None else {}
-        dense = self._dense_scores(corpus, query, admitted, n) if use_dense else {}
+        dense = self._dense_scores(corpus, read.dense, admitted, n) if use_dense else {}
         if not use_dense or mode == "bm25":
             scores = bm25
         elif mode == "dense":
@@ -323,7 +328,7 @@ class SearchService:
             scores = fusion.reciprocal_rank_fusion(
                 [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
         else:
-            scores = self._convex(corpus, index.rows, query, sparse, bm25, dense)
+            scores = self._convex(corpus, index.rows, read.dense, sparse, bm25, dense)
         return scores
 
     def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense) -> dict[int, float]:
@@ -361,7 +366,7 @@ class SearchService:
         """Repeated questions (and hybrid after dense) reuse the vector: ~10–60 ms each."""
         vector = self._recent_queries.get(query)
         if vector is None:
-            vector = self.embed_queries([focus(query)])[0]
+            vector = self.embed_queries([query])[0]
             with self._query_lock:
                 if len(self._recent_queries) >= QUERY_CACHE_SIZE:
                     self._recent_queries.pop(next(iter(self._recent_queries)))

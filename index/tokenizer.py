@@ -7,6 +7,7 @@ words taken from the corpus (titles, issuing bodies, names in 《》). It is par
 """
 from __future__ import annotations
 
+import math
 import pathlib
 import re
 import threading
@@ -100,6 +101,23 @@ class PolicyTokenizer:
             position = match.end()
         bigrams = [b for b in _bigrams(text) if b not in self.stopwords]
         return tokens + self._words(text[position:]) + bigrams
+
+    def cut(self, text: str) -> list[str]:
+        """The text as jieba cuts it: every character in one word, nothing dropped."""
+        return list(self._jieba.cut(text))
+
+    def content_words(self, text: str) -> list[str]:
+        """The words that carry meaning (no stopwords, no punctuation), once each."""
+        words = (w for w in self._jieba.cut(unicodedata.normalize("NFKC", text).lower())
+                 if w.strip() and _WORD_RE.search(w) and w not in self.stopwords)
+        return list(dict.fromkeys(words))
+
+    def in_dictionary(self, word: str) -> bool:
+        return self._jieba.FREQ.get(word, 0) > 0
+
+    def log_prob(self, word: str) -> float:
+        """Unigram log-probability in jieba's dictionary (a count of 1 for unknown words)."""
+        return math.log(max(self._jieba.FREQ.get(word, 0), 1) / self._jieba.total)
 
     def _words(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text).lower()

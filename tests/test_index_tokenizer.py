@@ -54,12 +54,3 @@ def test_bad_synonym_line_is_refused(tmp_path):
         assert "syn.tsv:1" in str(error)
     else:
         raise AssertionError("a line without a tab must be refused")
-
-
-def test_long_message_focuses_on_its_asking_sentences():
-    from index.query import FOCUS_CHARS, focus
-    assert focus("失业了能领多少钱？") == "失业了能领多少钱？"
-    story = "我在广州工作了五年，" * 30 + "去年公司裁员我被辞退了。请问我能领失业保险金吗？能领多久？"
-    focused = focus(story)
-    assert focused == "请问我能领失业保险金吗？能领多久？"
-    assert len(focus("没有问句的长文本。" * 40)) == FOCUS_CHARS

