@@ -2,20 +2,24 @@
 
 What is flagged (SECURITY.md): 居民身份证号 (18 digits with the GB 11643 check digit, and the
 15-digit legacy form), mobile numbers, landlines, bank card numbers, e-mail addresses,
-classification markings, internal IP addresses and key-like strings. Text is normalised
-first (NFKC turns full-width digits and hyphens into ASCII; digits split by up to two
-spaces, hyphens, dashes or line breaks are joined), and offsets are mapped back to the
-original text so the reviewer sees the finding in place. Masked forms such as
+classification markings and internal-use notes, internal IP addresses and key-like strings.
+Text is normalised first (NFKC turns full-width digits and hyphens into ASCII; digits split
+by up to two spaces, hyphens, dashes or line breaks are joined), and offsets are mapped back
+to the original text so the reviewer sees the finding in place. Masked forms such as
 110105********002X contain no run of digits long enough to match.
 
 What is deliberately not flagged: hotlines (12345 …), numbers that are amounts, years or
-文号 parts, masked forms, and the words 秘密/工作秘密 in running text ("防止泄露国家秘密、工作
-秘密") as opposed to a marking (机密★1年, 【内部资料】, （征求意见稿）, a short line that starts or
-ends with it). Landlines and e-mail addresses are reported even under an office's contact
-label (咨询电话：…): only a person knows whether they are meant to be public, and the reviewer
-overrides such a finding with a reason. Bank cards: Luhn-valid with an issuer prefix (62, 4,
-51–55, …), or any 16–19 digits next to 银行/卡号/账号. Measured by tests/test_confidentiality.py
-(recall on generated numbers, findings on the real documents of the demo corpus).
+文号 parts, masked forms, the words 秘密/工作秘密/不宜公开 in running text ("防止泄露国家秘密、
+工作秘密", "不宜公开的信息") as opposed to a marking (机密★1年, 【内部资料】, （征求意见稿）, a short
+line that starts or ends with it, （此段暂不对外）), and an office's published contact line
+(`is_office_contact`): a landline or e-mail address under a label only offices use (咨询电话,
+监督电话 …), or under 联系电话 / 邮箱 on a line that names an office (区教育局…科, 街道), or
+at a gov.cn address, with no private person in its sentence (本人, 家庭, 申请人 …). Mobile
+numbers are always flagged: offices publish landlines. `office_contacts` lists what was
+recognised, for the drafter to see.
+Bank cards: Luhn-valid with an issuer prefix (62, 4, 51–55, …), or any 16–19 digits next to
+银行/卡号/账号. Measured by tests/test_confidentiality.py and bench/bench_uploads.py
+(recall on generated and planted numbers, findings on the real documents of the demo corpus).
 
 The portal also scans the hidden parts of uploaded files (comments, tracked changes,
 headers, footers, metadata: portal/hidden.py) with `scan_text`.
@@ -41,14 +45,28 @@ ALLOWED_NUMBERS = {"12345", "12333", "12366", "12315", "12388", "12329", "12348"
 # line (机密★1年, 【内部资料】, （征求意见稿）); the same words in running text ("防止泄露国家
 # 秘密、工作秘密") are not a marking.
 MARKINGS = ("绝密", "机密", "秘密", "内部资料", "内部文件", "工作秘密", "征求意见稿", "内部使用",
-            "不得外传", "涉密", "内部参考")
+            "不得外传", "涉密", "内部参考", "讨论稿", "送审稿", "未定稿", "草稿", "注意保密")
 MARKING_LINE_MAX = 24
-# Labels under which offices publish their own numbers and addresses. Such a number is still
-# reported (only a person knows whether it is meant to be public: the reviewer overrides it
-# with a reason); `is_published_contact` lets the measurements count them apart.
-OFFICIAL_CONTACT_LABELS = ("咨询电话", "办公电话", "服务电话", "热线", "监督电话", "投诉电话", "举报电话",
-                           "值班电话", "传真", "联系电话", "办事电话", "受理电话", "邮箱", "电子邮件")
+# Notes that a text is not meant for the public, flagged wherever they stand: a drafter's
+# "（此段暂不对外）" sits inside a sentence. 不宜公开 counts only where it closes a clause
+# ("本节不宜公开。"); "不宜公开的信息" in a law names a kind of information.
+INTERNAL_NOTES = re.compile(
+    r"内部讨论稿|内部传阅|内部掌握|仅供内部|仅限内部|(?:请勿|严禁|不得)外传|"
+    r"此件(?:暂)?不(?:予)?(?:对外)?(?:公开|发布|公布)|此件依申请公开|"
+    r"暂不(?:对外|向社会)?(?:公开|公布|发布|披露)|暂不对外(?![开营服办接受提供])|"
+    r"不宜(?:对外|向社会)?(?:公开|公布|发布)(?=\s*(?:$|[。；;，,！!）)】\]]))")
+# An office's published contact line: a label that only offices use (咨询电话, 监督电话 …), or a
+# general one (联系电话, 邮箱 …) on a line that names an office; no private person in the sentence.
+OFFICE_LABEL = re.compile(r"(?:咨询|监督|投诉|举报|服务|办公|值班|受理|业务|办事|查询|报名|政务)"
+                          r"(?:电话|热线)|热线|传真")
+CONTACT_LABEL = re.compile(r"电话|邮箱|电子邮件|联系方式|E-?mail", re.I)
+OFFICE_WORDS = re.compile(r"局|委|办|厅|部|科|处|室|中心|街|镇|乡|站|所|院|窗口|政府|社区|大厅|平台|热线|"
+                          r"服务台|公司|银行|学校|馆")
+NOT_OFFICE_WORDS = re.compile(r"办理|办事|办法|处理|部分|全部|内部|所有|所在|所得|场所|以及")
+PRIVATE_WORDS = re.compile(r"本人|个人|私人|家庭|家中|家里|住宅|宅电|申请人|当事人|户主|身份证|"
+                           r"住址|紧急联系人|我的|我家|配偶|亲属")
 OFFICIAL_MAIL_DOMAINS = (".gov.cn", "@gov.cn")
+CONTACT_LOOKBACK = 80  # characters of the line before a number in which the office is named
 CARD_CONTEXT = ("银行", "卡号", "账号", "帐号", "开户行", "银行卡", "账户", "帐户", "户名")
 # Issuer prefixes of cards in use in China: UnionPay 62, Visa 4, Mastercard 51–55 and 2221–2720,
 # JCB 35, American Express 34/37 (15 digits, not matched), and domestic debit 60/9.
@@ -92,7 +110,17 @@ def mask(value: str) -> str:
 
 
 def scan_text(text: str) -> list[Finding]:
-    """Every finding in `text`, with offsets into `text` itself, in reading order."""
+    """Every finding in `text`, with offsets into `text` itself, in reading order; an
+    office's published contact line is not one (`office_contacts` lists those)."""
+    return [f for f in _scan(text) if not is_office_contact(text, f)]
+
+
+def office_contacts(text: str) -> list[Finding]:
+    """Landlines and e-mail addresses recognised as an office's published contact lines."""
+    return [f for f in _scan(text) if is_office_contact(text, f)]
+
+
+def _scan(text: str) -> list[Finding]:
     normal, origin = _normalise(text)
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
@@ -153,7 +181,7 @@ def _candidates(normal: str):
     yield "landline", [s for s in _spans(LANDLINE, normal) if _private_landline(normal, s)]
     yield "internal_ip", _spans(PRIVATE_IP, normal)
     yield "key", _spans(KEYLIKE, normal) + _spans(PRIVATE_KEY, normal)
-    yield "marking", _marking_spans(normal)
+    yield "marking", _spans(INTERNAL_NOTES, normal) + _marking_spans(normal)
 
 
 def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
@@ -224,17 +252,22 @@ def _private_landline(text: str, span: tuple[int, int]) -> bool:
     return not (digits[-5:] in ALLOWED_NUMBERS or digits in ALLOWED_NUMBERS or _is_year_or_amount(text, span))
 
 
-def is_published_contact(text: str, finding: Finding) -> bool:
-    """A landline or e-mail address under an office's contact label (咨询电话：…, 邮箱 x@…gov.cn):
-    most likely published on purpose. Still a finding; used to report measurements."""
+def is_office_contact(text: str, finding: Finding) -> bool:
+    """A landline or e-mail address an office publishes on purpose, with no private person in
+    its sentence (本人, 家庭, 申请人 …): under a label only offices use (咨询电话, 监督电话,
+    服务热线 …), under a general one (联系电话, 邮箱 …) on a line that names an office
+    (区教育局…科, 街道, 服务中心), or any gov.cn address."""
     if finding.category not in ("landline", "email"):
+        return False
+    line = text[max(0, finding.start - CONTACT_LOOKBACK):finding.start].rsplit("\n", 1)[-1]
+    sentence = re.split(r"[。；;]", line)[-1]
+    if PRIVATE_WORDS.search(sentence):
         return False
     if finding.category == "email" and finding.matched.lower().endswith(OFFICIAL_MAIL_DOMAINS):
         return True
-    # The label may head a list ("咨询电话：020-…、020-…"): look back to the start of the
-    # sentence, at most 40 characters.
-    label = re.split(r"[。；;\n]", text[max(0, finding.start - 40):finding.start])[-1]
-    return any(word in label for word in OFFICIAL_CONTACT_LABELS)
+    if OFFICE_LABEL.search(sentence):
+        return True
+    return bool(CONTACT_LABEL.search(sentence)) and bool(OFFICE_WORDS.search(NOT_OFFICE_WORDS.sub("", line)))
 
 
 def _luhn(digits: str) -> bool:

@@ -16,9 +16,10 @@ from interpretations.confidentiality import (
     ID_WEIGHTS,
     context_of,
     document_parts,
-    is_published_contact,
+    is_office_contact,
     mask,
     masked_text,
+    office_contacts,
     scan_text,
 )
 from policies.model import Document
@@ -109,40 +110,53 @@ def test_recall_bank_cards():
 STARD = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "stard" / "documents.jsonl"
 
 
-def false_positives(path: pathlib.Path, name: str) -> float:
-    """Findings on published documents, split into office contacts published on purpose
-    (the reviewer's override) and false positives proper (not personal data or a marking at
-    all); returns the false positives per 100 documents."""
+def false_positives(path: pathlib.Path, name: str) -> tuple[float, int]:
+    """Findings on published documents (every one a false positive: these documents are
+    public) and the office contact lines recognised as published on purpose; returns the
+    false positives per 100 documents and how many of them are office contacts."""
     docs = [Document.from_record(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
-    contacts, wrong = collections.Counter(), collections.Counter()
+    contacts, wrong, contact_fp = collections.Counter(), collections.Counter(), 0
     for doc in docs:
         for _, text in document_parts(doc):
-            for finding in scan_text(text):
-                (contacts if is_published_contact(text, finding) else wrong)[finding.category] += 1
+            contacts.update(f.category for f in office_contacts(text))
+            found = scan_text(text)
+            wrong.update(f.category for f in found)
+            contact_fp += sum(1 for f in found if _under_contact_label(text, f))
     per_100 = 100 * sum(wrong.values()) / len(docs)
-    print(f"\nPII scan of {name} ({len(docs)} real published documents): office contacts published on "
-          f"purpose {sum(contacts.values())} ({100 * sum(contacts.values()) / len(docs):.1f} per 100 documents, "
-          f"{dict(contacts)}); false positives {sum(wrong.values())} = {per_100:.1f} per 100 documents "
-          f"{dict(wrong)}")
-    return per_100
+    print(f"\nPII scan of {name} ({len(docs)} real published documents): office contacts recognised "
+          f"{sum(contacts.values())} {dict(contacts)}; false positives {sum(wrong.values())} = "
+          f"{per_100:.1f} per 100 documents {dict(wrong)}, of them published contact lines {contact_fp}")
+    return per_100, contact_fp
+
+
+def _under_contact_label(text: str, finding) -> bool:
+    before = text[max(0, finding.start - 40):finding.start]
+    return finding.category in ("landline", "email") and any(
+        word in before for word in ("电话", "热线", "邮箱", "传真", "联系方式"))
 
 
 def test_false_positives_on_the_demo_corpus():
-    # The rules for amounts and markings were tuned on this corpus; the STARD laws below are
-    # a hold-out that was not looked at while tuning.
-    assert false_positives(DEMO, "the demo corpus") <= 5
+    # The rules for amounts, markings and contact lines were tuned on this corpus; the STARD
+    # laws below are a hold-out that was not looked at while tuning.
+    per_100, contact_lines = false_positives(DEMO, "the demo corpus")
+    assert contact_lines == 0 and per_100 <= 1
 
 
 def test_false_positives_on_held_out_laws():
     if not STARD.exists():
         pytest.skip(f"{STARD} is not on this machine")
-    assert false_positives(STARD, "the STARD laws (held out)") <= 5
+    assert false_positives(STARD, "the STARD laws (held out)")[0] <= 5
 
 
 @pytest.mark.parametrize("text", [
     "身份证号 110105********002X（已脱敏）", "洪经管办发〔2024〕1号", "补贴金额为 12345678 元",
     "2024年6月24日", "请拨打 12345 政务服务热线",
-    "防止泄露国家秘密、工作秘密和敏感信息", "统一社会信用代码 91440101MA5CXXXX1X", "第123456789条"])
+    "防止泄露国家秘密、工作秘密和敏感信息", "统一社会信用代码 91440101MA5CXXXX1X", "第123456789条",
+    "涉及国家秘密、商业秘密、个人隐私等不宜公开的信息", "而不宜公开证人的姓名", "场馆暂不对外开放。",
+    "（此件公开发布）", "起草单位报送文件送审稿及其说明", "咨询电话：020-38200174、020-38623769。",
+    "区教育局小学和幼儿教育科联系电话：38622512", "市卫生健康委联系人：孙映吟，联系电话：81085234",
+    "序号：1；单位：沙河街；办公电话：37286460；街道地址：天河区沙河大街89号",
+    "可通过邮箱hrssgz@gz.gov.cn联系", "区人社局就业科，联系电话：83331234，邮箱 jyk@163.com"])
 def test_not_flagged(text):
     assert scan_text(text) == []
 
@@ -152,17 +166,24 @@ def test_not_flagged(text):
     ("内部资料 注意保存", "marking"), ("联系人手机 +86 139-1234-5678", "mobile"),
     ("个人电话 (020)83331234", "landline"), ("收款账号：6217000010012345678", "bank_card"),
     ("服务器 192.168.10.21 上的文件", "internal_ip"), ("api_key = sk_live_abcdef123456", "key"),
-    ("zhang.san@163.com", "email"), ("旧证 110105491231002", "id_number")])
+    ("zhang.san@163.com", "email"), ("旧证 110105491231002", "id_number"),
+    ("关于X的办法（内部讨论稿）", "marking"), ("第三条 补贴标准另行确定（此段暂不对外）。", "marking"),
+    ("本节内容不宜公开。", "marking"), ("（此件不公开）", "marking"), ("本方案仅供内部参考。", "marking"),
+    ("请勿外传", "marking"), ("讨论稿", "marking"), ("此表内部掌握。", "marking"),
+    ("名单暂不公布。", "marking"),
+    ("联系人张三，家中电话 020-83331234", "landline"), ("申请人王某，联系电话：020-83331234", "landline"),
+    ("联系电话：83331234", "landline"), ("本人邮箱 zhang@163.com", "email"),
+    ("咨询电话：13912345678", "mobile")])
 def test_flagged(text, category):
     assert [f.category for f in scan_text(text)] == [category]
 
 
-def test_office_contacts_are_reported_but_recognised():
+def test_office_contacts_are_recognised_not_reported():
     for text in ("咨询电话：020-38200174、020-38623769。", "可通过邮箱hrssgz@gz.gov.cn联系"):
-        found = scan_text(text)
-        assert found and all(is_published_contact(text, f) for f in found), text
+        assert scan_text(text) == [] and office_contacts(text), text
+        assert all(is_office_contact(text, f) for f in office_contacts(text))
     text = "联系人张三，家中电话 020-83331234"
-    assert not is_published_contact(text, scan_text(text)[0])
+    assert office_contacts(text) == [] and not is_office_contact(text, scan_text(text)[0])
 
 
 def test_offsets_point_into_the_original_text_and_masking_keeps_length():

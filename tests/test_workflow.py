@@ -183,16 +183,16 @@ def test_open_findings_block_approval_until_settled(releases):
 
 
 def test_a_finding_can_be_overridden_with_an_audited_reason(releases):
-    policy = make_policy("p1", text="第一条 咨询电话：0791-88888888。\n")
+    policy = make_policy("p1", text="第一条 联系电话：0791-88888888。\n")  # no office named: flagged
     release_id = releases.create(DRAFTER, policy, [])
     [finding] = releases.submit(DRAFTER, release_id)
     finding_id = releases.get(release_id)["findings"][0]["id"]
     with pytest.raises(WorkflowError, match="reason"):
         releases.resolve_finding(REVIEWER, finding_id, override=True, reason=" ")
-    releases.resolve_finding(REVIEWER, finding_id, override=True, reason="单位公开咨询电话")
+    releases.resolve_finding(REVIEWER, finding_id, override=True, reason="本局公开的联系电话")
     releases.review(REVIEWER, release_id, "ok")
     with releases.db.read() as conn:
-        assert any("单位公开咨询电话" in (e["comment"] or "") for e in audit.entries(conn))
+        assert any("本局公开的联系电话" in (e["comment"] or "") for e in audit.entries(conn))
 
 
 # -- lifecycle ------------------------------------------------------------------------------
