@@ -53,7 +53,7 @@ def parse_docx(data: bytes) -> dict:
         xml = {name: etree.fromstring(_read_member(zf, name), parser)
                for name in zf.namelist() if name.endswith(".xml") or name.endswith(".rels")}
     if "word/document.xml" not in xml:
-        raise Unreadable("not a Word document (word/document.xml is missing)")
+        raise Unreadable("不是 Word 文档（缺少 word/document.xml）")
     body = xml["word/document.xml"].find(f"{W}body")
     lines = _block_lines(body) if body is not None else []
     parts = {
@@ -73,11 +73,11 @@ def _read_member(zf: zipfile.ZipFile, name: str) -> bytes:
     """Read a member, never past its declared size; a lying size fails the CRC check."""
     info = zf.getinfo(name)
     if info.file_size > MAX_MEMBER_BYTES:
-        raise Unreadable(f"part {name} is too large ({info.file_size} bytes)")
+        raise Unreadable(f"部件 {name} 过大（{info.file_size} 字节）")
     with zf.open(info) as member:
         data = member.read(MAX_MEMBER_BYTES + 1)
     if len(data) != info.file_size:
-        raise Unreadable(f"part {name} is not the size its directory entry says")
+        raise Unreadable(f"部件 {name} 的大小与目录记载不符，文件已损坏或被篡改")
     return data
 
 
@@ -158,16 +158,16 @@ def parse_pdf(data: bytes) -> dict:
     logging.disable(logging.WARNING)  # pypdf logs every repaired xref
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
-        raise Unreadable("the PDF is encrypted: upload an unprotected copy")
+        raise Unreadable("该 PDF 已加密，请上传未加密的文件")
     if len(reader.pages) > MAX_PDF_PAGES:
-        raise Unreadable(f"the PDF has more than {MAX_PDF_PAGES} pages")
+        raise Unreadable(f"该 PDF 超过 {MAX_PDF_PAGES} 页")
     pages, notes = [], []
     for page in reader.pages:
         pages.append(page.extract_text() or "")
         notes += _annotations(page)
     text = "\n".join(line.strip() for page in pages for line in page.splitlines() if line.strip())
     if not text:
-        raise Unreadable("the PDF has no text layer (a scan?): upload the Word file or run OCR first")
+        raise Unreadable("该 PDF 没有文字层（可能是扫描件）：请上传 Word 文件，或先做文字识别")
     meta = reader.metadata or {}
     metadata = "\n".join(f"{k.lstrip('/')}: {v}" for k, v in meta.items() if str(v).strip())
     title = str(meta.get("/Title") or "").strip() or None
@@ -255,9 +255,9 @@ def decode_text(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     else:
-        raise Unreadable("the text is neither UTF-8 nor GB18030")
+        raise Unreadable("文本既不是 UTF-8 也不是 GB18030 编码")
     if "\x00" in text:
-        raise Unreadable("binary content in a text file")
+        raise Unreadable("文本文件中含有二进制内容")
     return text
 
 
@@ -282,11 +282,11 @@ def main(argv: list[str]) -> int:
     except Unreadable as refused:
         result = {"error": str(refused)}
     except MemoryError:
-        result = {"error": "the file needs too much memory to read"}
+        result = {"error": "读取该文件需要的内存过多，已拒收"}
     except (zipfile.BadZipFile, zipfile.LargeZipFile) as broken:
-        result = {"error": f"the Word file is damaged or lies about its parts' sizes ({str(broken)[:120]})"}
+        result = {"error": f"该 Word 文件已损坏，或谎报部件大小（{str(broken)[:120]}）"}
     except Exception as broken:  # any parser failure on hostile input is a refusal, not a crash
-        result = {"error": f"the file is damaged or not what it claims to be "
+        result = {"error": f"文件已损坏或与其类型不符"
                            f"({type(broken).__name__}: {str(broken)[:120]})"}
     sys.stdout.write(json.dumps(result, ensure_ascii=False))
     return 0

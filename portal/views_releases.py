@@ -18,7 +18,13 @@ from policies.validity import local_today
 from portal import diff
 from portal.auth import current_staff, services, staff_required
 from portal.blueprint import bp
-from portal.forms import document_from_form, form_from_document, new_document_id
+from portal.forms import (
+    document_from_form,
+    form_from_document,
+    inherit_blanks,
+    new_document_id,
+    policy_defaults,
+)
 from portal.hidden import record_hidden_findings
 from portal.tables import uploads
 
@@ -83,7 +89,8 @@ def use_upload(upload_id: str):
 def new_supplement_page(policy_id: str):
     """A release of interpretations for a policy published earlier without one (解读缺失)."""
     policy = _published_policy(policy_id)
-    return _editor(None, kind="interpretation", values={"interpretation_form": "text"}, supplement=policy,
+    values = {"interpretation_form": "text", **policy_defaults(policy)}
+    return _editor(None, kind="interpretation", values=values, supplement=policy,
                    action=url_for("portal.create_supplement", policy_id=policy_id))
 
 
@@ -94,13 +101,14 @@ def create_supplement(policy_id: str):
     policy = _published_policy(policy_id)
     doc_id = new_document_id("interpretation", local_today(svc.config["TIMEZONE"]))
     try:
-        doc = document_from_form(request.form, doc_id=doc_id, kind="interpretation", interprets=policy.id)
+        doc, taken = inherit_blanks(document_from_form(request.form, doc_id=doc_id, kind="interpretation",
+                                                       interprets=policy.id), policy)
         release_id = svc.releases.create(me.actor, None, [doc])
     except REFUSALS as refused:
         flash(f"未创建：{refused}", "error")
         return _editor(None, kind="interpretation", values=request.form, supplement=policy,
                        action=url_for("portal.create_supplement", policy_id=policy_id)), 400
-    flash(f"已为《{policy.title}》创建补充解读发布。", "ok")
+    flash(f"已为《{policy.title}》创建补充解读发布。{_inherited_note(taken)}", "ok")
     return _back(release_id)
 
 
@@ -109,7 +117,8 @@ def create_supplement(policy_id: str):
 def new_document_page(release_id: int):
     release = _get(release_id)
     _require_department(release)
-    return _editor(release, kind="interpretation", values={"interpretation_form": "text"},
+    values = {"interpretation_form": "text", **policy_defaults(_release_policy(release))}
+    return _editor(release, kind="interpretation", values=values,
                    action=url_for("portal.add_document", release_id=release_id))
 
 
@@ -299,15 +308,24 @@ def _add_from_form(release_id: int, form, upload_id: str | None):
     interprets = release["policy_id"] or form.get("interprets")
     doc_id = new_document_id("interpretation", local_today(svc.config["TIMEZONE"]))
     try:
-        doc = document_from_form(form, doc_id=doc_id, kind="interpretation", interprets=interprets)
+        doc, taken = inherit_blanks(document_from_form(form, doc_id=doc_id, kind="interpretation",
+                                                       interprets=interprets), _release_policy(release))
         svc.releases.add_document(me.actor, release_id, doc)
     except REFUSALS as refused:
         flash(f"未添加：{refused}", "error")
         return _editor(release, kind="interpretation", values=form,
                        action=url_for("portal.add_document", release_id=release_id)), 400
     _link_upload(upload_id, doc_id)
-    flash("已添加政策解读。", "ok")
+    flash("已添加政策解读。" + _inherited_note(taken), "ok")
     return _back(release_id)
+
+
+def _release_policy(release: dict):
+    return next((d for d in release["documents"] if d.is_policy), None)
+
+
+def _inherited_note(taken: list[str]) -> str:
+    return f"已沿用政策的{'、'.join(taken)}（留空的项）。" if taken else ""
 
 
 def _link_upload(upload_id: str | None, doc_id: str) -> None:

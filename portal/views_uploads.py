@@ -1,14 +1,19 @@
 """Uploads: a drafter sends a file, sees the text extracted from it with the findings of its
-hidden parts, confirms the suggested metadata and makes it the policy of a new release or an
-interpretation in an existing one."""
+hidden parts, confirms the suggested metadata (each date with where it was read) and makes it
+the policy of a new release or an interpretation in an existing one. An interpretation's form
+comes filled with its sections and Q&A as read from the file, and its body without them."""
 from __future__ import annotations
+
+import re
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from interpretations.confidentiality import scan_text
+from interpretations.confidentiality import office_contacts, scan_text
 from interpretations.tables import releases as releases_table
+from policies import reading, store
 from policies import uploads as files
+from policies.model import INTERPRETATION_FORMS, SECTION_NAMES
 from policies.store import utcnow
 from portal.auth import current_staff, services, staff_required
 from portal.blueprint import bp
@@ -55,12 +60,23 @@ def upload_post():
 @bp.get("/uploads/<upload_id>")
 @staff_required(*DRAFTING)
 def upload_page(upload_id: str):
+    """The upload as a policy or as an interpretation (`?as=`, else as the file reads)."""
     row = _upload(upload_id)
+    suggested = dict(row["suggested"])
+    kind = request.args.get("as") if request.args.get("as") in ("policy", "interpretation") else \
+        suggested.get("kind", "policy")
+    text = row["text"]
+    if kind == "interpretation":
+        if "sections" not in suggested:  # read as a policy first: split it now
+            suggested.update(reading.structure_of(text))
+        text = suggested.get("body") or suggested.get("title") or text
     hidden = [(part, f, text) for part, text in sorted(row["hidden_parts"].items()) for f in scan_text(text)]
-    body_findings = scan_text(row["text"])
-    return render_template("portal/upload.html", upload=row, hidden=hidden, body_findings=body_findings,
-                           values=form_from_document(None, {**row["suggested"], "text": row["text"]}),
-                           drafts=_my_drafts(), suggested=row["suggested"])
+    return render_template("portal/upload.html", upload=row, hidden=hidden, kind=kind,
+                           body_findings=scan_text(row["text"]), contacts=office_contacts(row["text"]),
+                           values=form_from_document(None, {**suggested, "text": text}),
+                           drafts=_my_drafts(suggested.get("title")), suggested=suggested,
+                           reasons=suggested.get("reasons") or {}, sections=SECTION_NAMES,
+                           forms=INTERPRETATION_FORMS)
 
 
 def _refuse(message: str):
@@ -77,7 +93,7 @@ def _save(name: str, data: bytes, extracted: files.Extracted) -> str:
             id=upload_id, filename=name, file_type=extracted.file_type, size=len(data),
             sha256=files.sha256(data), uploaded_by=me.username, department=me.department,
             text=extracted.text, hidden_parts=extracted.parts,
-            suggested=files.suggest_metadata(extracted.text, extracted.title_hint), created_at=utcnow()))
+            suggested=reading.suggest_metadata(extracted.text, extracted.title_hint), created_at=utcnow()))
     return upload_id
 
 
@@ -101,12 +117,18 @@ def _upload(upload_id: str):
     return row
 
 
-def _my_drafts():
-    """Draft releases of the user's department, to add an interpretation to."""
+def _my_drafts(title: str | None = None) -> list[dict]:
+    """Draft releases of the user's department, to add an interpretation to, with their
+    policy's title; the one whose policy the interpretation's title names comes first."""
     me = current_staff()
     query = sa.select(releases_table.c.id, releases_table.c.policy_id).where(
         releases_table.c.state == "draft").order_by(releases_table.c.id.desc())
     if me.role != "admin":
         query = query.where(releases_table.c.department == me.department)
     with services().db.read() as conn:
-        return conn.execute(query).mappings().all()
+        drafts = [dict(r) for r in conn.execute(query).mappings()]
+        for draft in drafts:
+            policy = store.get_document(conn, draft["policy_id"]) if draft["policy_id"] else None
+            draft["title"] = policy.title if policy else draft["policy_id"]
+    named = set(re.findall(r"《([^《》]+)》", title or ""))
+    return sorted(drafts, key=lambda d: not named & set(re.findall(r"《([^《》]+)》", d["title"] or "")))

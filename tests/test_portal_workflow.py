@@ -191,8 +191,8 @@ def test_upload_refusals_are_clear_and_the_server_carries_on(world):
     app, users = world
     client = _as(app, users["drafter"])
     bomb = zip_bytes({"[Content_Types].xml": b"<Types/>", "word/document.xml": b" " * (30 * 2 ** 20)})
-    cases = {"炸弹.docx": (bomb, "zip bomb"), "坏.pdf": (b"%PDF-1.4 garbage", "damaged"),
-             "伪装.docx": (b"%PDF-1.4\n", "content is pdf"), "脚本.exe": (b"MZ", "accepted files")}
+    cases = {"炸弹.docx": (bomb, "压缩炸弹"), "坏.pdf": (b"%PDF-1.4 garbage", "已损坏"),
+             "伪装.docx": (b"%PDF-1.4\n", "内容却是 PDF"), "脚本.exe": (b"MZ", "只接受")}
     for name, (data, words) in cases.items():
         reply = _upload(client, name, data)
         assert reply.status_code == 303

@@ -16,6 +16,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 
 from policies import uploads
+from policies.reading import suggest_metadata
 from policies.uploads import UploadRefused
 
 ID_NUMBER = "11010519491231002X"  # checksum-valid (GB 11643)
@@ -121,10 +122,13 @@ def test_docx_text_keeps_structure_and_hidden_parts_are_extracted():
 def test_suggested_metadata_for_the_drafter():
     data = policy_docx()
     extracted = uploads.extract("docx", data)
-    suggested = uploads.suggest_metadata(extracted.text, extracted.title_hint)
+    suggested = suggest_metadata(extracted.text, extracted.title_hint)
+    reasons = suggested.pop("reasons")
     assert suggested == {"title": "关于印发《经开区创业补贴办法》的通知", "doc_number": "洪经管办发〔2026〕7号",
                          "issuing_body": "南昌经济技术开发区管理委员会办公室", "publish_date": "2025-12-20",
                          "valid_from": "2026-01-01", "valid_until": "2028-12-31", "kind": "policy"}
+    assert reasons["publish_date"] == "落款「南昌经济技术开发区管理委员会办公室」下的日期 2025年12月20日"
+    assert reasons["valid_until"].startswith("「本办法自2026年1月1日起施行，有效期三年」")
 
 
 def test_pdf_with_a_text_layer():
@@ -156,7 +160,7 @@ def test_text_and_markdown_in_utf8_and_gb18030():
 def test_zip_bomb_refused_before_inflating():
     bomb = zip_bytes({"[Content_Types].xml": b"<Types/>", "word/document.xml": b" " * (60 * 2 ** 20)})
     start = time.monotonic()
-    with pytest.raises(UploadRefused, match="zip bomb"):
+    with pytest.raises(UploadRefused, match="压缩炸弹"):
         uploads.check_upload("补贴.docx", bomb)
     print(f"\nzip bomb ({len(bomb)} bytes → 60 MiB): refused in {time.monotonic() - start:.3f} s, "
           "nothing inflated")
@@ -165,7 +169,7 @@ def test_zip_bomb_refused_before_inflating():
 def test_hundred_thousand_entries_refused_from_the_end_record():
     data = many_entries_zip(100_000)
     start = time.monotonic()
-    with pytest.raises(UploadRefused, match="100000 parts"):
+    with pytest.raises(UploadRefused, match="100000 个部件"):
         uploads.check_upload("补贴.docx", data)
     print(f"\n100,000-entry docx ({len(data) // 1024} KiB): refused in {time.monotonic() - start:.4f} s")
 
@@ -174,7 +178,7 @@ def test_lying_sizes_refused_by_the_worker():
     honest = policy_docx()
     lying = _shrink_declared_size(honest, b"word/document.xml", by=100)
     message, seconds, rss = _refusal("补贴.docx", lying)
-    assert "sizes" in message
+    assert "大小" in message
     print(f"\nlying sizes: refused ({message}) in {seconds:.2f} s; worker peak RSS {rss // 1024} MiB")
 
 
@@ -198,7 +202,7 @@ def test_type_is_decided_by_content_not_name():
 
 
 def test_worker_timeout_is_a_refusal():
-    with pytest.raises(UploadRefused, match="longer than"):
+    with pytest.raises(UploadRefused, match="超过"):
         uploads.extract("pdf", _looping_pdf(), timeout=0.05)
 
 
