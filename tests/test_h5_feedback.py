@@ -149,7 +149,7 @@ def test_the_form_is_plain_html_under_the_strict_csp(client, logged):
     _, ref = logged
     response = client.get(f"/p/gz_unemp?r={ref}")
     html = response.get_data(as_text=True)
-    start = html.index('<section class="feedback"')
+    start = html.index('<section class="feedback')
     form = html[start:html.index("</section>", start)]
     assert '<form method="post" action="/p/gz_unemp/feedback"' in form
     assert 'value="satisfied">满意</button>' in form and 'value="unsatisfied">不满意</button>' in form

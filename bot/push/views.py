@@ -19,8 +19,8 @@ h5 = Blueprint("push_h5", __name__, template_folder="templates")
 
 H5_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
               "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-              "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                         "form-action 'self'; frame-ancestors 'none'"}
+              "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
 
 
 def _svc():

@@ -1,5 +1,7 @@
 """What the policy page shows, prepared outside the template: text lines with their anchors,
-the validity banner, the successor and the interpretations beside the policy."""
+grouped so that an article's anchor holds all its paragraphs (a reply's link to 第五条
+highlights the whole article), the validity banner, the successor and the interpretations
+beside the policy."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,9 +22,17 @@ class Line:
 
 
 @dataclasses.dataclass
+class Block:
+    """Consecutive lines: one article (anchored as a whole) or text outside any article."""
+    anchor: str | None
+    lines: list[Line]
+
+
+@dataclasses.dataclass
 class Page:
     doc: Document
     lines: list[Line]
+    blocks: list[Block]
     current: bool
     status: str
     successor: Document | None
@@ -34,7 +44,8 @@ def document_page(conn, doc: Document, today: dt.date) -> Page:
     successor = store.successor_of(conn, doc.id)
     policy = store.get_document(conn, doc.interprets) if doc.interprets else None
     explained = [d for d in store.interpretations_of(conn, doc.id, visibility="public")]
-    return Page(doc=doc, lines=text_lines(doc), current=is_current(doc, today),
+    lines = text_lines(doc)
+    return Page(doc=doc, lines=lines, blocks=article_blocks(lines), current=is_current(doc, today),
                 status=status_label(doc, today), successor=successor, policy=policy,
                 interpretations=[(d, text_lines(d)) for d in explained])
 
@@ -55,6 +66,24 @@ def text_lines(doc: Document) -> list[Line]:
             lines.append(Line(raw.strip(), anchors, heading=_is_heading(raw)))
         offset = end
     return lines
+
+
+def article_blocks(lines: list[Line]) -> list[Block]:
+    """An article runs from its 第X条 line to the next article or heading; its anchor moves
+    from the first line to the block."""
+    blocks: list[Block] = []
+    for line in lines:
+        article = next((a for a in line.anchors if a.startswith(links.article_anchor(""))), None)
+        if article:
+            line.anchors.remove(article)
+            blocks.append(Block(article, [line]))
+        elif blocks and blocks[-1].anchor and not line.heading:
+            blocks[-1].lines.append(line)
+        elif blocks and blocks[-1].anchor is None:
+            blocks[-1].lines.append(line)
+        else:
+            blocks.append(Block(None, [line]))
+    return blocks
 
 
 def _is_heading(line: str) -> bool:

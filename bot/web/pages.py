@@ -11,6 +11,7 @@ from bot.links import ANSWER_REF_PARAM, is_answer_ref
 from bot.questionlog import RATINGS
 from bot.web.document_view import document_page
 from policies import store
+from policies.titles import book_title
 from policies.validity import catalogue, catalogue_facets, local_today
 
 bp = Blueprint("h5", __name__, template_folder="templates", static_folder="static",
@@ -19,6 +20,15 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SEARCH_K = 10
 MAX_QUERY_CHARS = 200
+
+
+bp.add_app_template_filter(book_title, "book")
+
+
+@bp.app_context_processor
+def government():
+    """Whose government these pages are (GOVERNMENT_NAME), named on every public page."""
+    return {"government_name": current_app.config.get("GOVERNMENT_NAME") or ""}
 
 
 @bp.after_app_request
