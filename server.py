@@ -35,6 +35,11 @@ DEFAULTS = {
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "TIMEZONE": "Asia/Shanghai",
+    "GOVERNMENT_NAME": "南昌经济技术开发区管理委员会",  # whose pages these are (named on every public page)
+    # What 「订阅」 offers first, in this order (the account's own topics and groups; the
+    # environment variable takes them separated by 、 or commas).
+    "SUBSCRIPTION_TOPICS": ("就业创业", "社会保险", "营商环境", "政务服务", "教育", "住房保障", "医疗保障",
+                            "社会救助", "养老服务", "高校毕业生", "小微企业", "老年人", "残疾人", "退役军人"),
     "PUBLIC_URL": None,  # default: this server's own address (_own_url)
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
     "DEMO_CORPUS": str(DEMO_CORPUS),

@@ -33,6 +33,9 @@ TRANSFER_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "客
 CATALOGUE_WORDS = {"目录", "现行有效目录", "政策目录", "现行有效", "现行有效政策目录"}
 HELP_WORDS = {"帮助", "help", "?", "？", "你好", "您好", "菜单"}
 SUBSCRIPTION_RE = re.compile(r"^(订阅|退订|取消订阅)\s*(.*)$")
+UNSUBSCRIBE_ALL_RE = re.compile(r"^(?:(?:退订|取消订阅|取消)\s*(?:全部|所有)(?:订阅|主题)?"
+                                r"|(?:全部|所有)退订)$")
+PROFILE_WORDS = {"完善资料", "我的资料", "填写资料", "修改资料", "个人资料", "企业资料", "资料", "推送设置"}
 KEPT_SECONDS = 48 * 3600
 PENDING_RATING_SECONDS = 3600
 SEARCH_K = 6
@@ -66,17 +69,20 @@ class BotSettings:
     timezone: str = "Asia/Shanghai"
     certified: bool = False  # certified 服务号: late answers go out as customer-service messages
     menu_actions: dict[str, str] = dataclasses.field(default_factory=dict)  # CLICK key → typed text
+    subscription_topics: tuple[str, ...] = ()  # offered first, in this order (SUBSCRIPTION_TOPICS)
 
 
 class BotService:
     def __init__(self, *, search: Callable, library: Library, state: KeyValueStore,
                  budget: TimeBudget, settings: BotSettings, subscribers=None, questions=None,
                  send_customer_message: Callable[[str, str], bool] | None = None,
-                 template_event_handler: Callable[[dict], None] | None = None, clock=time.time):
+                 template_event_handler: Callable[[dict], None] | None = None,
+                 profile_link: Callable[[str], str] | None = None, clock=time.time):
         self.search, self.library, self.state, self.budget = search, library, state, budget
         self.settings, self.subscribers, self.questions = settings, subscribers, questions
         self.send_customer_message = send_customer_message
         self.template_event_handler = template_event_handler
+        self.profile_link = profile_link  # openid → the signed /h5/profile link
         self.conversations = conv.Conversations(state, clock)
         self.clock = clock
         # Bookkeeping that need not delay the reply (question log, the customer-service window)
@@ -152,8 +158,10 @@ class BotService:
         rating = parse_rating(text)  # 满意 / 不满意, or 1 / 2 of the answer's menu
         if rating is not None:
             return Outcome.reply(self.feedback(openid, rating))
-        if text == "我的订阅" or SUBSCRIPTION_RE.match(text):
+        if text == "我的订阅" or SUBSCRIPTION_RE.match(text) or UNSUBSCRIBE_ALL_RE.match(text):
             return Outcome.reply(self.subscription_command(openid, text))
+        if text in PROFILE_WORDS:
+            return Outcome.reply(self.profile_reply(openid))
         number = conv.menu_number(text)
         if number is not None:
             return Outcome.reply(self.related_passage(openid, number - RELATED_FIRST_NUMBER))
@@ -195,13 +203,21 @@ class BotService:
         if text == "我的订阅":
             names = self.subscribers.subscriptions(openid)
             return ("您已订阅：" + "、".join(names)) if names else replies.NO_SUBSCRIPTIONS
+        if UNSUBSCRIBE_ALL_RE.match(text):
+            return self.subscribers.unsubscribe_all(openid).message
         verb, name = SUBSCRIPTION_RE.match(text).groups()
+        offered = self.subscribers.offered(self.settings.subscription_topics)
         if not name.strip():
-            vocab = self.subscribers.vocabulary()
-            return replies.SUBSCRIBE_HOW + "、".join(vocab["topics"] + vocab["audience"])
+            return replies.SUBSCRIBE_HOW + "、".join(offered) + replies.SUBSCRIBE_MORE
         if verb == "订阅":
-            return self.subscribers.subscribe(openid, name).message
+            return self.subscribers.subscribe(openid, name, offered).message
         return self.subscribers.unsubscribe(openid, name).message
+
+    def profile_reply(self, openid: str) -> str:
+        """「完善资料」/「我的资料」: the signed link to the profile form (定向精准推送)."""
+        if not (self.subscribers and self.profile_link):
+            return replies.SUBSCRIPTIONS_OFF
+        return replies.PROFILE_LINK.format(url=self.profile_link(openid))
 
     def related_passage(self, openid: str, position: int) -> str:
         """The related document at `position` (0-based) of the user's last answer."""

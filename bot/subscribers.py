@@ -30,7 +30,12 @@ SIZE_CLASSES = ("小微", "中型", "大型")
 KINDS = ("resident", "enterprise")
 SUBSCRIPTION_SOURCES = ("topic", "audience")
 PROFILE_TEXT_FIELDS = {"name": 200, "industry": 100, "region": 200}
+# The profile form's words for its fields: a ProfileError names the field as the form does.
+FIELD_LABELS = {"kind": "身份", "name": "企业名称", "industry": "行业", "size_class": "规模",
+                "region": "所在地区",
+                "consent": "同意推送", "groups": "所属人群", "qualifications": "资质"}
 CS_WINDOW = dt.timedelta(hours=48)
+OFFERED_WITHOUT_CONFIG = 12  # topics listed when the account configured none: the most used
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +79,24 @@ class Subscribers:
         return {"topics": sorted(topics - GENERIC_TERMS),
                 "audience": sorted(audience - topics - GENERIC_TERMS)}
 
-    def subscribe(self, openid: str, name: str) -> Result:
+    def offered(self, configured=()) -> list[str]:
+        """What the bot lists to subscribe to: the account's configured topics and groups that
+        exist (SUBSCRIPTION_TOPICS, in that order), else the topics of the most public documents."""
+        vocab = self.vocabulary()
+        known = set(vocab["topics"]) | set(vocab["audience"])
+        listed = [name for name in dict.fromkeys(configured) if name in known]
+        return listed or self._most_used_topics(OFFERED_WITHOUT_CONFIG)
+
+    def subscribe(self, openid: str, name: str, offered=None) -> Result:
         name = normalize_name(name)
         source = self._source_of(name)
         if source is None:
+            offered = self.offered() if offered is None else offered
             vocab = self.vocabulary()
-            valid = tuple(vocab["topics"] + vocab["audience"])
-            return Result(False, f"没有「{name}」这个主题或人群。可订阅：" + "、".join(valid), name, valid)
+            close = [v for v in vocab["topics"] + vocab["audience"] if name and (name in v or v in name)]
+            valid = tuple(close or offered)
+            hint = f"您是不是要订阅：{'、'.join(close)}？" if close else "常用主题：" + "、".join(offered)
+            return Result(False, f"没有「{name}」这个主题或人群。{hint}（回复「订阅 主题名」）", name, valid)
         with self.db.write() as conn:
             sid = self._ensure(conn, openid)
             conn.execute(subscribers.update().where(subscribers.c.id == sid)
@@ -99,6 +115,26 @@ class Subscribers:
         if not removed:
             return Result(False, f"您没有订阅「{name}」。", name)
         return Result(True, f"已退订「{name}」。", name)
+
+    def unsubscribe_all(self, openid: str) -> Result:
+        """「退订 全部」: every topic and group subscription, and the consent to profile-based
+        pushes (pending pushes cancelled): nothing more is pushed to this user."""
+        with self.db.write() as conn:
+            sid = self._id(conn, openid)
+            names = [] if sid is None else sorted(conn.execute(sa.select(subscriber_tags.c.tag).where(
+                subscriber_tags.c.subscriber_id == sid,
+                subscriber_tags.c.source.in_(SUBSCRIPTION_SOURCES))).scalars())
+            if sid is not None:
+                conn.execute(subscriber_tags.delete().where(subscriber_tags.c.subscriber_id == sid,
+                                                            subscriber_tags.c.source.in_(SUBSCRIPTION_SOURCES)))
+                conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                             .values(consent=False, updated_at=utcnow()))
+                _cancel_pending(conn, sid, "unsubscribed from all")
+        log.info("unsubscribe %s from all (%d)", mask(openid), len(names))
+        if not names:
+            return Result(True, "您没有订阅任何主题；已停止向您推送政策。需要时回复「订阅 主题名」重新订阅。")
+        return Result(True, f"已退订全部{len(names)}个主题（{'、'.join(names)}），不再向您推送政策。"
+                            "需要时回复「订阅 主题名」重新订阅。")
 
     def subscriptions(self, openid: str) -> list[str]:
         with self.db.read() as conn:
@@ -160,7 +196,7 @@ class Subscribers:
         with self.db.write() as conn:
             found = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id))
             if found.first() is None:
-                raise ProfileError("no such subscriber")
+                raise ProfileError("该用户资料已删除")
             return _update(conn, subscriber_id, values, tags)
 
     def forget(self, openid: str) -> bool:
@@ -188,6 +224,16 @@ class Subscribers:
         return self.cipher.decrypt(encrypted)
 
     # -- internals ---------------------------------------------------------------------------
+    def _most_used_topics(self, limit: int) -> list[str]:
+        counts: dict[str, int] = {}
+        with self.db.read() as conn:
+            public = sa.select(documents.c.topics).where(documents.c.visibility == "public")
+            for (topics,) in conn.execute(public):
+                for topic in topics or ():
+                    counts[topic] = counts.get(topic, 0) + 1
+        ranked = sorted((t for t in counts if t not in GENERIC_TERMS), key=lambda t: (-counts[t], t))
+        return ranked[:limit]
+
     def _source_of(self, name: str) -> str | None:
         vocab = self.vocabulary()
         if name in vocab["topics"]:
@@ -249,7 +295,7 @@ def _checked_profile(fields: dict) -> tuple[dict, dict]:
         elif name == "qualifications":
             tags["qualification"] = [_choice(name, v, QUALIFICATIONS) for v in _names(name, value)]
         else:
-            raise ProfileError(f"unknown profile field {name!r}")
+            raise ProfileError(f"资料中没有「{name}」这一项")
     if "size_class" in values or "industry" in values:
         tags["size"] = [values["size_class"]] if values.get("size_class") else []
         tags["industry"] = [values["industry"]] if values.get("industry") else []
@@ -260,7 +306,8 @@ def _choice(name: str, value, allowed: tuple, optional: bool = False):
     if optional and value in (None, ""):
         return None
     if value not in allowed:
-        raise ProfileError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        raise ProfileError(f"「{FIELD_LABELS.get(name, name)}」只能选：{'、'.join(allowed)}"
+                           f"（收到的是「{value}」）")
     return value
 
 
@@ -269,16 +316,16 @@ def _text(name: str, value, limit: int) -> str | None:
         return None
     text = normalize_name(str(value))
     if len(text) > limit:
-        raise ProfileError(f"{name} is longer than {limit} characters")
+        raise ProfileError(f"「{FIELD_LABELS.get(name, name)}」不能超过 {limit} 个字")
     return text or None
 
 
 def _names(name: str, value) -> list[str]:
     if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise ProfileError(f"{name} must be a list of names")
+        raise ProfileError(f"「{FIELD_LABELS.get(name, name)}」应为一组选项")
     names = sorted({normalize_name(str(v)) for v in value} - {""})
     if any(len(n) > 100 for n in names):
-        raise ProfileError(f"a {name} entry is longer than 100 characters")
+        raise ProfileError(f"「{FIELD_LABELS.get(name, name)}」的每一项不能超过 100 个字")
     return names
 
 

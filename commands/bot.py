@@ -24,6 +24,7 @@ from bot.dedupe import Deliveries
 from bot.kvstore import store_for
 from bot.library import Library
 from bot.menu import MenuError, load_menu
+from bot.push.links import profile_url
 from bot.replay import ReplayCache
 from bot.service import BotService, BotSettings
 from bot.web import pages, simulator, wechat
@@ -98,7 +99,7 @@ def _bot_service(app: Flask, svc) -> BotService:
         threshold=float(config.get("BOT_ANSWER_THRESHOLD", DEFAULT_THRESHOLD)),
         timezone=config.get("TIMEZONE", "Asia/Shanghai"),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
-        menu_actions=_menu_actions(config))
+        menu_actions=_menu_actions(config), subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))
     # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default helper A's.
     search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
     return BotService(
@@ -106,7 +107,15 @@ def _bot_service(app: Flask, svc) -> BotService:
         state=svc.bot_state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
         settings=settings, subscribers=_Late(svc, "subscribers"), questions=_Late(svc, "questions"),
         send_customer_message=lambda openid, text: _send_customer_message(svc, openid, text),
-        template_event_handler=lambda fields: _template_event(svc, fields))
+        template_event_handler=lambda fields: _template_event(svc, fields),
+        profile_link=lambda openid: profile_url(config, svc.subscribers, openid))
+
+
+def _names(value) -> tuple[str, ...]:
+    """A list setting given as a list, or as text separated by 、, commas or spaces."""
+    if isinstance(value, str):
+        value = re.split(r"[、,，\s]+", value)
+    return tuple(v.strip() for v in value or () if v and v.strip())
 
 
 def _callback(app: Flask, svc) -> Callback:

@@ -92,7 +92,7 @@ def test_subscriptions_by_message(chat):
     assert "社会保险" in chat("我的订阅", openid="o_sub")["Content"]
     unknown = chat("订阅 火星移民", openid="o_sub")["Content"]
     assert "没有「火星移民」" in unknown and "就业创业" in unknown
-    assert "可订阅" in chat("订阅", openid="o_sub")["Content"]
+    assert "常用主题" in chat("订阅", openid="o_sub")["Content"]
     assert "已退订「社会保险」" in chat("退订 社会保险", openid="o_sub")["Content"]
     assert "还没有订阅" in chat("我的订阅", openid="o_sub")["Content"]
 
