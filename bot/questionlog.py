@@ -3,10 +3,10 @@ feedback (满意 / 不满意), as evidence of where interpretations are missing 
 
 Personal data stays out (SECURITY.md item 14): the openid is stored only as a keyed hash
 (HMAC-SHA256 with the app's SECRET_KEY, so the log cannot be joined to WeChat's users
-without the key), and the question is stored normalised (NFKC, whitespace collapsed, cut to
-MAX_QUESTION_CHARS) with ID numbers, phone numbers, bank cards and e-mail addresses found by
-the 保密审查 scanner replaced by a placeholder such as 【手机号】. Rows older than the
-retention period are deleted by `purge` (CLI: `flask --app server insights purge`).
+without the key), and the question is stored normalised (NFKC but for Chinese punctuation,
+whitespace collapsed, cut to MAX_QUESTION_CHARS) with ID numbers, phone numbers, bank cards
+and e-mail addresses found by the 保密审查 scanner replaced by a placeholder such as 【手机号】.
+Rows older than the retention period are deleted by `purge` (CLI: `flask --app server insights purge`).
 
 An answer's row may carry `answer_ref`, the unguessable reference its reply's link carries
 (bot.links): the H5 page rates the answer by it (`rate_answer`), the chat by the openid.
@@ -97,11 +97,18 @@ def mask_personal_data(text: str) -> str:
     return "".join(pieces) + text[cursor:]
 
 
+# Chinese punctuation stays as typed: the reports quote questions, and 「怎么申领?」 is not how
+# anyone wrote it. Everything else is folded (full-width digits and letters to ASCII).
+KEPT_PUNCTUATION = frozenset("，。？！：；、（）“”‘’《》【】「」…—")
+
+
 def normalise_question(text: str) -> str:
-    """NFKC, whitespace collapsed, personal data masked, cut to MAX_QUESTION_CHARS."""
+    """NFKC but for Chinese punctuation, whitespace collapsed, personal data masked, cut to
+    MAX_QUESTION_CHARS."""
     if not isinstance(text, str):
         raise TypeError("question must be a string")
-    flat = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+    folded = "".join(c if c in KEPT_PUNCTUATION else unicodedata.normalize("NFKC", c) for c in text)
+    flat = re.sub(r"\s+", " ", folded).strip()
     return mask_personal_data(flat)[:MAX_QUESTION_CHARS]
 
 

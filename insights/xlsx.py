@@ -26,7 +26,7 @@ def report_workbook(report: Report, entries: list[LedgerEntry]) -> bytes:
     _sheet(book.create_sheet(), "相似问题", ["分组", "问题数", "示例问题", "引用文件"],
            [[g.label, g.size, " | ".join(g.examples()), _cited(g.cited_documents(), report.titles)]
             for g in report.groups])
-    _sheet(book.create_sheet(), "上升热点", ["类型", "主题/关键词", "本周问题数", "前四周周均"],
+    _sheet(book.create_sheet(), "上升热点", ["类型", "主题/关键词", "该周问题数", "此前四周周均"],
            [["主题", r.label, r.count, round(r.previous_mean, 2)] for r in report.rising_topics]
            + [["关键词", r.label, r.count, round(r.previous_mean, 2)] for r in report.rising_keywords])
     _sheet(book.create_sheet(), "未答分组", ["分组", "问题数", "示例问题", "候选文件"],

@@ -160,5 +160,5 @@ def test_rating_an_answer_on_its_policy_page(served, page):
     shot(page, "policy-feedback-thanks.png")
     with svc.db.read() as conn:
         row = conn.execute(sa.select(question_log).where(question_log.c.answer_ref == ref)).mappings().one()
-    assert row["rating"] == "satisfied" and row["question"] == "失业保险金怎么申领?"
+    assert row["rating"] == "satisfied" and row["question"] == "失业保险金怎么申领？"
     assert svc.questions.latest_for("o_browser_rater", within_seconds=600).id == row["id"]

@@ -97,3 +97,12 @@ def test_tasks_and_reports_on_both_databases(any_db_url):
         assert service.ledger(dt.date(2026, 12, 10))[0].department == "区人社局"
     finally:
         db.dispose()
+
+
+def test_a_monthly_report_speaks_of_its_month_and_quotes_questions_as_typed(staff_client):
+    app, client = staff_client
+    questions = app.extensions["policybot"].questions
+    questions.record("oViewUser2", "wechat", "失业金怎么领？要带什么？", [], 0.1, False)
+    page = client.get("/staff/insights/report?period=month").get_data(as_text=True)
+    assert "月报" in page and "本周" not in page
+    assert "失业金怎么领？要带什么？" in page and "失业金怎么领?" not in page

@@ -34,7 +34,7 @@ def test_record_stores_a_keyed_hash_and_a_masked_normalised_question(db, log):
     assert row["id"] == log_id
     assert row["user_hash"] == log.user_hash("oOPENID123") != "oOPENID123"
     assert len(row["user_hash"]) == 64
-    assert row["question"] == "我的身份证【身份证号】,电话【手机号】, 创业担保贷款怎么申请?"
+    assert row["question"] == "我的身份证【身份证号】，电话【手机号】， 创业担保贷款怎么申请？"  # as typed
     assert row["top_doc_id"] == "gz_15" and row["cited"][0]["score"] == pytest.approx(0.82)
     assert "oOPENID123" not in repr(row) and PHONE not in repr(row) and ID_NUMBER not in repr(row)
 
