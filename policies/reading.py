@@ -238,7 +238,9 @@ BODY_SUFFIX = re.compile(r"^[\u4e00-\u9fa5（）()]{3,40}"
 TITLE_WORDS = ("关于", "通知", "办法", "意见", "规定", "方案", "细则", "条例", "解读", "问答", "公告",
                "通告", "指南")
 TITLE_ENDINGS = ("通知", "办法", "意见", "解读", "方案", "细则", "规定", "问答", "决定", "公告", "通告")
-PLACEHOLDER_TITLE = re.compile(r"(?i)(microsoft word|untitled|document|文档)\S*")  # Word's default titles
+# Word's default titles, and a 版头 (「××办公室文件」) standing in for the title: no title.
+PLACEHOLDER_TITLE = re.compile(r"(?i)(microsoft word|untitled|document|文档)\S*"
+                               r"|[\u4e00-\u9fa5（）]{2,40}文件")
 INTERPRETATION_TITLE = re.compile("解读|问答|答记者问|图解|答疑|热点\\d*问|一图读懂")
 
 

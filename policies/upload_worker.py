@@ -165,7 +165,8 @@ def parse_pdf(data: bytes) -> dict:
     for page in reader.pages:
         pages.append(page.extract_text() or "")
         notes += _annotations(page)
-    text = "\n".join(line.strip() for page in pages for line in page.splitlines() if line.strip())
+    printed = [line.strip() for page in pages for line in page.splitlines() if line.strip()]
+    text = "\n".join(reflow(printed))
     if not text:
         raise Unreadable("该 PDF 没有文字层（可能是扫描件）：请上传 Word 文件，或先做文字识别")
     meta = reader.metadata or {}
@@ -173,6 +174,43 @@ def parse_pdf(data: bytes) -> dict:
     title = str(meta.get("/Title") or "").strip() or None
     return {"text": text, "parts": {"comments": "\n".join(notes), "metadata": metadata},
             "title_hint": title, "html": None}
+
+
+# A line of a PDF is a line of print: a paragraph wraps over several. A line as wide as the
+# widest lines of the document continues on the next one, unless it ends a question or a
+# label, or the next starts a heading, an article, an item or a question/answer.
+STARTS_BLOCK = re.compile(r"^(?:第[一二三四五六七八九十百零〇\d]{1,6}(?:[编章节条]|部分)|"
+                          r"[一二三四五六七八九十]{1,3}、|"
+                          r"[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,3}\s*[.、．]|0\d\s|问[:：]|答[:：]|"
+                          r"[QA][:：]|附件|【)")
+
+
+def _width(line: str) -> float:
+    """Printed width in CJK characters (ASCII letters and digits are about half as wide)."""
+    return sum(0.5 if ord(c) < 0x2E80 else 1.0 for c in line)
+
+
+def _stands_alone(before: str, line: str) -> bool:
+    """After a finished sentence, a line without punctuation (a signature, a date, a heading)
+    is a paragraph of its own: the tail of a wrapped paragraph has its full stop."""
+    return before.endswith(("。", "！", "；")) and not re.search(r"[，。；：！？、,;:]", line)
+
+
+def reflow(lines: list[str]) -> list[str]:
+    """Join the printed lines of a paragraph back into one line (see STARTS_BLOCK)."""
+    widths = sorted(_width(line) for line in lines if _width(line) >= 10)
+    if len(widths) < 5:
+        return lines
+    full = widths[int(0.9 * (len(widths) - 1))] - 1.5
+    out: list[str] = []
+    joining = False
+    for line in lines:
+        if joining and not STARTS_BLOCK.match(line) and not _stands_alone(out[-1], line):
+            out[-1] += line
+        else:
+            out.append(line)
+        joining = _width(line) >= full and not line.endswith(("？", "?", "：", ":"))  # a question, a label
+    return out
 
 
 def _annotations(page) -> list[str]:

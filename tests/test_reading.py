@@ -10,9 +10,12 @@ from upload_samples import (
     INTERPRETATION_SECTIONS,
     NOTICE_EXPECTED,
     NOTICE_LINES,
+    html_bytes,
     interpretation_lines,
+    pdf_bytes,
 )
 
+from policies import uploads
 from policies.reading import split_interpretation, suggest_metadata
 from policies.titles import book_title, normalise_title
 
@@ -107,3 +110,20 @@ def test_heading_variants_and_question_forms():
 def test_titles(raw, stored, quoted):
     assert normalise_title(raw) == stored
     assert book_title(raw) == quoted
+
+
+@pytest.mark.browser
+def test_a_printed_pdf_reads_like_its_word_file(browser):
+    """Chromium prints the notice and the interpretation to PDF: their lines wrap, and the
+    parser joins each paragraph back before reading dates, sections and questions."""
+    lines = interpretation_lines()
+    lines[3] = lines[3] * 4  # a paragraph of several printed lines
+    for source, check in ((NOTICE_LINES, "notice"), (lines, "interpretation")):
+        data = pdf_bytes(html_bytes(source), browser)
+        extracted = uploads.extract(uploads.check_upload("样本.pdf", data), data)
+        assert set(source[1:]) <= set(extracted.text.splitlines()), extracted.text  # the title may wrap
+        suggested = suggest_metadata(extracted.text, extracted.title_hint)
+        if check == "notice":
+            assert {k: suggested[k] for k in NOTICE_EXPECTED} == NOTICE_EXPECTED
+        else:
+            assert suggested["sections"]["政策背景"] == lines[3] and suggested["faq"] == INTERPRETATION_FAQ
