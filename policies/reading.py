@@ -398,7 +398,8 @@ def _question(line: str, following: str, in_faq: bool) -> str | None:
     marked = MARKED_QUESTION.match(line)
     if marked:
         return marked.group("q").strip()
-    if ASKS.search(line) and len(line) <= 90:
+    # A long line ending in ？ is a question when an 答： follows it (a case told in full).
+    if ASKS.search(line) and (len(line) <= 90 or ANSWER.match(following)):
         numbered = NUMBERED.match(line)
         if numbered:
             return line[numbered.end():].strip()
