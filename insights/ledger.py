@@ -35,9 +35,9 @@ class LedgerEntry:
 def add_commitment(db: Database, department: str, text: str, made_on: dt.date, due_date: dt.date,
                    owner: str | None = None, task_id: int | None = None) -> int:
     if not department or not text:
-        raise ValueError("a commitment needs a department and a text")
+        raise ValueError("回应承诺须填写部门和承诺内容")
     if due_date < made_on:
-        raise ValueError("a commitment cannot be due before it is made")
+        raise ValueError("期限不能早于登记日期")
     with db.write() as conn:
         return conn.execute(sa.insert(commitments).values(
             task_id=task_id, department=department, owner=owner, text=text, made_on=made_on,
@@ -51,7 +51,7 @@ def fulfil_commitment(db: Database, commitment_id: int, published_document_id: s
             state="done", done_at=as_utc(at or utcnow()),
             published_document_id=published_document_id)).rowcount
     if not done:
-        raise KeyError(f"no commitment {commitment_id}")
+        raise KeyError(f"没有第 {commitment_id} 号回应承诺")
 
 
 def ledger(conn: Connection, today: dt.date) -> list[LedgerEntry]:

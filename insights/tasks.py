@@ -87,10 +87,10 @@ def link(db: Database, task_id: int, document_id: str, now: dt.datetime | None =
     """Attach the interpretation or FAQ that answers the task."""
     with db.write() as conn:
         if conn.execute(sa.select(documents.c.id).where(documents.c.id == document_id)).first() is None:
-            raise ValueError(f"no document {document_id!r}")
+            raise ValueError(f"没有编号为 {document_id} 的文件")
         task = _task(conn, task_id)
         if task["state"] == "closed":
-            raise ValueError(f"task {task_id} is closed")
+            raise ValueError(f"任务 {task_id} 已办结")
         conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(
             linked_document_id=document_id, linked_at=as_utc(now or utcnow()), state="linked"))
 
@@ -99,7 +99,7 @@ def assign(db: Database, task_id: int, owner: str) -> None:
     """Name the person responsible for a task (责任人)."""
     owner = (owner or "").strip()
     if not owner or len(owner) > 200:
-        raise ValueError("责任人 must be 1..200 characters")
+        raise ValueError("责任人须为 1–200 个字")
     with db.write() as conn:
         _task(conn, task_id)
         conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(owner=owner))
@@ -209,7 +209,7 @@ def _most_common_policy(conn: Connection, doc_ids: list[str], need: int) -> str 
 def _task(conn: Connection, task_id: int):
     task = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().first()
     if task is None:
-        raise KeyError(f"no task {task_id}")
+        raise KeyError(f"没有第 {task_id} 号任务")
     return task
 
 

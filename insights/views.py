@@ -76,7 +76,7 @@ def link_task(task_id: int):
     try:
         result = insights().link(task_id, document_id)
     except (ValueError, KeyError) as refused:
-        flash(f"未能关联：{refused}")
+        flash(f"未能关联：{refused.args[0] if refused.args else refused}")
     else:
         checked = f"，复核 {result['answered']}/{result['total']} 可答" if result else "，待发布后复核"
         flash(f"任务 {task_id} 已关联 {document_id}{checked}")
@@ -125,7 +125,7 @@ def commitment_done(commitment_id: int):
 def _period_args() -> tuple[str, dt.date]:
     kind = request.args.get("period", "week")
     if kind not in KINDS:
-        abort(400, description=f"period must be one of {', '.join(KINDS)}")
+        abort(400, description="报告周期只能是周报、月报或季报")
     day = _date(request.args.get("date")) or insights().today()
     return kind, day
 
@@ -136,7 +136,7 @@ def _date(text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        abort(400, description="date must be YYYY-MM-DD")
+        abort(400, description="日期格式应为 年-月-日，例如 2026-11-30")
 
 
 def _charts(report) -> dict:

@@ -60,10 +60,9 @@ def verify(conn: Connection) -> Verification:
         count += 1
         if row["prev_hash"] != previous:
             return Verification(False, count, row["seq"],
-                                "does not follow the entry before it (an entry was deleted, "
-                                "inserted or moved)")
+                                "与前一条记录接不上（有记录被删除、插入或移动）")
         if entry_hash(dict(row)) != row["entry_hash"]:
-            return Verification(False, count, row["seq"], "its content was modified")
+            return Verification(False, count, row["seq"], "记录内容被改动过")
         previous = row["entry_hash"]
     return Verification(True, count)
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from interpretations import audit
 from interpretations.confidentiality import context_of, document_parts, scan_document
+from interpretations.labels import label
 from interpretations.tables import findings, release_documents, releases
 from policies import store
 from policies.db import Database
@@ -41,6 +42,10 @@ MAY = {
     "withdraw": {"signer", "admin"},
     "retire": {"signer", "admin", "system"},
 }
+# What each step is called in a refusal: 「签发」角色不能审核.
+STEP_WORDS = {"draft": "起草或修改", "review": "审核", "sign": "签发", "publish": "发布",
+              "withdraw": "撤回", "retire": "标记失效", "submit": "提交审核", "send back": "退回"}
+APPROVAL_WORDS = {"submitted": "提交", "reviewed": "审核", "signed": "签发"}
 APPROVED_STATES = ("reviewed", "signed")
 EDITABLE_STATES = ("draft", "submitted", "reviewed", "signed")
 
@@ -119,7 +124,7 @@ class Releases:
         with self.db.write() as conn:
             release = _editable(conn, release_id)
             self._add(conn, release_id, doc, actor)
-            self._after_edit(conn, actor, release, f"added {doc.id}")
+            self._after_edit(conn, actor, release, f"添加 {doc.id}")
 
     def edit(self, actor: Actor, release_id: int, doc: Document) -> None:
         """Replace a member's content. Any approval given so far is void."""
@@ -127,10 +132,10 @@ class Releases:
         with self.db.write() as conn:
             release = _editable(conn, release_id)
             if doc.id not in _member_ids(conn, release_id):
-                raise WorkflowError(f"{doc.id} is not part of release {release_id}")
+                raise WorkflowError(f"文件 {doc.id} 不属于发布 #{release_id}")
             _check_member(conn, release, doc)
             store.update_content(conn, doc)
-            self._after_edit(conn, actor, release, f"edited {doc.id}")
+            self._after_edit(conn, actor, release, f"修改 {doc.id}")
 
     def new_version(self, actor: Actor, old_policy_id: str, new_policy: Document,
                     interpretations: list[Document] = ()) -> int:
@@ -138,7 +143,7 @@ class Releases:
         with self.db.read() as conn:
             old = store.get_document(conn, old_policy_id)
             if old is None or store.get_visibility(conn, old_policy_id) != "public":
-                raise WorkflowError(f"{old_policy_id} is not a published policy")
+                raise WorkflowError(f"{old_policy_id} 不是已发布的政策文件")
         if new_policy.supersedes != old_policy_id:
             new_policy = new_policy.replace(supersedes=old_policy_id)
         return self.create(actor, new_policy, interpretations)
@@ -155,7 +160,7 @@ class Releases:
             found = _record_findings(conn, release_id)
             _set(conn, release_id, state="submitted", submitted_hash=content_hash)
             _audit(conn, actor, "submit", release_id, "draft", "submitted", content_hash,
-                   comment or f"confidentiality scan: {len(found)} finding(s)")
+                   comment or f"保密审查：发现 {len(found)} 处")
         return found
 
     def resolve_finding(self, actor: Actor, finding_id: int, *, override: bool,
@@ -164,11 +169,11 @@ class Releases:
         finding must be gone from the current text), True to keep it, with a reason."""
         _require(actor, "review")
         if not reason or not reason.strip():
-            raise WorkflowError("a reason is required to settle a confidentiality finding")
+            raise WorkflowError("处理保密审查发现须填写理由")
         with self.db.write() as conn:
             row = conn.execute(sa.select(findings).where(findings.c.id == finding_id)).mappings().first()
             if row is None or row["state"] != "open":
-                raise WorkflowError(f"finding {finding_id} is not open")
+                raise WorkflowError(f"保密审查发现 #{finding_id} 不是待处理状态（已处理过或已过时）")
             release = _release(conn, row["release_id"])
             _not_author(actor, release, "review")
             state = "overridden" if override else "resolved"
@@ -176,13 +181,13 @@ class Releases:
                 state=state, resolved_by=actor.name, resolution=reason.strip()))
             _audit(conn, actor, f"finding {state}", release["id"], release["state"],
                    release["state"], release_content_hash(conn, release["id"]),
-                   f"finding {finding_id} ({row['category']}): {reason}")
+                   f"发现 #{finding_id}（{label('finding_kind', row['category'])}）：{reason}")
 
     def review(self, actor: Actor, release_id: int, note: str) -> None:
         """Approve after 保密审查: needs no open finding and a note of what was checked."""
         _require(actor, "review")
         if not note or not note.strip():
-            raise WorkflowError("the review must record what was checked (保密审查意见)")
+            raise WorkflowError("审核须填写保密审查意见（已检查的内容）")
         with self.db.write() as conn:
             release = _release(conn, release_id)
             _expect_state(release, "submitted", "review")
@@ -199,7 +204,7 @@ class Releases:
     def send_back(self, actor: Actor, release_id: int, reason: str) -> None:
         """A reviewer or signer returns the release to its drafter; approvals are void."""
         if actor.role not in MAY["review"] | MAY["sign"]:
-            raise WorkflowError(f"role {actor.role} cannot send a release back")
+            raise WorkflowError(f"「{label('role', actor.role)}」角色不能退回发布")
         with self.db.write() as conn:
             release = _release(conn, release_id)
             _expect_state(release, ("submitted", "reviewed", "signed"), "send back")
@@ -242,7 +247,7 @@ class Releases:
         """Take a release back (from the public, or out of the workflow before publication)."""
         _require(actor, "withdraw")
         if not reason or not reason.strip():
-            raise WorkflowError("withdrawing needs a reason")
+            raise WorkflowError("撤回须填写理由")
         with self.db.write() as conn:
             release = _release(conn, release_id)
             _expect_state(release, ("draft", "submitted", "reviewed", "signed", "published"), "withdraw")
@@ -274,7 +279,7 @@ class Releases:
                 release = _release_of(conn, doc.id)
                 if release is None or release["state"] != "published":
                     continue
-                reason = f"有效期至 {doc.valid_until.isoformat()}, retired on {today.isoformat()}"
+                reason = f"有效期至 {doc.valid_until.isoformat()}，{today.isoformat()} 自动停用"
                 if release["policy_id"] == doc.id:
                     retired.append(_retire_in(conn, SYSTEM, release, "expired", reason))
                 else:  # an interpretation with its own end date
@@ -308,8 +313,7 @@ class Releases:
     @staticmethod
     def _insert(conn: Connection, doc: Document, actor: Actor) -> None:
         if store.existing_ids(conn, [doc.id]):
-            raise WorkflowError(f"a document with id {doc.id} exists already; a new version "
-                                "needs an id of its own")
+            raise WorkflowError(f"编号为 {doc.id} 的文件已存在；新版本须使用新的编号")
         store.insert_document(conn, doc, department=actor.department)
 
     def _after_edit(self, conn: Connection, actor: Actor, release, comment: str) -> None:
@@ -318,7 +322,7 @@ class Releases:
                      .values(editors=editors, updated_at=store.utcnow()))
         if release["state"] != "draft":
             _void_approvals(conn, release["id"])
-            comment += "; approvals void, back to draft"
+            comment += "；已有的审核/签发失效，退回草稿"
         _audit(conn, actor, "edit", release["id"], release["state"], "draft",
                release_content_hash(conn, release["id"]), comment)
 
@@ -327,32 +331,34 @@ class Releases:
 
 def _require(actor: Actor, step: str) -> None:
     if actor.role not in MAY[step]:
-        raise WorkflowError(f"role {actor.role!r} may not {step}")
+        raise WorkflowError(f"「{label('role', actor.role)}」角色不能{STEP_WORDS[step]}")
 
 
 def _not_author(actor: Actor, release, step: str) -> None:
     authors = {release["drafted_by"], *release["editors"]}
     if actor.name in authors:
-        raise WorkflowError(f"{actor.name} drafted or edited release {release['id']} and "
-                            f"cannot {step} it (一事一审: someone else must)")
+        raise WorkflowError(f"{actor.name} 起草或修改过发布 #{release['id']}，不能{STEP_WORDS[step]}"
+                            f"（一事一审：须由他人{STEP_WORDS[step]}）")
 
 
 def _expect_state(release, states, step: str) -> None:
     states = (states,) if isinstance(states, str) else states
     if release["state"] not in states:
-        raise WorkflowError(f"release {release['id']} is {release['state']}; "
-                            f"{step} needs it to be {' or '.join(states)}")
+        wanted = "或".join(f"「{label('release_state', s)}」" for s in states)
+        raise WorkflowError(f"发布 #{release['id']} 当前为「{label('release_state', release['state'])}」，"
+                            f"{STEP_WORDS[step]}须处于{wanted}状态")
 
 
 def _bound(approved_hash: str | None, current_hash: str, what: str) -> None:
     if approved_hash != current_hash:
-        raise WorkflowError(f"the content changed after it was {what}; the approval is void")
+        word = APPROVAL_WORDS[what]
+        raise WorkflowError(f"内容在{word}之后被修改，原{word}已失效，请重新提交")
 
 
 def _release(conn: Connection, release_id: int):
     row = conn.execute(sa.select(releases).where(releases.c.id == release_id)).mappings().first()
     if row is None:
-        raise WorkflowError(f"no release {release_id}")
+        raise WorkflowError(f"没有发布 #{release_id}")
     return row
 
 
@@ -365,8 +371,8 @@ def _release_of(conn: Connection, doc_id: str):
 def _editable(conn: Connection, release_id: int):
     release = _release(conn, release_id)
     if release["state"] not in EDITABLE_STATES:
-        raise WorkflowError(f"release {release_id} is {release['state']}: published content is "
-                            "immutable; create a new version that supersedes it")
+        raise WorkflowError(f"发布 #{release_id} 当前为「{label('release_state', release['state'])}」："
+                            "已发布的内容不可修改，请新建替代它的新版本")
     return release
 
 
@@ -388,17 +394,15 @@ def _target_policy(conn: Connection, release) -> str | None:
 def _check_member(conn: Connection, release, doc: Document) -> None:
     if doc.is_policy:
         if doc.id != release["policy_id"]:
-            raise WorkflowError("a release holds exactly one policy")
+            raise WorkflowError("一个发布只能包含一份政策文件")
         return
     target = _target_policy(conn, release)
     if release["policy_id"] is None and target is None:
         if store.get_visibility(conn, doc.interprets) != "public":
-            raise WorkflowError(f"{doc.interprets} is not a published policy to add "
-                                "interpretations to")
+            raise WorkflowError(f"{doc.interprets} 不是已发布的政策文件，不能为其补充解读")
         return
     if doc.interprets != target:
-        raise WorkflowError(f"interpretation {doc.id} interprets {doc.interprets}, "
-                            f"but this release is for {target}")
+        raise WorkflowError(f"解读 {doc.id} 解读的是 {doc.interprets}，但本发布的政策文件是 {target}")
 
 
 def _require_interpretation(conn: Connection, release) -> None:
@@ -408,8 +412,8 @@ def _require_interpretation(conn: Connection, release) -> None:
     policy = store.get_document(conn, release["policy_id"])
     members = [store.get_document(conn, i) for i in _member_ids(conn, release["id"])]
     if policy.is_major and not any(not d.is_policy for d in members):
-        raise WorkflowError(f"《{policy.title}》 is a major policy: it needs at least one "
-                            "interpretation in the same release (三同步, 重大政策解读率100%)")
+        raise WorkflowError(f"《{policy.title}》是重大政策：同一发布中至少须有一份政策解读"
+                            "（三同步，重大政策解读率100%）")
 
 
 def release_content_hash(conn: Connection, release_id: int) -> str:
@@ -439,7 +443,7 @@ def _publish_in(conn: Connection, actor: Actor, release, content_hash: str):
     if policy and policy.supersedes:
         old = _release_of(conn, policy.supersedes)
         if old is not None and old["state"] == "published":
-            superseded.append(_retire_in(conn, actor, old, "amended", f"superseded by {policy.id}"))
+            superseded.append(_retire_in(conn, actor, old, "amended", f"被新版本 {policy.id} 替代"))
     _set(conn, release["id"], state="published", published_at=store.utcnow())
     _audit(conn, actor, "publish", release["id"], release["state"], "published", content_hash)
     return _info(release, "published", ids), superseded
@@ -473,7 +477,7 @@ def _retire_in(conn: Connection, actor: Actor, release, status: str, reason: str
     store.set_status(conn, ids, status)
     _set(conn, release["id"], state="retired")
     _audit(conn, actor, "retire", release["id"], "published", "retired",
-           release_content_hash(conn, release["id"]), reason or status)
+           release_content_hash(conn, release["id"]), reason or label("document_status", status))
     return _info(release, "retired", ids)
 
 
@@ -504,8 +508,8 @@ def _refresh_findings(conn: Connection, release_id: int) -> None:
                                                      findings.c.state == "resolved")).mappings()
     for row in claimed:
         if (row["document_id"], row["part"], row["masked"]) in current:
-            raise WorkflowError(f"finding {row['id']} ({row['category']}, {row['masked']}) was "
-                                "marked resolved but is still in the text")
+            raise WorkflowError(f"保密审查发现 #{row['id']}（{label('finding_kind', row['category'])}，"
+                                f"{row['masked']}）已标记为已修改，但仍在文中")
 
 
 def _rescan(conn: Connection, release_id: int) -> list[dict]:
@@ -521,5 +525,5 @@ def _no_open_findings(conn: Connection, release_id: int) -> None:
     open_count = conn.execute(sa.select(sa.func.count()).select_from(findings).where(
         findings.c.release_id == release_id, findings.c.state == "open")).scalar_one()
     if open_count:
-        raise WorkflowError(f"{open_count} confidentiality finding(s) are open: resolve them "
-                            "or record a justification before approving")
+        raise WorkflowError(f"还有 {open_count} 处保密审查发现待处理：请先修改，"
+                            "或记录保留理由后再审核、签发")

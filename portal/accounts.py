@@ -15,6 +15,7 @@ import secrets
 
 import sqlalchemy as sa
 
+from interpretations.labels import LABELS
 from interpretations.workflow import ROLES, Actor
 from policies.db import Database
 from policies.store import utcnow
@@ -51,26 +52,30 @@ class Staff:
         return ROLE_LABELS.get(self.role, self.role)
 
 
-ROLE_LABELS = {"drafter": "起草", "reviewer": "审核/保密审查", "signer": "签发", "admin": "管理员"}
+ROLE_LABELS = {role: LABELS["role"][role] for role in ROLES}
 
 
 def add_staff(db: Database, username: str, password: str, role: str, department: str | None,
               display_name: str | None = None, n: int = PRODUCTION_N) -> Staff:
     username = (username or "").strip().lower()
     if not USERNAME.match(username):
-        raise AccountError("user names are 2–50 characters: a–z, 0–9, '.', '_' or '-'")
+        raise AccountError("用户名为 2–50 个字符，只能用小写英文字母、数字和“.”“_”“-”，并以字母或数字开头")
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        raise AccountError(_unknown_role(role))
     check_strength(password, username)
     now = utcnow()
     with db.write() as conn:
         if conn.execute(sa.select(staff_users.c.id).where(staff_users.c.username == username)).first():
-            raise AccountError(f"the user {username} exists already")
+            raise AccountError(f"用户名 {username} 已存在")
         conn.execute(staff_users.insert().values(
             username=username, display_name=(display_name or username).strip(), role=role,
             department=(department or "").strip() or None, active=True,
             password_hash=hash_password(password, n), created_at=now, updated_at=now))
     return get_by_username(db, username)
+
+
+def _unknown_role(role: str) -> str:
+    return f"没有「{role}」这个角色（可选：{'、'.join(ROLE_LABELS.values())}）"
 
 
 def get_by_username(db: Database, username: str) -> Staff | None:
@@ -109,7 +114,7 @@ def set_active(db: Database, user_id: int, active: bool) -> None:
 def set_role(db: Database, user_id: int, role: str, department: str | None) -> None:
     """A new role or department ends the user's sessions: they sign in again with it."""
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        raise AccountError(_unknown_role(role))
     with db.write() as conn:
         conn.execute(staff_users.update().where(staff_users.c.id == user_id).values(
             role=role, department=(department or "").strip() or None, updated_at=utcnow()))
@@ -120,7 +125,7 @@ def set_password(db: Database, user_id: int, password: str, n: int = PRODUCTION_
     """A new password ends every session of that user (the caller signs in again)."""
     user = get_by_id(db, user_id)
     if user is None:
-        raise AccountError(f"no user {user_id}")
+        raise AccountError(f"没有编号为 {user_id} 的账号")
     check_strength(password, user.username)
     with db.write() as conn:
         conn.execute(staff_users.update().where(staff_users.c.id == user_id)

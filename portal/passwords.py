@@ -40,11 +40,11 @@ def verify_password(password: str, stored: str) -> bool:
 
 def check_strength(password: str, username: str = "") -> None:
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"the password needs at least {MIN_LENGTH} characters")
+        raise WeakPassword(f"密码至少需要 {MIN_LENGTH} 个字符")
     if username and username.lower() in password.lower():
-        raise WeakPassword("the password must not contain the user name")
+        raise WeakPassword("密码不能包含用户名")
     if len(set(password)) < 4:
-        raise WeakPassword("the password is too repetitive")
+        raise WeakPassword("密码过于简单（重复字符太多）")
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

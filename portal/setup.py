@@ -63,6 +63,6 @@ def setup_post(token: str):
     discard_setup_token(pathlib.Path(current_app.config["DATA_DIR"]))
     with services().db.write() as conn:
         audit.append(conn, actor=user.username, role="admin", action="add staff", release_id=None,
-                     from_state=None, to_state=None, comment="first administrator, by the setup link")
+                     from_state=None, to_state=None, comment="首个管理员，经一次性设置链接创建")
     flash(f"管理员 {user.username} 已创建，请登录。设置链接已失效。", "ok")
     return redirect(url_for("portal.login"), code=303)

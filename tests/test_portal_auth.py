@@ -56,7 +56,7 @@ def test_add_staff_command_creates_first_admin(app):
                                  "--password", "Lead-Secret-2026"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["add-staff", "weak", "--role", "drafter", "--password", "short"])
-    assert result.exit_code == 1 and "at least 10" in result.output
+    assert result.exit_code == 1 and "至少需要 10 个字符" in result.output
     assert _login(app.test_client(), "chief", "Lead-Secret-2026").status_code == 303
     assert "chief\tadmin" in runner.invoke(args=["list-staff"]).output
     from interpretations import audit

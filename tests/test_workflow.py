@@ -63,7 +63,7 @@ def test_the_policy_and_its_interpretations_become_public_together(releases):
 
 def test_an_interpretation_of_another_policy_is_refused(releases):
     release_id = releases.create(DRAFTER, make_policy("p1"))
-    with pytest.raises(WorkflowError, match="interprets p2"):
+    with pytest.raises(WorkflowError, match="解读的是 p2"):
         releases.add_document(DRAFTER, release_id, make_interpretation("i9", "p2"))
 
 
@@ -92,17 +92,17 @@ def test_an_editor_is_an_author_too(releases):
 def test_roles_are_enforced(releases):
     release_id = releases.create(DRAFTER, make_policy("p1"), [])
     releases.submit(DRAFTER, release_id)
-    with pytest.raises(WorkflowError, match="may not review"):
+    with pytest.raises(WorkflowError, match="「签发」角色不能审核"):
         releases.review(SIGNER, release_id, "ok")
-    with pytest.raises(WorkflowError, match="may not draft"):
+    with pytest.raises(WorkflowError, match="「审核/保密审查」角色不能起草"):
         releases.create(REVIEWER, make_policy("p2"))
 
 
 def test_steps_cannot_be_skipped(releases):
     release_id = releases.create(DRAFTER, make_policy("p1"), [])
-    with pytest.raises(WorkflowError, match="is draft"):
+    with pytest.raises(WorkflowError, match="当前为「草稿」"):
         releases.sign(SIGNER, release_id)
-    with pytest.raises(WorkflowError, match="is draft"):
+    with pytest.raises(WorkflowError, match="当前为「草稿」"):
         releases.publish(SIGNER, release_id)
     assert visibility(releases, "p1") == "draft"
 
@@ -129,7 +129,7 @@ def test_a_change_behind_the_workflows_back_is_caught_by_the_hash(releases):
     releases.review(REVIEWER, release_id, "ok")
     with releases.db.write() as conn:  # e.g. a direct database edit
         store.update_content(conn, make_policy("p1", text="第一条 偷偷改过。\n"))
-    with pytest.raises(WorkflowError, match="approval is void"):
+    with pytest.raises(WorkflowError, match="已失效"):
         releases.sign(SIGNER, release_id)
 
 
@@ -137,7 +137,7 @@ def test_a_change_behind_the_workflows_back_is_caught_by_the_hash(releases):
 
 def test_published_content_is_immutable(releases):
     release_id = published(releases)
-    with pytest.raises(WorkflowError, match="immutable"):
+    with pytest.raises(WorkflowError, match="不可修改"):
         releases.edit(DRAFTER, release_id, make_policy("p1", importance="major", title="改"))
     with pytest.raises(store.ImmutableDocument):
         with releases.db.write() as conn:
@@ -161,7 +161,7 @@ def test_a_new_version_supersedes_the_old_on_publication(releases):
 
 def test_an_existing_id_cannot_be_reused(releases):
     published(releases)
-    with pytest.raises(WorkflowError, match="exists already"):
+    with pytest.raises(WorkflowError, match="已存在"):
         releases.create(DRAFTER, make_policy("p1"))
 
 
@@ -173,10 +173,10 @@ def test_open_findings_block_approval_until_settled(releases):
     found = releases.submit(DRAFTER, release_id)
     assert {f["category"] for f in found} == {"id_number", "mobile"}
     assert all("11010519491231002X" not in f["context"] for f in found)  # stored masked
-    with pytest.raises(WorkflowError, match="2 confidentiality finding"):
+    with pytest.raises(WorkflowError, match="还有 2 处保密审查发现"):
         releases.review(REVIEWER, release_id, "ok")
     ids = [f["id"] for f in releases.get(release_id)["findings"]]
-    with pytest.raises(WorkflowError, match="still in the text"):
+    with pytest.raises(WorkflowError, match="仍在文中"):
         for finding_id in ids:
             releases.resolve_finding(REVIEWER, finding_id, override=False, reason="已删除")
         releases.review(REVIEWER, release_id, "ok")
@@ -187,7 +187,7 @@ def test_a_finding_can_be_overridden_with_an_audited_reason(releases):
     release_id = releases.create(DRAFTER, policy, [])
     [finding] = releases.submit(DRAFTER, release_id)
     finding_id = releases.get(release_id)["findings"][0]["id"]
-    with pytest.raises(WorkflowError, match="reason"):
+    with pytest.raises(WorkflowError, match="理由"):
         releases.resolve_finding(REVIEWER, finding_id, override=True, reason=" ")
     releases.resolve_finding(REVIEWER, finding_id, override=True, reason="本局公开的联系电话")
     releases.review(REVIEWER, release_id, "ok")
@@ -210,7 +210,7 @@ def test_retire_expired_is_idempotent(releases):
 
 def test_withdrawal_hides_a_published_release(releases):
     release_id = published(releases)
-    with pytest.raises(WorkflowError, match="reason"):
+    with pytest.raises(WorkflowError, match="理由"):
         releases.withdraw(SIGNER, release_id, "")
     releases.withdraw(ADMIN, release_id, "发现错误")
     assert visibility(releases, "p1") == "withdrawn" and visibility(releases, "i1") == "withdrawn"
