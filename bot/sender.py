@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import string
 import time
 
 from wechatpy.crypto import PrpCrypto
@@ -26,6 +27,18 @@ TEST_WECHAT_CONFIG = {
     "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     "WECHAT_ACCOUNT": "subscription",
 }
+
+
+def throwaway_config(public_url: str, account: str = "subscription") -> WeChatConfig:
+    """Secrets made up for this process alone, in safe mode: the staff simulator signs and
+    encrypts with them when no official account is configured, so its messages still meet
+    every check of the callback. They are never written anywhere nor sent to a browser."""
+    letters = string.ascii_letters + string.digits
+    return WeChatConfig(
+        token="".join(secrets.choice(letters) for _ in range(32)),
+        appid="wx" + secrets.token_hex(8), appsecret=secrets.token_hex(16),
+        aes_key="".join(secrets.choice(letters) for _ in range(43)), aes_key_previous=None,
+        account=account, api_base=None, public_url=public_url.rstrip("/"))
 
 
 def _message(openid: str, msg_type: str, body: str, create_time: int | None) -> str:

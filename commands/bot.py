@@ -1,5 +1,6 @@
 """The WeChat bot feature: configuration check, services, the /wechat callback, the public
-H5 pages, the staff simulator and the `create-menu` command.
+H5 pages and the `create-menu` command; and the callback the staff simulator
+(portal/views_simulator.py) uses when no official account is configured.
 
 Without any WeChat secret the app runs (pages, search, simulator) and logs that the callback
 is disabled; with a bad or partial one it refuses to start (bot.config).
@@ -23,11 +24,12 @@ from bot.config import load_wechat_config
 from bot.dedupe import Deliveries
 from bot.kvstore import store_for
 from bot.library import Library
-from bot.menu import MenuError, load_menu
+from bot.menu import Menu, MenuError, load_menu
 from bot.push.links import profile_url
 from bot.replay import ReplayCache
+from bot.sender import throwaway_config
 from bot.service import BotService, BotSettings
-from bot.web import pages, simulator, wechat
+from bot.web import pages, wechat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_MENU = ROOT / "config" / "menu.json"
@@ -44,17 +46,28 @@ def init_app(app: Flask) -> None:
     svc = app.extensions["policybot"]
     svc.wechat_config = wechat_config
     svc.bot_state = store_for(svc.db, app.config.get("REDIS_URL"))
+    svc.menu = _menu(app.config)
     svc.bot = _bot_service(app, svc)
-    svc.callback = _callback(app, svc) if wechat_config else None
+    svc.callback = _callback(app, svc, wechat_config) if wechat_config else None
+    # The simulator signs with made-up secrets when no account is configured; /wechat stays off.
+    svc.simulator_callback = svc.callback or _callback(app, svc, throwaway_config(
+        app.config["PUBLIC_URL"], app.config.get("WECHAT_ACCOUNT") or "subscription"))
     if wechat_config is None:
         app.logger.warning("WeChat callback disabled until POLICYBOT_WECHAT_TOKEN, _APPID, "
                            "_APPSECRET (and _AES_KEY for safe mode) are set")
-    for blueprint in (wechat.bp, pages.bp, simulator.bp):
+    app.extensions.setdefault("policybot.startup_notes", []).append(lambda: _startup_note(app))
+    for blueprint in (wechat.bp, pages.bp):
         app.register_blueprint(blueprint)
-    _guard_simulator(app)
     _redact_access_log()
     app.cli.add_command(create_menu_command)
     app.cli.add_command(calibrate_command)
+
+
+def _startup_note(app: Flask) -> list[str]:
+    base = app.config["PUBLIC_URL"].rstrip("/")
+    callback = (f"公众号回调：{base}/wechat" if app.extensions["policybot"].callback is not None
+                else "公众号回调未配置（POLICYBOT_WECHAT_TOKEN 等）；可先用工作台里的公众号模拟器")
+    return [f"公开页面：{base}/（现行有效目录、政策搜索）", callback]
 
 
 class _RedactOpenid(logging.Filter):
@@ -76,22 +89,6 @@ def _redact_access_log() -> None:
         logger.addFilter(_RedactOpenid())
 
 
-def _guard_simulator(app: Flask) -> None:
-    """Staff login for the simulator when the portal is installed (checked per request: the
-    portal may be registered after this feature); else loopback only (bot/web/simulator.py)."""
-    app.extensions["policybot.simulator_guard"] = _staff_gate
-
-
-def _staff_gate():
-    """None when the portal is not installed; else None for signed-in staff, or the
-    portal's answer to an anonymous request (redirect to login, 401)."""
-    if "portal" not in current_app.blueprints:
-        return None
-    from portal.auth import staff_required
-
-    return staff_required()(lambda: None)()  # None for signed-in staff
-
-
 def _bot_service(app: Flask, svc) -> BotService:
     config = app.config
     settings = BotSettings(
@@ -99,7 +96,8 @@ def _bot_service(app: Flask, svc) -> BotService:
         threshold=float(config.get("BOT_ANSWER_THRESHOLD", DEFAULT_THRESHOLD)),
         timezone=config.get("TIMEZONE", "Asia/Shanghai"),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
-        menu_actions=_menu_actions(config), subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))
+        menu_actions=svc.menu.actions if svc.menu else {},
+        subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))
     # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default helper A's.
     search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
     return BotService(
@@ -118,8 +116,8 @@ def _names(value) -> tuple[str, ...]:
     return tuple(v.strip() for v in value or () if v and v.strip())
 
 
-def _callback(app: Flask, svc) -> Callback:
-    return Callback(svc.wechat_config, ReplayCache(svc.bot_state), Deliveries(svc.bot_state), svc.bot,
+def _callback(app: Flask, svc, wechat_config) -> Callback:
+    return Callback(wechat_config, ReplayCache(svc.bot_state), Deliveries(svc.bot_state), svc.bot,
                     budget_seconds=float(app.config.get("BOT_TIME_BUDGET", 4.0)))
 
 
@@ -178,12 +176,15 @@ def _template_event(svc, fields: dict) -> None:
         handle_template_job_finished(svc.db, int(msg_id), fields.get("Status", ""))
 
 
-def _menu_actions(config) -> dict[str, str]:
+def _menu(config) -> Menu | None:
+    """The account's menu (config/menu.json): its click keys act as typed text, and the
+    simulator shows its buttons. A missing or invalid file means no menu (create-menu says why)."""
     path = config.get("BOT_MENU_FILE") or DEFAULT_MENU
     try:
-        return load_menu(path, config.get("PUBLIC_URL") or "").actions
+        return load_menu(path, config.get("PUBLIC_URL") or "")
     except (OSError, MenuError):
-        return {}
+        log.warning("menu %s not loaded: check it with `flask --app server create-menu --dry-run`", path)
+        return None
 
 
 @click.command("create-menu")

@@ -16,7 +16,7 @@ from interpretations.importer import ImportRefused, import_file
 from policies import store
 from policies.jsonl import write_documents
 from policies.tables import documents
-from policies.validity import catalogue, local_today
+from policies.validity import catalogue, local_today, upcoming
 
 
 def init_app(app: Flask) -> None:
@@ -122,10 +122,20 @@ def catalogue_command(topic: str | None, issuing_body: str | None) -> None:
     today = local_today(current_app.config["TIMEZONE"])
     with services().db.read() as conn:
         docs = catalogue(conn, today, topic=topic, issuing_body=issuing_body)
+        soon = [d for d in upcoming(conn, today) if (not topic or topic in d.topics)
+                and (not issuing_body or d.issuing_body == issuing_body)]
         coverage = interpretation_coverage(conn, today)
     for doc in docs:
         click.echo(f"《{doc.title}》 {doc.doc_number or ''} {doc.issuing_body or ''} "
                    f"{doc.publish_date or ''}".rstrip())
-    click.echo(f"{len(docs)} in force on {today.isoformat()}; 解读率 "
-               f"{coverage.interpreted}/{coverage.major} major policies; 解读缺失: "
-               + ", ".join(d.id for d in coverage.missing))
+    click.echo(f"{len(docs)} in force on {today.isoformat()}")
+    click.echo(f"即将施行 {len(soon)}" + (":" if soon else ""))
+    for doc in soon:
+        click.echo(f"《{doc.title}》 {doc.doc_number or ''} {doc.issuing_body or ''} "
+                   f"自{doc.valid_from.isoformat()}起施行".replace("  ", " "))
+    click.echo(f"解读率 {coverage.interpreted}/{coverage.major} major policies in force; 解读缺失: "
+               + (", ".join(d.id for d in coverage.missing) or "none"))
+    if coverage.upcoming:
+        click.echo(f"not counted until in force ({len(coverage.upcoming)} major, 即将施行): "
+                   + ", ".join(f"{d.id} from {d.valid_from.isoformat()}"
+                               + ("" if interpreted else " (解读缺失)") for d, interpreted in coverage.upcoming))

@@ -15,13 +15,13 @@ from flask.cli import with_appcontext
 
 from interpretations import audit
 from interpretations.workflow import ROLES
-from portal import accounts
+from portal import accounts, setup
 from portal.passwords import PRODUCTION_N
 
 
 def init_app(app: Flask) -> None:
     _configure(app)
-    from portal import setup, views  # noqa: F401 - registers the routes on the blueprint
+    from portal import views  # noqa: F401 - registers the routes on the blueprint
     from portal.blueprint import bp
 
     app.register_blueprint(bp)
@@ -37,6 +37,19 @@ def init_app(app: Flask) -> None:
                            "or once at %s/staff/setup/%s", app.config["PUBLIC_URL"].rstrip("/"), token)
     else:
         setup.discard_setup_token(pathlib.Path(app.config["DATA_DIR"]))
+    app.extensions.setdefault("policybot.startup_notes", []).append(lambda: _startup_note(app))
+
+
+def _startup_note(app: Flask) -> list[str]:
+    """For the start-up banner: how to reach the portal, and on first start the setup link
+    (asked afresh: an administrator may have been created meanwhile)."""
+    base = app.config["PUBLIC_URL"].rstrip("/")
+    if accounts.count_staff(app.extensions["policybot"].db):
+        return [f"工作人员登录：{base}/staff/login"]
+    token = setup.ensure_setup_token(pathlib.Path(app.config["DATA_DIR"]))
+    return ["还没有工作人员账号。请用浏览器打开下面的一次性链接，创建第一个管理员：",
+            f"{base}/staff/setup/{token}",
+            "（链接只能使用一次；也可以运行 flask --app server add-staff 用户名 --role admin）"]
 
 
 def _configure(app: Flask) -> None:
@@ -86,7 +99,7 @@ def add_staff_command(username, role, department, display_name, password) -> Non
     except ValueError as refused:
         click.echo(f"refused: {refused}", err=True)
         sys.exit(1)
-    _audit("add staff", f"{user.username} ({user.role}, {user.department or '-'})")
+    _audit("add staff", f"{user.username}（{user.role_label}，{user.department or '未指定部门'}）")
     click.echo(f"created {user.username} ({user.role}, {user.department or 'no department'})")
 
 

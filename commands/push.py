@@ -13,17 +13,15 @@ import signal
 import sys
 
 import click
-from flask import Flask, abort, current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bot.push import outbox
 from bot.push.sender import paused_apis, resume
 from bot.push.service import Push
-from bot.push.views import h5, staff_blueprint
+from bot.push.views import h5
 from bot.subscribers import Subscribers
 from bot.wechat_api import make_client
-
-STAFF_ROLES = ("reviewer", "signer", "admin")
 
 push_cli = AppGroup("push", help="Targeted push (定向精准推送).")
 
@@ -37,19 +35,7 @@ def init_app(app: Flask) -> None:
     svc.push = Push(svc.db, config, svc.subscribers, svc.wechat)
     svc.push.register(svc.releases.hooks)
     app.register_blueprint(h5)
-    app.register_blueprint(staff_blueprint(*_staff_guard()))
     app.cli.add_command(push_cli)
-
-
-def _staff_guard():
-    """The portal's role check when the portal is installed; otherwise refuse everyone."""
-    try:
-        from portal.auth import current_staff, staff_required
-    except ImportError:
-        def closed(view):
-            return lambda *a, **k: abort(403)
-        return closed, lambda: "?"
-    return staff_required(*STAFF_ROLES), lambda: current_staff().username
 
 
 def _svc():

@@ -1,5 +1,7 @@
 """解读率: the share of published major policies in force that carry a published
-interpretation, and the list of those that do not (解读缺失)."""
+interpretation, and the list of those that do not (解读缺失). A major policy published to
+take effect later (即将施行) counts from its first day in force; until then it is listed
+apart, so that nobody wonders why publishing it did not move the rate."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from policies.store import row_to_document
 from policies.tables import documents
-from policies.validity import in_force_clause
+from policies.validity import in_force_clause, upcoming
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +20,7 @@ class Coverage:
     major: int
     interpreted: int
     missing: list  # Documents without interpretation
+    upcoming: list = dataclasses.field(default_factory=list)  # (Document, interpreted) not yet in force
 
     @property
     def rate(self) -> float:
@@ -33,4 +36,11 @@ def interpretation_coverage(conn: Connection, today: dt.date, department: str | 
     interpreted = set(conn.execute(sa.select(documents.c.interprets).where(
         documents.c.kind == "interpretation", documents.c.visibility == "public")).scalars())
     missing = [d for d in majors if d.id not in interpreted]
-    return Coverage(len(majors), len(majors) - len(missing), missing)
+    later = [d for d in upcoming(conn, today) if d.is_major
+             and (department is None or _department(conn, d.id) == department)]
+    return Coverage(len(majors), len(majors) - len(missing), missing,
+                    [(d, d.id in interpreted) for d in later])
+
+
+def _department(conn: Connection, doc_id: str) -> str | None:
+    return conn.execute(sa.select(documents.c.department).where(documents.c.id == doc_id)).scalar()

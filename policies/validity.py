@@ -67,6 +67,18 @@ def _in_force(query, today: dt.date, kind: str | None):
     return query.where(documents.c.kind == kind) if kind else query
 
 
+def upcoming(conn: Connection, today: dt.date, kind: str | None = "policy") -> list[Document]:
+    """即将施行: public documents in effect from a day after `today`, soonest first. They are
+    not in the catalogue yet (nor counted in the 解读率); pages list them apart."""
+    query = sa.select(documents).where(documents.c.visibility == "public",
+                                       documents.c.status == "effective",
+                                       documents.c.valid_from > today)
+    if kind:
+        query = query.where(documents.c.kind == kind)
+    rows = conn.execute(query.order_by(documents.c.valid_from, documents.c.id)).mappings()
+    return [row_to_document(r) for r in rows]
+
+
 def run_out(conn: Connection, today: dt.date) -> list[Document]:
     """Public documents still marked effective whose validity ended before `today`."""
     query = sa.select(documents).where(

@@ -48,6 +48,7 @@ def staff_required(*roles: str):
             if roles and user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
+        wrapped.staff_roles = tuple(roles)  # who may open it (the navigation reads this)
         return wrapped
     return decorate
 
@@ -71,8 +72,7 @@ def _check_csrf():
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
     if not expected or not hmac.compare_digest(str(sent), expected):
-        abort(400, description="表单已过期或来源不明（CSRF token missing or wrong）: "
-                               "reload the page and try again.")
+        abort(400, description="表单已过期或来源不明：请刷新页面后重新提交。")
     return None
 
 
@@ -170,5 +170,18 @@ def _error_page(error):
     """Staff pages explain refusals in a page of the portal; other paths keep their own."""
     if not _is_staff_path(request.path):
         return error
-    return render_template("portal/error.html", code=error.code, name=error.name,
-                           description=error.description), error.code
+    name, default = ERROR_WORDS.get(error.code, ("请求未完成", "请返回后重试。"))
+    # Werkzeug's own English description unless the view gave one of its own.
+    description = default if error.description == type(error).description else error.description
+    return render_template("portal/error.html", code=error.code, name=name,
+                           description=description), error.code
+
+
+ERROR_WORDS = {
+    400: ("请求有误", "提交的内容不完整或格式不对，请返回后重试。"),
+    401: ("需要登录", "请先登录工作台。"),
+    403: ("无权访问", "您的角色或部门无权打开这个页面或执行这个操作。"),
+    404: ("页面不存在", "没有找到这个页面，可能链接有误或内容已删除。"),
+    405: ("不支持的操作", "这个页面不接受这种请求，请从页面上的按钮操作。"),
+    413: ("文件太大", "上传的文件超过大小限制。"),
+}

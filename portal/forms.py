@@ -6,9 +6,11 @@ import datetime as dt
 import re
 import secrets
 
+from interpretations.labels import LABELS, label
 from policies.model import SECTION_NAMES, Document
 from policies.titles import normalise_title
 
+MEDIA_CODES = {word: code for code, word in LABELS["media_kind"].items()}  # 视频 → video
 LIST_SPLIT = re.compile(r"[,，、;；\n]+")
 PLAIN_FIELDS = ("title", "doc_number", "issuing_body", "doc_type", "publish_date", "valid_from",
                 "valid_until", "importance", "region", "source_url", "interpretation_form",
@@ -79,12 +81,12 @@ def parse_faq(text: str) -> list[dict]:
 
 
 def parse_media(text: str) -> list[dict]:
-    """One link a line: `video https://… 标题`."""
+    """One link a line: `视频 https://… 标题` (or the code: `video https://… 标题`)."""
     media = []
     for line in text.replace("\r\n", "\n").split("\n"):
         bits = line.strip().split(None, 2)
         if bits:
-            media.append({"kind": bits[0], "url": bits[1] if len(bits) > 1 else "",
+            media.append({"kind": MEDIA_CODES.get(bits[0], bits[0]), "url": bits[1] if len(bits) > 1 else "",
                           "title": bits[2] if len(bits) > 2 else ""})
     return media
 
@@ -103,7 +105,8 @@ def form_from_document(doc: Document | None, suggested: dict | None = None) -> d
     values.update(text=doc.text, topics="、".join(doc.topics), audience="、".join(doc.audience))
     values.update({f"section_{s['name']}": s["text"] for s in doc.sections})
     values["faq"] = faq_text(doc.faq)
-    values["media"] = "\n".join(f"{m['kind']} {m['url']} {m.get('title') or ''}".strip() for m in doc.media)
+    values["media"] = "\n".join(f"{label('media_kind', m['kind'])} {m['url']} {m.get('title') or ''}".strip()
+                                for m in doc.media)
     return values
 
 

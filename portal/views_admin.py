@@ -10,6 +10,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from interpretations import audit
 from interpretations.coverage import interpretation_coverage
+from interpretations.tables import RELEASE_STATES
 from interpretations.tables import releases as releases_table
 from interpretations.workflow import ROLES
 from policies.tables import documents
@@ -32,7 +33,8 @@ def dashboard():
         expiring = _expiring_by_department(conn, today)
         unanswered = _unanswered_by_topic(conn, today)
     return render_template("portal/dashboard.html", coverage=coverage, by_state=by_state,
-                           expiring=expiring, unanswered=unanswered, today=today, days=EXPIRY_DAYS)
+                           states=RELEASE_STATES, expiring=expiring, unanswered=unanswered,
+                           today=today, days=EXPIRY_DAYS)
 
 
 @bp.get("/expiring")
@@ -75,7 +77,7 @@ def create_user():
                                   n=scrypt_n())
     except ValueError as refused:
         return _back_to_users(f"未创建：{refused}", "error")
-    _audit_account("add staff", f"{user.username} ({user.role}, {user.department or '-'})")
+    _audit_account("add staff", f"{user.username}（{user.role_label}，{user.department or '未指定部门'}）")
     return _back_to_users(f"已创建账号 {user.username}。", "ok")
 
 
@@ -102,8 +104,8 @@ def set_user_role(user_id: int):
         accounts.set_role(services().db, user_id, role, department)
     except ValueError as refused:
         return _back_to_users(f"未修改：{refused}", "error")
-    _audit_account("change role", f"{user.username}: {user.role} → {role}, {department or '-'}")
     label = accounts.ROLE_LABELS.get(role, role)
+    _audit_account("change role", f"{user.username}：{user.role_label} → {label}，{department or '未指定部门'}")
     return _back_to_users(f"{user.username} 的角色已改为 {label}，其会话已结束。", "ok")
 
 

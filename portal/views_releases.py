@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from bot.push.outbox import release_stats
 from interpretations import audit
-from interpretations.confidentiality import scan_text
 from interpretations.tables import RELEASE_STATES, findings
 from interpretations.tables import releases as releases_table
 from interpretations.workflow import WorkflowError
@@ -26,6 +26,7 @@ from portal.forms import (
     policy_defaults,
 )
 from portal.hidden import record_hidden_findings
+from portal.review import member_views
 from portal.tables import uploads
 
 DRAFTING = ("drafter", "admin")
@@ -55,10 +56,11 @@ def release_page(release_id: int):
     with services().db.read() as conn:
         trail = audit.entries(conn, release_id=release_id, limit=100)
         public = {d.id: store.get_visibility(conn, d.id) for d in release["documents"]}
-    marks = {d.id: _marked_text(d.text, release["findings"], d.id) for d in release["documents"]}
-    return render_template("portal/release.html", r=release, trail=trail, marks=marks, public=public,
-                           may=_allowed_steps(release), public_url=_public_url,
-                           hooks=_hook_names())
+        members = member_views(conn, release["documents"], release["findings"])
+    titles = {d.id: d for d in release["documents"]}
+    return render_template("portal/release.html", r=release, trail=trail, members=members, public=public,
+                           may=_allowed_steps(release), public_url=_public_url, members_by_id=titles,
+                           push=_push_counts(release_id))
 
 
 @bp.get("/releases/new")
@@ -199,9 +201,13 @@ def resolve_finding(finding_id: int):
 @bp.post("/releases/<int:release_id>/review")
 @staff_required("reviewer", "admin")
 def review(release_id: int):
+    note = request.form.get("note", "").strip()
+    if note and request.form.get("checked_all") == "1":  # the reviewer's own statement, recorded
+        note += "（已逐份阅读全文及原文件的隐藏部分：批注、修订、页眉页脚、文件属性）"
+
     def step(actor):
         record_hidden_findings(services().db, release_id)  # in case submission stopped half-way
-        services().releases.review(actor, release_id, request.form.get("note", ""))
+        services().releases.review(actor, release_id, note)
         return "审核通过（保密审查意见已记录）。"
     return _step(release_id, step)
 
@@ -225,8 +231,9 @@ def sign(release_id: int):
 def publish(release_id: int):
     def step(actor):
         info = services().releases.publish(actor, release_id)
-        return (f"已发布：{len(info.document_ids)} 份文件同步公开（三同步）；"
-                f"已通知：{', '.join(_hook_names()) or '无'}。")
+        matched = (_push_counts(release_id) or {}).get("matched", 0)
+        push = f"定向推送已为 {matched} 位订阅者排队。" if matched else "没有匹配的订阅者，无需推送。"
+        return f"已发布：{len(info.document_ids)} 份文件同步公开（三同步），已可检索；{push}"
     return _step(release_id, step)
 
 
@@ -377,26 +384,16 @@ def _allowed_steps(release: dict) -> set[str]:
     return steps
 
 
-def _marked_text(text: str, rows: list[dict], doc_id: str) -> list[tuple[str, bool]]:
-    """The body with each open or settled finding of the text part marked (value masked)."""
-    spans = sorted((f.start, f.end, f.masked()) for f in scan_text(text))
-    if not any(r["document_id"] == doc_id and r["part"] == "text" for r in rows):
-        spans = []
-    segments, at = [], 0
-    for start, end, masked in spans:
-        segments += [(text[at:start], False), (masked, True)]
-        at = end
-    return segments + [(text[at:], False)]
-
-
 def _titles(conn, ids: list[str]) -> dict[str, str]:
     docs = [store.get_document(conn, i) for i in ids]
     return {d.id: d.title for d in docs if d}
 
 
-def _hook_names() -> list[str]:
-    hooks = services().releases.hooks
-    return [getattr(h, "__qualname__", repr(h)) for h in (*hooks.publishing, *hooks.published)]
+def _push_counts(release_id: int) -> dict | None:
+    """The release's pushes by state, when targeted push is part of this app."""
+    if getattr(services(), "push", None) is None:
+        return None
+    return release_stats(services().db, release_id)
 
 
 def _public_url(doc_id: str) -> str | None:

@@ -112,7 +112,7 @@ def test_journey_from_upload_to_public_page(live, browser):
     assert page.input_value("input[name=title]") == "关于印发《经开区青年创业补贴办法》的通知"
     assert page.input_value("input[name=doc_number]") == "洪经管办发〔2026〕9号"
     assert page.input_value("input[name=valid_until]") == "2028-12-31"
-    assert "id_number" in page.locator("#upload-findings").inner_text()
+    assert "身份证号" in page.locator("#upload-findings").inner_text()
     page.select_option("select[name=importance]", "major")
     page.fill("input[name=topics]", "就业创业")
     page.fill("input[name=audience]", "个人、高校毕业生")
@@ -133,14 +133,14 @@ def test_journey_from_upload_to_public_page(live, browser):
 
     page = reviewer.open(f"/staff/releases/{release_id}")
     finding = page.locator("tr.finding.open")
-    assert finding.count() == 1 and "id_number" in finding.inner_text()
+    assert finding.count() == 1 and "身份证号" in finding.inner_text()
     assert page.locator("tr.finding.open mark").inner_text().startswith("110")
-    assert page.locator("pre.text mark").count() == 1  # highlighted in the document too
+    assert page.locator(".text mark.finding-mark").count() == 1  # highlighted in the document too
     reviewer.shot("02-reviewer-sees-planted-id.png")
     page.fill("input[name=reason]", "请删除经办人身份证号")
     page.fill("textarea[name=note]", "见发现")
     submit(page, "#review")
-    assert "open" in _flash(page)  # approval refused while the finding is open
+    assert "待处理" in _flash(page)  # approval refused while the finding is open
 
     releases = app.extensions["policybot"].releases
     policy_id = releases.get(release_id)["policy_id"]
@@ -168,7 +168,7 @@ def test_journey_from_upload_to_public_page(live, browser):
     submit(page, "#sign")
     submit(page, "#publish")
     assert "已发布" in _flash(page)
-    assert page.locator("#release-state").inner_text() == "published"
+    assert page.locator("#release-state").inner_text() == "已发布"
     signer.shot("03-signer-published.png")
 
     hits = app.extensions["policybot"].search.search("青年创业补贴", k=5)

@@ -58,6 +58,11 @@ EXPECTED = {
     "portal.publish": {"POST": SIGN},
     "portal.withdraw": {"POST": SIGN},
     "portal.retire": {"POST": SIGN},
+    "portal.push_overview": {"GET": OVERSIGHT},
+    "portal.push_release": {"GET": OVERSIGHT},
+    "portal.push_decide": {"POST": OVERSIGHT},
+    "portal.simulator_page": {"GET": STAFF},
+    "portal.simulator_send": {"POST": STAFF},
     # the one-time setup link is gone once a staff account exists: 404 for everyone
     "portal.setup_page": {"GET": "gone"},
     "portal.setup_post": {"POST": "gone"},

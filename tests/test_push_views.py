@@ -104,5 +104,5 @@ def test_staff_see_counts_and_decide_an_unknown_row(app, client, svc):
     row_id = unknown_rows(svc.db, release_id)[0]["id"]
     decided = client.post(f"/staff/push/rows/{row_id}/decide",
                           data={"decision": "sent", "csrf_token": csrf(client)})
-    assert decided.status_code == 302
+    assert decided.status_code == 303
     assert release_stats(svc.db, release_id)["sent"] == 1

@@ -41,11 +41,16 @@ class Push:
 
     def check_settings(self) -> None:
         """Refuse to send with a channel whose template is not configured."""
+        key = self.missing_setting()
+        if key:
+            raise ValueError(f"PUSH_CHANNEL is {self.channel}: set POLICYBOT_{key}")
+
+    def missing_setting(self) -> str | None:
+        """The setting the channel needs and lacks (its template's id), if any."""
         needs = {"template": ("PUSH_TEMPLATE_ID", self.settings.template_id),
                  "subscribe": ("PUSH_SUBSCRIBE_TEMPLATE_ID", self.settings.subscribe_template_id)}
         key, value = needs.get(self.channel, (None, True))
-        if not value:
-            raise ValueError(f"PUSH_CHANNEL is {self.channel}: set POLICYBOT_{key}")
+        return None if value else key
 
     def preview(self, release_id: int) -> list[Match]:
         with self.db.read() as conn:

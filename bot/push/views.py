@@ -3,15 +3,13 @@
 - `h5`: the subscriber's profile form, reached from the bot by a signed, expiring link
   (bot/push/links.py). No login; the subscriber is whoever the signature names, and nothing
   in the form can name another one.
-- `staff_blueprint(guard, who)`: per release matched / sent / failed / unknown, and a way to
-  decide unknown rows. The caller passes the portal's role check as `guard` (this package may
-  not import the portal) and `who()` naming the signed-in member of staff.
+The staff pages of push (counts, recipients, the sender's state) are the portal's
+(portal/views_push.py).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request
 
-from bot.push import outbox
 from bot.push.links import LinkRefused, read_profile_token
 from bot.subscribers import KINDS, QUALIFICATIONS, SIZE_CLASSES, STANDARD_GROUPS, ProfileError
 
@@ -86,41 +84,3 @@ def _form_fields(form) -> dict:
                       size_class=form.get("size_class") or None,
                       qualifications=form.getlist("qualifications"))
     return fields
-
-
-# -- staff -------------------------------------------------------------------------------------
-
-
-def staff_blueprint(guard, who) -> Blueprint:
-    staff = Blueprint("push_staff", __name__, url_prefix="/staff/push", template_folder="templates")
-
-    @staff.get("")
-    @guard
-    def overview():
-        return _staff_page(None)
-
-    @staff.get("/releases/<int:release_id>")
-    @guard
-    def release(release_id: int):
-        return _staff_page(release_id)
-
-    @staff.post("/rows/<int:row_id>/decide")
-    @guard
-    def decide(row_id: int):
-        try:
-            outbox.decide_unknown(_svc().db, row_id, request.form.get("decision", ""), who())
-        except ValueError as error:
-            abort(400, description=str(error))
-        return redirect(request.referrer or url_for("push_staff.overview"))
-
-    return staff
-
-
-def _staff_page(release_id: int | None):
-    from bot.push.sender import paused_apis
-
-    db = _svc().db
-    stats = outbox.all_release_stats(db)
-    unknown = outbox.unknown_rows(db, release_id) if release_id is not None else None
-    return render_template("push/staff.html", stats=stats, unknown=unknown, release_id=release_id,
-                                  paused=paused_apis(db))

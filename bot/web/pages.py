@@ -9,10 +9,11 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from bot.links import ANSWER_REF_PARAM, is_answer_ref
 from bot.questionlog import RATINGS
+from bot.status import status_label
 from bot.web.document_view import document_page
 from policies import store
 from policies.titles import book_title
-from policies.validity import catalogue, catalogue_facets, local_today
+from policies.validity import catalogue, catalogue_count, catalogue_facets, local_today, upcoming
 
 bp = Blueprint("h5", __name__, template_folder="templates", static_folder="static",
                static_url_path="/h5/static")
@@ -33,7 +34,7 @@ def government():
 
 @bp.after_app_request
 def security_headers(response):
-    if request.blueprint in ("h5", "simulator"):
+    if request.blueprint == "h5":
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -106,6 +107,15 @@ def _feedback_error(page, ref: str | None, reason: str):
                            feedback_error=message), status
 
 
+@bp.get("/")
+def home():
+    """The landing page: what this site is, and the ways in (catalogue, search, staff)."""
+    today = _today()
+    with current_app.extensions["policybot"].db.read() as conn:
+        in_force, soon = catalogue_count(conn, today), len(upcoming(conn, today))
+    return render_template("h5/home.html", in_force=in_force, soon=soon, today=today)
+
+
 @bp.get("/catalogue")
 def catalogue_page():
     filters = {name: (request.args.get(name) or None) for name in ("topic", "audience", "issuing_body")}
@@ -113,7 +123,16 @@ def catalogue_page():
     with current_app.extensions["policybot"].db.read() as conn:
         docs = catalogue(conn, today, **filters)
         facets = catalogue_facets(conn, today)
-    return render_template("h5/catalogue.html", docs=docs, facets=facets, filters=filters, today=today)
+        soon = [d for d in upcoming(conn, today) if _passes(d, filters)]
+    return render_template("h5/catalogue.html", docs=docs, facets=facets, filters=filters, today=today,
+                           upcoming=[(d, status_label(d, today)) for d in soon])
+
+
+def _passes(doc, filters: dict) -> bool:
+    """The catalogue's filters applied to a document of the 即将施行 list."""
+    return ((not filters["topic"] or filters["topic"] in doc.topics)
+            and (not filters["audience"] or filters["audience"] in doc.audience)
+            and (not filters["issuing_body"] or filters["issuing_body"] == doc.issuing_body))
 
 
 @bp.get("/search")
