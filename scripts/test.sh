@@ -17,8 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-# torch first, pinned: the CPU build (an unpinned torch would pull a CUDA build).
-python3 -m pip install -q --disable-pip-version-check torch==2.13.0
-python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# torch first, pinned: the CPU build (an unpinned torch would pull a CUDA build). pip only
+# when the installed packages do not already meet the requirements (scripts/requirements_met.py).
+if ! python3 scripts/requirements_met.py torch==2.13.0 -r requirements-dev.txt 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check torch==2.13.0
+  python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+fi
 
 exec python3 -m pytest "$@"
