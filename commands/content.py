@@ -136,6 +136,6 @@ def catalogue_command(topic: str | None, issuing_body: str | None) -> None:
     click.echo(f"解读率 {coverage.interpreted}/{coverage.major} major policies in force; 解读缺失: "
                + (", ".join(d.id for d in coverage.missing) or "none"))
     if coverage.upcoming:
-        click.echo(f"not counted until in force ({len(coverage.upcoming)} major, 即将施行): "
-                   + ", ".join(f"{d.id} from {d.valid_from.isoformat()}"
-                               + ("" if interpreted else " (解读缺失)") for d, interpreted in coverage.upcoming))
+        later = [f"{d.id} from {d.valid_from.isoformat()}" + ("" if interpreted else " (解读缺失)")
+                 for d, interpreted in coverage.upcoming]
+        click.echo(f"not counted until in force ({len(later)} major, 即将施行): " + ", ".join(later))

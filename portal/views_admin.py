@@ -105,7 +105,8 @@ def set_user_role(user_id: int):
     except ValueError as refused:
         return _back_to_users(f"未修改：{refused}", "error")
     label = accounts.ROLE_LABELS.get(role, role)
-    _audit_account("change role", f"{user.username}：{user.role_label} → {label}，{department or '未指定部门'}")
+    _audit_account("change role",
+                   f"{user.username}：{user.role_label} → {label}，{department or '未指定部门'}")
     return _back_to_users(f"{user.username} 的角色已改为 {label}，其会话已结束。", "ok")
 
 

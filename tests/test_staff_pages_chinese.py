@@ -125,7 +125,8 @@ def world(tmp_path_factory):
         "csrf_token": csrf(client), "target": "new", "title": "经开区创业补贴办法", "importance": "major",
         "text": f"第一条 补贴标准为每人5000元。经办人身份证号{ID_NUMBER}。", "topics": "就业创业"})
     with svc.db.read() as conn:
-        uploaded_doc = conn.execute(sa.select(uploads.c.document_id).where(uploads.c.id == upload_id)).scalar()
+        uploaded_doc = conn.execute(sa.select(uploads.c.document_id)
+                                    .where(uploads.c.id == upload_id)).scalar()
     ids["submitted"] = rel.release_of(uploaded_doc)
     rel.add_document(actor["drafter"], ids["submitted"], make_interpretation(
         "i-upload", uploaded_doc, faq=[{"q": "怎么联系？", "a": "邮箱 someone@example.com"}]))
@@ -134,11 +135,13 @@ def world(tmp_path_factory):
     client.post(f"/staff/releases/{ids['submitted']}/submit", data={"csrf_token": csrf(client)})
 
     # reviewed with an overridden finding; signed after a fixed (resolved) one
-    ids["reviewed"] = rel.create(actor["drafter"], make_policy("p-reviewed", text="第一条 咨询电话13912345678。\n"), [])
+    ids["reviewed"] = rel.create(actor["drafter"], make_policy(
+        "p-reviewed", text="第一条 咨询电话13912345678。\n"), [])
     rel.submit(actor["drafter"], ids["reviewed"])
     _settle(rel, actor["reviewer"], ids["reviewed"], override=True)
     rel.review(actor["reviewer"], ids["reviewed"], "保留咨询电话")
-    ids["signed"] = rel.create(actor["drafter"], make_policy("p-signed", text=f"第一条 身份证号{ID_NUMBER}。\n"), [])
+    ids["signed"] = rel.create(actor["drafter"], make_policy(
+        "p-signed", text=f"第一条 身份证号{ID_NUMBER}。\n"), [])
     rel.submit(actor["drafter"], ids["signed"])
     rel.edit(actor["drafter"], ids["signed"], make_policy("p-signed", text="第一条 已删除个人信息。\n"))
     _settle(rel, actor["reviewer"], ids["signed"], override=False)
@@ -150,8 +153,8 @@ def world(tmp_path_factory):
     add_subscribers(svc.db, svc.subscribers.cipher, [
         {"openid": f"oSUB{i:026d}", "kind": kind, "region": "江西省南昌市", "tags": [("就业创业", "topic")]}
         for i, kind in enumerate(("resident", "enterprise") * 3)])
-    ids["published"] = rel.create(actor["drafter"], make_policy("p-pub", title="就业补贴办法", importance="major"),
-                                  [make_interpretation("i-pub", "p-pub")])
+    ids["published"] = rel.create(actor["drafter"], make_policy(
+        "p-pub", title="就业补贴办法", importance="major"), [make_interpretation("i-pub", "p-pub")])
     publish(ids["published"])
     _push_rows_in_every_state(svc.db, ids["published"])
     ids["upcoming"] = rel.create(actor["drafter"], make_policy(
@@ -167,7 +170,8 @@ def world(tmp_path_factory):
     ids["retired"] = rel.create(actor["drafter"], make_policy("p-old", title="旧办法"), [])
     publish(ids["retired"])
     rel.retire(actor["signer"], ids["retired"], "repealed", None)
-    ids["amended"] = rel.create(actor["drafter"], make_policy("p-v1", title="第一版办法", text="第一条 旧规定。\n"), [])
+    ids["amended"] = rel.create(actor["drafter"], make_policy(
+        "p-v1", title="第一版办法", text="第一条 旧规定。\n"), [])
     publish(ids["amended"])
     ids["new_version"] = rel.new_version(actor["drafter"], "p-v1", make_policy(
         "p-v2", title="第二版办法", text="第一条 新规定。\n第二条 增加的条款。\n"))
@@ -187,7 +191,8 @@ def world(tmp_path_factory):
         admin.post(path, data={**data, "csrf_token": csrf(admin)})
 
     # what the public asked, tasks and a commitment
-    for text, answered in (("失业保险金怎么领", True), ("电动车上牌怎么办", False), ("电动车上牌在哪办", False)):
+    asked = (("失业保险金怎么领", True), ("电动车上牌怎么办", False), ("电动车上牌在哪办", False))
+    for text, answered in asked:
         svc.questions.record("oAsker", "h5", text, [{"doc_id": "p-pub"}] if answered else [], 0.5, answered)
     svc.insights.raise_tasks(today)
     reviewer = _client(app, users["reviewer"])
@@ -326,7 +331,8 @@ def test_refusals_and_confirmations_read_in_chinese(world):
                 ("drafter", f"/staff/releases/{ids['published']}/documents/p-pub",
                  {"title": "改", "text": "第一条 改。"}),
                 ("admin", "/staff/users", {"username": "X!", "role": "drafter", "password": "short"}),
-                ("admin", "/staff/users", {"username": "zhang", "role": "drafter", "password": "Long-enough-99"}),
+                ("admin", "/staff/users",
+                 {"username": "zhang", "role": "drafter", "password": "Long-enough-99"}),
                 ("reviewer", "/staff/insights/commitments", {"department": "", "text": ""}),
                 ("reviewer", "/staff/insights/tasks/999/link", {"document_id": "nope"}),
                 ("reviewer", "/staff/push/rows/999999/decide", {"decision": "sent"}),
@@ -335,7 +341,8 @@ def test_refusals_and_confirmations_read_in_chinese(world):
     for role, url, form in attempts:
         client = _client(app, users[role])
         page = client.post(url, data={**form, "csrf_token": csrf(client)}, follow_redirects=True)
-        flashes = re.findall(r'<p class="flash [^"]*" role="status">(.*?)</p>', page.get_data(as_text=True), re.S)
+        flashes = re.findall(r'<p class="flash [^"]*" role="status">(.*?)</p>',
+                             page.get_data(as_text=True), re.S)
         text = visible_text(page.get_data(as_text=True))
         words = english_words(" ".join(flashes) or text, data)
         if words or not (flashes or page.status_code >= 400):

@@ -57,7 +57,7 @@ def test_the_dashboard_says_why_the_rate_did_not_move(world):
 def test_the_catalogue_command_lists_it_and_the_rate_counts_it_from_its_first_day(world):
     app, _, tomorrow = world
     output = app.test_cli_runner().invoke(args=["catalogue"]).output
-    assert "即将施行 1:" in output and f"《经开区青年人才安居办法》" in output
+    assert "即将施行 1:" in output and "《经开区青年人才安居办法》" in output
     assert f"soon from {tomorrow.isoformat()}" in output
     with app.extensions["policybot"].db.read() as conn:
         today, then = interpretation_coverage(conn, tomorrow - dt.timedelta(days=1)), \
