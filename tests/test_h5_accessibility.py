@@ -98,7 +98,8 @@ def test_every_page_state_in_large_high_contrast_mode(served, page):
     states: list = []
     visit(page, f"{live}/catalogue")
     set_reading_mode(page, large=True, contrast=True)
-    for name, path in [("catalogue", "/catalogue"), ("search-results", "/search?q=失业保险&all=1"),
+    for name, path in [("home", "/"), ("catalogue", "/catalogue"),
+                       ("search-results", "/search?q=失业保险&all=1"),
                        ("search-empty", "/search"), ("search-nothing", "/search?q=zzzzqqqq"),
                        ("not-found", "/p/no_such_document"), ("expired-banner", "/p/gz_hukou_2019"),
                        ("article-target", "/p/gz_aid#a-第五条"), ("interpretation", "/p/gz_aid_jd"),
@@ -132,7 +133,7 @@ def test_every_page_state_in_large_high_contrast_mode(served, page):
 def test_tap_targets_in_normal_reading_mode(served, page):
     live, app = served
     small = {}
-    for path in ("/catalogue", "/search?q=失业保险&all=1", "/p/gz_aid", profile_path(app, "o_a11y2")):
+    for path in ("/", "/catalogue", "/search?q=失业保险&all=1", "/p/gz_aid", profile_path(app, "o_a11y2")):
         visit(page, live + path)
         found = small_tap_targets(page, 44)
         if found:
