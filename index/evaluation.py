@@ -38,11 +38,17 @@ def read_questions(path: pathlib.Path | str) -> list[Question]:
 
 
 def is_hit(hit: Hit, doc_id: str, article: str | None) -> bool:
-    if hit.doc_id != doc_id:
+    return chunk_matches(hit.doc_id, hit.article, hit.text, doc_id, article)
+
+
+def chunk_matches(chunk_doc: str, chunk_article: str | None, text: str, doc_id: str,
+                  article: str | None) -> bool:
+    """Whether a passage (its document, article and text) is a hit for {doc_id, article}."""
+    if chunk_doc != doc_id:
         return False
-    if article is None or hit.article == article:
+    if article is None or chunk_article == article:
         return True
-    return any(_starts_with_heading(line, article) for line in hit.text.splitlines())
+    return any(_starts_with_heading(line, article) for line in text.splitlines())
 
 
 def _starts_with_heading(line: str, article: str) -> bool:

@@ -25,6 +25,9 @@ class Hit:
     start: int                    # offsets of the chunk in the document text (-1: not in text)
     end: int
     source: str                   # "text" | "faq" (an official Q&A pair) | "section" | "table"
+    # The second stage's estimate (0..1) that this passage answers the question; None when
+    # the passage was not reranked (not among the first stage's best, or no ranker).
+    rerank_score: float | None = None
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)

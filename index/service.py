@@ -25,12 +25,13 @@ import sqlalchemy as sa
 
 from index import fusion
 from index.cache import CacheMismatch
-from index.corpus import CorpusIndex, text_hash
+from index.corpus import CorpusIndex, View, text_hash
 from index.embedders import Embedder
 from index.filters import Filters
 from index.hits import Hit
 from index.naming import named_documents
 from index.query import QueryReader, ReadQuestion
+from index.rerank import Candidates
 from index.storage import IndexMismatch
 from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
@@ -68,12 +69,13 @@ class SearchError(ValueError):
 class SearchService:
     def __init__(self, db: Database, embedder: Embedder, *, faiss_kind: str = "flat",
                  today: Callable[[], dt.date] | None = None, background: bool = True,
-                 store=None, cache=None):
+                 store=None, cache=None, ranker=None):
         self.db, self.embedder, self.faiss_kind = db, embedder, faiss_kind
         self.today = today or local_today
         self.background = background
         self.store = store          # index.storage.IndexStore, or None (memory only)
         self.cache = cache          # index.cache.EmbeddingCache, or None
+        self.ranker = ranker        # index.rerank.Ranker (the second stage), or None
         self.expander = Expander.default()
         self.reader = QueryReader()
         self.corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, faiss_kind)
@@ -301,18 +303,35 @@ class SearchService:
         corpus = self.corpus.view()
         read = self.reader.read(query, corpus)
         admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
-        scores = self._fused(corpus, read, mode, admitted, max(k, CANDIDATES))
-        scores = {row: s for row, s in scores.items() if row in corpus.records}  # this view's rows
-        scores = fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
-                                         self.tuning.doc_top)
+        found = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
+        scores, reranked = found.scores, {}
+        if self.ranker is not None and mode == "hybrid" and found.cosine:
+            scores, reranked = self.ranker.rerank(corpus, read.normal, found)
         scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
         scores = fusion.apply_named(scores, self._named_rows(corpus, query, admitted, scores))
         ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
-        return [self._hit(corpus, row, score, filters.today) for row, score in ranked]
+        return [self._hit(corpus, row, score, filters.today, reranked.get(row))
+                for row, score in ranked]
 
-    def _fused(self, corpus, read: ReadQuestion, mode, admitted, n) -> dict[int, float]:
+    def candidates(self, query: str, mode: str = "hybrid") -> tuple[View, ReadQuestion, Candidates]:
+        """The first stage's candidates with their signals, over everything published (the
+        second stage's training data: training/ranker.py)."""
+        corpus = self.corpus.view()
+        read = self.reader.read(_check(query, 1, mode), corpus)
+        return corpus, read, self._first_stage(corpus, read, mode, set(corpus.docs), CANDIDATES)
+
+    def _first_stage(self, corpus, read: ReadQuestion, mode, admitted, n) -> Candidates:
+        """Fused scores of the candidate rows, pooled by document, with their BM25 and cosine."""
+        scores, signals = self._fused(corpus, read, mode, admitted, n)
+        scores = {row: s for row, s in scores.items() if row in corpus.records}  # this view's rows
+        scores = fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
+                                         self.tuning.doc_top)
+        return Candidates(scores, *signals)
+
+    def _fused(self, corpus, read: ReadQuestion, mode, admitted, n):
         """Scores of the candidate rows: one retriever's own scores in a single mode; in
-        hybrid, BM25 and dense fused (score fusion by default, RRF selectable)."""
+        hybrid, BM25 and dense fused (score fusion by default, RRF selectable). Also each
+        candidate's raw BM25 score and cosine where hybrid score fusion computed them."""
         tuning = self.tuning
         index = corpus.sparse  # one BM25 index for the whole query, even if a publication swaps it
         use_dense = mode in ("hybrid", "dense") and len(corpus.dense) > 0
@@ -320,6 +339,7 @@ class SearchService:
             else None
         bm25 = _best(index.rows, sparse, n) if sparse is not None else {}
         dense = self._dense_scores(corpus, read.dense, admitted, n) if use_dense else {}
+        signals: tuple[dict, dict] = ({}, {})
         if not use_dense or mode == "bm25":
             scores = bm25
         elif mode == "dense":
@@ -328,10 +348,10 @@ class SearchService:
             scores = fusion.reciprocal_rank_fusion(
                 [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
         else:
-            scores = self._convex(corpus, index.rows, read.dense, sparse, bm25, dense)
-        return scores
+            scores, signals = self._convex(corpus, index.rows, read.dense, sparse, bm25, dense)
+        return scores, signals
 
-    def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense) -> dict[int, float]:
+    def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense):
         """Every candidate gets both scores (BM25 from the full score array, cosine from its
         vector), each min–max normalised over the candidates, then mixed."""
         candidates = sorted(set(bm25) | set(dense))
@@ -341,7 +361,9 @@ class SearchService:
             semantic = np.array([dense[r] if r in dense else _cosine(corpus, r, vector)
                                  for r in candidates])
         mixed = fusion.convex(semantic, lexical, self.tuning.dense_share)
-        return dict(zip(candidates, mixed.tolist(), strict=True))
+        return dict(zip(candidates, mixed.tolist(), strict=True)), \
+            (dict(zip(candidates, lexical.tolist(), strict=True)),
+             dict(zip(candidates, semantic.tolist(), strict=True)))
 
     @staticmethod
     def _doc_of(corpus):
@@ -396,7 +418,7 @@ class SearchService:
         return rows
 
     @staticmethod
-    def _hit(corpus, row: int, score: float, today: dt.date) -> Hit:
+    def _hit(corpus, row: int, score: float, today: dt.date, rerank_score: float | None) -> Hit:
         chunk = corpus.records[row].chunk
         meta = corpus.docs[chunk.doc_id]
         return Hit(doc_id=meta.id, title=meta.title, doc_number=meta.doc_number, kind=meta.kind,
@@ -405,7 +427,8 @@ class SearchService:
                    status=meta.status, in_force=meta.in_force(today),
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
-                   end=chunk.end, source=chunk.source)
+                   end=chunk.end, source=chunk.source,
+                   rerank_score=None if rerank_score is None else round(rerank_score, 6))
 
 
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:

