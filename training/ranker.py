@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from index.cache import EmbeddingCache
+from index.cache import EmbeddingCache, passage_space
 from index.corpus import text_hash
 from index.evaluation import chunk_matches
 from index.query import focus
@@ -41,8 +41,9 @@ def stard_service(embedder, passage_cache: pathlib.Path, query_cache: pathlib.Pa
     there) and question vectors from `query_cache` (embedded by `embedder` when missing)."""
     corpus = data.build_corpus("stard")
     cache = EmbeddingCache.load(passage_cache)
-    if cache.embedder_name != embedder.name:
-        raise ValueError(f"{passage_cache} holds vectors of {cache.embedder_name}, not {embedder.name}")
+    if cache.embedder_name != passage_space(embedder):
+        raise ValueError(f"{passage_cache} holds vectors of {cache.embedder_name}, "
+                         f"not {passage_space(embedder)}")
     rows = sorted(corpus.records)
     vectors = cache.lookup([corpus.records[r].text_hash for r in rows])
     missing = sum(v is None for v in vectors)
