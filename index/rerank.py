@@ -67,15 +67,21 @@ def features(view, query: str, found: Candidates, rows: list[int]) -> np.ndarray
         total = len(view.rows_of.get(chunk.doc_id, ())) or 1
         out[i] = (
             fused[i], fused[i] / max(fused[0], 1e-9), math.log1p(i), bm25[i],
-            bm25[i] / max(bm25.max(), 1e-9), cosine[i], cosine[i] - np.nanmax(cosine),
+            bm25[i] / max(bm25.max(), 1e-9), cosine[i], cosine[i] - _nanmax(cosine),
             _rank_of(cosine, i), _rank_of(bm25, i), doc_rank[chunk.doc_id], len(own),
             _rank_of(cosine[own], own.index(i)), _rank_of(bm25[own], own.index(i)),
             _cover(bigrams, chunk.text), _cover(bigrams, " ".join(chunk.heading_path)),
             _cover(bigrams, meta.title), math.log1p(len(chunk.text)), chunk.ordinal / total,
             len(query), _SOURCES.get(chunk.source, 0), meta.kind == "interpretation",
-            np.nanmax(cosine[own]) - cosine[i], fused[own].max() - fused[i],
+            _nanmax(cosine[own]) - cosine[i], fused[own].max() - fused[i],
         )
     return out
+
+
+def _nanmax(values: np.ndarray) -> float:
+    """The largest known value; NaN when none is known yet (no vectors), without a warning."""
+    known = values[~np.isnan(values)]
+    return float(known.max()) if len(known) else float("nan")
 
 
 def _first_seen_rank(docs: list[str]) -> dict[str, int]:

@@ -75,10 +75,10 @@ def test_reranking_reorders_the_best_candidates_and_exposes_its_score(db, releas
 def test_features_are_finite_where_the_first_stage_has_signals(db, releases):
     svc = make_service(db, releases, embedder=HashEmbedder(64))
     publish(releases, make_policy("law", title="职工权益保障条例", text=LAW))
-    view, found = svc.candidates("公司拖欠工资怎么办")
+    view, read, found = svc.candidates("公司拖欠工资怎么办")
     assert isinstance(found, Candidates) and found.bm25 and found.cosine
     rows = top_rows(found)
-    x = features(view, "公司拖欠工资怎么办", found, rows)
+    x = features(view, read.normal, found, rows)
     assert x.shape == (len(rows), len(FEATURES)) and np.isfinite(x).all()
     best = x[:, FEATURES.index("cover_text")].argmax()
     assert "工资" in view.records[rows[best]].chunk.text

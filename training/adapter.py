@@ -19,7 +19,7 @@ CANDIDATES = 256
 
 @dataclasses.dataclass(frozen=True)
 class AdapterConfig:
-    steps: int = 300
+    steps: int = 200
     lr: float = 3e-3
     scale: float = 20.0
     l2: float = 0.1

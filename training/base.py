@@ -117,11 +117,11 @@ def bert_from(e5: E5File) -> torch.nn.Module:
 
 
 def embed(model, tokenizer: E5Tokenizer, texts: list[str], max_len: int = 512,
-          batch: int = 32, progress=None) -> np.ndarray:
+          batch: int = 32, progress=None, bf16: bool = False) -> np.ndarray:
     """Mean-pooled, L2-normalised vectors (texts carry their `query: ` / `passage: ` prefix)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
     out = np.zeros((len(texts), model.config.hidden_size), np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(texts), batch):
             part = order[start:start + batch]
             out[part] = pool(model, tokenizer.batch([texts[i] for i in part], max_len)).numpy()

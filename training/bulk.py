@@ -25,9 +25,12 @@ from training.base import embed, load_base
 
 
 def fill_cache(corpus_name: str, model, tokenizer, embedder_name: str, cache_path: pathlib.Path,
-               log=print, part: tuple[int, int] = (0, 1)) -> EmbeddingCache:
+               log=print, part: tuple[int, int] = (0, 1), longest_first: bool = False,
+               block: int = 1024, ranks: tuple[int, int] | None = None,
+               bf16: bool = False) -> EmbeddingCache:
     """Embed what the cache lacks; `part` (i, n) takes every n-th passage from the i-th, so n
-    processes can share the work (their caches are merged with `merge`)."""
+    processes can share the work (their caches are merged with `merge`); a second process on
+    the same part can start from its longest passages."""
     corpus = data.build_corpus(corpus_name)
     rows, texts = data.passages_of(corpus)
     cache = EmbeddingCache.load_or_new(cache_path, embedder_name, 384)
@@ -41,10 +44,13 @@ def fill_cache(corpus_name: str, model, tokenizer, embedder_name: str, cache_pat
         if done[0] % 640 < n:
             log(f"  {done[0]}/{len(todo)} ({done[0] / (time.monotonic() - started):.1f}/s)")
             sys.stdout.flush()
-    todo.sort(key=len)
-    for start in range(0, len(todo), 1024):  # saved as it goes: an interrupted run resumes
-        part_texts = todo[start:start + 1024]
-        vectors = embed(model, tokenizer, [data.PASSAGE + t for t in part_texts], progress=progress)
+    todo.sort(key=len, reverse=longest_first)
+    if ranks:  # a slice of the part, by length rank, for one more process
+        todo = todo[ranks[0]:ranks[1]]
+    for start in range(0, len(todo), block):  # saved as it goes: an interrupted run resumes
+        part_texts = todo[start:start + block]
+        vectors = embed(model, tokenizer, [data.PASSAGE + t for t in part_texts], progress=progress,
+                        bf16=bf16)
         cache.add([text_hash(t) for t in part_texts], vectors)
         cache.save(cache_path)
     probes = texts[:: max(1, len(texts) // 3)][:3]
@@ -60,6 +66,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--part", default="0/1", help="i/n: this process's share of the work")
     parser.add_argument("--merge", nargs="*", default=(), help="cache files to merge in first")
+    parser.add_argument("--longest-first", action="store_true")
+    parser.add_argument("--ranks", default=None, help="a:b, a slice of the part by length rank")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (faster, cosine ~0.999)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from index.embedders import make_embedder
@@ -77,8 +86,12 @@ def main() -> None:
     if args.merge:
         merge(path, [pathlib.Path(m) for m in args.merge], embedder.name)
     i, n = (int(x) for x in args.part.split("/"))
-    target = path if n == 1 else path.with_suffix(f".part{i}.npz")
-    fill_cache(args.corpus, base.model, base.tokenizer, embedder.name, target, part=(i, n))
+    ranks = tuple(int(x) for x in args.ranks.split(":")) if args.ranks else None
+    suffix = f".part{i}{'r' if args.longest_first else ''}{f'-{ranks[0]}' if ranks else ''}.npz"
+    target = path if n == 1 else path.with_suffix(suffix)
+    fill_cache(args.corpus, base.model, base.tokenizer, embedder.name, target, part=(i, n),
+               longest_first=args.longest_first, ranks=ranks, bf16=args.bf16,
+               block=128 if args.longest_first or ranks else 1024)
 
 
 def merge(path: pathlib.Path, parts: list[pathlib.Path], embedder_name: str) -> None:

