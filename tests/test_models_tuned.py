@@ -176,3 +176,11 @@ def test_switching_refuses_an_index_built_by_another_embedder(db, releases, tmp_
     store = IndexStore(tmp_path / "index")
     with pytest.raises(IndexMismatch, match="reindex"):
         load_version(store.root / store.current_name(), make_embedder(f"tuned:{other}"))
+
+
+def test_models_info_prints_the_manifest_or_says_there_is_none(app):
+    result = app.test_cli_runner().invoke(args=["models", "info"])
+    if (MODEL_DIR / MANIFEST_FILE).is_file():
+        assert result.exit_code == 0 and json.loads(result.output)["base"]["sha256"]
+    else:
+        assert result.exit_code == 1 and "no tuned model" in result.output

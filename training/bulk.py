@@ -27,15 +27,16 @@ from training.base import embed, load_base
 def fill_cache(corpus_name: str, model, tokenizer, embedder_name: str, cache_path: pathlib.Path,
                log=print, part: tuple[int, int] = (0, 1), longest_first: bool = False,
                block: int = 1024, ranks: tuple[int, int] | None = None,
-               bf16: bool = False) -> EmbeddingCache:
+               bf16: bool = False, known: EmbeddingCache | None = None) -> EmbeddingCache:
     """Embed what the cache lacks; `part` (i, n) takes every n-th passage from the i-th, so n
     processes can share the work (their caches are merged with `merge`); a second process on
     the same part can start from its longest passages."""
     corpus = data.build_corpus(corpus_name)
     rows, texts = data.passages_of(corpus)
     cache = EmbeddingCache.load_or_new(cache_path, embedder_name, 384)
-    todo = [t for t in dict.fromkeys(texts) if cache.lookup([text_hash(t)])[0] is None]
-    todo = todo[part[0]::part[1]]
+    todo = [t for t in dict.fromkeys(texts) if cache.lookup([text_hash(t)])[0] is None
+            and (known is None or known.lookup([text_hash(t)])[0] is None)]
+    todo = sorted(todo, key=len)[part[0]::part[1]]
     log(f"{corpus_name}: {len(texts)} passages, {len(todo)} to embed into {cache_path}")
     started, done = time.monotonic(), [0]
 
@@ -85,13 +86,15 @@ def main() -> None:
     path = cache_dir / f"{args.corpus}-{embedder.name.replace('/', '_')}.npz"
     if args.merge:
         merge(path, [pathlib.Path(m) for m in args.merge], embedder.name)
+        return
     i, n = (int(x) for x in args.part.split("/"))
     ranks = tuple(int(x) for x in args.ranks.split(":")) if args.ranks else None
     suffix = f".part{i}{'r' if args.longest_first else ''}{f'-{ranks[0]}' if ranks else ''}.npz"
     target = path if n == 1 else path.with_suffix(suffix)
     fill_cache(args.corpus, base.model, base.tokenizer, embedder.name, target, part=(i, n),
                longest_first=args.longest_first, ranks=ranks, bf16=args.bf16,
-               block=128 if args.longest_first or ranks else 1024)
+               block=128 if args.longest_first or ranks or n > 2 else 1024,
+               known=EmbeddingCache.load(path) if n > 1 and path.is_file() else None)
 
 
 def merge(path: pathlib.Path, parts: list[pathlib.Path], embedder_name: str) -> None:
