@@ -88,6 +88,10 @@ class SearchService:
         self._checked_at, self._fingerprint = time.monotonic(), None
         self._query_lock = threading.Lock()
         self._started = False
+        # Saves are serialised, and none starts once the process is exiting: the exit handler
+        # waits for a save in progress (a daemon thread killed mid-save left index/.tmp-*).
+        self._save_lock = threading.Lock()
+        self._exiting = False
         self._worker: threading.Thread | None = None
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -100,6 +104,7 @@ class SearchService:
         by another embedder is refused: the service stays unready and says to reindex."""
         try:
             if self.store is not None:
+                self.store.remove_leftovers()
                 loaded = self.store.load_current(self.embedder, self.faiss_kind)
                 if loaded is not None:
                     self.corpus = loaded
@@ -230,8 +235,9 @@ class SearchService:
             try:
                 self.save_if_changed()  # the chunks first: another process can use them now
                 self.reader.refresh(self.corpus.view())  # the typo corrector learns new words
-                self.embed_pending(progress=_Progress(self, len(self.corpus.rows_without_vectors())))
-                self.save()
+                pending = len(self.corpus.rows_without_vectors())
+                if self.embed_pending(progress=_Progress(self, pending)):
+                    self.save()
             except Exception:  # keep serving by BM25; the next change retries
                 log.exception("index: embedding or saving failed")
             if not self._wake.is_set():
@@ -280,16 +286,26 @@ class SearchService:
         self._cache_checked = True
         return self.cache
 
-    def save(self) -> None:
-        if self.store is not None:
+    def save(self, at_exit: bool = False) -> None:
+        if self.store is None:
+            return
+        with self._save_lock:
+            if self._exiting and not at_exit:
+                return  # the exit handler saves what there is; a save begun now would be cut
             self._dirty = False
             self.store.save(self.corpus, self.embedder)
 
-    def save_if_changed(self) -> None:
+    def save_if_changed(self, at_exit: bool = False) -> None:
         """At exit (e.g. `flask import`): keep the chunks indexed so far, vectors or not; the
         next process loads them and embeds what is missing."""
         if self._dirty and self.store is not None:
-            self.save()
+            self.save(at_exit)
+
+    def close(self) -> None:
+        """At process exit: wait for a save in progress, then save what changed, once."""
+        with self._save_lock:
+            self._exiting = True
+        self.save_if_changed(at_exit=True)
 
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid", include_expired: bool = False,
@@ -495,7 +511,7 @@ def _save_at_exit(service: SearchService) -> None:
         alive = reference()
         if alive is not None:
             try:
-                alive.save_if_changed()
+                alive.close()
             except Exception:  # the database or directory may be gone (tests)
                 log.exception("index: saving at exit failed")
     atexit.register(save)

@@ -20,6 +20,7 @@ import logging
 import os
 import pathlib
 import shutil
+import socket
 import tempfile
 
 import faiss
@@ -36,6 +37,37 @@ KEEP_VERSIONS = 2
 FILES = ("docs.jsonl", "chunks.jsonl", "vectors.npy", "rows.npy", "dense.faiss", "userwords.txt")
 
 
+TMP_PREFIX = ".tmp-"
+
+
+def _tmp_prefix() -> str:
+    """`.tmp-<host>-<pid>-`: whoever finds it can tell whether its writer still runs."""
+    return f"{TMP_PREFIX}{socket.gethostname().replace('-', '_')}-{os.getpid()}-"
+
+
+def _writer_alive(name: str) -> bool:
+    """Is the process that writes `.tmp-<host>-<pid>-…` still running? A name of another
+    machine, or without a pid (older versions), counts as alive: only its age can tell."""
+    host, _, rest = name[len(TMP_PREFIX):].partition("-")
+    pid = rest.split("-", 1)[0]
+    if host != socket.gethostname().replace("-", "_") or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _older_than(path: pathlib.Path, seconds: float) -> bool:
+    try:
+        return path.stat().st_mtime < dt.datetime.now().timestamp() - seconds
+    except FileNotFoundError:
+        return False
+
+
 class IndexMismatch(RuntimeError):
     """The saved index was built by another embedder (or format): it must be rebuilt."""
 
@@ -50,8 +82,8 @@ class IndexStore:
 
     # -- writing ------------------------------------------------------------------------------
     def save(self, corpus: CorpusIndex, embedder) -> pathlib.Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix=_tmp_prefix(), dir=self.root))
         try:
             manifest = _write_files(tmp, _Snapshot.of(corpus), embedder)
             _write_json(tmp / "manifest.json", manifest)
@@ -79,9 +111,17 @@ class IndexStore:
         for old in versions[KEEP_VERSIONS:]:
             if old.name != keep:
                 shutil.rmtree(old, ignore_errors=True)
-        for stale in self.root.glob(".tmp-*"):  # left by a crash; not ours if very recent
-            if stale.stat().st_mtime < dt.datetime.now().timestamp() - 3600:
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> int:
+        """Delete partial versions left by a process that died while saving: those of a
+        process that no longer runs, and any older than an hour (another machine's, say)."""
+        removed = 0
+        for stale in self.root.glob(TMP_PREFIX + "*"):
+            if not _writer_alive(stale.name) or _older_than(stale, 3600):
                 shutil.rmtree(stale, ignore_errors=True)
+                removed += 1
+        return removed
 
     # -- reading ------------------------------------------------------------------------------
     def current_name(self) -> str | None:
