@@ -21,6 +21,7 @@ import types
 
 from flask import Flask, jsonify
 
+from bot.web import bounds
 from commands.content import load_demo_if_empty
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
@@ -69,7 +70,7 @@ FEATURES = [
 def create_app(test_config: dict | None = None) -> Flask:
     config = load_config(test_config)
     data_dir = pathlib.Path(config["DATA_DIR"]).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _private_directory(data_dir)
     app = Flask(__name__, instance_path=str(data_dir), instance_relative_config=True)
     app.config.update(config)
     app.config["DATA_DIR"] = str(data_dir)
@@ -77,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _persistent_secret(data_dir)
     app.config["DATABASE_URL"] = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
     app.extensions["policybot"] = _services(app)
+    bounds.install(app)  # before any route: ids beyond an INTEGER column are 404, not 500
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     _register_health(app)
@@ -126,6 +128,15 @@ def _instance_file(data_dir: pathlib.Path) -> dict:
     namespace: dict = {}
     exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
     return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def _private_directory(path: pathlib.Path) -> None:
+    """The data directory holds the database, uploads not yet published and keys: owner only
+    (0700), an existing one of ours tightened."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        log.warning("data directory %s was readable by others: now 0700", path)
+        os.chmod(path, 0o700)
 
 
 def _persistent_secret(data_dir: pathlib.Path) -> str:

@@ -10,6 +10,7 @@ import datetime as dt
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 
+from bot.web.bounds import date_field, int_field
 from insights import tasks as task_ops
 from insights.charts import day_columns, hbar_chart
 from insights.ledger import add_commitment, fulfil_commitment
@@ -104,7 +105,7 @@ def new_commitment():
         due = _date(form.get("due_date"))
         if due is None:
             raise ValueError("请填写期限")
-        task_id = int(form["task_id"]) if form.get("task_id") else None
+        task_id = int_field(form.get("task_id"), "关联任务")
         add_commitment(insights().db, form.get("department", "").strip(), form.get("text", "").strip(),
                        made_on, due, owner=form.get("owner") or None, task_id=task_id)
     except ValueError as refused:
@@ -131,12 +132,7 @@ def _period_args() -> tuple[str, dt.date]:
 
 
 def _date(text: str | None) -> dt.date | None:
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        abort(400, description="日期格式应为 年-月-日，例如 2026-11-30")
+    return date_field(text, "日期")
 
 
 def _charts(report) -> dict:

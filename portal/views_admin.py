@@ -8,6 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from bot.web.bounds import date_field, int_field
 from interpretations import audit
 from interpretations.coverage import interpretation_coverage
 from interpretations.tables import RELEASE_STATES
@@ -50,8 +51,8 @@ def expiring_page():
 @staff_required("reviewer", "signer", "admin")
 def audit_page():
     args = request.args
-    release_id = int(args["release"]) if args.get("release", "").isdigit() else None
-    since, until = _day(args.get("since")), _day(args.get("until"))
+    release_id = int_field(args.get("release"), "发布编号")
+    since, until = date_field(args.get("since"), "起始日期"), date_field(args.get("until"), "截止日期")
     with services().db.read() as conn:
         rows = audit.entries(conn, release_id=release_id, actor=(args.get("user") or "").strip() or None,
                              since=since.isoformat() if since else None,
@@ -126,13 +127,6 @@ def reset_user_password(user_id: int):
 
 def _today() -> dt.date:
     return local_today(services().config["TIMEZONE"])
-
-
-def _day(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _expiring_by_department(conn, today: dt.date) -> dict[str, list]:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from bot.push.outbox import release_stats
+from bot.web.bounds import int_field
 from interpretations import audit
 from interpretations.tables import RELEASE_STATES, findings
 from interpretations.tables import releases as releases_table
@@ -81,9 +82,7 @@ def use_upload(upload_id: str):
     target = request.form.get("target", "new")
     if target == "new":
         return _create_from_form(request.form, upload_id=upload_id)
-    if not target.isdigit():
-        abort(400)
-    return _add_from_form(int(target), request.form, upload_id=upload_id)
+    return _add_from_form(int_field(target, "目标发布"), request.form, upload_id=upload_id)
 
 
 @bp.get("/supplements/<path:policy_id>")
@@ -371,7 +370,7 @@ def _allowed_steps(release: dict) -> set[str]:
             steps.add("review")
         if me.role in ("reviewer", "admin") and state in ("draft", "submitted"):
             steps.add("resolve")  # after a send-back the reviewer may confirm a fix
-        if me.role in ("signer", "admin") and state == "reviewed":
+        if me.role in ("signer", "admin") and state == "reviewed" and me.username != release["reviewed_by"]:
             steps.add("sign")
         if me.role in ("signer", "admin") and state == "signed":
             steps.add("publish")

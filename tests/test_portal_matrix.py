@@ -7,6 +7,7 @@ import io
 
 import pytest
 from conftest import make_interpretation, make_policy
+from werkzeug.routing import IntegerConverter
 
 from portal.testing import TEST_PASSWORD, app_config, csrf, fingerprint, login_as, make_staff
 
@@ -110,8 +111,8 @@ def _publish(releases, users, release_id, drafter="drafter"):
 def _url(app, rule, params):
     values = {}
     for name in rule.arguments:
-        converter = rule._converters[name].__class__.__name__
-        values[name] = params.get(name, 1 if converter == "IntegerConverter" else "x")
+        numeric = isinstance(rule._converters[name], IntegerConverter)
+        values[name] = params.get(name, 1 if numeric else "x")
     with app.test_request_context():
         from flask import url_for
         return url_for(rule.endpoint, **values)
