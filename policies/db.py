@@ -11,6 +11,7 @@ The schema is owned by Alembic (migrations/); `Database.upgrade()` brings a data
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 from collections.abc import Iterator
 
@@ -31,6 +32,17 @@ metadata = sa.MetaData(naming_convention=NAMING)
 MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "migrations"
 
 
+def private_file(path: pathlib.Path) -> None:
+    """Create the database file readable by its owner only (it holds password hashes, the
+    question log, keys), and tighten an existing one: SQLite gives its -wal and -shm files
+    the database file's mode."""
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            for member in (path, *path.parent.glob(path.name + "-*")):
+                os.chmod(member, 0o600)
+
+
 def sqlite_url(path: pathlib.Path | str) -> str:
     return f"sqlite:///{pathlib.Path(path).resolve()}"
 
@@ -40,6 +52,8 @@ class Database:
 
     def __init__(self, url: str, echo: bool = False):
         self.url = url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            private_file(pathlib.Path(url.removeprefix("sqlite:///")))
         self.engine = create_engine(url, echo=echo)
 
     @property

@@ -172,7 +172,7 @@ def new_upload_id() -> str:
 def store_file(directory: pathlib.Path, upload_id: str, data: bytes) -> pathlib.Path:
     if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
         raise ValueError("upload ids are generated hex strings")
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / upload_id
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
