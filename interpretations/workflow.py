@@ -9,7 +9,8 @@ Rules enforced here, whatever calls it (portal, CLI, import):
 - a major policy cannot be submitted, reviewed, signed or published without an interpretation
   in the same release;
 - the policy and its interpretations become public in one database transaction;
-- the reviewer and the signer are never someone who drafted or edited that release;
+- the reviewer and the signer are never someone who drafted or edited that release, and
+  they are two different people (先审后发);
 - approval binds to the release's content hash: an edit after approval voids it;
 - published content is immutable (a change is a new version that supersedes the old one);
 - every transition is appended to the hash-chained audit log in the same transaction.
@@ -218,6 +219,7 @@ class Releases:
             release = _release(conn, release_id)
             _expect_state(release, "reviewed", "sign")
             _not_author(actor, release, "sign")
+            _not_reviewer(actor, release)
             _require_interpretation(conn, release)
             content_hash = release_content_hash(conn, release_id)
             _bound(release["reviewed_hash"], content_hash, "reviewed")
@@ -339,6 +341,13 @@ def _not_author(actor: Actor, release, step: str) -> None:
     if actor.name in authors:
         raise WorkflowError(f"{actor.name} 起草或修改过发布 #{release['id']}，不能{STEP_WORDS[step]}"
                             f"（一事一审：须由他人{STEP_WORDS[step]}）")
+
+
+def _not_reviewer(actor: Actor, release) -> None:
+    """先审后发: whoever reviewed a release does not also sign it (an admin may do either)."""
+    if actor.name == release["reviewed_by"]:
+        raise WorkflowError(f"{actor.name} reviewed release {release['id']} and cannot also sign it "
+                            "(先审后发: the reviewer and the signer are two different people)")
 
 
 def _expect_state(release, states, step: str) -> None:

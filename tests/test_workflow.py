@@ -80,6 +80,20 @@ def test_the_drafter_cannot_review_or_sign_their_own_release(releases):
         releases.sign(both, release_id)
 
 
+def test_the_reviewer_cannot_also_sign(releases):
+    """先审后发: review and 签发 are two approvals by two people, whatever their roles."""
+    both = Actor("sun.admin", "admin")
+    release_id = releases.create(DRAFTER, make_policy("p1"), [])
+    releases.submit(DRAFTER, release_id)
+    releases.review(both, release_id, "无涉密内容")
+    with pytest.raises(WorkflowError, match="先审后发"):
+        releases.sign(both, release_id)
+    releases.sign(SIGNER, release_id)
+    releases.publish(SIGNER, release_id)
+    release = releases.get(release_id)
+    assert (release["reviewed_by"], release["signed_by"]) == ("sun.admin", SIGNER.name)
+
+
 def test_an_editor_is_an_author_too(releases):
     release_id = releases.create(DRAFTER, make_policy("p1"), [])
     editor = Actor("chen.editor", "admin")
