@@ -23,6 +23,7 @@ from flask import Flask, jsonify
 
 from bot.web import bounds
 from commands.content import load_demo_if_empty
+from serving import lanes, proxies
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
 
@@ -48,11 +49,17 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
     "DEMO_CORPUS": str(DEMO_CORPUS),
     "LOG_LEVEL": "INFO",  # our own loggers; libraries log warnings only unless DEBUG
+    # Request threads of `python server.py`, and how many of them staff pages and public pages
+    # may hold at once (per process); the rest are the WeChat callback's (serving.lanes).
+    "THREADS": 12,
+    "STAFF_CONCURRENCY": 4,
+    "PUBLIC_CONCURRENCY": 4,
+    "TRUSTED_PROXIES": "",  # e.g. "127.0.0.1" for a reverse proxy on this machine
 }
 # Environment variables read without the POLICYBOT_ prefix (the usual names).
 PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
 BOOL_KEYS = {"LOAD_DEMO", "TESTING", "SESSION_COOKIE_SECURE"}
-INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH", "THREADS"}
+INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH", "THREADS", "STAFF_CONCURRENCY", "PUBLIC_CONCURRENCY"}
 
 # Feature modules, each with `init_app(app)` registering its blueprint and commands.
 # Order matters only for readability; each module keeps its own routes and commands.
@@ -82,6 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     _register_health(app)
+    _serving_layers(app)
     if app.config["LOAD_DEMO"]:
         # After every feature is wired, so that the index (a publication hook) sees the import.
         load_demo_if_empty(app)
@@ -156,6 +164,17 @@ def _services(app: Flask) -> types.SimpleNamespace:
     return types.SimpleNamespace(db=db, releases=Releases(db, Hooks()), config=app.config)
 
 
+def _serving_layers(app: Flask) -> None:
+    """Around the app: the real client address, then the lanes (serving/)."""
+    networks = proxies.parse_networks(app.config["TRUSTED_PROXIES"])
+    app.wsgi_app = proxies.TrustedProxies(app.wsgi_app, networks)
+    shares = {"staff": int(app.config["STAFF_CONCURRENCY"]), "public": int(app.config["PUBLIC_CONCURRENCY"])}
+    reserved = int(app.config["THREADS"]) - sum(shares.values())
+    if reserved < 2:
+        log.warning("only %d request threads are left for the WeChat callback: raise THREADS", reserved)
+    app.wsgi_app = lanes.Lanes(app.wsgi_app, shares)
+
+
 def _register_health(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
@@ -194,7 +213,7 @@ def main() -> None:
     # embedding model is safe); several processes: gunicorn without --preload (README).
     from waitress import create_server
 
-    server = create_server(app, host=host, port=port, threads=int(app.config.get("THREADS", 8)),
+    server = create_server(app, host=host, port=port, threads=int(app.config["THREADS"]),
                            ident="policybot")
     log.info("serving on http://%s:%s", host, port)
     threading.Thread(target=announce_when_ready, args=(app,), name="announce", daemon=True).start()

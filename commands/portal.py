@@ -3,6 +3,7 @@ account commands (no default account exists; the first admin is made here):
 
     flask --app server add-staff NAME --role admin --department 区政务公开办
     flask --app server list-staff | disable-staff NAME | enable-staff NAME | reset-password NAME
+    flask --app server clear-login-throttle NAME
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from flask.cli import with_appcontext
 from interpretations import audit
 from interpretations.workflow import ROLES
 from portal import accounts, setup
+from portal.hashing import HashingPool
 from portal.passwords import PRODUCTION_N
+from portal.throttle import DEFAULT_ADDRESS_LIMITS, LoginThrottle
 
 
 def init_app(app: Flask) -> None:
@@ -27,8 +30,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     svc = app.extensions["policybot"]
     svc.uploads_dir = pathlib.Path(app.config["DATA_DIR"]) / "uploads"
+    svc.login_throttle = LoginThrottle(svc.db, storage_uri=app.config.get("REDIS_URL"),
+                                       address_limits=app.config["LOGIN_ADDRESS_LIMITS"])
+    svc.hashing = HashingPool(workers=int(app.config["STAFF_HASH_WORKERS"]),
+                              queue=int(app.config["STAFF_HASH_QUEUE"]))
     for command in (add_staff_command, list_staff_command, disable_staff_command,
-                    enable_staff_command, reset_password_command):
+                    enable_staff_command, reset_password_command, clear_throttle_command):
         app.cli.add_command(command)
     if accounts.count_staff(svc.db) == 0:
         token = setup.ensure_setup_token(pathlib.Path(app.config["DATA_DIR"]))
@@ -54,6 +61,11 @@ def _startup_note(app: Flask) -> list[str]:
 
 def _configure(app: Flask) -> None:
     app.config.setdefault("STAFF_SCRYPT_N", PRODUCTION_N)
+    # At most this many password hashes at once per process (128 MiB each), this many more
+    # waiting; beyond: 429. Failed logins allowed per client address (portal.throttle).
+    app.config.setdefault("STAFF_HASH_WORKERS", 1)
+    app.config.setdefault("STAFF_HASH_QUEUE", 2)
+    app.config.setdefault("LOGIN_ADDRESS_LIMITS", DEFAULT_ADDRESS_LIMITS)
     if int(app.config["STAFF_SCRYPT_N"]) < PRODUCTION_N and not app.config.get("TESTING"):
         raise RuntimeError(f"STAFF_SCRYPT_N must be at least {PRODUCTION_N} (SECURITY.md)")
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -146,3 +158,13 @@ def reset_password_command(username, password) -> None:
         sys.exit(1)
     _audit("reset password", username)
     click.echo(f"password of {username} changed; sessions ended")
+
+
+@click.command("clear-login-throttle")
+@click.argument("username")
+@with_appcontext
+def clear_throttle_command(username) -> None:
+    """Lift the login throttle of a name (its failed logins are forgotten)."""
+    cleared = current_app.extensions["policybot"].login_throttle.clear(username.strip().lower())
+    _audit("clear login throttle", f"{username}: {cleared} failed login(s) forgotten")
+    click.echo(f"login throttle of {username} lifted ({cleared} failed logins forgotten)")

@@ -1,4 +1,4 @@
-"""Staff accounts, their server-side sessions and login throttling.
+"""Staff accounts and their server-side sessions (login throttling: portal.throttle).
 
 No default account exists: the first admin is made with `flask --app server add-staff`.
 Authentication does the same work for an unknown user name as for a known one (a scrypt
@@ -20,14 +20,10 @@ from interpretations.workflow import ROLES, Actor
 from policies.db import Database
 from policies.store import utcnow
 from portal.passwords import PRODUCTION_N, check_strength, hash_password, verify_password
-from portal.tables import login_failures, staff_sessions, staff_users
+from portal.tables import staff_sessions, staff_users
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,49}$")
 SESSION_LIFETIME = dt.timedelta(hours=8)
-# Throttling: failures counted over a window, per user name and per client address.
-THROTTLE_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_ADDRESS = 20
 
 
 class AccountError(ValueError):
@@ -135,40 +131,19 @@ def set_password(db: Database, user_id: int, password: str, n: int = PRODUCTION_
 
 # -- authentication ---------------------------------------------------------------------------
 
-def authenticate(db: Database, username: str, password: str, remote_addr: str,
-                 n: int = PRODUCTION_N) -> Staff | None:
-    """The user if the password is right, the account active and not throttled."""
-    username = (username or "").strip().lower()[:100]
-    throttled = is_throttled(db, username, remote_addr)
+def normal_username(username: str | None) -> str:
+    return (username or "").strip().lower()[:100]
+
+
+def authenticate(db: Database, username: str, password: str, n: int = PRODUCTION_N) -> Staff | None:
+    """The user if the password is right and the account active. Throttling is checked before
+    (portal.throttle) and the call runs in the hashing pool (portal.hashing)."""
     with db.read() as conn:
-        row = conn.execute(sa.select(staff_users).where(staff_users.c.username == username)
+        row = conn.execute(sa.select(staff_users).where(staff_users.c.username == normal_username(username))
                            ).mappings().first()
     stored = row["password_hash"] if row else _dummy_hash(n)
     matches = verify_password(password or "", stored)  # the same work, known user or not
-    if throttled or not (row and matches and row["active"]):
-        _record_failure(db, username, remote_addr)
-        return None
-    return _staff(row)
-
-
-def is_throttled(db: Database, username: str, remote_addr: str) -> bool:
-    since = utcnow() - THROTTLE_WINDOW
-    with db.read() as conn:
-        per_user = _failures(conn, login_failures.c.username == username, since)
-        per_addr = _failures(conn, login_failures.c.remote_addr == remote_addr, since)
-    return per_user >= MAX_FAILURES_PER_USER or per_addr >= MAX_FAILURES_PER_ADDRESS
-
-
-def _failures(conn, clause, since) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(login_failures)
-                        .where(clause, login_failures.c.at >= since)).scalar_one()
-
-
-def _record_failure(db: Database, username: str, remote_addr: str) -> None:
-    with db.write() as conn:
-        conn.execute(login_failures.delete().where(login_failures.c.at < utcnow() - dt.timedelta(days=1)))
-        conn.execute(login_failures.insert().values(username=username, remote_addr=remote_addr[:64],
-                                                    at=utcnow()))
+    return _staff(row) if row and matches and row["active"] else None
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,10 +13,13 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (abort, current_app, flash, g, make_response, redirect, render_template, request, session,
+                   url_for)
 
-from portal import accounts
+from portal import accounts, devices
 from portal.blueprint import bp
+from portal.hashing import Busy
+from portal.throttle import Attempt, Throttled
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 STAFF_PREFIX = "/staff"
@@ -105,18 +108,46 @@ def login():
 
 @bp.post("/login")
 def login_post():
-    db = services().db
-    user = accounts.authenticate(db, request.form.get("username", ""), request.form.get("password", ""),
-                                 request.remote_addr or "?", n=scrypt_n())
+    db, target = services().db, _safe_next(request.form.get("next"))
+    attempt = _attempt(request.form.get("username"))
+    try:
+        user = checked_password(attempt, request.form.get("password", ""))
+    except (Throttled, Busy) as refused:
+        return _too_many(refused.retry_after, "portal/login.html", next=target)
     if user is None:
-        # One message for every cause: wrong password, unknown name, disabled, throttled.
-        flash("登录失败：用户名或密码错误，或尝试次数过多，请稍后再试。", "error")
-        return render_template("portal/login.html", next=_safe_next(request.form.get("next"))), 401
+        # One message for every cause: wrong password, unknown name, disabled account.
+        flash("登录失败：用户名或密码错误。", "error")
+        return render_template("portal/login.html", next=target), 401
     session.clear()  # a new session on login: nothing of the anonymous one survives
     session.permanent = True
     session["staff_token"] = accounts.start_session(db, user)
     session["csrf"] = secrets.token_urlsafe(32)
-    return redirect(_safe_next(request.form.get("next")) or url_for("portal.dashboard"), code=303)
+    response = redirect(target or url_for("portal.dashboard"), code=303)
+    devices.remember_device(response, user.username, attempt.device)
+    return response
+
+
+def checked_password(attempt: Attempt, password: str) -> accounts.Staff | None:
+    """The password check, after the cheap refusals: the throttle (Throttled) first, then a
+    place in the hashing pool (Busy); only a real verdict counts as a failure."""
+    svc = services()
+    svc.login_throttle.check(attempt)
+    user = svc.hashing.run(accounts.authenticate, svc.db, attempt.username, password, scrypt_n())
+    (svc.login_throttle.succeeded if user else svc.login_throttle.failed)(attempt)
+    return user
+
+
+def _attempt(username: str | None) -> Attempt:
+    name = accounts.normal_username(username)
+    return Attempt(name, request.remote_addr or "?", devices.trusted_device(name))
+
+
+def _too_many(retry_after: int, template: str, **context):
+    """429 with Retry-After, said in words too; nothing was checked, nothing counted."""
+    flash(f"尝试过于频繁，请在 {retry_after} 秒后再试。", "error")
+    response = make_response(render_template(template, **context), 429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.post("/logout")
@@ -136,8 +167,11 @@ def password_form():
 @staff_required()
 def password_change():
     db, user = services().db, current_staff()
-    if not accounts.authenticate(db, user.username, request.form.get("current", ""),
-                                 request.remote_addr or "?", n=scrypt_n()):
+    try:
+        confirmed = checked_password(_attempt(user.username), request.form.get("current", ""))
+    except (Throttled, Busy) as refused:
+        return _too_many(refused.retry_after, "portal/password.html")
+    if not confirmed:
         flash("当前密码不正确。", "error")
         return render_template("portal/password.html"), 400
     try:

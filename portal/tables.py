@@ -31,6 +31,7 @@ login_failures = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("username", sa.String(100), nullable=False, index=True),
     sa.Column("remote_addr", sa.String(64), nullable=False, index=True),
+    sa.Column("device", sa.String(64), index=True),  # a trusted device's id (portal.devices)
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 

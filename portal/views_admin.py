@@ -64,8 +64,10 @@ def audit_page():
 @bp.get("/users")
 @staff_required("admin")
 def users_page():
-    return render_template("portal/users.html", users=accounts.all_staff(services().db), roles=ROLES,
-                           labels=accounts.ROLE_LABELS)
+    users = accounts.all_staff(services().db)
+    throttles = {u.username: services().login_throttle.status(u.username) for u in users}
+    return render_template("portal/users.html", users=users, roles=ROLES, labels=accounts.ROLE_LABELS,
+                           throttles=throttles)
 
 
 @bp.post("/users")
@@ -121,6 +123,16 @@ def reset_user_password(user_id: int):
         return _back_to_users(f"未修改：{refused}", "error")
     _audit_account("reset password", user.username)
     return _back_to_users(f"{user.username} 的密码已重置，其会话已结束。", "ok")
+
+
+@bp.post("/users/<int:user_id>/throttle")
+@staff_required("admin")
+def clear_user_throttle(user_id: int):
+    """Lift a login throttle (after an attack on the name, or a user's own typos)."""
+    user = _user_or_404(user_id)
+    cleared = services().login_throttle.clear(user.username)
+    _audit_account("clear login throttle", f"{user.username}: {cleared} failed login(s) forgotten")
+    return _back_to_users(f"已解除 {user.username} 的登录限制。", "ok")
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ EXPECTED = {
     "portal.set_user_active": {"POST": {"admin"}},
     "portal.reset_user_password": {"POST": {"admin"}},
     "portal.set_user_role": {"POST": {"admin"}},
+    "portal.clear_user_throttle": {"POST": {"admin"}},
     "portal.uploads_page": {"GET": DRAFT},
     "portal.upload_post": {"POST": DRAFT},
     "portal.upload_page": {"GET": DRAFT},
