@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from interpretations import audit
+from interpretations.auditkey import load_seal
 from interpretations.coverage import interpretation_coverage
 from interpretations.importer import ImportRefused, import_file
 from policies import store
@@ -20,9 +21,20 @@ from policies.validity import catalogue, local_today, upcoming
 
 
 def init_app(app: Flask) -> None:
+    _seal_audit_log(app)
     for command in (import_command, export_command, retire_expired_command,
                     verify_audit_command, catalogue_command):
         app.cli.add_command(command)
+
+
+def _seal_audit_log(app: Flask) -> None:
+    """The audit key for every append of this process, before any feature appends; a log
+    that ends with entries of before the key gets its sealing entry now."""
+    db = app.extensions["policybot"].db
+    audit.use_seal(db.engine, load_seal(app.config, pathlib.Path(app.config["DATA_DIR"])))
+    with db.write() as conn:
+        if audit.seal_head(conn):
+            app.logger.info("audit log: the entries written before the audit key are sealed now")
 
 
 def services():
@@ -88,14 +100,15 @@ def retire_expired_command(today) -> None:
                    "after it is detected, and the file is updated when all is well.")
 @with_appcontext
 def verify_audit_command(anchor: str | None) -> None:
-    """Verify the audit log's hash chain; name the first broken entry."""
+    """Verify the audit log: its keyed hash chain and its signed checkpoints; name the first
+    broken entry."""
     with services().db.read() as conn:
         result = audit.verify(conn)
         seq, head_hash = audit.head(conn)
         anchored = _check_anchor(conn, anchor)
     if not result.ok:
-        click.echo(f"audit log BROKEN at entry {result.first_broken}: {result.reason} "
-                   f"({result.entries} entries read)", err=True)
+        where = f" at entry {result.first_broken}" if result.first_broken else ""
+        click.echo(f"audit log BROKEN{where}: {result.reason} ({result.entries} entries read)", err=True)
         sys.exit(1)
     if not anchored:
         click.echo(f"audit log BROKEN: the entry recorded in {anchor} is gone or changed "
@@ -103,7 +116,8 @@ def verify_audit_command(anchor: str | None) -> None:
         sys.exit(1)
     if anchor:
         pathlib.Path(anchor).write_text(f"{seq} {head_hash}\n")
-    click.echo(f"audit log intact: {result.entries} entries verified; head {seq} {head_hash}")
+    click.echo(f"audit log intact: {result.entries} entries verified ({result.keyed} sealed with the "
+               f"audit key), {result.checkpoints} signed checkpoints match; head {seq} {head_hash}")
 
 
 def _check_anchor(conn, anchor: str | None) -> bool:

@@ -67,4 +67,5 @@ audit_log = sa.Table(
     sa.Column("comment", sa.Text),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("entry_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("chain", sa.String(60)),  # hmac-sha256:<key id>; NULL: the SHA-256 chain of before
 )

@@ -32,6 +32,15 @@ metadata = sa.MetaData(naming_convention=NAMING)
 MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "migrations"
 
 
+AFTER_COMMIT = "policybot.after_commit"
+
+
+def after_commit(conn: Connection, name: str, callback) -> None:
+    """Run `callback()` once this `Database.write()` transaction has committed (never after a
+    rollback); a later registration under the same name replaces the earlier one."""
+    conn.info.setdefault(AFTER_COMMIT, {})[name] = callback
+
+
 def private_file(path: pathlib.Path) -> None:
     """Create the database file readable by its owner only (it holds password hashes, the
     question log, keys), and tighten an existing one: SQLite gives its -wal and -shm files
@@ -62,11 +71,18 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A read-write transaction, committed on success, rolled back on any exception."""
+        """A read-write transaction, committed on success, rolled back on any exception.
+        What `after_commit` registered on it runs once it is committed."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(policybot_begin="BEGIN IMMEDIATE")
-            with conn.begin():
-                yield conn
+            conn.info.pop(AFTER_COMMIT, None)  # the DBAPI connection is pooled: start clean
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                callbacks = conn.info.pop(AFTER_COMMIT, {})
+            for callback in callbacks.values():
+                callback()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

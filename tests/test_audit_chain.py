@@ -3,6 +3,7 @@ import sqlite3
 
 import pytest
 
+from interpretations import audit
 from tests.conftest import make_interpretation, make_policy
 from tests.test_workflow import published
 
@@ -36,7 +37,8 @@ def verify(app):
 
 def test_an_intact_chain_verifies(audited_app):
     result = verify(audited_app)
-    assert result.exit_code == 0 and "10 entries verified" in result.output
+    assert result.exit_code == 0 and "10 entries verified (10 sealed with the audit key)" in result.output
+    assert "10 signed checkpoints match" in result.output
 
 
 @pytest.mark.parametrize("name, statements, first_broken", [
@@ -60,6 +62,43 @@ def test_a_cut_off_tail_is_detected_with_an_anchor(audited_app, tmp_path):
     runner = audited_app.test_cli_runner()
     assert runner.invoke(args=["verify-audit", "--anchor", anchor]).exit_code == 0
     tamper(audited_app, "DELETE FROM audit_log WHERE seq >= 9")
-    assert verify(audited_app).exit_code == 0  # the chain alone cannot see a cut-off tail
+    result = verify(audited_app)  # the signed checkpoints see it even without an anchor
+    assert result.exit_code == 1 and "已记入签名检查点）不见了" in result.output
     result = runner.invoke(args=["verify-audit", "--anchor", anchor])
-    assert result.exit_code == 1 and "removed from the end" in result.output
+    assert result.exit_code == 1
+
+
+def test_entries_written_before_the_key_are_sealed_at_start(tmp_path):
+    """An instance upgraded from the unkeyed chain: its old entries stay, sealed by one keyed
+    entry on the next start; rewriting them (hashes recomputed) breaks at that seal."""
+    from interpretations.workflow import Hooks, Releases
+    from policies.db import Database, sqlite_url
+    from portal.testing import app_config
+    from server import create_app
+
+    (tmp_path / "i").mkdir()
+    old = Database(sqlite_url(tmp_path / "i" / "policybot.sqlite3"))
+    old.upgrade()
+    published(Releases(old, Hooks()))  # five entries, no key (as before this version)
+    old.dispose()
+    app = create_app(app_config(tmp_path / "i"))
+    try:
+        result = verify(app)
+        assert result.exit_code == 0 and "6 entries verified (1 sealed with the audit key)" in result.output
+        conn = sqlite3.connect(sqlite_path(app))
+        for name in ("audit_log_no_update", "audit_log_no_delete"):
+            conn.execute(f"DROP TRIGGER {name}")
+        previous = audit.GENESIS
+        for row in conn.execute("SELECT * FROM audit_log WHERE chain IS NULL ORDER BY seq").fetchall():
+            names = [d[0] for d in conn.execute("SELECT * FROM audit_log LIMIT 0").description]
+            entry = dict(zip(names, row, strict=True))
+            entry.update(actor="mallory" if entry["seq"] == 2 else entry["actor"], prev_hash=previous)
+            entry["entry_hash"] = previous = audit.entry_hash(entry)
+            conn.execute("UPDATE audit_log SET actor = ?, prev_hash = ?, entry_hash = ? WHERE seq = ?",
+                         (entry["actor"], entry["prev_hash"], entry["entry_hash"], entry["seq"]))
+        conn.commit()
+        conn.close()
+        result = verify(app)
+        assert result.exit_code == 1 and "BROKEN at entry 6: 与前一条记录接不上" in result.output
+    finally:
+        app.extensions["policybot"].db.dispose()
