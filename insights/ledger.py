@@ -54,6 +54,16 @@ def fulfil_commitment(db: Database, commitment_id: int, published_document_id: s
         raise KeyError(f"没有第 {commitment_id} 号回应承诺")
 
 
+def department_of(db: Database, kind: str, item_id: int) -> str:
+    """The department responsible for a task or a commitment (KeyError: none with this id)."""
+    table = {"task": tasks, "commitment": commitments}[kind]
+    with db.read() as conn:
+        department = conn.execute(sa.select(table.c.department).where(table.c.id == item_id)).scalar()
+    if department is None:
+        raise KeyError(f"no {kind} {item_id}")
+    return department
+
+
 def ledger(conn: Connection, today: dt.date) -> list[LedgerEntry]:
     """Tasks and commitments, overdue first, then by due date."""
     entries = [_task_entry(r, today) for r in conn.execute(sa.select(tasks)).mappings()]

@@ -13,9 +13,10 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from bot.web.bounds import date_field, int_field
 from insights import tasks as task_ops
 from insights.charts import day_columns, hbar_chart
-from insights.ledger import add_commitment, fulfil_commitment
+from insights.ledger import add_commitment, department_of, fulfil_commitment
 from insights.periods import KINDS
-from portal.auth import staff_required
+from interpretations import audit
+from portal.auth import current_staff, staff_required
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights",
@@ -29,6 +30,31 @@ def staff_only(view):
 
 def insights():
     return current_app.extensions["policybot"].insights
+
+
+def _responsible(kind: str, item_id: int) -> str:
+    """The ledger's actions belong to the responsible department and to admins (a 人社局
+    drafter once marked 发改局's commitment done); 404 for an unknown id."""
+    try:
+        department = department_of(insights().db, kind, item_id)
+    except KeyError:
+        abort(404)
+    _require_department(department)
+    return department
+
+
+def _require_department(department: str) -> None:
+    me = current_staff()
+    if me.role != "admin" and me.department != department:
+        abort(403, description=f"只有责任部门（{department}）的工作人员或管理员可以办理。")
+
+
+def _audit(action: str, comment: str) -> None:
+    """Every ledger action is in the audit log: who, role, when, what."""
+    me = current_staff()
+    with insights().db.write() as conn:
+        audit.append(conn, actor=me.username, role=me.role, action=action, release_id=None,
+                     from_state=None, to_state=None, comment=comment)
 
 
 @bp.get("/")
@@ -66,6 +92,7 @@ def report_xlsx():
 def raise_tasks():
     day = _date(request.form.get("date")) or insights().today()
     created = insights().raise_tasks(day)
+    _audit("tasks raised", f"week of {day.isoformat()}: tasks {', '.join(map(str, created)) or 'none'}")
     flash(f"已生成或更新 {len(created)} 项任务")
     return redirect(url_for("insights.dashboard"))
 
@@ -73,12 +100,14 @@ def raise_tasks():
 @bp.post("/tasks/<int:task_id>/link")
 @staff_only
 def link_task(task_id: int):
+    _responsible("task", task_id)
     document_id = (request.form.get("document_id") or "").strip()
     try:
         result = insights().link(task_id, document_id)
     except (ValueError, KeyError) as refused:
         flash(f"未能关联：{refused.args[0] if refused.args else refused}")
     else:
+        _audit("task linked", f"task {task_id} → {document_id}")
         checked = f"，复核 {result['answered']}/{result['total']} 可答" if result else "，待发布后复核"
         flash(f"任务 {task_id} 已关联 {document_id}{checked}")
     return redirect(url_for("insights.dashboard"))
@@ -87,12 +116,14 @@ def link_task(task_id: int):
 @bp.post("/tasks/<int:task_id>/owner")
 @staff_only
 def assign_task(task_id: int):
+    _responsible("task", task_id)
+    owner = request.form.get("owner", "")
     try:
-        task_ops.assign(insights().db, task_id, request.form.get("owner", ""))
-    except KeyError:
-        abort(404)
+        task_ops.assign(insights().db, task_id, owner)
     except ValueError as refused:
         flash(f"未能指派：{refused}")
+    else:
+        _audit("task assigned", f"task {task_id} → {owner.strip()}")
     return redirect(url_for("insights.dashboard"))
 
 
@@ -106,20 +137,25 @@ def new_commitment():
         if due is None:
             raise ValueError("请填写期限")
         task_id = int_field(form.get("task_id"), "关联任务")
-        add_commitment(insights().db, form.get("department", "").strip(), form.get("text", "").strip(),
-                       made_on, due, owner=form.get("owner") or None, task_id=task_id)
+        department = form.get("department", "").strip()
+        if department:  # none: add_commitment says what is missing
+            _require_department(department)
+        commitment = add_commitment(insights().db, department, form.get("text", "").strip(),
+                                    made_on, due, owner=form.get("owner") or None, task_id=task_id)
     except ValueError as refused:
         flash(f"未能登记：{refused}")
+    else:
+        _audit("commitment added", f"commitment {commitment} of {department}, due {due.isoformat()}")
     return redirect(url_for("insights.dashboard"))
 
 
 @bp.post("/commitments/<int:commitment_id>/done")
 @staff_only
 def commitment_done(commitment_id: int):
-    try:
-        fulfil_commitment(insights().db, commitment_id, request.form.get("document_id") or None)
-    except KeyError:
-        abort(404)
+    _responsible("commitment", commitment_id)
+    document_id = request.form.get("document_id") or None
+    fulfil_commitment(insights().db, commitment_id, document_id)
+    _audit("commitment done", f"commitment {commitment_id}" + (f" → {document_id}" if document_id else ""))
     return redirect(url_for("insights.dashboard"))
 
 

@@ -145,6 +145,7 @@ class Releases:
             old = store.get_document(conn, old_policy_id)
             if old is None or store.get_visibility(conn, old_policy_id) != "public":
                 raise WorkflowError(f"{old_policy_id} 不是已发布的政策文件")
+            _own_policy(conn, actor, old)
         if new_policy.supersedes != old_policy_id:
             new_policy = new_policy.replace(supersedes=old_policy_id)
         return self.create(actor, new_policy, interpretations)
@@ -343,11 +344,20 @@ def _not_author(actor: Actor, release, step: str) -> None:
                             f"（一事一审：须由他人{STEP_WORDS[step]}）")
 
 
+def _own_policy(conn: Connection, actor: Actor, policy: Document) -> None:
+    """A new version of a policy is drafted by the department that owns it (or an admin);
+    one imported without a department can only be taken up by an admin."""
+    owner = store.department_of(conn, policy.id)
+    if actor.role != "admin" and (owner is None or owner != actor.department):
+        raise WorkflowError(f"《{policy.title}》属于{owner or '未登记的部门'}：只有该部门或管理员"
+                            "可以起草它的新版本")
+
+
 def _not_reviewer(actor: Actor, release) -> None:
     """先审后发: whoever reviewed a release does not also sign it (an admin may do either)."""
     if actor.name == release["reviewed_by"]:
-        raise WorkflowError(f"{actor.name} reviewed release {release['id']} and cannot also sign it "
-                            "(先审后发: the reviewer and the signer are two different people)")
+        raise WorkflowError(f"{actor.name} 审核了发布 #{release['id']}，不能再签发它"
+                            "（先审后发：审核人与签发人须是两个人）")
 
 
 def _expect_state(release, states, step: str) -> None:

@@ -69,6 +69,12 @@ def get_visibility(conn: Connection, doc_id: str) -> str | None:
                         .where(documents.c.id == doc_id)).scalar_one_or_none()
 
 
+def department_of(conn: Connection, doc_id: str) -> str | None:
+    """The department that drafted the document (None: imported, or drafted without one)."""
+    return conn.execute(sa.select(documents.c.department)
+                        .where(documents.c.id == doc_id)).scalar_one_or_none()
+
+
 def existing_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
     ids = list(ids)
     found: set[str] = set()

@@ -29,6 +29,7 @@ from portal.forms import (
 from portal.hidden import record_hidden_findings
 from portal.review import member_views
 from portal.tables import uploads
+from portal.views_uploads import upload_or_404
 
 DRAFTING = ("drafter", "admin")
 REFUSALS = (WorkflowError, InvalidDocument, ImmutableDocument)
@@ -79,6 +80,7 @@ def create_release():
 @bp.post("/uploads/<upload_id>/use")
 @staff_required(*DRAFTING)
 def use_upload(upload_id: str):
+    upload_or_404(upload_id)  # another department's upload is not there for this user
     target = request.form.get("target", "new")
     if target == "new":
         return _create_from_form(request.form, upload_id=upload_id)

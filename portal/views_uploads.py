@@ -1,7 +1,11 @@
 """Uploads: a drafter sends a file, sees the text extracted from it with the findings of its
 hidden parts, confirms the suggested metadata (each date with where it was read) and makes it
 the policy of a new release or an interpretation in an existing one. An interpretation's form
-comes filled with its sections and Q&A as read from the file, and its body without them."""
+comes filled with its sections and Q&A as read from the file, and its body without them.
+
+An upload belongs to the uploader's department: others neither list it, open it (its hidden
+parts may hold an ID number in a Word comment) nor use it; admins see all. An upload of
+another department is "not found" (404), so its existence is not given away either."""
 from __future__ import annotations
 
 import re
@@ -26,10 +30,11 @@ DRAFTING = ("drafter", "admin")
 @bp.get("/uploads")
 @staff_required(*DRAFTING)
 def uploads_page():
+    query = (sa.select(uploads.c.id, uploads.c.filename, uploads.c.file_type, uploads.c.size,
+                       uploads.c.uploaded_by, uploads.c.document_id, uploads.c.created_at)
+             .where(_own_department()).order_by(uploads.c.created_at.desc()).limit(50))
     with services().db.read() as conn:
-        rows = conn.execute(sa.select(uploads.c.id, uploads.c.filename, uploads.c.file_type, uploads.c.size,
-                                      uploads.c.uploaded_by, uploads.c.document_id, uploads.c.created_at)
-                            .order_by(uploads.c.created_at.desc()).limit(50)).mappings().all()
+        rows = conn.execute(query).mappings().all()
     return render_template("portal/uploads.html", rows=rows, limit_mb=files.MAX_UPLOAD_BYTES // 2 ** 20)
 
 
@@ -61,7 +66,7 @@ def upload_post():
 @staff_required(*DRAFTING)
 def upload_page(upload_id: str):
     """The upload as a policy or as an interpretation (`?as=`, else as the file reads)."""
-    row = _upload(upload_id)
+    row = upload_or_404(upload_id)
     suggested = dict(row["suggested"])
     kind = request.args.get("as") if request.args.get("as") in ("policy", "interpretation") else \
         suggested.get("kind", "policy")
@@ -100,21 +105,33 @@ def _save(name: str, data: bytes, extracted: files.Extracted) -> str:
 def _same_content(digest: str):
     with services().db.read() as conn:
         return conn.execute(sa.select(uploads.c.id, uploads.c.filename)
-                            .where(uploads.c.sha256 == digest)).mappings().first()
+                            .where(uploads.c.sha256 == digest, _own_department())).mappings().first()
 
 
 def _same_name_count(name: str) -> int:
     with services().db.read() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(uploads)
-                            .where(uploads.c.filename == name)).scalar_one()
+                            .where(uploads.c.filename == name, _own_department())).scalar_one()
 
 
-def _upload(upload_id: str):
+def upload_or_404(upload_id: str):
+    """The upload, if it is one the signed-in user's department may see."""
     with services().db.read() as conn:
-        row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).mappings().first()
+        row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id, _own_department())
+                           ).mappings().first()
     if row is None:
         abort(404)
     return row
+
+
+def _own_department():
+    """Uploads of the user's department (all of them for an admin)."""
+    me = current_staff()
+    if me.role == "admin":
+        return sa.true()
+    if me.department is None:
+        return uploads.c.department.is_(None)
+    return uploads.c.department == me.department
 
 
 def _my_drafts(title: str | None = None) -> list[dict]:

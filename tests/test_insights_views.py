@@ -28,7 +28,8 @@ def staff_client(tmp_path):
     for text in ("电动车上牌怎么办", "电动车上牌在哪办"):
         svc.questions.record("oViewUser", "h5", text, [], 0.1, False)
     client = app.test_client()
-    login_as(client, app, make_staff(app, "liu", "reviewer", "区政务公开办"))
+    # an admin: the tasks go to the 政务公开 office and to 区人社局 (department rules: test_department_scope)
+    login_as(client, app, make_staff(app, "liu", "admin", "区政务公开办"))
     yield app, client
     svc.db.dispose()
 
