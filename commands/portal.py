@@ -107,12 +107,13 @@ def add_staff_command(username, role, department, display_name, password) -> Non
     """Create a staff account (the first administrator too: there is no default one)."""
     try:
         user = accounts.add_staff(_db(), username, password, role, department, display_name,
-                                  n=int(current_app.config["STAFF_SCRYPT_N"]))
+                                  n=int(current_app.config["STAFF_SCRYPT_N"]), must_change=True)
     except ValueError as refused:
         click.echo(f"refused: {refused}", err=True)
         sys.exit(1)
     _audit("add staff", f"{user.username}（{user.role_label}，{user.department or '未指定部门'}）")
-    click.echo(f"created {user.username} ({user.role}, {user.department or 'no department'})")
+    click.echo(f"created {user.username} ({user.role}, {user.department or 'no department'}); "
+               "the password must be changed at the first login")
 
 
 @click.command("list-staff")
@@ -152,7 +153,7 @@ def reset_password_command(username, password) -> None:
     """Set a new password; the user's sessions end."""
     try:
         accounts.set_password(_db(), _user_or_exit(username).id, password,
-                              n=int(current_app.config["STAFF_SCRYPT_N"]))
+                              n=int(current_app.config["STAFF_SCRYPT_N"]), must_change=True)
     except ValueError as refused:
         click.echo(f"refused: {refused}", err=True)
         sys.exit(1)

@@ -38,6 +38,7 @@ class Staff:
     role: str
     department: str | None
     active: bool
+    must_change_password: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -52,7 +53,8 @@ ROLE_LABELS = {role: LABELS["role"][role] for role in ROLES}
 
 
 def add_staff(db: Database, username: str, password: str, role: str, department: str | None,
-              display_name: str | None = None, n: int = PRODUCTION_N) -> Staff:
+              display_name: str | None = None, n: int = PRODUCTION_N, must_change: bool = False) -> Staff:
+    """A new account; `must_change`: the password was chosen by an admin, not by the user."""
     username = (username or "").strip().lower()
     if not USERNAME.match(username):
         raise AccountError("用户名为 2–50 个字符，只能用小写英文字母、数字和“.”“_”“-”，并以字母或数字开头")
@@ -65,7 +67,7 @@ def add_staff(db: Database, username: str, password: str, role: str, department:
             raise AccountError(f"用户名 {username} 已存在")
         conn.execute(staff_users.insert().values(
             username=username, display_name=(display_name or username).strip(), role=role,
-            department=(department or "").strip() or None, active=True,
+            department=(department or "").strip() or None, active=True, must_change_password=must_change,
             password_hash=hash_password(password, n), created_at=now, updated_at=now))
     return get_by_username(db, username)
 
@@ -117,15 +119,18 @@ def set_role(db: Database, user_id: int, role: str, department: str | None) -> N
         conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == user_id))
 
 
-def set_password(db: Database, user_id: int, password: str, n: int = PRODUCTION_N) -> None:
-    """A new password ends every session of that user (the caller signs in again)."""
+def set_password(db: Database, user_id: int, password: str, n: int = PRODUCTION_N,
+                 must_change: bool = False) -> None:
+    """A new password ends every session of that user (the caller signs in again); one set by
+    an admin (`must_change`) has to be replaced by the user at their next login."""
     user = get_by_id(db, user_id)
     if user is None:
         raise AccountError(f"没有编号为 {user_id} 的账号")
     check_strength(password, user.username)
     with db.write() as conn:
         conn.execute(staff_users.update().where(staff_users.c.id == user_id)
-                     .values(password_hash=hash_password(password, n), updated_at=utcnow()))
+                     .values(password_hash=hash_password(password, n), must_change_password=must_change,
+                             updated_at=utcnow()))
         conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == user_id))
 
 
@@ -195,4 +200,4 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 def _staff(row) -> Staff:
     return Staff(row["id"], row["username"], row["display_name"], row["role"], row["department"],
-                 bool(row["active"]))
+                 bool(row["active"]), bool(row["must_change_password"]))

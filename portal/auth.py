@@ -48,12 +48,25 @@ def staff_required(*roles: str):
                 if request.method in SAFE_METHODS:
                     return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
                 abort(401)
+            if user.must_change_password and request.endpoint not in PASSWORD_ENDPOINTS:
+                return _password_first()
             if roles and user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
         wrapped.staff_roles = tuple(roles)  # who may open it (the navigation reads this)
         return wrapped
     return decorate
+
+
+PASSWORD_ENDPOINTS = ("portal.password_form", "portal.password_change")
+
+
+def _password_first():
+    """A password an admin set is replaced before anything else is done with the account."""
+    if request.method not in SAFE_METHODS:
+        abort(403, description="请先修改管理员设置的初始密码。")
+    flash("管理员为您设置了初始密码：请先设置您自己的密码。", "warning")
+    return redirect(url_for("portal.password_form"))
 
 
 def csrf_token() -> str:
@@ -122,6 +135,8 @@ def login_post():
     session.permanent = True
     session["staff_token"] = accounts.start_session(db, user)
     session["csrf"] = secrets.token_urlsafe(32)
+    if user.must_change_password:
+        target = url_for("portal.password_form")
     response = redirect(target or url_for("portal.dashboard"), code=303)
     devices.remember_device(response, user.username, attempt.device)
     return response

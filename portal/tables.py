@@ -12,6 +12,8 @@ staff_users = sa.Table(
     sa.Column("department", sa.String(200)),
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
+    # Set by an admin (portal or CLI): the user must choose their own at the next login.
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

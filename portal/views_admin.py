@@ -77,7 +77,7 @@ def create_user():
     try:
         user = accounts.add_staff(services().db, form.get("username", ""), form.get("password", ""),
                                   form.get("role", ""), form.get("department"), form.get("display_name"),
-                                  n=scrypt_n())
+                                  n=scrypt_n(), must_change=True)
     except ValueError as refused:
         return _back_to_users(f"未创建：{refused}", "error")
     _audit_account("add staff", f"{user.username}（{user.role_label}，{user.department or '未指定部门'}）")
@@ -118,11 +118,12 @@ def set_user_role(user_id: int):
 def reset_user_password(user_id: int):
     user = _user_or_404(user_id)
     try:
-        accounts.set_password(services().db, user_id, request.form.get("password", ""), n=scrypt_n())
+        accounts.set_password(services().db, user_id, request.form.get("password", ""), n=scrypt_n(),
+                              must_change=True)
     except ValueError as refused:
         return _back_to_users(f"未修改：{refused}", "error")
     _audit_account("reset password", user.username)
-    return _back_to_users(f"{user.username} 的密码已重置，其会话已结束。", "ok")
+    return _back_to_users(f"{user.username} 的密码已重置，其会话已结束；下次登录时须改为自己的密码。", "ok")
 
 
 @bp.post("/users/<int:user_id>/throttle")
