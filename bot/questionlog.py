@@ -25,6 +25,7 @@ import unicodedata
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bot.simulated import is_simulated
 from interpretations.confidentiality import scan_text
 from policies.db import Database, metadata
 
@@ -55,6 +56,8 @@ question_log = sa.Table(
     sa.Column("rating", sa.String(20)),
     sa.Column("rated_at", sa.DateTime(timezone=True)),
     sa.Column("answer_ref", sa.String(MAX_REF_CHARS), index=True, unique=True),
+    # Asked in the staff simulator (bot.simulated): not the public's, left out of statistics.
+    sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 
@@ -209,7 +212,7 @@ class QuestionLog:
         return dict(at=as_utc(at or utcnow()), user_hash=self.user_hash(openid), channel=channel,
                     question=clean, cited=citations,
                     top_doc_id=citations[0]["doc_id"] if citations else None,
-                    confidence=float(confidence), answered=bool(answered))
+                    confidence=float(confidence), answered=bool(answered), simulated=is_simulated(openid))
 
 
 def _checked_ref(ref: str) -> str:
@@ -232,9 +235,13 @@ def _entry(row) -> LoggedQuestion:
                           rating=row["rating"])
 
 
-def logged_questions(conn: Connection, start: dt.datetime, end: dt.datetime) -> list[LoggedQuestion]:
-    """Every logged question with start <= at < end, oldest first (for the analytics)."""
+def logged_questions(conn: Connection, start: dt.datetime, end: dt.datetime,
+                     include_simulated: bool = False) -> list[LoggedQuestion]:
+    """Every logged question with start <= at < end, oldest first (for the analytics); the
+    staff simulator's only when asked."""
     query = (sa.select(question_log)
              .where(question_log.c.at >= as_utc(start), question_log.c.at < as_utc(end))
              .order_by(question_log.c.at, question_log.c.id))
+    if not include_simulated:
+        query = query.where(question_log.c.simulated.is_(False))
     return [_entry(row) for row in conn.execute(query).mappings()]

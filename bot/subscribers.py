@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from bot.push.matching import GENERIC_TERMS
 from bot.push.openids import OpenidCipher, mask, stored_secret
 from bot.push.tables import outbox, subscriber_tags, subscribers
+from bot.simulated import is_simulated
 from policies.tables import documents
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ class Subscribers:
         now = utcnow()
         return conn.execute(subscribers.insert().values(
             openid_key=self.cipher.key(openid), openid_enc=self.cipher.encrypt(openid),
-            kind="resident", consent=False, active=True, cs_used=0,
+            kind="resident", consent=False, active=True, cs_used=0, simulated=is_simulated(openid),
             created_at=now, updated_at=now).returning(subscribers.c.id)).scalar_one()
 
 

@@ -126,11 +126,13 @@ def _service() -> Insights:
               help="A day inside the period (default: today, local time).")
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the report as a spreadsheet.")
+@click.option("--include-simulated", is_flag=True, help="Count the staff simulator's questions too.")
 @with_appcontext
-def report_command(period: str, day, xlsx_path: str | None) -> None:
+def report_command(period: str, day, xlsx_path: str | None, include_simulated: bool) -> None:
     """Print a week / month / quarter report; optionally write the .xlsx."""
     service = _service()
-    report = service.report(period, day.date() if day else service.today())
+    report = service.report(period, day.date() if day else service.today(),
+                            include_simulated=include_simulated)
     from insights.xlsx import summary_rows
 
     for name, value in summary_rows(report):

@@ -62,12 +62,14 @@ def group(questions: list[LoggedQuestion], embed: Embed | None = None,
 
 def hot_topics(conn: Connection, period: Period, embed: Embed | None = None,
                questions: list[LoggedQuestion] | None = None,
-               cosine: float = DEFAULT_COSINE, today: dt.date | None = None) -> HotTopics:
-    questions = questions if questions is not None else logged_questions(conn, *period.utc_bounds())
+               cosine: float = DEFAULT_COSINE, today: dt.date | None = None,
+               include_simulated: bool = False) -> HotTopics:
+    questions = questions if questions is not None else logged_questions(
+        conn, *period.utc_bounds(), include_simulated=include_simulated)
     infos = document_infos(conn, (c["doc_id"] for q in questions for c in q.cited[:1]))
     topics = _topic_stats(questions, infos)
     week = rising_week(period, today)
-    rising_topics, rising_words = _rising(conn, week, period, questions)
+    rising_topics, rising_words = _rising(conn, week, period, questions, include_simulated)
     return HotTopics(topics, group(questions, embed, cosine), week, rising_topics, rising_words)
 
 
@@ -78,11 +80,12 @@ def rising_week(period: Period, today: dt.date | None = None) -> Period:
     return week_of(min(last_day, today) if today else last_day, period.timezone)
 
 
-def _rising(conn: Connection, last_week: Period, period: Period, questions: list[LoggedQuestion]):
+def _rising(conn: Connection, last_week: Period, period: Period, questions: list[LoggedQuestion],
+            include_simulated: bool = False):
     if last_week != period:
-        questions = logged_questions(conn, *last_week.utc_bounds())
+        questions = logged_questions(conn, *last_week.utc_bounds(), include_simulated=include_simulated)
     this_week = _counts(conn, questions)
-    history = [_counts(conn, logged_questions(conn, *w.utc_bounds()))
+    history = [_counts(conn, logged_questions(conn, *w.utc_bounds(), include_simulated=include_simulated))
                for w in previous_weeks(last_week, HISTORY_WEEKS)]
     this_week[0].pop(UNCLASSIFIED, None)  # not a topic: its keywords speak for it
     return (rising_labels(this_week[0], [h[0] for h in history]),

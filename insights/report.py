@@ -68,9 +68,9 @@ class Report:
 
 
 def build_report(conn: Connection, period: Period, today: dt.date, embed: Embed | None = None,
-                 cosine: float = DEFAULT_COSINE) -> Report:
-    questions = logged_questions(conn, *period.utc_bounds())
-    hot = hot_topics(conn, period, embed, questions, cosine, today)
+                 cosine: float = DEFAULT_COSINE, include_simulated: bool = False) -> Report:
+    questions = logged_questions(conn, *period.utc_bounds(), include_simulated=include_simulated)
+    hot = hot_topics(conn, period, embed, questions, cosine, today, include_simulated)
     coverage = policy_coverage(conn, questions)
     opened, closed, overdue = task_figures(conn, period, today)
     report = Report(

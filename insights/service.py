@@ -34,10 +34,13 @@ class Insights:
     def today(self) -> dt.date:
         return local_today(self.timezone)
 
-    def report(self, kind: str, day: dt.date, today: dt.date | None = None) -> Report:
+    def report(self, kind: str, day: dt.date, today: dt.date | None = None,
+               include_simulated: bool = False) -> Report:
+        """The public's questions of the period (the staff simulator's too, when asked)."""
         period = period_of(kind, day, self.timezone)
         with self.db.read() as conn:
-            return build_report(conn, period, today or self.today(), self.embedder(), self.rules.cosine)
+            return build_report(conn, period, today or self.today(), self.embedder(), self.rules.cosine,
+                                include_simulated)
 
     def warm(self, day: dt.date | None = None) -> int:
         """Embed this week's questions now (into the embedder's cache), so that the next

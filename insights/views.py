@@ -71,7 +71,7 @@ def dashboard():
 @staff_only
 def report_page():
     kind, day = _period_args()
-    report = insights().report(kind, day)
+    report = insights().report(kind, day, include_simulated=request.args.get("simulated") == "1")
     return render_template("insights/report.html", report=report, charts=_charts(report),
                            kind=kind, day=day, kinds=KINDS)
 

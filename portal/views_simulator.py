@@ -16,6 +16,7 @@ import time
 from flask import current_app, jsonify, render_template, request, session
 
 from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
+from bot.simulated import PREFIX
 from portal.auth import services, staff_required
 from portal.blueprint import bp
 
@@ -68,7 +69,7 @@ def _deliver(svc, args: dict, body: bytes) -> tuple[int, str]:
 def _simulator_openid() -> str:
     """One simulated user per browser session (never a real openid)."""
     seed = session.setdefault("simulator_user", hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:16])
-    return "osim_" + seed
+    return PREFIX + seed  # flagged as simulated wherever it is stored (bot.simulated)
 
 
 def _xml(kind: str, openid: str, text: str) -> str:

@@ -75,7 +75,8 @@ def _candidates(conn: Connection, terms: list[str]):
                        subscriber_tags.c.source, subscribers.c.region)
              .join(subscribers, subscribers.c.id == subscriber_tags.c.subscriber_id)
              .where(subscriber_tags.c.tag.in_(terms), subscribers.c.active.is_(True),
-                    subscribers.c.consent.is_(True), subscribers.c.blocked_reason.is_(None)))
+                    subscribers.c.consent.is_(True), subscribers.c.blocked_reason.is_(None),
+                    subscribers.c.simulated.is_(False)))  # the staff simulator's users: never
     return conn.execute(query)
 
 

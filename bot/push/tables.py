@@ -28,6 +28,8 @@ subscribers = sa.Table(
     sa.Column("blocked_reason", sa.String(200)),  # a permanent send error (43004, 40003, …)
     sa.Column("last_message_at", sa.DateTime(timezone=True)),  # opens the 48-h window
     sa.Column("cs_used", sa.Integer, nullable=False, server_default="0"),  # in that window
+    # The staff simulator's user (bot.simulated): never pushed to, not counted.
+    sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
