@@ -23,7 +23,7 @@ from flask import Flask, jsonify
 
 from bot.web import bounds
 from commands.content import load_demo_if_empty
-from serving import lanes, proxies
+from serving import hosts, lanes, proxies
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
 
@@ -55,6 +55,7 @@ DEFAULTS = {
     "STAFF_CONCURRENCY": 4,
     "PUBLIC_CONCURRENCY": 4,
     "TRUSTED_PROXIES": "",  # e.g. "127.0.0.1" for a reverse proxy on this machine
+    "STAFF_HOST": "",  # e.g. "staff.zwgk.example.gov.cn": the staff pages on a host of their own
 }
 # Environment variables read without the POLICYBOT_ prefix (the usual names).
 PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
@@ -165,7 +166,7 @@ def _services(app: Flask) -> types.SimpleNamespace:
 
 
 def _serving_layers(app: Flask) -> None:
-    """Around the app: the real client address, then the lanes (serving/)."""
+    """Around the app: the real client address, the lanes, the staff host (serving/)."""
     networks = proxies.parse_networks(app.config["TRUSTED_PROXIES"])
     app.wsgi_app = proxies.TrustedProxies(app.wsgi_app, networks)
     shares = {"staff": int(app.config["STAFF_CONCURRENCY"]), "public": int(app.config["PUBLIC_CONCURRENCY"])}
@@ -173,6 +174,8 @@ def _serving_layers(app: Flask) -> None:
     if reserved < 2:
         log.warning("only %d request threads are left for the WeChat callback: raise THREADS", reserved)
     app.wsgi_app = lanes.Lanes(app.wsgi_app, shares)
+    if app.config["STAFF_HOST"]:
+        app.wsgi_app = hosts.StaffHost(app.wsgi_app, app.config["STAFF_HOST"], app.config["PUBLIC_URL"])
 
 
 def _register_health(app: Flask) -> None:
