@@ -23,9 +23,9 @@ from flask import Flask, jsonify
 
 from bot.web import bounds
 from commands.content import load_demo_if_empty
-from serving import hosts, lanes, proxies
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
+from serving import hosts, lanes, proxies
 
 log = logging.getLogger("policybot")
 

@@ -13,8 +13,18 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import (abort, current_app, flash, g, make_response, redirect, render_template, request, session,
-                   url_for)
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from portal import accounts, devices
 from portal.blueprint import bp

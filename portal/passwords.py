@@ -17,7 +17,8 @@ import re
 PRODUCTION_N = 2 ** 17
 R, P = 8, 1
 MIN_LENGTH = 10
-COMMON_PASSWORDS = pathlib.Path(__file__).resolve().parent.parent / "data" / "passwords" / "common-passwords.txt"
+DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
+COMMON_PASSWORDS = DATA / "passwords" / "common-passwords.txt"
 # What people add to a common password to pass a length rule: digits and symbols before or after.
 DECORATION = re.compile(r"^[\d\W_]+|[\d\W_]+$")
 

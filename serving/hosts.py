@@ -30,7 +30,8 @@ class StaffHost:
         if here and not staff_path and path not in ALWAYS:
             query = environ.get("QUERY_STRING", "")
             location = self.public_url + quote(path) + (f"?{query}" if query else "")
-            start_response("302 Found", [("Location", location), ("Content-Type", "text/plain; charset=utf-8")])
+            start_response("302 Found", [("Location", location),
+                                         ("Content-Type", "text/plain; charset=utf-8")])
             return [b""]
         return self.app(environ, start_response)
 

@@ -6,7 +6,8 @@ import pathlib
 
 from tests.conftest import ROOT
 
-LAYERS = [["policies"], ["interpretations"], ["index"], ["bot"], ["commands", "portal", "insights", "serving"]]
+LAYERS = [["policies"], ["interpretations"], ["index"], ["bot"],
+          ["commands", "portal", "insights", "serving"]]
 FORBIDDEN = {"policies": {"flask", "wechatpy"}, "interpretations": {"flask", "wechatpy"},
              "index": {"flask", "wechatpy"}}
 

@@ -132,6 +132,7 @@ def test_print_the_table():
     if not RESULTS:
         pytest.skip("no attack ran")
     print("\naudit tampering | database | verify-audit")
-    for (attack, database), outcome in sorted(RESULTS.items(), key=lambda kv: (ATTACKS.index(kv[0][0]), kv[0][1])):
+    order = sorted(RESULTS.items(), key=lambda kv: (ATTACKS.index(kv[0][0]), kv[0][1]))
+    for (attack, database), outcome in order:
         print(f"{attack} | {database} | {outcome}")
     assert not any("MISSED" in outcome or "NOT refused" in outcome for outcome in RESULTS.values())

@@ -23,8 +23,8 @@ def test_instance_files_are_private(tmp_path):
         user = make_staff(app, "zhangfm", "drafter", "区人社局")
         client = app.test_client()
         login_as(client, app, user)
-        client.post("/staff/uploads", data={"csrf_token": csrf(client),
-                                            "file": (io.BytesIO("关于测试的通知\n一、总则\n".encode()), "测试.txt")})
+        upload = (io.BytesIO("关于测试的通知\n一、总则\n".encode()), "测试.txt")
+        client.post("/staff/uploads", data={"csrf_token": csrf(client), "file": upload})
         app.extensions["policybot"].bot_state.set("k", "v", 60)
         files = sorted(p for p in data_dir.iterdir() if p.is_file())
         modes = {p.name: _mode(p) for p in files}

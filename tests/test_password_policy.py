@@ -62,7 +62,8 @@ def test_a_password_set_by_an_admin_is_changed_at_the_first_login(app):
     assert _login(user, "sun", "Tidal-Orbit-Lamp-8").headers["Location"].endswith("/staff/")
     assert user.get("/staff/").status_code == 200
     sun = accounts.get_by_username(app.extensions["policybot"].db, "sun")
-    admin.post(f"/staff/users/{sun.id}/password", data={"csrf_token": csrf(admin), "password": "Reset-By-Admin-3"})
+    admin.post(f"/staff/users/{sun.id}/password",
+               data={"csrf_token": csrf(admin), "password": "Reset-By-Admin-3"})
     assert accounts.get_by_username(app.extensions["policybot"].db, "sun").must_change_password
 
 

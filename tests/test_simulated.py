@@ -72,8 +72,9 @@ def test_simulator_users_are_flagged_never_pushed_and_not_counted(app):
     with svc.db.read() as conn:
         flags = dict(conn.execute(sa.select(subscribers.c.simulated, sa.func.count())
                                   .group_by(subscribers.c.simulated)).all())
-        targets = conn.execute(sa.select(subscribers.c.simulated).join(
-            outbox, outbox.c.subscriber_id == subscribers.c.id).where(outbox.c.release_id == rid)).scalars().all()
+        targets = conn.execute(sa.select(subscribers.c.simulated)
+                               .join(outbox, outbox.c.subscriber_id == subscribers.c.id)
+                               .where(outbox.c.release_id == rid)).scalars().all()
         logged = dict(conn.execute(sa.select(question_log.c.simulated, sa.func.count())
                                    .group_by(question_log.c.simulated)).all())
     today = svc.insights.today()
