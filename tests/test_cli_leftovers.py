@@ -28,7 +28,7 @@ def cli_env(data_dir: pathlib.Path) -> dict:
 
 def run_cli(args: list[str], data_dir: pathlib.Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], cwd=ROOT,
-                          env=cli_env(data_dir), capture_output=True, text=True, timeout=300)
+                          env=cli_env(data_dir), capture_output=True, text=True, timeout=900)
 
 
 def leftovers(data_dir: pathlib.Path) -> list[str]:
