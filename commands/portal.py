@@ -167,5 +167,5 @@ def reset_password_command(username, password) -> None:
 def clear_throttle_command(username) -> None:
     """Lift the login throttle of a name (its failed logins are forgotten)."""
     cleared = current_app.extensions["policybot"].login_throttle.clear(username.strip().lower())
-    _audit("clear login throttle", f"{username}: {cleared} failed login(s) forgotten")
+    _audit("clear login throttle", f"{username}：清除 {cleared} 次失败登录")
     click.echo(f"login throttle of {username} lifted ({cleared} failed logins forgotten)")

@@ -92,7 +92,7 @@ def report_xlsx():
 def raise_tasks():
     day = _date(request.form.get("date")) or insights().today()
     created = insights().raise_tasks(day)
-    _audit("tasks raised", f"week of {day.isoformat()}: tasks {', '.join(map(str, created)) or 'none'}")
+    _audit("tasks raised", f"{day.isoformat()} 所在周：任务 {'、'.join(map(str, created)) or '无'}")
     flash(f"已生成或更新 {len(created)} 项任务")
     return redirect(url_for("insights.dashboard"))
 
@@ -107,7 +107,7 @@ def link_task(task_id: int):
     except (ValueError, KeyError) as refused:
         flash(f"未能关联：{refused.args[0] if refused.args else refused}")
     else:
-        _audit("task linked", f"task {task_id} → {document_id}")
+        _audit("task linked", f"任务 {task_id} → {document_id}")
         checked = f"，复核 {result['answered']}/{result['total']} 可答" if result else "，待发布后复核"
         flash(f"任务 {task_id} 已关联 {document_id}{checked}")
     return redirect(url_for("insights.dashboard"))
@@ -123,7 +123,7 @@ def assign_task(task_id: int):
     except ValueError as refused:
         flash(f"未能指派：{refused}")
     else:
-        _audit("task assigned", f"task {task_id} → {owner.strip()}")
+        _audit("task assigned", f"任务 {task_id} 责任人：{owner.strip()}")
     return redirect(url_for("insights.dashboard"))
 
 
@@ -145,7 +145,7 @@ def new_commitment():
     except ValueError as refused:
         flash(f"未能登记：{refused}")
     else:
-        _audit("commitment added", f"commitment {commitment} of {department}, due {due.isoformat()}")
+        _audit("commitment added", f"承诺 {commitment}（{department}），期限 {due.isoformat()}")
     return redirect(url_for("insights.dashboard"))
 
 
@@ -155,7 +155,7 @@ def commitment_done(commitment_id: int):
     _responsible("commitment", commitment_id)
     document_id = request.form.get("document_id") or None
     fulfil_commitment(insights().db, commitment_id, document_id)
-    _audit("commitment done", f"commitment {commitment_id}" + (f" → {document_id}" if document_id else ""))
+    _audit("commitment done", f"承诺 {commitment_id}" + (f" → {document_id}" if document_id else ""))
     return redirect(url_for("insights.dashboard"))
 
 

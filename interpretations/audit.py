@@ -198,7 +198,7 @@ def seal_head(conn: Connection) -> bool:
     if seal is None or last is None or last[0] is not None:
         return False
     append(conn, actor="system", role="system", action="seal audit log", release_id=None,
-           from_state=None, to_state=None, comment=f"entries before this one are sealed by {seal.chain}")
+           from_state=None, to_state=None, comment="此前写入的记录由本实例的审计密钥封记")
     return True
 
 

@@ -31,6 +31,9 @@ LABELS: dict[str, dict[str, str]] = {
         "finding resolved": "保密审查：确认已修改", "finding overridden": "保密审查：保留并记录理由",
         "add staff": "新建账号", "disable staff": "停用账号", "enable staff": "启用账号",
         "change role": "修改角色", "reset password": "重置密码",
+        "clear login throttle": "解除登录限制", "seal audit log": "用审计密钥封记日志",
+        "tasks raised": "生成整改任务", "task linked": "任务关联解读", "task assigned": "指定任务责任人",
+        "commitment added": "登记回应承诺", "commitment done": "承诺已兑现",
     },
     "finding_kind": {
         "id_number": "身份证号", "mobile": "手机号码", "landline": "固定电话",

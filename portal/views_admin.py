@@ -132,7 +132,7 @@ def clear_user_throttle(user_id: int):
     """Lift a login throttle (after an attack on the name, or a user's own typos)."""
     user = _user_or_404(user_id)
     cleared = services().login_throttle.clear(user.username)
-    _audit_account("clear login throttle", f"{user.username}: {cleared} failed login(s) forgotten")
+    _audit_account("clear login throttle", f"{user.username}：清除 {cleared} 次失败登录")
     return _back_to_users(f"已解除 {user.username} 的登录限制。", "ok")
 
 

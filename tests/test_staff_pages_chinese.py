@@ -89,6 +89,7 @@ def world(tmp_path_factory):
     from server import create_app
 
     tmp = tmp_path_factory.mktemp("chinese")
+    _entry_of_before_the_audit_key(tmp / "inst")  # sealed by the first start: "seal audit log"
     app = create_app(app_config(tmp / "inst"))
     svc = app.extensions["policybot"]
     users = {"drafter": make_staff(app, "zhang", "drafter", "区人社局"),
@@ -194,15 +195,36 @@ def world(tmp_path_factory):
     asked = (("失业保险金怎么领", True), ("电动车上牌怎么办", False), ("电动车上牌在哪办", False))
     for text, answered in asked:
         svc.questions.record("oAsker", "h5", text, [{"doc_id": "p-pub"}] if answered else [], 0.5, answered)
-    svc.insights.raise_tasks(today)
-    reviewer = _client(app, users["reviewer"])
-    reviewer.post("/staff/insights/commitments", data={
-        "csrf_token": csrf(reviewer), "department": "区人社局", "text": "补充电动车上牌解读",
+    admin.post("/staff/insights/tasks/raise", data={"csrf_token": csrf(admin)})
+    for path, data in (("/staff/insights/tasks/1/link", {"document_id": "i-pub"}),
+                       ("/staff/insights/tasks/1/owner", {"owner": "王五"}),
+                       ("/staff/insights/commitments", {"department": "区人社局", "text": "补充上牌图解",
+                                                        "due_date": str(today + dt.timedelta(days=3))}),
+                       ("/staff/insights/commitments/1/done", {"document_id": "i-pub"}),
+                       (f"/staff/users/{spare.id}/throttle", {})):
+        admin.post(path, data={**data, "csrf_token": csrf(admin)})
+    drafter = _client(app, users["drafter"])  # a commitment of the drafter's own department
+    drafter.post("/staff/insights/commitments", data={
+        "csrf_token": csrf(drafter), "department": "区人社局", "text": "补充电动车上牌解读",
         "due_date": (today + dt.timedelta(days=7)).isoformat()})
 
     data = _data_strings(app, users)
     yield app, users, ids, data, upload_id
     svc.db.dispose()
+
+
+def _entry_of_before_the_audit_key(data_dir) -> None:
+    """An instance upgraded from the unkeyed audit chain: one entry written without the key."""
+    from interpretations import audit
+    from policies.db import Database, sqlite_url
+
+    data_dir.mkdir(parents=True)
+    old = Database(sqlite_url(data_dir / "policybot.sqlite3"))
+    old.upgrade()
+    with old.write() as conn:
+        audit.append(conn, actor="cli", role="admin", action="add staff", release_id=None,
+                     from_state=None, to_state=None, comment="早期账号")
+    old.dispose()
 
 
 def _in_chinese(data: bytes) -> bytes:
