@@ -1,13 +1,14 @@
 """The answer to a question: a quotation of published content, never an invention.
 
-Pure: (question, hits, context) → Answer. Picks the best relevant passage (an official
-interpretation or FAQ answer first, else the policy article), names its source (《title》,
-文号, issuing body, date, validity), says plainly when it is no longer in force and points to
-its successor, links to the H5 page at the article (carrying the answer's reference, so the
-page can rate this answer), and ends with one numbered menu: 1 满意 / 2 不满意, then one or two
-related documents numbered from RELATED_FIRST_NUMBER. Plain text within REPLY_LIMIT_BYTES,
-cut only between characters and never in a link. Below the relevance threshold it says it
-found nothing and offers a human.
+Pure: (question, hits, context) → Answer. The answer decision (bot.answerability) chooses
+the release to answer from, or none; within it the passage that covers most of the
+question's words is quoted (an official interpretation or FAQ answer wins near-ties with
+the policy article). The reply names its source (《title》, 文号, issuing body, date,
+validity), says plainly when it is no longer in force and points to its successor, links to
+the H5 page at the passage (carrying the answer's reference, so the page can rate this
+answer), and ends with one numbered menu: 1 满意 / 2 不满意, then one or two related documents
+numbered from RELATED_FIRST_NUMBER. Plain text within REPLY_LIMIT_BYTES, cut only between
+characters and never in a link. When the decision finds nothing it says so and offers a human.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from bot import links
-from bot.relevance import content_units, coverage
+from bot.answerability import AnswerModel, Candidate, Decision, decide
 from bot.status import STATUS_WORDS
 from bot.textlimit import REPLY_LIMIT_BYTES, cut_to_bytes, utf8_len
 from index.hits import Hit
@@ -28,12 +29,14 @@ RELATED_FIRST_NUMBER = 3
 FEEDBACK_LINE = "评价本次答复：回复 1 满意，2 不满意"
 TRANSFER_LINE = "回复「转人工」联系工作人员。"
 MIN_PASSAGE_BYTES = 240
+EXPLAINS_BONUS = 0.1     # coverage an interpretation or FAQ answer may lack and still be quoted first
+RELATED_SHARE = 0.5      # a related document is at least this share of the operating point probable
 
 
 @dataclasses.dataclass(frozen=True)
 class AnswerContext:
     public_url: str
-    threshold: float
+    model: AnswerModel
     documents: Mapping[str, Document] = dataclasses.field(default_factory=dict)  # by id
     successors: Mapping[str, Document] = dataclasses.field(default_factory=dict)  # old id → new
     topics: Sequence[str] = ()  # closest topics, for "not found"
@@ -59,47 +62,53 @@ class Answer:
     confidence: float = 0.0
     ref: str | None = None  # this answer's reference: logged with it, rated by it (chat and page);
     #                         only an answer that found something carries it in a link
+    decision: Decision | None = None
 
 
 def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext) -> Answer:
-    """`ctx.threshold` applies to the question's coverage by a passage (bot.relevance)."""
-    units = content_units(question)
-    covered = {h.chunk_id: coverage(units, h) for h in hits}
-    relevant = [h for h in sorted(hits, key=lambda h: -h.score) if covered[h.chunk_id] >= ctx.threshold]
-    if not relevant:
-        top = max(covered.values(), default=0.0)
-        return Answer(not_found_text(question, ctx), answered=False, confidence=top,
-                      ref=ctx.answer_ref)
-    best = choose_best(relevant)
-    related = related_documents(best, relevant, ctx)
+    decision = decide(question, hits, ctx.model)
+    if decision.chosen is None:
+        return Answer(not_found_text(question, ctx), answered=False, confidence=decision.probability,
+                      ref=ctx.answer_ref, decision=decision)
+    best = choose_passage(decision.chosen)
+    related = related_documents(best, decision, ctx)
     text = render_answer(best, related, ctx)
-    return Answer(text, answered=True, best=best, related=related, confidence=covered[best.chunk_id],
-                  ref=ctx.answer_ref)
+    return Answer(text, answered=True, best=best, related=related, confidence=decision.probability,
+                  ref=ctx.answer_ref, decision=decision)
 
 
-def best_coverage(question: str, hits: Sequence[Hit]) -> float:
-    """The relevance signal the threshold is calibrated on."""
-    units = content_units(question)
-    return max((coverage(units, h) for h in hits), default=0.0)
-
-
-def choose_best(relevant: Sequence[Hit]) -> Hit:
-    """In force before not in force; within that, an interpretation or FAQ before an article."""
-    def rank(hit: Hit):
+def choose_passage(candidate: Candidate) -> Hit:
+    """The passage of the release that answers the question's subject: in force first, then
+    the most of the question's words in the passage itself (the title is the same for all
+    of a document's passages, so a document named in the question does not decide), an
+    interpretation or FAQ answer winning near-ties, then the search's order."""
+    def rank(position_hit: tuple[int, Hit]):
+        position, hit = position_hit
+        covered = hit.signals.passage_coverage if hit.signals is not None else 0.0
         explains = hit.kind == "interpretation" or hit.source == "faq"
-        return (not hit.in_force, not explains, -hit.score)
-    return min(relevant, key=rank)
+        return (not hit.in_force, -(covered + (EXPLAINS_BONUS if explains else 0.0)), position)
+    return min(enumerate(candidate.hits), key=rank)[1]
 
 
-def related_documents(best: Hit, relevant: Sequence[Hit], ctx: AnswerContext) -> tuple[Related, ...]:
-    seen = {best.doc_id}  # the policy an interpretation explains may follow as number 1
+def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:
+    """The policy the quoted interpretation explains, then other probable releases."""
     related: list[Related] = []
-    for hit in sorted(relevant, key=lambda h: (not h.in_force, -h.score)):
-        if hit.doc_id in seen or len(related) == MAX_RELATED:
-            continue
-        seen.add(hit.doc_id)
-        related.append(Related(hit.doc_id, hit.title, hit.text, hit.article, hit.start))
+    chosen = decision.chosen
+    if chosen is not None and best.doc_id != chosen.doc_id:
+        policy = next((h for h in chosen.hits if h.doc_id == chosen.doc_id), None)
+        if policy is not None:
+            related.append(_related(policy))
+    floor = ctx.model.threshold * RELATED_SHARE
+    for candidate in decision.ranked:
+        if len(related) == MAX_RELATED:
+            break
+        if candidate is not chosen and candidate.probability >= floor:
+            related.append(_related(choose_passage(candidate)))
     return tuple(related)
+
+
+def _related(hit: Hit) -> Related:
+    return Related(hit.doc_id, hit.title, hit.text, hit.article, hit.start)
 
 
 def render_answer(best: Hit, related: Sequence[Related], ctx: AnswerContext) -> str:

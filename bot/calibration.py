@@ -1,10 +1,21 @@
-"""Calibration of the "not found" threshold on labelled questions (shared/eval).
+"""Fitting the answer decision (bot.answerability) on labelled questions, and its figures.
 
-Answerable questions: the official FAQ questions of the demo corpus (demo-faq.jsonl) and the
-STARD questions whose every relevant law is in the demo corpus. Unanswerable: STARD questions
-none of whose relevant laws is in it (civil law, criminal law … a local policy assistant
-does not hold). For each question the relevance signal is the best coverage among the hits
-the bot would see (bot.relevance); the threshold maximises balanced accuracy.
+Labelled questions (question lines of shared/corpus/FORMAT.md; `expect` as in shared/eval):
+- colloquial: `resident-*.jsonl` (single questions in residents' wording: answerable, expired
+  or repealed, and unanswerable ones) and `dialogues-*.jsonl` (a follow-up turn is read with
+  the question that opened its topic, as the bot reads it; off-topic turns are unanswerable)
+  from every given directory — shared/eval's development set and this project's own
+  data/eval, written independently of it;
+- official wording: demo-faq, and STARD questions whose every law is in the corpus
+  (answerable) or none of whose laws is (unanswerable; a seeded sample).
+
+Each question is searched as the bot searches; each candidate release gets its features and
+the label "a right document" (a relevant document or one of its release). The model is a
+logistic regression on standardised features (scikit-learn, L2). Its operating point is the
+lowest probability at which, in cross-validated predictions (5 folds, grouped by question),
+at most `max_wrong` of the answerable questions are answered from a wrong document and at
+most `max_false` of the unanswerable ones are answered at all: a wrong confident answer costs
+more than an honest "not found" that offers 转人工.
 """
 from __future__ import annotations
 
@@ -12,38 +23,77 @@ import dataclasses
 import json
 import pathlib
 import random
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 
-from bot.answer import best_coverage
+import numpy as np
+
+from bot.answerability import FEATURES, AnswerModel, Candidate, candidates
+
+SEARCH_K = 12
+FOLDS = 5
+BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
 
 
 @dataclasses.dataclass(frozen=True)
 class Labelled:
-    question: str
-    answerable: bool
-    source: str
+    question: str              # as the bot reads it (a follow-up with its topic question)
+    relevant: frozenset[str]   # releases that answer it; empty: unanswerable
+    source: str                # the set it comes from
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.relevant)
 
 
-@dataclasses.dataclass(frozen=True)
-class Calibration:
-    threshold: float
-    answered_of_answerable: float   # share of answerable questions answered (recall)
-    refused_of_unanswerable: float  # share of unanswerable questions honestly refused
-    balanced_accuracy: float
-    counts: dict
+# -- the questions ---------------------------------------------------------------------------
+def labelled_questions(eval_dirs: Sequence[pathlib.Path], release_of: dict[str, str],
+                       stard_sample: int = 300, seed: int = 7) -> list[Labelled]:
+    """`release_of` maps each document of the corpus to its release (its policy)."""
+    out: list[Labelled] = []
+    for directory in eval_dirs:
+        for path in sorted(directory.glob("resident-*.jsonl")):
+            out += [_single(q, path.stem, release_of) for q in _lines(path)]
+        for path in sorted(directory.glob("dialogues-*.jsonl")):
+            out += _dialogue_turns(path, release_of)
+        if (directory / "demo-faq.jsonl").is_file():
+            out += [_single(q, "demo-faq", release_of) for q in _lines(directory / "demo-faq.jsonl")]
+        if (directory / "stard-train.jsonl").is_file():
+            out += _stard(directory / "stard-train.jsonl", release_of, stard_sample, seed)
+    return out
 
 
-def labelled_questions(eval_dir: pathlib.Path, demo_ids: set[str], stard_sample: int = 300,
-                       seed: int = 7) -> list[Labelled]:
-    faq = [Labelled(q["question"], True, "demo-faq") for q in _lines(eval_dir / "demo-faq.jsonl")]
-    stard = list(_lines(eval_dir / "stard-train.jsonl"))
-    inside = [q for q in stard if all(r["doc_id"] in demo_ids for r in q["relevant"])]
-    outside = [q for q in stard if not any(r["doc_id"] in demo_ids for r in q["relevant"])]
-    rng = random.Random(seed)
-    inside = rng.sample(inside, min(len(inside), stard_sample // 3))
-    outside = rng.sample(outside, min(len(outside), stard_sample))
-    return (faq + [Labelled(q["question"], True, "stard-in-demo") for q in inside]
-            + [Labelled(q["question"], False, "stard-outside-demo") for q in outside])
+def _single(line: dict, source: str, release_of: dict[str, str]) -> Labelled:
+    relevant = () if line.get("expect") == "not-found" else [r["doc_id"] for r in line["relevant"]]
+    return Labelled(line["question"], _releases(relevant, release_of), source)
+
+
+def _dialogue_turns(path: pathlib.Path, release_of: dict[str, str]) -> list[Labelled]:
+    out = []
+    for dialogue in _lines(path):
+        topic = None
+        for turn in dialogue["turns"]:
+            text = turn["text"]
+            if turn["kind"] == "follow-up" and topic:
+                text = f"{topic} {text}"
+            elif turn["kind"] == "new-topic":
+                topic = turn["text"]
+            relevant = turn["relevant"] if turn["kind"] != "off-topic" else ()
+            out.append(Labelled(text, _releases(relevant, release_of), f"{path.stem}:{turn['kind']}"))
+    return out
+
+
+def _stard(path: pathlib.Path, release_of: dict[str, str], sample: int, seed: int) -> list[Labelled]:
+    stard = list(_lines(path))
+    inside = [q for q in stard if all(r["doc_id"] in release_of for r in q["relevant"])]
+    outside = [q for q in stard if not any(r["doc_id"] in release_of for r in q["relevant"])]
+    outside = random.Random(seed).sample(outside, min(sample, len(outside)))
+    return ([_single(q, "stard-in-corpus", release_of) for q in inside]
+            + [Labelled(q["question"], frozenset(), "stard-outside-corpus") for q in outside])
+
+
+def _releases(doc_ids: Iterable[str], release_of: dict[str, str]) -> frozenset[str]:
+    return frozenset(release_of.get(d, d) for d in doc_ids)
 
 
 def _lines(path: pathlib.Path) -> Iterable[dict]:
@@ -53,23 +103,122 @@ def _lines(path: pathlib.Path) -> Iterable[dict]:
                 yield json.loads(line)
 
 
-def signals(questions: list[Labelled], search: Callable, k: int = 6) -> list[tuple[float, Labelled]]:
-    return [(best_coverage(q.question, search(q.question, k=k, include_expired=True)), q) for q in questions]
+# -- features, fitting -----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Searched:
+    labelled: Labelled
+    candidates: tuple[Candidate, ...]
 
 
-def calibrate(scored: list[tuple[float, Labelled]]) -> Calibration:
-    candidates = sorted({round(s, 3) for s, _ in scored} | {0.0})
-    results = [_evaluate(t, scored) for t in candidates]
-    return max(results, key=lambda c: (round(c.balanced_accuracy, 4), c.answered_of_answerable))
+def search_all(questions: Sequence[Labelled], search: Callable,
+               progress: Callable[[int], None] | None = None) -> list[Searched]:
+    out = []
+    for q in questions:
+        hits = search(q.question, k=SEARCH_K, include_expired=True)
+        out.append(Searched(q, tuple(candidates(q.question, hits))))
+        if progress:
+            progress(1)
+    return out
 
 
-def _evaluate(threshold: float, scored: list[tuple[float, Labelled]]) -> Calibration:
-    positives = [s for s, q in scored if q.answerable]
-    negatives = [s for s, q in scored if not q.answerable]
-    recall = sum(s >= threshold for s in positives) / max(len(positives), 1)
-    refused = sum(s < threshold for s in negatives) / max(len(negatives), 1)
-    by_source: dict[str, list] = {}
-    for s, q in scored:
-        by_source.setdefault(q.source, []).append(s >= threshold)
-    counts = {src: f"{sum(v)}/{len(v)} answered" for src, v in by_source.items()}
-    return Calibration(threshold, recall, refused, (recall + refused) / 2, counts)
+def _matrix(searched: Sequence[Searched]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows, labels, groups = [], [], []
+    for group, item in enumerate(searched):
+        for candidate in item.candidates:
+            rows.append([candidate.features[name] for name in FEATURES])
+            labels.append(int(candidate.doc_id in item.labelled.relevant))
+            groups.append(group)
+    return np.asarray(rows, np.float64), np.asarray(labels), np.asarray(groups)
+
+
+def fit(searched: Sequence[Searched], threshold: float = 0.5, c: float = 1.0) -> AnswerModel:
+    from sklearn.linear_model import LogisticRegression  # offline only: never on the query path
+
+    x, y, _ = _matrix(searched)
+    means, scales = x.mean(axis=0), x.std(axis=0)
+    scales[scales == 0] = 1.0
+    regression = LogisticRegression(C=c, max_iter=5000).fit((x - means) / scales, y)
+    return AnswerModel(weights=dict(zip(FEATURES, map(float, regression.coef_[0]), strict=True)),
+                       means=dict(zip(FEATURES, map(float, means), strict=True)),
+                       scales=dict(zip(FEATURES, map(float, scales), strict=True)),
+                       bias=float(regression.intercept_[0]), threshold=threshold)
+
+
+def cross_validated(searched: Sequence[Searched], c: float = 1.0,
+                    seed: int = 7) -> list[tuple[str | None, float]]:
+    """For each question, (the release it would be answered from, its probability) by a model
+    that never saw it (folds by question)."""
+    order = list(range(len(searched)))
+    random.Random(seed).shuffle(order)
+    fold_of = {index: position % FOLDS for position, index in enumerate(order)}
+    predictions: list[tuple[str | None, float]] = [(None, 0.0)] * len(searched)
+    for fold in range(FOLDS):
+        training = [s for i, s in enumerate(searched) if fold_of[i] != fold]
+        model = fit(training, c=c)
+        for i, item in enumerate(searched):
+            if fold_of[i] == fold:
+                predictions[i] = best_candidate(item, model)
+    return predictions
+
+
+def best_candidate(item: Searched, model: AnswerModel) -> tuple[str | None, float]:
+    scored = [(c.doc_id, model.probability(c.features)) for c in item.candidates]
+    return max(scored, key=lambda pair: pair[1], default=(None, 0.0))
+
+
+# -- the operating point and the figures -----------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Outcomes:
+    right: int = 0
+    wrong: int = 0
+    not_found: int = 0
+    refused: int = 0
+    answered_unanswerable: int = 0
+
+    @property
+    def answerable(self) -> int:
+        return self.right + self.wrong + self.not_found
+
+    @property
+    def unanswerable(self) -> int:
+        return self.refused + self.answered_unanswerable
+
+
+def outcomes(searched: Sequence[Searched], predictions, threshold: float) -> dict[str, Outcomes]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for item, (doc_id, probability) in zip(searched, predictions, strict=True):
+        answered = doc_id is not None and probability >= threshold
+        for key in (item.labelled.source, "all"):
+            counts[key][_outcome(item.labelled, doc_id, answered)] += 1
+    return {key: Outcomes(**dict(c)) for key, c in counts.items()}
+
+
+def _outcome(labelled: Labelled, doc_id: str | None, answered: bool) -> str:
+    if not labelled.answerable:
+        return "answered_unanswerable" if answered else "refused"
+    if not answered:
+        return "not_found"
+    return "right" if doc_id in labelled.relevant else "wrong"
+
+
+def operating_point(searched, predictions, max_wrong: float = 0.05, max_false: float = 0.10) -> float:
+    """The lowest threshold meeting both limits (on all questions pooled)."""
+    for threshold in np.arange(0.05, 0.96, 0.01):
+        pooled = outcomes(searched, predictions, float(threshold))["all"]
+        wrong = pooled.wrong / max(pooled.answerable, 1)
+        false = pooled.answered_unanswerable / max(pooled.unanswerable, 1)
+        if wrong <= max_wrong and false <= max_false:
+            return round(float(threshold), 2)
+    return 0.95
+
+
+def reliability(searched, predictions) -> list[tuple[str, int, float]]:
+    """(probability bin, answers in it, observed share right) of the best candidates."""
+    table = []
+    for low, high in zip(BINS, BINS[1:], strict=False):
+        inside = [(item, doc_id) for item, (doc_id, p) in zip(searched, predictions, strict=True)
+                  if low <= p < high]
+        right = sum(1 for item, doc_id in inside if doc_id in item.labelled.relevant)
+        table.append((f"{low:.1f}–{min(high, 1.0):.1f}", len(inside),
+                      right / len(inside) if inside else float("nan")))
+    return table

@@ -1,5 +1,12 @@
-"""A user's conversation state: the previous question (for short follow-ups such as
-「那需要什么材料？」) and the numbered related documents of the last answer.
+"""A user's conversation state: the topic of the last answer (for short follow-ups such as
+「那需要什么材料？」) and the numbered related documents of that answer.
+
+A follow-up is read by meaning, not by its cues: a short message soon after an answer is
+first read by itself; when that settles nothing (no subject of its own the bot can answer),
+it is read together with the question that opened the topic, and kept that way when so it is
+answered. A short message with a subject of its own that another release answers surely
+(「春节放几天假？」 after a question on 劳动仲裁) is a new question. A follow-up is always read
+with the topic's opening question, never with an earlier merged reading: merges never chain.
 
 Number rule (documented in the README): an answer ends with one numbered menu, as a phone
 menu does. 1 rates the last answer 满意 and 2 不满意 (so do the words, bot.questionlog
@@ -15,35 +22,63 @@ import re
 import time
 
 from bot.answer import Related
+from bot.answerability import Decision
 from bot.kvstore import KeyValueStore
 
 FOLLOW_UP_SECONDS = 5 * 60
 KEEP_SECONDS = 30 * 60
-FOLLOW_UP_MAX_CHARS = 14
-# Words that make a short message lean on what came before.
-FOLLOW_UP_CUES = re.compile(
-    r"^(那|那么|还|另外|然后|如果|要是)|(呢|吗)[？?]?$|需要什么|什么材料|哪些材料|在哪|哪里办|怎么办|"
-    r"怎么申请|多久|多少钱|什么时候|条件是|流程")
+FOLLOW_UP_MAX_CHARS = 24
+CONFIDENT_ELSEWHERE = 0.8  # a message answered this surely by another release is a new question
+TOPIC_SHOWN_CHARS = 40
 
 
 @dataclasses.dataclass
 class Turn:
-    question: str
+    question: str                  # as the user wrote it
     at: float
     related: list[Related]
     best_chunk: str | None = None  # what the last answer quoted: a follow-up wants something else
     answer_ref: str | None = None  # the last answer's reference: what 1 / 2 rate
+    topic: str | None = None       # the question that opened this topic (follow-ups are read with it)
+    release: str | None = None     # the release the last answer quoted (None: nothing was found)
 
 
-def is_follow_up(text: str, previous: Turn | None, now: float) -> bool:
-    if previous is None or now - previous.at > FOLLOW_UP_SECONDS:
+def may_follow(text: str, previous: Turn | None, now: float) -> bool:
+    """Short, soon after an answer that found something: worth asking whether it follows."""
+    return (previous is not None and previous.release is not None
+            and now - previous.at <= FOLLOW_UP_SECONDS and len(text) <= FOLLOW_UP_MAX_CHARS)
+
+
+def settled_alone(alone: Decision, previous: Turn) -> bool:
+    """Whether the message by itself settles its reading: answered from the previous
+    answer's release (the same topic, no merge needed), or answered surely by another
+    release (a subject of its own: 「春节放几天假？」 after a question on 劳动仲裁)."""
+    if alone.chosen is None:
         return False
-    return len(text) <= FOLLOW_UP_MAX_CHARS and bool(FOLLOW_UP_CUES.search(text))
+    return alone.chosen.doc_id == previous.release or alone.probability >= CONFIDENT_ELSEWHERE
+
+
+def follows(alone: Decision, merged: Decision, previous: Turn) -> bool:
+    """A message that did not settle by itself follows the previous answer when, read with
+    the topic's question, it is answered (from that release, or from another the topic
+    leads to: 「要收费吗？」 after 劳动仲裁网上申请 is the 仲裁法's), and better than alone."""
+    if merged.chosen is None:
+        return False
+    return merged.chosen.doc_id == previous.release or alone.chosen is None or \
+        merged.probability > alone.probability
 
 
 def with_context(text: str, previous: Turn) -> str:
-    """The follow-up read as part of the previous question."""
-    return f"{previous.question} {text}"
+    """The follow-up read with the question that opened the topic."""
+    return f"{previous.topic or previous.question} {text}"
+
+
+def reading_note(text: str, previous: Turn) -> str:
+    """The first line of a reply to a follow-up: how the bot read it, so it can be corrected."""
+    topic = previous.topic or previous.question
+    if len(topic) > TOPIC_SHOWN_CHARS:
+        topic = topic[:TOPIC_SHOWN_CHARS] + "…"
+    return f"您问的是：{topic}——{text}"
 
 
 def menu_number(text: str) -> int | None:
@@ -63,12 +98,14 @@ class Conversations:
             return None
         data = json.loads(raw)
         return Turn(data["question"], data["at"], [Related(**r) for r in data["related"]],
-                    data.get("best_chunk"), data.get("answer_ref"))
+                    data.get("best_chunk"), data.get("answer_ref"), data.get("topic"),
+                    data.get("release"))
 
     def remember(self, openid: str, question: str, related, best_chunk: str | None = None,
-                 answer_ref: str | None = None) -> None:
+                 answer_ref: str | None = None, topic: str | None = None,
+                 release: str | None = None) -> None:
         data = {"question": question, "at": self.clock(), "best_chunk": best_chunk,
-                "answer_ref": answer_ref,
+                "answer_ref": answer_ref, "topic": topic, "release": release,
                 "related": [dataclasses.asdict(r) for r in related]}
         self.store.set(_key(openid), json.dumps(data, ensure_ascii=False), KEEP_SECONDS)
 

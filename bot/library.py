@@ -45,6 +45,14 @@ class Library:
         with self.db.read() as conn:
             return store.get_document(conn, doc_id)
 
+    def public(self, doc_id: str) -> Document | None:
+        """The document while it is public (published, retired or amended: it may be quoted
+        with its status); None once withdrawn or never published."""
+        with self.db.read() as conn:
+            if store.get_visibility(conn, doc_id) != "public":
+                return None
+            return store.get_document(conn, doc_id)
+
     def catalogue_size(self, today: dt.date) -> int:
         with self.db.read() as conn:
             return catalogue_count(conn, today)

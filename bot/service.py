@@ -19,11 +19,14 @@ from collections.abc import Callable
 from bot import conversation as conv
 from bot import replies
 from bot.answer import RELATED_FIRST_NUMBER, Answer, AnswerContext, compose_answer, related_passage_text
+from bot.answerability import AnswerModel, decide, release_of
 from bot.budget import TimeBudget
 from bot.kvstore import KeyValueStore
 from bot.library import Library
 from bot.links import catalogue_url, new_answer_ref
 from bot.questionlog import parse_rating
+from bot.smalltalk import reply_to as smalltalk_reply
+from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
 from policies.validity import local_today
@@ -31,14 +34,14 @@ from policies.validity import local_today
 log = logging.getLogger("policybot.bot")
 TRANSFER_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "客服"}
 CATALOGUE_WORDS = {"目录", "现行有效目录", "政策目录", "现行有效", "现行有效政策目录"}
-HELP_WORDS = {"帮助", "help", "?", "？", "你好", "您好", "菜单"}
+HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "怎么用", "使用说明"}
 SUBSCRIPTION_RE = re.compile(r"^(订阅|退订|取消订阅)\s*(.*)$")
 UNSUBSCRIBE_ALL_RE = re.compile(r"^(?:(?:退订|取消订阅|取消)\s*(?:全部|所有)(?:订阅|主题)?"
                                 r"|(?:全部|所有)退订)$")
 PROFILE_WORDS = {"完善资料", "我的资料", "填写资料", "修改资料", "个人资料", "企业资料", "资料", "推送设置"}
 KEPT_SECONDS = 48 * 3600
 PENDING_RATING_SECONDS = 3600
-SEARCH_K = 6
+SEARCH_K = 12  # candidates for the answer decision: a few releases with several passages each
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +65,20 @@ class Outcome:
 SUCCESS = Outcome("success")
 
 
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """How a message was read: by itself, or as a follow-up with its topic's question."""
+    text: str                   # what was searched
+    hits: list                  # what the search found for it
+    follow_up: bool = False     # read together with the question that opened the topic
+    same_topic: bool = False    # by itself, but answered from the previous answer's release
+    note: str = ""              # 您问的是：… (only for a follow-up)
+
+
 @dataclasses.dataclass
 class BotSettings:
     public_url: str
-    threshold: float
+    model: AnswerModel  # the answer decision (bot.answerability), with its operating point
     timezone: str = "Asia/Shanghai"
     certified: bool = False  # certified 服务号: late answers go out as customer-service messages
     menu_actions: dict[str, str] = dataclasses.field(default_factory=dict)  # CLICK key → typed text
@@ -225,19 +238,20 @@ class BotService:
         if turn is None or not 0 <= position < len(turn.related):
             return replies.NO_RELATED
         related = turn.related[position]
-        doc = self.library.get(related.doc_id)
+        doc = self.library.public(related.doc_id)  # read again: it may be withdrawn since
+        if doc is None:
+            return replies.RELATED_WITHDRAWN
         today = local_today(self.settings.timezone)
-        in_force = doc is not None and doc.in_force(today)
-        return related_passage_text(position, related, doc, self._context(), in_force)
+        return related_passage_text(position, related, doc, self._context(), doc.in_force(today))
 
     # -- questions --------------------------------------------------------------------------
     def question(self, openid: str, text: str, deadline: float | None) -> Outcome:
+        kind = small_talk(text)
+        if kind is not None:  # not a policy question: a polite word, not an unanswered question
+            return Outcome.reply(smalltalk_reply(kind))
         previous = self.conversations.last(openid)
-        follow_up = conv.is_follow_up(text, previous, self.clock())
-        query = conv.with_context(text, previous) if follow_up else text
-        already = previous.best_chunk if follow_up else None
         try:
-            answer = self.budget.run(lambda: self.answer(openid, query, already),
+            answer = self.budget.run(lambda: self.answer(openid, text, previous),
                                      deadline or self.budget.deadline(),
                                      on_late=lambda late: self.deliver_late(openid, late))
         except Exception:  # the index failed (not loaded, refused): say so, do not go silent
@@ -247,20 +261,55 @@ class BotService:
             return SUCCESS  # WeChat gets `success` now; the answer follows (deliver_late)
         return self._with_kept(openid, Outcome.reply(answer.text))
 
-    def answer(self, openid: str, query: str, already_quoted: str | None = None) -> Answer:
-        hits = self.search(query, k=SEARCH_K, include_expired=True)
-        # A follow-up asks for more than the passage just quoted: prefer another one.
-        hits = [h for h in hits if h.chunk_id != already_quoted] or hits
+    def answer(self, openid: str, text: str, previous: conv.Turn | None = None) -> Answer:
+        reading = self.read(text, previous)
+        hits = reading.hits
+        if reading.follow_up and previous is not None:
+            # A follow-up asks for more than the passage just quoted: prefer another one.
+            hits = [h for h in hits if h.chunk_id != previous.best_chunk] or hits
+        answer = self._compose(reading, hits)
+        topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else text
+        release = release_of(answer.best) if answer.best else None
+        self.conversations.remember(openid, text, answer.related,
+                                    answer.best.chunk_id if answer.best else None, answer.ref,
+                                    topic=topic, release=release)
+        self._later(lambda: self._record(openid, text, reading, answer))
+        return answer
+
+    def read(self, text: str, previous: conv.Turn | None) -> Reading:
+        """The message by itself, or with the question that opened the topic when it follows
+        the previous answer (bot.conversation)."""
+        hits = self.search(text, k=SEARCH_K, include_expired=True)
+        if not conv.may_follow(text, previous, self.clock()):
+            return Reading(text, hits)
+        alone = decide(text, hits, self.settings.model)
+        if conv.settled_alone(alone, previous):
+            return Reading(text, hits, same_topic=alone.chosen.doc_id == previous.release)
+        merged_text = conv.with_context(text, previous)
+        merged_hits = self.search(merged_text, k=SEARCH_K, include_expired=True)
+        if not conv.follows(alone, decide(merged_text, merged_hits, self.settings.model), previous):
+            return Reading(text, hits)
+        return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous))
+
+    def _compose(self, reading: Reading, hits) -> Answer:
         docs, successors = self.library.context_documents(hits)
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref())
-        answer = compose_answer(query, hits, ctx)
+        if reading.note:  # the reply opens with how the message was read
+            ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
+        answer = compose_answer(reading.text, hits, ctx)
         if not answer.answered:
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
-            answer = compose_answer(query, hits, dataclasses.replace(ctx, topics=topics))
-        self.conversations.remember(openid, query, answer.related,
-                                    answer.best.chunk_id if answer.best else None, answer.ref)
-        self._later(lambda: self._record(openid, query, answer))
+            answer = compose_answer(reading.text, hits, dataclasses.replace(ctx, topics=topics))
+        if reading.note:
+            answer = dataclasses.replace(answer, text=f"{reading.note}\n{answer.text}")
         return answer
+
+    def answering_documents(self, question: str) -> list[str]:
+        """The documents the bot would answer `question` from (empty: it would say it found
+        nothing): what insights re-checks after a publication."""
+        hits = self.search(question, k=SEARCH_K, include_expired=True)
+        chosen = decide(question, hits, self.settings.model).chosen
+        return [hit.doc_id for hit in chosen.hits] if chosen else []
 
     def deliver_late(self, openid: str, answer: Answer) -> None:
         """One customer-service message on a certified 服务号; else kept for the next message."""
@@ -271,7 +320,7 @@ class BotService:
 
     # -- helpers ----------------------------------------------------------------------------
     def _context(self, docs=None, successors=None) -> AnswerContext:
-        return AnswerContext(public_url=self.settings.public_url, threshold=self.settings.threshold,
+        return AnswerContext(public_url=self.settings.public_url, model=self.settings.model,
                              documents=docs or {}, successors=successors or {})
 
     def _with_kept(self, openid: str, outcome: Outcome) -> Outcome:
@@ -290,7 +339,8 @@ class BotService:
         if self.subscribers and openid:
             self._later(lambda: self.subscribers.touch(openid))
 
-    def _record(self, openid: str, query: str, answer: Answer) -> None:
+    def _record(self, openid: str, question: str, reading: Reading, answer: Answer) -> None:
+        """The question is logged as the user wrote it (a follow-up is not its merged reading)."""
         if not self.questions:
             return
         cited = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "score": float(h.score),
@@ -298,8 +348,8 @@ class BotService:
                  for h in ([answer.best] if answer.best else [])]
         cited += [{"doc_id": r.doc_id, "chunk_id": None, "score": None, "source": None}
                   for r in answer.related]
-        self.questions.record(openid, "wechat", query, cited, float(answer.confidence), answer.answered,
-                              answer_ref=answer.ref)
+        self.questions.record(openid, "wechat", question, cited, float(answer.confidence),
+                              answer.answered, answer_ref=answer.ref)
         pending = self.state.get(_pending_rating_key(answer.ref)) if answer.ref else None
         if pending:  # rated before this row was written
             self.questions.rate_answer(answer.ref, pending)

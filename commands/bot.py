@@ -7,6 +7,7 @@ is disabled; with a bad or partial one it refuses to start (bot.config).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -18,6 +19,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from bot.answerability import DEFAULT_MODEL, AnswerModel
 from bot.budget import TimeBudget
 from bot.callback import Callback
 from bot.config import load_wechat_config
@@ -33,12 +35,8 @@ from bot.web import pages, wechat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_MENU = ROOT / "config" / "menu.json"
+OWN_EVAL = ROOT / "data" / "eval"  # questions written for this project (calibrate-threshold)
 log = logging.getLogger("policybot.bot")
-# Share of the question's content bigrams a passage must cover (bot.relevance), calibrated on
-# shared/eval with `flask --app server calibrate-threshold` on the demo corpus (2026-11-27):
-# 443 questions, best threshold 0.462 → answerable answered 78.3%, unanswerable refused 87.7%
-# (re-run after the dense query focus changed to 48 characters; before: 83.9% / 81.0%).
-DEFAULT_THRESHOLD = 0.46
 
 
 def init_app(app: Flask) -> None:
@@ -93,7 +91,7 @@ def _bot_service(app: Flask, svc) -> BotService:
     config = app.config
     settings = BotSettings(
         public_url=config["PUBLIC_URL"].rstrip("/"),  # server.load_config always sets it
-        threshold=float(config.get("BOT_ANSWER_THRESHOLD", DEFAULT_THRESHOLD)),
+        model=_answer_model(config),
         timezone=config.get("TIMEZONE", "Asia/Shanghai"),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=svc.menu.actions if svc.menu else {},
@@ -114,6 +112,19 @@ def _names(value) -> tuple[str, ...]:
     if isinstance(value, str):
         value = re.split(r"[、,，\s]+", value)
     return tuple(v.strip() for v in value or () if v and v.strip())
+
+
+def _answer_model(config) -> AnswerModel:
+    """The fitted answer decision (BOT_ANSWER_MODEL, default the shipped one); its operating
+    point may be overridden by BOT_ANSWER_THRESHOLD (a probability, 0–1)."""
+    model = AnswerModel.load(pathlib.Path(config.get("BOT_ANSWER_MODEL") or DEFAULT_MODEL))
+    threshold = config.get("BOT_ANSWER_THRESHOLD")
+    if threshold in (None, ""):
+        return model
+    threshold = float(threshold)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"BOT_ANSWER_THRESHOLD must be a probability between 0 and 1, not {threshold}")
+    return model.with_threshold(threshold)
 
 
 def _callback(app: Flask, svc, wechat_config) -> Callback:
@@ -211,23 +222,62 @@ def create_menu_command(path: str | None, dry_run: bool) -> None:
 
 
 @click.command("calibrate-threshold")
-@click.option("--eval-dir", type=click.Path(exists=True, file_okay=False), required=True,
-              help="shared/eval (demo-faq.jsonl, stard-train.jsonl)")
-@click.option("--stard-sample", type=int, default=300, show_default=True)
+@click.option("--eval-dir", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="More labelled questions (e.g. ../shared/eval); data/eval is always read")
+@click.option("--stard-sample", type=int, default=300, show_default=True,
+              help="STARD questions outside the corpus taken as unanswerable")
+@click.option("--max-wrong", type=float, default=0.05, show_default=True,
+              help="share of answerable questions the operating point may answer wrongly")
+@click.option("--max-false", type=float, default=0.10, show_default=True,
+              help="share of unanswerable questions the operating point may answer")
+@click.option("--holdout", multiple=True, metavar="SOURCE",
+              help="fit without these sets (e.g. resident-dev) and report them as unseen")
+@click.option("--write", "write_to", type=click.Path(dir_okay=False), default=None,
+              help="write the fitted model here (the shipped one: data/bot/answerability.json)")
 @with_appcontext
-def calibrate_command(eval_dir: str, stard_sample: int) -> None:
-    """Calibrate the bot's "not found" threshold on labelled questions (prints the figures)."""
-    from bot.calibration import calibrate, labelled_questions, signals
-    from policies import store
+def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, write_to) -> None:
+    """Fit the bot's answer decision on labelled questions and print its figures."""
+    from bot import calibration as cal
 
     svc = current_app.extensions["policybot"]
+    questions = cal.labelled_questions([OWN_EVAL, *map(pathlib.Path, eval_dirs)],
+                                       _releases(svc), stard_sample)
+    with click.progressbar(length=len(questions), label="searching", file=sys.stderr) as bar:
+        searched = cal.search_all(questions, svc.bot.search, bar.update)
+    held = tuple(holdout)
+    fitting = [s for s in searched if not (held and s.labelled.source.startswith(held))]
+    predictions = cal.cross_validated(fitting)
+    threshold = cal.operating_point(fitting, predictions, max_wrong, max_false)
+    model = cal.fit(fitting, threshold)
+    _print_calibration(cal, fitting, predictions, threshold, "cross-validated (5 folds)")
+    unseen = [s for s in searched if held and s.labelled.source.startswith(held)]
+    if unseen:
+        _print_calibration(cal, unseen, [cal.best_candidate(s, model) for s in unseen], threshold,
+                           f"held out ({', '.join(held)}), model fitted on the rest")
+    if write_to:
+        report = {"questions": len(fitting), "held_out": list(held), "max_wrong": max_wrong,
+                  "max_false": max_false, "embedder": svc.search.embedder.name}
+        dataclasses.replace(model, report=report).save(pathlib.Path(write_to))
+        click.echo(f"model written to {write_to}")
+
+
+def _releases(svc) -> dict[str, str]:
+    from policies import store
+
     with svc.db.read() as conn:
-        demo_ids = {d.id for d in store.public_documents(conn)}
-    questions = labelled_questions(pathlib.Path(eval_dir), demo_ids, stard_sample)
-    result = calibrate(signals(questions, svc.bot.search))
-    click.echo(f"questions {len(questions)}; threshold {result.threshold:.3f}; "
-               f"answered of answerable {result.answered_of_answerable:.1%}; "
-               f"refused of unanswerable {result.refused_of_unanswerable:.1%}; "
-               f"balanced accuracy {result.balanced_accuracy:.1%}")
-    for source, count in result.counts.items():
-        click.echo(f"  {source}: {count}")
+        return {d.id: d.interprets or d.id for d in store.public_documents(conn)}
+
+
+def _print_calibration(cal, searched, predictions, threshold: float, label: str) -> None:
+    click.echo(f"\n{label}: {len(searched)} questions, operating point {threshold:.2f}")
+    for source, o in sorted(cal.outcomes(searched, predictions, threshold).items()):
+        parts = []
+        if o.answerable:
+            parts.append(f"answerable {o.answerable}: right {o.right / o.answerable:.1%}, "
+                         f"wrong {o.wrong / o.answerable:.1%}, not found {o.not_found / o.answerable:.1%}")
+        if o.unanswerable:
+            parts.append(f"unanswerable {o.unanswerable}: refused {o.refused / o.unanswerable:.1%}")
+        click.echo(f"  {source:34s} " + "; ".join(parts))
+    click.echo("  reliability of the best candidate: probability, answers, observed share right")
+    for bin_label, count, share in cal.reliability(searched, predictions):
+        click.echo(f"    {bin_label}  {count:5d}" + (f"  {share:.2f}" if count else ""))

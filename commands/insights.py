@@ -22,7 +22,6 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
-from bot.relevance import content_units, coverage
 from insights import tasks as task_rules
 from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
@@ -32,7 +31,6 @@ from insights.views import bp
 
 log = logging.getLogger("policybot.insights")
 EMBEDDINGS = EmbedCache()
-RECHECK_TOP_K = 3
 DEFAULT_WARM_SECONDS = 600
 INDEX_WAIT_SECONDS = 30
 
@@ -86,20 +84,16 @@ def _embedder(svc):
 
 
 def _answerer(svc):
-    """The documents the bot would answer a question from: the search's top hits that pass
-    the bot's relevance threshold (bot/relevance.py), once the index has taken in the
-    latest publication."""
-    search = getattr(svc, "search", None)
-    if search is None or not hasattr(search, "search"):
+    """The documents the bot would answer a question from (its own answer decision), once
+    the index has taken in the latest publication."""
+    search, bot = getattr(svc, "search", None), getattr(svc, "bot", None)
+    if search is None or bot is None:
         return None
-    threshold = _bot_threshold(svc)
 
     def answers(question: str) -> list[str]:
         if hasattr(search, "wait_idle"):
             search.wait_idle(INDEX_WAIT_SECONDS)
-        units = content_units(question)
-        return [hit.doc_id for hit in search.search(question, RECHECK_TOP_K)
-                if threshold is None or coverage(units, hit) >= threshold]
+        return bot.answering_documents(question)
     return answers
 
 
@@ -109,11 +103,6 @@ def _nearest(svc):
     if search is None or not hasattr(search, "search"):
         return None
     return lambda question: [hit.doc_id for hit in search.search(question, 1)]
-
-
-def _bot_threshold(svc) -> float | None:
-    settings = getattr(getattr(svc, "bot", None), "settings", None)
-    return getattr(settings, "threshold", None)
 
 
 def _service() -> Insights:

@@ -1,6 +1,7 @@
 """Which documents a search may return: by default only what is in force today; with
 `include_expired` everything published (each hit labelled with its status); narrowed by
-audience, topic, region and issuing body."""
+audience, topic, region, issuing body, and to given releases (a policy and the
+interpretations explaining it: the bot asks what the previous answer's release says)."""
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,13 @@ class Filters:
     topic: str | None = None
     region: str | None = None
     issuing_body: str | None = None
+    releases: frozenset[str] | None = None
 
     def admits(self, doc: DocMeta) -> bool:
         if not self.include_expired and not doc.in_force(self.today):
+            return False
+        if self.releases is not None and doc.id not in self.releases \
+                and doc.interprets not in self.releases:
             return False
         if self.audience and self.audience not in doc.audience:
             return False

@@ -6,6 +6,26 @@ import dataclasses
 
 
 @dataclasses.dataclass(frozen=True)
+class Signals:
+    """The evidence behind a hit, for deciding whether it answers the question at all
+    (fused scores only rank the candidates of one question against each other)."""
+    cosine: float | None      # dense cosine of the question and the passage; None: not measured
+    bm25: float               # the passage's BM25 score for the question (0: no word in common)
+    bm25_best: float          # the best BM25 score any passage got for this question
+    bm25_z: float             # the passage's BM25 in standard deviations above the candidates' mean
+    cosine_z: float | None    # the same for its cosine (a clear winner stands out, a vague match not)
+    coverage: float           # IDF-weighted share of the question's content words (those the
+    #                           corpus uses) found in the passage, its title or its headings
+    passage_coverage: float   # the same share found in the passage and its headings alone
+    #                           (tells the passages of one document apart)
+    title_coverage: float     # the same share found in the document's title
+    unknown_share: float      # share of the question's content words the corpus never uses
+    lexical_rank: int | None  # rank of the hit's document by BM25 alone (0 first); None: not
+    dense_rank: int | None    # among the candidates; the same by dense vectors alone
+    named: bool               # the question names the document (文号 or title)
+
+
+@dataclasses.dataclass(frozen=True)
 class Hit:
     doc_id: str
     title: str
@@ -28,6 +48,7 @@ class Hit:
     # The second stage's estimate (0..1) that this passage answers the question; None when
     # the passage was not reranked (not among the first stage's best, or no ranker).
     rerank_score: float | None = None
+    signals: Signals | None = None  # set by the search service, for the answer decision
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)

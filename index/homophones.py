@@ -10,7 +10,6 @@ words the stretch was cut into (我是 stays: 我 and 是 are far more common th
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections.abc import Iterable
 from typing import Protocol

@@ -32,6 +32,7 @@ from index.hits import Hit
 from index.naming import named_documents
 from index.query import QueryReader, ReadQuestion
 from index.rerank import Candidates
+from index.signals import Evidence, explain
 from index.storage import IndexMismatch
 from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
@@ -310,23 +311,27 @@ class SearchService:
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid", include_expired: bool = False,
                audience: str | None = None, topic: str | None = None, region: str | None = None,
-               issuing_body: str | None = None) -> list[Hit]:
+               issuing_body: str | None = None, releases=None) -> list[Hit]:
         query = _check(query, k, mode)
         if self.error:
             raise SearchError(self.error)
         self._watch_database()
-        filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body)
+        filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body,
+                          frozenset(releases) if releases is not None else None)
         corpus = self.corpus.view()
         read = self.reader.read(query, corpus)
         admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
-        found = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
+        found, evidence = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
         scores, reranked = found.scores, {}
         if self.ranker is not None and mode == "hybrid" and found.cosine:
             scores, reranked = self.ranker.rerank(corpus, read.normal, found)
         scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
-        scores = fusion.apply_named(scores, self._named_rows(corpus, query, admitted, scores))
+        named = self._named_rows(corpus, query, admitted, scores)
+        scores = fusion.apply_named(scores, named)
         ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
-        return [self._hit(corpus, row, score, filters.today, reranked.get(row))
+        named_docs = {corpus.records[r].chunk.doc_id for r in named}
+        why = explain(corpus, evidence, [row for row, _ in ranked], named_docs)
+        return [self._hit(corpus, row, score, filters.today, reranked.get(row), why[row])
                 for row, score in ranked]
 
     def candidates(self, query: str, mode: str = "hybrid") -> tuple[View, ReadQuestion, Candidates]:
@@ -334,15 +339,16 @@ class SearchService:
         second stage's training data: training/ranker.py)."""
         corpus = self.corpus.view()
         read = self.reader.read(_check(query, 1, mode), corpus)
-        return corpus, read, self._first_stage(corpus, read, mode, set(corpus.docs), CANDIDATES)
+        return corpus, read, self._first_stage(corpus, read, mode, set(corpus.docs), CANDIDATES)[0]
 
-    def _first_stage(self, corpus, read: ReadQuestion, mode, admitted, n) -> Candidates:
-        """Fused scores of the candidate rows, pooled by document, with their BM25 and cosine."""
-        scores, signals = self._fused(corpus, read, mode, admitted, n)
+    def _first_stage(self, corpus, read: ReadQuestion, mode, admitted, n) -> tuple[Candidates, Evidence]:
+        """Fused scores of the candidate rows, pooled by document, with their BM25 and cosine;
+        and what each retriever saw (for the hits' signals)."""
+        scores, signals, evidence = self._fused(corpus, read, mode, admitted, n)
         scores = {row: s for row, s in scores.items() if row in corpus.records}  # this view's rows
         scores = fusion.document_support(scores, self._doc_of(corpus), self.tuning.doc_weight,
                                          self.tuning.doc_top)
-        return Candidates(scores, *signals)
+        return Candidates(scores, *signals), evidence
 
     def _fused(self, corpus, read: ReadQuestion, mode, admitted, n):
         """Scores of the candidate rows: one retriever's own scores in a single mode; in
@@ -355,6 +361,8 @@ class SearchService:
             else None
         bm25 = _best(index.rows, sparse, n) if sparse is not None else {}
         dense = self._dense_scores(corpus, read.dense, admitted, n) if use_dense else {}
+        vector = self._query_vector(read.dense) if use_dense else None
+        evidence = Evidence(read, index.rows, sparse, bm25, dense, vector)
         signals: tuple[dict, dict] = ({}, {})
         if not use_dense or mode == "bm25":
             scores = bm25
@@ -365,7 +373,7 @@ class SearchService:
                 [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
         else:
             scores, signals = self._convex(corpus, index.rows, read.dense, sparse, bm25, dense)
-        return scores, signals
+        return scores, signals, evidence
 
     def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense):
         """Every candidate gets both scores (BM25 from the full score array, cosine from its
@@ -434,7 +442,8 @@ class SearchService:
         return rows
 
     @staticmethod
-    def _hit(corpus, row: int, score: float, today: dt.date, rerank_score: float | None) -> Hit:
+    def _hit(corpus, row: int, score: float, today: dt.date, rerank_score: float | None,
+             signals=None) -> Hit:
         chunk = corpus.records[row].chunk
         meta = corpus.docs[chunk.doc_id]
         return Hit(doc_id=meta.id, title=meta.title, doc_number=meta.doc_number, kind=meta.kind,
@@ -444,7 +453,8 @@ class SearchService:
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
                    valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source,
-                   rerank_score=None if rerank_score is None else round(rerank_score, 6))
+                   rerank_score=None if rerank_score is None else round(rerank_score, 6),
+                   signals=signals)
 
 
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:

@@ -6,7 +6,7 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, doc, hit_of, world_hits
+from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, coverage_model, doc, hit_of, world_hits
 
 from bot.answer import (
     FEEDBACK_LINE,
@@ -21,13 +21,18 @@ PUBLIC = "https://zc.example.gov.cn"
 
 
 def ctx(**kw) -> AnswerContext:
-    return AnswerContext(public_url=PUBLIC, threshold=0.5, **kw)
+    return AnswerContext(public_url=PUBLIC, model=coverage_model(), **kw)
 
 
 def search(question, include_expired=True):
+    return found(question, world_hits(), include_expired)
+
+
+def found(question, hits, include_expired=True):
+    """`hits` as the fake retriever returns them for `question` (with their signals)."""
     from test_bot_fakes import FakeSearch
 
-    return FakeSearch(world_hits())(question, k=5, include_expired=include_expired)
+    return FakeSearch(hits)(question, k=10, include_expired=include_expired)
 
 
 def test_answer_quotes_interpretation_first_with_header_and_link():
@@ -54,7 +59,8 @@ def test_the_answer_ends_with_one_menu_feedback_first_then_related_documents():
 def test_only_the_main_link_carries_the_answer_reference():
     hits = [hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条"),
             hit_of(NEW_HUKOU, "失业保险金申领 积分制入户", ordinal=2)]
-    answer = compose_answer("失业保险金申领需要什么证明", hits, ctx(answer_ref="AbCdEfGh1234"))
+    answer = compose_answer("失业保险金申领需要什么证明", found("失业保险金申领需要什么证明", hits),
+                            ctx(answer_ref="AbCdEfGh1234"))
     assert answer.ref == "AbCdEfGh1234" and answer.related
     assert f"全文：{PUBLIC}/p/gz_unemp?r=AbCdEfGh1234#a-%E7%AC%AC%E4%BA%94%E6%9D%A1" in answer.text
     assert answer.text.count("r=AbCdEfGh1234") == 1
@@ -74,7 +80,7 @@ def test_a_not_found_reply_has_no_link_but_keeps_its_reference_for_rating():
 
 def test_policy_article_header_names_number_body_date_status():
     hits = [hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条")]
-    answer = compose_answer("失业保险金申领需要什么证明", hits, ctx())
+    answer = compose_answer("失业保险金申领需要什么证明", found("失业保险金申领需要什么证明", hits), ctx())
     first_lines = answer.text.splitlines()[:2]
     assert first_lines == ["《广州市失业保险金申领办法》", "穗府办规〔2025〕8号｜广州市人民政府办公厅｜2025-06-01发布｜现行有效"]
     assert "\n第五条 失业保险金申领需要提交身份证和失业登记证明。\n" in answer.text
@@ -101,7 +107,7 @@ def test_in_force_content_wins_over_expired_content():
     current = hit_of(NEW_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险。", article="第六条")
     expired = hit_of(OLD_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。",
                      article="第六条", in_force=False)
-    answer = compose_answer("积分制入户申请条件", [expired, current], ctx())
+    answer = compose_answer("积分制入户申请条件", found("积分制入户申请条件", [expired, current]), ctx())
     assert answer.best.doc_id == NEW_HUKOU.id and not answer.text.startswith("注意")
 
 
@@ -118,7 +124,7 @@ def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
     hits = [hit_of(long_doc, long_text, article="第九条"),
             hit_of(UNEMPLOYMENT, "失业保险金申领" * 50, ordinal=2),
             hit_of(doc("other", title="另一个失业保险金申领文件" * 4), "失业保险金申领" * 50, ordinal=3)]
-    answer = compose_answer("失业保险金申领材料", hits, ctx(answer_ref="AbCdEfGh1234"))
+    answer = compose_answer("失业保险金申领材料", found("失业保险金申领材料", hits), ctx(answer_ref="AbCdEfGh1234"))
     size = utf8_len(answer.text)
     print(f"long answer: {size} bytes (limit 2000)")
     assert size <= 2000 and answer.text.encode("utf-8").decode("utf-8") == answer.text

@@ -1,14 +1,22 @@
 """Fakes and helpers for the bot tests (no tests here): a deterministic retriever over a few
 hand-made passages, documents written straight into the database, an app with WeChat
-configured. The real parts stay real: wechatpy crypto, the Flask app, the database."""
+configured. The real parts stay real: wechatpy crypto, the Flask app, the database.
+
+The fake retriever measures its own overlap of question and passage (shared character
+pairs, with its own short list of question words) and reports it as the hits' coverage
+signal; the tests' answer model answers when that coverage reaches one half. Neither uses
+the bot's code: what the bot decides from them is what is tested."""
 from __future__ import annotations
 
+import dataclasses
+import pathlib
+import re
 import threading
 import time
 
-from bot.relevance import content_units, coverage
+from bot.answerability import FEATURES, AnswerModel
 from bot.sender import TEST_WECHAT_CONFIG
-from index.hits import Hit
+from index.hits import Hit, Signals
 from policies import store
 from policies.model import Document
 
@@ -35,8 +43,37 @@ def hit_of(document: Document, text: str, *, article: str | None = None, in_forc
                chunk_id=f"{document.id}#{ordinal}", start=start, end=start + len(text), source=source)
 
 
+QUESTION_WORDS = re.compile("怎么|如何|什么|哪些|哪里|多少|可以|需要|请问|吗|呢|的|了|是|有")
+
+
+def pairs(text: str) -> set[str]:
+    runs = re.findall(r"[\u4e00-\u9fff]+", QUESTION_WORDS.sub(" ", text))
+    return {run[i:i + 2] for run in runs for i in range(len(run) - 1)}
+
+
+def overlap(question: str, text: str) -> float:
+    """Share of the question's character pairs that occur in `text`."""
+    wanted = pairs(question)
+    return sum(1 for p in wanted if p in text) / len(wanted) if wanted else 0.0
+
+
+def coverage_model(threshold: float = 0.5) -> AnswerModel:
+    """The tests' answer model: answers from the first candidate whose coverage reaches
+    one half (a steep logistic on coverage alone)."""
+    weights = dict.fromkeys(FEATURES, 0.0) | {"coverage": 40.0}
+    means = dict.fromkeys(FEATURES, 0.0) | {"coverage": 0.5}
+    return AnswerModel(weights, means, dict.fromkeys(FEATURES, 1.0), 0.0, threshold)
+
+
+def write_coverage_model(directory: pathlib.Path) -> str:
+    path = directory / "answer-model.json"
+    coverage_model().save(path)
+    return str(path)
+
+
 class FakeSearch:
-    """Ranks its passages by coverage of the question; counts calls; can be made slow."""
+    """Ranks its passages by its own overlap with the question (reported as the hits'
+    coverage); counts calls; can be made slow."""
 
     def __init__(self, hits: list[Hit], delay: float = 0.0):
         self.hits = hits
@@ -45,22 +82,26 @@ class FakeSearch:
         self.queries: list[str] = []
         self._lock = threading.Lock()
 
-    def __call__(self, query: str, k: int = 5, *, include_expired: bool = False, **_filters) -> list[Hit]:
+    def __call__(self, query: str, k: int = 5, *, include_expired: bool = False, releases=None,
+                 **_filters) -> list[Hit]:
         with self._lock:
             self.calls += 1
             self.queries.append(query)
         if self.delay:
             time.sleep(self.delay)
-        units = content_units(query)
-        scored = [(coverage(units, h), h) for h in self.hits if include_expired or h.in_force]
+        scored = [(overlap(query, f"{h.title} {h.text}"), h) for h in self.hits
+                  if (include_expired or h.in_force)
+                  and (releases is None or (h.interprets or h.doc_id) in releases)]
         scored.sort(key=lambda pair: -pair[0])
-        return [_with_score(h, 1.0 / (60 + rank)) for rank, (cov, h) in enumerate(scored[:k], 1) if cov > 0]
+        return [_found(h, query, cov, rank) for rank, (cov, h) in enumerate(scored[:k]) if cov > 0]
 
 
-def _with_score(hit: Hit, score: float) -> Hit:
-    import dataclasses
-
-    return dataclasses.replace(hit, score=score)
+def _found(hit: Hit, query: str, covered: float, rank: int) -> Hit:
+    signals = Signals(cosine=None, bm25=10 * covered, bm25_best=10.0, bm25_z=0.0, cosine_z=None,
+                      coverage=covered, passage_coverage=overlap(query, hit.text),
+                      title_coverage=overlap(query, hit.title), unknown_share=0.0,
+                      lexical_rank=rank, dense_rank=None, named=False)
+    return dataclasses.replace(hit, score=1.0 / (61 + rank), signals=signals)
 
 
 def publish(db, *documents: Document) -> None:
@@ -70,9 +111,11 @@ def publish(db, *documents: Document) -> None:
 
 
 def bot_config(tmp_path, search, *, safe: bool = True, **extra) -> dict:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = {**TEST_WECHAT_CONFIG, "TESTING": True, "DATA_DIR": str(tmp_path / "instance"),
               "LOAD_DEMO": False, "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False,
-              "BOT_SEARCH": search, "PUBLIC_URL": "https://zc.example.gov.cn"}
+              "BOT_SEARCH": search, "PUBLIC_URL": "https://zc.example.gov.cn",
+              "BOT_ANSWER_MODEL": write_coverage_model(tmp_path)}
     if not safe:
         config.pop("WECHAT_AES_KEY")
     config.update(extra)
@@ -82,7 +125,8 @@ def bot_config(tmp_path, search, *, safe: bool = True, **extra) -> dict:
 # A small world: an in-force policy with an interpretation, an expired policy with a
 # successor, and an expired one without.
 UNEMPLOYMENT = doc("gz_unemp", title="广州市失业保险金申领办法", topics=["社会保险"],
-                   text="第一条 为了保障失业人员基本生活，制定本办法。\n第五条 失业保险金申领需要提交身份证和失业登记证明。\n")
+                   text="第一条 为了保障失业人员基本生活，制定本办法。\n"
+                        "第五条 失业保险金申领需要提交身份证和失业登记证明等材料。\n")
 UNEMPLOYMENT_FAQ = doc("gz_unemp_jd", kind="interpretation", interprets="gz_unemp",
                        title="失业保险金申领热点问答", doc_number=None, interpretation_form="faq",
                        text="问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。\n")
@@ -97,7 +141,8 @@ OLD_SUBSIDY = doc("gz_subsidy_2019", title="广州市见习补贴办法", status
 
 def world_hits() -> list[Hit]:
     return [
-        hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条", start=22, ordinal=1),
+        hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明等材料。", article="第五条",
+               start=22, ordinal=1),
         hit_of(UNEMPLOYMENT_FAQ, "问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。", source="faq"),
         hit_of(OLD_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。", article="第六条", in_force=False),
         hit_of(OLD_SUBSIDY, "第三条 见习补贴的标准为每人每月1000元。", article="第三条", in_force=False),

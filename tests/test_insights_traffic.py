@@ -23,8 +23,11 @@ from insights.tables import task_questions, tasks
 
 PHONE = "13812345678"
 ID_NUMBER = "11010519491231002X"       # checksum-valid
-OFF_TOPIC = ["今天天气怎么样", "你是机器人吗", "讲个笑话", "周末去哪里玩比较好", "hello",
-             "晚饭吃什么好呢", "明天会下雨吗", "推荐一部电影"]
+OFF_TOPIC = ["周末去哪里玩比较好", "帮我写一首诗", "我家猫不吃东西怎么办", "哪个手机拍照好",
+             "帮我翻译一句英语", "附近哪里能修自行车", "怎么减肥最快", "给我起个网名"]
+# Small talk and chit-chat get a polite word and are no questions: never logged.
+SMALL_TALK = ["今天天气怎么样", "你是机器人吗", "讲个笑话", "hello", "晚饭吃什么好呢", "明天会下雨吗",
+              "推荐一部电影", "谢谢"]
 UNCOVERED = ["电动自行车上牌要带什么材料", "电动自行车上牌在哪里办", "电动自行车上牌需要多久",
              "电动自行车上牌收费吗", "电动自行车上牌可以网上办吗", "电动自行车上牌要本人去吗"]
 NOT_FOUND = "抱歉，在已公开的政策文件和解读中没有找到"
@@ -107,6 +110,19 @@ def test_every_question_is_logged_once_masked_and_hashed(world):
     assert dump.count("【身份证号】") == sum(ID_NUMBER in text for _, text in sent) > 0
 
 
+def test_small_talk_is_answered_politely_and_not_logged(world):
+    from bot.sender import WeChatSender, text_xml
+
+    app = world[0]
+    sender, client, before = WeChatSender.from_app(app), app.test_client(), len(log_rows(app))
+    for n, text in enumerate(SMALL_TALK):
+        xml = text_xml(f"oChat{n:03d}AbCdEf", text, msg_id=30_000 + n)
+        reply = sender.reply_text(sender.post(client, xml))
+        assert reply and not reply.startswith(NOT_FOUND), text
+    app.extensions["policybot"].bot.flush()
+    assert len(log_rows(app)) == before
+
+
 def test_off_topic_and_uncovered_questions_go_unanswered(world):
     app, sent, replies, _ = world
     unanswered = {text for (_, text), reply in zip(sent, replies, strict=True) if reply.startswith(NOT_FOUND)}
@@ -163,7 +179,8 @@ def check_tasks(app, expected):
         print(f"task {row['id']} {row['kind']} 「{row['title']}」 {row['question_count']} questions → "
               f"{row['department']} (policy {row['policy_id']}), due {row['due_date']}")
         assert row["department"] and row["due_date"] > row["opened_at"].date()
-        assert (row["department"] == "政务公开办公室") == (row["policy_id"] is None)
+        if row["policy_id"] is None:  # no close policy: the 政务公开 office; else the policy's
+            assert row["department"] == "政务公开办公室"  # department (the office when it has none)
 
 
 def check_groups(app, sent, replies):

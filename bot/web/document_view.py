@@ -51,9 +51,10 @@ def document_page(conn, doc: Document, today: dt.date) -> Page:
 
 
 def text_lines(doc: Document) -> list[Line]:
-    """One Line a paragraph; article headings get their anchor, and every chunk start gets
-    its offset anchor, so a reply's link lands on the passage it quoted."""
-    starts = sorted({c.start for c in chunk_document(doc) if c.start >= 0 and c.source == "text"})
+    """One Line a paragraph; article headings get their anchor, and every chunk start (of
+    any kind: an official Q&A pair starts where its question stands in the text) gets its
+    offset anchor, so a reply's link lands on the passage it quoted."""
+    starts = sorted({c.start for c in chunk_document(doc) if c.start >= 0})
     lines, offset, seen = [], 0, set()
     for raw in doc.text.split("\n"):
         end = offset + len(raw) + 1

@@ -1,0 +1,182 @@
+"""Does the search's best document answer the question? A calibrated estimate, not a rule.
+
+Retrieval ranks passages against each other; whether the best one answers at all is another
+question. The hits of one search are grouped by release (a policy with the interpretations
+that explain it: the answer may quote either), at most MAX_CANDIDATES of them; each gets
+features from its hits' signals (index.hits.Signals): how much of the
+question's own vocabulary its passages cover (rare words weigh more), its BM25 score against
+the question's best, its cosine and the gap to the best cosine, whether BM25 and the dense
+retriever put it first, how many of its passages were found, whether the question names it.
+A small logistic model (fitted by `flask --app server calibrate-threshold`, stored as data in
+data/bot/answerability.json) turns them into the probability that the document is a right
+one. The bot answers from the most probable document when that probability reaches the
+operating point, a setting that favours precision: a wrong confident answer costs more than
+an honest "not found" that offers 转人工.
+
+Pure: hits in, candidates with probabilities out.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from collections.abc import Sequence
+
+from index.hits import Hit
+
+DEFAULT_MODEL = pathlib.Path(__file__).resolve().parent.parent / "data" / "bot" / "answerability.json"
+MAX_CANDIDATES = 4
+FEATURES = ("first", "fused_share", "margin", "coverage", "title_coverage", "bm25_share", "bm25_z",
+            "cosine", "cosine_gap", "cosine_z", "lexical_first", "dense_first", "lexical_rr",
+            "dense_rr", "passages", "named", "explains", "unknown_share", "length")
+IN_FORCE_MARGIN = 0.15  # how much less probable content in force may be and still be chosen
+TYPICAL_COSINE = 0.85  # stands in for a passage without a vector yet (published a moment ago)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    doc_id: str                    # the release's policy (or a lone document)
+    hits: tuple[Hit, ...]          # its passages among the search's hits, best first
+    features: dict[str, float]
+    probability: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class AnswerModel:
+    weights: dict[str, float]      # by feature name (standardised features)
+    means: dict[str, float]
+    scales: dict[str, float]
+    bias: float
+    threshold: float               # the operating point: answer at or above this probability
+    report: dict = dataclasses.field(default_factory=dict)  # how it was fitted, and its figures
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(w * (features[name] - self.means[name]) / self.scales[name]
+                            for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    @classmethod
+    def load(cls, path: pathlib.Path = DEFAULT_MODEL) -> AnswerModel:
+        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+        missing = set(FEATURES) - set(data["weights"])
+        if missing:
+            raise ValueError(f"{path}: the answer model lacks features {sorted(missing)}; "
+                             "re-run `flask --app server calibrate-threshold`")
+        return cls(data["weights"], data["means"], data["scales"], data["bias"], data["threshold"],
+                   data.get("report", {}))
+
+    def save(self, path: pathlib.Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataclasses.asdict(self), ensure_ascii=False, indent=1) + "\n",
+                        encoding="utf-8")
+
+    def with_threshold(self, threshold: float) -> AnswerModel:
+        return dataclasses.replace(self, threshold=threshold)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    chosen: Candidate | None       # the release to answer from; None: say nothing was found
+    ranked: tuple[Candidate, ...]  # every candidate, most probable first
+
+    @property
+    def probability(self) -> float:
+        """Of the chosen release, or of the best one when nothing was chosen."""
+        return self.ranked[0].probability if self.ranked else 0.0
+
+
+def decide(question: str, hits: Sequence[Hit], model: AnswerModel) -> Decision:
+    """The most probable release at or above the operating point; content in force wins
+    near-ties with content that is not (a policy and the older version it replaced)."""
+    ranked = tuple(rank(candidates(question, hits), model))
+    passing = [c for c in ranked if c.probability >= model.threshold]
+    if not passing:
+        return Decision(None, ranked)
+    chosen = passing[0]
+    if not _in_force(chosen):
+        chosen = next((c for c in passing if _in_force(c)
+                       and c.probability >= chosen.probability - IN_FORCE_MARGIN), chosen)
+    return Decision(chosen, ranked)
+
+
+def _in_force(candidate: Candidate) -> bool:
+    return any(hit.in_force for hit in candidate.hits)
+
+
+def release_of(hit: Hit) -> str:
+    """An interpretation belongs to the release of the policy it explains."""
+    return hit.interprets or hit.doc_id
+
+
+def candidates(question: str, hits: Sequence[Hit]) -> list[Candidate]:
+    """The search's releases in its order, each with the features of its passages."""
+    by_doc: dict[str, list[Hit]] = {}
+    for hit in hits:
+        by_doc.setdefault(release_of(hit), []).append(hit)
+    if not by_doc:
+        return []
+    context = _Context.of(question, hits)
+    best = {doc_id: max(h.score for h in own) for doc_id, own in by_doc.items()}
+    found = []
+    for position, (doc_id, own) in enumerate(list(by_doc.items())[:MAX_CANDIDATES]):
+        features = _features(position, own, context)
+        others = max((score for d, score in best.items() if d != doc_id), default=0.0)
+        features["margin"] = (best[doc_id] - others) / context.best_score if context.best_score > 0 else 0.0
+        found.append(Candidate(doc_id, tuple(own), features))
+    return found
+
+
+def rank(found: list[Candidate], model: AnswerModel) -> list[Candidate]:
+    """The candidates with their probabilities, most probable first (ties: search order)."""
+    scored = [dataclasses.replace(c, probability=model.probability(c.features)) for c in found]
+    return sorted(scored, key=lambda c: -c.probability)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    best_score: float
+    best_cosine: float
+    length: int
+
+    @classmethod
+    def of(cls, question: str, hits: Sequence[Hit]) -> _Context:
+        cosines = [_cosine(h) for h in hits]
+        return cls(max(h.score for h in hits), max(cosines), len(question.strip()))
+
+
+def _features(rank: int, hits: list[Hit], context: _Context) -> dict[str, float]:
+    signals = [h.signals for h in hits if h.signals is not None]
+    first = signals[0] if signals else None
+    cosine = max(_cosine(h) for h in hits)
+    return {
+        "first": float(rank == 0),
+        "fused_share": max(h.score for h in hits) / context.best_score if context.best_score > 0 else 0.0,
+        "coverage": max((s.coverage for s in signals), default=0.0),
+        "title_coverage": first.title_coverage if first else 0.0,
+        "bm25_share": (max(s.bm25 for s in signals) / first.bm25_best
+                       if first and first.bm25_best > 0 else 0.0),
+        "bm25_z": max((s.bm25_z for s in signals), default=0.0),
+        "cosine_z": max((s.cosine_z for s in signals if s.cosine_z is not None), default=0.0),
+        "cosine": cosine,
+        "cosine_gap": cosine - context.best_cosine,
+        "lexical_first": float(first is not None and first.lexical_rank == 0),
+        "dense_first": float(first is not None and first.dense_rank == 0),
+        "lexical_rr": _reciprocal(first.lexical_rank if first else None),
+        "dense_rr": _reciprocal(first.dense_rank if first else None),
+        "passages": float(len(hits)),
+        "named": float(first is not None and first.named),
+        "explains": float(any(h.kind == "interpretation" or h.source == "faq" for h in hits)),
+        "unknown_share": first.unknown_share if first else 1.0,
+        "length": math.log1p(context.length),
+    }
+
+
+def _cosine(hit: Hit) -> float:
+    if hit.signals is None or hit.signals.cosine is None:
+        return TYPICAL_COSINE
+    return hit.signals.cosine
+
+
+def _reciprocal(rank: int | None) -> float:
+    return 0.0 if rank is None else 1.0 / (1 + rank)

@@ -1,0 +1,102 @@
+"""Why a hit was found, in absolute terms (index.hits.Signals): the fused score says a
+passage beat the other candidates of one question, not that it answers it. The bot's answer
+decision reads these: how much of the question's own vocabulary a passage covers (rare words
+weigh more, words the corpus never uses are counted apart), its BM25 score and cosine, and
+whether the two retrievers agree on its document."""
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+
+import numpy as np
+
+from index.hits import Signals
+from index.query import ReadQuestion
+
+
+@dataclasses.dataclass
+class Evidence:
+    """What the retrievers saw of one question."""
+    read: ReadQuestion
+    sparse_rows: np.ndarray            # row ids, aligned with `sparse`
+    sparse: np.ndarray | None          # BM25 score of every chunk (-1: filtered out); None: unused
+    bm25_top: dict[int, float]         # BM25's best rows, best first
+    dense_top: dict[int, float]        # the dense retriever's best rows (cosines), best first
+    vector: np.ndarray | None          # the question's vector when the dense side ran
+
+
+def explain(view, evidence: Evidence, rows: list[int], named: set[str]) -> dict[int, Signals]:
+    words = view.tokenizer.content_words(evidence.read.normal)
+    known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
+    unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
+    lexical, dense = _doc_ranks(view, evidence.bm25_top), _doc_ranks(view, evidence.dense_top)
+    bm25 = _bm25_of(evidence, rows)
+    best = float(max(evidence.bm25_top.values(), default=0.0))
+    bm25_spread = _spread(evidence.bm25_top.values())
+    cosine_spread = _spread(evidence.dense_top.values())
+    out = {}
+    for row in rows:
+        chunk = view.records[row].chunk
+        title = view.docs[chunk.doc_id].title
+        cosine = _cosine(view, evidence, row)
+        out[row] = Signals(
+            cosine=cosine, bm25=bm25.get(row, 0.0), bm25_best=best,
+            bm25_z=_z(bm25.get(row, 0.0), bm25_spread),
+            cosine_z=None if cosine is None or cosine_spread is None else _z(cosine, cosine_spread),
+            coverage=_coverage(known, " ".join([title, *chunk.heading_path, chunk.text])),
+            passage_coverage=_coverage(known, " ".join([*chunk.heading_path, chunk.text])),
+            title_coverage=_coverage(known, title), unknown_share=unknown_share,
+            lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
+            named=chunk.doc_id in named)
+    return out
+
+
+def _spread(values) -> tuple[float, float] | None:
+    """Mean and standard deviation of the candidates' scores (None without candidates)."""
+    array = np.fromiter(values, np.float64)
+    if not len(array):
+        return None
+    return float(array.mean()), float(array.std())
+
+
+def _z(value: float, spread: tuple[float, float] | None) -> float:
+    if spread is None or spread[1] <= 1e-9:
+        return 0.0
+    return (value - spread[0]) / spread[1]
+
+
+def _coverage(weights: dict[str, float], text: str) -> float:
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    haystack = unicodedata.normalize("NFKC", text).lower()
+    return sum(w for word, w in weights.items() if word in haystack) / total
+
+
+def _doc_ranks(view, ranked_rows: dict[int, float]) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for row in ranked_rows:
+        if row in view.records:
+            ranks.setdefault(view.records[row].chunk.doc_id, len(ranks))
+    return ranks
+
+
+def _bm25_of(evidence: Evidence, rows: list[int]) -> dict[int, float]:
+    if evidence.sparse is None or not len(evidence.sparse_rows):
+        return {}
+    positions = np.searchsorted(evidence.sparse_rows, rows)
+    out = {}
+    for row, position in zip(rows, positions, strict=True):
+        if position < len(evidence.sparse_rows) and evidence.sparse_rows[position] == row:
+            out[row] = max(float(evidence.sparse[position]), 0.0)
+    return out
+
+
+def _cosine(view, evidence: Evidence, row: int) -> float | None:
+    if row in evidence.dense_top:
+        return float(evidence.dense_top[row])
+    if evidence.vector is None:
+        return None
+    with view.lock:
+        stored = view.dense.vectors.get(row)
+    return float(stored @ evidence.vector) if stored is not None else None
