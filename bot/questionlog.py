@@ -58,6 +58,9 @@ question_log = sa.Table(
     sa.Column("answer_ref", sa.String(MAX_REF_CHARS), index=True, unique=True),
     # Asked in the staff simulator (bot.simulated): not the public's, left out of statistics.
     sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
+    # How the bot read a follow-up: with the question that opened its topic (masked like the
+    # question); empty when the question was read as written.
+    sa.Column("reading", sa.Text),
 )
 
 
@@ -136,12 +139,15 @@ class QuestionLog:
 
     def record(self, openid: str, channel: str, question: str, cited: list[dict],
                confidence: float, answered: bool, at: dt.datetime | None = None,
-               answer_ref: str | None = None) -> int:
-        """Log one question; returns the log id (to attach feedback to). `answer_ref` is the
-        reference the answer's link carries (unique), for `rate_answer`."""
+               answer_ref: str | None = None, reading: str | None = None) -> int:
+        """Log one question as the user wrote it; returns the log id (to attach feedback to).
+        `answer_ref` is the reference the answer's link carries (unique), for `rate_answer`;
+        `reading` how the bot read it when that differs (a follow-up with its topic)."""
         row = self._row(openid, channel, question, cited, confidence, answered, at)
         if answer_ref is not None:
             row["answer_ref"] = _checked_ref(answer_ref)
+        if reading:
+            row["reading"] = normalise_question(reading)
         with self.db.write() as conn:
             return conn.execute(sa.insert(question_log).values(**row)
                                 .returning(question_log.c.id)).scalar_one()

@@ -349,7 +349,8 @@ class BotService:
         cited += [{"doc_id": r.doc_id, "chunk_id": None, "score": None, "source": None}
                   for r in answer.related]
         self.questions.record(openid, "wechat", question, cited, float(answer.confidence),
-                              answer.answered, answer_ref=answer.ref)
+                              answer.answered, answer_ref=answer.ref,
+                              reading=reading.text if reading.follow_up else None)
         pending = self.state.get(_pending_rating_key(answer.ref)) if answer.ref else None
         if pending:  # rated before this row was written
             self.questions.rate_answer(answer.ref, pending)

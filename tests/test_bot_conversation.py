@@ -77,14 +77,14 @@ def env(request, tmp_path):
     svc.db.dispose()
 
 
-def logged(svc, openid: str) -> list[str]:
+def logged(svc, openid: str, column: str = "question") -> list[str]:
     svc.bot.flush()
     with svc.db.read() as conn:
         from bot.questionlog import question_log
 
         rows = conn.execute(question_log.select().order_by(question_log.c.id)).mappings().all()
     user = svc.questions.user_hash(openid)
-    return [row["question"] for row in rows if row["user_hash"] == user]
+    return [row[column] for row in rows if row["user_hash"] == user]
 
 
 def test_a_short_question_with_its_own_subject_is_a_new_question(env):
@@ -114,7 +114,8 @@ def test_a_follow_up_is_read_with_the_topic_and_the_reply_says_so(env):
     assert search.queries[-1] == "失业保险金怎么申领 需要哪些材料"
     assert reply.startswith("您问的是：失业保险金怎么申领——需要哪些材料\n")
     assert "身份证等材料" in reply  # the quoted passage answers the follow-up
-    assert logged(svc, "o_jobless") == ["失业保险金怎么申领", "需要哪些材料"]  # as written
+    assert logged(svc, "o_jobless") == ["失业保险金怎么申领", "需要哪些材料"]  # as written,
+    assert logged(svc, "o_jobless", "reading") == [None, "失业保险金怎么申领 需要哪些材料"]  # read so
 
 
 def test_merges_never_chain(env):
