@@ -151,19 +151,21 @@ def _set_probes(svc, cache) -> None:
 
 
 def _load_query_vectors(svc, corpus, embedder, questions) -> None:
-    """Question vectors cached like passages (quality runs only: latency runs embed anew)."""
+    """Question vectors cached like passages (quality runs only: latency runs embed anew),
+    keyed by what the search's dense encoder reads of each question (index.query.QueryReader):
+    the search looks its query cache up by that text, so a vector keyed by anything else (the
+    raw question, an older reading) is never used and every question is embedded again."""
     from index.corpus import text_hash
-    from index.query import focus
+    view = svc.corpus.view()
+    dense = [svc.reader.read(q.question.strip(), view).dense for q in questions]
     path = CACHE_DIR / f"{corpus}-queries-{embedder.name.replace('/', '_')}.npz"
     cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim)
-    texts = [q.question for q in questions]
-    missing = [t for t, v in zip(texts, cache.lookup([text_hash(focus(t)) for t in texts]), strict=True)
-               if v is None]
+    missing = sorted({d for d, v in zip(dense, cache.lookup([text_hash(d) for d in dense]), strict=True)
+                      if v is None})
     if missing:
-        cache.add([text_hash(focus(t)) for t in missing], embedder.embed_queries([focus(t) for t in missing]))
+        cache.add([text_hash(d) for d in missing], embedder.embed_queries(missing))
         cache.save(path)
-    svc.query_vectors = {t: v for t, v in zip(texts, cache.lookup([text_hash(focus(t)) for t in texts]),
-                                              strict=True)}
+    svc.query_vectors = dict(zip(dense, cache.lookup([text_hash(d) for d in dense]), strict=True))
 
 
 def measure_latency(svc, questions, modes=MODES) -> dict:
