@@ -73,11 +73,13 @@ def write_coverage_model(directory: pathlib.Path) -> str:
 
 class FakeSearch:
     """Ranks its passages by its own overlap with the question (reported as the hits'
-    coverage); counts calls; can be made slow."""
+    coverage); counts calls; can be made slow: `delay` seconds (short overlaps), or held until
+    the test opens `gate` (a retrieval that lasts exactly as long as the test needs)."""
 
-    def __init__(self, hits: list[Hit], delay: float = 0.0):
+    def __init__(self, hits: list[Hit], delay: float = 0.0, gate: threading.Event | None = None):
         self.hits = hits
         self.delay = delay
+        self.gate = gate
         self.calls = 0
         self.queries: list[str] = []
         self._lock = threading.Lock()
@@ -89,6 +91,8 @@ class FakeSearch:
             self.queries.append(query)
         if self.delay:
             time.sleep(self.delay)
+        if self.gate is not None and not self.gate.wait(timeout=60):
+            raise TimeoutError("the test never opened the retrieval's gate")
         scored = [(overlap(query, f"{h.title} {h.text}"), h) for h in self.hits
                   if (include_expired or h.in_force)
                   and (releases is None or (h.interprets or h.doc_id) in releases)]
@@ -102,6 +106,37 @@ def _found(hit: Hit, query: str, covered: float, rank: int) -> Hit:
                       title_coverage=overlap(query, hit.title), unknown_share=0.0,
                       lexical_rank=rank, dense_rank=None, named=False)
     return dataclasses.replace(hit, score=1.0 / (61 + rank), signals=signals)
+
+
+class SearchSlot:
+    """The retriever of an app that a module's tests share (an app costs seconds): a test that
+    counts retrievals puts its own fresh FakeSearch in, so no test sees another's calls."""
+
+    def __init__(self, hits: list[Hit]):
+        self.hits = hits
+        self.search = FakeSearch(hits)
+
+    def fresh(self) -> FakeSearch:
+        self.search = FakeSearch(self.hits)
+        return self.search
+
+    def __call__(self, query: str, k: int = 5, **options) -> list[Hit]:
+        return self.search(query, k, **options)
+
+
+def late_deliveries(bot) -> threading.Semaphore:
+    """Released once for each late answer the bot has finished delivering (a customer-service
+    message sent or the answer kept): the test waits on it instead of sleeping."""
+    done = threading.Semaphore(0)
+    deliver = bot.deliver_late
+
+    def observed(openid, answer):
+        try:
+            deliver(openid, answer)
+        finally:
+            done.release()
+    bot.deliver_late = observed
+    return done
 
 
 def publish(db, *documents: Document) -> None:

@@ -5,22 +5,32 @@ import itertools
 import threading
 
 import pytest
-from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
+from test_bot_fakes import SearchSlot, bot_config, publish, world_documents, world_hits
 
 from bot import replies
 from bot.answer import RELATED_FIRST_NUMBER
 from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
 from bot.xmlsafe import parse_flat_xml
 
-_SEARCH = FakeSearch(world_hits())
 _MSG_IDS = itertools.count(10**6)  # unique per module: a repeated MsgId would be a retry
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def slot():
+    return SearchSlot(world_hits())
+
+
+@pytest.fixture
+def search(slot):
+    """Each test's own retriever in the module's app."""
+    return slot.fresh()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, slot):
     from server import create_app
 
-    app = create_app(bot_config(tmp_path_factory.mktemp("msgs"), _SEARCH))
+    app = create_app(bot_config(tmp_path_factory.mktemp("msgs"), slot))
     svc = app.extensions["policybot"]
     if getattr(svc, "subscribers", None) is None:  # helper D's feature not registered yet
         from bot.subscribers import Subscribers
@@ -62,10 +72,13 @@ def test_voice_with_and_without_recognition(chat):
     assert "请用文字输入" in chat(voice_xml("o_resident2", "", msg_id=13))["Content"]
 
 
-@pytest.mark.parametrize("kind", ["image", "video", "shortvideo", "location", "link"])
-def test_media_messages_get_polite_guidance(chat, kind):
-    content = chat(media_xml("o_resident3", kind, msg_id=hash(kind) % 10**9))["Content"]
-    assert content.startswith("收到您") and "文字" in content or "办理" in content
+@pytest.mark.parametrize(("kind", "received", "guidance"), [
+    ("image", "收到您的图片", "请用文字"), ("video", "收到您的视频", "请用文字"),
+    ("shortvideo", "收到您的视频", "请用文字"), ("location", "收到您的位置", "在哪里办理"),
+    ("link", "收到您分享的链接", "请用文字")])
+def test_media_messages_get_polite_guidance(chat, kind, received, guidance):
+    content = chat(media_xml("o_resident3", kind, msg_id=next(_MSG_IDS)))["Content"]
+    assert content.startswith(received) and guidance in content
 
 
 def test_subscribe_event_welcomes_and_unsubscribe_marks_inactive(app, chat):
@@ -176,10 +189,10 @@ def test_a_rating_that_arrives_before_the_answer_is_logged_waits_for_it(app, cha
     assert latest.question == "失业保险金怎么申领" and latest.rating == "unsatisfied"
 
 
-def test_plaintext_mode_round_trip(tmp_path):
+def test_plaintext_mode_round_trip(tmp_path, search):
     from server import create_app
 
-    app = create_app(bot_config(tmp_path, _SEARCH, safe=False))
+    app = create_app(bot_config(tmp_path, search, safe=False))
     sender = WeChatSender.from_app(app)
     response = sender.post(app.test_client(), text_xml("o_plain", "失业保险金怎么申领", msg_id=1))
     fields = parse_flat_xml(response.data)

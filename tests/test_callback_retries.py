@@ -25,7 +25,7 @@ def make_app(data_dir, delay=0.0, **extra):
 
 @pytest.fixture
 def app_and_search(tmp_path):
-    app, search = make_app(tmp_path / "instance", delay=0.3)
+    app, search = make_app(tmp_path / "instance", delay=0.2)
     yield app, search
     app.extensions["policybot"].db.dispose()
 
@@ -67,7 +67,7 @@ def test_same_msgid_from_another_user_is_not_lost(app_and_search):
 
 
 def _deliver_in_process(data_dir, args, body, barrier, queue):
-    app, search = make_app(data_dir, delay=0.3)
+    app, search = make_app(data_dir, delay=0.2)
     client = app.test_client()
     barrier.wait(timeout=120)  # all three deliver at the same moment
     response = client.post("/wechat", query_string=args, data=body)
@@ -108,7 +108,7 @@ def test_concurrent_deliveries_with_the_redis_store(tmp_path):
         if os.environ.get("CI"):
             pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI must provide it)")
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    app, search = make_app(tmp_path / "instance", delay=0.3, REDIS_URL=REDIS_URL)
+    app, search = make_app(tmp_path / "instance", delay=0.2, REDIS_URL=REDIS_URL)
     sender = WeChatSender.from_app(app)
     args, body = sender.signed_request(text_xml("o_redis", QUESTION, msg_id=4))
     with concurrent.futures.ThreadPoolExecutor(3) as pool:

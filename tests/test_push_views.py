@@ -4,7 +4,9 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from bot.push import links
 from bot.push.links import profile_token, profile_url
 
 A, B = "oUSERA000000000000000000000001", "oUSERB000000000000000000000002"
@@ -48,10 +50,20 @@ def test_a_forged_or_altered_link_is_refused(app, client, svc):
     assert svc.subscribers.profile(B)["kind"] == "resident"
 
 
+def token_signed_ago(app, openid, seconds):
+    """A profile link as `profile_url` made it `seconds` ago (its signer's clock set back)."""
+    class SignerBack(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - seconds
+    serializer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=links.SALT, signer=SignerBack)
+    return serializer.dumps({"s": app.extensions["policybot"].subscribers.ensure(openid)})
+
+
 def test_an_expired_link_is_refused(app, client, svc):
-    app.config["PUSH_PROFILE_LINK_MAX_AGE"] = 1
-    token = link_token(app, A)
-    time.sleep(2.1)
+    app.config["PUSH_PROFILE_LINK_MAX_AGE"] = 600
+    fresh = token_signed_ago(app, A, 590)
+    assert client.get("/h5/profile", query_string={"t": fresh}).status_code == 200
+    token = token_signed_ago(app, A, 610)
     assert client.get("/h5/profile", query_string={"t": token}).status_code == 403
     assert client.post("/h5/profile", data={"t": token, "kind": "enterprise"}).status_code == 403
     assert svc.subscribers.profile(A)["kind"] == "resident"

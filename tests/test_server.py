@@ -75,7 +75,7 @@ def wait_healthy(url, timeout):
             with urllib.request.urlopen(url, timeout=2) as response:
                 return response.status
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.1)
     return None
 
 
