@@ -112,7 +112,7 @@ def test_keywords_of_a_framed_question_are_the_subject_words(frame):
 
 def test_masked_personal_data_is_no_keyword():
     assert keywords("我的手机【手机号】，公积金提取要多久") == ["公积金", "提取"]
-    assert keywords("身份证号【身份证号】电动车上牌") == ["电动车", "上牌"]
+    assert keywords("身份证号【身份证号】电动车挂牌") == ["电动车", "挂牌"]
 
 
 def test_grouping_by_embedding_and_by_keywords():
