@@ -97,6 +97,52 @@ def client(app):
     return app.test_client()
 
 
+# -- a clean environment -------------------------------------------------------------------
+# The variables the application reads (server.load_config, bot/push/runner.py). A developer's
+# shell with DATABASE_URL set would otherwise run every test app's migrations against that
+# database. POLICYBOT_TEST_* (the test servers' addresses, read above) are the tests' own.
+PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def clean_environment():
+    """Session-wide, so that module-scoped apps (created before any per-test fixture) see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if (name.startswith("POLICYBOT_") and not name.startswith("POLICYBOT_TEST_")) or name in PLAIN_ENV:
+                patch.delenv(name)
+        yield
+
+
+# -- figures where CI shows them --------------------------------------------------------------
+# Tests print their figures (SECURITY.md); pytest shows a passing test's output only with -s,
+# so the lines each passing test printed are repeated in a "figures" section of the summary.
+FIGURE_LINES_PER_TEST = 12
+_FIGURES = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.passed and report.capstdout.strip():
+        lines = [line for line in report.capstdout.splitlines() if line.strip()]
+        item.config.stash.setdefault(_FIGURES, []).append((item.nodeid, lines))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    figures = config.stash.get(_FIGURES, [])
+    if not figures:
+        return
+    terminalreporter.section("figures")
+    for nodeid, lines in figures:
+        terminalreporter.write_line(nodeid)
+        for line in lines[:FIGURE_LINES_PER_TEST]:
+            terminalreporter.write_line("    " + line)
+        if len(lines) > FIGURE_LINES_PER_TEST:
+            terminalreporter.write_line(f"    … {len(lines) - FIGURE_LINES_PER_TEST} more lines")
+
+
 CHROMIUM = pathlib.Path("/usr/bin/chromium")  # Debian's; Playwright cannot download its own here
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

@@ -55,6 +55,7 @@ class Fault:
     openid: str | None = None  # only for this recipient
     delay: float = 0.0
     blackhole: bool = False
+    held: threading.Event | None = None  # answer only once the test sets it
 
 
 @dataclasses.dataclass
@@ -77,6 +78,8 @@ class FakeWeChat:
         self._msgids = itertools.count(1000)
         self._tokens = itertools.count(1)
         self._blackholes: list[socket.socket] = []
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self.reset()
 
     # -- control --------------------------------------------------------------------------
@@ -98,6 +101,19 @@ class FakeWeChat:
 
     def slow(self, path: str, seconds: float, times: int | None = None) -> None:
         self._add(Fault(path, delay=seconds, times=times))
+
+    def hold(self, path: str, times: int | None = 1) -> threading.Event:
+        """The next call(s) to `path` are answered (and take effect) only when the test sets the
+        returned event: a reply slower than the client's read timeout, without a sleep."""
+        released = threading.Event()
+        self._add(Fault(path, held=released, times=times))
+        return released
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until no request is being handled (a held one answered, its effect recorded)."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout):
+                raise TimeoutError(f"{self._in_flight} requests still in flight")
 
     def blackhole(self, path: str, times: int | None = None) -> None:
         self._add(Fault(path, blackhole=True, times=times))
@@ -154,12 +170,24 @@ class FakeWeChat:
 
     # -- request handling (called by the handler thread) ------------------------------------
     def handle(self, path: str, query: dict, body: dict) -> tuple[int, dict | None]:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._handle(path, query, body)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, path: str, query: dict, body: dict) -> tuple[int, dict | None]:
         fault = self._take_fault(path, body.get("touser"))
         if fault and fault.blackhole:
             self._stop.wait()
             return 0, None
         if fault and fault.delay:
             time.sleep(fault.delay)
+        if fault and fault.held is not None and not fault.held.wait(timeout=60):
+            return 0, None  # never released: the test failed elsewhere
         with self._lock:
             self.calls[path] += 1
             if path in TOKEN_PATHS:

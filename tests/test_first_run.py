@@ -49,7 +49,7 @@ def test_server_prints_the_setup_link_last_in_a_framed_block(tmp_path):
     try:
         assert wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=120) == 200
         banner = _banner(out, timeout=30)
-        time.sleep(0.5)  # anything logged after the banner would show now
+        time.sleep(0.2)  # anything logged right after the banner would show now
         late = _drain(err)
         link = next(line.strip() for line in banner if "/staff/setup/" in line)
         with urllib.request.urlopen(link, timeout=5) as page:

@@ -82,6 +82,7 @@ KILL_SCRIPT = textwrap.dedent("""
     print("ready", flush=True)
     while True:
         svc.rebuild()
+        print("rebuilt", flush=True)
 """)
 
 
@@ -90,9 +91,13 @@ def test_kill_during_reindex_leaves_a_loadable_index(db, releases, tmp_path):
     for n in range(8):
         publish(releases, make_policy(f"law{n}", title=f"条例{n}", text=LAW * 20))
     script = KILL_SCRIPT.format(root=str(ROOT), db=str(tmp_path / "test.sqlite3"), tmp=str(tmp_path))
-    for delay in (0.3, 0.9, 1.7):
+    # Killed at different moments of a rebuild: during the first, then a little into the next
+    # after one or two have completed (the child says when each ends; no long sleeps).
+    for rebuilds, delay in ((0, 0.1), (1, 0.05), (2, 0.2)):
         child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
         assert child.stdout.readline().strip() == b"ready"
+        for _ in range(rebuilds):
+            assert child.stdout.readline().strip() == b"rebuilt"
         time.sleep(delay)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()

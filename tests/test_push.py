@@ -256,9 +256,10 @@ def test_system_busy_is_retried_with_backoff(env):
 def test_a_timeout_is_resent_under_the_same_client_msg_id_and_delivered_once(env):
     add_subscribers(env.db, env.subs.cipher, people(3))
     publish(env.releases, make_policy("p1"))
-    env.fake.slow(TEMPLATE, 0.8, times=1)  # read timeout 0.5 s: WeChat delivered, we do not know
+    held = env.fake.hold(TEMPLATE, times=1)  # past the read timeout: WeChat delivered, we do not know
     drain(env)
-    time.sleep(1.0)  # let the slow first attempt complete on the server too
+    held.set()  # the first attempt completes on the server too
+    env.fake.wait_idle()
     counts = env.fake.delivery_counts(TEMPLATE)
     assert len(counts) == 3 and max(counts.values()) == 1
     assert env.fake.calls[TEMPLATE] == 4
@@ -268,8 +269,9 @@ def test_a_timeout_without_an_idempotency_key_becomes_unknown(db, releases, fake
     env = make_env(db, releases, fake_wechat, PUSH_CHANNEL="subscribe")
     add_subscribers(env.db, env.subs.cipher, people(2))
     release_id = publish(env.releases, make_policy("p1"))
-    env.fake.slow("/cgi-bin/message/subscribe/bizsend", 0.8, times=1)
+    held = env.fake.hold("/cgi-bin/message/subscribe/bizsend", times=1)
     drain(env)
+    held.set()
     stats = release_stats(env.db, release_id)
     assert (stats["unknown"], stats["sent"]) == (1, 1)
     rows = outbox.unknown_rows(env.db, release_id)

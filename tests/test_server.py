@@ -94,3 +94,14 @@ def test_first_start_imports_the_demo_once_and_retire_expired_runs_from_the_cli(
     assert "0 release(s) retired" in again.output
     for app in (first, second):
         app.extensions["policybot"].db.dispose()
+
+
+def test_the_tests_run_without_the_developers_settings():
+    """conftest clears the variables the application reads (a DATABASE_URL in a developer's
+    shell would otherwise receive every test app's migrations)."""
+    from tests.conftest import PLAIN_ENV
+
+    leaked = [name for name in os.environ if name in PLAIN_ENV
+              or (name.startswith("POLICYBOT_") and not name.startswith("POLICYBOT_TEST_"))]
+    assert leaked == []
+    assert load_config({"DATA_DIR": "x"})["DATABASE_URL"] is None
