@@ -109,7 +109,9 @@ def clean_environment():
     """Session-wide, so that module-scoped apps (created before any per-test fixture) see it too."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if (name.startswith("POLICYBOT_") and not name.startswith("POLICYBOT_TEST_")) or name in PLAIN_ENV:
+            if (
+                name.startswith("POLICYBOT_") and not name.startswith("POLICYBOT_TEST_")
+            ) or name in PLAIN_ENV:
                 patch.delenv(name)
         yield
 

@@ -77,7 +77,10 @@ def test_policy_article_header_names_number_body_date_status():
     hits = [hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明。", article="第五条")]
     answer = compose_answer("失业保险金申领需要什么证明", found("失业保险金申领需要什么证明", hits), ctx())
     first_lines = answer.text.splitlines()[:2]
-    assert first_lines == ["《广州市失业保险金申领办法》", "穗府办规〔2025〕8号｜广州市人民政府办公厅｜2025-06-01发布｜现行有效"]
+    assert first_lines == [
+        "《广州市失业保险金申领办法》",
+        "穗府办规〔2025〕8号｜广州市人民政府办公厅｜2025-06-01发布｜现行有效",
+    ]
     assert "\n第五条 失业保险金申领需要提交身份证和失业登记证明。\n" in answer.text
     assert f"{PUBLIC}/p/gz_unemp#a-%E7%AC%AC%E4%BA%94%E6%9D%A1" in answer.text
 
@@ -99,7 +102,9 @@ def test_expired_without_successor_says_so():
 
 
 def test_in_force_content_wins_over_expired_content():
-    current = hit_of(NEW_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险。", article="第六条")
+    current = hit_of(
+        NEW_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险。", article="第六条"
+    )
     expired = hit_of(OLD_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。",
                      article="第六条", in_force=False)
     answer = compose_answer("积分制入户申请条件", found("积分制入户申请条件", [expired, current]), ctx())
@@ -119,7 +124,9 @@ def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
     hits = [hit_of(long_doc, long_text, article="第九条"),
             hit_of(UNEMPLOYMENT, "失业保险金申领" * 50, ordinal=2),
             hit_of(doc("other", title="另一个失业保险金申领文件" * 4), "失业保险金申领" * 50, ordinal=3)]
-    answer = compose_answer("失业保险金申领材料", found("失业保险金申领材料", hits), ctx(answer_ref="AbCdEfGh1234"))
+    answer = compose_answer(
+        "失业保险金申领材料", found("失业保险金申领材料", hits), ctx(answer_ref="AbCdEfGh1234")
+    )
     size = utf8_len(answer.text)
     print(f"long answer: {size} bytes (limit 2000)")
     assert size <= 2000

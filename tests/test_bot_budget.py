@@ -50,8 +50,11 @@ def test_a_retrieval_past_the_budget_replies_success_at_once_and_follows_up_once
     assert delivered.acquire(timeout=30)
     bot.budget.shutdown()  # every retrieval and late delivery has finished: nothing extra can come
     sent = fake_wechat.delivered(CS_PATH)
-    print(f"slow path: passive reply after {elapsed:.2f} s (budget 0.2 s, {first.data.decode()!r}), "
-          f"retries {[r.data.decode() for r in retries]}, follow-up messages {len(sent)}, retrievals {search.calls}")
+    print(
+        f"slow path: passive reply after {elapsed:.2f} s (budget 0.2 s, {first.data.decode()!r}), "
+        f"retries {[r.data.decode() for r in retries]}, follow-up messages {len(sent)}, "
+        f"retrievals {search.calls}"
+    )
     assert first.status_code == 200 and first.data == b"success" and still_held
     assert all(r.data == b"success" for r in retries)
     assert len(sent) == 1 and sent[0].openid == "o_slow" and search.calls == 1
@@ -71,7 +74,9 @@ def test_uncertified_account_keeps_the_late_answer_for_the_next_message(tmp_path
     gate.set()
     assert delivered.acquire(timeout=30)
     later = sender.reply_text(sender.post(client, text_xml("o_sub_acct", "目录", msg_id=2)))
-    assert later.startswith("您上一个问题的答复：\n") and "失业保险金" in later and "现行有效政策目录" in later
+    assert (
+        later.startswith("您上一个问题的答复：\n") and "失业保险金" in later and "现行有效政策目录" in later
+    )
     again = sender.reply_text(sender.post(client, text_xml("o_sub_acct", "目录", msg_id=3)))
     assert "您上一个问题的答复" not in again  # delivered once
 

@@ -176,10 +176,24 @@ OLD_SUBSIDY = doc("gz_subsidy_2019", title="广州市见习补贴办法", status
 
 def world_hits() -> list[Hit]:
     return [
-        hit_of(UNEMPLOYMENT, "第五条 失业保险金申领需要提交身份证和失业登记证明等材料。", article="第五条",
-               start=22, ordinal=1),
-        hit_of(UNEMPLOYMENT_FAQ, "问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。", source="faq"),
-        hit_of(OLD_HUKOU, "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。", article="第六条", in_force=False),
+        hit_of(
+            UNEMPLOYMENT,
+            "第五条 失业保险金申领需要提交身份证和失业登记证明等材料。",
+            article="第五条",
+            start=22,
+            ordinal=1,
+        ),
+        hit_of(
+            UNEMPLOYMENT_FAQ,
+            "问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。",
+            source="faq",
+        ),
+        hit_of(
+            OLD_HUKOU,
+            "第六条 积分制入户的申请条件是在本市合法稳定就业并缴纳社会保险满4年。",
+            article="第六条",
+            in_force=False,
+        ),
         hit_of(OLD_SUBSIDY, "第三条 见习补贴的标准为每人每月1000元。", article="第三条", in_force=False),
     ]
 

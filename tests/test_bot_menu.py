@@ -18,19 +18,32 @@ def test_shipped_menu_is_valid_and_every_click_has_an_action():
 
 
 BAD_MENUS = {
-    "four top-level buttons": {"button": [{"type": "click", "name": "a", "key": "K"}] * 4, "actions": {"K": "帮助"}},
-    "six items": {"button": [{"name": "a", "sub_button": [{"type": "click", "name": "b", "key": "K"}] * 6}],
-                  "actions": {"K": "帮助"}},
-    "top name 17 bytes": {"button": [{"type": "click", "name": "政策查询服务入口", "key": "K"}], "actions": {"K": "帮助"}},
-    "item name 61 bytes": {"button": [{"name": "a", "sub_button": [{"type": "click", "name": "字" * 21, "key": "K"}]}],
-                           "actions": {"K": "帮助"}},
+    "four top-level buttons": {
+        "button": [{"type": "click", "name": "a", "key": "K"}] * 4,
+        "actions": {"K": "帮助"},
+    },
+    "six items": {
+        "button": [{"name": "a", "sub_button": [{"type": "click", "name": "b", "key": "K"}] * 6}],
+        "actions": {"K": "帮助"},
+    },
+    "top name 17 bytes": {
+        "button": [{"type": "click", "name": "政策查询服务入口", "key": "K"}],
+        "actions": {"K": "帮助"},
+    },
+    "item name 61 bytes": {
+        "button": [{"name": "a", "sub_button": [{"type": "click", "name": "字" * 21, "key": "K"}]}],
+        "actions": {"K": "帮助"},
+    },
     "click without action": {"button": [{"type": "click", "name": "a", "key": "NOPE"}], "actions": {}},
     "view without url": {"button": [{"type": "view", "name": "a"}]},
     "javascript url": {"button": [{"type": "view", "name": "a", "url": "javascript:alert(1)"}]},
     "unknown type": {"button": [{"type": "dance", "name": "a"}]},
     "no buttons": {"button": []},
     "empty sub list": {"button": [{"name": "a", "sub_button": []}]},
-    "key too long": {"button": [{"type": "click", "name": "a", "key": "K" * 129}], "actions": {"K" * 129: "x"}},
+    "key too long": {
+        "button": [{"type": "click", "name": "a", "key": "K" * 129}],
+        "actions": {"K" * 129: "x"},
+    },
 }
 
 
@@ -43,9 +56,18 @@ def test_invalid_menus_are_refused(label):
 def test_create_menu_calls_wechat_once_with_a_valid_menu(tmp_path, fake_wechat):
     from server import create_app
 
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "LOAD_DEMO": False, "INDEX_EMBEDDER": "hash",
-                      "WECHAT_TOKEN": "Tok3nForTests9x", "WECHAT_APPID": fake_wechat.appid,
-                      "WECHAT_APPSECRET": fake_wechat.secret, "WECHAT_API_BASE": fake_wechat.url})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATA_DIR": str(tmp_path),
+            "LOAD_DEMO": False,
+            "INDEX_EMBEDDER": "hash",
+            "WECHAT_TOKEN": "Tok3nForTests9x",
+            "WECHAT_APPID": fake_wechat.appid,
+            "WECHAT_APPSECRET": fake_wechat.secret,
+            "WECHAT_API_BASE": fake_wechat.url,
+        }
+    )
     svc = app.extensions["policybot"]
     if getattr(svc, "wechat", None) is None:  # helper D's feature not registered yet
         from bot.wechat_api import make_client
@@ -59,4 +81,6 @@ def test_create_menu_calls_wechat_once_with_a_valid_menu(tmp_path, fake_wechat):
     assert fake_wechat.calls.get("/cgi-bin/menu/create", 0) == 0
     created = runner.invoke(args=["create-menu"])
     assert created.exit_code == 0, created.output
-    assert fake_wechat.calls["/cgi-bin/menu/create"] == 1 and fake_wechat.menu["button"][0]["name"] == "政策查询"
+    assert (
+        fake_wechat.calls["/cgi-bin/menu/create"] == 1 and fake_wechat.menu["button"][0]["name"] == "政策查询"
+    )

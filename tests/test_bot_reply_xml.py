@@ -50,7 +50,9 @@ def test_reply_rendering_figure_over_a_fixed_sample():
     the property test above and of test order): how many nasty strings render faithfully."""
     rng = random.Random(20261130)
     samples = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40))) for _ in range(1000)]
-    samples += ["".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(0, 60))) for _ in range(1000)]
+    samples += [
+        "".join(chr(rng.randint(0, 0x10FFFF)) for _ in range(rng.randint(0, 60))) for _ in range(1000)
+    ]
     ok = sum(_renders_faithfully(content) for content in samples)
     print(f"reply rendering: well-formed XML, MsgType text, content intact {ok}/{len(samples)}")
     assert ok == len(samples)

@@ -182,7 +182,10 @@ def test_journey_from_upload_to_public_page(live, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     public.screenshot(path=str(ARTIFACTS / "04-public-page.png"), full_page=True)
     assert problems == [], problems  # no console errors, no CSP violations
-    print(f"\nbrowser journey: release {release_id} published; search hit {policy_id}; screenshots in {ARTIFACTS}")
+    print(
+        f"\nbrowser journey: release {release_id} published; search hit {policy_id}; "
+        f"screenshots in {ARTIFACTS}"
+    )
 
 
 NASTY = ("<script>window.__xss=(window.__xss||0)+1</script>",
@@ -204,12 +207,23 @@ def test_nasty_documents_execute_no_script(live, browser):
     releases.review(users["reviewer"].actor, rid, NASTY[2])
     releases.sign(users["signer"].actor, rid)
     releases.publish(users["signer"].actor, rid)
-    new = make_policy("xss-new", title=NASTY[0] + "新版", text="第一条 " + NASTY[2] + "\n" + nasty, supersedes="xss-old",
-                      issuing_body=NASTY[1], topics=[NASTY[0]])
-    interp = make_interpretation("xss-i", "xss-new", title=NASTY[1], text=nasty,
-                                 faq=[{"q": NASTY[0], "a": NASTY[1]}],
-                                 sections=[{"name": "政策背景", "text": NASTY[2]}],
-                                 media=[{"kind": "video", "url": "https://v.example/" + NASTY[3], "title": NASTY[0]}])
+    new = make_policy(
+        "xss-new",
+        title=NASTY[0] + "新版",
+        text="第一条 " + NASTY[2] + "\n" + nasty,
+        supersedes="xss-old",
+        issuing_body=NASTY[1],
+        topics=[NASTY[0]],
+    )
+    interp = make_interpretation(
+        "xss-i",
+        "xss-new",
+        title=NASTY[1],
+        text=nasty,
+        faq=[{"q": NASTY[0], "a": NASTY[1]}],
+        sections=[{"name": "政策背景", "text": NASTY[2]}],
+        media=[{"kind": "video", "url": "https://v.example/" + NASTY[3], "title": NASTY[0]}],
+    )
     new_rid = releases.new_version(users["drafter"].actor, "xss-old", new, [interp])
     releases.submit(users["drafter"].actor, new_rid)
     dialogs = []

@@ -46,7 +46,11 @@ def chat(app):
     sender, client = WeChatSender.from_app(app), app.test_client()
 
     def send(xml_or_text, openid="o_resident1"):
-        xml = xml_or_text if xml_or_text.startswith("<xml>") else text_xml(openid, xml_or_text, msg_id=next(_MSG_IDS))
+        xml = (
+            xml_or_text
+            if xml_or_text.startswith("<xml>")
+            else text_xml(openid, xml_or_text, msg_id=next(_MSG_IDS))
+        )
         response = sender.post(client, xml)
         assert response.status_code == 200, response.data
         return sender.reply_fields(response)
@@ -56,7 +60,10 @@ def chat(app):
 def test_text_question_is_answered_with_a_quotation(chat):
     reply = chat("失业保险金怎么申领？")
     assert reply["MsgType"] == "text" and reply["ToUserName"] == "o_resident1"
-    assert "《失业保险金申领热点问答》" in reply["Content"] and "https://zc.example.gov.cn/p/gz_unemp" in reply["Content"]
+    assert (
+        "《失业保险金申领热点问答》" in reply["Content"]
+        and "https://zc.example.gov.cn/p/gz_unemp" in reply["Content"]
+    )
 
 
 def test_expired_policy_is_presented_as_expired_through_the_app(chat):
@@ -89,9 +96,18 @@ def test_subscribe_event_welcomes_and_unsubscribe_marks_inactive(app, chat):
 
 
 def test_menu_click_keys_act_as_typed_text(chat):
-    assert "现行有效政策目录" in chat(event_xml("o_menu", "CLICK", "CATALOGUE", create_time=1700000100))["Content"]
-    assert "失业保险金" in chat(event_xml("o_menu", "CLICK", "TOPIC_UNEMPLOYMENT", create_time=1700000101))["Content"]
-    assert "您可以直接提问" in chat(event_xml("o_menu", "CLICK", "NO_SUCH_KEY", create_time=1700000102))["Content"]
+    assert (
+        "现行有效政策目录"
+        in chat(event_xml("o_menu", "CLICK", "CATALOGUE", create_time=1700000100))["Content"]
+    )
+    assert (
+        "失业保险金"
+        in chat(event_xml("o_menu", "CLICK", "TOPIC_UNEMPLOYMENT", create_time=1700000101))["Content"]
+    )
+    assert (
+        "您可以直接提问"
+        in chat(event_xml("o_menu", "CLICK", "NO_SUCH_KEY", create_time=1700000102))["Content"]
+    )
     assert chat(event_xml("o_menu", "VIEW", "https://zc.example.gov.cn/search", create_time=1700000103)) == {}
 
 
@@ -216,5 +232,7 @@ def test_a_failing_retriever_gets_an_honest_busy_reply(tmp_path):
         raise RuntimeError("index not loaded")
     app = create_app(bot_config(tmp_path, broken))
     sender = WeChatSender.from_app(app)
-    reply = sender.reply_text(sender.post(app.test_client(), text_xml("o_busy", "失业保险金怎么申领", msg_id=1)))
+    reply = sender.reply_text(
+        sender.post(app.test_client(), text_xml("o_busy", "失业保险金怎么申领", msg_id=1))
+    )
     assert "系统繁忙" in reply and "转人工" in reply

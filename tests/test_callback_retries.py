@@ -51,7 +51,9 @@ def test_three_concurrent_deliveries_are_processed_once(app_and_search):
         return sender.reply_text(app.test_client().post("/wechat", query_string=args, data=body))
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         replies = list(pool.map(deliver, range(3)))
-    print(f"concurrent deliveries (threads): processed {search.calls}, identical {replies.count(replies[0])}/3")
+    print(
+        f"concurrent deliveries (threads): processed {search.calls}, identical {replies.count(replies[0])}/3"
+    )
     assert search.calls == 1 and len(set(replies)) == 1 and replies[0]
 
 
@@ -60,7 +62,10 @@ def test_same_msgid_from_another_user_is_not_lost(app_and_search):
     sender, client = WeChatSender.from_app(app), app.test_client()
     first = sender.reply_fields(sender.post(client, text_xml("o_alice", QUESTION, msg_id=77)))
     second = sender.reply_fields(sender.post(client, text_xml("o_bob", QUESTION, msg_id=77)))
-    events = [sender.post(client, event_xml(user, "subscribe", create_time=1700000000)) for user in ("o_alice", "o_bob")]
+    events = [
+        sender.post(client, event_xml(user, "subscribe", create_time=1700000000))
+        for user in ("o_alice", "o_bob")
+    ]
     print(f"dedupe-key collisions (same MsgId, other user): lost {2 - search.calls}")
     assert search.calls == 2 and first["ToUserName"] == "o_alice" and second["ToUserName"] == "o_bob"
     assert all("感谢关注" in sender.reply_text(e) for e in events)
@@ -114,5 +119,8 @@ def test_concurrent_deliveries_with_the_redis_store(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         replies = list(pool.map(lambda _: sender.reply_text(
             app.test_client().post("/wechat", query_string=args, data=body)), range(3)))
-    print(f"concurrent deliveries (Redis store): processed {search.calls}, identical {replies.count(replies[0])}/3")
+    print(
+        f"concurrent deliveries (Redis store): processed {search.calls}, "
+        f"identical {replies.count(replies[0])}/3"
+    )
     assert search.calls == 1 and len(set(replies)) == 1 and replies[0]

@@ -118,7 +118,11 @@ def test_get_verification_echoes_only_with_a_valid_signature(app):
     assert client.get("/wechat", query_string={**good, "signature": "0" * 40}).status_code == 403
     assert client.get("/wechat", query_string={**good, "echostr": "<script>"}).status_code == 400
     old = str(int(time.time()) - 301)
-    stale = {**good, "timestamp": old, "signature": sha1_signature(TEST_WECHAT_CONFIG["WECHAT_TOKEN"], old, nonce)}
+    stale = {
+        **good,
+        "timestamp": old,
+        "signature": sha1_signature(TEST_WECHAT_CONFIG["WECHAT_TOKEN"], old, nonce),
+    }
     assert client.get("/wechat", query_string=stale).status_code == 403
 
 
@@ -141,12 +145,18 @@ def forged_requests(sender: WeChatSender) -> list[tuple[str, dict, bytes]]:
         signed = {**args, "timestamp": t, "signature": sha1_signature(token, t, nonce)}
         cases.append((f"timestamp {delta:+d}", signed, body))
     for label, bad in (("non-digit timestamp", "12a"), ("empty timestamp", ""), ("huge timestamp", "9" * 30)):
-        cases.append((label, {**args, "timestamp": bad, "signature": sha1_signature(token, bad, nonce)}, body))
+        cases.append(
+            (label, {**args, "timestamp": bad, "signature": sha1_signature(token, bad, nonce)}, body)
+        )
     encrypt = body.decode().split("<Encrypt><![CDATA[")[1].split("]]>")[0]
     tampered = encrypt[:20] + ("A" if encrypt[20] != "A" else "B") + encrypt[21:]
-    for label, enc in (("tampered ciphertext", tampered), ("other key", _encrypt(xml, OTHER_KEY, sender.config.appid)),
-                       ("other appid", _encrypt(xml, sender.config.aes_key, "wxotherapp0000000")),
-                       ("not base64", "%%%%"), ("empty Encrypt", "")):
+    for label, enc in (
+        ("tampered ciphertext", tampered),
+        ("other key", _encrypt(xml, OTHER_KEY, sender.config.appid)),
+        ("other appid", _encrypt(xml, sender.config.aes_key, "wxotherapp0000000")),
+        ("not base64", "%%%%"),
+        ("empty Encrypt", ""),
+    ):
         forged = {**args, "msg_signature": sha1_signature(token, ts, nonce, enc)}
         cases.append((label, forged, f"<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>".encode()))
     wrong_token = {**args, "signature": sha1_signature("WrongToken123", ts, nonce),
@@ -204,7 +214,9 @@ def test_boundary_shift_and_replays_are_answered_as_duplicates_or_refused(app, s
         statuses.append(response.status_code)
         if response.status_code == 200:
             assert sender.reply_text(response) == sender.reply_text(first)
-    other_body = sender.signed_request(text_xml("o_user", "别的问题", msg_id=901), timestamp=ts, nonce="123")[1]
+    other_body = sender.signed_request(text_xml("o_user", "别的问题", msg_id=901), timestamp=ts, nonce="123")[
+        1
+    ]
     swapped = _post(client, args, other_body).status_code
     print(f"boundary shift/replay: statuses {statuses}, same signature with another body → {swapped}, "
           f"processed {search.calls}")
@@ -241,8 +253,15 @@ def test_key_rotation_accepts_the_previous_key_and_replies_with_the_current(tmp_
 
     app = create_app(bot_config(tmp_path, search, WECHAT_AES_KEY=OTHER_KEY,
                                 WECHAT_AES_KEY_PREVIOUS=TEST_WECHAT_CONFIG["WECHAT_AES_KEY"]))
-    old_sender = WeChatSender(load_wechat_config({**app.config, "WECHAT_AES_KEY": TEST_WECHAT_CONFIG["WECHAT_AES_KEY"],
-                                                  "WECHAT_AES_KEY_PREVIOUS": ""}))
+    old_sender = WeChatSender(
+        load_wechat_config(
+            {
+                **app.config,
+                "WECHAT_AES_KEY": TEST_WECHAT_CONFIG["WECHAT_AES_KEY"],
+                "WECHAT_AES_KEY_PREVIOUS": "",
+            }
+        )
+    )
     new_sender = WeChatSender.from_app(app)
     client = app.test_client()
     response = old_sender.post(client, text_xml("o_user", "失业保险金怎么申领", msg_id=1))
@@ -251,7 +270,9 @@ def test_key_rotation_accepts_the_previous_key_and_replies_with_the_current(tmp_
     encrypt = parse_flat_xml(response.data)["Encrypt"]
     assert _opens_to_xml(OTHER_KEY, encrypt)
     assert not _opens_to_xml(TEST_WECHAT_CONFIG["WECHAT_AES_KEY"], encrypt)
-    unknown = WeChatSender(load_wechat_config({**app.config, "WECHAT_AES_KEY": "Q" * 43, "WECHAT_AES_KEY_PREVIOUS": ""}))
+    unknown = WeChatSender(
+        load_wechat_config({**app.config, "WECHAT_AES_KEY": "Q" * 43, "WECHAT_AES_KEY_PREVIOUS": ""})
+    )
     assert unknown.post(client, text_xml("o_user", "x", msg_id=2)).status_code == 403
 
 
@@ -265,7 +286,9 @@ def test_compatible_mode_uses_only_the_encrypted_message(app, search):
                                          "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[转人工]]></Content></xml>")
     response = _post(client, args, forged_plain.encode())
     fields = sender.reply_fields(response)
-    assert fields["ToUserName"] == "o_user" and fields["MsgType"] == "text" and "失业保险金" in fields["Content"]
+    assert (
+        fields["ToUserName"] == "o_user" and fields["MsgType"] == "text" and "失业保险金" in fields["Content"]
+    )
 
 
 # -- sizes and hostile XML --------------------------------------------------------------------------
@@ -364,7 +387,9 @@ def test_malicious_xml_corpus_zero_accepted_zero_server_errors(tmp_path, search,
             if mode == "safe":  # the attack inside a validly signed and encrypted envelope
                 encrypt = sender.encrypt(payload.decode("utf-8", "surrogateescape")
                                          .encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
-                args["msg_signature"] = sha1_signature(sender.config.token, args["timestamp"], args["nonce"], encrypt)
+                args["msg_signature"] = sha1_signature(
+                    sender.config.token, args["timestamp"], args["nonce"], encrypt
+                )
                 body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
             else:
                 body = payload
@@ -376,8 +401,11 @@ def test_malicious_xml_corpus_zero_accepted_zero_server_errors(tmp_path, search,
     accepted = [k for k, v in statuses.items() if v == 200]
     errors = [k for k, v in statuses.items() if v >= 500]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(f"malicious XML corpus ({mode}): {len(corpus)} payloads, accepted {len(accepted)}, 5xx {len(errors)}, "
-          f"outbound connections {listener.connections}, max RSS {rss} MiB")
+    print(
+        f"malicious XML corpus ({mode}): {len(corpus)} payloads, accepted {len(accepted)}, "
+        f"5xx {len(errors)}, "
+        f"outbound connections {listener.connections}, max RSS {rss} MiB"
+    )
     assert not accepted and not errors and listener.connections == 0 and search.calls == 0
 
 
@@ -395,8 +423,15 @@ def test_fuzzing_the_callback_never_gives_a_server_error(app, body, extra):
 def test_access_log_does_not_keep_openids(app, caplog):
     import logging as logging_module
 
-    record = logging_module.LogRecord("werkzeug", logging_module.INFO, __file__, 1, '%s - - "%s" %s',
-                                      ("127.0.0.1", "POST /wechat?timestamp=1&openid=oAbC123_real&nonce=2", "200"), None)
+    record = logging_module.LogRecord(
+        "werkzeug",
+        logging_module.INFO,
+        __file__,
+        1,
+        '%s - - "%s" %s',
+        ("127.0.0.1", "POST /wechat?timestamp=1&openid=oAbC123_real&nonce=2", "200"),
+        None,
+    )
     for log_filter in logging_module.getLogger("werkzeug").filters:
         log_filter.filter(record)
     assert "oAbC123_real" not in record.getMessage() and "openid=***" in record.getMessage()

@@ -27,14 +27,21 @@ from policies.model import Document
 DEMO = pathlib.Path(__file__).resolve().parent.parent / "data" / "demo-documents.jsonl"
 REGIONS = ("110105", "310104", "440106", "360102", "510107", "330106", "420111", "610113")
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
-TEMPLATES = ("申请人张某，身份证号：{}，", "{}", "经办人{}（请核对）", "证件号码 {} 。", "联系方式：{}\n下一行",
-             "A{}B", "（{}）")
+TEMPLATES = (
+    "申请人张某，身份证号：{}，",
+    "{}",
+    "经办人{}（请核对）",
+    "证件号码 {} 。",
+    "联系方式：{}\n下一行",
+    "A{}B",
+    "（{}）",
+)
 
 
 def id_number(rng: random.Random) -> str:
     born = dt.date(1930, 1, 1) + dt.timedelta(days=rng.randrange(0, 34000))
     body = rng.choice(REGIONS) + born.strftime("%Y%m%d") + f"{rng.randrange(1000):03d}"
-    return body + ID_CHECK[sum(int(d) * w for d, w in zip(body, ID_WEIGHTS)) % 11]
+    return body + ID_CHECK[sum(int(d) * w for d, w in zip(body, ID_WEIGHTS, strict=True)) % 11]
 
 
 def mobile(rng: random.Random) -> str:
@@ -82,9 +89,17 @@ def recall(kind: str, make, groups, category: str, n: int = 1000, seed: int = 7)
     for _ in range(n):
         value = make(rng)
         text = rng.choice(TEMPLATES).format(written(value, rng, groups))
-        found = [f for f in scan_text(text) if f.category == category
-                 and "".join(ch for ch in f.matched.upper().translate(str.maketrans("０１２３４５６７８９Ｘ", "0123456789X"))
-                             if ch.isalnum()) == value.upper()]
+        found = [
+            f
+            for f in scan_text(text)
+            if f.category == category
+            and "".join(
+                ch
+                for ch in f.matched.upper().translate(str.maketrans("０１２３４５６７８９Ｘ", "0123456789X"))
+                if ch.isalnum()
+            )
+            == value.upper()
+        ]
         if not found:
             missed.append(text)
     rate = 1 - len(missed) / n
@@ -107,7 +122,9 @@ def test_recall_bank_cards():
     assert rate == 1.0, missed[:5]
 
 
-STARD = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "stard" / "documents.jsonl"
+STARD = (
+    pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "stard" / "documents.jsonl"
+)
 
 
 def false_positives(path: pathlib.Path, name: str) -> tuple[float, int]:

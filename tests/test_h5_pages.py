@@ -11,21 +11,57 @@ from interpretations.importer import import_file
 
 NASTY_TITLE = '关于<script>window.__xss=1</script>的通知'
 RECORDS = [
-    {"id": "gz_unemp", "kind": "policy", "title": "广州市失业保险金申领办法", "doc_number": "穗府办规〔2025〕8号",
-     "issuing_body": "广州市人民政府办公厅", "publish_date": "2025-06-01", "topics": ["社会保险"], "audience": ["个人"],
-     "text": "第一章 总则\n第一条 为了保障失业人员基本生活，制定本办法。\n第五条 失业保险金申领需要提交身份证和失业登记证明。\n"},
-    {"id": "gz_unemp_jd", "kind": "interpretation", "interprets": "gz_unemp", "title": "失业保险金申领热点问答",
-     "interpretation_form": "faq", "topics": ["社会保险"],
-     "text": "问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。\n"},
-    {"id": "gz_hukou_2019", "kind": "policy", "title": "广州市积分制入户管理办法（2019）", "status": "expired",
-     "valid_until": "2024-06-30", "topics": ["户籍"], "issuing_body": "广州市人民政府办公厅",
-     "text": "第六条 申请条件是在本市合法稳定就业。\n"},
-    {"id": "gz_hukou_2025", "kind": "policy", "title": "广州市积分制入户管理办法", "supersedes": "gz_hukou_2019",
-     "topics": ["户籍"], "issuing_body": "广州市来穗人员服务管理局", "publish_date": "2025-07-01",
-     "text": "第六条 申请条件是在本市合法稳定就业并缴纳社会保险。\n"},
-    {"id": "xss_doc", "kind": "policy", "title": NASTY_TITLE, "topics": ["政务服务"],
-     "source_url": "javascript:alert(1)", "doc_number": '<img src=x onerror="window.__xss=2">',
-     "text": '一、<img src=x onerror="window.__xss=3">\n<a href="javascript:window.__xss=4">点我</a>\n]]><!-- -->\n'},
+    {
+        "id": "gz_unemp",
+        "kind": "policy",
+        "title": "广州市失业保险金申领办法",
+        "doc_number": "穗府办规〔2025〕8号",
+        "issuing_body": "广州市人民政府办公厅",
+        "publish_date": "2025-06-01",
+        "topics": ["社会保险"],
+        "audience": ["个人"],
+        "text": "第一章 总则\n第一条 为了保障失业人员基本生活，制定本办法。\n"
+        "第五条 失业保险金申领需要提交身份证和失业登记证明。\n",
+    },
+    {
+        "id": "gz_unemp_jd",
+        "kind": "interpretation",
+        "interprets": "gz_unemp",
+        "title": "失业保险金申领热点问答",
+        "interpretation_form": "faq",
+        "topics": ["社会保险"],
+        "text": "问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。\n",
+    },
+    {
+        "id": "gz_hukou_2019",
+        "kind": "policy",
+        "title": "广州市积分制入户管理办法（2019）",
+        "status": "expired",
+        "valid_until": "2024-06-30",
+        "topics": ["户籍"],
+        "issuing_body": "广州市人民政府办公厅",
+        "text": "第六条 申请条件是在本市合法稳定就业。\n",
+    },
+    {
+        "id": "gz_hukou_2025",
+        "kind": "policy",
+        "title": "广州市积分制入户管理办法",
+        "supersedes": "gz_hukou_2019",
+        "topics": ["户籍"],
+        "issuing_body": "广州市来穗人员服务管理局",
+        "publish_date": "2025-07-01",
+        "text": "第六条 申请条件是在本市合法稳定就业并缴纳社会保险。\n",
+    },
+    {
+        "id": "xss_doc",
+        "kind": "policy",
+        "title": NASTY_TITLE,
+        "topics": ["政务服务"],
+        "source_url": "javascript:alert(1)",
+        "doc_number": '<img src=x onerror="window.__xss=2">',
+        "text": '一、<img src=x onerror="window.__xss=3">\n'
+        '<a href="javascript:window.__xss=4">点我</a>\n]]><!-- -->\n',
+    },
 ]
 
 
@@ -72,10 +108,14 @@ def test_catalogue_lists_what_is_in_force_and_filters(app):
     html = client.get("/catalogue").get_data(as_text=True)
     assert "广州市积分制入户管理办法》" in html and "（2019）" not in html
     assert "失业保险金申领热点问答" not in html  # policies only
-    assert '<option value="户籍">户籍</option>' in html and '<option value="广州市来穗人员服务管理局">' in html
+    assert (
+        '<option value="户籍">户籍</option>' in html and '<option value="广州市来穗人员服务管理局">' in html
+    )
     filtered = client.get("/catalogue?topic=户籍").get_data(as_text=True)
     assert "积分制入户" in filtered and "失业保险金申领办法" not in filtered
-    by_body = client.get("/catalogue", query_string={"issuing_body": "广州市人民政府办公厅"}).get_data(as_text=True)
+    by_body = client.get("/catalogue", query_string={"issuing_body": "广州市人民政府办公厅"}).get_data(
+        as_text=True
+    )
     assert "失业保险金申领办法" in by_body and "积分制入户管理办法》" not in by_body
 
 

@@ -65,7 +65,9 @@ def test_demo_counts_statuses_and_missing_interpretations(app):
     assert {"gz_36b", "gz_33"} <= {d.id for d in in_force}
     with svc.db.read() as conn:  # the light queries the bot uses agree with the full list
         assert catalogue_count(conn, dt.date(2026, 11, 27)) == len(in_force)
-        assert sorted(catalogue_topics(conn, dt.date(2026, 11, 27))) == sorted(list(d.topics) for d in in_force)
+        assert sorted(catalogue_topics(conn, dt.date(2026, 11, 27))) == sorted(
+            list(d.topics) for d in in_force
+        )
 
 
 BAD_LINES = [
@@ -114,7 +116,9 @@ def test_changed_content_under_an_existing_id_is_refused(app, tmp_path):
 
 def test_interpretations_for_a_policy_imported_earlier_form_a_supplement(app, tmp_path):
     releases = app.extensions["policybot"].releases
-    import_file(releases, write_lines(tmp_path / "a.jsonl", [make_policy("p1", importance="major").to_record()]))
+    import_file(
+        releases, write_lines(tmp_path / "a.jsonl", [make_policy("p1", importance="major").to_record()])
+    )
     report = import_file(releases, write_lines(tmp_path / "b.jsonl", [make_interpretation("i1").to_record()]))
     [info] = report.releases
     assert info.policy_id is None and info.document_ids == ("i1",)

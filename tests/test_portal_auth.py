@@ -190,8 +190,15 @@ def test_one_time_setup_link_creates_the_first_admin(tmp_path):
         client = app.test_client()
         assert client.get("/staff/setup/wrong-token").status_code == 404
         assert client.get(f"/staff/setup/{token}").status_code == 200
-        reply = client.post(f"/staff/setup/{token}", data={"csrf_token": csrf(client), "username": "first",
-                                                           "password": "Founding-Pass-77", "department": "办公室"})
+        reply = client.post(
+            f"/staff/setup/{token}",
+            data={
+                "csrf_token": csrf(client),
+                "username": "first",
+                "password": "Founding-Pass-77",
+                "department": "办公室",
+            },
+        )
         assert reply.status_code == 303 and not token_file.exists()
         assert accounts.get_by_username(app.extensions["policybot"].db, "first").role == "admin"
         again = client.post(f"/staff/setup/{token}", data={"csrf_token": csrf(client), "username": "second",

@@ -98,8 +98,15 @@ def world(tmp_path_factory):
     major = make_policy("major1", importance="major")
     releases.create(users["admin"].actor, major, [make_interpretation("major1-i", "major1")])
     _publish(releases, users, releases.release_of("major1"), drafter="admin")
-    params = {"policy_id": "major1", "release_id": rid, "doc_id": "p1", "finding_id": finding, "upload_id": upload,
-              "user_id": users["spare"].id, "filename": "portal.css"}
+    params = {
+        "policy_id": "major1",
+        "release_id": rid,
+        "doc_id": "p1",
+        "finding_id": finding,
+        "upload_id": upload,
+        "user_id": users["spare"].id,
+        "filename": "portal.css",
+    }
     yield app, users, params
     app.extensions["policybot"].db.dispose()
 
@@ -178,7 +185,9 @@ def test_role_route_method_matrix(world):
                 checked += 1
                 problem = _judge(rule, method, role, expected, response)
                 if before is not None and fingerprint(db) != before:
-                    problem = problem or f"{'GET' if method == 'GET' else 'a refused request'} changed the database"
+                    problem = (
+                        problem or f"{'GET' if method == 'GET' else 'a refused request'} changed the database"
+                    )
                 if problem:
                     mismatches.append(f"{role:14} {method:6} {rule.rule}: {problem} ({response.status_code})")
     print(f"\nrole × route × method matrix: {checked} requests over {len(list(app.url_map.iter_rules()))} "
@@ -224,10 +233,14 @@ def test_csrf_matrix(world):
                 data["csrf_token"] = token
             before = fingerprint(db)
             response = client.open(_url(app, rule, params), method=method, data=data)
-            assert response.status_code == 400, f"{method} {rule.rule} with token {token!r}: {response.status_code}"
+            assert response.status_code == 400, (
+                f"{method} {rule.rule} with token {token!r}: {response.status_code}"
+            )
             assert fingerprint(db) == before, f"{method} {rule.rule} changed the database without a token"
             refused += 1
-    print(f"\nCSRF matrix: {refused}/{2 * len(routes)} refused over {len(routes)} state-changing staff routes")
+    print(
+        f"\nCSRF matrix: {refused}/{2 * len(routes)} refused over {len(routes)} state-changing staff routes"
+    )
     assert len(routes) >= 20
 
 

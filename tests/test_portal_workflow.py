@@ -51,11 +51,22 @@ def _release_from_upload(app, drafter) -> int:
     upload_id = reply.headers["Location"].rsplit("/", 1)[-1]
     page = client.get(f"/staff/uploads/{upload_id}").text
     assert "洪经管办发〔2026〕7号" in page and "保密审查预检" in page
-    reply = _post(client, f"/staff/uploads/{upload_id}/use", target="new", title="关于印发《经开区创业补贴办法》的通知",
-                  doc_number="洪经管办发〔2026〕7号", issuing_body="南昌经济技术开发区管理委员会办公室",
-                  publish_date="2025-12-20", valid_from="2026-01-01", valid_until="2028-12-31",
-                  importance="major", topics="就业创业", audience="个人、企业", region="江西省南昌市经开区",
-                  text=app.extensions["policybot"].db and _upload_text(app, upload_id))
+    reply = _post(
+        client,
+        f"/staff/uploads/{upload_id}/use",
+        target="new",
+        title="关于印发《经开区创业补贴办法》的通知",
+        doc_number="洪经管办发〔2026〕7号",
+        issuing_body="南昌经济技术开发区管理委员会办公室",
+        publish_date="2025-12-20",
+        valid_from="2026-01-01",
+        valid_until="2028-12-31",
+        importance="major",
+        topics="就业创业",
+        audience="个人、企业",
+        region="江西省南昌市经开区",
+        text=app.extensions["policybot"].db and _upload_text(app, upload_id),
+    )
     assert reply.status_code == 303, reply.text
     release_id = int(reply.headers["Location"].rsplit("/", 1)[-1])
     reply = _post(client, f"/staff/releases/{release_id}/documents", title="《经开区创业补贴办法》政策解读",
@@ -84,12 +95,21 @@ def test_upload_to_publication_through_the_portal(world):
     assert release["state"] == "submitted"
     parts = {f["part"] for f in release["findings"] if f["state"] == "open"}
     # the planted ID in the body, and the hidden parts: comment, tracked deletion, header, metadata
-    assert {"text", "upload:comments", "upload:tracked deletions", "upload:headers", "upload:metadata"} <= parts
+    assert {
+        "text",
+        "upload:comments",
+        "upload:tracked deletions",
+        "upload:headers",
+        "upload:metadata",
+    } <= parts
     page = _as(app, users["reviewer"]).get(f"/staff/releases/{release_id}").text
     assert "<mark>110" in page and ID_NUMBER not in page.split("<h2>文件</h2>")[0]
     # the drafter can neither settle findings nor review, even by posting directly
     finding = release["findings"][0]["id"]
-    assert _post(drafter, f"/staff/findings/{finding}/resolve", reason="x", decision="override").status_code == 403
+    assert (
+        _post(drafter, f"/staff/findings/{finding}/resolve", reason="x", decision="override").status_code
+        == 403
+    )
     assert _post(drafter, f"/staff/releases/{release_id}/review", note="ok").status_code == 403
     reviewer = _as(app, users["reviewer"])
     _post(reviewer, f"/staff/releases/{release_id}/review", note="保密审查：已核对")
@@ -111,7 +131,9 @@ def test_admin_who_drafted_cannot_review_or_sign_own_release(world):
     app, users = world
     releases = app.extensions["policybot"].releases
     admin = _as(app, users["admin"])
-    release_id = releases.create(users["admin"].actor, make_policy("own1"), [make_interpretation("own1i", "own1")])
+    release_id = releases.create(
+        users["admin"].actor, make_policy("own1"), [make_interpretation("own1i", "own1")]
+    )
     releases.submit(users["admin"].actor, release_id)
     reply = _post(admin, f"/staff/releases/{release_id}/review", note="自己审核")
     assert "一事一审" in _flash(admin, reply.headers["Location"])
@@ -125,7 +147,9 @@ def test_admin_who_drafted_cannot_review_or_sign_own_release(world):
 def test_edit_after_approval_voids_it(world):
     app, users = world
     releases = app.extensions["policybot"].releases
-    release_id = releases.create(users["drafter"].actor, make_policy("edit1"), [make_interpretation("edit1i", "edit1")])
+    release_id = releases.create(
+        users["drafter"].actor, make_policy("edit1"), [make_interpretation("edit1i", "edit1")]
+    )
     releases.submit(users["drafter"].actor, release_id)
     releases.review(users["reviewer"].actor, release_id, "ok")
     releases.sign(users["signer"].actor, release_id)
@@ -171,7 +195,9 @@ def test_expiring_dashboard_and_audit(world):
     app, users = world
     releases = app.extensions["policybot"].releases
     soon = (dt.date.today() + dt.timedelta(days=10)).isoformat()
-    rid = releases.create(users["drafter"].actor, make_policy("exp1", valid_until=soon, title="即将到期的办法"), [])
+    rid = releases.create(
+        users["drafter"].actor, make_policy("exp1", valid_until=soon, title="即将到期的办法"), []
+    )
     releases.submit(users["drafter"].actor, rid)
     releases.review(users["reviewer"].actor, rid, "ok")
     releases.sign(users["signer"].actor, rid)
@@ -198,7 +224,9 @@ def test_upload_refusals_are_clear_and_the_server_carries_on(world):
         assert reply.status_code == 303
         page = client.get(reply.headers["Location"]).text
         assert name in page and words in page, (name, page[:500])
-    page = ("<html><body><h1>关于补贴的解读</h1><script>alert(1)</script><p>一、政策背景</p></body></html>").encode()
+    page = (
+        "<html><body><h1>关于补贴的解读</h1><script>alert(1)</script><p>一、政策背景</p></body></html>"
+    ).encode()
     reply = _upload(client, "含脚本的解读.html", page)
     shown = client.get(reply.headers["Location"]).text
     assert "alert(1)" not in shown and "一、政策背景" in shown
@@ -233,8 +261,13 @@ def test_supplementary_interpretation_for_a_major_policy_without_one(world):
     import_file(svc.releases, path)
     drafter = _as(app, users["drafter"])
     assert "/staff/supplements/imp-major" in drafter.get("/staff/").text
-    reply = _post(drafter, "/staff/supplements/imp-major", title="《导入的重大政策》解读", text="一、政策背景\n说明。",
-                  interpretation_form="text")
+    reply = _post(
+        drafter,
+        "/staff/supplements/imp-major",
+        title="《导入的重大政策》解读",
+        text="一、政策背景\n说明。",
+        interpretation_form="text",
+    )
     release = svc.releases.get(int(reply.headers["Location"].rsplit("/", 1)[-1]))
     assert release["policy_id"] is None and release["documents"][0].interprets == "imp-major"
     assert drafter.get("/staff/supplements/no-such-policy").status_code == 404

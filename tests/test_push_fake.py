@@ -58,7 +58,9 @@ def test_injected_faults_are_counted_and_expire(fake_wechat):
     codes = [post(fake_wechat, TEMPLATE, body, tok)["errcode"] for _ in range(3)]
     assert codes == [45009, 45009, 0]
     fake_wechat.fail(TEMPLATE, http_status=503)
-    assert requests.post(fake_wechat.url + TEMPLATE, params={"access_token": tok}, json=body).status_code == 503
+    assert (
+        requests.post(fake_wechat.url + TEMPLATE, params={"access_token": tok}, json=body).status_code == 503
+    )
 
 
 def test_a_black_hole_accepts_and_never_answers(fake_wechat):

@@ -32,7 +32,9 @@ def policy_docx(extra_id: str | None = None) -> bytes:
     document.add_paragraph("洪经管办发〔2026〕7号")
     document.add_paragraph("第一章 总则")
     first = document.add_paragraph("第一条 为支持创业，制定本办法。")
-    document.add_paragraph("第二条 补贴标准为每人5000元。" + (f"经办人身份证号{extra_id}。" if extra_id else ""))
+    document.add_paragraph(
+        "第二条 补贴标准为每人5000元。" + (f"经办人身份证号{extra_id}。" if extra_id else "")
+    )
     table = document.add_table(rows=2, cols=2)
     for (r, c), text in {(0, 0): "项目", (0, 1): "金额", (1, 0): "一次性补贴", (1, 1): "5000元"}.items():
         table.cell(r, c).text = text
@@ -100,7 +102,11 @@ def _refusal(name: str, data: bytes) -> tuple[str, float, int]:
     start = time.monotonic()
     with pytest.raises(UploadRefused) as refused:
         uploads.extract(uploads.check_upload(name, data), data)
-    return str(refused.value), time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (
+        str(refused.value),
+        time.monotonic() - start,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
 
 
 # -- real documents ------------------------------------------------------------------------------
@@ -124,9 +130,15 @@ def test_suggested_metadata_for_the_drafter():
     extracted = uploads.extract("docx", data)
     suggested = suggest_metadata(extracted.text, extracted.title_hint)
     reasons = suggested.pop("reasons")
-    assert suggested == {"title": "关于印发《经开区创业补贴办法》的通知", "doc_number": "洪经管办发〔2026〕7号",
-                         "issuing_body": "南昌经济技术开发区管理委员会办公室", "publish_date": "2025-12-20",
-                         "valid_from": "2026-01-01", "valid_until": "2028-12-31", "kind": "policy"}
+    assert suggested == {
+        "title": "关于印发《经开区创业补贴办法》的通知",
+        "doc_number": "洪经管办发〔2026〕7号",
+        "issuing_body": "南昌经济技术开发区管理委员会办公室",
+        "publish_date": "2025-12-20",
+        "valid_from": "2026-01-01",
+        "valid_until": "2028-12-31",
+        "kind": "policy",
+    }
     assert reasons["publish_date"] == "落款「南昌经济技术开发区管理委员会办公室」下的日期 2025年12月20日"
     assert reasons["valid_until"].startswith("「本办法自2026年1月1日起施行，有效期三年」")
 
@@ -138,10 +150,12 @@ def test_pdf_with_a_text_layer():
 
 
 def test_html_script_removed_and_comments_scanned():
-    page = ("<html><head><title>关于创业补贴的解读</title><script>alert('x')</script>"
-            "<meta name='author' content='王五 13700001111'></head><body><h1>政策解读</h1>"
-            "<p onclick=\"alert(1)\">一、政策背景</p><p>为支持创业。<a href=\"javascript:alert(2)\">详情</a></p>"
-            "<!-- 内部：联系人 13912345678 --></body></html>").encode()
+    page = (
+        "<html><head><title>关于创业补贴的解读</title><script>alert('x')</script>"
+        "<meta name='author' content='王五 13700001111'></head><body><h1>政策解读</h1>"
+        '<p onclick="alert(1)">一、政策背景</p><p>为支持创业。<a href="javascript:alert(2)">详情</a></p>'
+        "<!-- 内部：联系人 13912345678 --></body></html>"
+    ).encode()
     extracted = uploads.extract(uploads.check_upload("解读.html", page), page)
     assert "alert" not in extracted.text and "alert" not in extracted.html
     assert "<script" not in extracted.html and "javascript:" not in extracted.html

@@ -50,8 +50,11 @@ def test_a_normal_policy_may_go_alone(releases):
 
 
 def test_the_policy_and_its_interpretations_become_public_together(releases):
-    release_id = releases.create(DRAFTER, make_policy("p1", importance="major"),
-                                 [make_interpretation("i1"), make_interpretation("i2", interpretation_form="faq")])
+    release_id = releases.create(
+        DRAFTER,
+        make_policy("p1", importance="major"),
+        [make_interpretation("i1"), make_interpretation("i2", interpretation_form="faq")],
+    )
     for step in (lambda: releases.submit(DRAFTER, release_id),
                  lambda: releases.review(REVIEWER, release_id, "ok"),
                  lambda: releases.sign(SIGNER, release_id)):

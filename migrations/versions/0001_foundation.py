@@ -1,7 +1,7 @@
 """foundation: documents, releases, findings, audit log
 
 Revision ID: 0001_foundation
-Revises: 
+Revises:
 Create Date: 2026-11-27 17:36:22.008501
 """
 import sqlalchemy as sa
