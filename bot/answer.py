@@ -13,14 +13,15 @@ characters and never in a link. When the decision finds nothing it says so and o
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from bot import links
 from bot.answerability import AnswerModel, Candidate, Decision, decide
-from bot.status import STATUS_WORDS
 from bot.textlimit import REPLY_LIMIT_BYTES, cut_to_bytes, utf8_len
 from index.hits import Hit
 from policies.model import Document
+from policies.status import Validity
 
 MAX_RELATED = 2
 # One menu at the end of an answer: the digits below RELATED_FIRST_NUMBER rate the answer
@@ -42,6 +43,7 @@ class AnswerContext:
     topics: Sequence[str] = ()  # closest topics, for "not found"
     limit_bytes: int = REPLY_LIMIT_BYTES
     answer_ref: str | None = None  # carried by the main link (?r=), to rate the answer on the page
+    today: dt.date = dataclasses.field(default_factory=dt.date.today)  # the government's local day
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,35 +134,39 @@ def quote_label_of(hit: Hit) -> str:
 
 
 def header_lines(hit: Hit, ctx: AnswerContext) -> list[str]:
-    lines = [] if hit.in_force else [expired_warning(hit)]
+    lines = [] if hit.in_force else [expired_warning(hit, ctx)]
     lines.append(f"《{hit.title}》")
     policy = ctx.documents.get(hit.interprets) if hit.interprets else None
     if policy is not None:
         lines.append(f"（解读《{policy.title}》{'，' + policy.doc_number if policy.doc_number else ''}）")
     meta = [hit.doc_number, hit.issuing_body, f"{hit.publish_date}发布" if hit.publish_date else None,
-            validity_words(hit)]
+            validity_words(hit, ctx)]
     lines.append("｜".join(m for m in meta if m))
     if not hit.in_force:
         lines.append(successor_line(hit, ctx))
     return lines
 
 
-def validity_words(hit: Hit) -> str:
-    if hit.in_force:
-        return f"现行有效（有效期至{hit.valid_until}）" if hit.valid_until else "现行有效"
-    if hit.status in ("effective", "expired") and hit.valid_until:
-        return f"已失效（有效期至{hit.valid_until}）"
-    if hit.status == "effective":
-        return "尚未施行"
-    return STATUS_WORDS.get(hit.status, "已失效")
+def validity_words(hit: Hit, ctx: AnswerContext) -> str:
+    """The hit's status word (policies.status; an interpretation's is its policy's)."""
+    successor = successor_of(hit, ctx)
+    return Validity.of(hit).word(ctx.today, successor.title if successor else None)
 
 
-def expired_warning(hit: Hit) -> str:
-    return f"注意：该文件{validity_words(hit)}，以下内容不代表现行政策，仅供了解。"
+def expired_warning(hit: Hit, ctx: AnswerContext) -> str:
+    if Validity.of(hit).state(ctx.today) == "upcoming":
+        return f"注意：该文件{validity_words(hit, ctx)}，施行前以现行规定为准。"
+    return f"注意：该文件{validity_words(hit, ctx)}，以下内容不代表现行政策，仅供了解。"
+
+
+def successor_of(hit: Hit, ctx: AnswerContext) -> Document | None:
+    return ctx.successors.get(hit.doc_id) or ctx.successors.get(hit.interprets or "")
 
 
 def successor_line(hit: Hit, ctx: AnswerContext) -> str:
-    successor = ctx.successors.get(hit.doc_id) or ctx.successors.get(hit.interprets or "")
+    successor = successor_of(hit, ctx)
+    if Validity.of(hit).state(ctx.today) == "upcoming":
+        return "施行日期前，请以现行政策为准；回复「转人工」可咨询工作人员。"
     if successor is None:
         return "暂未查到替代它的现行文件；办理前请回复「转人工」核实最新政策。"
     number = f"（{successor.doc_number}）" if successor.doc_number else ""
@@ -194,6 +200,11 @@ def related_lines(related: Sequence[Related]) -> list[str]:
     return lines
 
 
+def _related_status(validity: Validity, ctx: AnswerContext) -> str:
+    word = validity.word(ctx.today)
+    return word if validity.in_force(ctx.today) else f"注意：该文件{word}，仅供了解"
+
+
 def related_number(position: int) -> int:
     """The number a user replies for the related document at `position` (0-based)."""
     return RELATED_FIRST_NUMBER + position
@@ -209,7 +220,7 @@ def not_found_text(question: str, ctx: AnswerContext) -> str:
 
 
 def related_passage_text(position: int, related: Related, doc: Document | None,
-                         ctx: AnswerContext, in_force: bool) -> str:
+                         ctx: AnswerContext, validity: Validity) -> str:
     """Reply to a number: the key passage of the related document at `position` (0-based),
     with its source, under the number the user replied."""
     title = f"{related_number(position)}.《{related.title}》"
@@ -217,7 +228,7 @@ def related_passage_text(position: int, related: Related, doc: Document | None,
     if doc is not None:
         meta = [doc.doc_number, doc.issuing_body,
                 f"{doc.publish_date.isoformat()}发布" if doc.publish_date else None,
-                "现行有效" if in_force else "注意：已不在有效期内，仅供了解"]
+                _related_status(validity, ctx)]
     label = "" if related.article and related.passage.lstrip().startswith(related.article) else (
         f"【{related.article}】" if related.article else "【要点】")
     url = links.policy_url(ctx.public_url, related.doc_id, passage_anchor(related.article, related.start))

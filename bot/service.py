@@ -29,6 +29,7 @@ from bot.smalltalk import reply_to as smalltalk_reply
 from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
+from policies.status import Validity
 from policies.validity import local_today
 
 log = logging.getLogger("policybot.bot")
@@ -241,8 +242,8 @@ class BotService:
         doc = self.library.public(related.doc_id)  # read again: it may be withdrawn since
         if doc is None:
             return replies.RELATED_WITHDRAWN
-        today = local_today(self.settings.timezone)
-        return related_passage_text(position, related, doc, self._context(), doc.in_force(today))
+        policy = self.library.public(doc.interprets) if doc.interprets else None
+        return related_passage_text(position, related, doc, self._context(), Validity.of(doc, policy))
 
     # -- questions --------------------------------------------------------------------------
     def question(self, openid: str, text: str, deadline: float | None) -> Outcome:
@@ -321,7 +322,8 @@ class BotService:
     # -- helpers ----------------------------------------------------------------------------
     def _context(self, docs=None, successors=None) -> AnswerContext:
         return AnswerContext(public_url=self.settings.public_url, model=self.settings.model,
-                             documents=docs or {}, successors=successors or {})
+                             documents=docs or {}, successors=successors or {},
+                             today=local_today(self.settings.timezone))
 
     def _with_kept(self, openid: str, outcome: Outcome) -> Outcome:
         kept = self.state.get(_kept_key(openid))

@@ -17,6 +17,7 @@ from index.records import ChunkRecord, DocMeta, passage_text, sparse_text
 from index.sparse import SparseIndex
 from index.tokenizer import PolicyTokenizer, corpus_words
 from policies.model import Document
+from policies.status import Validity
 
 
 def text_hash(text: str) -> str:
@@ -145,3 +146,9 @@ class View:
     dense: DenseIndex
     tokenizer: PolicyTokenizer
     lock: threading.RLock
+
+    def validity(self, doc_id: str) -> Validity:
+        """The document's standing: an interpretation's is its policy's (policies.status)."""
+        meta = self.docs[doc_id]
+        policy = self.docs.get(meta.interprets) if meta.interprets else None
+        return Validity.of(meta, policy)

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 
 from index.records import DocMeta
+from policies.status import Validity
 
 NATIONWIDE = ("全国", "", None)
 
@@ -22,8 +23,9 @@ class Filters:
     issuing_body: str | None = None
     releases: frozenset[str] | None = None
 
-    def admits(self, doc: DocMeta) -> bool:
-        if not self.include_expired and not doc.in_force(self.today):
+    def admits(self, doc: DocMeta, validity: Validity) -> bool:
+        """`validity`: the document's standing (an interpretation's is its policy's)."""
+        if not self.include_expired and not validity.in_force(self.today):
             return False
         if self.releases is not None and doc.id not in self.releases \
                 and doc.interprets not in self.releases:

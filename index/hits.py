@@ -40,6 +40,7 @@ class Hit:
     in_force: bool                # status effective and inside the validity window today
     issuing_body: str | None
     publish_date: str | None
+    valid_from: str | None        # status and dates: an interpretation's are its policy's
     valid_until: str | None
     chunk_id: str
     start: int                    # offsets of the chunk in the document text (-1: not in text)

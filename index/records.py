@@ -3,7 +3,6 @@ Plain records that round-trip through JSON, so an index on disk holds everything
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from index.chunking import Chunk
 from policies.model import Document
@@ -43,14 +42,6 @@ class DocMeta:
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "topics": list(self.topics),
                 "audience": list(self.audience)}
-
-    def in_force(self, today: dt.date) -> bool:
-        day = today.isoformat()
-        if self.status != "effective":
-            return False
-        if self.valid_from and self.valid_from > day:
-            return False
-        return not (self.valid_until and self.valid_until < day)
 
 
 @dataclasses.dataclass(frozen=True)

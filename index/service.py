@@ -320,7 +320,7 @@ class SearchService:
                           frozenset(releases) if releases is not None else None)
         corpus = self.corpus.view()
         read = self.reader.read(query, corpus)
-        admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta)}
+        admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta, corpus.validity(d))}
         found, evidence = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
         scores, reranked = found.scores, {}
         if self.ranker is not None and mode == "hybrid" and found.cosine:
@@ -446,15 +446,21 @@ class SearchService:
              signals=None) -> Hit:
         chunk = corpus.records[row].chunk
         meta = corpus.docs[chunk.doc_id]
+        validity = corpus.validity(meta.id)
         return Hit(doc_id=meta.id, title=meta.title, doc_number=meta.doc_number, kind=meta.kind,
                    interprets=meta.interprets, article=chunk.article,
                    heading_path=chunk.heading_path, text=chunk.text, score=round(score, 6),
-                   status=meta.status, in_force=meta.in_force(today),
+                   status=validity.status, in_force=validity.in_force(today),
                    issuing_body=meta.issuing_body, publish_date=meta.publish_date,
-                   valid_until=meta.valid_until, chunk_id=chunk.chunk_id, start=chunk.start,
+                   valid_from=_iso(validity.valid_from), valid_until=_iso(validity.valid_until),
+                   chunk_id=chunk.chunk_id, start=chunk.start,
                    end=chunk.end, source=chunk.source,
                    rerank_score=None if rerank_score is None else round(rerank_score, 6),
                    signals=signals)
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:

@@ -12,6 +12,8 @@ import hashlib
 import json
 from typing import Any
 
+from policies.status import Validity
+
 KINDS = ("policy", "interpretation")
 STATUSES = ("effective", "expired", "repealed", "amended")
 IMPORTANCE = ("major", "normal")
@@ -108,12 +110,9 @@ class Document:
         return Document.from_record({**self.to_record(), **_records(changes)})
 
     def in_force(self, today: dt.date) -> bool:
-        """Current (现行有效) on `today`: status effective and inside the validity window."""
-        if self.status != "effective":
-            return False
-        if self.valid_from and self.valid_from > today:
-            return False
-        return not (self.valid_until and self.valid_until < today)
+        """Current (现行有效) on `today` by its own record (policies.status is the rule; an
+        interpretation's standing is its policy's: `Validity.of(doc, policy)`)."""
+        return Validity.of(self).in_force(today)
 
 
 def sha256_json(value: Any) -> str:

@@ -10,6 +10,7 @@ from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, coverage_model, d
 
 from bot.answer import AnswerContext, compose_answer, related_passage_text
 from bot.textlimit import URL, cut_to_bytes, utf8_len
+from policies.status import Validity
 
 PUBLIC = "https://zc.example.gov.cn"
 
@@ -59,7 +60,8 @@ def test_only_the_main_link_carries_the_answer_reference():
     assert answer.ref == "AbCdEfGh1234" and answer.related
     assert f"全文：{PUBLIC}/p/gz_unemp?r=AbCdEfGh1234#a-%E7%AC%AC%E4%BA%94%E6%9D%A1" in answer.text
     assert answer.text.count("r=AbCdEfGh1234") == 1
-    passage = related_passage_text(0, answer.related[0], NEW_HUKOU, ctx(answer_ref="AbCdEfGh1234"), True)
+    passage = related_passage_text(0, answer.related[0], NEW_HUKOU, ctx(answer_ref="AbCdEfGh1234"),
+                                   Validity.of(NEW_HUKOU))
     assert passage.startswith("3.《广州市积分制入户管理办法》") and "?r=" not in passage
     expired = compose_answer("积分制入户的申请条件", search("积分制入户的申请条件"),
                              ctx(successors={OLD_HUKOU.id: NEW_HUKOU}, answer_ref="AbCdEfGh1234"))

@@ -39,6 +39,7 @@ def hit_of(document: Document, text: str, *, article: str | None = None, in_forc
                heading_path=(), text=text, score=0.0, status=document.status, in_force=in_force,
                issuing_body=document.issuing_body,
                publish_date=document.publish_date.isoformat() if document.publish_date else None,
+               valid_from=document.valid_from.isoformat() if document.valid_from else None,
                valid_until=document.valid_until.isoformat() if document.valid_until else None,
                chunk_id=f"{document.id}#{ordinal}", start=start, end=start + len(text), source=source)
 

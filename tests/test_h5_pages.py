@@ -43,6 +43,15 @@ RECORDS = [
         "text": "第六条 申请条件是在本市合法稳定就业。\n",
     },
     {
+        "id": "gz_hukou_2019_jd",
+        "kind": "interpretation",
+        "interprets": "gz_hukou_2019",
+        "title": "积分制入户管理办法（2019）解读",
+        "interpretation_form": "text",
+        "topics": ["户籍"],
+        "text": "一、主要内容\n申请人需在本市稳定就业。\n",
+    },
+    {
         "id": "gz_hukou_2025",
         "kind": "policy",
         "title": "广州市积分制入户管理办法",
@@ -94,6 +103,11 @@ def test_expired_and_superseded_policy_has_a_banner_linking_the_successor(app):
     assert 'role="alert"' in html and "本文件已失效" in html
     assert 'href="/p/gz_hukou_2025"' in html and "《广州市积分制入户管理办法》" in html
     assert 'role="alert"' not in app.test_client().get("/p/gz_hukou_2025").get_data(as_text=True)
+
+
+def test_an_interpretation_page_stands_as_its_policy_does(app):
+    html = app.test_client().get("/p/gz_hukou_2019_jd").get_data(as_text=True)
+    assert 'role="alert"' in html and "已失效（有效期至2024-06-30）" in html
 
 
 def test_unknown_or_draft_documents_are_not_shown(app):

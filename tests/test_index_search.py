@@ -53,6 +53,18 @@ def test_expired_content_hidden_by_default_and_labelled_on_request(svc, releases
     assert labelled["new"].in_force is True
 
 
+def test_an_interpretation_stands_as_its_policy_does(svc, releases):
+    """The 解读 of a policy that has run out is not current either, whatever its own record."""
+    policy = make_policy("old", title="2023年稳岗补贴办法", valid_until="2024-12-31",
+                         text="第一条 稳岗补贴按企业缴纳失业保险费的50%返还。\n")
+    publish(releases, policy, [make_interpretation("old-i", interprets="old", title="稳岗补贴办法解读",
+                                                   text="一、主要内容\n稳岗补贴按缴费的一半返还企业。\n")])
+    assert svc.search("稳岗补贴返还多少", k=5) == []
+    labelled = {h.doc_id: h for h in svc.search("稳岗补贴返还多少", k=5, include_expired=True)}
+    assert labelled["old-i"].in_force is False
+    assert labelled["old-i"].valid_until == "2024-12-31"
+
+
 def test_filters_by_audience_topic_region_and_issuing_body(svc, releases):
     publish(releases, make_policy("a", title="高校毕业生就业补贴", audience=["高校毕业生"],
                                   topics=["就业创业"], region="广东省广州市", issuing_body="广州市人社局",

@@ -7,7 +7,7 @@ import types
 import pytest
 import sqlalchemy as sa
 
-from bot.push import outbox
+from bot.push import message, outbox
 from bot.push.bulk import add_subscribers
 from bot.push.outbox import client_msg_id, handle_template_job_finished, release_stats
 from bot.push.sender import resume
@@ -113,6 +113,21 @@ def test_a_nationwide_policy_reaches_every_region_and_an_expired_one_nobody(env)
     expired = publish(env.releases, make_policy("p-old", audience=["高校毕业生"], region="全国",
                                                 status="expired"))
     assert len(env.push.preview(nationwide)) == 1 and env.push.preview(expired) == []
+
+
+def test_a_policy_past_its_end_date_reaches_nobody_and_one_not_yet_in_force_says_so(env):
+    """policies.status decides: dates count, not only the status field."""
+    env.subs.update_profile("oGz", groups=["高校毕业生"], consent=True, region="广东省广州市")
+    ran_out = publish(env.releases, make_policy("p-ran-out", audience=["高校毕业生"], region="全国",
+                                                valid_until="2025-12-31"))
+    soon = publish(env.releases, make_policy("p-soon", audience=["高校毕业生"], region="全国",
+                                             valid_from="2099-01-01"))
+    assert env.push.preview(ran_out) == []
+    assert len(env.push.preview(soon)) == 1
+    with env.db.read() as conn:
+        summary = message.summary_of(conn, soon)
+    assert summary.status == "尚未施行（2099-01-01起施行）"
+    assert "尚未施行（2099-01-01起施行）" in message.render_text(summary, "适用人群：高校毕业生", "https://x")
 
 
 # -- outbox --------------------------------------------------------------------------------

@@ -5,18 +5,23 @@ a subscribed topic (您订阅了「就业创业」), a subscribed or profile aud
 (适用人群：高校毕业生), an enterprise qualification or size class (适用对象：小微企业).
 Then the region must fit (全国 fits everyone; otherwise one region must contain the other),
 and only active, consenting, unblocked subscribers are considered. A generic audience term
-alone (个人, 企业) never makes a match: it would push everything to everyone.
+alone (个人, 企业) never makes a match: it would push everything to everyone. A release
+whose policies are no longer in force on the day (run out, repealed, amended) is not pushed;
+one not yet in force is (its message says 尚未施行): policies.status decides.
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.push.tables import subscriber_tags, subscribers
 from interpretations.tables import release_documents
+from policies.status import Validity
 from policies.tables import documents
+from policies.validity import local_today
 
 GENERIC_TERMS = frozenset({"个人", "企业", "全体", "公众", "社会公众", "全体居民"})
 NATIONWIDE = frozenset({"全国", "", None})
@@ -38,29 +43,31 @@ class Target:
     topics: frozenset
     audience: frozenset
     region: str | None
-    in_force: bool
+    current: bool  # every policy in force or not yet in force (worth telling subscribers)
 
     def terms(self) -> set[str]:
         sizes = {s for term in self.audience for s in SIZE_TERMS.get(term, ())}
         return (set(self.topics) | set(self.audience) | sizes) - GENERIC_TERMS
 
 
-def target_of(conn: Connection, release_id: int) -> Target:
+def target_of(conn: Connection, release_id: int, today: dt.date | None = None) -> Target:
     rows = conn.execute(sa.select(documents.c.kind, documents.c.topics, documents.c.audience,
-                                  documents.c.region, documents.c.status)
+                                  documents.c.region, documents.c.status, documents.c.valid_from,
+                                  documents.c.valid_until)
                         .join(release_documents, release_documents.c.document_id == documents.c.id)
                         .where(release_documents.c.release_id == release_id)).all()
     topics = frozenset(t for r in rows for t in (r.topics or ()))
     audience = frozenset(a for r in rows for a in (r.audience or ()))
     policies = [r for r in rows if r.kind == "policy"] or rows
     region = policies[0].region if policies else None
-    in_force = all(r.status == "effective" for r in policies)
-    return Target(topics, audience, region, in_force)
+    day = today or local_today()
+    current = all(Validity.of(r).state(day) in ("in_force", "upcoming") for r in policies)
+    return Target(topics, audience, region, current)
 
 
-def match_release(conn: Connection, release_id: int) -> list[Match]:
-    target = target_of(conn, release_id)
-    if not target.in_force or not target.terms():
+def match_release(conn: Connection, release_id: int, today: dt.date | None = None) -> list[Match]:
+    target = target_of(conn, release_id, today)
+    if not target.current or not target.terms():
         return []
     hits: dict[int, list[tuple[str, str]]] = {}
     for sid, tag, source, region in _candidates(conn, sorted(target.terms())):

@@ -3,12 +3,15 @@ release's policy and the match reason. Field mappings come from the config."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
 from interpretations.tables import release_documents, releases
+from policies.status import Validity
 from policies.tables import documents
+from policies.validity import local_today
 
 DEFAULT_TEMPLATE_FIELDS = {"first": "{reason}", "keyword1": "{title}", "keyword2": "{issuing_body}",
                            "keyword3": "{publish_date}", "remark": "点击查看政策原文和官方解读"}
@@ -25,9 +28,10 @@ class ReleaseSummary:
     doc_number: str
     issuing_body: str
     publish_date: str
+    status: str  # policies.status's word on the day the summary was made
 
 
-def summary_of(conn, release_id: int) -> ReleaseSummary | None:
+def summary_of(conn, release_id: int, today: dt.date | None = None) -> ReleaseSummary | None:
     doc_id = conn.execute(sa.select(releases.c.policy_id).where(releases.c.id == release_id)).scalar()
     if doc_id is None:  # a supplementary release of interpretations: show its first member
         doc_id = conn.execute(sa.select(release_documents.c.document_id).where(
@@ -35,8 +39,14 @@ def summary_of(conn, release_id: int) -> ReleaseSummary | None:
     row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().first()
     if row is None:
         return None
+    standing = row  # an interpretation stands as its policy does (policies.status)
+    if row["interprets"]:
+        standing = conn.execute(sa.select(documents).where(
+            documents.c.id == row["interprets"])).mappings().first() or row
+    validity = Validity(standing["status"], standing["valid_from"], standing["valid_until"])
     return ReleaseSummary(release_id, row["id"], row["title"], row["doc_number"] or "",
-                          row["issuing_body"] or "", str(row["publish_date"] or ""))
+                          row["issuing_body"] or "", str(row["publish_date"] or ""),
+                          validity.word(today or local_today()))
 
 
 def document_url(public_url: str, doc_id: str) -> str:
@@ -47,7 +57,8 @@ def document_url(public_url: str, doc_id: str) -> str:
 def values(summary: ReleaseSummary, reason: str) -> dict:
     return {"title": summary.title, "short_title": _cut(summary.title, 20),
             "doc_number": summary.doc_number, "issuing_body": summary.issuing_body,
-            "publish_date": summary.publish_date, "reason": reason, "short_reason": _cut(reason, 20)}
+            "publish_date": summary.publish_date, "reason": reason, "short_reason": _cut(reason, 20),
+            "status": summary.status}
 
 
 def render_fields(mapping: dict, summary: ReleaseSummary, reason: str) -> dict:
@@ -57,7 +68,7 @@ def render_fields(mapping: dict, summary: ReleaseSummary, reason: str) -> dict:
 
 def render_text(summary: ReleaseSummary, reason: str, url: str) -> str:
     number = f"（{summary.doc_number}）" if summary.doc_number else ""
-    return f"【政策推送】《{summary.title}》{number}\n{reason}\n{url}"
+    return f"【政策推送】《{summary.title}》{number}\n{summary.status}\n{reason}\n{url}"
 
 
 def _cut(text: str, limit: int) -> str:

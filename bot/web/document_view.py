@@ -8,10 +8,10 @@ import dataclasses
 import datetime as dt
 
 from bot import links
-from bot.status import is_current, status_label
 from index.chunking import ARTICLE_RE, OUTLINE_RES, PART_RE, chunk_document
 from policies import store
 from policies.model import Document
+from policies.status import Validity
 
 
 @dataclasses.dataclass
@@ -45,8 +45,10 @@ def document_page(conn, doc: Document, today: dt.date) -> Page:
     policy = store.get_document(conn, doc.interprets) if doc.interprets else None
     explained = [d for d in store.interpretations_of(conn, doc.id, visibility="public")]
     lines = text_lines(doc)
-    return Page(doc=doc, lines=lines, blocks=article_blocks(lines), current=is_current(doc, today),
-                status=status_label(doc, today), successor=successor, policy=policy,
+    validity = Validity.of(doc, policy)  # an interpretation stands as its policy does
+    return Page(doc=doc, lines=lines, blocks=article_blocks(lines), current=validity.in_force(today),
+                status=validity.word(today, successor.title if successor else None),
+                successor=successor, policy=policy,
                 interpretations=[(d, text_lines(d)) for d in explained])
 
 

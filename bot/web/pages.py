@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from bot.links import ANSWER_REF_PARAM, is_answer_ref
 from bot.questionlog import RATINGS
-from bot.status import status_label
 from bot.web.document_view import document_page
 from policies import store
+from policies.status import Validity
 from policies.titles import book_title
 from policies.validity import catalogue, catalogue_count, catalogue_facets, local_today, upcoming
 
@@ -125,7 +125,7 @@ def catalogue_page():
         facets = catalogue_facets(conn, today)
         soon = [d for d in upcoming(conn, today) if _passes(d, filters)]
     return render_template("h5/catalogue.html", docs=docs, facets=facets, filters=filters, today=today,
-                           upcoming=[(d, status_label(d, today)) for d in soon])
+                           upcoming=[(d, Validity.of(d).word(today)) for d in soon])
 
 
 def _passes(doc, filters: dict) -> bool:
@@ -148,5 +148,7 @@ def search_page():
         except Exception:  # index still loading or failed: say so instead of an error page
             current_app.logger.exception("search page failed")
             unavailable = True
-    return render_template("h5/search.html", query=query, hits=hits, unavailable=unavailable,
+    today = _today()
+    return render_template("h5/search.html", query=query, unavailable=unavailable,
+                           hits=[(hit, Validity.of(hit).word(today)) for hit in hits],
                            include_expired=bool(request.args.get("all")))
