@@ -4,8 +4,8 @@
 A follow-up is read by meaning, not by its cues: a short message soon after an answer is
 first read by itself; when that settles nothing (no subject of its own the bot can answer),
 it is read together with the question that opened the topic, and kept that way when so it is
-answered. A short message with a subject of its own that another release answers surely
-(「春节放几天假？」 after a question on 劳动仲裁) is a new question. A follow-up is always read
+answered. A short message that is answered by itself (「春节放几天假？」 after a question on 劳动仲裁)
+is a new question. A follow-up is always read
 with the topic's opening question, never with an earlier merged reading: merges never chain.
 
 Number rule (documented in the README): an answer ends with one numbered menu, as a phone
@@ -28,7 +28,6 @@ from bot.kvstore import KeyValueStore
 FOLLOW_UP_SECONDS = 5 * 60
 KEEP_SECONDS = 30 * 60
 FOLLOW_UP_MAX_CHARS = 24
-CONFIDENT_ELSEWHERE = 0.8  # a message answered this surely by another release is a new question
 TOPIC_SHOWN_CHARS = 40
 
 
@@ -50,12 +49,12 @@ def may_follow(text: str, previous: Turn | None, now: float) -> bool:
 
 
 def settled_alone(alone: Decision, previous: Turn) -> bool:
-    """Whether the message by itself settles its reading: answered from the previous
-    answer's release (the same topic, no merge needed), or answered surely by another
-    release (a subject of its own: 「春节放几天假？」 after a question on 劳动仲裁)."""
-    if alone.chosen is None:
-        return False
-    return alone.chosen.doc_id == previous.release or alone.probability >= CONFIDENT_ELSEWHERE
+    """Whether the message by itself settles its reading: answered by itself, from the
+    previous answer's release (the same topic, no merge needed) or from another one (a subject
+    of its own: 「幼儿园能不能提前教小学的课」 after a question on 异地就医). Read with the
+    topic's question, such a message would be answered from the topic's words instead of its
+    own; a follow-up with no subject of its own (「要什么材料？」) is not answered by itself."""
+    return alone.chosen is not None
 
 
 def follows(alone: Decision, merged: Decision, previous: Turn) -> bool:
