@@ -15,7 +15,7 @@ from policies.validity import in_force_clause
 from tests.conftest import make_interpretation, make_policy
 
 TODAY = dt.date(2026, 11, 30)
-NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 days = st.one_of(st.none(), st.dates(dt.date(2025, 1, 1), dt.date(2028, 12, 31)))
 statuses = st.sampled_from(["effective", "expired", "repealed", "amended"])
 
