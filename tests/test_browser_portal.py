@@ -68,17 +68,29 @@ def live(tmp_path_factory):
 
 
 class Person:
-    """One member of staff in a browser context of their own."""
+    """One member of staff in a browser context of their own. With `new_password`, the
+    password an admin set is replaced at the first login, as the portal requires."""
 
-    def __init__(self, browser, base: str, username: str, problems: list):
+    def __init__(self, browser, base: str, username: str, problems: list, password: str = TEST_PASSWORD,
+                 new_password: str | None = None):
         self.page = browser.new_context(locale="zh-CN").new_page()
         self.base = base
-        self.page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-        self.page.goto(f"{base}/staff/login")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", TEST_PASSWORD)
-        submit(self.page, "button[type=submit]")
+        self.page.on("console", lambda m: m.type == "error" and problems.append(f"{self.page.url}: {m.text}"))
+        self.login(username, password)
+        if new_password:
+            assert self.page.url.endswith("/staff/password")  # nothing else opens before it
+            self.page.fill("input[name=current]", password)
+            self.page.fill("input[name=new]", new_password)
+            submit(self.page, "form:has(input[name=new]) button[type=submit]")  # not 退出's
+            assert "密码已修改" in self.page.locator(".flash").inner_text()
+            self.login(username, new_password)
         assert self.page.locator("#whoami").is_visible()
+
+    def login(self, username: str, password: str) -> None:
+        self.page.goto(f"{self.base}/staff/login")
+        self.page.fill("input[name=username]", username)
+        self.page.fill("input[name=password]", password)
+        submit(self.page, "button[type=submit]")
 
     def open(self, path: str):
         self.page.goto(self.base + path)
