@@ -17,6 +17,7 @@ from interpretations.importer import ImportRefused, import_file
 from policies import store
 from policies.jsonl import write_documents
 from policies.tables import documents
+from policies.titles import book_title
 from policies.validity import catalogue, local_today, upcoming
 
 
@@ -140,12 +141,12 @@ def catalogue_command(topic: str | None, issuing_body: str | None) -> None:
                 and (not issuing_body or d.issuing_body == issuing_body)]
         coverage = interpretation_coverage(conn, today)
     for doc in docs:
-        click.echo(f"《{doc.title}》 {doc.doc_number or ''} {doc.issuing_body or ''} "
+        click.echo(f"{book_title(doc.title)} {doc.doc_number or ''} {doc.issuing_body or ''} "
                    f"{doc.publish_date or ''}".rstrip())
     click.echo(f"{len(docs)} in force on {today.isoformat()}")
     click.echo(f"即将施行 {len(soon)}" + (":" if soon else ""))
     for doc in soon:
-        click.echo(f"《{doc.title}》 {doc.doc_number or ''} {doc.issuing_body or ''} "
+        click.echo(f"{book_title(doc.title)} {doc.doc_number or ''} {doc.issuing_body or ''} "
                    f"自{doc.valid_from.isoformat()}起施行".replace("  ", " "))
     click.echo(f"解读率 {coverage.interpreted}/{coverage.major} major policies in force; 解读缺失: "
                + (", ".join(d.id for d in coverage.missing) or "none"))

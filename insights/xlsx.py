@@ -11,6 +11,7 @@ from openpyxl.styles import Font, PatternFill
 
 from insights.ledger import LedgerEntry
 from insights.report import Report
+from policies.titles import book_title
 
 HEADER = Font(bold=True)
 OVERDUE = PatternFill("solid", fgColor="F8D7DA")
@@ -85,7 +86,7 @@ def _ledger_sheet(sheet, entries: list[LedgerEntry]) -> None:
 
 
 def _cited(cited: list[tuple[str, int]], titles: dict[str, str]) -> str:
-    return "、".join(f"《{titles.get(doc, doc)}》({n})" for doc, n in cited)
+    return "、".join(f"{book_title(titles.get(doc, doc))}({n})" for doc, n in cited)
 
 
 def _pct(value: float | None) -> str:

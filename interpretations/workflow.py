@@ -31,6 +31,7 @@ from interpretations.tables import findings, release_documents, releases
 from policies import store
 from policies.db import Database
 from policies.model import Document, sha256_json
+from policies.titles import book_title
 from policies.validity import run_out
 
 ROLES = ("drafter", "reviewer", "signer", "admin")
@@ -349,7 +350,7 @@ def _own_policy(conn: Connection, actor: Actor, policy: Document) -> None:
     one imported without a department can only be taken up by an admin."""
     owner = store.department_of(conn, policy.id)
     if actor.role != "admin" and (owner is None or owner != actor.department):
-        raise WorkflowError(f"《{policy.title}》属于{owner or '未登记的部门'}：只有该部门或管理员"
+        raise WorkflowError(f"{book_title(policy.title)}属于{owner or '未登记的部门'}：只有该部门或管理员"
                             "可以起草它的新版本")
 
 
@@ -431,7 +432,7 @@ def _require_interpretation(conn: Connection, release) -> None:
     policy = store.get_document(conn, release["policy_id"])
     members = [store.get_document(conn, i) for i in _member_ids(conn, release["id"])]
     if policy.is_major and not any(not d.is_policy for d in members):
-        raise WorkflowError(f"《{policy.title}》是重大政策：同一发布中至少须有一份政策解读"
+        raise WorkflowError(f"{book_title(policy.title)}是重大政策：同一发布中至少须有一份政策解读"
                             "（三同步，重大政策解读率100%）")
 
 

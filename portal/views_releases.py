@@ -15,6 +15,7 @@ from interpretations.workflow import WorkflowError
 from policies import store
 from policies.model import INTERPRETATION_FORMS, SECTION_NAMES, InvalidDocument
 from policies.store import ImmutableDocument
+from policies.titles import book_title
 from policies.validity import local_today
 from portal import diff
 from portal.auth import current_staff, services, staff_required
@@ -111,7 +112,7 @@ def create_supplement(policy_id: str):
         flash(f"未创建：{refused}", "error")
         return _editor(None, kind="interpretation", values=request.form, supplement=policy,
                        action=url_for("portal.create_supplement", policy_id=policy_id)), 400
-    flash(f"已为《{policy.title}》创建补充解读发布。{_inherited_note(taken)}", "ok")
+    flash(f"已为{book_title(policy.title)}创建补充解读发布。{_inherited_note(taken)}", "ok")
     return _back(release_id)
 
 

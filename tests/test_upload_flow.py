@@ -106,3 +106,5 @@ def test_a_title_with_doubled_brackets_is_stored_once_bracketed(world):
     reply = client.post("/staff/releases", data=data)
     release_id = int(reply.headers["Location"].rsplit("/", 1)[-1])
     assert svc.releases.get(release_id)["documents"][0].title == "《某办法》政策解读"
+    page = client.get(f"/staff/releases/{release_id}").text  # quoted as GB/T 15834 has it
+    assert "《〈某办法〉政策解读》" in page and "《《" not in page
