@@ -38,6 +38,10 @@ EXTRA = [
      "sections": [{"name": "政策背景", "text": "原细则已到期。"},
                   {"name": "主要内容", "text": "明确救助对象和标准。"}],
      "faq": [{"q": "谁可以申请临时救助？", "a": "遭遇急难或支出型困难的家庭。"}]},
+    {"id": "gz_soon", "kind": "policy", "title": "广州市长者饭堂助餐补贴办法",
+     "issuing_body": "广州市民政局", "publish_date": "2026-11-20", "valid_from": "2099-01-01",
+     "topics": ["养老服务"], "audience": ["老年人"],
+     "text": "第一条 为方便老年人就餐，制定本办法。\n第二条 本办法自2099年1月1日起施行。\n"},
 ]
 
 
@@ -103,6 +107,7 @@ def test_every_page_state_in_large_high_contrast_mode(served, page):
                        ("search-empty", "/search"), ("search-nothing", "/search?q=zzzzqqqq"),
                        ("not-found", "/p/no_such_document"), ("expired-banner", "/p/gz_hukou_2019"),
                        ("article-target", "/p/gz_aid#a-第五条"), ("interpretation", "/p/gz_aid_jd"),
+                       ("upcoming-banner", "/p/gz_soon"),
                        ("profile", profile_path(app, "o_a11y")), ("profile-refused", "/h5/profile?t=forged")]:
         visit(page, live + path)
         check(page, name, states)

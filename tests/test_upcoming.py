@@ -44,6 +44,19 @@ def test_the_catalogue_page_lists_it_as_upcoming_not_in_force(world):
     assert "1 件已发布、尚未施行" in app.test_client().get("/").get_data(as_text=True)
 
 
+def test_its_pages_say_when_it_takes_effect_not_that_it_ran_out(world):
+    """The policy page and its interpretation's: the day it takes effect, in words a resident
+    reads (2026年12月1日), and none of the banner of an expired document."""
+    app, _, tomorrow = world
+    client = app.test_client()
+    for path in ("/p/soon", "/p/soon-i"):
+        html = client.get(path).get_data(as_text=True)
+        banner = html.split('id="banner-title"')[1].split("</section>")[0]
+        assert f"本文件将于{tomorrow.year}年{tomorrow.month}月{tomorrow.day}日起施行" in banner, path
+        assert "请仍按现行规定办理" in banner
+        assert "暂未查到替代它的现行文件" not in html and "不代表现行政策" not in html
+
+
 def test_the_dashboard_says_why_the_rate_did_not_move(world):
     app, users, tomorrow = world
     client = app.test_client()

@@ -35,6 +35,7 @@ class Page:
     blocks: list[Block]
     current: bool
     status: str
+    upcoming: dt.date | None  # published, taking effect on this later day (尚未施行)
     successor: Document | None
     policy: Document | None  # for an interpretation: the policy it explains
     interpretations: list[tuple[Document, list[Line]]]
@@ -48,6 +49,7 @@ def document_page(conn, doc: Document, today: dt.date) -> Page:
     validity = Validity.of(doc, policy)  # an interpretation stands as its policy does
     return Page(doc=doc, lines=lines, blocks=article_blocks(lines), current=validity.in_force(today),
                 status=validity.word(today, successor.title if successor else None),
+                upcoming=validity.valid_from if validity.state(today) == "upcoming" else None,
                 successor=successor, policy=policy,
                 interpretations=[(d, text_lines(d)) for d in explained])
 

@@ -26,6 +26,12 @@ MAX_QUERY_CHARS = 200
 bp.add_app_template_filter(book_title, "book")
 
 
+@bp.app_template_filter("cn_date")
+def cn_date(day) -> str:
+    """2026-12-01 → 2026年12月1日: how a date is written for residents."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 @bp.app_context_processor
 def government():
     """Whose government these pages are (GOVERNMENT_NAME), named on every public page."""
