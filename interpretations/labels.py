@@ -69,7 +69,7 @@ LABELS: dict[str, dict[str, str]] = {
     "push_channel": {"template": "模板消息", "subscribe": "订阅通知", "custom": "客服消息"},
     "push_decision": {"sent": "已送达", "failed": "未送达", "resend": "重新发送"},
     "push_sender_state": {
-        "not_configured": "未配置公众号：推送不会发出", "paused": "已暂停：当日额度用尽（45009）",
+        "not_configured": "推送尚未设置好，不会发出", "paused": "已暂停：当日额度用尽（45009）",
         "sending": "正在发送", "stalled": "没有发送程序在运行", "queued": "已排队，等待发送程序领取",
         "waiting": "等待重试", "idle": "没有待发的推送",
     },

@@ -282,7 +282,7 @@ def test_a_government_office_first_day(first_start, browser):
     assert "2 位订阅者" in page.locator("#recipients-summary").inner_text()
     sender = page.locator("#sender-state").inner_text()
     # no message template is set: the page says the pushes wait, not that they went out
-    assert "推送不会发出" in sender and "2 条待发会一直等待" in sender, sender
+    assert "不会发出" in sender and "2 条待发会一直等待" in sender, sender
     journey.shot(page, "push-recipients-and-reasons")
 
     # -- the simulator asks through the callback; its link opens the policy page -------------

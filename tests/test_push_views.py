@@ -1,5 +1,6 @@
 """The H5 profile form (signed, expiring link; no way to reach another user's profile) and
 the staff push page's access control."""
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -8,6 +9,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from bot.push import links
 from bot.push.links import profile_token, profile_url
+from portal.testing import app_config, login_as, make_staff
 
 A, B = "oUSERA000000000000000000000001", "oUSERB000000000000000000000002"
 
@@ -94,7 +96,7 @@ def test_staff_see_counts_and_decide_an_unknown_row(app, client, svc):
     from bot.push.bulk import add_subscribers
     from bot.push.outbox import release_stats, write_outbox
     from bot.push.tables import outbox
-    from portal.testing import csrf, login_as, make_staff
+    from portal.testing import csrf
 
     add_subscribers(svc.db, svc.subscribers.cipher, [{"openid": A, "tags": [("就业创业", "topic")]}])
     with svc.db.write() as conn:
@@ -118,3 +120,25 @@ def test_staff_see_counts_and_decide_an_unknown_row(app, client, svc):
                           data={"decision": "sent", "csrf_token": csrf(client)})
     assert decided.status_code == 303
     assert release_stats(svc.db, release_id)["sent"] == 1
+
+
+def test_the_sender_statement_names_what_is_missing_in_words(app, client, tmp_path):
+    """A 签发 official reads why nothing goes out: the account is configured but the message
+    template is not (only that is named), or no account at all (its two settings named)."""
+    from server import create_app
+
+    configured = create_app(app_config(tmp_path / "with-account"))
+    for instance, named, not_named in (
+            (configured, ["推送所用模板消息的模板编号（POLICYBOT_PUSH_TEMPLATE_ID）"], ["开发者编号"]),
+            (app, ["公众号的开发者编号（POLICYBOT_WECHAT_APPID）",
+                   "公众号的开发者密码（POLICYBOT_WECHAT_APPSECRET）"], [])):
+        staff = instance.test_client()
+        login_as(staff, instance, make_staff(instance, "zhao", "signer", "区管委会"))
+        statement = staff.get("/staff/push").get_data(as_text=True).split('id="sender-state"')[1]
+        statement = re.sub(r"<[^>]+>", "", statement.split("</div>")[0])
+        assert "推送尚未设置好，不会发出" in statement and "请系统管理员在服务器上设置" in statement
+        for words in named:
+            assert words in statement, statement
+        for words in not_named:
+            assert words not in statement, statement
+    configured.extensions["policybot"].db.dispose()
