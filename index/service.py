@@ -60,6 +60,7 @@ class Tuning:
     doc_weight: float = 0.15    # share of a document's support added to each of its chunks
     doc_top: int = 3            # how many of its best chunks make a document's support
 QUERY_CACHE_SIZE = 2048
+SHARE_EVERY = 256         # vectors embedded between two writes to the database
 DB_CHECK_SECONDS = 1.0
 
 
@@ -70,13 +71,16 @@ class SearchError(ValueError):
 class SearchService:
     def __init__(self, db: Database, embedder: Embedder, *, faiss_kind: str = "flat",
                  today: Callable[[], dt.date] | None = None, background: bool = True,
-                 store=None, cache=None, ranker=None):
+                 store=None, cache=None, ranker=None, shared=None):
         self.db, self.embedder, self.faiss_kind = db, embedder, faiss_kind
         self.today = today or local_today
         self.background = background
         self.store = store          # index.storage.IndexStore, or None (memory only)
         self.cache = cache          # index.cache.EmbeddingCache, or None
         self.ranker = ranker        # index.rerank.Ranker (the second stage), or None
+        self.shared = shared        # index.shared_vectors.SharedVectors (the database's), or None
+        self.embedded = 0           # passages this process embedded (the rest were reused)
+        self._unshared: dict[str, np.ndarray] = {}  # embedded here, not yet in the database
         self.expander = Expander.default()
         self.reader = QueryReader()
         self.corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, faiss_kind)
@@ -129,13 +133,15 @@ class SearchService:
         fresh.upsert(public)
         known = self._known_vectors() if reuse_vectors else {}
         rows = sorted(fresh.records)
+        stored = self._stored_vectors(fresh, rows) if reuse_vectors else {}
         if on_total:
             on_total(len(rows))
         for start in range(0, len(rows), 8):
             part = rows[start:start + 8]
-            fresh.add_vectors(part, self._vectors_for(fresh, part, known, reuse_vectors))
+            fresh.add_vectors(part, self._vectors_for(fresh, part, known, reuse_vectors, stored))
             if progress:
                 progress(len(part))
+        self._share_vectors(replace=not reuse_vectors)
         if self.store is not None:
             self.store.save(fresh, self.embedder)
         self.corpus, self.error, self._started = fresh, None, True
@@ -191,10 +197,15 @@ class SearchService:
     def ready(self) -> bool:
         return self._started and self.error is None
 
+    def complete(self) -> bool:
+        """Ready, and hybrid search answers from every chunk's vector (none still pending)."""
+        corpus = self.corpus
+        return self.ready() and len(corpus.dense) == len(corpus.records)
+
     def status(self) -> dict:
         return {"documents": len(self.corpus.docs), "chunks": len(self.corpus.records),
                 "vectors": len(self.corpus.dense), "embedder": self.embedder.name,
-                "error": self.error}
+                "embedded": self.embedded, "error": self.error}
 
     # -- release hooks ---------------------------------------------------------------------
     def on_published(self, infos) -> None:
@@ -251,35 +262,65 @@ class SearchService:
     def embed_pending(self, batch: int = 8, progress: Callable[[int], None] | None = None) -> int:
         corpus = self.corpus
         rows = corpus.rows_without_vectors()
+        stored = self._stored_vectors(corpus, rows)  # one query per 500, not one per batch
         for start in range(0, len(rows), batch):
             part = [r for r in rows[start:start + batch] if r in corpus.records]
             if part:
-                corpus.add_vectors(part, self._vectors_for(corpus, part))
+                corpus.add_vectors(part, self._vectors_for(corpus, part, stored=stored))
             if progress:
                 progress(len(rows[start:start + batch]))
+            if len(self._unshared) >= SHARE_EVERY:
+                self._share_vectors()
+        self._share_vectors()
         return len(rows)
 
-    def _vectors_for(self, corpus, rows: list[int], known=None, use_cache=True) -> np.ndarray:
-        """Vectors of `rows`: from `known` or the embedding cache, else embedded now."""
+    def _stored_vectors(self, corpus, rows: list[int]) -> dict[str, np.ndarray]:
+        """The vectors of `rows` any process already stored in the database."""
+        if self.shared is None or not rows:
+            return {}
+        records = corpus.records
+        return self.shared.lookup([records[r].text_hash for r in rows if r in records])
+
+    def _vectors_for(self, corpus, rows: list[int], known=None, use_cache=True,
+                     stored=None) -> np.ndarray:
+        """Vectors of `rows`: from the database (`stored`), `known` or the embedding cache,
+        else embedded now; what the database did not hold is queued for it."""
         passages = [corpus.passage(r) for r in rows]
         hashes = [corpus.records[r].text_hash for r in rows]
-        cache = self._usable_cache() if use_cache else None
-        cached = cache.lookup(hashes) if cache else [None] * len(rows)
+        stored = stored if stored is not None else {}
+        found = [stored.get(h) if use_cache else None for h in hashes]
         if known:
-            cached = [v if v is not None else known.get(h) for v, h in zip(cached, hashes, strict=False)]
-        todo = [i for i, v in enumerate(cached) if v is None]
+            found = [v if v is not None else known.get(h) for v, h in zip(found, hashes, strict=True)]
+        missing = [i for i, v in enumerate(found) if v is None]
+        cache = self._usable_cache() if use_cache and missing else None
+        for i, vector in zip(missing, cache.lookup([hashes[i] for i in missing]) if cache else (),
+                             strict=False):
+            found[i] = vector
+        todo = [i for i, v in enumerate(found) if v is None]
         fresh = self.embedder.embed_passages([passages[i] for i in todo]) if todo else []
+        self.embedded += len(todo)
         for i, vector in zip(todo, fresh, strict=False):
-            cached[i] = vector
+            found[i] = vector
         if self.cache is not None and todo:
             self.cache.add([hashes[i] for i in todo], fresh)
-        return np.stack(cached).astype(np.float32)
+        if self.shared is not None:
+            self._unshared.update((h, v) for h, v in zip(hashes, found, strict=True)
+                                  if not use_cache or h not in stored)
+        return np.stack(found).astype(np.float32)
+
+    def _share_vectors(self, replace: bool = False) -> None:
+        """Store the queued vectors in the database for every other worker and machine."""
+        if self.shared is None or not self._unshared:
+            return
+        queued, self._unshared = self._unshared, {}
+        self.shared.add(list(queued), list(queued.values()), replace=replace)
 
     def _usable_cache(self):
         """The embedding cache, verified once against the embedder (probes re-embedded)."""
         if self.cache is None or self._cache_checked:
             return self.cache
         try:
+            self.embedded += len(self.cache.probes)
             self.cache.verify(self.embedder, lambda texts: [text_hash(t) for t in texts])
         except CacheMismatch as mismatch:
             log.warning("index: embedding cache not used: %s", mismatch)

@@ -15,7 +15,7 @@ import threading
 
 BUSY = "服务繁忙，请稍后再试。".encode()
 CALLBACK_PATHS = ("/wechat",)
-FREE_PATHS = ("/healthz",)
+FREE_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def lane_of(path: str) -> str | None:
