@@ -106,8 +106,13 @@ class Callback:
     def _reply_once(self, fields: dict[str, str], deadline: float) -> str:
         """The reply XML ("success" for none): computed by the first delivery, repeated after."""
         key = delivery_key(fields)
-        if not self.deliveries.claim(key):
-            return self.deliveries.wait_reply(key, max(deadline - self.monotonic(), 0)) or "success"
+        while not self.deliveries.claim(key):
+            reply = self.deliveries.wait_reply(key, max(deadline - self.monotonic(), 0))
+            if reply is not None:
+                return reply
+            if self.monotonic() >= deadline:
+                return "success"
+            # The claim lapsed unfinished: its worker died (killed, or its machine): take over.
         try:
             outcome = self.bot.handle(fields, deadline)
         except Exception:

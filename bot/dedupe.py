@@ -11,8 +11,15 @@ import time
 
 from bot.kvstore import KeyValueStore
 
-PENDING = "\x00pending"
+# Not a reply any delivery could give; no NUL: PostgreSQL text refuses it (the claim failed
+# there, and every message got `success` without an answer, when the store was the database).
+PENDING = "\x01pending"
 KEEP_SECONDS = 24 * 3600  # WeChat's retries come within ~15 s; a day also absorbs late replays
+# How long a first delivery's claim holds before another delivery may take the message over:
+# a worker killed mid-message (or its machine) leaves a claim nobody will finish, and the retry
+# the proxy sends to another instance at once must still be answered within WeChat's 5 s. A
+# live worker answers within its budget (p99 well under a second), so 3 s is a wide margin.
+CLAIM_SECONDS = 3.0
 
 
 def delivery_key(fields: dict[str, str]) -> str:
@@ -27,15 +34,16 @@ def delivery_key(fields: dict[str, str]) -> str:
 
 class Deliveries:
     def __init__(self, store: KeyValueStore, poll_seconds: float = 0.05, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, claim_seconds: float = CLAIM_SECONDS):
         self.store = store
+        self.claim_seconds = claim_seconds
         self.poll_seconds = poll_seconds
         self.sleep = sleep
         self.clock = clock
 
     def claim(self, key: str) -> bool:
         """True for the first delivery of a message: it must compute and `finish`."""
-        return self.store.add(key, PENDING, KEEP_SECONDS)
+        return self.store.add(key, PENDING, self.claim_seconds)
 
     def finish(self, key: str, reply: str) -> None:
         self.store.set(key, reply, KEEP_SECONDS)
@@ -45,11 +53,14 @@ class Deliveries:
         self.store.delete(key)
 
     def wait_reply(self, key: str, timeout: float) -> str | None:
-        """The reply the first delivery gave, waiting up to `timeout`; None if still pending."""
+        """The reply the first delivery gave, waiting up to `timeout`; None if still pending
+        at the end, or at once when the claim lapsed unfinished (the caller may claim it)."""
         deadline = self.clock() + timeout
         while True:
             value = self.store.get(key)
-            if value is not None and value != PENDING:
+            if value is None:
+                return None
+            if value != PENDING:
                 return value
             if self.clock() >= deadline:
                 return None

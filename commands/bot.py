@@ -23,7 +23,7 @@ from bot.answerability import DEFAULT_MODEL, AnswerModel
 from bot.budget import TimeBudget
 from bot.callback import Callback
 from bot.config import load_wechat_config
-from bot.dedupe import Deliveries
+from bot.dedupe import CLAIM_SECONDS, Deliveries
 from bot.kvstore import store_for
 from bot.library import Library
 from bot.menu import Menu, MenuError, load_menu
@@ -128,7 +128,9 @@ def _answer_model(config) -> AnswerModel:
 
 
 def _callback(app: Flask, svc, wechat_config) -> Callback:
-    return Callback(wechat_config, ReplayCache(svc.bot_state), Deliveries(svc.bot_state), svc.bot,
+    claim = float(app.config.get("BOT_CLAIM_SECONDS", CLAIM_SECONDS))
+    deliveries = Deliveries(svc.bot_state, claim_seconds=claim)
+    return Callback(wechat_config, ReplayCache(svc.bot_state), deliveries, svc.bot,
                     budget_seconds=float(app.config.get("BOT_TIME_BUDGET", 4.0)))
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import sqlalchemy as sa
 
 from index import fusion
-from interpretations import events
 from index.cache import CacheMismatch
 from index.corpus import CorpusIndex, View, text_hash
 from index.embedders import Embedder
@@ -37,6 +36,7 @@ from index.signals import Evidence, explain
 from index.storage import IndexMismatch
 from index.synonyms import Expander
 from index.tokenizer import PolicyTokenizer
+from interpretations import events
 from policies import store as doc_store
 from policies.db import Database
 from policies.tables import documents
@@ -168,7 +168,7 @@ class SearchService:
         status), touching only what differs; only `doc_ids`, when given."""
         with self._sync_lock, self.db.read() as conn:
             public = _public_versions(conn, doc_ids)
-            known = list(self.corpus.docs) if doc_ids is None else [d for d in doc_ids if d in self.corpus.docs]
+            known = [d for d in (self.corpus.docs if doc_ids is None else doc_ids) if d in self.corpus.docs]
             gone = [doc_id for doc_id in known if doc_id not in public]
             changed = [doc_store.get_document(conn, doc_id) for doc_id, version in public.items()
                        if self._differs(doc_id, version)]

@@ -97,7 +97,8 @@ class Clock:
 
 def test_a_consumer_reads_in_order_once_each(database):
     releases = Releases(database, Hooks())
-    ids = [publish(releases, make_policy(f"p{n}", doc_number=f"洪经管办发〔2026〕{n}号")) for n in range(1, 6)]
+    ids = [publish(releases, make_policy(f"p{n}", doc_number=f"洪经管办发〔2026〕{n}号"))
+           for n in range(1, 6)]
     seen = []
     consumer = events.Consumer(database, "push", lambda e: seen.append(e.release_id), batch=2)
     assert consumer.run_once() == 2 and consumer.run_once() == 2 and consumer.run_once() == 1
