@@ -19,13 +19,15 @@ import threading
 import time
 import types
 
+import click
 from flask import Flask, jsonify
+from flask.cli import with_appcontext
 
 from bot.web import bounds
 from commands.content import load_demo_if_empty
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
-from serving import hosts, lanes, proxies
+from serving import hosts, lanes, logs, metrics, proxies
 
 log = logging.getLogger("policybot")
 
@@ -37,6 +39,9 @@ DEFAULTS = {
     "DATABASE_URL": None,  # default: SQLite file in DATA_DIR
     "REDIS_URL": None,
     "LOAD_DEMO": True,
+    # Migrate the database at start (the embedded default); a deployment of several workers
+    # runs `flask --app server db upgrade` once and sets POLICYBOT_MIGRATE=0 (gunicorn.conf.py).
+    "MIGRATE": True,
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "TIMEZONE": "Asia/Shanghai",
@@ -49,6 +54,7 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # uploads; the WeChat callback has its own cap
     "DEMO_CORPUS": str(DEMO_CORPUS),
     "LOG_LEVEL": "INFO",  # our own loggers; libraries log warnings only unless DEBUG
+    "LOG_FORMAT": "text",  # or "json": one object a line (gunicorn.conf.py), openids redacted
     # Request threads of `python server.py`, and how many of them staff pages and public pages
     # may hold at once (per process); the rest are the WeChat callback's (serving.lanes).
     "THREADS": 12,
@@ -59,7 +65,7 @@ DEFAULTS = {
 }
 # Environment variables read without the POLICYBOT_ prefix (the usual names).
 PLAIN_ENV = ("DATABASE_URL", "REDIS_URL")
-BOOL_KEYS = {"LOAD_DEMO", "TESTING", "SESSION_COOKIE_SECURE"}
+BOOL_KEYS = {"LOAD_DEMO", "MIGRATE", "TESTING", "SESSION_COOKIE_SECURE"}
 INT_KEYS = {"PORT", "MAX_CONTENT_LENGTH", "THREADS", "STAFF_CONCURRENCY", "PUBLIC_CONCURRENCY"}
 
 # Feature modules, each with `init_app(app)` registering its blueprint and commands.
@@ -90,6 +96,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     _register_health(app)
+    metrics.install(app)
+    app.cli.add_command(db_command)
     _serving_layers(app)
     if app.config["LOAD_DEMO"]:
         # After every feature is wired, so that the index (a publication hook) sees the import.
@@ -161,8 +169,24 @@ def _persistent_secret(data_dir: pathlib.Path) -> str:
 def _services(app: Flask) -> types.SimpleNamespace:
     """The collaborators views and commands use, built once per process."""
     db = Database(app.config["DATABASE_URL"])
-    db.upgrade()
+    if app.config["MIGRATE"]:
+        db.upgrade()
     return types.SimpleNamespace(db=db, releases=Releases(db, Hooks()), config=app.config)
+
+
+@click.group("db")
+def db_command() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db_command.command("upgrade")
+@with_appcontext
+def db_upgrade_command() -> None:
+    """Apply every migration not yet applied: once per deploy, before the workers start."""
+    from flask import current_app
+
+    current_app.extensions["policybot"].db.upgrade()
+    click.echo("database at the newest schema")
 
 
 def _serving_layers(app: Flask) -> None:
@@ -228,9 +252,13 @@ CHATTY_LOGGERS = ("alembic", "faiss", "jieba", "bm25s", "sentence_transformers",
 READY_WAIT_SECONDS = 600
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, kind: str = "text") -> None:
+    """Our loggers at `level`, as text or one JSON object a line (LOG_FORMAT), openids
+    redacted either way (serving/logs.py)."""
     level = level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logs.formatter(kind))
+    logging.basicConfig(level=level, handlers=[handler])
     if level != "DEBUG":
         for name in CHATTY_LOGGERS:
             logger = logging.getLogger(name)
@@ -245,7 +273,8 @@ def _warnings_only(record: logging.LogRecord) -> bool:
 
 
 def main() -> None:
-    configure_logging(str(load_config().get("LOG_LEVEL") or "INFO"))
+    config = load_config()
+    configure_logging(str(config.get("LOG_LEVEL") or "INFO"), str(config.get("LOG_FORMAT") or "text"))
     app = create_app()
     host, port = app.config["HOST"], int(app.config["PORT"])
     # waitress: a production WSGI server (threads, request-size limits, no fork, so the

@@ -49,6 +49,7 @@ class Callback:
         self.crypto = CallbackCrypto(config)
         self.budget_seconds = budget_seconds
         self.clock, self.monotonic = clock, monotonic
+        self.duplicates = 0  # deliveries answered from another delivery's claim (/metrics)
 
     # -- GET: URL verification ---------------------------------------------------------------
     def verify(self, args) -> CallbackResponse:
@@ -106,13 +107,19 @@ class Callback:
     def _reply_once(self, fields: dict[str, str], deadline: float) -> str:
         """The reply XML ("success" for none): computed by the first delivery, repeated after."""
         key = delivery_key(fields)
-        while not self.deliveries.claim(key):
+        if self.deliveries.claim(key):
+            return self._compute_once(key, fields, deadline)
+        self.duplicates += 1
+        while True:
             reply = self.deliveries.wait_reply(key, max(deadline - self.monotonic(), 0))
             if reply is not None:
                 return reply
             if self.monotonic() >= deadline:
                 return "success"
-            # The claim lapsed unfinished: its worker died (killed, or its machine): take over.
+            if self.deliveries.claim(key):  # the claim lapsed unfinished: its worker died
+                return self._compute_once(key, fields, deadline)
+
+    def _compute_once(self, key: str, fields: dict[str, str], deadline: float) -> str:
         try:
             outcome = self.bot.handle(fields, deadline)
         except Exception:

@@ -24,7 +24,7 @@ from policies.validity import catalogue, local_today, upcoming
 def init_app(app: Flask) -> None:
     _seal_audit_log(app)
     for command in (import_command, export_command, retire_expired_command,
-                    verify_audit_command, catalogue_command):
+                    verify_audit_command, catalogue_command, load_demo_command):
         app.cli.add_command(command)
 
 
@@ -50,6 +50,17 @@ def load_demo_if_empty(app: Flask) -> None:
     if empty:
         report = import_file(svc.releases, app.config["DEMO_CORPUS"])
         app.logger.info("demo corpus imported: %d documents", report.imported)
+
+
+@click.command("load-demo")
+@with_appcontext
+def load_demo_command() -> None:
+    """Import the bundled demo corpus into an empty instance (what `python server.py` does at
+    its first start; run once per deploy where several workers start with LOAD_DEMO=0)."""
+    load_demo_if_empty(current_app)
+    search = getattr(services(), "search", None)
+    if search is not None:  # the vectors into the database before this process exits
+        search.wait_idle(1800)
 
 
 @click.command("import")

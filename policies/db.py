@@ -33,6 +33,7 @@ MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "migrations"
 
 
 AFTER_COMMIT = "policybot.after_commit"
+MIGRATION_LOCK = 15016  # pg_advisory_lock key held while migrating
 
 
 def after_commit(conn: Connection, name: str, callback) -> None:
@@ -92,10 +93,21 @@ class Database:
                 yield conn
 
     def upgrade(self) -> None:
-        """Apply every Alembic migration not yet applied (all branch heads)."""
+        """Apply every Alembic migration not yet applied (all branch heads). On PostgreSQL an
+        advisory lock makes several processes starting at once (gunicorn workers, machines)
+        migrate one after the other: the later ones find the schema at head."""
         from alembic import command
 
-        command.upgrade(alembic_config(self.url), "heads")
+        if self.is_sqlite:
+            command.upgrade(alembic_config(self.url), "heads")
+            return
+        with self.engine.connect() as lock:
+            lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            try:
+                command.upgrade(alembic_config(self.url), "heads")
+            finally:
+                lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                lock.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

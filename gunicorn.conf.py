@@ -1,0 +1,56 @@
+"""gunicorn's configuration for production: `gunicorn -c gunicorn.conf.py` (README, docs/deploy.md).
+
+- The app is `server:create_app()`, loaded in each worker after the fork, never preloaded: the
+  embedding model's OpenMP runtime hangs in a process forked after it ran (DESIGN.md).
+- Before any worker starts, the master runs `flask --app server db upgrade` (and, on an empty
+  instance with POLICYBOT_LOAD_DEMO not 0, `flask --app server load-demo`) once, in a
+  subprocess; the workers start with MIGRATE and LOAD_DEMO off, so they neither migrate at
+  once nor import the demo twice.
+- OpenMP waits passively and gets cores ÷ workers threads, set here before any worker loads
+  the model: a spinning OpenMP thread cost a query 1.65 s whenever another process held a core.
+- gthread workers: the callback lanes (serving/lanes.py) need threads; a sync worker would be
+  held whole by one slow staff request.
+
+Settings by environment: POLICYBOT_BIND (127.0.0.1:8000), POLICYBOT_WORKERS (the number of
+cores), POLICYBOT_THREADS (12), and every POLICYBOT_* the app reads.
+"""
+import logging
+import os
+import subprocess
+import sys
+
+from serving.logs import formatter
+
+cores = os.cpu_count() or 1
+bind = os.environ.get("POLICYBOT_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("POLICYBOT_WORKERS", cores))
+worker_class = "gthread"
+threads = int(os.environ.get("POLICYBOT_THREADS", 12))
+wsgi_app = "server:create_app()"
+preload_app = False
+timeout = 60            # a worker silent this long is killed and replaced
+graceful_timeout = 30   # on SIGTERM / SIGHUP: finish requests in flight, then exit
+keepalive = 5
+max_requests = 0        # no periodic recycling: a new worker loads the model and the index again
+accesslog = None        # requests are counted in /metrics; WeChat puts openids in the URL
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // max(workers, 1))))
+os.environ.setdefault("POLICYBOT_LOG_FORMAT", "json")
+
+_handler = logging.StreamHandler()
+_handler.setFormatter(formatter(os.environ["POLICYBOT_LOG_FORMAT"]))
+logging.basicConfig(level=os.environ.get("POLICYBOT_LOG_LEVEL", "INFO").upper(), handlers=[_handler])
+
+
+def _flask(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], check=True)
+
+
+def on_starting(server) -> None:
+    """Once per deploy, in the master, before any worker: the schema, then the demo."""
+    _flask("db", "upgrade")
+    if os.environ.get("POLICYBOT_LOAD_DEMO", "1").strip().lower() not in ("0", "false", "no", "off"):
+        _flask("load-demo")
+    os.environ["POLICYBOT_MIGRATE"] = "0"
+    os.environ["POLICYBOT_LOAD_DEMO"] = "0"
