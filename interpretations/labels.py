@@ -61,6 +61,7 @@ LABELS: dict[str, dict[str, str]] = {
         "comments": "批注", "headers": "页眉", "footers": "页脚", "footnotes": "脚注/尾注",
         "tracked deletions": "修订（删除的文字）", "tracked insertions": "修订（插入的文字）",
         "metadata": "文件属性",
+        "metadata statistics": "文件统计信息（页数、字数、编辑软件等，不含文字内容）",
     },
     "push_state": {
         "pending": "待发", "sending": "发送中", "sent": "已发", "failed": "失败",

@@ -79,10 +79,44 @@ def _member(doc: Document, rows: list[dict], files: list[dict]) -> MemberView:
 def _file(row: dict, rows: list[dict]) -> UploadedFile:
     parts = [(name, marked(text, [r for r in rows if r["part"] == (PART_PREFIX + name)[:60]]))
              for name, text in sorted((row["hidden_parts"] or {}).items()) if text and text.strip()]
-    parts = [(name, _named_properties(segments) if name == "metadata" else segments)
-             for name, segments in parts]
+    named = []
+    for name, segments in parts:
+        if name != "metadata":
+            named.append((name, segments))
+            continue
+        kept, counts = _split_statistics(segments)
+        named += [(name, _named_properties(kept))] + ([(STATISTICS_PART, _named_properties(counts))]
+                                                      if counts else [])
     return UploadedFile(row["filename"], row["file_type"], row["size"], row["uploaded_by"],
-                        row["created_at"], parts)
+                        row["created_at"], named)
+
+
+# File properties that are counts and software settings, never words a person wrote: the
+# reviewer finds them folded under their own heading, so that 作者, 最后修改者, 备注 and 标题
+# are not lost among twenty lines of 页数 / 字符数 / 缩略图裁剪.
+STATISTICS = frozenset({"Template", "TotalTime", "Pages", "Words", "Characters", "CharactersWithSpaces",
+                        "Application", "AppVersion", "DocSecurity", "Lines", "Paragraphs", "ScaleCrop",
+                        "LinksUpToDate", "SharedDoc", "HyperlinksChanged", "Trapped", "revision", "i4"})
+STATISTICS_PART = "metadata statistics"
+
+
+def _split_statistics(segments: Segments) -> tuple[Segments, Segments]:
+    """The metadata part's lines in two: the rest, and the statistics lines (a line holding a
+    finding always stays in the rest). Marks are kept where they are."""
+    lines: list[Segments] = [[]]
+    for text, row in segments:
+        for n, piece in enumerate(text.split("\n")):
+            if n:
+                lines.append([])
+            if piece:
+                lines[-1].append((piece, row))
+    kept: Segments = []
+    counts: Segments = []
+    for line in lines:
+        key = "".join(text for text, _ in line).partition(": ")[0]
+        into = counts if key in STATISTICS and all(row is None for _, row in line) else kept
+        into += ([("\n", None)] if into else []) + line
+    return kept, counts
 
 
 def _named_properties(segments: Segments) -> Segments:

@@ -104,6 +104,13 @@ def test_upload_to_publication_through_the_portal(world):
     } <= parts
     page = _as(app, users["reviewer"]).get(f"/staff/releases/{release_id}").text
     assert "<mark>110" in page and ID_NUMBER not in page.split("<h2>文件</h2>")[0]
+    # the file's properties: what people wrote open (its finding marked), the counts folded
+    properties = page.split("<h5>文件属性</h5>")[1]
+    written, _, folded = properties.partition('<details class="statistics">')
+    assert "作者：张三" in written and 'class="finding-mark open"' in written
+    folded = folded.split("</details>")[0]
+    assert "文件统计信息" in folded and "页数：" in folded and "作者" not in folded
+    assert "页数：" not in written and "finding-mark" not in folded
     # the drafter can neither settle findings nor review, even by posting directly
     finding = release["findings"][0]["id"]
     assert (
