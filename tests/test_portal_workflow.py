@@ -278,3 +278,28 @@ def test_supplementary_interpretation_for_a_major_policy_without_one(world):
     release = svc.releases.get(int(reply.headers["Location"].rsplit("/", 1)[-1]))
     assert release["policy_id"] is None and release["documents"][0].interprets == "imp-major"
     assert drafter.get("/staff/supplements/no-such-policy").status_code == 404
+
+
+def test_the_dashboard_lists_what_waits_for_each_person(world):
+    """「待您处理」: the reviewer sees what awaits review, the signer what awaits signature,
+    a drafter their own department's drafts, and no one what they may not act on."""
+    app, users = world
+    releases = app.extensions["policybot"].releases
+    rid = releases.create(users["drafter"].actor, make_policy("wait1", title="等待签发的办法"), [])
+    entry = f"发布 #{rid} 《等待签发的办法》"
+
+    def waiting(user) -> str:
+        return _as(app, user).get("/staff/").text.split('id="waiting"')[1].split("</section>")[0]
+
+    elsewhere = make_staff(app, "sun.jiaoyu", "drafter", "区教育局")
+    assert entry in waiting(users["drafter"]) and entry not in waiting(elsewhere)
+    releases.submit(users["drafter"].actor, rid)
+    assert entry in waiting(users["reviewer"]) and entry not in waiting(users["signer"])
+    assert entry not in waiting(users["drafter"])
+    releases.review(users["reviewer"].actor, rid, "已检查")
+    assert entry in waiting(users["signer"]) and "已审核（待签发）" in waiting(users["signer"])
+    assert entry not in waiting(users["reviewer"]) and entry in waiting(users["admin"])
+    releases.sign(users["signer"].actor, rid)
+    releases.publish(users["signer"].actor, rid)
+    assert entry not in waiting(users["signer"]) and entry not in waiting(users["admin"])
+    assert "目前没有等您处理的发布" in waiting(elsewhere)
