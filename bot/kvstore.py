@@ -95,7 +95,7 @@ class RedisStore:
 
     def get(self, key: str) -> str | None:
         value = self.redis.get(self.prefix + key)
-        return value.decode("utf-8") if value is not None else None
+        return value.decode("utf-8") if isinstance(value, bytes) else value
 
     def set(self, key: str, value: str, ttl: float) -> None:
         self.redis.set(self.prefix + key, value, px=int(ttl * 1000))
@@ -106,6 +106,8 @@ class RedisStore:
 
 def _state_database(db: Database) -> Database:
     if not db.is_sqlite:
+        return db
+    if not db.engine.url.database:  # an in-memory database: nothing to put beside it
         return db
     main = pathlib.Path(db.engine.url.database)
     own = Database(sqlite_url(main.with_name(main.name + "-botstate")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import TypeGuard
 from urllib.parse import quote, urlencode
 
 ANSWER_REF_PARAM = "r"  # the query parameter naming the answer a page was opened from
@@ -16,8 +17,8 @@ def new_answer_ref() -> str:
     return secrets.token_urlsafe(ANSWER_REF_BYTES)
 
 
-def is_answer_ref(value: str | None) -> bool:
-    return bool(value) and ANSWER_REF_RE.fullmatch(value) is not None
+def is_answer_ref(value: str | None) -> TypeGuard[str]:
+    return value is not None and ANSWER_REF_RE.fullmatch(value) is not None
 
 
 def article_anchor(article: str) -> str:

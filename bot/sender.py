@@ -113,8 +113,13 @@ class WeChatSender:
         return args, body.encode("utf-8")
 
     def encrypt(self, xml: str, key: str | None = None) -> str:
-        raw_key = base64.b64decode((key or self.config.aes_key) + "=")
-        return PrpCrypto(raw_key).encrypt(xml, self.config.appid).decode("ascii")
+        return PrpCrypto(self._raw_key(key)).encrypt(xml, self.config.appid).decode("ascii")
+
+    def _raw_key(self, key: str | None = None) -> bytes:
+        encoding_aes_key = key or self.config.aes_key
+        if encoding_aes_key is None:
+            raise ValueError("no EncodingAESKey: this account is configured in plaintext mode")
+        return base64.b64decode(encoding_aes_key + "=")
 
     def post(self, client, xml: str, **sign):
         """POST through a Flask test client (or anything with .post(path, query_string, data))."""
@@ -131,8 +136,7 @@ class WeChatSender:
                                   envelope["Encrypt"])
         if expected != envelope["MsgSignature"]:
             raise ValueError("reply signature does not verify")
-        raw_key = base64.b64decode(self.config.aes_key + "=")
-        return PrpCrypto(raw_key).decrypt(envelope["Encrypt"], self.config.appid)
+        return PrpCrypto(self._raw_key()).decrypt(envelope["Encrypt"], self.config.appid)
 
     def reply_fields(self, response) -> dict[str, str]:
         xml = self.reply_xml(response.get_data() if hasattr(response, "get_data") else response)

@@ -219,8 +219,11 @@ class BotService:
             return ("您已订阅：" + "、".join(names)) if names else replies.NO_SUBSCRIPTIONS
         if UNSUBSCRIBE_ALL_RE.match(text):
             return self.subscribers.unsubscribe_all(openid).message
-        verb, name = SUBSCRIPTION_RE.match(text).groups()
+        command = SUBSCRIPTION_RE.match(text)
         offered = self.subscribers.offered(self.settings.subscription_topics)
+        if command is None:  # dispatched here for 我的订阅 / 订阅 / 退订 only
+            return replies.SUBSCRIBE_HOW + "、".join(offered) + replies.SUBSCRIBE_MORE
+        verb, name = command.groups()
         if not name.strip():
             return replies.SUBSCRIBE_HOW + "、".join(offered) + replies.SUBSCRIBE_MORE
         if verb == "订阅":
@@ -281,11 +284,12 @@ class BotService:
         """The message by itself, or with the question that opened the topic when it follows
         the previous answer (bot.conversation)."""
         hits = self.search(text, k=SEARCH_K, include_expired=True)
-        if not conv.may_follow(text, previous, self.clock()):
+        if previous is None or not conv.may_follow(text, previous, self.clock()):
             return Reading(text, hits)
         alone = decide(text, hits, self.settings.model)
         if conv.settled_alone(alone, previous):
-            return Reading(text, hits, same_topic=alone.chosen.doc_id == previous.release)
+            chosen = alone.chosen
+            return Reading(text, hits, same_topic=chosen is not None and chosen.doc_id == previous.release)
         merged_text = conv.with_context(text, previous)
         merged_hits = self.search(merged_text, k=SEARCH_K, include_expired=True)
         if not conv.follows(alone, decide(merged_text, merged_hits, self.settings.model), previous):
@@ -353,10 +357,11 @@ class BotService:
         self.questions.record(openid, "wechat", question, cited, float(answer.confidence),
                               answer.answered, answer_ref=answer.ref,
                               reading=reading.text if reading.follow_up else None)
-        pending = self.state.get(_pending_rating_key(answer.ref)) if answer.ref else None
-        if pending:  # rated before this row was written
-            self.questions.rate_answer(answer.ref, pending)
-            self.state.delete(_pending_rating_key(answer.ref))
+        ref = answer.ref
+        pending = self.state.get(_pending_rating_key(ref)) if ref else None
+        if ref and pending:  # rated before this row was written
+            self.questions.rate_answer(ref, pending)
+            self.state.delete(_pending_rating_key(ref))
 
 
 def _pending_rating_key(ref: str) -> str:

@@ -15,4 +15,4 @@ SIMULATOR_OPENID = re.compile(r"osim_[0-9a-f]{16}")
 
 
 def is_simulated(openid: str | None) -> bool:
-    return bool(openid) and SIMULATOR_OPENID.fullmatch(openid) is not None
+    return openid is not None and SIMULATOR_OPENID.fullmatch(openid) is not None

@@ -69,7 +69,8 @@ class Subscribers:
     # -- vocabulary and subscriptions ----------------------------------------------------
     def vocabulary(self) -> dict:
         """Topics and audience groups one can subscribe to: those of public documents."""
-        topics, audience = set(), set(STANDARD_GROUPS)
+        topics: set[str] = set()
+        audience: set[str] = set(STANDARD_GROUPS)
         with self.db.read() as conn:
             rows = conn.execute(sa.select(documents.c.topics, documents.c.audience)
                                 .where(documents.c.visibility == "public"))

@@ -24,6 +24,7 @@ import os
 import re
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import requests
 import sqlalchemy as sa
@@ -34,6 +35,9 @@ from wechatpy.session.memorystorage import MemoryStorage
 from bot.push.openids import mask
 from bot.push.tables import subscribers as subscribers_table
 from bot.push.tables import wechat_tokens
+
+if TYPE_CHECKING:
+    from bot.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +336,7 @@ def client_factory(config, db=None):
 class CustomerService:
     """Customer-service sends within the 48-hour window of a user message, 5 per window."""
     client: PolicyBotWeChatClient
-    subscribers: object  # bot.subscribers.Subscribers
+    subscribers: Subscribers
 
     def send_text(self, openid: str, text: str, now: dt.datetime | None = None) -> dict:
         self._reserve(openid, now or dt.datetime.now(dt.UTC))

@@ -55,7 +55,10 @@ class EmbeddingCache:
         if not self.probes:
             return
         fresh = embedder.embed_passages(self.probes)
-        cached = np.stack(self.lookup(probe_hashes(self.probes)))
+        found = self.lookup(probe_hashes(self.probes))
+        if any(vector is None for vector in found):
+            raise CacheMismatch("the cache lacks the vectors of its own probe passages")
+        cached = np.stack([vector for vector in found if vector is not None])
         worst = float(np.min(np.sum(fresh * cached, axis=1)))
         if worst < PROBE_TOLERANCE:
             raise CacheMismatch(f"cache probes do not reproduce (cosine {worst:.3f})")

@@ -144,12 +144,17 @@ def _split_block(block: _Block):
         yield block.path, block.article, text, start, end, block.source
 
 
-def _sentences(offset: int, line: str):
+# A sentence unit: (offset in the text, the sentence, whether it ends its line).
+Unit = tuple[int, str, bool]
+
+
+def _sentences(offset: int, line: str) -> list[Unit]:
     """Sentence units of one line, with their offsets; the last unit ends the line."""
     if len(line) <= MAX_CHARS:
         return [(offset, line, True)]
     parts = [p for p in SENTENCE_END_RE.split(line) if p]
-    units, position = [], offset
+    units: list[Unit] = []
+    position = offset
     for part in parts:
         for i in range(0, len(part), MAX_CHARS):  # a single over-long sentence: hard cut
             units.append((position + i, part[i:i + MAX_CHARS], False))
@@ -158,9 +163,11 @@ def _sentences(offset: int, line: str):
     return units
 
 
-def _pack(units):
+def _pack(units: list[Unit]) -> list[list[Unit]]:
     """Greedy packing; a new piece starts with the previous piece's last sentence."""
-    groups, current, size = [], [], 0
+    groups: list[list[Unit]] = []
+    current: list[Unit] = []
+    size = 0
     for unit in units:
         if current and size + len(unit[1]) > MAX_CHARS:
             groups.append(current)

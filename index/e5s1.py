@@ -72,9 +72,10 @@ class E5File:
         self.data = data
         self._pos = 4
         version = self._u32()
-        ints = [self._i32() for _ in range(7)]
+        hidden, layers, heads, ff, vocab, max_positions, type_vocab = (self._i32() for _ in range(7))
         eps = self._f32()
-        self.header = Header(version, *ints, eps, self._i32())
+        self.header = Header(version, hidden, layers, heads, ff, vocab, max_positions, type_vocab, eps,
+                             self._i32())
         if self.header.block != BLOCK:
             raise FormatError(f"unsupported block size {self.header.block}")
         self.tokenizer = self._read_tokenizer()

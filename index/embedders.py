@@ -22,9 +22,12 @@ import os
 import pathlib
 import tempfile
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 class Embedder(Protocol):
@@ -133,7 +136,7 @@ class SentenceTransformerEmbedder:
         self.model_name = model
         self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
         self.name = self.passage_space = f"sentence-transformers/{model}"
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     def _get(self):

@@ -72,8 +72,8 @@ class Metrics:
 
 def score_ranking(hits: list[Hit], relevant, ks) -> tuple[dict[int, float], float, float]:
     """Recall@k for each k, reciprocal rank (top 10) and nDCG@10 of one question."""
-    first_rank = {}  # relevant item -> rank of its first hit
-    gains = []
+    first_rank: dict[tuple, int] = {}  # relevant item -> rank of its first hit
+    gains: list[float] = []
     for rank, hit in enumerate(hits, 1):
         matched = [item for item in relevant if is_hit(hit, *item)]
         for item in matched:

@@ -93,18 +93,19 @@ class Database:
                 yield conn
 
     def upgrade(self) -> None:
-        """Apply every Alembic migration not yet applied (all branch heads). On PostgreSQL an
-        advisory lock makes several processes starting at once (gunicorn workers, machines)
-        migrate one after the other: the later ones find the schema at head."""
+        """Apply every Alembic migration not yet applied: "head", not "heads", so a second head
+        (two migrations revising the same one) stops here instead of being applied unmerged. On
+        PostgreSQL an advisory lock makes several processes starting at once (gunicorn workers,
+        machines) migrate one after the other: the later ones find the schema at head."""
         from alembic import command
 
         if self.is_sqlite:
-            command.upgrade(alembic_config(self.url), "heads")
+            command.upgrade(alembic_config(self.url), "head")
             return
         with self.engine.connect() as lock:
             lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
             try:
-                command.upgrade(alembic_config(self.url), "heads")
+                command.upgrade(alembic_config(self.url), "head")
             finally:
                 lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
                 lock.commit()

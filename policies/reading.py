@@ -81,6 +81,12 @@ def _to_date(match: re.Match, prefix: str = "") -> dt.date | None:
     return None
 
 
+def _dated(match: re.Match, reason: str, prefix: str = "") -> Dated | None:
+    """The date `match` names, with its reason; None for an impossible date (2月30日)."""
+    day = _to_date(match, prefix)
+    return Dated(day, reason) if day else None
+
+
 def _arabic(value: str) -> int:
     return int(value.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
 
@@ -131,7 +137,7 @@ def signature(lines: list[str]) -> tuple[str | None, dt.date, str] | None:
         alone = DATE_LINE.match(line)
         match = alone or _organ_and_date(line)
         day = _to_date(match) if match else None
-        if not day:
+        if match is None or not day:
             continue
         if not alone:
             organ = match.group("organ").strip()
@@ -145,7 +151,7 @@ def signature(lines: list[str]) -> tuple[str | None, dt.date, str] | None:
 
 def _organs_above(lines: list[str], index: int) -> list[str]:
     """The signing lines right above a date line, top to bottom (at most three)."""
-    organs = []
+    organs: list[str] = []
     for above in reversed(lines[max(0, index - 3):index]):
         if not _signs(above):
             break
@@ -171,8 +177,9 @@ def printed_date(lines: list[str]) -> Dated | None:
     """The 版记's 印发 line: 「××办公室 2026年11月21日印发」 (near the end)."""
     for line in reversed(lines[-15:]):
         match = PRINTED_LINE.search(line)
-        if match and _to_date(match):
-            return Dated(_to_date(match), f"版记「{line}」")
+        printed = _dated(match, f"版记「{line}」") if match else None
+        if printed:
+            return printed
     return None
 
 
@@ -191,11 +198,11 @@ def validity(text: str, lines: list[str], published: Dated | None) -> tuple[Date
     valid_from = until = None
     ranged = VALID_RANGE.search(text)
     if ranged:
-        valid_from = Dated(_to_date(ranged), f"「{_sentence(text, ranged)}」")
-        until = Dated(_to_date(ranged, "u_"), f"「{_sentence(text, ranged)}」")
+        valid_from = _dated(ranged, f"「{_sentence(text, ranged)}」")
+        until = _dated(ranged, f"「{_sentence(text, ranged)}」", "u_")
     effective = EFFECTIVE.search(text)
     if effective and not valid_from:
-        valid_from = Dated(_to_date(effective), f"「{_sentence(text, effective)}」")
+        valid_from = _dated(effective, f"「{_sentence(text, effective)}」")
     on_issue = EFFECTIVE_ON_ISSUE.search(text)
     if on_issue and not valid_from:
         start = printed_date(lines) or published
@@ -203,7 +210,7 @@ def validity(text: str, lines: list[str], published: Dated | None) -> tuple[Date
             valid_from = Dated(start.day, f"「{_sentence(text, on_issue)}」，按{start.reason}")
     explicit = VALID_UNTIL.search(text)
     if explicit and not until:
-        until = Dated(_to_date(explicit), f"「{_sentence(text, explicit)}」")
+        until = _dated(explicit, f"「{_sentence(text, explicit)}」")
     years = next((m for m in VALID_YEARS.finditer(text)
                   if OWN_VALIDITY.search(_sentence(text, m, 200))), None)
     start = valid_from or published
@@ -326,7 +333,9 @@ def section_of(heading: str) -> str | None:
 def split_interpretation(text: str) -> Structure:
     """Body, sections and Q&A of an interpretation: each line lands in exactly one of them."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    body, sections, faq = [], {name: [] for name in SECTION_NAMES}, []
+    body: list[str] = []
+    sections: dict[str, list[str]] = {name: [] for name in SECTION_NAMES}
+    faq: list[dict] = []
     target, in_faq, pair = body, False, None  # where plain lines go now
     headed: dict[str, str] = {}  # section → its heading line, kept in the body if nothing follows
     for index, line in enumerate(lines):

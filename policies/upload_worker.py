@@ -22,6 +22,8 @@ import resource
 import signal
 import sys
 import zipfile
+from collections.abc import Mapping
+from typing import Any
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 CPU_SECONDS = 20
@@ -169,7 +171,7 @@ def parse_pdf(data: bytes) -> dict:
     text = "\n".join(reflow(printed))
     if not text:
         raise Unreadable("该 PDF 没有文字层（可能是扫描件）：请上传 Word 文件，或先做文字识别")
-    meta = reader.metadata or {}
+    meta: Mapping[str, Any] = reader.metadata or {}
     metadata = "\n".join(f"{k.lstrip('/')}: {v}" for k, v in meta.items() if str(v).strip())
     title = str(meta.get("/Title") or "").strip() or None
     return {"text": text, "parts": {"comments": "\n".join(notes), "metadata": metadata},

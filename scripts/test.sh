@@ -24,4 +24,9 @@ if ! python3 scripts/requirements_met.py torch==2.13.0 -r requirements-dev.txt 2
   python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 fi
 
+# The static checks first when asked (.ci/run does): ruff, mypy, one Alembic head.
+if [ "${RUN_STATIC_CHECKS:-}" = 1 ]; then
+  bash scripts/check
+fi
+
 exec python3 -m pytest "$@"

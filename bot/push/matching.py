@@ -88,7 +88,7 @@ def _candidates(conn: Connection, terms: list[str]):
 
 
 def region_fits(document_region: str | None, subscriber_region: str | None) -> bool:
-    if document_region in NATIONWIDE or not subscriber_region:
+    if document_region is None or document_region in NATIONWIDE or not subscriber_region:
         return True
     return subscriber_region.startswith(document_region) or document_region.startswith(subscriber_region)
 

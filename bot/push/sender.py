@@ -112,7 +112,7 @@ class Sender:
         self.limiter = limiter or RateLimiter(settings.rates)
         self.customer_service = CustomerService(client, subscribers_service)
         self._summaries: dict[int, message.ReleaseSummary | None] = {}
-        self._claim = None
+        self._claim: str | None = None
         self._claimed_at = 0.0
 
     # -- the loop --------------------------------------------------------------------------

@@ -5,6 +5,8 @@ records it against that answer. Text is escaped by Jinja; every response carries
 Content-Security-Policy (scripts only from our origin)."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from bot.links import ANSWER_REF_PARAM, is_answer_ref
@@ -73,7 +75,10 @@ def _public_page(doc_id: str):
     with current_app.extensions["policybot"].db.read() as conn:
         if store.get_visibility(conn, doc_id) != "public":
             abort(404)
-        return document_page(conn, store.get_document(conn, doc_id), _today())
+        document = store.get_document(conn, doc_id)
+        if document is None:
+            abort(404)
+        return document_page(conn, document, _today())
 
 
 @bp.get("/p/<path:doc_id>")
@@ -102,7 +107,7 @@ def feedback(doc_id: str):
         flush()  # the answer being rated may still be queued for the log
     if questions.rate_answer(ref, rating) is None:
         return _feedback_error(page, None, "unknown_ref")
-    target = url_for("h5.policy", doc_id=doc_id, **{ANSWER_REF_PARAM: ref}, rated=1)
+    target = url_for("h5.policy", doc_id=doc_id) + "?" + urlencode({ANSWER_REF_PARAM: ref, "rated": 1})
     return redirect(target + "#feedback", code=303)
 
 
@@ -148,7 +153,7 @@ def search_page():
     service = getattr(current_app.extensions["policybot"], "search", None)
     if query and service is None:
         unavailable = True
-    elif query:
+    elif query and service is not None:
         try:
             hits = service.search(query, k=SEARCH_K, include_expired=bool(request.args.get("all")))
         except Exception:  # index still loading or failed: say so instead of an error page
