@@ -85,6 +85,17 @@ PLANTS = [
         "MAX_BODY_BYTES = 32 * 1024",
         "tests/test_callback_security.py::test_body_size_sweep_413_above_the_cap",
     ),
+    # The quality floors (issue 16): the not-found threshold at 1.0, dense retrieval gone random.
+    Plant("answer decision: threshold 1.0 (never sure enough)", "commands/bot.py",
+          "    if threshold in (None, \"\"):\n        return model\n",
+          "    if threshold in (None, \"\"):\n        return model.with_threshold(1.0)\n",
+          "tests/test_quality_floor.py::test_residents_answerable_questions_are_answered_right_through_the_bot"),
+    Plant("dense mode: random query vectors", "index/embedders.py",
+          "    def embed_queries(self, texts: list[str]) -> np.ndarray:\n"
+          "        return self._embed(texts, is_query=True)\n",
+          "    def embed_queries(self, texts: list[str]) -> np.ndarray:\n"
+          "        return normalise(np.random.default_rng().standard_normal((len(texts), self.dim)))\n",
+          "tests/test_quality_floor.py::test_demo_faq_recall_at_5_stays_above_its_floor"),
 ]
 
 
