@@ -27,7 +27,7 @@ from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
 from insights.periods import KINDS, local_midnight_utc
 from insights.service import Insights
-from insights.views import bp
+from portal.views_insights import bp
 
 log = logging.getLogger("policybot.insights")
 EMBEDDINGS = EmbedCache()

@@ -1,6 +1,6 @@
 """The weekly / monthly / quarterly report (周反馈、月整改、季通报): every figure in one
 dataclass, computed from the question log, the ledger and the documents. The HTML page
-(insights/views.py) and the spreadsheet (insights/xlsx.py) only render it."""
+(portal/views_insights.py) and the spreadsheet (insights/xlsx.py) only render it."""
 from __future__ import annotations
 
 import collections

@@ -68,6 +68,14 @@ def staff_required(*roles: str):
     return decorate
 
 
+def require_department(department: str) -> None:
+    """Work that belongs to a department (谁起草、谁解读; a ledger item's responsible office) is
+    done by its staff or by an admin; 403 with the reason otherwise."""
+    me = current_staff()
+    if me is None or (me.role != "admin" and me.department != department):
+        abort(403, description=f"只有责任部门（{department}）的工作人员或管理员可以办理。")
+
+
 PASSWORD_ENDPOINTS = ("portal.password_form", "portal.password_change")
 
 

@@ -18,7 +18,7 @@ from policies.store import ImmutableDocument
 from policies.titles import book_title
 from policies.validity import local_today
 from portal import diff
-from portal.auth import current_staff, services, staff_required
+from portal.auth import current_staff, require_department, services, staff_required
 from portal.blueprint import bp
 from portal.forms import (
     document_from_form,
@@ -288,9 +288,7 @@ def _member(release: dict, doc_id: str):
 
 def _require_department(release: dict) -> None:
     """Drafters work on their own department's releases (谁起草、谁解读)."""
-    me = current_staff()
-    if me.role != "admin" and release["department"] != me.department:
-        abort(403)
+    require_department(release["department"])
 
 
 def _create_from_form(form, upload_id: str | None):

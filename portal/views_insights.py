@@ -1,31 +1,30 @@
 """Staff pages under /staff/insights: the dashboard (this week, the response ledger), the
 week / month / quarter report with charts, its spreadsheet, and the ledger's actions.
 
-Pages are for signed-in staff only (the portal's `staff_required`); the portal also checks
-CSRF on every POST under /staff and sets the CSP (no scripts here at all; charts are inline
-SVG, styles a static file)."""
+Staff pages belong to the portal (insights/ computes, the portal shows): the same guard
+(`staff_required`, `require_department`) as every other staff page, CSRF on every POST under
+/staff and the CSP (no scripts here at all; charts are inline SVG, styles a static file). The
+templates and the stylesheet stay beside the code that fills them, in insights/."""
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 
+import insights as insights_package
 from bot.web.bounds import date_field, int_field
 from insights import tasks as task_ops
 from insights.charts import day_columns, hbar_chart
 from insights.ledger import add_commitment, department_of, fulfil_commitment
 from insights.periods import KINDS
 from interpretations import audit
-from portal.auth import current_staff, staff_required
+from portal.auth import current_staff, require_department, staff_required
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights",
+               root_path=str(pathlib.Path(insights_package.__file__).parent),
                template_folder="templates", static_folder="static")
-
-
-def staff_only(view):
-    """Signed-in staff of any role (the portal's login; notes/C-api.md)."""
-    return staff_required()(view)
 
 
 def insights():
@@ -39,14 +38,8 @@ def _responsible(kind: str, item_id: int) -> str:
         department = department_of(insights().db, kind, item_id)
     except KeyError:
         abort(404)
-    _require_department(department)
+    require_department(department)
     return department
-
-
-def _require_department(department: str) -> None:
-    me = current_staff()
-    if me.role != "admin" and me.department != department:
-        abort(403, description=f"只有责任部门（{department}）的工作人员或管理员可以办理。")
 
 
 def _audit(action: str, comment: str) -> None:
@@ -58,7 +51,7 @@ def _audit(action: str, comment: str) -> None:
 
 
 @bp.get("/")
-@staff_only
+@staff_required()
 def dashboard():
     service = insights()
     today = service.today()
@@ -68,7 +61,7 @@ def dashboard():
 
 
 @bp.get("/report")
-@staff_only
+@staff_required()
 def report_page():
     kind, day = _period_args()
     report = insights().report(kind, day, include_simulated=request.args.get("simulated") == "1")
@@ -77,7 +70,7 @@ def report_page():
 
 
 @bp.get("/report.xlsx")
-@staff_only
+@staff_required()
 def report_xlsx():
     kind, day = _period_args()
     service = insights()
@@ -88,7 +81,7 @@ def report_xlsx():
 
 
 @bp.post("/tasks/raise")
-@staff_only
+@staff_required()
 def raise_tasks():
     day = _date(request.form.get("date")) or insights().today()
     created = insights().raise_tasks(day)
@@ -98,7 +91,7 @@ def raise_tasks():
 
 
 @bp.post("/tasks/<int:task_id>/link")
-@staff_only
+@staff_required()
 def link_task(task_id: int):
     _responsible("task", task_id)
     document_id = (request.form.get("document_id") or "").strip()
@@ -114,7 +107,7 @@ def link_task(task_id: int):
 
 
 @bp.post("/tasks/<int:task_id>/owner")
-@staff_only
+@staff_required()
 def assign_task(task_id: int):
     _responsible("task", task_id)
     owner = request.form.get("owner", "")
@@ -128,7 +121,7 @@ def assign_task(task_id: int):
 
 
 @bp.post("/commitments")
-@staff_only
+@staff_required()
 def new_commitment():
     form = request.form
     try:
@@ -139,7 +132,7 @@ def new_commitment():
         task_id = int_field(form.get("task_id"), "关联任务")
         department = form.get("department", "").strip()
         if department:  # none: add_commitment says what is missing
-            _require_department(department)
+            require_department(department)
         commitment = add_commitment(insights().db, department, form.get("text", "").strip(),
                                     made_on, due, owner=form.get("owner") or None, task_id=task_id)
     except ValueError as refused:
@@ -150,7 +143,7 @@ def new_commitment():
 
 
 @bp.post("/commitments/<int:commitment_id>/done")
-@staff_only
+@staff_required()
 def commitment_done(commitment_id: int):
     _responsible("commitment", commitment_id)
     document_id = request.form.get("document_id") or None
