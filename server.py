@@ -27,6 +27,7 @@ from bot.web import bounds
 from commands.content import load_demo_if_empty
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
+from policies.validity import DEFAULT_TIMEZONE
 from serving import hosts, lanes, logs, metrics, proxies
 
 log = logging.getLogger("policybot")
@@ -44,7 +45,7 @@ DEFAULTS = {
     "MIGRATE": True,
     "HOST": "127.0.0.1",
     "PORT": 8000,
-    "TIMEZONE": "Asia/Shanghai",
+    "TIMEZONE": DEFAULT_TIMEZONE,
     "GOVERNMENT_NAME": "南昌经济技术开发区管理委员会",  # whose pages these are (named on every public page)
     # What 「订阅」 offers first, in this order (the account's own topics and groups; the
     # environment variable takes them separated by 、 or commas).

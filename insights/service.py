@@ -17,7 +17,7 @@ from insights.report import Report, build_report
 from insights.tasks import Answerer, TaskPolicy
 from insights.xlsx import report_workbook
 from policies.db import Database
-from policies.validity import local_today
+from policies.validity import DEFAULT_TIMEZONE, local_today
 
 log = logging.getLogger("policybot.insights")
 
@@ -25,7 +25,7 @@ log = logging.getLogger("policybot.insights")
 @dataclasses.dataclass
 class Insights:
     db: Database
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     rules: TaskPolicy = TaskPolicy()
     embedder: Callable[[], Embed | None] = lambda: None      # looked up at use: the index may come later
     answerer: Callable[[], Answerer | None] = lambda: None   # what the bot would answer from

@@ -14,6 +14,7 @@ import zoneinfo
 from flask import current_app
 
 from interpretations.labels import label, label_properties, part_label
+from policies.validity import DEFAULT_TIMEZONE
 from portal.blueprint import bp
 
 # Names people use for the time zones of Chinese governments; any other zone shows its offset.
@@ -22,7 +23,7 @@ ZONE_NAMES = {"Asia/Shanghai": "北京时间", "Asia/Chongqing": "北京时间",
 
 
 def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config.get("TIMEZONE") or "Asia/Shanghai")
+    return zoneinfo.ZoneInfo(current_app.config.get("TIMEZONE") or DEFAULT_TIMEZONE)
 
 
 def to_local(value: dt.datetime | str | None) -> dt.datetime | None:

@@ -97,3 +97,14 @@ def test_no_package_queries_another_packages_tables():
                     found.add((str(path.relative_to(ROOT)), owner))
     assert sorted(found - KNOWN_TABLE_READS) == [], "query through the owning package instead"
     assert sorted(KNOWN_TABLE_READS - found) == [], "gone: remove from KNOWN_TABLE_READS"
+
+
+def test_one_time_zone_setting():
+    """The government's zone is named once (policies.validity.DEFAULT_TIMEZONE, overridden by
+    TIMEZONE); elsewhere only portal/display.py's table of zone names mentions it."""
+    allowed = {"policies/validity.py", "portal/display.py"}
+    packages = [package for layer in LAYERS for package in layer]
+    paths = [ROOT / "server.py"] + [p for package in packages for p in sorted((ROOT / package).rglob("*.py"))]
+    named = [str(p.relative_to(ROOT)) for p in paths
+             if "Asia/Shanghai" in p.read_text(encoding="utf-8") and str(p.relative_to(ROOT)) not in allowed]
+    assert named == []

@@ -34,6 +34,7 @@ from bot.push.ratelimit import RateLimiter
 from bot.push.tables import outbox, push_control, subscribers
 from bot.wechat_api import CustomerService, QuotaExhausted, TokenUnavailable, redact
 from interpretations.tables import releases
+from policies.validity import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class SenderSettings:
     backoff_max: float = 300.0
     dedupe_window: float = 540.0  # WeChat's is 600 s; keep a margin for clocks and transit
     pause_seconds: float | None = None  # None: until the next local midnight (quota reset)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
     def from_config(cls, config) -> SenderSettings:

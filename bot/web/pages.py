@@ -15,7 +15,14 @@ from bot.web.document_view import document_page
 from policies import store
 from policies.status import Validity
 from policies.titles import book_title
-from policies.validity import catalogue, catalogue_count, catalogue_facets, local_today, upcoming
+from policies.validity import (
+    DEFAULT_TIMEZONE,
+    catalogue,
+    catalogue_count,
+    catalogue_facets,
+    local_today,
+    upcoming,
+)
 
 bp = Blueprint("h5", __name__, template_folder="templates", static_folder="static",
                static_url_path="/h5/static")
@@ -58,7 +65,7 @@ def not_found(error):
 
 
 def _today():
-    return local_today(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+    return local_today(current_app.config.get("TIMEZONE", DEFAULT_TIMEZONE))
 
 
 FEEDBACK_ERRORS = {
