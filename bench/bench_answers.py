@@ -36,8 +36,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_bot import free_port, prepare, start_server, wait_ready  # noqa: E402
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 from bot.config import load_wechat_config  # noqa: E402
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 DEMO = ROOT / "data" / "demo-documents.jsonl"

@@ -38,8 +38,8 @@ import urllib.request
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 from bot.config import load_wechat_config  # noqa: E402
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 

@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 from bot.answerability import DEFAULT_MODEL, AnswerModel
 from bot.budget import TimeBudget
 from bot.callback import Callback
+from bot.callback_client import throwaway_config
 from bot.config import load_wechat_config
 from bot.dedupe import CLAIM_SECONDS, Deliveries
 from bot.kvstore import store_for
@@ -29,7 +30,6 @@ from bot.library import Library
 from bot.menu import Menu, MenuError, load_menu
 from bot.push.links import profile_url
 from bot.replay import ReplayCache
-from bot.sender import throwaway_config
 from bot.service import BotService, BotSettings
 from bot.web import pages, wechat
 from policies.validity import DEFAULT_TIMEZONE

@@ -39,7 +39,7 @@ def app_config(data_dir) -> dict:
     config = {"TESTING": True, "DATA_DIR": str(data_dir), "LOAD_DEMO": False,
               "STAFF_SCRYPT_N": FAST_N, "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False}
     try:  # the bot refuses to start without valid WeChat settings (SECURITY.md item 6)
-        from bot.sender import TEST_WECHAT_CONFIG
+        from bot.callback_client import TEST_WECHAT_CONFIG
         config = {**TEST_WECHAT_CONFIG, **config}
     except ImportError:
         pass

@@ -4,7 +4,7 @@ Every message goes the way WeChat sends it: built as WeChat's XML, signed with t
 encrypted with the EncodingAESKey, then checked by the callback (timestamp, signature,
 decryption, replay, once-only processing) before the bot sees it. With an official account
 configured the request goes to /wechat through the app itself; without one, the simulator
-signs with secrets made up for this process (bot.sender.throwaway_config) and hands the
+signs with secrets made up for this process (bot.callback_client.throwaway_config) and hands the
 request to a callback that knows only those, so /wechat itself stays disabled. Nothing here
 reaches the bot another way.
 """
@@ -15,7 +15,7 @@ import time
 
 from flask import current_app, jsonify, render_template, request, session
 
-from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
+from bot.callback_client import WeChatSender, event_xml, media_xml, text_xml, voice_xml
 from bot.simulated import PREFIX
 from portal.auth import services, staff_required
 from portal.blueprint import bp

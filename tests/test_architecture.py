@@ -108,3 +108,28 @@ def test_one_time_zone_setting():
     named = [str(p.relative_to(ROOT)) for p in paths
              if "Asia/Shanghai" in p.read_text(encoding="utf-8") and str(p.relative_to(ROOT)) not in allowed]
     assert named == []
+
+
+def test_class_names_are_unique():
+    """One name, one concept: a class name is defined once in the packages (two `Outcome`s, a
+    bot reply and a push send, once made every reader check which one was meant)."""
+    defined: dict[str, list[str]] = {}
+    for package in [p for layer in LAYERS for p in layer]:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.ClassDef):
+                    defined.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: where for name, where in defined.items() if len(where) > 1} == {}
+
+
+# Module names shared on purpose: one `tables` per package (its tables), and a package's
+# `service`, `views`, `links` and `coverage` read with their package's name.
+SHARED_MODULE_NAMES = {"__init__", "tables", "service", "views", "links", "coverage"}
+
+
+def test_module_names_are_unique_but_the_conventional_ones():
+    seen: dict[str, list[str]] = {}
+    for package in [p for layer in LAYERS for p in layer]:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            seen.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    assert {n: w for n, w in seen.items() if len(w) > 1 and n not in SHARED_MODULE_NAMES} == {}

@@ -8,7 +8,7 @@ import time
 
 from test_bot_fakes import FakeSearch, bot_config, late_deliveries, world_hits
 
-from bot.sender import WeChatSender, text_xml
+from bot.callback_client import WeChatSender, text_xml
 
 CS_PATH = "/cgi-bin/message/custom/send"
 

@@ -11,7 +11,7 @@ import pytest
 from test_bot_fakes import FakeSearch, bot_config, coverage_model, doc, hit_of, publish
 
 from bot import replies
-from bot.sender import WeChatSender, text_xml
+from bot.callback_client import WeChatSender, text_xml
 from policies import store
 
 ELDER = doc("gz_elder", title="广州市老年人优待办法",

@@ -15,7 +15,7 @@ import threading
 import time
 
 from bot.answerability import FEATURES, AnswerModel
-from bot.sender import TEST_WECHAT_CONFIG
+from bot.callback_client import TEST_WECHAT_CONFIG
 from index.hits import Hit, Signals
 from policies import store
 from policies.model import Document

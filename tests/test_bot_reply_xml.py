@@ -8,9 +8,9 @@ import xml.parsers.expat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender
 from bot.config import load_wechat_config
 from bot.crypto import CallbackCrypto
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender
 from bot.xmlsafe import clean_text, parse_flat_xml, render_text_reply
 
 PIECES = ["]]>", "<![CDATA[", "\x00", "\x0b", "\x1f", "\ufffe", "&amp;", "<", ">", "&",

@@ -9,7 +9,7 @@ from test_bot_fakes import SearchSlot, bot_config, publish, world_documents, wor
 
 from bot import replies
 from bot.answer import RELATED_FIRST_NUMBER
-from bot.sender import WeChatSender, event_xml, media_xml, text_xml, voice_xml
+from bot.callback_client import WeChatSender, event_xml, media_xml, text_xml, voice_xml
 from bot.xmlsafe import parse_flat_xml
 
 _MSG_IDS = itertools.count(10**6)  # unique per module: a repeated MsgId would be a retry

@@ -9,7 +9,7 @@ import os
 import pytest
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 
-from bot.sender import WeChatSender, event_xml, text_xml
+from bot.callback_client import WeChatSender, event_xml, text_xml
 
 QUESTION = "失业保险金怎么申领"
 

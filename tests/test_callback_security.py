@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from test_bot_fakes import SearchSlot, bot_config, world_hits
 from wechatpy.crypto import PrpCrypto
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from bot.config import WeChatConfigError, load_wechat_config
 from bot.crypto import sha1_signature
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from bot.xmlsafe import parse_flat_xml
 
 OTHER_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210abcdefg"

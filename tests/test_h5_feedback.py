@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
 
+from bot.callback_client import WeChatSender, text_xml
 from bot.questionlog import question_log
-from bot.sender import WeChatSender, text_xml
 from bot.textlimit import URL
 
 PUBLIC = "https://zc.example.gov.cn"

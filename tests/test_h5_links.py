@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 from conftest import SHARED
 
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 
 LINK_RE = re.compile(r"https?://[^\s]+")
 

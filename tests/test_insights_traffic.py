@@ -1,5 +1,5 @@
 """A day of realistic traffic through the real WeChat callback (signed and encrypted as WeChat
-does; bot/sender.py): official FAQ questions of the demo corpus and STARD questions
+does; bot/callback_client.py): official FAQ questions of the demo corpus and STARD questions
 (shared/eval), some with a phone or ID number typed in, off-topic messages, a local theme the
 corpus does not cover, and 满意 / 不满意 / 1 / 2 replies. Then the log, the groups, the tasks
 (CLI), the report (CLI, page, spreadsheet) are checked against what was sent, and no openid
@@ -69,7 +69,7 @@ def world(tmp_path_factory):
 
 
 def send_traffic(app):
-    from bot.sender import WeChatSender, text_xml
+    from bot.callback_client import WeChatSender, text_xml
 
     sender, client = WeChatSender.from_app(app), app.test_client()
     sent, replies, rated = [], [], {}
@@ -111,7 +111,7 @@ def test_every_question_is_logged_once_masked_and_hashed(world):
 
 
 def test_small_talk_is_answered_politely_and_not_logged(world):
-    from bot.sender import WeChatSender, text_xml
+    from bot.callback_client import WeChatSender, text_xml
 
     app = world[0]
     sender, client, before = WeChatSender.from_app(app), app.test_client(), len(log_rows(app))

@@ -29,8 +29,8 @@ import urllib.request
 
 import pytest
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from bot.config import load_wechat_config
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from tests.conftest import ROOT
 from tests.test_index_cli import DOCS, write_jsonl
 

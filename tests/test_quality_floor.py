@@ -12,7 +12,7 @@ import pytest
 
 from bench.bench_answers import EVAL, Families, Tally, run_residents
 from bench.bench_answers import test_client_channel as channel_to  # not a test: renamed
-from bot.sender import TEST_WECHAT_CONFIG
+from bot.callback_client import TEST_WECHAT_CONFIG
 from index.evaluation import evaluate, read_questions
 from tests.conftest import DEMO
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from test_bot_fakes import FakeSearch, bot_config, doc, publish, world_documents, world_hits
 
-from bot.sender import WeChatSender, event_xml, text_xml
+from bot.callback_client import WeChatSender, event_xml, text_xml
 
 _IDS = itertools.count(7 * 10**6)
 # Sixty topics, among them another city's group: none of it may be dumped on a resident.

@@ -8,10 +8,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from bot.config import load_wechat_config
 from bot.push.tables import outbox, subscribers
 from bot.questionlog import question_log
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from portal.testing import app_config, csrf, login_as, make_staff
 from tests.conftest import DRAFTER, REVIEWER, SIGNER, make_interpretation, make_policy
 

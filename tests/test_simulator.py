@@ -56,7 +56,7 @@ def test_without_an_account_the_simulator_signs_with_its_own_secrets(tmp_path):
     assert "<Encrypt>" in data["request_xml"] and "失业保险金" not in data["request_xml"]
     # the same message again is WeChat's retry: the callback's replay and dedupe see it
     callback = svc.simulator_callback
-    from bot.sender import WeChatSender, text_xml
+    from bot.callback_client import WeChatSender, text_xml
     sender = WeChatSender(callback.config)
     args, body = sender.signed_request(text_xml("o_sim_retry", "失业保险金怎么申领", msg_id=7))
     first, again = callback.receive(args, body), callback.receive(args, body)

@@ -86,7 +86,7 @@ class SenderSettings:
 
 
 @dataclasses.dataclass
-class Outcome:
+class SendOutcome:
     state: str  # sent | pending | failed | unknown | cancelled
     values: dict = dataclasses.field(default_factory=dict)
     pause: str | None = None  # the API to pause (45009)
@@ -94,7 +94,7 @@ class Outcome:
 
 
 @dataclasses.dataclass
-class Report:
+class SendReport:
     claimed: int = 0
     sent: int = 0
     failed: int = 0
@@ -117,9 +117,9 @@ class Sender:
         self._claimed_at = 0.0
 
     # -- the loop --------------------------------------------------------------------------
-    def run(self, once: bool = True, idle_sleep: float = 2.0, should_stop=lambda: False) -> Report:
+    def run(self, once: bool = True, idle_sleep: float = 2.0, should_stop=lambda: False) -> SendReport:
         """Send until nothing is due (once) or until `should_stop()` (continuous)."""
-        report = Report()
+        report = SendReport()
         self.recover(own=True)
         while not should_stop():
             done = self.step(report)
@@ -130,7 +130,7 @@ class Sender:
             time.sleep(idle_sleep)
         return report
 
-    def step(self, report: Report) -> int:
+    def step(self, report: SendReport) -> int:
         """Recover stale claims, claim a batch, send it; the number of rows claimed."""
         self.recover(own=False)
         rows = self.claim()
@@ -140,7 +140,7 @@ class Sender:
         deferred_until = None
         for row in rows:
             if row["channel"] in paused or deferred_until:
-                outcome = Outcome("pending", {"attempts": row["attempts"] - 1, **_restart_window(row),
+                outcome = SendOutcome("pending", {"attempts": row["attempts"] - 1, **_restart_window(row),
                                               "next_attempt_at": deferred_until or utcnow()})
             else:
                 outcome = self.process(row)
@@ -220,19 +220,19 @@ class Sender:
         return resend + unknown
 
     # -- one row ------------------------------------------------------------------------------
-    def process(self, row: dict) -> Outcome:
+    def process(self, row: dict) -> SendOutcome:
         with self.db.read() as conn:
             why_not, openid_enc = _eligibility(conn, row)
             summary = self._summary(conn, row["release_id"])
         if why_not is not None:
-            return Outcome("cancelled", {"error": why_not})
+            return SendOutcome("cancelled", {"error": why_not})
         if summary is None:
-            return Outcome("failed", {"error": "release has no document"})
+            return SendOutcome("failed", {"error": "release has no document"})
         try:
             openid = self.subs.openid_of(openid_enc)
         except Exception:  # a wrong OPENID_KEY: every row would fail the same way
             self.alert("cannot decrypt a subscriber's openid: is OPENID_KEY the one used to store it?")
-            return Outcome("failed", {"error": "openid cannot be decrypted (OPENID_KEY?)"})
+            return SendOutcome("failed", {"error": "openid cannot be decrypted (OPENID_KEY?)"})
         self.limiter.acquire(row["channel"])
         if row["channel"] not in IDEMPOTENT_CHANNELS:
             self._mark_send_started(row)
@@ -240,7 +240,7 @@ class Sender:
             result = self._send(row, summary, openid)
         except Exception as error:  # classified below; nothing escapes the loop
             return self._failure(row, error)
-        return Outcome("sent", {"wechat_msg_id": str(result.get("msgid") or "") or None,
+        return SendOutcome("sent", {"wechat_msg_id": str(result.get("msgid") or "") or None,
                                 "error": None, "error_code": None})
 
     def _mark_send_started(self, row: dict) -> None:
@@ -262,7 +262,7 @@ class Sender:
             return self.client.send_subscribe(openid, settings.subscribe_template_id, data, page=url)
         return self.customer_service.send_text(openid, message.render_text(summary, reason, url))
 
-    def _failure(self, row: dict, error: Exception) -> Outcome:
+    def _failure(self, row: dict, error: Exception) -> SendOutcome:
         code = getattr(error, "errcode", None)
         detail = getattr(error, "errmsg", None) if code is not None else str(error)
         text = redact(f"{type(error).__name__}: {code if code is not None else ''} {detail or ''}").strip()
@@ -274,32 +274,32 @@ class Sender:
             outcome.defer_batch = True
             return outcome
         if isinstance(error, QuotaExhausted) or code in WINDOW_ERRORS:
-            return Outcome("failed", {"error_code": code, "error": "customer-service window closed"})
+            return SendOutcome("failed", {"error_code": code, "error": "customer-service window closed"})
         if code in QUOTA_ERRORS:
-            return Outcome("pending", {"attempts": row["attempts"] - 1, "error_code": code,
+            return SendOutcome("pending", {"attempts": row["attempts"] - 1, "error_code": code,
                                        "error": "daily quota reached (45009)", **_restart_window(row)},
                            pause=row["channel"])
         if code in SUBSCRIBER_ERRORS:
-            return Outcome("failed", {"error_code": code, "error": SUBSCRIBER_ERRORS[code],
+            return SendOutcome("failed", {"error_code": code, "error": SUBSCRIBER_ERRORS[code],
                                       "_mark": SUBSCRIBER_ERRORS[code]})
         if _not_delivered(error, code):
             return self._retry(row, code, text, ambiguous=False)
         if _ambiguous(error, code):
             return self._retry(row, code, text, ambiguous=True)
-        return Outcome("failed", {"error_code": code, "error": text[:500]})
+        return SendOutcome("failed", {"error_code": code, "error": text[:500]})
 
-    def _retry(self, row: dict, code, text: str, ambiguous: bool) -> Outcome:
+    def _retry(self, row: dict, code, text: str, ambiguous: bool) -> SendOutcome:
         ambiguous = ambiguous or row["ambiguous"]
         delay = backoff(row["attempts"], self.settings.backoff_base, self.settings.backoff_max)
         values = {"error_code": code, "error": text[:500], "ambiguous": ambiguous}
         if row["attempts"] >= self.settings.max_attempts:
-            return Outcome("unknown" if ambiguous else "failed", values)
+            return SendOutcome("unknown" if ambiguous else "failed", values)
         if ambiguous and not self._resend_is_deduplicated(row, delay):
-            return Outcome("unknown", values)
+            return SendOutcome("unknown", values)
         values["next_attempt_at"] = utcnow() + dt.timedelta(seconds=delay)
         if not ambiguous:
             values.update(_restart_window(row))
-        return Outcome("pending", values)
+        return SendOutcome("pending", values)
 
     def _resend_is_deduplicated(self, row: dict, delay: float) -> bool:
         if row["channel"] != "template" or row["first_attempt_at"] is None:
@@ -314,7 +314,7 @@ class Sender:
         return self._summaries[release_id]
 
     # -- recording --------------------------------------------------------------------------
-    def record(self, outcomes: list[tuple[dict, Outcome]], report: Report) -> None:
+    def record(self, outcomes: list[tuple[dict, SendOutcome]], report: SendReport) -> None:
         """One transaction per batch; only rows still under our claim are written."""
         if not outcomes:
             return
@@ -330,7 +330,7 @@ class Sender:
                     mark_subscriber(conn, row["subscriber_id"], mark)
                 _count(report, outcome)
 
-    def pause(self, api: str, row: dict, report: Report) -> None:
+    def pause(self, api: str, row: dict, report: SendReport) -> None:
         until = self._pause_until()
         with self.db.write() as conn:
             updated = conn.execute(push_control.update().where(push_control.c.api == api).values(
@@ -437,7 +437,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _count(report: Report, outcome: Outcome) -> None:
+def _count(report: SendReport, outcome: SendOutcome) -> None:
     field = {"sent": "sent", "failed": "failed", "unknown": "unknown", "cancelled": "cancelled",
              "pending": "retried"}[outcome.state]
     setattr(report, field, getattr(report, field) + 1)
