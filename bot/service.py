@@ -1,7 +1,7 @@
 """The bot's decision core: the fields of an authenticated message in, an Outcome out.
 
 No HTTP, no crypto here (the callback does that before). Collaborators are passed in:
-`search` (helper A's SearchService.search or a fake), the Library (documents, successors),
+`search` (index.service.SearchService.search or a fake), the Library (documents, successors),
 the shared state stores, the subscribers and question log when present, and the
 customer-service sender for late answers on a certified 服务号.
 """

@@ -97,7 +97,7 @@ def _bot_service(app: Flask, svc) -> BotService:
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=svc.menu.actions if svc.menu else {},
         subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))
-    # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default helper A's.
+    # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default the index's.
     search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
     return BotService(
         search=search, library=Library(svc.db),
@@ -160,7 +160,7 @@ _clients = threading.local()
 
 
 def _wechat_client(svc):
-    """helper D's client factory, called once per thread (its token store is shared)."""
+    """The WeChat API client (bot.wechat_api), made once per thread (its token store is shared)."""
     if getattr(_clients, "client", None) is None:
         _clients.client = svc.wechat()
     return _clients.client

@@ -1,10 +1,10 @@
 """Signing in and out, who is signed in, role checks, CSRF and security headers.
 
-Other blueprints protect their staff pages with `staff_required(...)` and read the user
-with `current_staff()` (see notes/C-api.md). The session cookie is Flask's signed cookie
-(HttpOnly, SameSite=Lax, Secure when configured); it carries a random session token whose
-hash is a row of staff_sessions, so logout and disabling a user end the session on the
-server, not only in the browser.
+Other blueprints protect their staff pages with `staff_required(...)`, read the user with
+`current_staff()` and check a department's work with `require_department`. The session
+cookie is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when configured); it
+carries a random session token whose hash is a row of staff_sessions, so logout and
+disabling a user end the session on the server, not only in the browser.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ CS_PATH = "/cgi-bin/message/custom/send"
 
 
 def _wire_push(app):
-    """helper D's subscribers and client, when its feature is not registered in FEATURES."""
+    """The subscribers and the WeChat client, when the push feature is not registered in FEATURES."""
     svc = app.extensions["policybot"]
     if getattr(svc, "subscribers", None) is None:
         from bot.subscribers import Subscribers

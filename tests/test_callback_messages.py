@@ -32,7 +32,7 @@ def app(tmp_path_factory, slot):
 
     app = create_app(bot_config(tmp_path_factory.mktemp("msgs"), slot))
     svc = app.extensions["policybot"]
-    if getattr(svc, "subscribers", None) is None:  # helper D's feature not registered yet
+    if getattr(svc, "subscribers", None) is None:  # the push feature not registered
         from bot.subscribers import Subscribers
 
         svc.subscribers = Subscribers(svc.db)
