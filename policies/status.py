@@ -17,9 +17,14 @@ STATUS_WORDS = {"effective": "现行有效", "expired": "已失效", "repealed":
 
 
 class HasValidity(Protocol):
-    status: str
-    valid_from: dt.date | str | None
-    valid_until: dt.date | str | None
+    # Read-only members: frozen dataclasses (Document, Hit) meet them, with a date or its
+    # ISO text.
+    @property
+    def status(self) -> str: ...
+    @property
+    def valid_from(self) -> dt.date | str | None: ...
+    @property
+    def valid_until(self) -> dt.date | str | None: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,8 +47,8 @@ from upload_samples import (
     interpretation_lines,
 )
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 from bot.config import load_wechat_config
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml
 
 ARTIFACTS = ROOT / "artifacts" / "journey"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
