@@ -62,8 +62,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 from bot.config import load_wechat_config  # noqa: E402
-from bot.sender import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 SECRET = "bench-cluster-" + "s" * 40  # POLICYBOT_SECRET_KEY: the same on every machine
@@ -113,12 +113,20 @@ class Cluster:
         self.processes: dict[str, subprocess.Popen] = {}
 
     def env(self, name: str, load_demo: bool) -> dict:
-        env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-               "POLICYBOT_DATA_DIR": str(self.work / name), "POLICYBOT_BIND": f"127.0.0.1:{self.ports[name]}",
-               "POLICYBOT_WORKERS": "1", "POLICYBOT_THREADS": "16", "POLICYBOT_LOAD_DEMO": "1" if load_demo else "0",
-               "POLICYBOT_PUBLIC_URL": "https://zc.example.gov.cn", "POLICYBOT_AUDIT_KEY": AUDIT_KEY,
-               "POLICYBOT_SECRET_KEY": SECRET,
-               "POLICYBOT_INSIGHTS_WARM_SECONDS": "0"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "POLICYBOT_DATA_DIR": str(self.work / name),
+            "POLICYBOT_BIND": f"127.0.0.1:{self.ports[name]}",
+            "POLICYBOT_WORKERS": "1",
+            "POLICYBOT_THREADS": "16",
+            "POLICYBOT_LOAD_DEMO": "1" if load_demo else "0",
+            "POLICYBOT_PUBLIC_URL": "https://zc.example.gov.cn",
+            "POLICYBOT_AUDIT_KEY": AUDIT_KEY,
+            "POLICYBOT_SECRET_KEY": SECRET,
+            "POLICYBOT_INSIGHTS_WARM_SECONDS": "0",
+        }
         env.update({f"POLICYBOT_{k}": v for k, v in TEST_WECHAT_CONFIG.items()})
         env.pop("OMP_NUM_THREADS", None)  # gunicorn.conf.py sets cores ÷ workers
         return env
@@ -339,7 +347,9 @@ def probe(port: int, wechat: WeChat, since: float, name: str) -> float | None:
     for n in itertools.count():
         if time.monotonic() - since > 30:
             return None
-        _, text, _ = wechat.deliver(port, f"o_probe_{name}_{n:04d}", NEW_QUESTION, 900000 + n * 2 + (name == "b"))
+        _, text, _ = wechat.deliver(
+            port, f"o_probe_{name}_{n:04d}", NEW_QUESTION, 900000 + n * 2 + (name == "b")
+        )
         if "取暖补贴" in text:
             return time.monotonic() - since
         time.sleep(0.05)
@@ -400,7 +410,9 @@ def one_client(port: int, wechat: WeChat, asked: list[str], count: int, first_id
 
 # -- main -------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--redis-db", type=int, default=6)
@@ -435,7 +447,9 @@ def main() -> None:
         admin.dispose()
 
 
-def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_url: str, redis_url: str) -> None:
+def run(
+    options, cluster: Cluster, wechat: WeChat, asked: list[str], database_url: str, redis_url: str
+) -> None:
     # 1. Two machines, each from an empty data directory.
     cluster.start("a", load_demo=True)
     first = cluster.wait_ready("a")
@@ -469,7 +483,9 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
 
     # 3. Saturation through the proxy.
     proxy = Proxy([cluster.ports["a"], cluster.ports["b"]])
-    rate, answered, done, latencies = saturate(proxy.port, wechat, asked, 16, options.saturation_seconds, 300000)
+    rate, answered, done, latencies = saturate(
+        proxy.port, wechat, asked, 16, options.saturation_seconds, 300000
+    )
     print(f"saturation (16 clients, closed loop, {options.saturation_seconds:.0f} s, both instances): "
           f"{rate:.1f} msg/s (goal >= 100), {done} replies ({answered} with an answer), p50 "
           f"{statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
@@ -489,10 +505,13 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
     finally:
         for burner in burners:
             burner.kill()
-    print(f"1-client callback on instance A, 150 messages: idle p50 {statistics.median(idle) * 1000:.0f} ms "
-          f"p99 {percentile(idle, 0.99) * 1000:.0f} ms; with {len(burners)} CPU-bound neighbours p50 "
-          f"{statistics.median(busy) * 1000:.0f} ms p99 {percentile(busy, 0.99) * 1000:.0f} ms (goal <= 150); "
-          f"{busy_load}", flush=True)
+    print(
+        f"1-client callback on instance A, 150 messages: idle p50 {statistics.median(idle) * 1000:.0f} ms "
+        f"p99 {percentile(idle, 0.99) * 1000:.0f} ms; with {len(burners)} CPU-bound neighbours p50 "
+        f"{statistics.median(busy) * 1000:.0f} ms p99 {percentile(busy, 0.99) * 1000:.0f} ms (goal <= 150); "
+        f"{busy_load}",
+        flush=True,
+    )
 
     # 5. The publish call with 10 subscribers, and a failing insights hook.
     publish_with_subscribers(app)
@@ -509,22 +528,38 @@ def report_steady(options, results, events, wall, deliveries, proxy, database_ur
     counts = processed_counts(app.extensions["policybot"].db, [f"o_bench_{i:05d}" for i in results], SECRET)
     logged = sum(1 for i in results if counts.get(f"o_bench_{i:05d}", 0) >= 1)
     twice = sum(1 for i in results if counts.get(f"o_bench_{i:05d}", 0) > 1)
-    print(f"steady run: {options.messages} messages, {deliveries} deliveries at {options.rate:.0f} msg/s "
-          f"over {wall:.1f} s: replies p50 {statistics.median(times) * 1000:.0f} ms, p99 "
-          f"{percentile(times, 0.99) * 1000:.0f} ms, max {max(times):.2f} s; lost {len(lost)}, "
-          f"processed twice {twice} ({logged} in the question log), different replies to one message {len(mismatched)}, replies over 4.5 s "
-          f"{slow}, non-200 {errors}; proxy retries to the other instance {proxy.retried}; {load()}", flush=True)
+    print(
+        f"steady run: {options.messages} messages, {deliveries} deliveries at {options.rate:.0f} msg/s "
+        f"over {wall:.1f} s: replies p50 {statistics.median(times) * 1000:.0f} ms, p99 "
+        f"{percentile(times, 0.99) * 1000:.0f} ms, max {max(times):.2f} s; lost {len(lost)}, "
+        f"processed twice {twice} ({logged} in the question log), "
+        f"different replies to one message {len(mismatched)}, replies over 4.5 s "
+        f"{slow}, non-200 {errors}; proxy retries to the other instance {proxy.retried}; {load()}",
+        flush=True,
+    )
     if lost[:5]:
         print(f"  lost messages (first 5): {lost[:5]}")
     publish = events.get("publish") or {}
     lags = events.get("lags") or {}
-    print(f"release published mid-run (publish call {publish.get('publish_seconds', float('nan')) * 1000:.0f} ms): "
-          + ", ".join(f"instance {n.upper()} answers from it {lag:.2f} s after the call returned"
-                      if lag is not None else f"instance {n.upper()} not within 30 s" for n, lag in sorted(lags.items()))
-          + " (goal <= 2 s)", flush=True)
+    print(
+        f"release published mid-run "
+        f"(publish call {publish.get('publish_seconds', float('nan')) * 1000:.0f} ms): "
+        + ", ".join(
+            f"instance {n.upper()} answers from it {lag:.2f} s after the call returned"
+            if lag is not None
+            else f"instance {n.upper()} not within 30 s"
+            for n, lag in sorted(lags.items())
+        )
+        + " (goal <= 2 s)",
+        flush=True,
+    )
     ready, caught_up = events.get("restart", (float("nan"), float("nan")))
-    print(f"instance B killed with SIGKILL at {events.get('killed_at', float('nan')):.1f} s, restarted 2 s later: "
-          f"ready in {ready:.1f} s, every release event applied in {caught_up:.1f} s", flush=True)
+    print(
+        f"instance B killed with SIGKILL at {events.get('killed_at', float('nan')):.1f} s, "
+        f"restarted 2 s later: "
+        f"ready in {ready:.1f} s, every release event applied in {caught_up:.1f} s",
+        flush=True,
+    )
 
 
 def publish_with_subscribers(app) -> None:
@@ -553,9 +588,12 @@ def publish_with_subscribers(app) -> None:
     state = svc.releases.get(broken["release_id"])["state"]
     with svc.db.read() as conn:
         progress = events.release_progress(conn, broken["release_id"])
-    print(f"with the insights hook raising: publish call {broken['publish_seconds'] * 1000:.0f} ms, release "
-          f"state {state}; durable consumers' progress {progress or '(insights is a hook, not a consumer yet)'}",
-          flush=True)
+    print(
+        f"with the insights hook raising: publish call {broken['publish_seconds'] * 1000:.0f} ms, release "
+        f"state {state}; durable consumers' progress "
+        f"{progress or '(insights is a hook, not a consumer yet)'}",
+        flush=True,
+    )
     hooks[hooks.index(failing)] = original
 
 

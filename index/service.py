@@ -71,7 +71,7 @@ class SearchError(ValueError):
 
 class SearchService:
     def __init__(self, db: Database, embedder: Embedder, *, faiss_kind: str = "flat",
-                 today: Callable[[], dt.date] | None = None, background: bool = True,
+                 today: Callable[[], dt.date] | None = None, background: bool | str = True,
                  store=None, cache=None, ranker=None, shared=None):
         self.db, self.embedder, self.faiss_kind = db, embedder, faiss_kind
         self.today = today or local_today
@@ -91,7 +91,8 @@ class SearchService:
         self._recent_queries: dict[str, np.ndarray] = {}
         self.tuning = Tuning()
         self._sync_lock = threading.Lock()
-        self._checked_at, self._fingerprint = time.monotonic(), None
+        self._checked_at = time.monotonic()
+        self._fingerprint: tuple | None = None
         self._query_lock = threading.Lock()
         self._started = False
         # Saves are serialised, and none starts once the process is exiting: the exit handler
@@ -170,8 +171,8 @@ class SearchService:
             public = _public_versions(conn, doc_ids)
             known = [d for d in (self.corpus.docs if doc_ids is None else doc_ids) if d in self.corpus.docs]
             gone = [doc_id for doc_id in known if doc_id not in public]
-            changed = [doc_store.get_document(conn, doc_id) for doc_id, version in public.items()
-                       if self._differs(doc_id, version)]
+            differing = [doc_id for doc_id, version in public.items() if self._differs(doc_id, version)]
+            changed = [doc for doc in (doc_store.get_document(conn, i) for i in differing) if doc is not None]
             if gone:
                 self.corpus.remove(gone)
             if changed:
@@ -263,7 +264,7 @@ class SearchService:
             docs = {i: doc_store.get_document(conn, i) for i in doc_ids}
             public = {i for i in doc_ids if doc_store.get_visibility(conn, i) == "public"}
         self.corpus.remove([i for i in doc_ids if i not in public])
-        self.corpus.upsert([docs[i] for i in doc_ids if i in public and docs[i] is not None])
+        self.corpus.upsert([doc for i, doc in docs.items() if i in public and doc is not None])
         self._dirty = True
         self._vectors_needed(True)
 
@@ -331,7 +332,7 @@ class SearchService:
         passages = [corpus.passage(r) for r in rows]
         hashes = [corpus.records[r].text_hash for r in rows]
         stored = stored if stored is not None else {}
-        found = [stored.get(h) if use_cache else None for h in hashes]
+        found: list[np.ndarray | None] = [stored.get(h) if use_cache else None for h in hashes]
         if known:
             found = [v if v is not None else known.get(h) for v, h in zip(found, hashes, strict=True)]
         missing = [i for i, v in enumerate(found) if v is None]
@@ -340,16 +341,18 @@ class SearchService:
                              strict=False):
             found[i] = vector
         todo = [i for i, v in enumerate(found) if v is None]
-        fresh = self.embedder.embed_passages([passages[i] for i in todo]) if todo else []
-        self.embedded += len(todo)
-        for i, vector in zip(todo, fresh, strict=False):
-            found[i] = vector
-        if self.cache is not None and todo:
-            self.cache.add([hashes[i] for i in todo], fresh)
+        if todo:
+            fresh = self.embedder.embed_passages([passages[i] for i in todo])
+            self.embedded += len(todo)
+            for i, vector in zip(todo, fresh, strict=True):
+                found[i] = vector
+            if self.cache is not None:
+                self.cache.add([hashes[i] for i in todo], fresh)
+        vectors = [v for v in found if v is not None]  # every row has one now
         if self.shared is not None:
-            self._unshared.update((h, v) for h, v in zip(hashes, found, strict=True)
+            self._unshared.update((h, v) for h, v in zip(hashes, vectors, strict=True)
                                   if not use_cache or h not in stored)
-        return np.stack(found).astype(np.float32)
+        return np.stack(vectors).astype(np.float32)
 
     def _share_vectors(self, replace: bool = False) -> None:
         """Store the queued vectors in the database for every other worker and machine."""
@@ -626,7 +629,8 @@ def _with_policies(corpus, ranked, admitted, k) -> list[tuple[int, float]]:
     rank_of_doc: dict[str, tuple[int, float]] = {}
     for row, score in ranked:
         rank_of_doc.setdefault(corpus.records[row].chunk.doc_id, (row, score))
-    out, shown = [], set()
+    out: list[tuple[int, float]] = []
+    shown: set[int] = set()
     for row, score in ranked:
         if len(out) >= k:
             break

@@ -10,8 +10,8 @@ import time
 import pytest
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 
+from bot.callback_client import WeChatSender, text_xml
 from bot.dedupe import Deliveries, delivery_key
-from bot.sender import WeChatSender, text_xml
 from bot.xmlsafe import parse_flat_xml
 from tests.conftest import REDIS_URL
 

@@ -15,7 +15,7 @@ import urllib.request
 
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 
-from bot.sender import WeChatSender, text_xml
+from bot.callback_client import WeChatSender, text_xml
 from serving.logs import JsonFormatter, redact
 from tests.conftest import ROOT, make_policy
 from tests.test_index_support import publish
