@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bot import links
 from bot.answerability import AnswerModel, Candidate, Decision, decide
@@ -67,29 +67,36 @@ class Answer:
     decision: Decision | None = None
 
 
-def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext) -> Answer:
+def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
+                   focus: Callable[[str], Sequence[Hit]] | None = None) -> Answer:
+    """`focus`: for a follow-up read with its topic, the chosen release's passages found for
+    the message by itself (release id → hits): the passage quoted answers the message, not the
+    topic's question again."""
     decision = decide(question, hits, ctx.model)
     if decision.chosen is None:
         return Answer(not_found_text(question, ctx), answered=False, confidence=decision.probability,
                       ref=ctx.answer_ref, decision=decision)
-    best = choose_passage(decision.chosen)
+    best = choose_passage(decision.chosen, focus(decision.chosen.doc_id) if focus else ())
     related = related_documents(best, decision, ctx)
     text = render_answer(best, related, ctx)
     return Answer(text, answered=True, best=best, related=related, confidence=decision.probability,
                   ref=ctx.answer_ref, decision=decision)
 
 
-def choose_passage(candidate: Candidate) -> Hit:
+def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
     """The passage of the release that answers the question's subject: in force first, then
     the most of the question's words in the passage itself (the title is the same for all
     of a document's passages, so a document named in the question does not decide), an
-    interpretation or FAQ answer winning near-ties, then the search's order."""
+    interpretation or FAQ answer winning near-ties, then the search's order. `focused`: the
+    release's passages found for a follow-up by itself; those using its words are ranked
+    instead (the topic's words are in most of the release's passages)."""
     def rank(position_hit: tuple[int, Hit]):
         position, hit = position_hit
         covered = hit.signals.passage_coverage if hit.signals is not None else 0.0
         explains = hit.kind == "interpretation" or hit.source == "faq"
         return (not hit.in_force, -(covered + (EXPLAINS_BONUS if explains else 0.0)), position)
-    return min(enumerate(candidate.hits), key=rank)[1]
+    pool = [h for h in focused if h.signals is not None and h.signals.passage_coverage > 0]
+    return min(enumerate(pool or candidate.hits), key=rank)[1]
 
 
 def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:

@@ -267,11 +267,13 @@ class BotService:
 
     def answer(self, openid: str, text: str, previous: conv.Turn | None = None) -> Answer:
         reading = self.read(text, previous)
-        hits = reading.hits
+        hits, focus = reading.hits, None
         if reading.follow_up and previous is not None:
-            # A follow-up asks for more than the passage just quoted: prefer another one.
+            # A follow-up asks for more than the passage just quoted: prefer another one, the
+            # one of the release that answers the message itself.
             hits = [h for h in hits if h.chunk_id != previous.best_chunk] or hits
-        answer = self._compose(reading, hits)
+            focus = self._passages_for(text, previous.best_chunk)
+        answer = self._compose(reading, hits, focus)
         topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else text
         release = release_of(answer.best) if answer.best else None
         self.conversations.remember(openid, text, answer.related,
@@ -296,12 +298,19 @@ class BotService:
             return Reading(text, hits)
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous))
 
-    def _compose(self, reading: Reading, hits) -> Answer:
+    def _passages_for(self, message: str, quoted: str | None) -> Callable[[str], list]:
+        """release id → its passages found for `message` alone, but the one just quoted."""
+        def passages(release: str) -> list:
+            found = self.search(message, k=SEARCH_K, include_expired=True, releases={release})
+            return [h for h in found if h.chunk_id != quoted]
+        return passages
+
+    def _compose(self, reading: Reading, hits, focus=None) -> Answer:
         docs, successors = self.library.context_documents(hits)
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref())
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
-        answer = compose_answer(reading.text, hits, ctx)
+        answer = compose_answer(reading.text, hits, ctx, focus)
         if not answer.answered:
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
             answer = compose_answer(reading.text, hits, dataclasses.replace(ctx, topics=topics))

@@ -151,3 +151,30 @@ def test_a_numbered_document_withdrawn_since_the_answer_is_not_sent(env):
     with svc.db.write() as conn:
         store.set_visibility(conn, ["gz_unemp"], "withdrawn")
     assert chat("3", openid="o_number") == replies.RELATED_WITHDRAWN
+
+
+GUIDE = doc("gz_card", title="老年人优待卡办理指南",
+            text="一、优待范围\n65周岁以上老年人凭优待卡免费乘坐公共汽车、地铁，免费游览公园。\n"
+                 "二、所需材料\n申请人提供本人身份证原件和近期证件照。\n")
+GUIDE_NEWS = doc("gz_card_jd", kind="interpretation", interprets="gz_card", doc_number=None,
+                 title="老年人优待卡政策解读", interpretation_form="text",
+                 text="65周岁以上老年人免费乘坐公共汽车、地铁和游览公园，优待卡让老年人出行更方便。\n")
+
+
+def test_a_follow_up_quotes_the_passage_that_answers_it_not_the_topic_again(tmp_path):
+    """Read with its topic, a follow-up's words are few among the topic's: the passage quoted
+    is the one of the release found for the follow-up by itself."""
+    from server import create_app
+
+    hits = [hit_of(GUIDE, line, ordinal=n) for n, line in enumerate(GUIDE.text.splitlines())]
+    hits.append(hit_of(GUIDE_NEWS, GUIDE_NEWS.text.strip(), ordinal=9))
+    app = create_app(bot_config(tmp_path, FakeSearch(hits), BOT_ANSWER_MODEL=gentle_model_file(tmp_path)))
+    svc = app.extensions["policybot"]
+    publish(svc.db, GUIDE, GUIDE_NEWS)
+    sender, client = WeChatSender.from_app(app), app.test_client()
+    replies_ = [sender.reply_text(sender.post(client, text_xml("o_card", text, msg_id=n)))
+                for n, text in enumerate(["65周岁以上老年人坐公共汽车免费吗", "原件要带去哪里"], 1)]
+    assert "免费乘坐公共汽车" in replies_[0]
+    assert replies_[1].startswith("您问的是：")
+    assert "身份证原件和近期证件照" in replies_[1]
+    svc.db.dispose()
