@@ -184,7 +184,16 @@ def test_the_whole_article_is_highlighted_and_validity_and_owner_shown(served, p
     assert re.search(r"有效期至\s*2099-12-05", meta)
     assert GOVERNMENT in page.locator("header.site").inner_text()
     assert GOVERNMENT in page.locator("footer.site").inner_text()
+    # the interpretation comes after the whole policy on a phone: the top of the page says so
+    visit(page, f"{live}/p/gz_aid")
+    jump = page.locator(".jump a")
+    assert jump.inner_text().startswith("先看政策解读") and 0 <= jump.bounding_box()["y"] < 812 - 44
+    assert page.locator("#jd-title").bounding_box()["y"] > 812  # below the first screen
+    jump.click()
+    page.wait_for_function("location.hash === '#jd-title'")
+    assert 0 <= page.locator("#jd-title").bounding_box()["y"] < 812  # on the screen
     visit(page, f"{live}/p/gz_aid_jd")
+    assert page.locator(".jump").count() == 0  # an interpretation's own page has none
     assert page.locator("h1").inner_text() == "《广州市临时救助实施细则》政策解读"
     assert page.locator("section.part h2").all_inner_texts() == ["政策背景", "主要内容"]
     assert "〈广州市临时救助实施细则〉" not in page.content()  # quoted only where wrapped again
