@@ -263,7 +263,11 @@ def test_a_government_office_first_day(first_start, browser):
     assert page.locator("#release-state").inner_text().startswith("已审核"), flash(page)
 
     # -- the signer signs and publishes ---------------------------------------------------------
-    page = signer.open(f"/staff/releases/{release_id}")
+    page = signer.open("/staff/")
+    assert f"发布 #{release_id} " in page.locator("#waiting").inner_text()  # 待您处理
+    journey.shot(page, "signer-dashboard-waiting")
+    submit(page, f"#waiting a[href='/staff/releases/{release_id}']")
+    journey.shot(page, "signer-reads-before-signing")
     submit(page, "#sign")
     submit(page, "#publish")
     assert page.locator("#release-state").inner_text() == "已发布", flash(page)
