@@ -72,8 +72,10 @@ class Person:
     password an admin set is replaced at the first login, as the portal requires."""
 
     def __init__(self, browser, base: str, username: str, problems: list, password: str = TEST_PASSWORD,
-                 new_password: str | None = None):
+                 new_password: str | None = None, timeout_ms: float | None = None):
         self.page = browser.new_context(locale="zh-CN").new_page()
+        if timeout_ms:  # a production-strength password hash, niced, on a crowded machine
+            self.page.context.set_default_timeout(timeout_ms)
         self.base = base
         self.page.on("console", lambda m: m.type == "error" and problems.append(f"{self.page.url}: {m.text}"))
         self.login(username, password)
