@@ -22,6 +22,7 @@ from bot.textlimit import REPLY_LIMIT_BYTES, cut_to_bytes, utf8_len
 from index.hits import Hit
 from policies.model import Document
 from policies.status import Validity
+from policies.titles import book_title
 
 MAX_RELATED = 2
 # One menu at the end of an answer: the digits below RELATED_FIRST_NUMBER rate the answer
@@ -142,10 +143,11 @@ def quote_label_of(hit: Hit) -> str:
 
 def header_lines(hit: Hit, ctx: AnswerContext) -> list[str]:
     lines = [] if hit.in_force else [expired_warning(hit, ctx)]
-    lines.append(f"《{hit.title}》")
+    lines.append(book_title(hit.title))
     policy = ctx.documents.get(hit.interprets) if hit.interprets else None
     if policy is not None:
-        lines.append(f"（解读《{policy.title}》{'，' + policy.doc_number if policy.doc_number else ''}）")
+        number = f"，{policy.doc_number}" if policy.doc_number else ""
+        lines.append(f"（解读{book_title(policy.title)}{number}）")
     meta = [hit.doc_number, hit.issuing_body, f"{hit.publish_date}发布" if hit.publish_date else None,
             validity_words(hit, ctx)]
     lines.append("｜".join(m for m in meta if m))
@@ -177,7 +179,7 @@ def successor_line(hit: Hit, ctx: AnswerContext) -> str:
     if successor is None:
         return "暂未查到替代它的现行文件；办理前请回复「转人工」核实最新政策。"
     number = f"（{successor.doc_number}）" if successor.doc_number else ""
-    return f"现行文件：《{successor.title}》{number} {links.policy_url(ctx.public_url, successor.id)}"
+    return f"现行文件：{book_title(successor.title)}{number} {links.policy_url(ctx.public_url, successor.id)}"
 
 
 def link_lines(hit: Hit, ctx: AnswerContext) -> list[str]:
@@ -203,7 +205,7 @@ def related_lines(related: Sequence[Related]) -> list[str]:
     if not related:
         return []
     lines = ["相关文件（回复序号查看要点）："]
-    lines += [f"{related_number(i)}.《{r.title}》" for i, r in enumerate(related)]
+    lines += [f"{related_number(i)}.{book_title(r.title)}" for i, r in enumerate(related)]
     return lines
 
 
@@ -230,7 +232,7 @@ def related_passage_text(position: int, related: Related, doc: Document | None,
                          ctx: AnswerContext, validity: Validity) -> str:
     """Reply to a number: the key passage of the related document at `position` (0-based),
     with its source, under the number the user replied."""
-    title = f"{related_number(position)}.《{related.title}》"
+    title = f"{related_number(position)}.{book_title(related.title)}"
     meta = []
     if doc is not None:
         meta = [doc.doc_number, doc.issuing_body,

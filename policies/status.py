@@ -13,6 +13,8 @@ import dataclasses
 import datetime as dt
 from typing import Protocol
 
+from policies.titles import book_title
+
 STATUS_WORDS = {"effective": "现行有效", "expired": "已失效", "repealed": "已废止", "amended": "已被修订"}
 
 
@@ -65,7 +67,7 @@ class Validity:
         if state in ("run_out", "expired"):
             return "已失效" + until
         if state == "amended" and successor_title:
-            return f"已被修订（见《{successor_title}》）"
+            return f"已被修订（见{book_title(successor_title)}）"
         return STATUS_WORDS.get(state, "已失效")
 
 

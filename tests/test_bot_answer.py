@@ -42,6 +42,15 @@ def test_answer_quotes_interpretation_first_with_header_and_link():
     assert "现行有效" in answer.text and "**" not in answer.text and "#" not in answer.text.split("http")[0]
 
 
+def test_a_title_holding_a_title_is_quoted_with_single_inner_book_marks():
+    interpretation = doc("gz_unemp_jd2", kind="interpretation", interprets="gz_unemp", doc_number=None,
+                         title="《广州市失业保险金申领办法》政策解读", interpretation_form="faq",
+                         text="问：失业保险金怎么申领？\n答：可通过广东政务服务网在线申领失业保险金。\n")
+    hits = found("失业保险金怎么申领", [hit_of(interpretation, interpretation.text.strip(), source="faq")])
+    answer = compose_answer("失业保险金怎么申领", hits, ctx(documents={UNEMPLOYMENT.id: UNEMPLOYMENT}))
+    assert "《〈广州市失业保险金申领办法〉政策解读》" in answer.text and "《《" not in answer.text
+
+
 def test_the_answer_ends_with_one_menu_feedback_first_then_related_documents():
     answer = compose_answer("失业保险金怎么申领", search("失业保险金怎么申领"),
                             ctx(documents={UNEMPLOYMENT.id: UNEMPLOYMENT}))

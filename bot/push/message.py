@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from interpretations.tables import release_documents, releases
 from policies.status import Validity
 from policies.tables import documents
+from policies.titles import book_title
 from policies.validity import local_today
 
 DEFAULT_TEMPLATE_FIELDS = {"first": "{reason}", "keyword1": "{title}", "keyword2": "{issuing_body}",
@@ -68,7 +69,7 @@ def render_fields(mapping: dict, summary: ReleaseSummary, reason: str) -> dict:
 
 def render_text(summary: ReleaseSummary, reason: str, url: str) -> str:
     number = f"（{summary.doc_number}）" if summary.doc_number else ""
-    return f"【政策推送】《{summary.title}》{number}\n{summary.status}\n{reason}\n{url}"
+    return f"【政策推送】{book_title(summary.title)}{number}\n{summary.status}\n{reason}\n{url}"
 
 
 def _cut(text: str, limit: int) -> str:
