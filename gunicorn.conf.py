@@ -36,6 +36,8 @@ accesslog = None        # requests are counted in /metrics; WeChat puts openids 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // max(workers, 1))))
 os.environ.setdefault("POLICYBOT_LOG_FORMAT", "json")
+# The publish request returns at its commit; the index (and the other workers') apply it after.
+os.environ.setdefault("POLICYBOT_INDEX_APPLY_ASYNC", "1")
 
 logs.configure(os.environ.get("POLICYBOT_LOG_LEVEL", "INFO"), os.environ["POLICYBOT_LOG_FORMAT"])
 

