@@ -62,8 +62,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bot.config import load_wechat_config  # noqa: E402
 from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
+from bot.config import load_wechat_config  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 SECRET = "bench-cluster-" + "s" * 40  # POLICYBOT_SECRET_KEY: the same on every machine
