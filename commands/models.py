@@ -61,7 +61,13 @@ def info_command() -> None:
     """Print the shipped tuned model's manifest (base, data hashes, metrics)."""
     from index.tuned import MODEL_DIR, TunedModelError, manifest
     try:
-        click.echo(json.dumps(manifest(MODEL_DIR), ensure_ascii=False, indent=1))
+        record = manifest(MODEL_DIR)
     except (OSError, TunedModelError) as error:
         click.echo(f"error: no tuned model ({error})", err=True)
         sys.exit(1)
+    click.echo(json.dumps(record, ensure_ascii=False, indent=1))
+    from training.data import changed_inputs
+    changed = changed_inputs(record.get("data") or {})
+    if changed:
+        click.echo("note: these inputs changed since training, so `models train` would not reproduce "
+                   f"the metrics above exactly: {', '.join(changed)}", err=True)

@@ -186,6 +186,23 @@ def test_switching_refuses_an_index_built_by_another_embedder(db, releases, tmp_
 def test_models_info_prints_the_manifest_or_says_there_is_none(app):
     result = app.test_cli_runner().invoke(args=["models", "info"])
     if (MODEL_DIR / MANIFEST_FILE).is_file():
-        assert result.exit_code == 0 and json.loads(result.output)["base"]["sha256"]
+        assert result.exit_code == 0 and json.loads(result.stdout)["base"]["sha256"]
     else:
         assert result.exit_code == 1 and "no tuned model" in result.output
+
+
+def test_changed_training_inputs_are_named(tmp_path):
+    """A manifest names the files it was trained on by hash; one that changed since (the
+    synonym table grows) is named, so nobody expects a rerun to reproduce the metrics."""
+    from training.data import changed_inputs, file_sha256, input_files
+    files = {"synonyms_sha256": tmp_path / "synonyms.tsv", "stard_corpus_sha256": tmp_path / "docs.jsonl"}
+    files["synonyms_sha256"].write_text("看病报销\t医疗保险\n", encoding="utf-8")
+    files["stard_corpus_sha256"].write_text("{}\n", encoding="utf-8")
+    recorded = {key: file_sha256(path) for key, path in files.items()}
+    assert changed_inputs(recorded, files) == []
+    with open(files["synonyms_sha256"], "a", encoding="utf-8") as f:
+        f.write("坐公交\t公共交通\n")
+    assert changed_inputs(recorded, files) == [str(files["synonyms_sha256"])]
+    files["stard_corpus_sha256"].unlink()
+    assert len(changed_inputs(recorded, files)) == 2
+    assert set(input_files()) <= set(shipped_manifest()["data"])  # every input is recorded

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import pathlib
 import platform
@@ -91,6 +92,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     half_a, half_b = data.stard_halves(data.load_questions("stard-train"), config.split_seed)
     stard = data.build_corpus("stard")
     vectors = base_vectors(base, stard, half_a + half_b, pairs, work_dir, log)
+    record["inputs"]["vectors_sha256"] = vectors.sha256()  # a rerun that differs: compare this first
 
     log(f"3/5 train: {config.method}")
     if config.method == "adapter":
@@ -126,6 +128,15 @@ class Vectors:
 
     def of(self, texts) -> np.ndarray:
         return np.stack([self.queries[t] for t in texts])
+
+    def sha256(self) -> str:
+        """Of the passage and question vectors the run trained on (fp32 bytes, questions in
+        text order): equal on a rerun unless the embedding engine or its threads changed them."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.passages, np.float32).tobytes())
+        for text in sorted(self.queries):
+            digest.update(text.encode())
+            digest.update(np.ascontiguousarray(self.queries[text], np.float32).tobytes())
+        return digest.hexdigest()
 
 
 def base_vectors(base, corpus, questions, pairs, work_dir, log) -> Vectors:
@@ -218,7 +229,7 @@ def _write_manifest(out_dir, record) -> dict:
                  "derivation_cosine": round(record["cosine"], 5)},
         "method": config.method, "files": files, "served_cosine": record["served"],
         "data": record["inputs"],
-        "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
+        "config": json.loads(json.dumps(dataclasses.asdict(config), default=_portable)),
         "training": record.get("training"), "metrics": record["metrics"],
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "threads": torch.get_num_threads()},
@@ -227,6 +238,16 @@ def _write_manifest(out_dir, record) -> dict:
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=1,
                                                     default=str), encoding="utf-8")
     return manifest
+
+
+def _portable(value) -> str:
+    """Paths inside the repository as relative paths: the manifest is the same on every checkout."""
+    if isinstance(value, pathlib.Path):
+        try:
+            return str(value.resolve().relative_to(data.ROOT))
+        except ValueError:
+            return str(value)
+    return str(value)
 
 
 def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
@@ -242,10 +263,7 @@ def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
     log(f"    demo headings → passages: {len(headings)}; colloquial rewrites: {len(rewrites)}")
     everything = pairs + headings + rewrites
     inputs = {
-        "stard_questions_sha256": data.file_sha256(data.SHARED / "eval" / "stard-train.jsonl"),
-        "stard_corpus_sha256": data.file_sha256(data.corpus_path("stard")),
-        "demo_corpus_sha256": data.file_sha256(data.corpus_path("demo")),
-        "synonyms_sha256": data.file_sha256(data.ROOT / "data" / "index" / "synonyms.tsv"),
+        **{key: data.file_sha256(path) for key, path in data.input_files().items()},
         "half_a_qids_sha256": data.pairs_sha256([data.Pair(q.qid, "", "", "") for q in half_a]),
         "pairs_sha256": data.pairs_sha256(everything),
         "pairs": {"stard": len(pairs), "heading": len(headings), "rewrite": len(rewrites)},
