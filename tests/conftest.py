@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import time
 import uuid
 
 import pytest
@@ -56,8 +57,15 @@ def pg_url():
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_URL else "?"
     yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    for attempt in range(10):
+        try:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            break
+        except sa.exc.OperationalError:  # a deadlock with a thread the test left writing: retry
+            if attempt == 9:
+                raise
+            time.sleep(0.2)
     admin.dispose()
 
 
