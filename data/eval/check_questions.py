@@ -124,24 +124,30 @@ def check_evidence(corpus: Corpus, items, evidence, where: str, errors: list) ->
     errors.append(f"{where}: evidence {evidence!r} not found verbatim in the relevant passages")
 
 
-def check_questions(corpus: Corpus, path: Path, errors: list, stats: dict) -> None:
+def records(path: Path, key: str, pattern: str, errors: list):
+    """(where, record) of each JSON line, its `key` checked against `pattern` and for
+    duplicates; a line that is not JSON is reported and skipped."""
     seen = set()
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{path.name}:{n}"
         try:
-            q = json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError as e:
-            errors.append(f"{where}: bad JSON ({e})")
+            errors.append(f"{path.name}:{n}: bad JSON ({e})")
             continue
-        qid = q.get("qid", "")
-        where = f"{path.name}:{n} {qid}"
-        if not re.fullmatch(r"resident-train-\d{3}", qid or ""):
-            errors.append(f"{where}: qid must look like resident-train-NNN")
-        if qid in seen:
-            errors.append(f"{where}: duplicate qid")
-        seen.add(qid)
+        value = record.get(key, "")
+        where = f"{path.name}:{n} {value}"
+        if not re.fullmatch(pattern, value or ""):
+            errors.append(f"{where}: {key} must look like {pattern}")
+        if value in seen:
+            errors.append(f"{where}: duplicate {key}")
+        seen.add(value)
+        yield where, record
+
+
+def check_questions(corpus: Corpus, path: Path, errors: list, stats: dict) -> None:
+    for where, q in records(path, "qid", r"resident-train-\d{3}", errors):
         for field in ("question", "relevant", "corpus", "source", "style"):
             if field not in q:
                 errors.append(f"{where}: missing field {field}")
@@ -187,23 +193,7 @@ def check_questions(corpus: Corpus, path: Path, errors: list, stats: dict) -> No
 
 
 def check_dialogues(corpus: Corpus, path: Path, errors: list, stats: dict) -> None:
-    seen = set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{n}"
-        try:
-            dlg = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append(f"{where}: bad JSON ({e})")
-            continue
-        did = dlg.get("id", "")
-        where = f"{path.name}:{n} {did}"
-        if not re.fullmatch(r"dialogue-train-\d{2}", did or ""):
-            errors.append(f"{where}: id must look like dialogue-train-NN")
-        if did in seen:
-            errors.append(f"{where}: duplicate id")
-        seen.add(did)
+    for where, dlg in records(path, "id", r"dialogue-train-\d{2}", errors):
         if dlg.get("corpus") != "demo":
             errors.append(f"{where}: corpus must be 'demo'")
         if not dlg.get("source"):
