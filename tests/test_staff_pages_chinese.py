@@ -149,6 +149,11 @@ def world(tmp_path_factory):
     rel.submit(actor["drafter"], ids["signed"])
     rel.review(actor["reviewer"], ids["signed"], "已删除身份证号")
     rel.sign(actor["signer"], ids["signed"])
+    # signed too, for the refusal test's one accepted step (publishing): "signed" stays signed
+    ids["to_publish"] = rel.create(actor["drafter"], make_policy("p-to-publish", title="待发布的办法"), [])
+    rel.submit(actor["drafter"], ids["to_publish"])
+    rel.review(actor["reviewer"], ids["to_publish"], "已检查正文")
+    rel.sign(actor["signer"], ids["to_publish"])
 
     # published (pushed), upcoming, expiring, withdrawn, retired, superseded (amended)
     add_subscribers(svc.db, svc.subscribers.cipher, [
@@ -358,7 +363,7 @@ def test_refusals_and_confirmations_read_in_chinese(world):
                 ("reviewer", "/staff/insights/commitments", {"department": "", "text": ""}),
                 ("reviewer", "/staff/insights/tasks/999/link", {"document_id": "nope"}),
                 ("reviewer", "/staff/push/rows/999999/decide", {"decision": "sent"}),
-                ("signer", f"/staff/releases/{ids['signed']}/publish", {})]
+                ("signer", f"/staff/releases/{ids['to_publish']}/publish", {})]
     problems = []
     for role, url, form in attempts:
         client = _client(app, users[role])
