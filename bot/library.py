@@ -6,13 +6,10 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
 from index.hits import Hit
 from policies import store
 from policies.db import Database
 from policies.model import Document
-from policies.tables import documents
 from policies.validity import catalogue_count, catalogue_topics
 
 
@@ -34,9 +31,8 @@ class Library:
 
     def closest_topics(self, hits: Sequence[Hit], today: dt.date) -> list[str]:
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(documents.c.topics).where(
-                documents.c.id.in_({h.doc_id for h in hits}))).scalars().all()
-            counts = Counter(t for topics in rows for t in (topics or ()))
+            rows = store.topics_of(conn, {h.doc_id for h in hits})
+            counts = Counter(t for topics in rows for t in topics)
             if len(counts) < 3:
                 counts.update(t for topics in catalogue_topics(conn, today) for t in topics)
         return [topic for topic, _ in counts.most_common(5)]

@@ -6,7 +6,6 @@ import pathlib
 import sys
 
 import click
-import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
@@ -16,7 +15,6 @@ from interpretations.coverage import interpretation_coverage
 from interpretations.importer import ImportRefused, import_file
 from policies import store
 from policies.jsonl import write_documents
-from policies.tables import documents
 from policies.titles import book_title
 from policies.validity import catalogue, local_today, upcoming
 
@@ -46,7 +44,7 @@ def load_demo_if_empty(app: Flask) -> bool:
     """First start of an empty instance: import the bundled demo corpus (True if it did)."""
     svc = app.extensions["policybot"]
     with svc.db.read() as conn:
-        empty = conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one() == 0
+        empty = store.document_count(conn) == 0
     if empty:
         report = import_file(svc.releases, app.config["DEMO_CORPUS"])
         app.logger.info("demo corpus imported: %d documents", report.imported)

@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Callable
 
 import numpy as np
-import sqlalchemy as sa
 
 from index import fusion
 from index.cache import CacheMismatch
@@ -39,7 +38,6 @@ from index.tokenizer import PolicyTokenizer
 from interpretations import events
 from policies import store as doc_store
 from policies.db import Database
-from policies.tables import documents
 from policies.validity import local_today
 
 log = logging.getLogger("policybot.index")
@@ -174,7 +172,7 @@ class SearchService:
         """Bring the index in line with what the database says is public (content and
         status), touching only what differs; only `doc_ids`, when given."""
         with self._sync_lock, self.db.read() as conn:
-            public = _public_versions(conn, doc_ids)
+            public = doc_store.public_versions(conn, doc_ids)
             known = [d for d in (self.corpus.docs if doc_ids is None else doc_ids) if d in self.corpus.docs]
             gone = [doc_id for doc_id in known if doc_id not in public]
             differing = [doc_id for doc_id, version in public.items() if self._differs(doc_id, version)]
@@ -602,19 +600,10 @@ def _cosine(corpus, row: int, vector: np.ndarray) -> float:
     return float(stored @ vector) if stored is not None else float("nan")
 
 
-def _public_versions(conn, doc_ids: list[str] | None = None) -> dict[str, tuple[str, str]]:
-    c = documents.c
-    query = sa.select(c.id, c.content_hash, c.status).where(c.visibility == "public")
-    if doc_ids is not None:
-        query = query.where(c.id.in_(doc_ids))
-    return {row.id: (row.content_hash, row.status) for row in conn.execute(query)}
-
-
 def _fingerprint(db: Database) -> tuple:
     """Changes whenever a document is added or its visibility or status changes."""
     with db.read() as conn:
-        return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(documents.c.updated_at))
-                                  .select_from(documents)).one())
+        return doc_store.change_marker(conn)
 
 
 class _Progress:

@@ -8,14 +8,13 @@ import collections
 import dataclasses
 import datetime as dt
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.questionlog import LoggedQuestion
 from insights.documents import document_infos
 from interpretations.coverage import interpretation_coverage
-from policies.tables import documents
-from policies.validity import in_force_clause
+from policies import store
+from policies.validity import major_policies_in_force
 
 NO_DEPARTMENT = "（未注明）"
 
@@ -48,14 +47,14 @@ class PolicyCoverage:
 
 def department_rates(conn: Connection, today: dt.date) -> list[DepartmentRate]:
     missing = {d.id for d in interpretation_coverage(conn, today).missing}
-    query = sa.select(documents.c.id, documents.c.department, documents.c.issuing_body).where(
-        in_force_clause(today), documents.c.kind == "policy", documents.c.importance == "major")
-    majors = collections.Counter()
-    interpreted = collections.Counter()
-    for row in conn.execute(query):
-        owner = row.department or row.issuing_body or NO_DEPARTMENT
+    ids = [d.id for d in major_policies_in_force(conn, today)]
+    owners = store.owners(conn, ids)
+    majors: collections.Counter[str] = collections.Counter()
+    interpreted: collections.Counter[str] = collections.Counter()
+    for doc_id in ids:
+        owner = owners.get(doc_id) or NO_DEPARTMENT
         majors[owner] += 1
-        interpreted[owner] += row.id not in missing
+        interpreted[owner] += doc_id not in missing
     return [DepartmentRate(d, majors[d], interpreted[d]) for d in sorted(majors)]
 
 

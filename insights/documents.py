@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from policies.tables import documents
+from policies import store
 
 UNCLASSIFIED = "未归类"
 
@@ -28,18 +27,9 @@ def document_infos(conn: Connection, ids) -> dict[str, DocInfo]:
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
-    rows = list(conn.execute(sa.select(documents).where(documents.c.id.in_(wanted))).mappings())
-    policies = {r["interprets"] for r in rows if r["interprets"]}
-    owners = _owners(conn, policies)
+    rows = store.summaries(conn, wanted)
+    owners = store.owners(conn, {r["interprets"] for r in rows if r["interprets"]})
     return {r["id"]: _info(r, owners) for r in rows}
-
-
-def _owners(conn: Connection, policy_ids: set[str]) -> dict[str, str | None]:
-    if not policy_ids:
-        return {}
-    query = sa.select(documents.c.id, documents.c.department, documents.c.issuing_body).where(
-        documents.c.id.in_(sorted(policy_ids)))
-    return {r.id: r.department or r.issuing_body for r in conn.execute(query)}
 
 
 def _info(row, owners: dict) -> DocInfo:

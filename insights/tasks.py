@@ -32,8 +32,8 @@ from insights.grouping import DEFAULT_COSINE, DEFAULT_OVERLAP, Group, keyword_ov
 from insights.hot import Embed, group
 from insights.periods import Period, local_date
 from insights.tables import task_questions, tasks
+from policies import store
 from policies.db import Database
-from policies.tables import documents
 
 DEFAULT_OFFICE = "政务公开办公室"
 DEFAULT_DUE_DAYS = 7
@@ -86,7 +86,7 @@ def raise_tasks(db: Database, week: Period, embed: Embed | None = None,
 def link(db: Database, task_id: int, document_id: str, now: dt.datetime | None = None) -> None:
     """Attach the interpretation or FAQ that answers the task."""
     with db.write() as conn:
-        if conn.execute(sa.select(documents.c.id).where(documents.c.id == document_id)).first() is None:
+        if not store.existing_ids(conn, [document_id]):
             raise ValueError(f"没有编号为 {document_id} 的文件")
         task = _task(conn, task_id)
         if task["state"] == "closed":
@@ -214,6 +214,5 @@ def _task(conn: Connection, task_id: int):
 
 
 def is_public(db: Database, document_id: str) -> bool:
-    query = sa.select(documents.c.visibility).where(documents.c.id == document_id)
     with db.read() as conn:
-        return conn.execute(query).scalar() == "public"
+        return store.get_visibility(conn, document_id) == "public"

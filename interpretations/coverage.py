@@ -7,12 +7,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from policies.store import row_to_document
-from policies.tables import documents
-from policies.validity import in_force_clause, upcoming
+from policies import store
+from policies.validity import major_policies_in_force, upcoming
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,19 +26,10 @@ class Coverage:
 
 
 def interpretation_coverage(conn: Connection, today: dt.date, department: str | None = None) -> Coverage:
-    query = sa.select(documents).where(in_force_clause(today), documents.c.kind == "policy",
-                                       documents.c.importance == "major")
-    if department:
-        query = query.where(documents.c.department == department)
-    majors = [row_to_document(r) for r in conn.execute(query.order_by(documents.c.id)).mappings()]
-    interpreted = set(conn.execute(sa.select(documents.c.interprets).where(
-        documents.c.kind == "interpretation", documents.c.visibility == "public")).scalars())
+    majors = major_policies_in_force(conn, today, department)
+    interpreted = store.interpreted_policy_ids(conn)
     missing = [d for d in majors if d.id not in interpreted]
     later = [d for d in upcoming(conn, today) if d.is_major
-             and (department is None or _department(conn, d.id) == department)]
+             and (department is None or store.department_of(conn, d.id) == department)]
     return Coverage(len(majors), len(majors) - len(missing), missing,
                     [(d, d.id in interpreted) for d in later])
-
-
-def _department(conn: Connection, doc_id: str) -> str | None:
-    return conn.execute(sa.select(documents.c.department).where(documents.c.id == doc_id)).scalar()

@@ -107,6 +107,55 @@ def successor_of(conn: Connection, doc_id: str) -> Document | None:
     return row_to_document(row) if row else None
 
 
+def document_count(conn: Connection) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one()
+
+
+def change_marker(conn: Connection) -> tuple[int, dt.datetime | None]:
+    """(count, latest change): differs whenever a document is added or its content,
+    visibility or status changes (every write sets updated_at)."""
+    count, latest = conn.execute(sa.select(sa.func.count(), sa.func.max(documents.c.updated_at))
+                                 .select_from(documents)).one()
+    return count, latest
+
+
+def public_versions(conn: Connection, ids: Iterable[str] | None = None) -> dict[str, tuple[str, str]]:
+    """(content hash, status) of each public document (of those in `ids`, when given)."""
+    c = documents.c
+    query = sa.select(c.id, c.content_hash, c.status).where(c.visibility == "public")
+    if ids is not None:
+        query = query.where(c.id.in_(list(ids)))
+    return {row.id: (row.content_hash, row.status) for row in conn.execute(query)}
+
+
+def topics_of(conn: Connection, ids: Iterable[str]) -> list[list[str]]:
+    """The topics of each of these documents that exists (one list per document)."""
+    rows = conn.execute(sa.select(documents.c.topics).where(documents.c.id.in_(list(ids))))
+    return [list(topics or ()) for topics in rows.scalars()]
+
+
+def summaries(conn: Connection, ids: Iterable[str]) -> list[sa.RowMapping]:
+    """id, kind, title, topics, interprets, department and issuing_body of each id that
+    exists: what a listing needs, without the text (a law is ~100 KB)."""
+    c = documents.c
+    query = sa.select(c.id, c.kind, c.title, c.topics, c.interprets, c.department,
+                      c.issuing_body).where(c.id.in_(sorted(set(ids))))
+    return list(conn.execute(query).mappings())
+
+
+def owners(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
+    """The department each document belongs to: the one that drafted it, else its issuing body."""
+    query = sa.select(documents.c.id, documents.c.department, documents.c.issuing_body).where(
+        documents.c.id.in_(sorted(set(ids))))
+    return {r.id: r.department or r.issuing_body for r in conn.execute(query)}
+
+
+def interpreted_policy_ids(conn: Connection) -> set[str]:
+    """The policies a public interpretation explains."""
+    return set(conn.execute(sa.select(documents.c.interprets).where(
+        documents.c.kind == "interpretation", documents.c.visibility == "public")).scalars())
+
+
 def row_to_document(row) -> Document:
     record = {name: row[name] for name in FORMAT_FIELDS + EXTRA_FIELDS}
     for name in ("publish_date", "valid_from", "valid_until"):

@@ -105,3 +105,13 @@ def catalogue_facets(conn: Connection, today: dt.date) -> dict[str, list[str]]:
         "audience": sorted({a for d in docs for a in d.audience}),
         "issuing_body": sorted({d.issuing_body for d in docs if d.issuing_body}),
     }
+
+
+def major_policies_in_force(conn: Connection, today: dt.date,
+                            department: str | None = None) -> list[Document]:
+    """Major policies in force today (of one drafting department, when given), by id."""
+    query = sa.select(documents).where(in_force_clause(today), documents.c.kind == "policy",
+                                       documents.c.importance == "major")
+    if department:
+        query = query.where(documents.c.department == department)
+    return [row_to_document(r) for r in conn.execute(query.order_by(documents.c.id)).mappings()]

@@ -5,27 +5,19 @@ from __future__ import annotations
 import collections
 import datetime as dt
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from bot.web.bounds import date_field, int_field
-from interpretations import audit
+from interpretations import audit, listing
 from interpretations.coverage import interpretation_coverage
-from interpretations.tables import RELEASE_STATES, release_documents
-from interpretations.tables import releases as releases_table
 from interpretations.workflow import ROLES
 from policies import store
-from policies.tables import documents
 from policies.validity import expiring_within, local_today
 from portal import accounts
 from portal.auth import current_staff, scrypt_n, services, staff_required
 from portal.blueprint import bp
 
 EXPIRY_DAYS = 30
-# What each role is asked to do next, by release state: the first thing a 签发 official
-# looks for is what awaits their signature.
-WAITING_FOR = {"drafter": ("draft",), "reviewer": ("submitted",), "signer": ("reviewed", "signed"),
-               "admin": ("draft", "submitted", "reviewed", "signed")}
 
 
 @bp.get("/")
@@ -34,41 +26,20 @@ def dashboard():
     today = _today()
     with services().db.read() as conn:
         coverage = interpretation_coverage(conn, today)
-        by_state = dict(conn.execute(sa.select(releases_table.c.state, sa.func.count())
-                                     .group_by(releases_table.c.state)).all())
+        by_state = listing.count_by_state(conn)
         expiring = _expiring_by_department(conn, today)
         unanswered = _unanswered_by_topic(conn, today)
         waiting = _waiting_for(conn, current_staff())
     return render_template("portal/dashboard.html", coverage=coverage, by_state=by_state, waiting=waiting,
-                           states=RELEASE_STATES, expiring=expiring, unanswered=unanswered,
+                           states=listing.RELEASE_STATES, expiring=expiring, unanswered=unanswered,
                            today=today, days=EXPIRY_DAYS)
 
 
 def _waiting_for(conn, user) -> list[dict]:
-    """The releases waiting for this person's step, oldest first: a drafter's department's
-    drafts (new or sent back), what a reviewer reviews, what a signer signs or publishes, and
-    all of these for an admin; never a release this person may not act on (一事一审)."""
-    rel = releases_table.c
-    query = sa.select(releases_table).where(rel.state.in_(WAITING_FOR.get(user.role, ()))) \
-        .order_by(rel.updated_at).limit(50)
-    if user.role == "drafter":
-        mine = rel.department == user.department if user.department else rel.department.is_(None)
-        query = query.where(mine)
-    if user.role == "reviewer":
-        query = query.where(rel.drafted_by != user.username)
-    if user.role == "signer":
-        query = query.where(sa.or_(rel.reviewed_by.is_(None), rel.reviewed_by != user.username))
-    rows = conn.execute(query).mappings().all()
-    return [{**row, "title": _release_title(conn, row)} for row in rows]
-
-
-def _release_title(conn, row) -> str:
-    """The policy's title, or for a supplementary release its first interpretation's."""
-    doc_id = row["policy_id"] or conn.execute(
-        sa.select(release_documents.c.document_id).where(release_documents.c.release_id == row["id"])
-        .order_by(release_documents.c.document_id).limit(1)).scalar()
-    doc = store.get_document(conn, doc_id) if doc_id else None
-    return doc.title if doc else ""
+    """The releases waiting for this person's step (listing.waiting_for), with their titles."""
+    rows = listing.waiting_for(conn, user.actor)
+    titles = listing.titles(conn, [row["id"] for row in rows])
+    return [{**row, "title": titles.get(row["id"], "")} for row in rows]
 
 
 @bp.get("/expiring")
@@ -177,11 +148,10 @@ def _today() -> dt.date:
 
 def _expiring_by_department(conn, today: dt.date) -> dict[str, list]:
     docs = expiring_within(conn, today, EXPIRY_DAYS)
-    departments = dict(conn.execute(sa.select(documents.c.id, documents.c.department)
-                                    .where(documents.c.id.in_([d.id for d in docs]))).all()) if docs else {}
+    owners = store.owners(conn, [d.id for d in docs])
     groups = collections.defaultdict(list)
     for doc in docs:
-        groups[departments.get(doc.id) or doc.issuing_body or "未指定部门"].append(doc)
+        groups[owners.get(doc.id) or "未指定部门"].append(doc)
     return dict(sorted(groups.items()))
 
 

@@ -3,15 +3,12 @@ with the reason each is reached (before publication: the preview of who would be
 statement of the sender's state, and the decision on rows whose delivery is unknown."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from bot.push import outbox
 from bot.push.overview import error_summary, previewed_recipients, queued_recipients, sender_state
-from bot.push.tables import outbox as outbox_table
-from interpretations.tables import release_documents
+from interpretations import listing
 from interpretations.workflow import WorkflowError
-from policies.tables import documents
 from portal.auth import current_staff, services, staff_required
 from portal.blueprint import bp
 
@@ -55,8 +52,7 @@ def push_release(release_id: int):
 def push_decide(row_id: int):
     db = services().db
     with db.read() as conn:
-        release_id = conn.execute(sa.select(outbox_table.c.release_id)
-                                  .where(outbox_table.c.id == row_id)).scalar_one_or_none()
+        release_id = outbox.release_of_row(conn, row_id)
     if release_id is None:
         flash(f"没有第 {row_id} 条推送。", "error")
         return redirect(url_for("portal.push_overview"), code=303)
@@ -90,14 +86,5 @@ def _missing() -> list[str]:
 
 
 def _titles(release_ids: list[int]) -> dict[int, str]:
-    """Each release's title: its policy's, or for a supplement its first interpretation's."""
-    if not release_ids:
-        return {}
-    query = (sa.select(release_documents.c.release_id, documents.c.title, documents.c.kind)
-             .join(documents, documents.c.id == release_documents.c.document_id)
-             .where(release_documents.c.release_id.in_(release_ids)))
-    titles: dict[int, str] = {}
     with services().db.read() as conn:
-        for release_id, title, _ in sorted(conn.execute(query), key=lambda r: r.kind != "policy"):
-            titles.setdefault(release_id, title)
-    return titles
+        return listing.titles(conn, release_ids)

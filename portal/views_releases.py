@@ -3,14 +3,11 @@ interpretations.workflow.Releases (三同步, 一事一审, approval bound to th
 this module only turns forms into calls and refusals into messages."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from bot.push.outbox import release_stats
 from bot.web.bounds import int_field
-from interpretations import audit
-from interpretations.tables import RELEASE_STATES, findings
-from interpretations.tables import releases as releases_table
+from interpretations import audit, listing
 from interpretations.workflow import WorkflowError
 from policies import store
 from policies.model import INTERPRETATION_FORMS, SECTION_NAMES, InvalidDocument
@@ -42,14 +39,11 @@ REFUSALS = (WorkflowError, InvalidDocument, ImmutableDocument)
 @staff_required()
 def releases_page():
     state = request.args.get("state") or None
-    query = sa.select(releases_table).order_by(releases_table.c.updated_at.desc()).limit(300)
-    if state in RELEASE_STATES:
-        query = query.where(releases_table.c.state == state)
     with services().db.read() as conn:
-        rows = conn.execute(query).mappings().all()
+        rows = listing.recent(conn, state if state in listing.RELEASE_STATES else None)
         titles = _titles(conn, [r["policy_id"] for r in rows if r["policy_id"]])
     return render_template("portal/releases.html", rows=rows, titles=titles, state=state,
-                           states=RELEASE_STATES)
+                           states=listing.RELEASE_STATES)
 
 
 @bp.get("/releases/<int:release_id>")
@@ -190,8 +184,7 @@ def submit(release_id: int):
 @staff_required("reviewer", "admin")
 def resolve_finding(finding_id: int):
     with services().db.read() as conn:
-        release_id = conn.execute(sa.select(findings.c.release_id)
-                                  .where(findings.c.id == finding_id)).scalar_one_or_none()
+        release_id = listing.release_of_finding(conn, finding_id)
     if release_id is None:
         abort(404)
     override = request.form.get("decision") == "override"

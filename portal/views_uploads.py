@@ -13,8 +13,8 @@ import re
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from interpretations import listing
 from interpretations.confidentiality import office_contacts, scan_text
-from interpretations.tables import releases as releases_table
 from policies import reading, store
 from policies import uploads as files
 from policies.model import INTERPRETATION_FORMS, SECTION_NAMES
@@ -138,12 +138,8 @@ def _my_drafts(title: str | None = None) -> list[dict]:
     """Draft releases of the user's department, to add an interpretation to, with their
     policy's title; the one whose policy the interpretation's title names comes first."""
     me = current_staff()
-    query = sa.select(releases_table.c.id, releases_table.c.policy_id).where(
-        releases_table.c.state == "draft").order_by(releases_table.c.id.desc())
-    if me.role != "admin":
-        query = query.where(releases_table.c.department == me.department)
     with services().db.read() as conn:
-        drafts = [dict(r) for r in conn.execute(query).mappings()]
+        drafts = [dict(r) for r in listing.drafts(conn, me.department, every_department=me.role == "admin")]
         for draft in drafts:
             policy = store.get_document(conn, draft["policy_id"]) if draft["policy_id"] else None
             draft["title"] = policy.title if policy else draft["policy_id"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import time
 
-import sqlalchemy as sa
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from bot.push.tables import outbox
+from bot.push.outbox import depth_by_state
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 4.5, 5.0, 10.0)
 
@@ -108,7 +107,6 @@ def _callback_metrics(callback, pid: str):
 def _outbox_depth(db) -> GaugeMetricFamily:
     family = GaugeMetricFamily("policybot_push_outbox", "Push outbox rows by state", labels=["state"])
     with db.read() as conn:
-        rows = conn.execute(sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state))
-        for state, count in rows:
+        for state, count in depth_by_state(conn).items():
             family.add_metric([state], float(count))
     return family

@@ -135,6 +135,17 @@ def all_release_stats(db) -> list[dict]:
     return [by_release[k] for k in sorted(by_release, reverse=True)]
 
 
+def release_of_row(conn: Connection, row_id: int) -> int | None:
+    return conn.execute(sa.select(outbox.c.release_id)
+                        .where(outbox.c.id == row_id)).scalar_one_or_none()
+
+
+def depth_by_state(conn: Connection) -> dict[str, int]:
+    """Outbox rows by state, every release together."""
+    rows = conn.execute(sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state))
+    return {state: count for state, count in rows}
+
+
 def unknown_rows(db, release_id: int | None = None, limit: int = 500) -> list[dict]:
     query = sa.select(outbox.c.id, outbox.c.release_id, outbox.c.subscriber_id, outbox.c.channel,
                       outbox.c.client_msg_id, outbox.c.attempts, outbox.c.error,
