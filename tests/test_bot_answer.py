@@ -129,6 +129,23 @@ def test_nothing_relevant_is_said_honestly_with_topics_and_human():
     assert "没有找到" in answer.text and "转人工" in answer.text and "社会保险、就业创业" in answer.text
 
 
+def test_a_document_short_of_the_operating_point_is_offered_not_answered():
+    """Below the operating point but at least half of it probable: offered under the related
+    documents' numbers, said plainly not to be the answer; the topics line gives way to it."""
+    cautious = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0),
+                             topics=["社会保险", "就业创业"])
+    answer = compose_answer("失业保险金怎么申领", search("失业保险金怎么申领"), cautious)
+    assert not answer.answered and answer.best is None
+    assert answer.text.startswith("抱歉，在已公开的政策文件和解读中没有找到能回答这个问题的内容")
+    lines = answer.text.splitlines()
+    heading = lines.index("以下文件可能与您的问题有关，但不一定能回答（回复序号查看要点）：")
+    # The release's passage an answer would quote: its interpretation's.
+    assert lines[heading + 1] == "3.《失业保险金申领热点问答》"
+    assert answer.related[0].doc_id == "gz_unemp_jd" and "可通过广东政务服务网" in answer.related[0].passage
+    assert "社会保险、就业创业" not in answer.text and "转人工" in answer.text
+    assert "/p/" not in answer.text  # no link presents it as the answer
+
+
 def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
     long_text = "第九条 " + "失业保险金申领材料包括身份证、失业登记证明和银行账户。" * 200
     long_doc = doc("long_one", title="很长的失业保险办法" * 5)

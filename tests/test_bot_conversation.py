@@ -154,6 +154,34 @@ def test_a_numbered_document_withdrawn_since_the_answer_is_not_sent(env):
     assert chat("3", openid="o_number") == replies.RELATED_WITHDRAWN
 
 
+def test_a_document_offered_when_nothing_is_answered_opens_by_its_number(tmp_path):
+    """The decision answers nothing (an operating point no probability reaches), yet the
+    resident is offered the probable release and reads its passage by replying its number;
+    the question stays logged as unanswered."""
+    from server import create_app
+
+    cautious = tmp_path / "cautious-model.json"
+    coverage_model(threshold=1.0).save(cautious)
+    app = create_app(bot_config(tmp_path, FakeSearch(world()), BOT_ANSWER_MODEL=str(cautious)))
+    svc = app.extensions["policybot"]
+    publish(svc.db, *DOCUMENTS)
+    sender, client, ids = WeChatSender.from_app(app), app.test_client(), itertools.count(1)
+
+    def chat(text: str) -> str:
+        return sender.reply_text(sender.post(client, text_xml("o_offer", text, msg_id=next(ids))))
+    try:
+        reply = chat("失业保险金怎么申领")
+        assert "没有找到" in reply and "不一定能回答" in reply and "3.《失业保险金热点问答》" in reply
+        opened = chat("3")
+        assert opened.startswith("3.《失业保险金热点问答》") and "可在广东政务服务网申领" in opened
+        assert "全文：" in opened and "/p/gz_unemp_jd" in opened
+        svc.bot.flush()
+        assert logged(svc, "o_offer") == ["失业保险金怎么申领"]
+        assert logged(svc, "o_offer", "answered") == [False]
+    finally:
+        svc.db.dispose()
+
+
 GUIDE = doc("gz_card", title="老年人优待卡办理指南",
             text="一、优待范围\n65周岁以上老年人凭优待卡免费乘坐公共汽车、地铁，免费游览公园。\n"
                  "二、所需材料\n申请人提供本人身份证原件和近期证件照。\n")
