@@ -237,11 +237,13 @@ def report(tally: Tally, show_misses: bool) -> None:
         if cells:
             print(f"{label:32s} " + " · ".join(cells))
     for group in ("answerable", "expired", "unanswerable"):
-        total = tally.offers[(group, "not answered")]
-        if total:
-            print(f"{'not answered, offered (' + group + ')':32s} a document {tally.offers[(group, 'offered')]}/"
-                  f"{total}" + (f" · a right one {tally.offers[(group, 'offered right')]}/{total}"
-                                if group != "unanswerable" else ""))
+        total, offers = tally.offers[(group, "not answered")], tally.offers
+        if not total:
+            continue
+        line = f"{'not answered, ' + group:32s} offered a document {offers[(group, 'offered')]}/{total}"
+        if group != "unanswerable":
+            line += f" · a right one {offers[(group, 'offered right')]}/{total}"
+        print(line)
     seconds = sorted(tally.seconds)
     if seconds:
         print(f"reply latency: p50 {seconds[len(seconds) // 2] * 1000:.0f} ms, "
