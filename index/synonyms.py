@@ -1,10 +1,13 @@
 """Everyday words → the official terms documents use (看病报销 → 医疗保险 待遇), kept as data
 in data/index/synonyms.tsv and grown from the questions people ask. A question containing
-an everyday word gets the official terms added to its BM25 tokens."""
+an everyday word gets the official terms added to its BM25 tokens; so does a question that
+states a person's age (index.ages: 「我今年七十了」 → 老年人)."""
 from __future__ import annotations
 
 import dataclasses
 import pathlib
+
+from index.ages import age_terms
 
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parent.parent / "data" / "index" / "synonyms.tsv"
 EXPANSION_LIMIT = 12  # enough to bridge the vocabulary, few enough not to drown the question
@@ -31,7 +34,7 @@ class Expander:
         return cls.load(DEFAULT_PATH) if DEFAULT_PATH.is_file() else cls(())
 
     def official_terms(self, question: str) -> list[str]:
-        found: list[str] = []
+        found: list[str] = age_terms(question)
         for everyday, official in self.terms:
             if everyday in question:
                 found += [t for t in official if t not in found]
