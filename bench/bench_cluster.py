@@ -179,6 +179,14 @@ def status(url: str) -> int | None:
 
 
 # -- the proxy ----------------------------------------------------------------------------------------
+class _ProxyServer(http.server.ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: at 50 msg/s a burst overflowed it and the
+    # kernel reset the connections (816 of 2,000 messages "lost" before any instance saw them,
+    # nstat's ListenOverflows counting them). nginx listens with 511; the kernel caps at somaxconn.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class Proxy:
     """Round robin over the backends; a refused or dropped connection goes to the next one."""
 
@@ -208,8 +216,7 @@ class Proxy:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _ProxyServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -294,6 +301,7 @@ def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: l
     started = time.monotonic()
 
     def send(index: int, delivery: int):
+        events.setdefault("sent_at", {})[index, delivery] = time.monotonic() - started
         took, text, code = wechat.deliver(proxy.port, f"o_bench_{index:05d}", asked[index], 100000 + index)
         results[index].append((delivery, took, text, code))
 
@@ -590,8 +598,11 @@ def report_steady(options, results, events, wall, deliveries, proxy, database_ur
           f"processed twice {twice} ({logged} in the question log), different replies to one message "
           f"{len(mismatched)}, replies over 4.5 s {slow}, non-200 {errors}; proxy retries to the other "
           f"instance {proxy.retried}; {load()}", flush=True)
-    if lost[:5]:
-        print(f"  lost messages (first 5): {lost[:5]}")
+    for index in lost[:10]:  # why: each delivery's number, seconds and status (0: no answer)
+        sent = events.get("sent_at", {})
+        tried = ", ".join(f"#{d} sent at {sent.get((index, d), 0):.1f} s took {took:.1f} s status {code}"
+                          for d, took, _, code in sorted(results[index]))
+        print(f"  lost message {index}: {tried}", flush=True)
     publish = events.get("publish") or {}
     lags = events.get("lags") or {}
     call = publish.get("publish_seconds", float("nan")) * 1000
