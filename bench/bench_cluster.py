@@ -188,10 +188,16 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
 
 
 class Proxy:
-    """Round robin over the backends; a refused or dropped connection goes to the next one."""
+    """Round robin over the backends, as deploy/nginx.conf with a health check on /readyz: a
+    backend that is not ready (a restarted instance whose master already listens while its
+    worker still loads the model) gets nothing; a refused or dropped connection, or no answer
+    within WeChat's 5 s, goes to the next one."""
+
+    CONNECT_SECONDS, READ_SECONDS, CHECK_SECONDS = 1.0, 5.0, 0.25
 
     def __init__(self, backends: list[int], retried):
         self.backends = backends
+        self.ready = {port: True for port in backends}
         self.turn = itertools.count()
         self.retried = retried  # a multiprocessing.Value: the bench reads it
         proxy = self
@@ -219,17 +225,31 @@ class Proxy:
         self.server = _ProxyServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._check_health, daemon=True).start()
+
+    def _check_health(self) -> None:
+        while True:
+            for port in self.backends:
+                self.ready[port] = status(f"http://127.0.0.1:{port}/readyz") == 200
+            time.sleep(self.CHECK_SECONDS)
+
+    def order(self) -> list[int]:
+        """This request's backends: the ready ones in turn, the others only if none is."""
+        first = next(self.turn)
+        turn = [self.backends[(first + i) % len(self.backends)] for i in range(len(self.backends))]
+        return [p for p in turn if self.ready[p]] or turn
 
     def forward(self, method: str, path: str, body: bytes):
-        first = next(self.turn)
-        for attempt in range(len(self.backends) * 2):
-            port = self.backends[(first + attempt) % len(self.backends)]
+        for port in self.order() * 2:
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=self.CONNECT_SECONDS)
+                connection.connect()
+                connection.sock.settimeout(self.READ_SECONDS)
                 connection.request(method, path, body, {"Content-Type": "text/xml"})
                 response = connection.getresponse()
                 return response.status, response.getheaders(), response.read()
             except (OSError, http.client.HTTPException):
+                self.ready[port] = False  # until its health check passes again
                 with self.retried.get_lock():
                     self.retried.value += 1
         return 502, [], b"bad gateway"

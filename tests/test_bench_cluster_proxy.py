@@ -15,6 +15,12 @@ from bench.bench_cluster import Proxy
 
 class _Slow(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    ready = 200
+
+    def do_GET(self):  # /readyz
+        self.send_response(self.ready)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -22,17 +28,22 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
-        self.wfile.write(b"ok")
+        self.wfile.write(b"ok" if self.ready == 200 else b"no")
 
     def log_message(self, *args):
         pass
 
 
-def test_a_burst_of_connections_is_answered_every_one():
-    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+def _backend(handler=_Slow) -> http.server.ThreadingHTTPServer:
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     backend.request_queue_size = 1024
     backend.daemon_threads = True
     threading.Thread(target=backend.serve_forever, daemon=True).start()
+    return backend
+
+
+def test_a_burst_of_connections_is_answered_every_one():
+    backend = _backend()
     proxy = Proxy([backend.server_address[1]], multiprocessing.Value("i", 0))
     outcomes: collections.Counter = collections.Counter()
 
@@ -57,3 +68,25 @@ def test_a_burst_of_connections_is_answered_every_one():
         proxy.server.shutdown()
         backend.shutdown()
     assert outcomes == {200: 300}
+
+
+def test_a_backend_that_is_not_ready_gets_nothing():
+    """A restarted instance listens (gunicorn's master) long before its worker can answer:
+    a load balancer checking /readyz sends it nothing meanwhile."""
+    class Starting(_Slow):
+        ready = 503
+    up, starting = _backend(), _backend(Starting)
+    proxy = Proxy([starting.server_address[1], up.server_address[1]], multiprocessing.Value("i", 0))
+    try:
+        time.sleep(3 * Proxy.CHECK_SECONDS)
+        replies = []
+        for _ in range(6):
+            connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=15)
+            connection.request("POST", "/wechat", b"x")
+            replies.append(connection.getresponse().read())
+            connection.close()
+    finally:
+        proxy.server.shutdown()
+        up.shutdown()
+        starting.shutdown()
+    assert replies == [b"ok"] * 6
