@@ -34,10 +34,13 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024  # as gunicorn's 2048: only the proxy's backlog is under test
+    daemon_threads = True
+
+
 def _backend(handler=_Slow) -> http.server.ThreadingHTTPServer:
-    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    backend.request_queue_size = 1024
-    backend.daemon_threads = True
+    backend = _Server(("127.0.0.1", 0), handler)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     return backend
 
