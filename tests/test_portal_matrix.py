@@ -60,6 +60,7 @@ EXPECTED = {
     "portal.publish": {"POST": SIGN},
     "portal.withdraw": {"POST": SIGN},
     "portal.retire": {"POST": SIGN},
+    "portal.retry_consumer": {"POST": SIGN},
     "portal.push_overview": {"GET": OVERSIGHT},
     "portal.push_release": {"GET": OVERSIGHT},
     "portal.push_decide": {"POST": OVERSIGHT},
@@ -106,6 +107,7 @@ def world(tmp_path_factory):
         "upload_id": upload,
         "user_id": users["spare"].id,
         "filename": "portal.css",
+        "consumer": "insights",
     }
     yield app, users, params
     app.extensions["policybot"].db.dispose()

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_interpretation, make_policy
 
 from portal.testing import app_config, csrf, login_as, make_staff
+from tests.test_index_support import publish
 from tests.test_uploads import ID_NUMBER, policy_docx, zip_bytes
 
 
@@ -303,3 +304,34 @@ def test_the_dashboard_lists_what_waits_for_each_person(world):
     releases.publish(users["signer"].actor, rid)
     assert entry not in waiting(users["signer"]) and entry not in waiting(users["admin"])
     assert "目前没有等您处理的发布" in waiting(elsewhere)
+
+
+def test_the_release_page_shows_a_failed_consumer_and_retries_it(world):
+    """After the commit: the index and the durable consumers of the release events, in Chinese;
+    a failing 关联任务复核 leaves the release published, says why, and 立即重试 runs it again."""
+    app, users = world
+    svc = app.extensions["policybot"]
+    consumer = svc.insights_consumer
+    working = consumer.handle
+
+    def broken(event):
+        raise RuntimeError("检索服务超时")
+    consumer.handle = broken
+    try:
+        release_id = publish(svc.releases, make_policy("p_progress", title="进度展示测试办法",
+                                                       doc_number="洪经管办发〔2026〕77号"),
+                             [make_interpretation("i_progress", "p_progress")])
+    finally:
+        consumer.handle = working
+    signer = _as(app, users["signer"])
+    page = signer.get(f"/staff/releases/{release_id}").text
+    assert svc.releases.get(release_id)["state"] == "published"
+    assert "检索索引：已入索引，可检索" in page
+    assert "关联任务复核：失败：RuntimeError: 检索服务超时（已试 1 次），将于 " in page
+    assert 'id="retry-insights"' in page
+    reply = _post(signer, f"/staff/releases/{release_id}/retry/insights")
+    assert reply.status_code == 303 and "已安排立即重试：关联任务复核" in signer.get(reply.location).text
+    assert consumer.run_once() >= 1  # the runner thread's next round (none under TESTING)
+    page = signer.get(f"/staff/releases/{release_id}").text
+    assert "关联任务复核：已完成" in page and 'id="retry-insights"' not in page
+    assert _post(signer, f"/staff/releases/{release_id}/retry/nobody").status_code == 404

@@ -86,6 +86,40 @@ def test_another_machines_index_follows_within_two_seconds(database, tmp_path):
     reader.close()
 
 
+def test_catch_up_applies_up_to_an_event_before_the_follower(database, tmp_path):
+    """A consumer about to search for what an event published (insights re-checks) brings
+    its process's index up to that event itself."""
+    writer_releases = Releases(database, Hooks())
+    make_service(database, writer_releases, tmp_path / "a")
+    reader = make_service(database, Releases(database, Hooks()), tmp_path / "b")  # no follower
+    publish(writer_releases, make_policy("p1", title="关于失业保险金申领的通知",
+                                         text="一、失业保险金按月发放。\n"))
+    last, = [e.id for e in _events(database)]
+    assert "p1" not in reader.corpus.docs
+    reader.catch_up(last)
+    assert "p1" in reader.corpus.docs and reader.event_position == last
+
+
+def test_a_runner_handles_what_is_published_when_woken(database):
+    handled = []
+    consumer = events.Consumer(database, "insights", lambda event: handled.append(event.id),
+                               start_at_latest=True)
+    consumer.ensure_cursor()
+    runner = events.ConsumerRunner(consumer, interval=60)  # only a wake can make it run in time
+    releases = Releases(database, Hooks())
+    releases.hooks.published.append(lambda infos: runner.wake())
+    runner.start()
+    try:
+        time.sleep(0.2)  # its first round: nothing yet
+        publish(releases, make_policy("p1"))
+        deadline = time.monotonic() + 5
+        while not handled and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    assert handled == [e.id for e in _events(database)]
+
+
 # -- durable consumers ---------------------------------------------------------------------------
 class Clock:
     def __init__(self):
