@@ -47,8 +47,8 @@ class SparseIndex:
         """A new index without the `removed` (row, tokens) and with the `added` (row, tokens,
         doc id); only the postings of the tokens they use are rebuilt."""
         added, removed = list(added), list(removed)
-        gone = {row for row, _ in removed}
-        keep = ~np.isin(self.rows, list(gone)) if gone else np.ones(len(self.rows), bool)
+        dead = _flags([row for row, _ in removed], self.rows)  # by row id: no sort per token
+        keep = ~dead[self.rows]
         rows = np.concatenate([self.rows[keep], np.asarray([r for r, _, _ in added], np.int64)])
         lengths = np.concatenate([self.lengths[keep], np.asarray([len(t) for _, t, _ in added], np.int64)])
         doc_ids = [d for d, k in zip(self.doc_ids, keep, strict=True) if k] + [d for _, _, d in added]
@@ -59,7 +59,7 @@ class SparseIndex:
         for token in {t for _, tokens in removed for t in tokens}:
             old = postings.pop(token, None)
             if old is not None:
-                left = ~np.isin(old[0], list(gone))
+                left = ~dead[old[0]]
                 if left.any():
                     postings[token] = (old[0][left], old[1][left])
         for token, (new_rows, counts) in _postings_of(added).items():
@@ -69,8 +69,10 @@ class SparseIndex:
             else:
                 merged_rows = np.concatenate([old[0], new_rows])
                 merged_counts = np.concatenate([old[1], counts])
-                by_row = np.argsort(merged_rows, kind="stable")
-                postings[token] = (merged_rows[by_row], merged_counts[by_row])
+                if old[0][-1] > new_rows[0]:  # not numbered after the old ones (never in the corpus)
+                    by_row = np.argsort(merged_rows, kind="stable")
+                    merged_rows, merged_counts = merged_rows[by_row], merged_counts[by_row]
+                postings[token] = (merged_rows, merged_counts)
         return SparseIndex(rows, doc_ids, lengths, postings)
 
     def mask(self, admitted: set[str]) -> np.ndarray:
@@ -111,6 +113,14 @@ class SparseIndex:
             tfc = counts / (self._norm[positions] + counts)
             np.add.at(out, positions, (np.float64(idf) * tfc).astype(np.float32))
         return out
+
+
+def _flags(rows: list[int], existing: np.ndarray) -> np.ndarray:
+    """A boolean array indexed by row id, True for `rows`."""
+    size = max(int(existing.max(initial=-1)), max(rows, default=-1)) + 1
+    flags = np.zeros(size, bool)
+    flags[rows] = True
+    return flags
 
 
 def _postings_of(added: list[tuple[int, tuple[str, ...], str]]) -> dict[str, Postings]:
