@@ -30,6 +30,7 @@ import itertools
 import json
 import pathlib
 import re
+import secrets
 import sys
 import time
 import urllib.parse
@@ -49,6 +50,9 @@ NOT_FOUND_MARK = "没有找到能回答"
 OFFER_MARK = "不一定能回答"
 OFFERED_RE = re.compile(r"^(\d+)\.《", re.M)
 WARNING_MARK = "注意：该文件"
+# Users of this run: the instance keeps conversations for 30 minutes, so a run reusing the
+# previous run's openids would have its first turns read as follow-ups of that run's answers.
+RUN = secrets.token_hex(3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +173,7 @@ def run_residents(channel: Channel, families: Families, tally: Tally) -> None:
         relevant = {r["doc_id"] for r in q["relevant"]}
         group = {"not-found": "unanswerable", "expired-warning": "expired"}.get(q.get("expect"),
                                                                               "answerable")
-        openid = f"o_resident{number:03d}"
+        openid = f"o_{RUN}_resident{number:03d}"
         reply = channel.ask(openid, q["question"])
         outcome = judge(reply, relevant, families, q.get("expect"))
         tally.add(group, outcome, reply, q["question"], relevant)
@@ -190,7 +194,7 @@ def open_offers(channel: Channel, openid: str, reply: Reply) -> set[str]:
 
 def run_dialogues(channel: Channel, families: Families, tally: Tally) -> None:
     for number, dialogue in enumerate(lines("dialogues-dev.jsonl")):
-        openid = f"o_dialogue{number:03d}"
+        openid = f"o_{RUN}_dialogue{number:03d}"
         for position, turn in enumerate(dialogue["turns"]):
             reply = channel.ask(openid, turn["text"])
             kind = "first turn" if position == 0 and turn["kind"] == "new-topic" else turn["kind"]
@@ -201,14 +205,14 @@ def run_dialogues(channel: Channel, families: Families, tally: Tally) -> None:
 def run_official(channel: Channel, families: Families, tally: Tally, stard_sample: int) -> None:
     for number, q in enumerate(lines("demo-faq.jsonl")):
         relevant = {r["doc_id"] for r in q["relevant"]}
-        reply = channel.ask(f"o_faq{number:03d}", q["question"])
+        reply = channel.ask(f"o_{RUN}_faq{number:03d}", q["question"])
         tally.add("demo-faq", judge(reply, relevant, families, None), reply, q["question"], relevant)
     outside = [q for q in lines("stard-train.jsonl")
                if not any(r["doc_id"] in families.interprets for r in q["relevant"])]
     if stard_sample:
         outside = outside[::max(1, len(outside) // stard_sample)][:stard_sample]
     for number, q in enumerate(outside):
-        reply = channel.ask(f"o_stard{number:04d}", q["question"])
+        reply = channel.ask(f"o_{RUN}_stard{number:04d}", q["question"])
         tally.add("stard-outside-demo", judge(reply, set(), families, "not-found"), reply,
                   q["question"], set())
 
