@@ -43,9 +43,11 @@ class Turn:
 
 
 def may_follow(text: str, previous: Turn | None, now: float) -> bool:
-    """Short, soon after an answer that found something: worth asking whether it follows."""
-    return (previous is not None and previous.release is not None
-            and now - previous.at <= FOLLOW_UP_SECONDS and len(text) <= FOLLOW_UP_MAX_CHARS)
+    """Short, soon after the previous question: worth asking whether it follows. Also after
+    a question that was not answered: what the resident adds (「申领要身份证吗」) may make the
+    two together answerable."""
+    return (previous is not None and now - previous.at <= FOLLOW_UP_SECONDS
+            and len(text) <= FOLLOW_UP_MAX_CHARS)
 
 
 def settled_alone(alone: Decision, previous: Turn) -> bool:

@@ -116,6 +116,16 @@ def test_a_follow_up_is_read_with_the_topic_and_the_reply_says_so(env):
     assert logged(svc, "o_jobless", "reading") == [None, "失业保险金怎么申领 材料要交到哪"]  # read so
 
 
+def test_a_follow_up_to_a_question_not_answered_is_read_with_it(env):
+    """Neither message is answered by itself; read together they are, and the reply says so."""
+    _, chat, _, svc = env
+    assert "没有找到" in chat("我想问一下失业保险金", openid="o_unsure")
+    reply = chat("我想问一下申领需要身份证", openid="o_unsure")
+    assert reply.startswith("您问的是：我想问一下失业保险金——我想问一下申领需要身份证\n")
+    assert "身份证等材料" in reply
+    assert logged(svc, "o_unsure", "answered") == [False, True]
+
+
 def test_merges_never_chain(env):
     model, chat, search, _ = env
     if model == "steep":
