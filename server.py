@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import Flask, jsonify
@@ -111,7 +113,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def load_config(test_config: dict | None = None, environ=os.environ) -> dict:
-    config = dict(DEFAULTS)
+    config: dict[str, Any] = dict(DEFAULTS)
     config.update(_env_config(environ, only=("DATA_DIR",)))  # where the instance file lives
     config.update(_instance_file(pathlib.Path(config["DATA_DIR"])))
     config.update(_env_config(environ))
@@ -212,14 +214,15 @@ def db_upgrade_command() -> None:
 def _serving_layers(app: Flask) -> None:
     """Around the app: the real client address, the lanes, the staff host (serving/)."""
     networks = proxies.parse_networks(app.config["TRUSTED_PROXIES"])
-    app.wsgi_app = proxies.TrustedProxies(app.wsgi_app, networks)
+    wsgi: Callable[..., Any] = proxies.TrustedProxies(app.wsgi_app, networks)
     shares = {"staff": int(app.config["STAFF_CONCURRENCY"]), "public": int(app.config["PUBLIC_CONCURRENCY"])}
     reserved = int(app.config["THREADS"]) - sum(shares.values())
     if reserved < 2:
         log.warning("only %d request threads are left for the WeChat callback: raise THREADS", reserved)
-    app.wsgi_app = lanes.Lanes(app.wsgi_app, shares)
+    wsgi = lanes.Lanes(wsgi, shares)
     if app.config["STAFF_HOST"]:
-        app.wsgi_app = hosts.StaffHost(app.wsgi_app, app.config["STAFF_HOST"], app.config["PUBLIC_URL"])
+        wsgi = hosts.StaffHost(wsgi, app.config["STAFF_HOST"], app.config["PUBLIC_URL"])
+    app.wsgi_app = wsgi  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
 
 
 def _register_health(app: Flask) -> None:

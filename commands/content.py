@@ -155,7 +155,7 @@ def catalogue_command(topic: str | None, issuing_body: str | None) -> None:
     click.echo(f"即将施行 {len(soon)}" + (":" if soon else ""))
     for doc in soon:
         click.echo(f"{book_title(doc.title)} {doc.doc_number or ''} {doc.issuing_body or ''} "
-                   f"自{doc.valid_from.isoformat()}起施行".replace("  ", " "))
+                   f"自{doc.valid_from}起施行".replace("  ", " "))
     click.echo(f"解读率 {coverage.interpreted}/{coverage.major} major policies in force; 解读缺失: "
                + (", ".join(d.id for d in coverage.missing) or "none"))
     if coverage.upcoming:

@@ -38,6 +38,15 @@ class EmbeddingCache:
     def lookup(self, hashes: list[str]) -> list[np.ndarray | None]:
         return [_unit(self._vectors[self._index[h]]) if h in self._index else None for h in hashes]
 
+    def stacked(self, hashes: list[str]) -> np.ndarray:
+        """The vectors of passages that must all be cached, one row each (as `lookup` gives them)."""
+        missing = [h for h in hashes if h not in self._index]
+        if missing:
+            raise KeyError(f"{len(missing)} vectors are not in the cache (the first: {missing[0]})")
+        if not hashes:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([_unit(self._vectors[self._index[h]]) for h in hashes])
+
     def add(self, hashes: list[str], vectors: np.ndarray) -> None:
         """Kept as the file keeps them (float16): a vector looked up is the same, bit for bit,
         whether it was just embedded or loaded from the file. (Fresh fp32 vectors here and

@@ -109,7 +109,7 @@ class _Grouper:
                 self.by_keyword[word].append(best)
         group = self.groups[best]
         group.items.append(item)
-        if vector is not None:
+        if vector is not None and self.sums is not None:
             self.sums[best] += vector
             self.norms[best] = max(float(np.linalg.norm(self.sums[best])), 1e-12)
             group.centroid = self.sums[best]
@@ -118,7 +118,7 @@ class _Grouper:
         """The group scoring highest, each similarity scaled to its threshold (≥ 1 to join)."""
         scores = {i: keyword_overlap(self.groups[i].items[0].keywords, item.keywords) / self.overlap
                   for i in {i for word in item.keywords for i in self.by_keyword.get(word, ())}}
-        if vector is not None and self.groups:
+        if vector is not None and self.sums is not None and self.groups:
             count = len(self.groups)
             sims = self.sums[:count] @ vector / self.norms[:count]
             nearest = int(np.argmax(sims))

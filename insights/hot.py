@@ -56,7 +56,7 @@ def group(questions: list[LoggedQuestion], embed: Embed | None = None,
     report stays quick on a cold cache)."""
     items = to_items(questions)
     use_vectors = embed is not None and 0 < len(questions) <= MAX_EMBEDDED
-    vectors = embed([q.question for q in questions]) if use_vectors else None
+    vectors = embed([q.question for q in questions]) if embed is not None and use_vectors else None
     return group_questions(items, vectors, cosine=cosine)
 
 

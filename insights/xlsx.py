@@ -46,14 +46,15 @@ def report_workbook(report: Report, entries: list[LedgerEntry]) -> bytes:
     return buffer.getvalue()
 
 
-def summary_rows(report: Report) -> list[list]:
-    return [["报告", report.period.label], ["问题数", report.questions], ["已回答", report.answered],
-            ["未回答", report.unanswered], ["回答率", _pct(report.answer_rate)],
-            ["评价数", report.rated], ["满意", report.satisfied], ["满意率", _pct(report.satisfaction)],
-            ["新开任务", report.tasks_opened], ["办结任务", report.tasks_closed],
-            ["逾期任务", report.tasks_overdue],
-            ["上升热点统计周", f"{report.rising_week.start.isoformat()} 起"]
-            ] + [[f"渠道：{c}", n] for c, n in report.by_channel.items()]
+def summary_rows(report: Report) -> list[list[object]]:
+    rows: list[list[object]] = [
+        ["报告", report.period.label], ["问题数", report.questions], ["已回答", report.answered],
+        ["未回答", report.unanswered], ["回答率", _pct(report.answer_rate)],
+        ["评价数", report.rated], ["满意", report.satisfied], ["满意率", _pct(report.satisfaction)],
+        ["新开任务", report.tasks_opened], ["办结任务", report.tasks_closed],
+        ["逾期任务", report.tasks_overdue],
+        ["上升热点统计周", f"{report.rising_week.start.isoformat()} 起"]]
+    return rows + [[f"渠道：{c}", n] for c, n in report.by_channel.items()]
 
 
 def safe(value):
@@ -63,7 +64,7 @@ def safe(value):
     return value
 
 
-def _sheet(sheet, title: str, header: list[str], rows: list[list]) -> None:
+def _sheet(sheet, title: str, header: list[str], rows: list[list[object]]) -> None:
     sheet.title = title
     sheet.append(header)
     for cell in sheet[1]:

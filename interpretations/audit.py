@@ -126,10 +126,11 @@ def append(conn: Connection, *, actor: str, role: str, action: str, release_id: 
         "from_state": from_state, "to_state": to_state, "content_hash": content_hash,
         "comment": comment, "prev_hash": _last_hash(conn), "chain": seal.chain if seal else None,
     }
-    entry["entry_hash"] = seal.entry_mac(entry) if seal else entry_hash(entry)
+    digest = seal.entry_mac(entry) if seal else entry_hash(entry)
+    entry["entry_hash"] = digest
     seq = conn.execute(audit_log.insert().values(**entry).returning(audit_log.c.seq)).scalar_one()
     if seal is not None:
-        after_commit(conn, "audit checkpoint", lambda: seal.write_checkpoint(seq, entry["entry_hash"]))
+        after_commit(conn, "audit checkpoint", lambda: seal.write_checkpoint(seq, digest))
     return {**entry, "seq": seq}
 
 
@@ -177,8 +178,9 @@ def _check_checkpoints(conn: Connection, seal: AuditSeal | None, chain: Verifica
     if seal is None:
         return chain
     lines = seal.read_checkpoints()
-    hashes = dict(conn.execute(sa.select(audit_log.c.seq, audit_log.c.entry_hash)
-                               .where(audit_log.c.seq.in_({seq for _, seq, _, _ in lines}))).all())
+    query = sa.select(audit_log.c.seq, audit_log.c.entry_hash).where(
+        audit_log.c.seq.in_({seq for _, seq, _, _ in lines}))
+    hashes: dict[int, str] = {seq: digest for seq, digest in conn.execute(query)}
     for number, seq, digest, signed in lines:
         if not signed:
             return dataclasses.replace(chain, ok=False, reason=f"检查点文件 {seal.checkpoints} 的第 "

@@ -112,7 +112,7 @@ def _existing(conn: Connection, docs: list[Document]) -> list[Document]:
 
 
 def _existing_by_id(conn: Connection, ids) -> list[Document]:
-    return [store.get_document(conn, i) for i in sorted(store.existing_ids(conn, ids))]
+    return [store.require_document(conn, i) for i in sorted(store.existing_ids(conn, ids))]
 
 
 def _reference_problem(doc: Document, known: dict[str, Document], bad_ids: set[str]) -> str | None:
@@ -134,7 +134,7 @@ def _record_publications(conn: Connection, docs: list[Document]) -> list[Release
     policies = [d for d in docs if d.is_policy]
     by_policy: dict[str, list[Document]] = {}
     for doc in docs:
-        if not doc.is_policy:
+        if doc.interprets:  # an interpretation (Document refuses one without, and a policy with)
             by_policy.setdefault(doc.interprets, []).append(doc)
     infos = [_publication(conn, p, by_policy.pop(p.id, [])) for p in policies]
     infos += [_publication(conn, None, interps) for interps in by_policy.values()]

@@ -82,8 +82,8 @@ def titles(conn: Connection, release_ids: Iterable[int]) -> dict[int, str]:
     interpretation's (by id); a release holding no document has none."""
     release_ids = list(release_ids)
     members = member_ids(conn, release_ids)
-    policies = dict(conn.execute(sa.select(releases.c.id, releases.c.policy_id)
-                                 .where(releases.c.id.in_(release_ids))).all())
+    query = sa.select(releases.c.id, releases.c.policy_id).where(releases.c.id.in_(release_ids))
+    policies: dict[int, str | None] = {r: p for r, p in conn.execute(query)}
     named = {r: policies.get(r) or members[r][0] for r in release_ids if policies.get(r) or members.get(r)}
     title = {row["id"]: row["title"] for row in store.summaries(conn, named.values())}
     return {r: title.get(doc_id, "") for r, doc_id in named.items()}

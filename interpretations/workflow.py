@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -114,7 +114,7 @@ class Releases:
 
     # -- drafting -----------------------------------------------------------------------
     def create(self, actor: Actor, policy: Document | None,
-               interpretations: list[Document] = ()) -> int:
+               interpretations: Sequence[Document] = ()) -> int:
         """A new draft release: a policy with its interpretations, or (policy None) a
         supplementary release of interpretations for a policy already published."""
         _require(actor, "draft")
@@ -148,7 +148,7 @@ class Releases:
             self._after_edit(conn, actor, release, f"修改 {doc.id}")
 
     def new_version(self, actor: Actor, old_policy_id: str, new_policy: Document,
-                    interpretations: list[Document] = ()) -> int:
+                    interpretations: Sequence[Document] = ()) -> int:
         """A draft release of a new version that supersedes a published policy."""
         with self.db.read() as conn:
             old = store.get_document(conn, old_policy_id)
@@ -292,7 +292,7 @@ class Releases:
                 release = _release_of(conn, doc.id)
                 if release is None or release["state"] != "published":
                     continue
-                reason = f"有效期至 {doc.valid_until.isoformat()}，{today.isoformat()} 自动停用"
+                reason = f"有效期至 {doc.valid_until}，{today.isoformat()} 自动停用"
                 if release["policy_id"] == doc.id:
                     retired.append(_retire_in(conn, SYSTEM, release, "expired", reason))
                 else:  # an interpretation with its own end date
@@ -428,7 +428,7 @@ def _check_member(conn: Connection, release, doc: Document) -> None:
         return
     target = _target_policy(conn, release)
     if release["policy_id"] is None and target is None:
-        if store.get_visibility(conn, doc.interprets) != "public":
+        if doc.interprets is None or store.get_visibility(conn, doc.interprets) != "public":
             raise WorkflowError(f"{doc.interprets} 不是已发布的政策文件，不能为其补充解读")
         return
     if doc.interprets != target:
@@ -439,15 +439,15 @@ def _require_interpretation(conn: Connection, release) -> None:
     """三同步: a major policy goes nowhere without at least one interpretation."""
     if not release["policy_id"]:
         return
-    policy = store.get_document(conn, release["policy_id"])
-    members = [store.get_document(conn, i) for i in _member_ids(conn, release["id"])]
+    policy = store.require_document(conn, release["policy_id"])
+    members = [store.require_document(conn, i) for i in _member_ids(conn, release["id"])]
     if policy.is_major and not any(not d.is_policy for d in members):
         raise WorkflowError(f"{book_title(policy.title)}是重大政策：同一发布中至少须有一份政策解读"
                             "（三同步，重大政策解读率100%）")
 
 
 def release_content_hash(conn: Connection, release_id: int) -> str:
-    hashes = {i: store.get_document(conn, i).content_hash() for i in _member_ids(conn, release_id)}
+    hashes = {i: store.require_document(conn, i).content_hash() for i in _member_ids(conn, release_id)}
     return sha256_json(hashes)
 
 
@@ -522,7 +522,7 @@ def _record_findings(conn: Connection, release_id: int) -> list[dict]:
                                          findings.c.state == "open").values(state="stale"))
     rows = []
     for doc_id in _member_ids(conn, release_id):
-        doc = store.get_document(conn, doc_id)
+        doc = store.require_document(conn, doc_id)
         texts = dict(document_parts(doc))
         for part, finding in scan_document(doc):
             rows.append(dict(release_id=release_id, document_id=doc_id,
@@ -549,7 +549,7 @@ def _refresh_findings(conn: Connection, release_id: int) -> None:
 def _rescan(conn: Connection, release_id: int) -> list[dict]:
     out = []
     for doc_id in _member_ids(conn, release_id):
-        doc = store.get_document(conn, doc_id)
+        doc = store.require_document(conn, doc_id)
         out += [{"document_id": doc_id, "part": part, "masked": f.masked()}
                 for part, f in scan_document(doc)]
     return out

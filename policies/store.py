@@ -64,6 +64,14 @@ def get_document(conn: Connection, doc_id: str) -> Document | None:
     return row_to_document(row) if row else None
 
 
+def require_document(conn: Connection, doc_id: str) -> Document:
+    """A document that must exist (a release's member: documents are never deleted)."""
+    doc = get_document(conn, doc_id)
+    if doc is None:
+        raise KeyError(f"document {doc_id} is missing")
+    return doc
+
+
 def get_visibility(conn: Connection, doc_id: str) -> str | None:
     return conn.execute(sa.select(documents.c.visibility)
                         .where(documents.c.id == doc_id)).scalar_one_or_none()

@@ -69,7 +69,9 @@ def add_staff(db: Database, username: str, password: str, role: str, department:
             username=username, display_name=(display_name or username).strip(), role=role,
             department=(department or "").strip() or None, active=True, must_change_password=must_change,
             password_hash=hash_password(password, n), created_at=now, updated_at=now))
-    return get_by_username(db, username)
+    user = get_by_username(db, username)
+    assert user is not None, "the account was written just above"
+    return user
 
 
 def _unknown_role(role: str) -> str:

@@ -1,7 +1,7 @@
 """Signing in and out, who is signed in, role checks, CSRF and security headers.
 
 Other blueprints protect their staff pages with `staff_required(...)`, read the user with
-`current_staff()` and check a department's work with `require_department`. The session
+`signed_in()` and check a department's work with `require_department`. The session
 cookie is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when configured); it
 carries a random session token whose hash is a row of staff_sessions, so logout and
 disabling a user end the session on the server, not only in the browser.
@@ -46,6 +46,15 @@ def current_staff() -> accounts.Staff | None:
     if "staff" not in g:
         g.staff = accounts.session_user(services().db, session.get("staff_token"))
     return g.staff
+
+
+def signed_in() -> accounts.Staff:
+    """The signed-in member of staff in a view behind `staff_required`, which has sent
+    everyone else away (401 if called anywhere else without one)."""
+    user = current_staff()
+    if user is None:
+        abort(401)
+    return user
 
 
 def staff_required(*roles: str):

@@ -30,6 +30,8 @@ def record_hidden_findings(db: Database, release_id: int) -> int:
         present = _open_keys(conn, release_id)
         for upload in rows:
             doc = store.get_document(conn, upload["document_id"])
+            if doc is None:  # a member document is never deleted; nothing to scan if it were
+                continue
             for row in hidden_finding_rows(upload["hidden_parts"], release_id, doc.id, doc.content_hash()):
                 if (row["document_id"], row["part"], row["masked"]) not in present:
                     conn.execute(findings.insert().values(**row, created_at=store.utcnow()))

@@ -49,7 +49,7 @@ class Attempt:
 class Throttled(Exception):
     """Refused before checking the password; `retry_after` in whole seconds."""
 
-    def __init__(self, retry_after: int, reason: str):
+    def __init__(self, retry_after: float, reason: str):
         super().__init__(reason)
         self.retry_after = max(1, int(retry_after))
 

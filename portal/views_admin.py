@@ -14,7 +14,7 @@ from interpretations.workflow import ROLES
 from policies import store
 from policies.validity import expiring_within, local_today
 from portal import accounts
-from portal.auth import current_staff, scrypt_n, services, staff_required
+from portal.auth import scrypt_n, services, signed_in, staff_required
 from portal.blueprint import bp
 
 EXPIRY_DAYS = 30
@@ -29,7 +29,7 @@ def dashboard():
         by_state = listing.count_by_state(conn)
         expiring = _expiring_by_department(conn, today)
         unanswered = _unanswered_by_topic(conn, today)
-        waiting = _waiting_for(conn, current_staff())
+        waiting = _waiting_for(conn, signed_in())
     return render_template("portal/dashboard.html", coverage=coverage, by_state=by_state, waiting=waiting,
                            states=listing.RELEASE_STATES, expiring=expiring, unanswered=unanswered,
                            today=today, days=EXPIRY_DAYS)
@@ -93,7 +93,7 @@ def create_user():
 def set_user_active(user_id: int):
     user = _user_or_404(user_id)
     active = request.form.get("active") == "1"
-    if user.id == current_staff().id and not active:
+    if user.id == signed_in().id and not active:
         return _back_to_users("不能停用自己的账号。", "error")
     accounts.set_active(services().db, user_id, active)
     _audit_account("enable staff" if active else "disable staff", user.username)
@@ -104,7 +104,7 @@ def set_user_active(user_id: int):
 @staff_required("admin")
 def set_user_role(user_id: int):
     user = _user_or_404(user_id)
-    if user.id == current_staff().id:
+    if user.id == signed_in().id:
         return _back_to_users("不能修改自己的角色。", "error")
     role, department = request.form.get("role", ""), request.form.get("department")
     try:
@@ -170,7 +170,7 @@ def _unanswered_by_topic(conn, today: dt.date) -> list[tuple[str, int]] | None:
 
 
 def _audit_account(action: str, comment: str) -> None:
-    me = current_staff()
+    me = signed_in()
     with services().db.write() as conn:
         audit.append(conn, actor=me.username, role=me.role, action=action, release_id=None,
                      from_state=None, to_state=None, comment=comment)

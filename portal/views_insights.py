@@ -19,7 +19,7 @@ from insights.charts import day_columns, hbar_chart
 from insights.ledger import add_commitment, department_of, fulfil_commitment
 from insights.periods import KINDS
 from interpretations import audit
-from portal.auth import current_staff, require_department, staff_required
+from portal.auth import require_department, signed_in, staff_required
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 bp = Blueprint("insights", __name__, url_prefix="/staff/insights",
@@ -44,7 +44,7 @@ def _responsible(kind: str, item_id: int) -> str:
 
 def _audit(action: str, comment: str) -> None:
     """Every ledger action is in the audit log: who, role, when, what."""
-    me = current_staff()
+    me = signed_in()
     with insights().db.write() as conn:
         audit.append(conn, actor=me.username, role=me.role, action=action, release_id=None,
                      from_state=None, to_state=None, comment=comment)

@@ -9,7 +9,7 @@ from bot.push import outbox
 from bot.push.overview import error_summary, previewed_recipients, queued_recipients, sender_state
 from interpretations import listing
 from interpretations.workflow import WorkflowError
-from portal.auth import current_staff, services, staff_required
+from portal.auth import services, signed_in, staff_required
 from portal.blueprint import bp
 
 PUSH_ROLES = ("reviewer", "signer", "admin")
@@ -58,7 +58,7 @@ def push_decide(row_id: int):
         return redirect(url_for("portal.push_overview"), code=303)
     decision = request.form.get("decision", "")
     try:
-        outbox.decide_unknown(db, row_id, decision, current_staff().username)
+        outbox.decide_unknown(db, row_id, decision, signed_in().username)
     except ValueError:
         flash("未记录：这条推送已不是“状态未知”，或所选决定无效。", "error")
     else:

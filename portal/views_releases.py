@@ -4,6 +4,7 @@ this module only turns forms into calls and refusals into messages."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
@@ -17,7 +18,7 @@ from policies.store import ImmutableDocument
 from policies.titles import book_title
 from policies.validity import local_today
 from portal import diff, progress
-from portal.auth import current_staff, require_department, services, staff_required
+from portal.auth import require_department, services, signed_in, staff_required
 from portal.blueprint import bp
 from portal.display import local_time
 from portal.forms import (
@@ -83,7 +84,10 @@ def use_upload(upload_id: str):
     target = request.form.get("target", "new")
     if target == "new":
         return _create_from_form(request.form, upload_id=upload_id)
-    return _add_from_form(int_field(target, "目标发布"), request.form, upload_id=upload_id)
+    release_id = int_field(target, "目标发布")
+    if release_id is None:
+        abort(400, description="请选择新建发布，或选择要添加到的发布。")
+    return _add_from_form(release_id, request.form, upload_id=upload_id)
 
 
 @bp.get("/supplements/<path:policy_id>")
@@ -99,7 +103,7 @@ def new_supplement_page(policy_id: str):
 @bp.post("/supplements/<path:policy_id>")
 @staff_required(*DRAFTING)
 def create_supplement(policy_id: str):
-    svc, me = services(), current_staff()
+    svc, me = services(), signed_in()
     policy = _published_policy(policy_id)
     doc_id = new_document_id("interpretation", local_today(svc.config["TIMEZONE"]))
     try:
@@ -147,7 +151,7 @@ def save_document(release_id: int, doc_id: str):
     doc = _member(release, doc_id)
     try:
         new = document_from_form(request.form, doc_id=doc.id, kind=doc.kind, interprets=doc.interprets)
-        services().releases.edit(current_staff().actor, release_id, new)
+        services().releases.edit(signed_in().actor, release_id, new)
     except REFUSALS as refused:
         flash(f"未保存：{refused}", "error")
         return _editor(release, kind=doc.kind, doc=doc, values=request.form,
@@ -280,7 +284,7 @@ def _progress(release: dict) -> list:
 
 def _step(release_id: int, call):
     try:
-        message = call(current_staff().actor)
+        message = call(signed_in().actor)
     except REFUSALS as refused:
         flash(f"未完成：{refused}", "error")
         return _back(release_id)
@@ -312,7 +316,7 @@ def _require_department(release: dict) -> None:
 
 
 def _create_from_form(form, upload_id: str | None):
-    svc, me = services(), current_staff()
+    svc, me = services(), signed_in()
     doc_id = new_document_id("policy", local_today(svc.config["TIMEZONE"]))
     try:
         doc = document_from_form(form, doc_id=doc_id, kind="policy", interprets=None)
@@ -329,7 +333,7 @@ def _create_from_form(form, upload_id: str | None):
 
 
 def _add_from_form(release_id: int, form, upload_id: str | None):
-    svc, me = services(), current_staff()
+    svc, me = services(), signed_in()
     release = _get(release_id)
     _require_department(release)
     interprets = release["policy_id"] or form.get("interprets")
@@ -381,7 +385,7 @@ def _published_policy(policy_id: str):
 
 def _allowed_steps(release: dict) -> set[str]:
     """Which buttons to show; the workflow decides what is actually allowed."""
-    me, state = current_staff(), release["state"]
+    me, state = signed_in(), release["state"]
     authors = {release["drafted_by"], *release["editors"]}
     steps = set()
     if me.role in DRAFTING and state in ("draft", "submitted", "reviewed", "signed"):
@@ -422,5 +426,6 @@ def _public_url(doc_id: str) -> str | None:
 
     for rule in current_app.url_map.iter_rules():
         if rule.rule.startswith(("/p/<", "/policies/<")) and len(rule.arguments) == 1:
-            return url_for(rule.endpoint, **{next(iter(rule.arguments)): doc_id})
+            values: dict[str, Any] = {next(iter(rule.arguments)): doc_id}
+            return url_for(rule.endpoint, **values)
     return None

@@ -19,7 +19,7 @@ from policies import reading, store
 from policies import uploads as files
 from policies.model import INTERPRETATION_FORMS, SECTION_NAMES
 from policies.store import utcnow
-from portal.auth import current_staff, services, staff_required
+from portal.auth import services, signed_in, staff_required
 from portal.blueprint import bp
 from portal.forms import form_from_document
 from portal.tables import uploads
@@ -90,7 +90,7 @@ def _refuse(message: str):
 
 
 def _save(name: str, data: bytes, extracted: files.Extracted) -> str:
-    svc, me = services(), current_staff()
+    svc, me = services(), signed_in()
     upload_id = files.new_upload_id()
     files.store_file(svc.uploads_dir, upload_id, data)
     with svc.db.write() as conn:
@@ -126,7 +126,7 @@ def upload_or_404(upload_id: str):
 
 def _own_department():
     """Uploads of the user's department (all of them for an admin)."""
-    me = current_staff()
+    me = signed_in()
     if me.role == "admin":
         return sa.true()
     if me.department is None:
@@ -137,7 +137,7 @@ def _own_department():
 def _my_drafts(title: str | None = None) -> list[dict]:
     """Draft releases of the user's department, to add an interpretation to, with their
     policy's title; the one whose policy the interpretation's title names comes first."""
-    me = current_staff()
+    me = signed_in()
     with services().db.read() as conn:
         drafts = [dict(r) for r in listing.drafts(conn, me.department, every_department=me.role == "admin")]
         for draft in drafts:

@@ -88,7 +88,10 @@ def main() -> None:
         merge(path, [pathlib.Path(m) for m in args.merge], embedder.name)
         return
     i, n = (int(x) for x in args.part.split("/"))
-    ranks = tuple(int(x) for x in args.ranks.split(":")) if args.ranks else None
+    ranks = None
+    if args.ranks:
+        first, last = (int(x) for x in args.ranks.split(":"))
+        ranks = (first, last)
     suffix = f".part{i}{'r' if args.longest_first else ''}{f'-{ranks[0]}' if ranks else ''}.npz"
     target = path if n == 1 else path.with_suffix(suffix)
     fill_cache(args.corpus, base.model, base.tokenizer, embedder.name, target, part=(i, n),
@@ -104,7 +107,7 @@ def merge(path: pathlib.Path, parts: list[pathlib.Path], embedder_name: str) -> 
         if other.embedder_name != embedder_name:
             raise ValueError(f"{part} holds vectors of {other.embedder_name}")
         hashes = list(other._index)
-        cache.add(hashes, np.stack(other.lookup(hashes)))
+        cache.add(hashes, other.stacked(hashes))
     cache.save(path)
 
 

@@ -71,7 +71,8 @@ def build_corpus(name: str) -> CorpusIndex:
 
 def searcher(corpus: CorpusIndex, embedder=None) -> SearchService:
     """The project's search over an in-memory corpus (no database to watch)."""
-    svc = SearchService(None, embedder or HashEmbedder(384), background="manual")
+    # No database: _watch_database skips a service without one, and nothing else reads it here.
+    svc = SearchService(None, embedder or HashEmbedder(384), background="manual")  # type: ignore[arg-type]
     svc.corpus, svc._started = corpus, True
     return svc
 

