@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 import insights as insights_package
 from bot.web.bounds import date_field, int_field
@@ -111,20 +113,19 @@ def link_task(task_id: int):
 def assign_task(task_id: int):
     _responsible("task", task_id)
     owner = request.form.get("owner", "")
-    try:
+
+    def assign() -> tuple[str, str]:
         task_ops.assign(insights().db, task_id, owner)
-    except ValueError as refused:
-        flash(f"未能指派：{refused}")
-    else:
-        _audit("task assigned", f"任务 {task_id} 责任人：{owner.strip()}")
-    return redirect(url_for("insights.dashboard"))
+        return "task assigned", f"任务 {task_id} 责任人：{owner.strip()}"
+    return _ledger_step("未能指派", assign)
 
 
 @bp.post("/commitments")
 @staff_required()
 def new_commitment():
     form = request.form
-    try:
+
+    def add() -> tuple[str, str]:
         made_on = insights().today()
         due = _date(form.get("due_date"))
         if due is None:
@@ -135,11 +136,8 @@ def new_commitment():
             require_department(department)
         commitment = add_commitment(insights().db, department, form.get("text", "").strip(),
                                     made_on, due, owner=form.get("owner") or None, task_id=task_id)
-    except ValueError as refused:
-        flash(f"未能登记：{refused}")
-    else:
-        _audit("commitment added", f"承诺 {commitment}（{department}），期限 {due.isoformat()}")
-    return redirect(url_for("insights.dashboard"))
+        return "commitment added", f"承诺 {commitment}（{department}），期限 {due.isoformat()}"
+    return _ledger_step("未能登记", add)
 
 
 @bp.post("/commitments/<int:commitment_id>/done")
@@ -149,6 +147,18 @@ def commitment_done(commitment_id: int):
     document_id = request.form.get("document_id") or None
     fulfil_commitment(insights().db, commitment_id, document_id)
     _audit("commitment done", f"承诺 {commitment_id}" + (f" → {document_id}" if document_id else ""))
+    return redirect(url_for("insights.dashboard"))
+
+
+def _ledger_step(refusal: str, step: Callable[[], tuple[str, str]]) -> ResponseReturnValue:
+    """Run a ledger step that returns (audit action, comment): audited when done, its refusal
+    (a ValueError) shown as 「refusal：reason」; back to the dashboard either way."""
+    try:
+        action, comment = step()
+    except ValueError as refused:
+        flash(f"{refusal}：{refused}")
+    else:
+        _audit(action, comment)
     return redirect(url_for("insights.dashboard"))
 
 

@@ -14,6 +14,8 @@ import re
 import threading
 import time
 
+import pytest
+
 from bot.answerability import FEATURES, AnswerModel
 from bot.callback_client import TEST_WECHAT_CONFIG
 from index.hits import Hit, Signals
@@ -107,6 +109,31 @@ def _found(hit: Hit, query: str, covered: float, rank: int) -> Hit:
                       title_coverage=overlap(query, hit.title), unknown_share=0.0,
                       lexical_rank=rank, dense_rank=None, named=False)
     return dataclasses.replace(hit, score=1.0 / (61 + rank), signals=signals)
+
+
+def slot_fixtures():
+    """The `slot` (module) and `search` (each test's own FakeSearch in it) fixtures of a module
+    whose tests share an app: `slot, search = slot_fixtures()` at the module's top level."""
+
+    @pytest.fixture(scope="module")
+    def slot():
+        return SearchSlot(world_hits())
+
+    @pytest.fixture
+    def search(slot):
+        return slot.fresh()
+
+    return slot, search
+
+
+def bot_app(data_dir, slot, **options):
+    """An app of the bot with this slot as its retriever, for a module-scoped fixture to
+    `yield from`; its database is closed afterwards."""
+    from server import create_app
+
+    app = create_app(bot_config(data_dir, slot, **options))
+    yield app
+    app.extensions["policybot"].db.dispose()
 
 
 class SearchSlot:

@@ -5,7 +5,7 @@ import itertools
 import threading
 
 import pytest
-from test_bot_fakes import SearchSlot, bot_config, publish, world_documents, world_hits
+from test_bot_fakes import bot_app, bot_config, publish, slot_fixtures, world_documents
 
 from bot import replies
 from bot.answer import RELATED_FIRST_NUMBER
@@ -15,30 +15,19 @@ from bot.xmlsafe import parse_flat_xml
 _MSG_IDS = itertools.count(10**6)  # unique per module: a repeated MsgId would be a retry
 
 
-@pytest.fixture(scope="module")
-def slot():
-    return SearchSlot(world_hits())
-
-
-@pytest.fixture
-def search(slot):
-    """Each test's own retriever in the module's app."""
-    return slot.fresh()
+slot, search = slot_fixtures()  # search: each test's own retriever in the module's app
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, slot):
-    from server import create_app
+    for app in bot_app(tmp_path_factory.mktemp("msgs"), slot):
+        svc = app.extensions["policybot"]
+        if getattr(svc, "subscribers", None) is None:  # the push feature not registered
+            from bot.subscribers import Subscribers
 
-    app = create_app(bot_config(tmp_path_factory.mktemp("msgs"), slot))
-    svc = app.extensions["policybot"]
-    if getattr(svc, "subscribers", None) is None:  # the push feature not registered
-        from bot.subscribers import Subscribers
-
-        svc.subscribers = Subscribers(svc.db)
-    publish(svc.db, *world_documents())
-    yield app
-    svc.db.dispose()
+            svc.subscribers = Subscribers(svc.db)
+        publish(svc.db, *world_documents())
+        yield app
 
 
 @pytest.fixture

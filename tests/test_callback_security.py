@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_bot_fakes import SearchSlot, bot_config, world_hits
+from test_bot_fakes import bot_app, bot_config, slot_fixtures
 from wechatpy.crypto import PrpCrypto
 
 from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
@@ -27,32 +27,17 @@ OTHER_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210abcdefg"
 # One app per mode for the module (an app costs seconds), its retriever a slot that each test
 # fills with its own fake; tests use fresh nonces and message ids, so the replay cache and
 # dedupe store do not mix tests.
-@pytest.fixture(scope="module")
-def slot():
-    return SearchSlot(world_hits())
-
-
-@pytest.fixture
-def search(slot):
-    return slot.fresh()
+slot, search = slot_fixtures()
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, slot):
-    from server import create_app
-
-    app = create_app(bot_config(tmp_path_factory.mktemp("safe"), slot))
-    yield app
-    app.extensions["policybot"].db.dispose()
+    yield from bot_app(tmp_path_factory.mktemp("safe"), slot)
 
 
 @pytest.fixture(scope="module")
 def plain_app(tmp_path_factory, slot):
-    from server import create_app
-
-    app = create_app(bot_config(tmp_path_factory.mktemp("plain"), slot, safe=False))
-    yield app
-    app.extensions["policybot"].db.dispose()
+    yield from bot_app(tmp_path_factory.mktemp("plain"), slot, safe=False)
 
 
 def _opens_to_xml(aes_key: str, encrypt: str) -> bool:
