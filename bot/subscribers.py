@@ -20,7 +20,7 @@ from bot.push.matching import GENERIC_TERMS
 from bot.push.openids import OpenidCipher, mask, stored_secret
 from bot.push.tables import outbox, subscriber_tags, subscribers
 from bot.simulated import is_simulated
-from policies.tables import documents
+from policies import store
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,9 @@ class Subscribers:
         topics: set[str] = set()
         audience: set[str] = set(STANDARD_GROUPS)
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(documents.c.topics, documents.c.audience)
-                                .where(documents.c.visibility == "public"))
-            for row_topics, row_audience in rows:
-                topics.update(row_topics or ())
-                audience.update(row_audience or ())
+            for row_topics, row_audience in store.public_topics_and_audiences(conn):
+                topics.update(row_topics)
+                audience.update(row_audience)
         # Generic terms (个人, 企业) never make a match on their own: not worth subscribing to.
         return {"topics": sorted(topics - GENERIC_TERMS),
                 "audience": sorted(audience - topics - GENERIC_TERMS)}
@@ -229,9 +227,8 @@ class Subscribers:
     def _most_used_topics(self, limit: int) -> list[str]:
         counts: dict[str, int] = {}
         with self.db.read() as conn:
-            public = sa.select(documents.c.topics).where(documents.c.visibility == "public")
-            for (topics,) in conn.execute(public):
-                for topic in topics or ():
+            for topics, _ in store.public_topics_and_audiences(conn):
+                for topic in topics:
                     counts[topic] = counts.get(topic, 0) + 1
         ranked = sorted((t for t in counts if t not in GENERIC_TERMS), key=lambda t: (-counts[t], t))
         return ranked[:limit]

@@ -77,6 +77,14 @@ def release_of_finding(conn: Connection, finding_id: int) -> int | None:
                         .where(findings.c.id == finding_id)).scalar_one_or_none()
 
 
+def title_document(conn: Connection, release_id: int) -> str | None:
+    """The document a release is known by: its policy, or for a supplementary release its
+    first interpretation (by id); None for a release holding nothing."""
+    policy_id = conn.execute(sa.select(releases.c.policy_id)
+                             .where(releases.c.id == release_id)).scalar()
+    return policy_id or next(iter(member_ids(conn, [release_id]).get(release_id, [])), None)
+
+
 def titles(conn: Connection, release_ids: Iterable[int]) -> dict[int, str]:
     """Each release's title: its policy's, or for a supplementary release its first
     interpretation's (by id); a release holding no document has none."""

@@ -158,6 +158,13 @@ def owners(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
     return {r.id: r.department or r.issuing_body for r in conn.execute(query)}
 
 
+def public_topics_and_audiences(conn: Connection) -> list[tuple[list[str], list[str]]]:
+    """(topics, audience) of each public document."""
+    rows = conn.execute(sa.select(documents.c.topics, documents.c.audience)
+                        .where(documents.c.visibility == "public"))
+    return [(list(topics or ()), list(audience or ())) for topics, audience in rows]
+
+
 def interpreted_policy_ids(conn: Connection) -> set[str]:
     """The policies a public interpretation explains."""
     return set(conn.execute(sa.select(documents.c.interprets).where(

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from bot.push.tables import subscriber_tags, subscribers
-from interpretations.tables import release_documents
+from interpretations import listing
+from policies import store
 from policies.status import Validity
-from policies.tables import documents
 from policies.validity import local_today
 
 GENERIC_TERMS = frozenset({"个人", "企业", "全体", "公众", "社会公众", "全体居民"})
@@ -51,13 +51,10 @@ class Target:
 
 
 def target_of(conn: Connection, release_id: int, today: dt.date | None = None) -> Target:
-    rows = conn.execute(sa.select(documents.c.kind, documents.c.topics, documents.c.audience,
-                                  documents.c.region, documents.c.status, documents.c.valid_from,
-                                  documents.c.valid_until)
-                        .join(release_documents, release_documents.c.document_id == documents.c.id)
-                        .where(release_documents.c.release_id == release_id)).all()
-    topics = frozenset(t for r in rows for t in (r.topics or ()))
-    audience = frozenset(a for r in rows for a in (r.audience or ()))
+    members = listing.member_ids(conn, [release_id]).get(release_id, [])
+    rows = [store.require_document(conn, doc_id) for doc_id in members]
+    topics = frozenset(t for r in rows for t in r.topics)
+    audience = frozenset(a for r in rows for a in r.audience)
     policies = [r for r in rows if r.kind == "policy"] or rows
     region = policies[0].region if policies else None
     day = today or local_today()

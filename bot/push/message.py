@@ -6,11 +6,9 @@ import dataclasses
 import datetime as dt
 from urllib.parse import quote
 
-import sqlalchemy as sa
-
-from interpretations.tables import release_documents, releases
+from interpretations import listing
+from policies import store
 from policies.status import Validity
-from policies.tables import documents
 from policies.titles import book_title
 from policies.validity import local_today
 
@@ -33,20 +31,15 @@ class ReleaseSummary:
 
 
 def summary_of(conn, release_id: int, today: dt.date | None = None) -> ReleaseSummary | None:
-    doc_id = conn.execute(sa.select(releases.c.policy_id).where(releases.c.id == release_id)).scalar()
-    if doc_id is None:  # a supplementary release of interpretations: show its first member
-        doc_id = conn.execute(sa.select(release_documents.c.document_id).where(
-            release_documents.c.release_id == release_id).order_by(release_documents.c.document_id)).scalar()
-    row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().first()
-    if row is None:
+    doc_id = listing.title_document(conn, release_id)  # a supplement: its first interpretation
+    doc = store.get_document(conn, doc_id) if doc_id else None
+    if doc is None:
         return None
-    standing = row  # an interpretation stands as its policy does (policies.status)
-    if row["interprets"]:
-        standing = conn.execute(sa.select(documents).where(
-            documents.c.id == row["interprets"])).mappings().first() or row
-    validity = Validity(standing["status"], standing["valid_from"], standing["valid_until"])
-    return ReleaseSummary(release_id, row["id"], row["title"], row["doc_number"] or "",
-                          row["issuing_body"] or "", str(row["publish_date"] or ""),
+    # an interpretation stands as its policy does (policies.status)
+    policy = store.get_document(conn, doc.interprets) if doc.interprets else None
+    validity = Validity.of(doc, policy)
+    return ReleaseSummary(release_id, doc.id, doc.title, doc.doc_number or "",
+                          doc.issuing_body or "", str(doc.publish_date or ""),
                           validity.word(today or local_today()))
 
 

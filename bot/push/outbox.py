@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection
 
 from bot.push.matching import Match, match_release
 from bot.push.tables import outbox, subscribers
-from interpretations.tables import releases
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +173,3 @@ def decide_unknown(db, row_id: int, decision: str, by: str) -> None:
     if not updated:
         raise ValueError(f"outbox row {row_id} is not unknown")
 
-
-def release_state(conn: Connection, release_id: int) -> str | None:
-    return conn.execute(sa.select(releases.c.state).where(releases.c.id == release_id)).scalar_one_or_none()
