@@ -52,7 +52,8 @@ def same_as_bm25s(index: SparseIndex, chunks) -> None:
                     else np.zeros(len(chunks), np.float32))
         assert np.array_equal(index.scores(query), expected), query
     counts = np.diff(np.asarray(retriever.scores["indptr"]))
-    expected_df = {t: int(counts[i]) for t, i in retriever.vocab_dict.items() if i < len(counts) and counts[i]}
+    expected_df = {t: int(counts[i]) for t, i in retriever.vocab_dict.items()
+                   if i < len(counts) and counts[i]}
     assert index.document_frequency == expected_df
 
 
