@@ -37,9 +37,15 @@ BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
 
 @dataclasses.dataclass(frozen=True)
 class Labelled:
-    question: str              # as the bot reads it (a follow-up with its topic question)
+    message: str               # as the user wrote it
     relevant: frozenset[str]   # releases that answer it; empty: unanswerable
     source: str                # the set it comes from
+    opening: str | None = None  # a follow-up: the question that opened its topic
+
+    @property
+    def question(self) -> str:
+        """As the bot reads it: a follow-up with its topic's opening question."""
+        return f"{self.opening} {self.message}" if self.opening else self.message
 
     @property
     def answerable(self) -> bool:
@@ -71,15 +77,14 @@ def _single(line: dict, source: str, release_of: dict[str, str]) -> Labelled:
 def _dialogue_turns(path: pathlib.Path, release_of: dict[str, str]) -> list[Labelled]:
     out = []
     for dialogue in _lines(path):
-        topic = None
+        topic: str | None = None
         for turn in dialogue["turns"]:
-            text = turn["text"]
-            if turn["kind"] == "follow-up" and topic:
-                text = f"{topic} {text}"
-            elif turn["kind"] == "new-topic":
+            opening = topic if turn["kind"] == "follow-up" else None
+            if turn["kind"] == "new-topic":
                 topic = turn["text"]
             relevant = turn["relevant"] if turn["kind"] != "off-topic" else ()
-            out.append(Labelled(text, _releases(relevant, release_of), f"{path.stem}:{turn['kind']}"))
+            out.append(Labelled(turn["text"], _releases(relevant, release_of),
+                                f"{path.stem}:{turn['kind']}", opening))
     return out
 
 
@@ -114,7 +119,7 @@ def search_all(questions: Sequence[Labelled], search: Callable,
                progress: Callable[[int], None] | None = None) -> list[Searched]:
     out = []
     for q in questions:
-        hits = search(q.question, k=SEARCH_K, include_expired=True)
+        hits = search(q.message, k=SEARCH_K, include_expired=True, opening=q.opening)
         out.append(Searched(q, tuple(candidates(q.question, hits))))
         if progress:
             progress(1)

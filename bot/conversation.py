@@ -69,14 +69,20 @@ def follows(alone: Decision, merged: Decision, previous: Turn) -> bool:
         merged.probability > alone.probability
 
 
+def opening(previous: Turn) -> str:
+    """The question that opened the topic of the previous answer."""
+    return previous.topic or previous.question
+
+
 def with_context(text: str, previous: Turn) -> str:
-    """The follow-up read with the question that opened the topic."""
-    return f"{previous.topic or previous.question} {text}"
+    """The follow-up read with the question that opened the topic (as the search reads it
+    when given the opening question: index.query.read_follow_up)."""
+    return f"{opening(previous)} {text}"
 
 
 def reading_note(text: str, previous: Turn) -> str:
     """The first line of a reply to a follow-up: how the bot read it, so it can be corrected."""
-    topic = previous.topic or previous.question
+    topic = opening(previous)
     if len(topic) > TOPIC_SHOWN_CHARS:
         topic = topic[:TOPIC_SHOWN_CHARS] + "…"
     return f"您问的是：{topic}——{text}"

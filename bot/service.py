@@ -293,7 +293,7 @@ class BotService:
             chosen = alone.chosen
             return Reading(text, hits, same_topic=chosen is not None and chosen.doc_id == previous.release)
         merged_text = conv.with_context(text, previous)
-        merged_hits = self.search(merged_text, k=SEARCH_K, include_expired=True)
+        merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
         if not conv.follows(alone, decide(merged_text, merged_hits, self.settings.model), previous):
             return Reading(text, hits)
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous))
@@ -311,7 +311,7 @@ class BotService:
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
         answer = compose_answer(reading.text, hits, ctx, focus)
-        if not answer.answered:
+        if not answer.answered and not answer.related:  # offered documents say it better
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
             answer = compose_answer(reading.text, hits, dataclasses.replace(ctx, topics=topics))
         if reading.note:

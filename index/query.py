@@ -10,6 +10,12 @@ and long letters that tell a story before asking. `QueryReader.read` gives
   clauses tell a story; the clauses that ask (？, 吗, 怎么, 能否 …) and those naming the
   subject in the corpus's own words (残疾证, 轮椅, 补贴: rare words the corpus uses) say what
   to look for. They are kept in their order, the rest dropped.
+
+A follow-up (「要收费吗？」 after a question on 劳动仲裁) is read with the question that opened its
+topic (`read_follow_up`): BM25 and the answer decision read both texts, and the dense side adds
+the two questions' own vectors instead of encoding the longer joined text. Both vectors are
+usually cached (the opening question was searched a moment ago), so reading a message both
+alone and as a follow-up costs one encoding, not two.
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ class ReadQuestion:
     normal: str                             # in the corpus's Mandarin
     dense: str                              # the part the dense encoder reads
     fixes: tuple[tuple[str, str], ...] = ()  # (typo, correction)
+    opening_dense: str | None = None        # a follow-up: what the encoder reads of its topic's
+    #                                         opening question (its vector is added to this one's)
 
 
 class QueryReader:
@@ -63,6 +71,12 @@ class QueryReader:
         if self._corrector is not None:
             text, fixes = self._corrector.correct(text, view.tokenizer.cut(text), _Lexicon(view))
         return ReadQuestion(asked, text, focus(text, _topic_weight(view)), tuple(fixes))
+
+    def read_follow_up(self, question: str, opening: str, view) -> ReadQuestion:
+        """A follow-up read with the question that opened its topic."""
+        own, first = self.read(question, view), self.read(opening, view)
+        return ReadQuestion(f"{first.asked} {own.asked}", f"{first.normal} {own.normal}", own.dense,
+                            first.fixes + own.fixes, opening_dense=first.dense)
 
 
 class _Lexicon:

@@ -431,7 +431,8 @@ class SearchService:
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid", include_expired: bool = False,
                audience: str | None = None, topic: str | None = None, region: str | None = None,
-               issuing_body: str | None = None, releases=None) -> list[Hit]:
+               issuing_body: str | None = None, releases=None, opening: str | None = None) -> list[Hit]:
+        """`opening`: the question that opened the topic this one follows (QueryReader.read_follow_up)."""
         query = _check(query, k, mode)
         if self.error:
             raise SearchError(self.error)
@@ -439,14 +440,15 @@ class SearchService:
         filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body,
                           frozenset(releases) if releases is not None else None)
         corpus = self.corpus.view()
-        read = self.reader.read(query, corpus)
+        read = self.reader.read_follow_up(query, opening.strip(), corpus) if opening and opening.strip() \
+            else self.reader.read(query, corpus)
         admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta, corpus.validity(d))}
         found, evidence = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
         scores, reranked = found.scores, {}
         if self.ranker is not None and mode == "hybrid" and found.cosine:
             scores, reranked = self.ranker.rerank(corpus, read.normal, found)
         scores = fusion.apply_preference(scores, self._preferred(corpus, scores), PREFERRED_FACTOR)
-        named = self._named_rows(corpus, query, admitted, scores)
+        named = self._named_rows(corpus, read.asked, admitted, scores)
         scores = fusion.apply_named(scores, named)
         ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
         named_docs = {corpus.records[r].chunk.doc_id for r in named}
@@ -480,8 +482,8 @@ class SearchService:
         sparse = self._bm25_scores(corpus, index, read.normal, admitted) if mode in ("hybrid", "bm25") \
             else None
         bm25 = _best(index.rows, sparse, n) if sparse is not None else {}
-        dense = self._dense_scores(corpus, read.dense, admitted, n) if use_dense else {}
-        vector = self._query_vector(read.dense) if use_dense else None
+        dense = self._dense_scores(corpus, read, admitted, n) if use_dense else {}
+        vector = self._query_vector(read) if use_dense else None
         evidence = Evidence(read, index.rows, sparse, bm25, dense, vector)
         signals: tuple[dict, dict] = ({}, {})
         if not use_dense or mode == "bm25":
@@ -492,15 +494,15 @@ class SearchService:
             scores = fusion.reciprocal_rank_fusion(
                 [list(bm25), list(dense)], [tuning.bm25_weight, tuning.dense_weight], tuning.rrf_k)
         else:
-            scores, signals = self._convex(corpus, index.rows, read.dense, sparse, bm25, dense)
+            scores, signals = self._convex(corpus, index.rows, read, sparse, bm25, dense)
         return scores, signals, evidence
 
-    def _convex(self, corpus, sparse_rows, query, sparse, bm25, dense):
+    def _convex(self, corpus, sparse_rows, read: ReadQuestion, sparse, bm25, dense):
         """Every candidate gets both scores (BM25 from the full score array, cosine from its
         vector), each min–max normalised over the candidates, then mixed."""
         candidates = sorted(set(bm25) | set(dense))
         lexical = np.clip(_values_at(sparse_rows, sparse, candidates), 0.0, None)
-        vector = self._query_vector(query)
+        vector = self._query_vector(read)
         with corpus.lock:
             semantic = np.array([dense[r] if r in dense else _cosine(corpus, r, vector)
                                  for r in candidates])
@@ -520,15 +522,25 @@ class SearchService:
         scores = sparse.scores(tokens)
         return np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
 
-    def _dense_scores(self, corpus, query, admitted, n) -> dict[int, float]:
-        vector = self._query_vector(query)
+    def _dense_scores(self, corpus, read: ReadQuestion, admitted, n) -> dict[int, float]:
+        vector = self._query_vector(read)
         allowed = None if len(admitted) == len(corpus.docs) else \
             {r for d in admitted for r in corpus.rows_of.get(d, ())}
         with corpus.lock:
             rows, scores = corpus.dense.search(vector, n, allowed)
         return dict(zip(rows, scores, strict=True))
 
-    def _query_vector(self, query: str) -> np.ndarray:
+    def _query_vector(self, read: ReadQuestion) -> np.ndarray:
+        """The question's vector; a follow-up's is the normalised sum of its own and its
+        opening question's (index.query)."""
+        vector = self._text_vector(read.dense)
+        if read.opening_dense is None:
+            return vector
+        joined = vector + self._text_vector(read.opening_dense)
+        norm = float(np.linalg.norm(joined))
+        return joined / norm if norm > 0 else vector
+
+    def _text_vector(self, query: str) -> np.ndarray:
         """Repeated questions (and hybrid after dense) reuse the vector: ~10–60 ms each."""
         vector = self._recent_queries.get(query)
         if vector is None:

@@ -88,7 +88,9 @@ class FakeSearch:
         self._lock = threading.Lock()
 
     def __call__(self, query: str, k: int = 5, *, include_expired: bool = False, releases=None,
-                 **_filters) -> list[Hit]:
+                 opening: str | None = None, **_filters) -> list[Hit]:
+        if opening:  # a follow-up: read with the question that opened its topic, as the index does
+            query = f"{opening} {query}"
         with self._lock:
             self.calls += 1
             self.queries.append(query)

@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from index.embedders import HashEmbedder
 from index.service import SearchError
 from tests.conftest import SIGNER, make_interpretation, make_policy
 from tests.test_index_support import make_service, publish
@@ -130,6 +131,36 @@ def test_modes_and_bad_input(svc, releases):
         svc.search("   ")
     with pytest.raises(SearchError, match="positive"):
         svc.search("失业", k=0)
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, counting the query texts it encodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def embed_queries(self, texts: list[str]):
+        self.encoded += texts
+        return super().embed_queries(texts)
+
+
+def test_a_follow_up_is_read_with_its_opening_question_for_one_encoding(db, releases):
+    embedder = CountingEmbedder()
+    svc = make_service(db, releases, embedder=embedder)
+    publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION))
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
+    opening, follow_up = "失业保险金怎么申领", "每月多少"
+    svc.search(opening, k=3)
+    alone = svc.search(follow_up, k=3)
+    embedder.encoded.clear()
+    hits = svc.search(follow_up, k=3, opening=opening)
+    assert embedder.encoded == []  # both questions' vectors were cached: no longer text encoded
+    assert alone[0].doc_id == "pension"  # by itself the follow-up could be about either
+    assert hits[0].doc_id == "jobless" and hits[0].text.startswith("二、领取标准")
+    assert hits[0].signals.coverage == 1.0  # the opening question's words count as the question's
+    dense = svc.search(follow_up, k=3, opening=opening, mode="dense")
+    assert dense[0].doc_id == "jobless"
 
 
 def test_embed_queries_normalised(svc):
