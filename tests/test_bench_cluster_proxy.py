@@ -81,7 +81,12 @@ def test_a_backend_that_is_not_ready_gets_nothing():
     up, starting = _backend(), _backend(Starting)
     proxy = Proxy([starting.server_address[1], up.server_address[1]], multiprocessing.Value("i", 0))
     try:
-        time.sleep(3 * Proxy.CHECK_SECONDS)
+        # until the health check has seen the starting backend (every backend counts as ready
+        # before its first check): polled, not a fixed wait a loaded machine may outlast
+        deadline = time.monotonic() + 30
+        while proxy.ready[starting.server_address[1]]:
+            assert time.monotonic() < deadline, "the health check never saw the starting backend"
+            time.sleep(0.01)
         replies = []
         for _ in range(6):
             connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=15)

@@ -32,7 +32,7 @@ def _redis_or_skip():
 def _instance(tmp_path, name, **extra):
     from server import create_app
 
-    search = FakeSearch(world_hits(), delay=0.3)
+    search = FakeSearch(world_hits(), delay=0.2)
     config = bot_config(tmp_path / name, search, **extra)
     return create_app(config), search
 

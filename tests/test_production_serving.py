@@ -107,7 +107,7 @@ def test_gunicorn_serves_from_its_config_with_two_workers(tmp_path, pg_url):
                     break
             except OSError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert status == 200, (tmp_path / "gunicorn.log").read_text()[-3000:]
         pids = set()
         for _ in range(40):
