@@ -78,6 +78,15 @@ def any_db_url(request, tmp_path):
 
 
 @pytest.fixture
+def any_db(any_db_url) -> Database:
+    """A migrated database, once on SQLite and once on PostgreSQL (any_db_url)."""
+    database = Database(any_db_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def db(tmp_path) -> Database:
     database = Database(sqlite_url(tmp_path / "test.sqlite3"))
     database.upgrade()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import pytest
 
 from bot.questionlog import QuestionLog
 from insights import tasks as task_ops
@@ -24,14 +23,6 @@ from tests.test_index_support import publish
 WED = dt.date(2026, 11, 25)
 NOON = local_midnight_utc(WED, "Asia/Shanghai") + dt.timedelta(hours=12)
 ASKED = ["电动车怎么上牌", "电动车上牌在哪"]
-
-
-@pytest.fixture
-def database(any_db_url):
-    db = Database(any_db_url)
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 class Clock:
@@ -81,29 +72,29 @@ def lines(db: Database, release_id: int, clock: Clock) -> list[tuple[str, str, s
     return [(p.label, p.state, p.text) for p in found]
 
 
-def test_a_publication_rechecks_its_linked_tasks_through_the_consumer(database):
-    releases = Releases(database, Hooks())
-    task_id, release_id = linked_task(database, releases)
+def test_a_publication_rechecks_its_linked_tasks_through_the_consumer(any_db):
+    releases = Releases(any_db, Hooks())
+    task_id, release_id = linked_task(any_db, releases)
     searched = []
 
     def answers(question):
         searched.append(question)
         return ["i_ebike"]
-    service = Insights(database, answerer=lambda: answers)
-    consumer = events.Consumer(database, "insights", service.handle_event, start_at_latest=True)
+    service = Insights(any_db, answerer=lambda: answers)
+    consumer = events.Consumer(any_db, "insights", service.handle_event, start_at_latest=True)
     consumer.ensure_cursor()  # at start: the publications after it are the consumer's
     publish_release(releases, release_id)
-    assert state_of(database, task_id) == "linked" and searched == []  # nothing on the request
+    assert state_of(any_db, task_id) == "linked" and searched == []  # nothing on the request
     assert consumer.run_once() == 1
-    assert sorted(searched) == sorted(ASKED) and state_of(database, task_id) == "closed"
+    assert sorted(searched) == sorted(ASKED) and state_of(any_db, task_id) == "closed"
     clock = Clock()
-    assert lines(database, release_id, clock) == [("关联任务复核", "done", "已完成")]
+    assert lines(any_db, release_id, clock) == [("关联任务复核", "done", "已完成")]
     assert consumer.run_once() == 0  # acknowledged: not re-checked again
 
 
-def test_a_failing_recheck_is_shown_and_retried_and_the_publication_stands(database):
-    releases = Releases(database, Hooks())
-    task_id, release_id = linked_task(database, releases)
+def test_a_failing_recheck_is_shown_and_retried_and_the_publication_stands(any_db):
+    releases = Releases(any_db, Hooks())
+    task_id, release_id = linked_task(any_db, releases)
     clock = Clock()
     broken = [True]
 
@@ -111,14 +102,14 @@ def test_a_failing_recheck_is_shown_and_retried_and_the_publication_stands(datab
         if broken[0]:
             raise TimeoutError("检索超时")
         return ["i_ebike"]
-    service = Insights(database, answerer=lambda: answers)
-    consumer = events.Consumer(database, "insights", service.handle_event, start_at_latest=True, clock=clock)
+    service = Insights(any_db, answerer=lambda: answers)
+    consumer = events.Consumer(any_db, "insights", service.handle_event, start_at_latest=True, clock=clock)
     consumer.ensure_cursor()
     publish_release(releases, release_id)
     assert consumer.run_once() == 0
     assert releases.get(release_id)["state"] == "published"
-    assert state_of(database, task_id) == "linked"
-    (label, state, text), = lines(database, release_id, clock)
+    assert state_of(any_db, task_id) == "linked"
+    (label, state, text), = lines(any_db, release_id, clock)
     assert (label, state) == ("关联任务复核", "failed")
     assert text.startswith("失败：TimeoutError: 检索超时（已试 1 次），将于 ") and text.endswith(" 自动重试")
 
@@ -126,13 +117,13 @@ def test_a_failing_recheck_is_shown_and_retried_and_the_publication_stands(datab
     assert consumer.run_once() == 0           # its back-off (1 s) has not passed
     clock.now += events.backoff(1)
     assert consumer.run_once() == 1           # retried
-    assert state_of(database, task_id) == "closed"
-    assert lines(database, release_id, clock) == [("关联任务复核", "done", "已完成")]
+    assert state_of(any_db, task_id) == "closed"
+    assert lines(any_db, release_id, clock) == [("关联任务复核", "done", "已完成")]
 
 
-def test_retry_now_skips_the_back_off(database):
-    releases = Releases(database, Hooks())
-    task_id, release_id = linked_task(database, releases)
+def test_retry_now_skips_the_back_off(any_db):
+    releases = Releases(any_db, Hooks())
+    task_id, release_id = linked_task(any_db, releases)
     clock = Clock()
     calls = []
 
@@ -141,21 +132,21 @@ def test_retry_now_skips_the_back_off(database):
         if len(calls) == 1:
             raise RuntimeError("模型未加载")
         return ["i_ebike"]
-    service = Insights(database, answerer=lambda: answers)
-    consumer = events.Consumer(database, "insights", service.handle_event, start_at_latest=True, clock=clock)
+    service = Insights(any_db, answerer=lambda: answers)
+    consumer = events.Consumer(any_db, "insights", service.handle_event, start_at_latest=True, clock=clock)
     consumer.ensure_cursor()
     publish_release(releases, release_id)
     consumer.run_once()
     consumer.retry_now()
-    assert consumer.run_once() == 1 and state_of(database, task_id) == "closed"
+    assert consumer.run_once() == 1 and state_of(any_db, task_id) == "closed"
 
 
-def test_without_a_search_the_recheck_waits_as_a_failure(database):
-    releases = Releases(database, Hooks())
-    task_id, release_id = linked_task(database, releases)
-    consumer = events.Consumer(database, "insights", Insights(database).handle_event, start_at_latest=True)
+def test_without_a_search_the_recheck_waits_as_a_failure(any_db):
+    releases = Releases(any_db, Hooks())
+    task_id, release_id = linked_task(any_db, releases)
+    consumer = events.Consumer(any_db, "insights", Insights(any_db).handle_event, start_at_latest=True)
     consumer.ensure_cursor()
     publish_release(releases, release_id)
     assert consumer.run_once() == 0
-    (_, state, text), = lines(database, release_id, Clock())
-    assert state == "failed" and "检索服务未就绪" in text and state_of(database, task_id) == "linked"
+    (_, state, text), = lines(any_db, release_id, Clock())
+    assert state == "failed" and "检索服务未就绪" in text and state_of(any_db, task_id) == "linked"

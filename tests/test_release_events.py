@@ -8,22 +8,11 @@ import sys
 import textwrap
 import time
 
-import pytest
-
 from interpretations import events
 from interpretations.importer import import_file
 from interpretations.workflow import Hooks, Releases
-from policies.db import Database
 from tests.conftest import ROOT, SIGNER, make_interpretation, make_policy
 from tests.test_index_support import make_service, publish
-
-
-@pytest.fixture
-def database(any_db_url):
-    db = Database(any_db_url)
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 def _events(db):
@@ -31,31 +20,31 @@ def _events(db):
         return events.read_after(conn, 0)
 
 
-def test_every_change_of_publication_appends_an_event_in_order(database):
-    releases = Releases(database, Hooks())
+def test_every_change_of_publication_appends_an_event_in_order(any_db):
+    releases = Releases(any_db, Hooks())
     first = publish(releases, make_policy("p1"))
     second = publish(releases, make_policy("p2", doc_number="洪经管办发〔2026〕2号"))
     releases.retire(SIGNER, first)
     releases.withdraw(SIGNER, second, "内容有误")
-    seen = [(e.kind, e.release_id, e.document_ids) for e in _events(database)]
+    seen = [(e.kind, e.release_id, e.document_ids) for e in _events(any_db)]
     assert seen == [("published", first, ("p1",)), ("published", second, ("p2",)),
                     ("removed", first, ("p1",)), ("removed", second, ("p2",))]
-    ids = [e.id for e in _events(database)]
+    ids = [e.id for e in _events(any_db)]
     assert ids == sorted(ids)
 
 
-def test_an_import_appends_its_publications(database, tmp_path):
+def test_an_import_appends_its_publications(any_db, tmp_path):
     from policies.jsonl import write_documents
 
     path = tmp_path / "corpus.jsonl"
     write_documents(path, [make_policy("p1"), make_interpretation("i1", interprets="p1")])
-    report = import_file(Releases(database, Hooks()), path)
-    assert [(e.kind, e.document_ids) for e in _events(database)] == \
+    report = import_file(Releases(any_db, Hooks()), path)
+    assert [(e.kind, e.document_ids) for e in _events(any_db)] == \
         [("published", tuple(sorted(("p1", "i1"))))] and report.imported == 2
 
 
-def test_a_hook_that_raises_leaves_the_publication_and_the_other_hooks(database):
-    releases = Releases(database, Hooks())
+def test_a_hook_that_raises_leaves_the_publication_and_the_other_hooks(any_db):
+    releases = Releases(any_db, Hooks())
     told = []
 
     def broken(infos):
@@ -65,10 +54,10 @@ def test_a_hook_that_raises_leaves_the_publication_and_the_other_hooks(database)
     assert releases.get(release_id)["state"] == "published" and [i.id for i in told] == [release_id]
 
 
-def test_another_machines_index_follows_within_two_seconds(database, tmp_path):
-    writer_releases = Releases(database, Hooks())
-    writer = make_service(database, writer_releases, tmp_path / "a")
-    reader = make_service(database, Releases(database, Hooks()), tmp_path / "b")  # not told by hooks
+def test_another_machines_index_follows_within_two_seconds(any_db, tmp_path):
+    writer_releases = Releases(any_db, Hooks())
+    writer = make_service(any_db, writer_releases, tmp_path / "a")
+    reader = make_service(any_db, Releases(any_db, Hooks()), tmp_path / "b")  # not told by hooks
     reader.follow(0.1)
     published = time.monotonic()
     release_id = publish(writer_releases, make_policy("p1", title="关于失业保险金申领的通知",
@@ -86,27 +75,27 @@ def test_another_machines_index_follows_within_two_seconds(database, tmp_path):
     reader.close()
 
 
-def test_catch_up_applies_up_to_an_event_before_the_follower(database, tmp_path):
+def test_catch_up_applies_up_to_an_event_before_the_follower(any_db, tmp_path):
     """A consumer about to search for what an event published (insights re-checks) brings
     its process's index up to that event itself."""
-    writer_releases = Releases(database, Hooks())
-    make_service(database, writer_releases, tmp_path / "a")
-    reader = make_service(database, Releases(database, Hooks()), tmp_path / "b")  # no follower
+    writer_releases = Releases(any_db, Hooks())
+    make_service(any_db, writer_releases, tmp_path / "a")
+    reader = make_service(any_db, Releases(any_db, Hooks()), tmp_path / "b")  # no follower
     publish(writer_releases, make_policy("p1", title="关于失业保险金申领的通知",
                                          text="一、失业保险金按月发放。\n"))
-    last, = [e.id for e in _events(database)]
+    last, = [e.id for e in _events(any_db)]
     assert "p1" not in reader.corpus.docs
     reader.catch_up(last)
     assert "p1" in reader.corpus.docs and reader.event_position == last
 
 
-def test_a_runner_handles_what_is_published_when_woken(database):
+def test_a_runner_handles_what_is_published_when_woken(any_db):
     handled = []
-    consumer = events.Consumer(database, "insights", lambda event: handled.append(event.id),
+    consumer = events.Consumer(any_db, "insights", lambda event: handled.append(event.id),
                                start_at_latest=True)
     consumer.ensure_cursor()
     runner = events.ConsumerRunner(consumer, interval=60)  # only a wake can make it run in time
-    releases = Releases(database, Hooks())
+    releases = Releases(any_db, Hooks())
     releases.hooks.published.append(lambda infos: runner.wake())
     runner.start()
     try:
@@ -117,7 +106,7 @@ def test_a_runner_handles_what_is_published_when_woken(database):
             time.sleep(0.02)
     finally:
         runner.stop()
-    assert handled == [e.id for e in _events(database)]
+    assert handled == [e.id for e in _events(any_db)]
 
 
 # -- durable consumers ---------------------------------------------------------------------------
@@ -129,20 +118,20 @@ class Clock:
         return self.now
 
 
-def test_a_consumer_reads_in_order_once_each(database):
-    releases = Releases(database, Hooks())
+def test_a_consumer_reads_in_order_once_each(any_db):
+    releases = Releases(any_db, Hooks())
     ids = [publish(releases, make_policy(f"p{n}", doc_number=f"洪经管办发〔2026〕{n}号"))
            for n in range(1, 6)]
     seen = []
-    consumer = events.Consumer(database, "push", lambda e: seen.append(e.release_id), batch=2)
+    consumer = events.Consumer(any_db, "push", lambda e: seen.append(e.release_id), batch=2)
     assert consumer.run_once() == 2 and consumer.run_once() == 2 and consumer.run_once() == 1
     assert consumer.run_once() == 0 and seen == ids
-    with database.read() as conn:
+    with any_db.read() as conn:
         assert events.release_progress(conn, ids[-1]) == {"push": "done"}
 
 
-def test_a_failing_consumer_retries_the_same_event_and_the_later_ones_wait(database):
-    releases = Releases(database, Hooks())
+def test_a_failing_consumer_retries_the_same_event_and_the_later_ones_wait(any_db):
+    releases = Releases(any_db, Hooks())
     first = publish(releases, make_policy("p1"))
     second = publish(releases, make_policy("p2", doc_number="洪经管办发〔2026〕2号"))
     clock, seen, failures = Clock(), [], [2]
@@ -152,11 +141,11 @@ def test_a_failing_consumer_retries_the_same_event_and_the_later_ones_wait(datab
             failures[0] -= 1
             raise RuntimeError("模型未加载")
         seen.append(event.release_id)
-    consumer = events.Consumer(database, "insights", handle, clock=clock)
+    consumer = events.Consumer(any_db, "insights", handle, clock=clock)
     assert consumer.run_once() == 0 and seen == []
-    with database.read() as conn:
+    with any_db.read() as conn:
         state = events.consumer_states(conn)["insights"]
-        assert (state.attempts, state.failed_event) == (1, _events(database)[0].id)
+        assert (state.attempts, state.failed_event) == (1, _events(any_db)[0].id)
         assert "模型未加载" in state.last_error
         assert events.release_progress(conn, first)["insights"].startswith("failed: RuntimeError")
         assert events.release_progress(conn, second)["insights"] == "failed: RuntimeError: 模型未加载"
@@ -165,13 +154,13 @@ def test_a_failing_consumer_retries_the_same_event_and_the_later_ones_wait(datab
     assert consumer.run_once() == 0 and seen == []  # second failure: waits 2 s now
     clock.now += events.backoff(2)
     assert consumer.run_once() == 2 and seen == [first, second]
-    with database.read() as conn:
+    with any_db.read() as conn:
         state = events.consumer_states(conn)["insights"]
         assert (state.attempts, state.failed_event, state.last_error) == (0, None, None)
 
 
-def test_one_process_at_a_time_holds_a_consumers_lease(database):
-    releases = Releases(database, Hooks())
+def test_one_process_at_a_time_holds_a_consumers_lease(any_db):
+    releases = Releases(any_db, Hooks())
     publish(releases, make_policy("p1"))
     clock = Clock()
     inside = []
@@ -180,8 +169,8 @@ def test_one_process_at_a_time_holds_a_consumers_lease(database):
         # While the first worker handles the event, a second worker finds the lease taken.
         inside.append(event.id)
         assert other.run_once() == 0
-    first = events.Consumer(database, "push", handle, clock=clock, owner="worker-1")
-    other = events.Consumer(database, "push", lambda e: inside.append(("twice", e.id)), clock=clock,
+    first = events.Consumer(any_db, "push", handle, clock=clock, owner="worker-1")
+    other = events.Consumer(any_db, "push", lambda e: inside.append(("twice", e.id)), clock=clock,
                             owner="worker-2")
     assert first.run_once() == 1 and other.run_once() == 0 and len(inside) == 1
 
@@ -201,33 +190,33 @@ CRASHING = textwrap.dedent("""
 """)
 
 
-def test_a_consumer_killed_between_reading_and_acknowledging_gets_the_event_again(database, tmp_path):
-    releases = Releases(database, Hooks())
+def test_a_consumer_killed_between_reading_and_acknowledging_gets_the_event_again(any_db, tmp_path):
+    releases = Releases(any_db, Hooks())
     release_id = publish(releases, make_policy("p1"))
     marker = tmp_path / "handled"
-    script = CRASHING.format(root=str(ROOT), marker=str(marker), url=database.url)
+    script = CRASHING.format(root=str(ROOT), marker=str(marker), url=any_db.url)
     done = subprocess.run([sys.executable, "-c", script], timeout=120)
     assert done.returncode == -signal.SIGKILL
     event_id = int(marker.read_text().split()[0])
-    with database.read() as conn:
+    with any_db.read() as conn:
         assert events.consumer_states(conn)["push"].position == 0  # never acknowledged
     seen = []
-    again = events.Consumer(database, "push", lambda e: seen.append(e.id))
+    again = events.Consumer(any_db, "push", lambda e: seen.append(e.id))
     deadline = time.monotonic() + 10
     while not seen and time.monotonic() < deadline:  # the dead worker's 1 s lease runs out
         again.run_once()
         time.sleep(0.1)
     assert seen == [event_id]
-    with database.read() as conn:
+    with any_db.read() as conn:
         assert events.release_progress(conn, release_id) == {"push": "done"}
     assert os.path.exists(marker)
 
 
-def test_a_new_consumer_may_start_at_the_latest_event(database):
-    releases = Releases(database, Hooks())
+def test_a_new_consumer_may_start_at_the_latest_event(any_db):
+    releases = Releases(any_db, Hooks())
     publish(releases, make_policy("p1"))
     seen = []
-    consumer = events.Consumer(database, "late", lambda e: seen.append(e.release_id), start_at_latest=True)
+    consumer = events.Consumer(any_db, "late", lambda e: seen.append(e.release_id), start_at_latest=True)
     assert consumer.run_once() == 0
     later = publish(releases, make_policy("p2", doc_number="洪经管办发〔2026〕2号"))
     assert consumer.run_once() == 1 and seen == [later]

@@ -5,16 +5,7 @@ import sqlalchemy as sa
 from interpretations import audit
 from interpretations.workflow import Hooks, Releases
 from policies import store
-from policies.db import Database
 from tests.conftest import DRAFTER, REVIEWER, SIGNER, make_interpretation, make_policy
-
-
-@pytest.fixture
-def any_db(any_db_url):
-    database = Database(any_db_url)
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def test_migrations_are_idempotent_and_match_the_models(any_db):
