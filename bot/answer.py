@@ -58,6 +58,8 @@ class Related:
     passage: str
     article: str | None
     start: int
+    not_in_force: str | None = None  # its status words (已废止, 已失效…) when not in force: the
+    #                                  numbered line says so before anyone opens it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,13 +115,13 @@ def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tupl
     if chosen is not None and best.doc_id != chosen.doc_id:
         policy = next((h for h in chosen.hits if h.doc_id == chosen.doc_id), None)
         if policy is not None:
-            related.append(_related(policy))
+            related.append(_related(policy, ctx))
     floor = ctx.model.threshold * RELATED_SHARE
     for candidate in decision.ranked:
         if len(related) == MAX_RELATED:
             break
         if candidate is not chosen and candidate.probability >= floor:
-            related.append(_related(choose_passage(candidate)))
+            related.append(_related(choose_passage(candidate), ctx))
     return tuple(related)
 
 
@@ -127,12 +129,13 @@ def suggested_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related
     """When nothing is answered: the releases at least RELATED_SHARE of the operating point
     probable, most probable first (their passage chosen as an answer's would be)."""
     floor = ctx.model.threshold * RELATED_SHARE
-    return tuple(_related(choose_passage(c)) for c in decision.ranked
+    return tuple(_related(choose_passage(c), ctx) for c in decision.ranked
                  if c.probability >= floor)[:MAX_RELATED]
 
 
-def _related(hit: Hit) -> Related:
-    return Related(hit.doc_id, hit.title, hit.text, hit.article, hit.start)
+def _related(hit: Hit, ctx: AnswerContext) -> Related:
+    return Related(hit.doc_id, hit.title, hit.text, hit.article, hit.start,
+                   None if hit.in_force else validity_words(hit, ctx))
 
 
 def render_answer(best: Hit, related: Sequence[Related], ctx: AnswerContext) -> str:
@@ -218,7 +221,8 @@ def passage_anchor(article: str | None, start: int) -> str | None:
 def related_lines(related: Sequence[Related], heading: str = "相关文件（回复序号查看要点）：") -> list[str]:
     if not related:
         return []
-    return [heading] + [f"{related_number(i)}.{book_title(r.title)}" for i, r in enumerate(related)]
+    return [heading] + [f"{related_number(i)}.{book_title(r.title)}"
+                        + (f"｜{r.not_in_force}" if r.not_in_force else "") for i, r in enumerate(related)]
 
 
 def _related_status(validity: Validity, ctx: AnswerContext) -> str:

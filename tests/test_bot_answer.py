@@ -146,6 +146,17 @@ def test_a_document_short_of_the_operating_point_is_offered_not_answered():
     assert "/p/" not in answer.text  # no link presents it as the answer
 
 
+def test_an_offered_document_not_in_force_says_so_on_its_numbered_line():
+    """A resident choosing among the offered numbers sees which document no longer applies
+    before opening it; one in force keeps its plain line."""
+    cautious = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0))
+    answer = compose_answer("见习补贴的标准", search("见习补贴的标准"), cautious)
+    assert not answer.answered
+    assert "3.《广州市见习补贴办法》｜已失效（有效期至2024-10-15）" in answer.text.splitlines()
+    offered = compose_answer("失业保险金怎么申领", search("失业保险金怎么申领"), cautious)
+    assert "3.《失业保险金申领热点问答》" in offered.text.splitlines()
+
+
 def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
     long_text = "第九条 " + "失业保险金申领材料包括身份证、失业登记证明和银行账户。" * 200
     long_doc = doc("long_one", title="很长的失业保险办法" * 5)
