@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from bot.answerability import FEATURES, AnswerModel, Candidate, candidates
+from index.query import with_opening
 
 SEARCH_K = 12
 FOLDS = 5
@@ -45,7 +46,7 @@ class Labelled:
     @property
     def question(self) -> str:
         """As the bot reads it: a follow-up with its topic's opening question."""
-        return f"{self.opening} {self.message}" if self.opening else self.message
+        return with_opening(self.message, self.opening) if self.opening else self.message
 
     @property
     def answerable(self) -> bool:

@@ -24,6 +24,7 @@ import time
 from bot.answer import Related
 from bot.answerability import Decision
 from bot.kvstore import KeyValueStore
+from index.query import with_opening
 
 FOLLOW_UP_SECONDS = 5 * 60
 KEEP_SECONDS = 30 * 60
@@ -77,7 +78,7 @@ def opening(previous: Turn) -> str:
 def with_context(text: str, previous: Turn) -> str:
     """The follow-up read with the question that opened the topic (as the search reads it
     when given the opening question: index.query.read_follow_up)."""
-    return f"{opening(previous)} {text}"
+    return with_opening(text, opening(previous))
 
 
 def reading_note(text: str, previous: Turn) -> str:

@@ -42,6 +42,12 @@ class ReadQuestion:
     #                                         opening question (its vector is added to this one's)
 
 
+def with_opening(question: str, opening: str) -> str:
+    """A follow-up as one text: the question that opened its topic, then the message (what
+    BM25 and the answer decision read; the one rule the bot and its calibration use too)."""
+    return f"{opening} {question}"
+
+
 class QueryReader:
     """Reads questions against one corpus: its vocabulary decides what is a typo and what
     names a subject. `refresh(view)` follows the corpus (run it off the query path: building
@@ -75,8 +81,8 @@ class QueryReader:
     def read_follow_up(self, question: str, opening: str, view) -> ReadQuestion:
         """A follow-up read with the question that opened its topic."""
         own, first = self.read(question, view), self.read(opening, view)
-        return ReadQuestion(f"{first.asked} {own.asked}", f"{first.normal} {own.normal}", own.dense,
-                            first.fixes + own.fixes, opening_dense=first.dense)
+        return ReadQuestion(with_opening(own.asked, first.asked), with_opening(own.normal, first.normal),
+                            own.dense, first.fixes + own.fixes, opening_dense=first.dense)
 
 
 class _Lexicon:

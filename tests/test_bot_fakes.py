@@ -19,6 +19,7 @@ import pytest
 from bot.answerability import FEATURES, AnswerModel
 from bot.callback_client import TEST_WECHAT_CONFIG
 from index.hits import Hit, Signals
+from index.query import with_opening
 from policies import store
 from policies.model import Document
 
@@ -90,7 +91,7 @@ class FakeSearch:
     def __call__(self, query: str, k: int = 5, *, include_expired: bool = False, releases=None,
                  opening: str | None = None, **_filters) -> list[Hit]:
         if opening:  # a follow-up: read with the question that opened its topic, as the index does
-            query = f"{opening} {query}"
+            query = with_opening(query, opening)
         with self._lock:
             self.calls += 1
             self.queries.append(query)
