@@ -171,15 +171,22 @@ class QuestionLog:
         return log_id
 
     def rate_answer(self, ref: str, rating: str, at: dt.datetime | None = None) -> int | None:
-        """Rate the answer whose link carried `ref` (the H5 page's buttons). The last rating
-        wins. Returns the rated log id, or None when no row has that ref (unknown or purged)."""
+        """Rate the answer whose link carried `ref` (the H5 page's buttons, or the chat).
+        The last rating given wins: a rating given `at` an earlier moment than the stored one
+        (a rating that waited for the row to be written) leaves the stored one. Returns the
+        log id, or None when no row has that ref (unknown or purged)."""
         if rating not in RATINGS:
             raise ValueError(f"rating must be one of {RATINGS}, not {rating!r}")
-        ref = _checked_ref(ref)
+        ref, at = _checked_ref(ref), as_utc(at or utcnow())
+        not_later = sa.or_(question_log.c.rated_at.is_(None), question_log.c.rated_at <= at)
         with self.db.write() as conn:
-            log_id = conn.execute(sa.update(question_log).where(question_log.c.answer_ref == ref)
-                                  .values(rating=rating, rated_at=as_utc(at or utcnow()))
+            log_id = conn.execute(sa.update(question_log)
+                                  .where(question_log.c.answer_ref == ref, not_later)
+                                  .values(rating=rating, rated_at=at)
                                   .returning(question_log.c.id)).scalar()
+            if log_id is None:  # unknown, or rated later than `at`
+                log_id = conn.execute(sa.select(question_log.c.id)
+                                      .where(question_log.c.answer_ref == ref)).scalar()
         return log_id
 
     def latest_for(self, openid: str, within_seconds: int,

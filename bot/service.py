@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ from bot.budget import TimeBudget
 from bot.kvstore import KeyValueStore
 from bot.library import Library
 from bot.links import catalogue_url, new_answer_ref
-from bot.questionlog import parse_rating
+from bot.questionlog import parse_rating, utcnow
 from bot.smalltalk import reply_to as smalltalk_reply
 from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
@@ -204,11 +205,13 @@ class BotService:
     def _rate_answer(self, ref: str, rating: str) -> None:
         """The answer's row may not be written yet (the log is written after the reply, maybe
         by another worker): then the rating waits in the shared state for `_record`. Rating
-        again after leaving it closes the gap where `_record` looked just before."""
-        if self.questions.rate_answer(ref, rating) is not None:
+        again after leaving it closes the gap where `_record` looked just before. The rating
+        keeps the moment it was given, so a waiting one never overwrites a later one."""
+        at = utcnow()
+        if self.questions.rate_answer(ref, rating, at) is not None:
             return
-        self.state.set(_pending_rating_key(ref), rating, PENDING_RATING_SECONDS)
-        if self.questions.rate_answer(ref, rating) is not None:
+        self.state.set(_pending_rating_key(ref), f"{rating} {at.isoformat()}", PENDING_RATING_SECONDS)
+        if self.questions.rate_answer(ref, rating, at) is not None:
             self.state.delete(_pending_rating_key(ref))
 
     def subscription_command(self, openid: str, text: str) -> str:
@@ -369,7 +372,8 @@ class BotService:
         ref = answer.ref
         pending = self.state.get(_pending_rating_key(ref)) if ref else None
         if ref and pending:  # rated before this row was written
-            self.questions.rate_answer(ref, pending)
+            rating, _, given = pending.partition(" ")
+            self.questions.rate_answer(ref, rating, dt.datetime.fromisoformat(given) if given else None)
             self.state.delete(_pending_rating_key(ref))
 
 

@@ -128,6 +128,29 @@ def test_words_rate_the_last_answer(app, chat):
     assert latest.rating == "unsatisfied" and latest.answered and latest.cited[0]["doc_id"] == "gz_unemp_jd"
 
 
+def test_a_rating_waiting_for_its_row_never_overwrites_a_later_one(app, chat, monkeypatch):
+    """满意 arrives before the answer's row is written (it waits in the shared state); 不满意
+    arrives, from another worker, just after the row is written and before the waiting
+    rating is applied. The later rating stands."""
+    bot, openid = app.extensions["policybot"].bot, "o_rating_race"
+    hold = threading.Event()
+    bot.after_reply.submit(hold.wait, 30)  # the log writer is busy: the answer's row waits
+    chat("失业保险金怎么申领", openid=openid)
+    assert "感谢您的评价" in chat("满意", openid=openid)["Content"]
+    record = bot.questions.record
+
+    def record_then_rated_elsewhere(*args, **kwargs):
+        logged = record(*args, **kwargs)
+        bot.feedback(openid, "unsatisfied")  # another worker, the row now there
+        return logged
+
+    monkeypatch.setattr(bot.questions, "record", record_then_rated_elsewhere)
+    hold.set()
+    bot.flush()
+    latest = app.extensions["policybot"].questions.latest_for(openid, within_seconds=600)
+    assert latest.rating == "unsatisfied"
+
+
 @pytest.mark.parametrize(("digit", "rating", "thanks"), [
     ("1", "satisfied", "感谢您的评价"), ("2", "unsatisfied", "感谢反馈"),
     ("１", "satisfied", "感谢您的评价")])

@@ -71,6 +71,9 @@ def test_rate_answer_by_its_reference_last_rating_wins(db, log):
     assert log.rate_answer("AbCdEfGh1234", "satisfied", at=T0 + dt.timedelta(minutes=1)) == rated
     assert log.rate_answer("AbCdEfGh1234", "unsatisfied", at=T0 + dt.timedelta(minutes=2)) == rated
     assert log.get(rated).rating == "unsatisfied" and log.get(other).rating is None
+    # a rating given earlier but applied late (it waited for the row) keeps the later one
+    assert log.rate_answer("AbCdEfGh1234", "satisfied", at=T0 + dt.timedelta(seconds=90)) == rated
+    assert log.get(rated).rating == "unsatisfied"
     row = next(r for r in raw_rows(db) if r["id"] == rated)
     assert row["answer_ref"] == "AbCdEfGh1234"
     assert row["rated_at"].replace(tzinfo=dt.UTC) == T0 + dt.timedelta(minutes=2)
