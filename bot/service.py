@@ -75,6 +75,7 @@ class Reading:
     follow_up: bool = False     # read together with the question that opened the topic
     same_topic: bool = False    # by itself, but answered from the previous answer's release
     note: str = ""              # 您问的是：… (only for a follow-up)
+    alone: Reading | None = None  # a follow-up's message read by itself (its fallback)
 
 
 @dataclasses.dataclass
@@ -277,6 +278,12 @@ class BotService:
             hits = [h for h in hits if h.chunk_id != previous.best_chunk] or hits
             focus = self._passages_for(text, previous.best_chunk)
         answer = self._compose(reading, hits, focus)
+        if reading.alone is not None and not answer.answered:
+            # Read with its topic, the message reached only the passage already quoted: it does
+            # not follow that answer. Said as a follow-up (您问的是：…), "nothing found" would
+            # read as if the bot had understood it; it is a question of its own.
+            reading = reading.alone
+            answer = self._compose(reading, reading.hits)
         topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else text
         release = release_of(answer.best) if answer.best else None
         self.conversations.remember(openid, text, answer.related,
@@ -299,7 +306,8 @@ class BotService:
         merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
         if not conv.follows(alone, decide(merged_text, merged_hits, self.settings.model), previous):
             return Reading(text, hits)
-        return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous))
+        return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous),
+                       alone=Reading(text, hits))
 
     def _passages_for(self, message: str, quoted: str | None) -> Callable[[str], list]:
         """release id → its passages found for `message` alone, but the one just quoted."""

@@ -145,6 +145,18 @@ def test_a_short_message_the_previous_release_does_not_cover_is_not_glued_to_it(
     assert "没有找到" in reply and "公共汽车" not in reply
 
 
+def test_a_message_the_topic_answers_only_with_the_passage_already_quoted_is_read_alone(env):
+    """Read with its topic, 「退休金涨了吗」 reaches the park passage just quoted, and nothing
+    else of that release: it is not a follow-up, and the reply must not say it was read as one
+    (您问的是：…) and then find nothing. It is read, answered (here: not) and logged alone."""
+    _, chat, _, svc = env
+    assert "第八条" in chat("老年人免费游览公园吗", openid="o_pension")
+    reply = chat("退休金涨了吗", openid="o_pension")
+    assert not reply.startswith("您问的是") and "没有找到" in reply and "公园" not in reply
+    svc.bot.flush()
+    assert logged(svc, "o_pension", "reading") == [None, None]
+
+
 @pytest.mark.parametrize("text", ["谢谢", "好的谢谢你哈 辛苦啦", "你是真人还是机器人？", "早上好呀",
                                   "好嘅明白晒，多谢晒", "👍"])
 def test_small_talk_gets_a_polite_word_and_is_not_logged(env, text):
