@@ -64,6 +64,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 from bot.config import load_wechat_config  # noqa: E402
+from bot.replies import CROWDED  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 SECRET = "bench-cluster-" + "s" * 40  # POLICYBOT_SECRET_KEY: the same on every machine
@@ -201,8 +202,8 @@ class Proxy:
 
     CONNECT_SECONDS, READ_SECONDS, CHECK_SECONDS = 1.0, 10.0, 0.25
 
-    def __init__(self, backends: list[int], retried):
-        self.backends = backends
+    def __init__(self, backends: list[int], retried, stamp: bool = True):
+        self.backends, self.stamp = backends, stamp
         self.ready = {port: True for port in backends}
         self.turn = itertools.count()
         self.retried = retried  # a multiprocessing.Value: the bench reads it
@@ -212,8 +213,9 @@ class Proxy:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
+                arrived = time.time()  # stamped as nginx does (deploy/nginx.conf): the queue counts
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, headers, reply = proxy.forward("POST", self.path, body)
+                status, headers, reply = proxy.forward("POST", self.path, body, arrived)
                 try:
                     self.send_response(status)
                     for key, value in headers:
@@ -245,13 +247,14 @@ class Proxy:
         turn = [self.backends[(first + i) % len(self.backends)] for i in range(len(self.backends))]
         return [p for p in turn if self.ready[p]] or turn
 
-    def forward(self, method: str, path: str, body: bytes):
+    def forward(self, method: str, path: str, body: bytes, arrived: float):
         for port in self.order() * 2:
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=self.CONNECT_SECONDS)
                 connection.connect()
                 connection.sock.settimeout(self.READ_SECONDS)
-                connection.request(method, path, body, {"Content-Type": "text/xml"})
+                stamped = {"X-Request-Start": f"t={arrived:.3f}"} if self.stamp else {}
+                connection.request(method, path, body, {"Content-Type": "text/xml", **stamped})
                 response = connection.getresponse()
                 return response.status, response.getheaders(), response.read()
             except (OSError, http.client.HTTPException):
@@ -261,8 +264,8 @@ class Proxy:
         return 502, [], b"bad gateway"
 
 
-def _serve_proxy(backends: list[int], connection, retried) -> None:
-    proxy = Proxy(backends, retried)
+def _serve_proxy(backends: list[int], connection, retried, stamp: bool) -> None:
+    proxy = Proxy(backends, retried, stamp)
     connection.send(proxy.port)
     threading.Event().wait()
 
@@ -271,11 +274,11 @@ class ProxyProcess:
     """The proxy in a process of its own: in the bench's process it would share one GIL with
     the 256 threads playing WeChat."""
 
-    def __init__(self, backends: list[int]):
+    def __init__(self, backends: list[int], stamp: bool = True):
         context = multiprocessing.get_context("spawn")
         self._retried = context.Value("i", 0)
         parent, child = context.Pipe()
-        self.process = context.Process(target=_serve_proxy, args=(backends, child, self._retried),
+        self.process = context.Process(target=_serve_proxy, args=(backends, child, self._retried, stamp),
                                        daemon=True)
         self.process.start()
         self.port = parent.recv()
@@ -473,7 +476,7 @@ def saturate(port: int, wechat: WeChat, asked: list[str], clients: int, seconds:
             took, text, code = wechat.deliver(port, f"o_sat_{n:06d}", asked[n % len(asked)], n)
             with lock:
                 done[0] += code == 200
-                answered[0] += bool(text)
+                answered[0] += bool(text) and text != CROWDED  # asked to send it again: not answered
                 latencies.append(took)
     started = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -507,6 +510,8 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--saturation-seconds", type=float, default=20.0)
     parser.add_argument("--keep", action="store_true", help="keep the work directory and the schema")
+    parser.add_argument("--no-request-start", action="store_true",
+                        help="the proxy does not stamp X-Request-Start: no question is shed")
     options = parser.parse_args()
 
     import redis
@@ -564,13 +569,13 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
         "AUDIT_KEY": AUDIT_KEY, "SECRET_KEY": SECRET})}
 
     # 2. The steady run, with a publication and a kill in the middle.
-    proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]])
+    proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]], stamp=not options.no_request_start)
     results, events, wall, deliveries = steady_run(options, cluster, proxy, wechat, asked, app_box)
     report_steady(options, results, events, wall, deliveries, proxy, database_url)
     proxy.close()
 
     # 3. Saturation through the proxy.
-    proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]])
+    proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]], stamp=not options.no_request_start)
     rate, answered, done, latencies = saturate(proxy.port, wechat, asked, 16, options.saturation_seconds,
                                                300000)
     print(f"saturation (16 clients, closed loop, {options.saturation_seconds:.0f} s, both instances): "
@@ -610,7 +615,11 @@ def report_steady(options, results, events, wall, deliveries, proxy, database_ur
     # Lost: no delivery of the message got a 200 (an empty 200, `success`, means the answer
     # follows: kept for the user's next message or sent as a customer-service message).
     lost = [i for i, replies in results.items() if not any(code == 200 for *_, code in replies)]
-    answered = sum(1 for replies in results.values() if any(text for _, _, text, _ in replies))
+    # Asked to send it again: the question reached an instance with too little of its budget
+    # left (the proxy's X-Request-Start) and was not searched (bot.service.MIN_BUDGET_SHARE).
+    crowded = sum(1 for replies in results.values() if any(text == CROWDED for _, _, text, _ in replies))
+    answered = sum(1 for replies in results.values()
+                   if any(text and text != CROWDED for _, _, text, _ in replies))
     mismatched = [i for i, replies in results.items()
                   if len({text for _, _, text, _ in replies if text}) > 1]
     slow = sum(took > 4.5 for took in times)
@@ -623,7 +632,7 @@ def report_steady(options, results, events, wall, deliveries, proxy, database_ur
     print(f"steady run: {options.messages} messages, {deliveries} deliveries at {options.rate:.0f} msg/s "
           f"over {wall:.1f} s: replies p50 {statistics.median(times) * 1000:.0f} ms, p99 "
           f"{percentile(times, 0.99) * 1000:.0f} ms, max {max(times):.2f} s; answered in the reply "
-          f"{answered}, lost {len(lost)}, "
+          f"{answered}, asked to send it again {crowded}, lost {len(lost)}, "
           f"processed twice {twice} ({logged} in the question log), different replies to one message "
           f"{len(mismatched)}, replies over 4.5 s {slow}, non-200 {errors}; proxy retries to the other "
           f"instance {proxy.retried}; {load()}", flush=True)

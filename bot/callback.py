@@ -63,8 +63,10 @@ class Callback:
         return CallbackResponse(200, echostr)
 
     # -- POST: a message ------------------------------------------------------------------------
-    def receive(self, args, body: bytes) -> CallbackResponse:
-        deadline = self.monotonic() + self.budget_seconds
+    def receive(self, args, body: bytes, queued: float = 0.0) -> CallbackResponse:
+        """`queued`: seconds the request already waited before this process began it (the
+        front proxy's stamp, bot.web.queueing); they count against the reply's budget."""
+        deadline = self.monotonic() - queued + self.budget_seconds
         try:
             timestamp, nonce = self._authenticate(args)
             fields, replay_key = self._open(args, body, timestamp, nonce)

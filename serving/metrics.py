@@ -102,6 +102,12 @@ def _callback_metrics(callback, pid: str):
                                "delivery of the same message (retries)", labels=["pid"])
     hits.add_metric([pid], float(callback.duplicates))
     yield hits
+    shed = CounterMetricFamily("policybot_callback_shed", "Questions not searched because they "
+                               "reached the bot with too little of the time budget left (a burst's "
+                               "queue, X-Request-Start): the user was asked to send them again",
+                               labels=["pid"])
+    shed.add_metric([pid], float(callback.bot.shed))
+    yield shed
 
 
 def _outbox_depth(db) -> GaugeMetricFamily:

@@ -3,12 +3,16 @@ answer follows as exactly one customer-service message (certified 服务号) or 
 user's next message (uncertified)."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
+import pytest
 from test_bot_fakes import FakeSearch, bot_config, late_deliveries, world_hits
 
+from bot import replies
 from bot.callback_client import WeChatSender, text_xml
+from bot.web.queueing import queued_seconds
 
 CS_PATH = "/cgi-bin/message/custom/send"
 
@@ -119,3 +123,59 @@ def test_a_late_answer_finishing_while_the_process_exits_is_still_kept(tmp_path)
     restarted = create_app(config).test_client()  # the next process, same instance
     later = sender.reply_text(sender.post(restarted, text_xml("o_exiting", "目录", msg_id=2)))
     assert later.startswith("您上一个问题的答复：\n") and "失业保险金" in later
+
+
+def _queued_app(tmp_path):
+    from server import create_app
+
+    search = FakeSearch(world_hits())
+    app = create_app(bot_config(tmp_path, search, BOT_TIME_BUDGET=4))
+    return app, search, WeChatSender.from_app(app), app.test_client()
+
+
+def test_a_question_that_waited_out_its_budget_in_the_queues_is_not_searched(tmp_path):
+    """Stamped by the front proxy 3.8 s before the app began it (a burst's queue): with 0.2 s
+    of its 4 s left the question is not searched; the user is asked to send it again, WeChat's
+    retry gets the same reply, nothing is logged as an unanswered question, /metrics counts it."""
+    app, search, sender, client = _queued_app(tmp_path)
+    args, body = sender.signed_request(text_xml("o_queued", "失业保险金怎么申领", msg_id=7))
+    stamp = {"X-Request-Start": f"t={time.time() - 3.8:.3f}"}
+    first = sender.reply_text(client.post("/wechat", query_string=args, data=body, headers=stamp))
+    retry = sender.reply_text(client.post("/wechat", query_string=args, data=body))
+    assert first == retry == replies.CROWDED and search.calls == 0
+    svc = app.extensions["policybot"]
+    svc.bot.flush()
+    assert svc.questions.latest_for("o_queued", within_seconds=600) is None
+    assert re.search(r"^policybot_callback_shed_total\{pid=\"\d+\"\} 1\.0$",
+                     client.get("/metrics").get_data(as_text=True), re.M)
+    # the user sends it again, now without a queue: answered
+    args, body = sender.signed_request(text_xml("o_queued", "失业保险金怎么申领", msg_id=8))
+    assert "失业保险金" in sender.reply_text(client.post("/wechat", query_string=args, data=body))
+    assert search.calls == 1
+
+
+@pytest.mark.parametrize("stamp", [
+    lambda now: f"t={now - 1:.3f}",                 # nginx's ${msec}: 1 s in the queue
+    lambda now: str(int((now - 1) * 1000)),          # milliseconds
+    lambda now: str(int((now - 1) * 1_000_000)),     # microseconds
+    lambda now: f"t={now - 3600:.3f}",               # an hour: the proxy's clock is off
+    lambda now: f"t={now + 5:.3f}",                  # the future: the same
+    lambda now: "soon", lambda now: "t=inf", lambda now: "t=nan", lambda now: ""])
+def test_a_question_with_time_left_or_an_unbelievable_stamp_is_answered(tmp_path, stamp):
+    app, search, sender, client = _queued_app(tmp_path)
+    args, body = sender.signed_request(text_xml("o_stamped", "失业保险金怎么申领", msg_id=9))
+    reply = sender.reply_text(client.post("/wechat", query_string=args, data=body,
+                                          headers={"X-Request-Start": stamp(time.time())}))
+    assert reply != replies.CROWDED and "失业保险金" in reply and search.calls == 1
+
+
+NOW = 1_764_000_000.25  # 2025-11-24, a realistic Unix time: the units are told apart by size
+
+
+@pytest.mark.parametrize(("header", "waited"), [
+    (f"t={NOW - 1.75:.3f}", 1.75), (str(int((NOW - 1.75) * 1000)), 1.75),
+    (str(int((NOW - 1.75) * 1_000_000)), 1.75), (f" t={NOW - 0.5:.3f} ", 0.5),
+    (f"t={NOW + 0.5:.3f}", 0.0), (f"t={NOW - 70:.3f}", 0.0),
+    (None, 0.0), ("t=", 0.0), ("t=1e400", 0.0), ("today", 0.0)])
+def test_the_proxy_stamp_is_read_in_seconds_milliseconds_or_microseconds(header, waited):
+    assert queued_seconds(header, NOW) == pytest.approx(waited, abs=1e-3)

@@ -3,11 +3,13 @@ in bot.callback; this view caps the body and maps the result to an HTTP response
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot.callback import MAX_BODY_BYTES
+from bot.web.queueing import HEADER, queued_seconds
 
 bp = Blueprint("wechat", __name__)
 log = logging.getLogger("policybot.bot")
@@ -32,4 +34,5 @@ def wechat():
 def _receive(callback):
     request.max_content_length = MAX_BODY_BYTES  # SECURITY.md item 2: 413 above 64 KiB
     body = request.get_data(cache=False)
-    return callback.receive(request.args, body)
+    return callback.receive(request.args, body,
+                            queued=queued_seconds(request.headers.get(HEADER), time.time()))
