@@ -373,6 +373,8 @@ def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: l
             futures.append(pool.submit(send, index, delivery))
         concurrent.futures.wait(futures)
     wall = time.monotonic() - started
+    # what each instance still has to write after its replies (question log): lost to a kill
+    events["backlog"] = {n: cluster.metric(n, "policybot_bot_bookkeeping_backlog") for n in ("a", "b")}
     for thread in side:
         thread.join()
     return results, events, wall, len(plan)
@@ -641,6 +643,10 @@ def report_steady(options, results, events, wall, deliveries, proxy, database_ur
         tried = ", ".join(f"#{d} sent at {sent.get((index, d), 0):.1f} s took {took:.1f} s status {code}"
                           for d, took, _, code in sorted(results[index]))
         print(f"  lost message {index}: {tried}", flush=True)
+    backlog = events.get("backlog") or {}
+    print("bookkeeping not yet written when the last reply came back: "
+          + ", ".join(f"instance {n.upper()} {backlog[n]:.0f}" if backlog.get(n) is not None
+                      else f"instance {n.upper()} unknown" for n in ("a", "b")), flush=True)
     publish = events.get("publish") or {}
     lags = events.get("lags") or {}
     call = publish.get("publish_seconds", float("nan")) * 1000

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 
@@ -109,6 +110,8 @@ class BotService:
         # Bookkeeping that need not delay the reply (question log, the customer-service window)
         # runs after it, in order, on one thread; `flush()` waits for it.
         self.after_reply = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bot-after")
+        self.backlog = 0  # bookkeeping queued and not yet done (/metrics: a log falling behind)
+        self._backlog_lock = threading.Lock()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the bookkeeping queued so far is done (tests, shutdown)."""
@@ -120,10 +123,17 @@ class BotService:
                 work()
             except Exception:
                 log.exception("after-reply bookkeeping failed")
+            finally:
+                self._count_backlog(-1)
+        self._count_backlog(+1)
         try:
             self.after_reply.submit(guarded)
         except RuntimeError:  # the process is exiting: a late answer finishing now still counts
             guarded()
+
+    def _count_backlog(self, change: int) -> None:
+        with self._backlog_lock:
+            self.backlog += change
 
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, fields: dict[str, str], deadline: float | None = None) -> Outcome:

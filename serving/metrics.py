@@ -108,6 +108,9 @@ def _callback_metrics(callback, pid: str):
                                labels=["pid"])
     shed.add_metric([pid], float(callback.bot.shed))
     yield shed
+    yield _gauge("policybot_bot_bookkeeping_backlog", "Question-log rows and customer-service "
+                 "window updates queued after their replies and not yet written (lost if the "
+                 "process is killed)", callback.bot.backlog, pid)
 
 
 def _outbox_depth(db) -> GaugeMetricFamily:

@@ -179,3 +179,25 @@ NOW = 1_764_000_000.25  # 2025-11-24, a realistic Unix time: the units are told 
     (None, 0.0), ("t=", 0.0), ("t=1e400", 0.0), ("today", 0.0)])
 def test_the_proxy_stamp_is_read_in_seconds_milliseconds_or_microseconds(header, waited):
     assert queued_seconds(header, NOW) == pytest.approx(waited, abs=1e-3)
+
+
+def test_metrics_show_the_bookkeeping_still_to_write_after_the_replies(tmp_path):
+    """The question log and the customer-service window are written after the reply, on one
+    thread: while it is held, what waits shows in /metrics (what a kill would lose), then 0."""
+    app, _, sender, client = _queued_app(tmp_path)
+    bot = app.extensions["policybot"].bot
+    hold = threading.Event()
+    bot._later(lambda: hold.wait(30))  # the bookkeeping thread is busy
+    args, body = sender.signed_request(text_xml("o_backlog", "失业保险金怎么申领", msg_id=11))
+    assert "失业保险金" in sender.reply_text(client.post("/wechat", query_string=args, data=body))
+
+    def backlog() -> float:
+        found = re.search(r"^policybot_bot_bookkeeping_backlog\{pid=\"\d+\"\} ([0-9.]+)$",
+                          client.get("/metrics").get_data(as_text=True), re.M)
+        assert found
+        return float(found.group(1))
+    waiting = backlog()
+    hold.set()
+    bot.flush()
+    assert waiting >= 2 and backlog() == 0  # the hold, the question's log row (and the window)
+    assert app.extensions["policybot"].questions.latest_for("o_backlog", within_seconds=600)
