@@ -17,7 +17,6 @@ import secrets
 import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from flask.cli import with_appcontext
 
 from bot.web import bounds
 from commands.content import load_demo_if_empty
+from commands.services import Services
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
 from policies.validity import DEFAULT_TIMEZONE
@@ -173,12 +173,12 @@ def _persistent_secret(data_dir: pathlib.Path) -> str:
     return path.read_text().strip()
 
 
-def _services(app: Flask) -> types.SimpleNamespace:
-    """The collaborators views and commands use, built once per process."""
+def _services(app: Flask) -> Services:
+    """The collaborators views and commands use, built once per process (commands.services)."""
     db = Database(app.config["DATABASE_URL"])
     if app.config["MIGRATE"]:
         db.upgrade()
-    return types.SimpleNamespace(db=db, releases=Releases(db, Hooks()), config=app.config)
+    return Services(db=db, releases=Releases(db, Hooks()), config=app.config)
 
 
 def upgrade_database(test_config: dict | None = None) -> str:

@@ -14,6 +14,7 @@ import pathlib
 import re
 import sys
 import threading
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
@@ -25,13 +26,15 @@ from bot.callback import Callback
 from bot.callback_client import throwaway_config
 from bot.config import load_wechat_config
 from bot.dedupe import CLAIM_SECONDS, Deliveries
-from bot.kvstore import store_for
+from bot.kvstore import KeyValueStore, store_for
 from bot.library import Library
 from bot.menu import Menu, MenuError, load_menu
 from bot.push.links import profile_url
 from bot.replay import ReplayCache
 from bot.service import BotService, BotSettings
 from bot.web import pages, wechat
+from bot.wechat_api import PolicyBotWeChatClient
+from commands.services import Services
 from policies.validity import DEFAULT_TIMEZONE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -44,12 +47,12 @@ def init_app(app: Flask) -> None:
     wechat_config = load_wechat_config(app.config)  # raises: refuse to start on a bad secret
     svc = app.extensions["policybot"]
     svc.wechat_config = wechat_config
-    svc.bot_state = store_for(svc.db, app.config.get("REDIS_URL"))
+    state = svc.bot_state = store_for(svc.db, app.config.get("REDIS_URL"))
     svc.menu = _menu(app.config)
-    svc.bot = _bot_service(app, svc)
-    svc.callback = _callback(app, svc, wechat_config) if wechat_config else None
+    bot = svc.bot = _bot_service(app, svc, state)
+    svc.callback = _callback(app, state, bot, wechat_config) if wechat_config else None
     # The simulator signs with made-up secrets when no account is configured; /wechat stays off.
-    svc.simulator_callback = svc.callback or _callback(app, svc, throwaway_config(
+    svc.simulator_callback = svc.callback or _callback(app, state, bot, throwaway_config(
         app.config["PUBLIC_URL"], app.config.get("WECHAT_ACCOUNT") or "subscription"))
     if wechat_config is None:
         app.logger.warning("WeChat callback disabled until POLICYBOT_WECHAT_TOKEN, _APPID, "
@@ -88,7 +91,7 @@ def _redact_access_log() -> None:
         logger.addFilter(_RedactOpenid())
 
 
-def _bot_service(app: Flask, svc) -> BotService:
+def _bot_service(app: Flask, svc: Services, state: KeyValueStore) -> BotService:
     config = app.config
     settings = BotSettings(
         public_url=config["PUBLIC_URL"].rstrip("/"),  # server.load_config always sets it
@@ -101,7 +104,7 @@ def _bot_service(app: Flask, svc) -> BotService:
     search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
     return BotService(
         search=search, library=Library(svc.db),
-        state=svc.bot_state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
+        state=state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
         settings=settings, subscribers=_Late(svc, "subscribers"), questions=_Late(svc, "questions"),
         send_customer_message=lambda openid, text: _send_customer_message(svc, openid, text),
         template_event_handler=lambda fields: _template_event(svc, fields),
@@ -128,22 +131,22 @@ def _answer_model(config) -> AnswerModel:
     return model.with_threshold(threshold)
 
 
-def _callback(app: Flask, svc, wechat_config) -> Callback:
+def _callback(app: Flask, state: KeyValueStore, bot: BotService, wechat_config) -> Callback:
     claim = float(app.config.get("BOT_CLAIM_SECONDS", CLAIM_SECONDS))
-    deliveries = Deliveries(svc.bot_state, claim_seconds=claim)
-    return Callback(wechat_config, ReplayCache(svc.bot_state), deliveries, svc.bot,
+    deliveries = Deliveries(state, claim_seconds=claim)
+    return Callback(wechat_config, ReplayCache(state), deliveries, bot,
                     budget_seconds=float(app.config.get("BOT_TIME_BUDGET", 4.0)))
 
 
-def _search(svc, query: str, **kw):
-    search = getattr(svc, "search", None)
+def _search(svc: Services, query: str, **kw):
+    search = svc.search
     return search.search(query, **kw) if search is not None else []
 
 
 class _Late:
     """A collaborator another feature attaches to the services (maybe after this one)."""
 
-    def __init__(self, svc, name: str):
+    def __init__(self, svc: Services, name: str):
         self._svc, self._name = svc, name
 
     def __bool__(self) -> bool:
@@ -159,21 +162,21 @@ class _Late:
 _clients = threading.local()
 
 
-def _wechat_client(svc):
+def _wechat_client(make: Callable[[], PolicyBotWeChatClient]) -> PolicyBotWeChatClient:
     """The WeChat API client (bot.wechat_api), made once per thread (its token store is shared)."""
     if getattr(_clients, "client", None) is None:
-        _clients.client = svc.wechat()
+        _clients.client = make()
     return _clients.client
 
 
-def _send_customer_message(svc, openid: str, text: str) -> bool:
+def _send_customer_message(svc: Services, openid: str, text: str) -> bool:
     """The late answer as ONE customer-service message; False (keep it) when not possible."""
-    if getattr(svc, "wechat", None) is None or getattr(svc, "subscribers", None) is None:
+    if svc.wechat is None or svc.subscribers is None:
         return False
     from bot.wechat_api import CustomerService, QuotaExhausted
 
     try:
-        CustomerService(_wechat_client(svc), svc.subscribers).send_text(openid, text)
+        CustomerService(_wechat_client(svc.wechat), svc.subscribers).send_text(openid, text)
         return True
     except QuotaExhausted:  # 45015/45047 or 5 used: no retry loop, keep it for the next message
         return False
@@ -182,7 +185,7 @@ def _send_customer_message(svc, openid: str, text: str) -> bool:
         return False
 
 
-def _template_event(svc, fields: dict) -> None:
+def _template_event(svc: Services, fields: dict) -> None:
     from bot.push.outbox import handle_template_job_finished
 
     msg_id = fields.get("MsgID") or fields.get("MsgId") or ""
@@ -264,7 +267,7 @@ def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, wr
         click.echo(f"model written to {write_to}")
 
 
-def _releases(svc) -> dict[str, str]:
+def _releases(svc: Services) -> dict[str, str]:
     from policies import store
 
     with svc.db.read() as conn:

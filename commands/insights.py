@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
+from commands.services import Services
 from insights import tasks as task_rules
 from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
@@ -47,10 +48,11 @@ def init_app(app: Flask) -> None:
     config = app.config
     retention = int(config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     svc.questions = QuestionLog(svc.db, config["SECRET_KEY"], retention_days=retention)
-    svc.insights = Insights(svc.db, config.get("TIMEZONE", DEFAULT_TIMEZONE), _rules(config),
-                            embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc),
-                            nearest=lambda: _nearest(svc))
-    _consume_publications(app, svc)
+    insights = Insights(svc.db, config.get("TIMEZONE", DEFAULT_TIMEZONE), _rules(config),
+                        embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc),
+                        nearest=lambda: _nearest(svc))
+    svc.insights = insights
+    _consume_publications(app, svc, insights)
     warm_every = int(config.get("INSIGHTS_WARM_SECONDS", DEFAULT_WARM_SECONDS))
     if warm_every > 0 and not app.testing:
         _start_warming(svc.insights, warm_every)
@@ -58,18 +60,18 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(insights_cli)
 
 
-def _consume_publications(app: Flask, svc) -> None:
+def _consume_publications(app: Flask, svc: Services, insights: Insights) -> None:
     """Task re-checks as the durable consumer `insights` of the release events: its position,
     attempts and last error live in the database (the release page shows them), a failure is
     retried with back-off, and whichever worker holds the lease does the work. A thread runs
     it every INSIGHTS_CONSUMER_SECONDS (1 s; woken at once by this process's publications);
     with 0 (tests by default) the publication's hook runs it before the request returns."""
     def handle(event) -> None:
-        search = getattr(svc, "search", None)
+        search = svc.search
         if (search is not None and hasattr(search, "catch_up") and event.kind == "published"
                 and task_rules.linked_to(svc.db, event.document_ids)):
             search.catch_up(event.id)  # this process's index has what the event published
-        svc.insights.handle_event(event)
+        insights.handle_event(event)
 
     consumer = events.Consumer(svc.db, CONSUMER, handle, start_at_latest=True)
     svc.insights_consumer = consumer
@@ -83,7 +85,9 @@ def _consume_publications(app: Flask, svc) -> None:
         runner.start()
         svc.releases.hooks.published.append(lambda infos: runner.wake())
     else:
-        svc.releases.hooks.published.append(lambda infos: consumer.run_once())
+        def recheck_now(infos) -> None:
+            consumer.run_once()
+        svc.releases.hooks.published.append(recheck_now)
 
 
 def _start_warming(service: Insights, every: int) -> None:
@@ -108,18 +112,18 @@ def _rules(config) -> task_rules.TaskPolicy:
         cosine=float(config.get("INSIGHTS_GROUP_COSINE", DEFAULT_COSINE)))
 
 
-def _embedder(svc):
+def _embedder(svc: Services):
     """The index's query embedder (cached per process), when the search service is there."""
-    search = getattr(svc, "search", None)
+    search = svc.search
     if search is None or not hasattr(search, "embed_queries"):
         return None
     return EMBEDDINGS.wrap(search.embed_queries, owner=search)
 
 
-def _answerer(svc):
+def _answerer(svc: Services):
     """The documents the bot would answer a question from (its own answer decision), once
     the index has taken in the latest publication."""
-    search, bot = getattr(svc, "search", None), getattr(svc, "bot", None)
+    search, bot = svc.search, svc.bot
     if search is None or bot is None:
         return None
 
@@ -130,9 +134,9 @@ def _answerer(svc):
     return answers
 
 
-def _nearest(svc):
+def _nearest(svc: Services):
     """The search's best document for a question, however weak (to route a task)."""
-    search = getattr(svc, "search", None)
+    search = svc.search
     if search is None or not hasattr(search, "search"):
         return None
     return lambda question: [hit.doc_id for hit in search.search(question, 1)]

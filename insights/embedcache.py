@@ -19,7 +19,7 @@ class EmbedCache:
         self._owner = None
         self._lock = threading.Lock()
 
-    def wrap(self, embed: Callable[[Sequence[str]], np.ndarray], owner=None):
+    def wrap(self, embed: Callable[[list[str]], np.ndarray], owner=None):
         """`embed` with the cache in front; a new `owner` (another embedder) empties it."""
         with self._lock:
             if owner is not self._owner:

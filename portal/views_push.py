@@ -72,14 +72,14 @@ def _decided(decision: str) -> str:
 
 def _sender():
     svc = services()
-    configured = getattr(svc, "wechat", None) is not None and not svc.push.missing_setting()
+    configured = svc.wechat is not None and not svc.push.missing_setting()
     return sender_state(svc.db, configured=configured)
 
 
 def _missing() -> list[str]:
     """The settings without which nothing is sent, for the sender's statement."""
     svc = services()
-    missing = [] if getattr(svc, "wechat", None) is not None else \
+    missing = [] if svc.wechat is not None else \
         ["POLICYBOT_WECHAT_APPID", "POLICYBOT_WECHAT_APPSECRET"]
     key = svc.push.missing_setting()
     return missing + ([f"POLICYBOT_{key}"] if key else [])

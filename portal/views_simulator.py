@@ -29,7 +29,7 @@ SHOWN = {"transfer_customer_service": "（已转接人工客服）"}
 @staff_required()
 def simulator_page():
     svc = services()
-    menu = getattr(svc, "menu", None)
+    menu = svc.menu
     return render_template("portal/simulator.html", configured=svc.callback is not None,
                            safe_mode=_callback(svc).config.safe_mode,
                            menu=menu.wechat_payload["button"] if menu else [],

@@ -63,8 +63,8 @@ class _State:
     def collect(self):
         svc = self.app.extensions["policybot"]
         pid = str(os.getpid())
-        yield from _index_metrics(getattr(svc, "search", None), pid)
-        yield from _callback_metrics(getattr(svc, "callback", None), pid)
+        yield from _index_metrics(svc.search, pid)
+        yield from _callback_metrics(svc.callback, pid)
         yield _outbox_depth(svc.db)
 
 

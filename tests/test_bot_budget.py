@@ -20,11 +20,11 @@ CS_PATH = "/cgi-bin/message/custom/send"
 def _wire_push(app):
     """The subscribers and the WeChat client, when the push feature is not registered in FEATURES."""
     svc = app.extensions["policybot"]
-    if getattr(svc, "subscribers", None) is None:
+    if svc.subscribers is None:
         from bot.subscribers import Subscribers
 
         svc.subscribers = Subscribers(svc.db)
-    if getattr(svc, "wechat", None) is None:
+    if svc.wechat is None:
         from bot.wechat_api import make_client
 
         svc.wechat = lambda: make_client(app.config, svc.db)

@@ -69,7 +69,7 @@ def test_create_menu_calls_wechat_once_with_a_valid_menu(tmp_path, fake_wechat):
         }
     )
     svc = app.extensions["policybot"]
-    if getattr(svc, "wechat", None) is None:  # the push feature not registered
+    if svc.wechat is None:  # the push feature not registered
         from bot.wechat_api import make_client
 
         svc.wechat = lambda: make_client(app.config, svc.db)

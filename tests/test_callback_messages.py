@@ -22,7 +22,7 @@ slot, search = slot_fixtures()  # search: each test's own retriever in the modul
 def app(tmp_path_factory, slot):
     for app in bot_app(tmp_path_factory.mktemp("msgs"), slot):
         svc = app.extensions["policybot"]
-        if getattr(svc, "subscribers", None) is None:  # the push feature not registered
+        if svc.subscribers is None:  # the push feature not registered
             from bot.subscribers import Subscribers
 
             svc.subscribers = Subscribers(svc.db)

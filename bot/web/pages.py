@@ -106,12 +106,11 @@ def feedback(doc_id: str):
     if rating not in RATINGS:
         return _feedback_error(page, ref, "bad_rating")
     svc = current_app.extensions["policybot"]
-    questions = getattr(svc, "questions", None)
+    questions = svc.questions
     if questions is None:
         return _feedback_error(page, None, "off")
-    flush = getattr(getattr(svc, "bot", None), "flush", None)
-    if flush is not None:
-        flush()  # the answer being rated may still be queued for the log
+    if svc.bot is not None:
+        svc.bot.flush()  # the answer being rated may still be queued for the log
     if questions.rate_answer(ref, rating) is None:
         return _feedback_error(page, None, "unknown_ref")
     target = url_for("h5.policy", doc_id=doc_id) + "?" + urlencode({ANSWER_REF_PARAM: ref, "rated": 1})
