@@ -10,13 +10,15 @@ answer), and ends with one numbered menu: 1 满意 / 2 不满意, then one or tw
 numbered from RELATED_FIRST_NUMBER. Plain text within REPLY_LIMIT_BYTES, cut only between
 characters and never in a link. When the decision finds nothing it says so and offers a human;
 releases that fell short of the operating point but are at least RELATED_SHARE of it probable
-are offered under the same numbers, as documents that may concern the question (not as its
-answer): a resident whose wording the decision could not trust still finds the right page.
+(or, when none is, the best few that are so together) are offered under the same numbers, as
+documents that may concern the question (not as its answer): a resident whose wording the
+decision could not trust still finds the right page.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 from bot import links
@@ -36,6 +38,11 @@ TRANSFER_LINE = "回复「转人工」联系工作人员。"
 MIN_PASSAGE_BYTES = 240
 EXPLAINS_BONUS = 0.1     # coverage an interpretation or FAQ answer may lack and still be quoted first
 RELATED_SHARE = 0.5      # a related document is at least this share of the operating point probable
+# Offered together: when no release alone reaches RELATED_SHARE, the best TOGETHER_COUNT may
+# together (the chance that one of them is right, 1 − Π(1 − p)); then those of them at least
+# TOGETHER_SHARE of the operating point probable are offered.
+TOGETHER_COUNT = 3
+TOGETHER_SHARE = 0.25
 SUGGESTED_HEADING = "以下文件可能与您的问题有关，但不一定能回答（回复序号查看要点）："
 
 
@@ -127,10 +134,17 @@ def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tupl
 
 def suggested_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:
     """When nothing is answered: the releases at least RELATED_SHARE of the operating point
-    probable, most probable first (their passage chosen as an answer's would be)."""
+    probable, most probable first (their passage chosen as an answer's would be). When none is
+    but the best few are together (TOGETHER_COUNT): a question that an FAQ, a regulation and a
+    law each partly answer (「失业金怎么领」) splits its probability among them, and offering
+    them beats suggesting topics."""
     floor = ctx.model.threshold * RELATED_SHARE
-    return tuple(_related(choose_passage(c), ctx) for c in decision.ranked
-                 if c.probability >= floor)[:MAX_RELATED]
+    offered = [c for c in decision.ranked if c.probability >= floor]
+    if not offered:
+        best = decision.ranked[:TOGETHER_COUNT]
+        if 1.0 - math.prod(1.0 - c.probability for c in best) >= floor:
+            offered = [c for c in best if c.probability >= ctx.model.threshold * TOGETHER_SHARE]
+    return tuple(_related(choose_passage(c), ctx) for c in offered[:MAX_RELATED])
 
 
 def _related(hit: Hit, ctx: AnswerContext) -> Related:

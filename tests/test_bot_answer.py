@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, coverage_model, doc, hit_of, world_hits
 
-from bot.answer import AnswerContext, compose_answer, related_passage_text
+from bot.answer import AnswerContext, compose_answer, related_passage_text, suggested_documents
+from bot.answerability import Candidate, Decision
 from bot.textlimit import URL, cut_to_bytes, utf8_len
 from policies.status import Validity
 
@@ -186,3 +187,26 @@ def test_cut_never_splits_a_character_or_a_url(prefix, limit):
     assert utf8_len(cut) <= limit
     urls = re.findall(r"https?://\S*", cut)
     assert all(u.startswith("https://zc.example.gov.cn/p/%E7%AC%AC#a-1") for u in urls if "zc.example" in u)
+
+
+def _weak(document, probability: float) -> Candidate:
+    return Candidate(document.id, (hit_of(document, document.text.splitlines()[0]),), {}, probability)
+
+
+def test_releases_each_too_weak_are_offered_when_together_they_are_not():
+    """「失业金怎么领」: an FAQ, a regulation and a law each answer part of it, so each is short
+    even of half the operating point (0.65 → 0.325). Together (1 − Π(1 − p) = 0.50) they are
+    offered, each at least a quarter of the operating point probable (0.1625); one weak release
+    alone, or several that together stay short, are not."""
+    model = coverage_model(threshold=0.65)
+    context = AnswerContext(public_url=PUBLIC, model=model)
+    faq = doc("d_faq", title="失业保险常见问题", text="问：怎么领取失业保险金？\n")
+    rules = doc("d_rules", title="失业保险条例", text="第十四条 符合条件的失业人员可以领取失业保险金。\n")
+    law = doc("d_law", title="社会保险法", text="第四十五条 失业人员领取失业保险金的条件。\n")
+    together = Decision(None, (_weak(faq, 0.27), _weak(rules, 0.21), _weak(law, 0.13)))
+    assert [r.doc_id for r in suggested_documents(together, context)] == ["d_faq", "d_rules"]
+    assert suggested_documents(Decision(None, (_weak(faq, 0.3),)), context) == ()
+    short = Decision(None, (_weak(faq, 0.15), _weak(rules, 0.1), _weak(law, 0.05)))
+    assert suggested_documents(short, context) == ()
+    strong = Decision(None, (_weak(faq, 0.4), _weak(rules, 0.2)))  # one alone is enough: as before
+    assert [r.doc_id for r in suggested_documents(strong, context)] == ["d_faq"]
