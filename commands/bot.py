@@ -102,11 +102,12 @@ def _bot_service(app: Flask, svc: Services, state: KeyValueStore) -> BotService:
         subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))
     # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default the index's.
     search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
+    clients = threading.local()  # this app's WeChat API client, one per thread (_wechat_client)
     return BotService(
         search=search, library=Library(svc.db),
         state=state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
         settings=settings, subscribers=_Late(svc, "subscribers"), questions=_Late(svc, "questions"),
-        send_customer_message=lambda openid, text: _send_customer_message(svc, openid, text),
+        send_customer_message=lambda openid, text: _send_customer_message(svc, clients, openid, text),
         template_event_handler=lambda fields: _template_event(svc, fields),
         profile_link=lambda openid: profile_url(config, svc.subscribers, openid))
 
@@ -159,24 +160,23 @@ class _Late:
         return getattr(target, attr)
 
 
-_clients = threading.local()
+def _wechat_client(clients: threading.local,
+                   make: Callable[[], PolicyBotWeChatClient]) -> PolicyBotWeChatClient:
+    """The app's WeChat API client (bot.wechat_api), made once per thread (its token store is
+    shared); `clients` belongs to the app, so another app in the same thread gets its own."""
+    if getattr(clients, "client", None) is None:
+        clients.client = make()
+    return clients.client
 
 
-def _wechat_client(make: Callable[[], PolicyBotWeChatClient]) -> PolicyBotWeChatClient:
-    """The WeChat API client (bot.wechat_api), made once per thread (its token store is shared)."""
-    if getattr(_clients, "client", None) is None:
-        _clients.client = make()
-    return _clients.client
-
-
-def _send_customer_message(svc: Services, openid: str, text: str) -> bool:
+def _send_customer_message(svc: Services, clients: threading.local, openid: str, text: str) -> bool:
     """The late answer as ONE customer-service message; False (keep it) when not possible."""
     if svc.wechat is None or svc.subscribers is None:
         return False
     from bot.wechat_api import CustomerService, QuotaExhausted
 
     try:
-        CustomerService(_wechat_client(svc.wechat), svc.subscribers).send_text(openid, text)
+        CustomerService(_wechat_client(clients, svc.wechat), svc.subscribers).send_text(openid, text)
         return True
     except QuotaExhausted:  # 45015/45047 or 5 used: no retry loop, keep it for the next message
         return False

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from fake_wechat import FakeWeChat
 from test_bot_fakes import FakeSearch, bot_config, late_deliveries, world_hits
 
 from bot import replies
@@ -201,3 +202,25 @@ def test_metrics_show_the_bookkeeping_still_to_write_after_the_replies(tmp_path)
     bot.flush()
     assert waiting >= 2 and backlog() == 0  # the hold, the question's log row (and the window)
     assert app.extensions["policybot"].questions.latest_for("o_backlog", within_seconds=600)
+
+
+def test_each_app_sends_its_late_answers_through_its_own_wechat_client(tmp_path):
+    """Two apps in one process (tests, a CLI beside a server): the customer-service client is
+    cached per app and thread, so the second app's message does not go out with the first app's
+    client (to the first account's API)."""
+    from server import create_app
+
+    fakes = [FakeWeChat().start(), FakeWeChat().start()]
+    try:
+        for n, fake in enumerate(fakes):
+            app = create_app(bot_config(tmp_path / f"app{n}", FakeSearch(world_hits()),
+                                        WECHAT_ACCOUNT="service-certified", WECHAT_APPID=fake.appid,
+                                        WECHAT_APPSECRET=fake.secret, WECHAT_API_BASE=fake.url))
+            _wire_push(app)
+            svc = app.extensions["policybot"]
+            svc.subscribers.touch("o_two_apps")  # a message opened the 48-hour window
+            assert svc.bot.send_customer_message("o_two_apps", f"第{n}个公众号的答复")
+        assert [len(fake.delivered(CS_PATH)) for fake in fakes] == [1, 1]
+    finally:
+        for fake in fakes:
+            fake.stop()
