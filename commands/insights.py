@@ -35,7 +35,6 @@ from policies.validity import DEFAULT_TIMEZONE
 from portal.views_insights import bp
 
 log = logging.getLogger("policybot.insights")
-EMBEDDINGS = EmbedCache()
 DEFAULT_WARM_SECONDS = 600
 INDEX_WAIT_SECONDS = 30
 CONSUMER = "insights"  # its name in event_cursors
@@ -48,8 +47,9 @@ def init_app(app: Flask) -> None:
     config = app.config
     retention = int(config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     svc.questions = QuestionLog(svc.db, config["SECRET_KEY"], retention_days=retention)
+    embeddings = EmbedCache()  # this app's question embeddings (another app has its own)
     insights = Insights(svc.db, config.get("TIMEZONE", DEFAULT_TIMEZONE), _rules(config),
-                        embedder=lambda: _embedder(svc), answerer=lambda: _answerer(svc),
+                        embedder=lambda: _embedder(svc, embeddings), answerer=lambda: _answerer(svc),
                         nearest=lambda: _nearest(svc))
     svc.insights = insights
     _consume_publications(app, svc, insights)
@@ -112,12 +112,12 @@ def _rules(config) -> task_rules.TaskPolicy:
         cosine=float(config.get("INSIGHTS_GROUP_COSINE", DEFAULT_COSINE)))
 
 
-def _embedder(svc: Services):
-    """The index's query embedder (cached per process), when the search service is there."""
+def _embedder(svc: Services, embeddings: EmbedCache):
+    """The index's query embedder behind the app's cache, when the search service is there."""
     search = svc.search
     if search is None or not hasattr(search, "embed_queries"):
         return None
-    return EMBEDDINGS.wrap(search.embed_queries, owner=search)
+    return embeddings.wrap(search.embed_queries, owner=search)
 
 
 def _answerer(svc: Services):
