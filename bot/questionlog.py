@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -118,6 +119,20 @@ def normalise_question(text: str) -> str:
     return mask_personal_data(flat)[:MAX_QUESTION_CHARS]
 
 
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One question to log (QuestionLog.record's arguments)."""
+    openid: str
+    channel: str
+    question: str
+    cited: list[dict]
+    confidence: float
+    answered: bool
+    at: dt.datetime | None = None
+    answer_ref: str | None = None
+    reading: str | None = None
+
+
 class QuestionLog:
     """Record questions and feedback; look up a user's last answer; purge old rows."""
 
@@ -143,14 +158,25 @@ class QuestionLog:
         """Log one question as the user wrote it; returns the log id (to attach feedback to).
         `answer_ref` is the reference the answer's link carries (unique), for `rate_answer`;
         `reading` how the bot read it when that differs (a follow-up with its topic)."""
-        row = self._row(openid, channel, question, cited, confidence, answered, at)
-        if answer_ref is not None:
-            row["answer_ref"] = _checked_ref(answer_ref)
-        if reading:
-            row["reading"] = normalise_question(reading)
+        return self.record_many([Entry(openid, channel, question, cited, confidence, answered, at,
+                                       answer_ref, reading)])[0]
+
+    def record_many(self, entries: Sequence[Entry]) -> list[int]:
+        """Log several questions in one transaction (the bot's after-reply writer under a
+        burst); their log ids in the same order. A malformed entry refuses the whole call."""
+        rows = [self._entry_row(entry) for entry in entries]
+        if not rows:
+            return []
         with self.db.write() as conn:
-            return conn.execute(sa.insert(question_log).values(**row)
-                                .returning(question_log.c.id)).scalar_one()
+            return list(conn.execute(sa.insert(question_log).returning(
+                question_log.c.id, sort_by_parameter_order=True), rows).scalars())
+
+    def _entry_row(self, entry: Entry) -> dict:
+        row = self._row(entry.openid, entry.channel, entry.question, entry.cited, entry.confidence,
+                        entry.answered, entry.at)
+        row["answer_ref"] = _checked_ref(entry.answer_ref) if entry.answer_ref is not None else None
+        row["reading"] = normalise_question(entry.reading) if entry.reading else None
+        return row
 
     def feedback(self, target: int | str, rating: str, at: dt.datetime | None = None,
                  within_seconds: int = 48 * 3600) -> int | None:

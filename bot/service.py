@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 
@@ -22,11 +21,12 @@ from bot import conversation as conv
 from bot import replies
 from bot.answer import RELATED_FIRST_NUMBER, Answer, AnswerContext, compose_answer, related_passage_text
 from bot.answerability import AnswerModel, decide, release_of
+from bot.batched import Batched
 from bot.budget import TimeBudget
 from bot.kvstore import KeyValueStore
 from bot.library import Library
 from bot.links import catalogue_url, new_answer_ref
-from bot.questionlog import parse_rating, utcnow
+from bot.questionlog import Entry, parse_rating, utcnow
 from bot.smalltalk import reply_to as smalltalk_reply
 from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
@@ -110,8 +110,9 @@ class BotService:
         # Bookkeeping that need not delay the reply (question log, the customer-service window)
         # runs after it, in order, on one thread; `flush()` waits for it.
         self.after_reply = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bot-after")
-        self.backlog = 0  # bookkeeping queued and not yet done (/metrics: a log falling behind)
-        self._backlog_lock = threading.Lock()
+        # The two writes every message makes, batched (bot.batched): (openid, when) and log entries.
+        self._touches: Batched[tuple[str, dt.datetime]] = Batched(self._write_touches, self._later)
+        self._log_entries: Batched[Entry] = Batched(self._write_log, self._later)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the bookkeeping queued so far is done (tests, shutdown)."""
@@ -123,17 +124,16 @@ class BotService:
                 work()
             except Exception:
                 log.exception("after-reply bookkeeping failed")
-            finally:
-                self._count_backlog(-1)
-        self._count_backlog(+1)
         try:
             self.after_reply.submit(guarded)
         except RuntimeError:  # the process is exiting: a late answer finishing now still counts
             guarded()
 
-    def _count_backlog(self, change: int) -> None:
-        with self._backlog_lock:
-            self.backlog += change
+    @property
+    def backlog(self) -> int:
+        """After-reply writes queued and not yet taken for writing (/metrics): what a kill of
+        the process would lose."""
+        return len(self._touches) + len(self._log_entries)
 
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, fields: dict[str, str], deadline: float | None = None) -> Outcome:
@@ -308,7 +308,7 @@ class BotService:
         self.conversations.remember(openid, text, answer.related,
                                     answer.best.chunk_id if answer.best else None, answer.ref,
                                     topic=topic, release=release)
-        self._later(lambda: self._record(openid, text, reading, answer))
+        self._record(openid, text, reading, answer)
         return answer
 
     def read(self, text: str, previous: conv.Turn | None) -> Reading:
@@ -382,10 +382,15 @@ class BotService:
 
     def _touch(self, openid: str) -> None:
         if self.subscribers and openid:
-            self._later(lambda: self.subscribers.touch(openid))
+            self._touches.add((openid, utcnow()))
+
+    def _write_touches(self, touches: list[tuple[str, dt.datetime]]) -> None:
+        """The batch's earliest message time for all: no window is taken to run past WeChat's."""
+        self.subscribers.touch_many([openid for openid, _ in touches], min(at for _, at in touches))
 
     def _record(self, openid: str, question: str, reading: Reading, answer: Answer) -> None:
-        """The question is logged as the user wrote it (a follow-up is not its merged reading)."""
+        """The question is logged as the user wrote it (a follow-up is not its merged reading),
+        at the time it was answered, after the reply (batched)."""
         if not self.questions:
             return
         cited = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "score": float(h.score),
@@ -393,12 +398,26 @@ class BotService:
                  for h in ([answer.best] if answer.best else [])]
         cited += [{"doc_id": r.doc_id, "chunk_id": None, "score": None, "source": None}
                   for r in answer.related]
-        self.questions.record(openid, "wechat", question, cited, float(answer.confidence),
-                              answer.answered, answer_ref=answer.ref,
-                              reading=reading.text if reading.follow_up else None)
-        ref = answer.ref
+        self._log_entries.add(Entry(openid, "wechat", question, cited, float(answer.confidence),
+                                    answer.answered, utcnow(), answer.ref,
+                                    reading.text if reading.follow_up else None))
+
+    def _write_log(self, entries: list[Entry]) -> None:
+        try:
+            self.questions.record_many(entries)
+        except ValueError:  # one malformed entry refuses the batch: the others still count
+            for entry in entries:
+                try:
+                    self.questions.record_many([entry])
+                except ValueError:
+                    log.exception("question not logged")
+        for entry in entries:
+            self._apply_waiting_rating(entry.answer_ref)
+
+    def _apply_waiting_rating(self, ref: str | None) -> None:
+        """A rating given before its answer's row was written (bot.service._rate_answer)."""
         pending = self.state.get(_pending_rating_key(ref)) if ref else None
-        if ref and pending:  # rated before this row was written
+        if ref and pending:
             rating, _, given = pending.partition(" ")
             self.questions.rate_answer(ref, rating, dt.datetime.fromisoformat(given) if given else None)
             self.state.delete(_pending_rating_key(ref))

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 import unicodedata
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -165,10 +166,22 @@ class Subscribers:
 
     def touch(self, openid: str, at: dt.datetime | None = None) -> None:
         """A user message: opens a new 48-hour customer-service window (5 messages)."""
+        self.touch_many([openid], at)
+
+    def touch_many(self, openids: Sequence[str], at: dt.datetime | None = None) -> None:
+        """Messages from these users, at `at` or later (the bot passes the earliest of a batch:
+        a window is never taken to run longer than WeChat's), in one transaction."""
         at = at or utcnow()
+        unique = list(dict.fromkeys(openids))
+        for openid in unique:
+            _check_openid(openid)
+        if not unique:
+            return
         with self.db.write() as conn:
-            sid = self._ensure(conn, openid)
-            conn.execute(subscribers.update().where(subscribers.c.id == sid)
+            known = dict(conn.execute(sa.select(subscribers.c.openid_key, subscribers.c.id).where(
+                subscribers.c.openid_key.in_([self.cipher.key(o) for o in unique]))).all())
+            ids = [known.get(self.cipher.key(o)) or self._ensure(conn, o) for o in unique]
+            conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
                          .values(last_message_at=at, cs_used=0, active=True, updated_at=utcnow()))
 
     # -- profile ---------------------------------------------------------------------------

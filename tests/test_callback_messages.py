@@ -137,14 +137,14 @@ def test_a_rating_waiting_for_its_row_never_overwrites_a_later_one(app, chat, mo
     bot.after_reply.submit(hold.wait, 30)  # the log writer is busy: the answer's row waits
     chat("失业保险金怎么申领", openid=openid)
     assert "感谢您的评价" in chat("满意", openid=openid)["Content"]
-    record = bot.questions.record
+    record_many = bot.questions.record_many
 
     def record_then_rated_elsewhere(*args, **kwargs):
-        logged = record(*args, **kwargs)
+        logged = record_many(*args, **kwargs)
         bot.feedback(openid, "unsatisfied")  # another worker, the row now there
         return logged
 
-    monkeypatch.setattr(bot.questions, "record", record_then_rated_elsewhere)
+    monkeypatch.setattr(bot.questions, "record_many", record_then_rated_elsewhere)
     hold.set()
     bot.flush()
     latest = app.extensions["policybot"].questions.latest_for(openid, within_seconds=600)
