@@ -177,10 +177,11 @@ class Subscribers:
             _check_openid(openid)
         if not unique:
             return
+        keys = {openid: self.cipher.key(openid) for openid in unique}
         with self.db.write() as conn:
             known = dict(conn.execute(sa.select(subscribers.c.openid_key, subscribers.c.id).where(
-                subscribers.c.openid_key.in_([self.cipher.key(o) for o in unique]))).all())
-            ids = [known.get(self.cipher.key(o)) or self._ensure(conn, o) for o in unique]
+                subscribers.c.openid_key.in_(list(keys.values())))).all())
+            ids = [known.get(keys[o]) or self._ensure(conn, o) for o in unique]
             conn.execute(subscribers.update().where(subscribers.c.id.in_(ids))
                          .values(last_message_at=at, cs_used=0, active=True, updated_at=utcnow()))
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime as dt
 import threading
 
+import pytest
 import sqlalchemy as sa
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 
@@ -47,12 +48,8 @@ def test_record_many_logs_in_order_and_a_malformed_entry_refuses_the_call(db):
     ids = log.record_many(entries)
     assert [log.get(i).question for i in ids] == [f"问题{n}" for n in range(5)]
     assert log.rate_answer("Ref000000003", "satisfied") == ids[3]
-    try:
+    with pytest.raises(ValueError, match="question is empty"):
         log.record_many([entries[0], Entry("o_x", "wechat", "   ", [], 0.5, True)])
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("an empty question was logged")
     assert log.latest_for("o_x", within_seconds=10**9) is None
 
 
