@@ -50,3 +50,12 @@ def on_starting(server) -> None:
         subprocess.run([sys.executable, "-m", "flask", "--app", "server", "load-demo"], check=True)
     os.environ["POLICYBOT_MIGRATE"] = "0"
     os.environ["POLICYBOT_LOAD_DEMO"] = "0"
+
+
+def worker_exit(server, worker) -> None:
+    """In the worker, as it exits (SIGTERM, graceful restart): stop its threads, write its
+    queued question-log rows and save its index (server.close_all; the process's exit
+    handler does the same, once)."""
+    import server as app_module
+
+    app_module.close_all()

@@ -9,6 +9,7 @@ Nothing is read at import time: `create_app` does it all.
 """
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
@@ -17,6 +18,7 @@ import secrets
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -178,7 +180,30 @@ def _services(app: Flask) -> Services:
     db = Database(app.config["DATABASE_URL"])
     if app.config["MIGRATE"]:
         db.upgrade()
-    return Services(db=db, releases=Releases(db, Hooks()), config=app.config)
+    services = Services(db=db, releases=Releases(db, Hooks()), config=app.config)
+    services.on_close("database", db.dispose)  # registered first: closed last
+    _close_at_exit(services)
+    return services
+
+
+# The services of every app this process built, closed at exit by one handler (not one per
+# app or per service): a `flask import` saves the index it built, a worker's after-reply writes
+# are written. Weak: an app a test dropped is not kept alive for it.
+_OPEN_SERVICES: weakref.WeakSet[Services] = weakref.WeakSet()
+_exit_handler: list[bool] = []
+
+
+def _close_at_exit(services: Services) -> None:
+    _OPEN_SERVICES.add(services)
+    if not _exit_handler:
+        atexit.register(close_all)
+        _exit_handler.append(True)
+
+
+def close_all() -> None:
+    """Close every app of this process still open (at exit; gunicorn's worker_exit)."""
+    for services in list(_OPEN_SERVICES):
+        services.close()
 
 
 def upgrade_database(test_config: dict | None = None) -> str:

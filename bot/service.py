@@ -118,6 +118,13 @@ class BotService:
         """Wait until the bookkeeping queued so far is done (tests, shutdown)."""
         self.after_reply.submit(lambda: None).result(timeout=timeout)
 
+    def close(self) -> None:
+        """When the app closes: answers being worked on finish (their late delivery and
+        bookkeeping included), then the queued bookkeeping is written (a pool shut down runs
+        what was queued; at interpreter exit Python's own hook has run it already)."""
+        self.budget.shutdown()
+        self.after_reply.shutdown(wait=True)
+
     def _later(self, work: Callable[[], None]) -> None:
         def guarded():
             try:

@@ -205,6 +205,7 @@ class PolicyBotWeChatClient(WeChatClient):
         self.API_BASE_URL = self.api_root + "/cgi-bin/"
         self.tokens, self.token_endpoint = tokens, token_endpoint
         _environment_once(self._http, self.api_root)
+        redact_request_logs()
 
     @property
     def access_token(self) -> str:
@@ -402,5 +403,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-for _name in ("urllib3.connectionpool", "wechatpy", "requests"):
-    logging.getLogger(_name).addFilter(RedactSecrets())
+REQUEST_LOGGERS = ("urllib3.connectionpool", "wechatpy", "requests")
+
+
+def redact_request_logs() -> None:
+    """The filter on the loggers that write request lines, once per process: called when a
+    client that sends secrets is made (not at import: importing a module changes no logging)."""
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())

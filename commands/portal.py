@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
                                        address_limits=app.config["LOGIN_ADDRESS_LIMITS"])
     svc.hashing = HashingPool(workers=int(app.config["STAFF_HASH_WORKERS"]),
                               queue=int(app.config["STAFF_HASH_QUEUE"]))
+    svc.on_close("password hashing", svc.hashing.shutdown)
     for command in (add_staff_command, list_staff_command, disable_staff_command,
                     enable_staff_command, reset_password_command, clear_throttle_command):
         app.cli.add_command(command)

@@ -5,10 +5,16 @@ server.FEATURES then sets the services it owns (in that order), and leaves None 
 feature is off or not configured: `svc.callback is None` means the WeChat account is not set
 up, not that the module failed to load. Code reads them as attributes: a service that a
 feature may leave unset is typed as optional here and checked where it is used.
+
+The lifecycle is explicit: what a feature starts (threads, pools, the index's follower) it
+registers a closer for with `on_close`, and `close()` stops everything, the last started
+first (the database is closed last), once: at process exit (server.py registers one handler
+for every app of the process), or by whoever built the app (tests).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pathlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -32,6 +38,9 @@ if TYPE_CHECKING:  # the classes only: building them is each feature module's bu
     from policies.db import Database
     from portal.hashing import HashingPool
     from portal.throttle import LoginThrottle
+
+
+log = logging.getLogger("policybot")
 
 
 @dataclasses.dataclass(eq=False)
@@ -60,3 +69,25 @@ class Services:
     questions: QuestionLog | None = None
     insights: Insights | None = None
     insights_consumer: Consumer | None = None
+    # what close() stops, in the order it was started
+    closers: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
+    closed: bool = False
+
+    def on_close(self, name: str, close: Callable[[], None]) -> None:
+        """`close` stops what a feature started; `name` says what in the log if it fails."""
+        self.closers.append((name, close))
+
+    def close(self) -> list[str]:
+        """Stop everything, the last started first; a closer that fails is logged and the
+        others still run. A second call does nothing. Returns the names of those that failed."""
+        if self.closed:
+            return []
+        self.closed = True
+        failed = []
+        for name, close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                log.exception("closing %s failed", name)
+                failed.append(name)
+        return failed

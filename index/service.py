@@ -11,13 +11,11 @@ workflow's hooks.
 """
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import datetime as dt
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -135,7 +133,6 @@ class SearchService:
             self.event_position = events.latest_id(conn)
         self.sync_with_database()
         self._started = True
-        _save_at_exit(self)
 
     def rebuild(self, progress: Callable[[int], None] | None = None,
                 reuse_vectors: bool = True,
@@ -422,8 +419,11 @@ class SearchService:
             self.save(at_exit)
 
     def close(self) -> None:
-        """At process exit: wait for a save in progress, then save what changed, once."""
+        """When the app closes (commands.services.Services.close; at process exit): stop
+        following the release events, wait for a save in progress, then save what changed."""
         self._stop_following.set()
+        if self._follower is not None and self._follower is not threading.current_thread():
+            self._follower.join(timeout=5)  # not reading the database while it is closed
         with self._save_lock:
             self._exiting = True
         self.save_if_changed(at_exit=True)
@@ -643,19 +643,6 @@ class _Progress:
         if now - self.saved >= self.SAVE_EVERY:
             self.service.save()
             self.saved = now
-
-
-def _save_at_exit(service: SearchService) -> None:
-    reference = weakref.ref(service)
-
-    def save() -> None:
-        alive = reference()
-        if alive is not None:
-            try:
-                alive.close()
-            except Exception:  # the database or directory may be gone (tests)
-                log.exception("index: saving at exit failed")
-    atexit.register(save)
 
 
 def _with_policies(corpus, ranked, admitted, k) -> list[tuple[int, float]]:

@@ -106,7 +106,7 @@ def app(tmp_path):
 
     app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False})
     yield app
-    app.extensions["policybot"].db.dispose()
+    app.extensions["policybot"].close()  # its threads stopped, its database closed last
 
 
 @pytest.fixture

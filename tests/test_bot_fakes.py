@@ -136,7 +136,7 @@ def bot_app(data_dir, slot, **options):
 
     app = create_app(bot_config(data_dir, slot, **options))
     yield app
-    app.extensions["policybot"].db.dispose()
+    app.extensions["policybot"].close()
 
 
 class SearchSlot:

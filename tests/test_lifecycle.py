@@ -1,0 +1,102 @@
+"""The app's lifecycle: what the features start, `Services.close()` stops, the last started
+first; what is queued is written; nothing is left running; importing a module changes no
+logging."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+
+import pytest
+from sqlalchemy import text
+from test_bot_fakes import FakeSearch, bot_config, world_hits
+
+from bot.callback_client import WeChatSender, text_xml
+from commands.services import Services
+from policies.db import Database
+
+
+def test_closers_run_last_started_first_and_one_failing_does_not_stop_the_others(caplog):
+    services = Services(db=None, releases=None, config={})  # type: ignore[arg-type]
+    closed = []
+    services.on_close("database", lambda: closed.append("database"))
+    services.on_close("index", lambda: closed.append("index"))
+
+    def broken():
+        raise RuntimeError("gone")
+    services.on_close("bot", broken)
+    services.on_close("insights", lambda: closed.append("insights"))
+    with caplog.at_level(logging.ERROR, logger="policybot"):
+        assert services.close() == ["bot"]
+    assert closed == ["insights", "index", "database"]
+    assert "closing bot failed" in caplog.text
+    assert services.close() == [] and closed == ["insights", "index", "database"]  # once
+
+
+OURS = ("index-follow", "events-insights", "bot-after", "bot-answer")
+
+
+def _threads(before: set[threading.Thread], prefix: str) -> list[threading.Thread]:
+    """The threads named `prefix…` started since `before` and still running (other tests'
+    apps may have left threads of the same names)."""
+    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()
+            and t not in before]
+
+
+def test_closing_an_app_stops_its_threads_and_writes_what_was_queued(tmp_path):
+    from server import create_app
+
+    before = set(threading.enumerate())
+    app = create_app(bot_config(tmp_path, FakeSearch(world_hits()), INDEX_FOLLOW_SECONDS=0.05,
+                                INSIGHTS_CONSUMER_SECONDS=0.05))
+    svc = app.extensions["policybot"]
+    assert _threads(before, "index-follow") and _threads(before, "events-insights")
+    assert svc.bot.questions is svc.questions and svc.bot.subscribers is svc.subscribers  # no proxies
+    # An answer whose question-log row is still queued when the app closes.
+    release = threading.Event()
+    writes = svc.bot._write_log
+
+    def held(entries):
+        release.wait(10)
+        writes(entries)
+    svc.bot._log_entries._write = held
+    sender, client = WeChatSender.from_app(app), app.test_client()
+    args, body = sender.signed_request(text_xml("o_closing", "失业保险金怎么申领", msg_id=7001))
+    assert client.post("/wechat", query_string=args, data=body).status_code == 200
+    url = app.config["DATABASE_URL"]
+    threading.Timer(0.1, release.set).start()
+    assert svc.close() == []
+    assert [t.name for name in OURS for t in _threads(before, name)] == []
+    with pytest.raises(RuntimeError):
+        svc.bot.after_reply.submit(lambda: None)
+    db = Database(url)  # the app's own engine is disposed: the row must be in the file
+    try:
+        with db.read() as conn:
+            rows = conn.execute(text("SELECT question FROM question_log")).scalars().all()
+    finally:
+        db.dispose()
+    assert rows == ["失业保险金怎么申领"]
+
+
+def test_importing_the_wechat_client_changes_no_logging():
+    code = ("import logging, bot.wechat_api as w; "
+            "print(sum(len(logging.getLogger(n).filters) for n in w.REQUEST_LOGGERS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert out.stdout.strip() == "0"
+
+
+def test_a_client_keeps_secrets_out_of_the_request_logs(db):
+    from bot.wechat_api import REQUEST_LOGGERS, RedactSecrets, make_client
+
+    config = {"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_APPSECRET": "s" * 32}
+    make_client(config, db)
+    make_client(config, db)
+    logger = logging.getLogger("urllib3.connectionpool")
+    assert all(sum(isinstance(f, RedactSecrets) for f in logging.getLogger(n).filters) == 1
+               for n in REQUEST_LOGGERS)  # once, however many clients
+    line = '"GET /cgi-bin/token?grant_type=client_credential&appid=wx01&secret=%s HTTP/1.1" 200'
+    record = logger.makeRecord(logger.name, logging.DEBUG, __file__, 1, line, ("TOPSECRET",), None)
+    assert logger.filter(record)
+    assert "TOPSECRET" not in record.getMessage() and "secret=***" in record.getMessage()
