@@ -98,3 +98,38 @@ def test_a_backend_that_is_not_ready_gets_nothing():
         up.shutdown()
         starting.shutdown()
     assert replies == [b"ok"] * 6
+
+
+class _Dropping(_Slow):
+    """A killed instance: the connection is accepted, then dropped without an answer."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.close_connection = True
+        self.connection.shutdown(2)
+
+
+def test_when_the_ready_backend_fails_one_not_ready_is_tried_before_answering_502():
+    """An overloaded instance's /readyz may time out while it still answers; with the other
+    instance killed, the message goes to it rather than being lost."""
+    class Busy(_Slow):
+        ready = 503
+    busy, killed = _backend(Busy), _backend(_Dropping)
+    proxy = Proxy([killed.server_address[1], busy.server_address[1]], multiprocessing.Value("i", 0))
+    try:
+        deadline = time.monotonic() + 30
+        while proxy.ready[busy.server_address[1]]:
+            assert time.monotonic() < deadline, "the health check never saw the busy backend"
+            time.sleep(0.01)
+        outcomes = []
+        for _ in range(4):
+            connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=15)
+            connection.request("POST", "/wechat", b"x")
+            response = connection.getresponse()
+            outcomes.append((response.status, response.read()))
+            connection.close()
+    finally:
+        proxy.server.shutdown()
+        busy.shutdown()
+        killed.shutdown()
+    assert outcomes == [(200, b"no")] * 4  # answered by the busy one (its body says not ready)
