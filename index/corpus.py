@@ -34,6 +34,7 @@ class CorpusIndex:
         self.dense = DenseIndex(dim, faiss_kind)
         self.next_row = 0
         self.lock = threading.RLock()  # held for every change and for FAISS searches
+        self.retokenized = False  # loaded from a save of another tokenizer: save it again
 
     # -- changes ----------------------------------------------------------------------------
     # A change works on copies of the three maps and publishes them at the end with one

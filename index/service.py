@@ -124,6 +124,7 @@ class SearchService:
                 loaded = self.store.load_current(self.embedder, self.faiss_kind)
                 if loaded is not None:
                     self.corpus = loaded
+                    self._dirty = loaded.retokenized  # saved again with the new tokens
         except IndexMismatch as mismatch:
             self.error = str(mismatch)
             log.error("index: %s", mismatch)

@@ -28,8 +28,8 @@ import numpy as np
 
 from index.corpus import CorpusIndex
 from index.dense import DenseIndex
-from index.records import ChunkRecord, DocMeta
-from index.tokenizer import PolicyTokenizer
+from index.records import ChunkRecord, DocMeta, sparse_text
+from index.tokenizer import TOKENS_VERSION, PolicyTokenizer
 
 log = logging.getLogger("policybot.index")
 FORMAT = 1
@@ -164,10 +164,16 @@ def load_version(path: pathlib.Path, embedder, faiss_kind: str = "flat") -> Corp
     for line in _jsonl(path / "docs.jsonl"):
         meta = DocMeta.from_json(line)
         corpus.docs[meta.id] = meta
+    stale = manifest.get("tokens", 1) != TOKENS_VERSION
     for line in _jsonl(path / "chunks.jsonl"):
         record = ChunkRecord.from_json(line)
+        if stale:  # saved by another tokenizer: cut again as questions are now cut
+            meta = corpus.docs[record.chunk.doc_id]
+            record = dataclasses.replace(record, tokens=tuple(corpus.tokenizer.tokens(
+                sparse_text(meta, record.chunk))))
         corpus.records[record.row] = record
         corpus.rows_of.setdefault(record.chunk.doc_id, []).append(record.row)
+    corpus.retokenized = stale  # the loader saves it again (index.service)
     corpus.next_row = manifest["next_row"]
     corpus.dense = _load_dense(path, manifest, faiss_kind)
     _check_counts(corpus, manifest)
@@ -260,7 +266,7 @@ def _write_files(tmp: pathlib.Path, snap: _Snapshot, embedder) -> dict:
     (tmp / "userwords.txt").write_text("\n".join(snap.user_words), encoding="utf-8")
     for name in FILES:
         _fsync_file(tmp / name)
-    return {"format": FORMAT, "embedder": embedder.name, "dim": embedder.dim,
+    return {"format": FORMAT, "tokens": TOKENS_VERSION, "embedder": embedder.name, "dim": embedder.dim,
             "faiss": snap.faiss_kind, "documents": len(snap.docs), "chunks": len(snap.records),
             "vectors": len(snap.rows), "next_row": snap.next_row,
             "corpus_hash": snap.corpus_hash,

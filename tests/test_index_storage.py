@@ -105,3 +105,36 @@ def test_kill_during_reindex_leaves_a_loadable_index(db, releases, tmp_path):
         loaded = load_version(store.root / store.current_name(), HashEmbedder())  # no fallback
         assert len(loaded.docs) == 8
         assert len(loaded.records) == len(loaded.dense)
+
+
+def test_an_index_saved_by_an_older_tokenizer_is_cut_again_and_saved_anew(db, releases, tmp_path):
+    """Tokens are saved with the index: after the tokenizer changed (TOKENS_VERSION), the
+    passages are cut again at load, as the questions now are, and the next save says so."""
+    import hashlib
+
+    from index.tokenizer import TOKENS_VERSION
+
+    make_service(db, releases, tmp_path)
+    publish(releases, make_policy("bus", title="老年人优待办法",
+                                  text="第六条 老年人免费乘坐市内公共汽（电）车、地铁。\n"))
+    store = IndexStore(tmp_path / "index")
+    version = store.root / store.current_name()
+    # As the tokenizer before version 2 saved it: no "tokens" in the manifest, other tokens.
+    chunks = [json.loads(line) for line in (version / "chunks.jsonl").read_text().splitlines()]
+    for chunk in chunks:
+        chunk["tokens"] = ["旧"]
+    (version / "chunks.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks))
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["tokens"]
+    manifest["files"]["chunks.jsonl"] = hashlib.sha256((version / "chunks.jsonl").read_bytes()).hexdigest()
+    (version / "manifest.json").write_text(json.dumps(manifest))
+
+    loaded = load_version(version, HashEmbedder())
+    assert loaded.retokenized
+    assert all(("公共汽车" in r.tokens and "电车" in r.tokens) == ("公共汽（电）车" in r.chunk.text)
+               for r in loaded.records.values()) and len(loaded.records) > 0
+    again = make_service(db, releases.__class__(db), tmp_path)  # a new process, say
+    assert again.search("公共汽车", k=1, mode="bm25")[0].doc_id == "bus"
+    again.close()
+    saved = json.loads((store.root / store.current_name() / "manifest.json").read_text())
+    assert store.current_name() != version.name and saved["tokens"] == TOKENS_VERSION

@@ -54,3 +54,13 @@ def test_bad_synonym_line_is_refused(tmp_path):
         assert "syn.tsv:1" in str(error)
     else:
         raise AssertionError("a line without a tab must be refused")
+
+
+def test_a_word_with_its_alternative_in_brackets_gives_both_readings():
+    """Statutes write 公共汽（电）车 and 乡（镇）人民政府: a resident asks about 公共汽车 or 公交."""
+    tokenizer = PolicyTokenizer()
+    tokens = tokenizer.tokens("老年人免费乘坐市内公共汽（电）车、地铁")
+    assert {"公共汽车", "汽车", "电车"} <= set(tokens)
+    assert tokens.count("公共") == tokenizer.tokens("老年人免费乘坐市内公共汽车、地铁").count("公共")
+    assert {"乡人", "镇人"} <= set(tokenizer.tokens("向乡（镇）人民政府申请"))
+    assert not {"第一项", "一项"} & set(tokenizer.tokens("依照第（一）项规定"))  # a reference, not a reading
