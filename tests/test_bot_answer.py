@@ -210,3 +210,30 @@ def test_releases_each_too_weak_are_offered_when_together_they_are_not():
     assert suggested_documents(short, context) == ()
     strong = Decision(None, (_weak(faq, 0.4), _weak(rules, 0.2)))  # one alone is enough: as before
     assert [r.doc_id for r in suggested_documents(strong, context)] == ["d_faq"]
+
+
+def _scored(hit, score: float, covered: float):
+    import dataclasses
+
+    from index.hits import Signals
+
+    signals = Signals(cosine=0.85, bm25=1.0, bm25_best=1.0, bm25_z=0.0, cosine_z=0.0, coverage=covered,
+                      passage_coverage=covered, title_coverage=0.0, unknown_share=0.0,
+                      lexical_rank=0, dense_rank=0, named=False)
+    return dataclasses.replace(hit, score=score, signals=signals)
+
+
+def test_the_quoted_passage_is_the_one_the_search_ranks_first_unless_another_says_much_more():
+    """Words alone chose long passages that mention everything (公园 and 白云山 for a question
+    on the metro); the search's own ranking of the release's passages counts too."""
+    from bot.answer import choose_passage
+
+    elders = doc("gz_elder", title="广州市老年人优待办法")
+    transit = hit_of(elders, "第六条 65周岁以上老年人免费乘坐城市轨道交通。", article="第六条", ordinal=6)
+    parks = hit_of(elders, "第九条 65周岁以上老年人免费进入公园、文化场馆，年满65周岁的享受优待。",
+                   article="第九条", ordinal=9)
+    release = Candidate("gz_elder", (_scored(transit, 1.0, 0.5), _scored(parks, 0.45, 0.7)), {})
+    assert choose_passage(release).article == "第六条"
+    # A passage the search ranks nearly as high and that says far more of the question is quoted.
+    close = Candidate("gz_elder", (_scored(transit, 1.0, 0.2), _scored(parks, 0.95, 0.7)), {})
+    assert choose_passage(close).article == "第九条"

@@ -262,3 +262,17 @@ def test_no_query_error_or_missing_document_while_publishing_and_reindexing(svc,
         stop.set()
         thread.join()
     assert problems == []
+
+
+def test_a_passage_covers_a_question_word_said_in_its_official_form(svc, releases):
+    """jieba keeps 坐地铁 whole and the statute says 城市轨道交通: the passage that says it
+    covers more of the question than one that only shares 65岁 and 免费 (which to quote:
+    bot.answer.choose_passage)."""
+    publish(releases, make_policy("elders", title="老年人优待办法", text=(
+        "第一条 为了弘扬中华民族敬老传统美德，保障老年人合法权益，制定本办法。\n"
+        "第六条 年满60周岁不满65周岁的老年人持本市老年人优待凭证乘坐市内线路公共汽（电）车、"
+        "过江轮渡和城市轨道交通，享受半价优惠。65周岁以上老年人持优待凭证免费享受前款优待。\n"
+        "第九条 本市收费公园和文化场馆，对满60周岁不满65周岁的老年人实行半票优惠，"
+        "对65周岁以上的老年人实行免费，在指定公共体育场馆享受门票优惠和优先通道服务。\n")))
+    hits = {h.article: h for h in svc.search("65岁以上坐地铁免费吗", k=5, mode="bm25")}
+    assert hits["第六条"].signals.passage_coverage > hits["第九条"].signals.passage_coverage
