@@ -15,6 +15,7 @@ import logging
 import os
 import pathlib
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -315,7 +316,14 @@ def main() -> None:
                            ident="policybot")
     log.info("serving on http://%s:%s", host, port)
     threading.Thread(target=announce_when_ready, args=(app,), name="announce", daemon=True).start()
+    # systemd and docker stop a service with SIGTERM: leave as from Ctrl-C, so that the exit
+    # handler closes the app (close_all: queued question-log rows written, the index saved).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     server.run()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def announce_when_ready(app: Flask, out=None, wait: float = READY_WAIT_SECONDS) -> None:

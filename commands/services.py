@@ -90,4 +90,5 @@ class Services:
             except Exception:
                 log.exception("closing %s failed", name)
                 failed.append(name)
+        log.info("closed: %s", ", ".join(name for name, _ in reversed(self.closers)))
         return failed

@@ -1,5 +1,6 @@
 """The app factory, layered configuration, the health page and `python server.py`."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -66,6 +67,25 @@ def test_python_server_py_serves_the_demo_instance(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_python_server_py_closes_its_app_on_sigterm(tmp_path):
+    """systemd and docker stop with SIGTERM: the server leaves through its exit handler, which
+    closes the app (its queued writes written, its index saved), and exits 0."""
+    port = free_port()
+    env = {**os.environ, "POLICYBOT_DATA_DIR": str(tmp_path / "inst"), "POLICYBOT_PORT": str(port),
+           "POLICYBOT_LOAD_DEMO": "0", "POLICYBOT_INDEX_EMBEDDER": "hash"}
+    proc = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=120) == 200
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output[-2000:]
+    assert "closed: " in output and "index" in output.split("closed: ", 1)[1].splitlines()[0]
 
 
 def wait_healthy(url, timeout):
