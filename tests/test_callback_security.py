@@ -208,18 +208,21 @@ def test_boundary_shift_and_replays_are_answered_as_duplicates_or_refused(app, s
     assert search.calls == 1 and swapped == 403 and all(s in (200, 403) for s in statuses)
 
 
-def test_replay_timeline(app, search):
+def test_replay_timeline(app, search, monkeypatch):
     """A captured request replayed later: inside the window it is a duplicate (same reply,
     no processing); outside it is refused."""
     sender, client = WeChatSender.from_app(app), app.test_client()
     refused, duplicates = 0, 0
     delays = (1, 10, 100, 299, 301, 600, 3600)
+    # The callback's clock stands still: replaying `delay` seconds later = a request whose
+    # timestamp is `delay` seconds old. On the real clock a request that took over a second
+    # on a loaded machine turned 299 s into 300.x between the delivery and its replay (a 403
+    # in CI, a failure of the test, not of the window).
+    now = int(time.time())
+    monkeypatch.setattr(app.extensions["policybot"].callback, "clock", lambda: float(now))
     for number, delay in enumerate(delays):
-        # Replaying `delay` seconds later = a request whose timestamp is `delay` seconds old
-        # (taken now, not at the test's start: on a loaded machine the earlier requests took
-        # seconds, and 299 s became 301 s — 403, a failure of the test, not of the window).
         xml = text_xml("o_user", "失业保险金怎么申领", msg_id=5000 + number)
-        args, body = sender.signed_request(xml, timestamp=int(time.time()) - delay)
+        args, body = sender.signed_request(xml, timestamp=now - delay)
         first = _post(client, args, body)
         again = _post(client, args, body)
         if delay <= 300:
