@@ -14,6 +14,9 @@ from index.hits import Signals
 from index.query import ReadQuestion
 from index.synonyms import Expander
 
+# A question's words: each with its weight (IDF) and the forms a passage may say it in.
+Forms = dict[str, tuple[float, tuple[str, ...]]]
+
 
 @dataclasses.dataclass
 class Evidence:
@@ -30,7 +33,8 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             expander: Expander | None = None) -> dict[int, Signals]:
     words = view.tokenizer.content_words(evidence.read.normal)
     known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
-    forms = _forms(words, known, view, expander)
+    literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}  # each word as it is asked
+    forms = _forms(words, known, view, expander)           # ... or in its official forms
     unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
     lexical, dense = _doc_ranks(view, evidence.bm25_top), _doc_ranks(view, evidence.dense_top)
     bm25 = _bm25_of(evidence, rows)
@@ -46,9 +50,9 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             cosine=cosine, bm25=bm25.get(row, 0.0), bm25_best=best,
             bm25_z=_z(bm25.get(row, 0.0), bm25_spread),
             cosine_z=None if cosine is None or cosine_spread is None else _z(cosine, cosine_spread),
-            coverage=_coverage(known, " ".join([title, *chunk.heading_path, chunk.text])),
-            passage_coverage=_coverage_in_any_form(forms, " ".join([*chunk.heading_path, chunk.text])),
-            title_coverage=_coverage(known, title), unknown_share=unknown_share,
+            coverage=_coverage(literal, " ".join([title, *chunk.heading_path, chunk.text])),
+            passage_coverage=_coverage(forms, " ".join([*chunk.heading_path, chunk.text])),
+            title_coverage=_coverage(literal, title), unknown_share=unknown_share,
             lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
             named=chunk.doc_id in named)
     return out
@@ -68,20 +72,11 @@ def _z(value: float, spread: tuple[float, float] | None) -> float:
     return (value - spread[0]) / spread[1]
 
 
-def _coverage(weights: dict[str, float], text: str) -> float:
-    total = sum(weights.values())
-    if total <= 0:
-        return 0.0
-    haystack = unicodedata.normalize("NFKC", text).lower()
-    return sum(w for word, w in weights.items() if word in haystack) / total
-
-
-def _forms(words: list[str], known: dict[str, float], view,
-           expander: Expander | None) -> dict[str, tuple[float, tuple[str, ...]]]:
+def _forms(words: list[str], known: dict[str, float], view, expander: Expander | None) -> Forms:
     """Each question word with its weight and the forms a passage may say it in: itself and
     its official terms (地铁 → 轨道交通: a statute says 城市轨道交通). A word the corpus never
     uses counts when one of its official terms is used, at that term's weight."""
-    out = {}
+    out: Forms = {}
     for word in words:
         alternatives = expander.official_for(word) if expander is not None else ()
         weight = known.get(word) or max((view.sparse.idf(t) for t in alternatives
@@ -91,9 +86,9 @@ def _forms(words: list[str], known: dict[str, float], view,
     return out
 
 
-def _coverage_in_any_form(forms: dict[str, tuple[float, tuple[str, ...]]], text: str) -> float:
-    """The weighted share of the question's words a passage says, in any of their forms (which
-    of a release's passages to quote: bot.answer.choose_passage)."""
+def _coverage(forms: Forms, text: str) -> float:
+    """The weighted share of the question's words `text` says, in any of their forms (rare
+    words weigh more)."""
     total = sum(weight for weight, _ in forms.values())
     if total <= 0:
         return 0.0

@@ -33,20 +33,18 @@ class Expander:
     def default(cls) -> Expander:
         return cls.load(DEFAULT_PATH) if DEFAULT_PATH.is_file() else cls(())
 
-    def official_for(self, word: str) -> tuple[str, ...]:
-        """The official terms of the everyday words within one word of a question (jieba
-        keeps 坐地铁 whole: 地铁 → 地铁, 轨道交通); () if it holds none."""
+    def official_for(self, text: str) -> tuple[str, ...]:
+        """The official terms of the everyday words within `text`, a question or one of its
+        words (jieba keeps 坐地铁 whole: 地铁 → 地铁, 轨道交通); () if it holds none."""
         found: list[str] = []
         for everyday, official in self.terms:
-            if everyday in word:
+            if everyday in text:
                 found += [t for t in official if t not in found]
         return tuple(found)
 
     def official_terms(self, question: str) -> list[str]:
         found: list[str] = age_terms(question)
-        for everyday, official in self.terms:
-            if everyday in question:
-                found += [t for t in official if t not in found]
+        found += [t for t in self.official_for(question) if t not in found]
         return found[:EXPANSION_LIMIT]
 
     def expand(self, tokens: list[str], question: str, tokenizer) -> list[str]:

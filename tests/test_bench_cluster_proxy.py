@@ -73,6 +73,27 @@ def test_a_burst_of_connections_is_answered_every_one():
     assert outcomes == {200: 300}
 
 
+def _until_seen_not_ready(proxy, backend) -> None:
+    """Until the proxy's health check has seen `backend` fail (every backend counts as ready
+    before its first check): polled, not a fixed wait a loaded machine may outlast."""
+    deadline = time.monotonic() + 30
+    while proxy.ready[backend.server_address[1]]:
+        assert time.monotonic() < deadline, "the health check never saw the backend not ready"
+        time.sleep(0.01)
+
+
+def _post_through(proxy, times: int) -> list[tuple[int, bytes]]:
+    """(status, body) of `times` messages sent through the proxy one after another."""
+    outcomes = []
+    for _ in range(times):
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=15)
+        connection.request("POST", "/wechat", b"x")
+        response = connection.getresponse()
+        outcomes.append((response.status, response.read()))
+        connection.close()
+    return outcomes
+
+
 def test_a_backend_that_is_not_ready_gets_nothing():
     """A restarted instance listens (gunicorn's master) long before its worker can answer:
     a load balancer checking /readyz sends it nothing meanwhile."""
@@ -81,23 +102,13 @@ def test_a_backend_that_is_not_ready_gets_nothing():
     up, starting = _backend(), _backend(Starting)
     proxy = Proxy([starting.server_address[1], up.server_address[1]], multiprocessing.Value("i", 0))
     try:
-        # until the health check has seen the starting backend (every backend counts as ready
-        # before its first check): polled, not a fixed wait a loaded machine may outlast
-        deadline = time.monotonic() + 30
-        while proxy.ready[starting.server_address[1]]:
-            assert time.monotonic() < deadline, "the health check never saw the starting backend"
-            time.sleep(0.01)
-        replies = []
-        for _ in range(6):
-            connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=15)
-            connection.request("POST", "/wechat", b"x")
-            replies.append(connection.getresponse().read())
-            connection.close()
+        _until_seen_not_ready(proxy, starting)
+        outcomes = _post_through(proxy, 6)
     finally:
         proxy.server.shutdown()
         up.shutdown()
         starting.shutdown()
-    assert replies == [b"ok"] * 6
+    assert outcomes == [(200, b"ok")] * 6
 
 
 class _Dropping(_Slow):
@@ -117,17 +128,8 @@ def test_when_the_ready_backend_fails_one_not_ready_is_tried_before_answering_50
     busy, killed = _backend(Busy), _backend(_Dropping)
     proxy = Proxy([killed.server_address[1], busy.server_address[1]], multiprocessing.Value("i", 0))
     try:
-        deadline = time.monotonic() + 30
-        while proxy.ready[busy.server_address[1]]:
-            assert time.monotonic() < deadline, "the health check never saw the busy backend"
-            time.sleep(0.01)
-        outcomes = []
-        for _ in range(4):
-            connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=15)
-            connection.request("POST", "/wechat", b"x")
-            response = connection.getresponse()
-            outcomes.append((response.status, response.read()))
-            connection.close()
+        _until_seen_not_ready(proxy, busy)
+        outcomes = _post_through(proxy, 4)
     finally:
         proxy.server.shutdown()
         busy.shutdown()
