@@ -158,7 +158,8 @@ def test_a_message_the_topic_answers_only_with_the_passage_already_quoted_is_rea
 
 
 @pytest.mark.parametrize("text", ["谢谢", "好的谢谢你哈 辛苦啦", "你是真人还是机器人？", "早上好呀",
-                                  "好嘅明白晒，多谢晒", "👍"])
+                                  "好嘅明白晒，多谢晒", "👍", "好嘅，唔该晒", "得啦，唔該",
+                                  "冇问题喇 多謝"])
 def test_small_talk_gets_a_polite_word_and_is_not_logged(env, text):
     _, chat, search, svc = env
     search.queries.clear()
