@@ -29,12 +29,12 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import index.service as index_service  # noqa: E402
 from commands.index import DEMO_CACHE, shipped_cache  # noqa: E402
 from index.cache import EmbeddingCache, passage_space  # noqa: E402
 from index.embedders import make_embedder  # noqa: E402
 from index.evaluation import evaluate, read_questions  # noqa: E402
-from index.service import MODES, SearchService  # noqa: E402
+from index.retrieval import MODES, Tuning  # noqa: E402
+from index.service import SearchService  # noqa: E402
 from index.storage import IndexStore  # noqa: E402
 from interpretations.importer import import_file  # noqa: E402
 from interpretations.workflow import Hooks, Releases  # noqa: E402
@@ -71,14 +71,13 @@ def run(corpus: str, questions_path: pathlib.Path, embedder, args) -> dict:
     latency = measure_latency(svc, questions[:300], modes=MODES if svc.has_vectors else ("bm25",)) \
         if corpus == "stard" or args.latency_all else {}
     preloaded = getattr(svc, "query_vectors", {})
-    svc._recent_queries.update(preloaded)
-    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, len(preloaded) + 1)
+    svc.retrieval.queries.give(preloaded, preloaded.values())
     modes = MODES if svc.has_vectors else ("bm25",)
     quality = {mode: evaluate(svc, questions, mode=mode, ks=KS).as_dict() for mode in modes}
     if args.also_rrf and svc.has_vectors:  # the plain reciprocal-rank fusion, for comparison
-        tuned, svc.tuning = svc.tuning, index_service.Tuning(method="rrf", doc_weight=0.0)
+        tuned, svc.retrieval.tuning = svc.retrieval.tuning, Tuning(method="rrf", doc_weight=0.0)
         quality["hybrid-rrf"] = evaluate(svc, questions, mode="hybrid", ks=KS).as_dict()
-        svc.tuning = tuned
+        svc.retrieval.tuning = tuned
     _print_quality(quality)
     return {"build": build, "latency_ms": latency, "quality": quality}
 
@@ -156,8 +155,7 @@ def _load_query_vectors(svc, corpus, embedder, questions) -> None:
     the search looks its query cache up by that text, so a vector keyed by anything else (the
     raw question, an older reading) is never used and every question is embedded again."""
     from index.corpus import text_hash
-    view = svc.corpus.view()
-    dense = [svc.reader.read(q.question.strip(), view).dense for q in questions]
+    dense = svc.retrieval.dense_texts([q.question for q in questions])
     path = CACHE_DIR / f"{corpus}-queries-{embedder.name.replace('/', '_')}.npz"
     cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim)
     missing = sorted({d for d, v in zip(dense, cache.lookup([text_hash(d) for d in dense]), strict=True)
@@ -176,7 +174,7 @@ def measure_latency(svc, questions, modes=MODES) -> dict:
     for mode in modes:
         times = []
         for text in texts:
-            svc._recent_queries.clear()  # every query pays for its embedding
+            svc.retrieval.queries.forget()  # every query pays for its embedding
             start = time.perf_counter()
             svc.search(text, 10, mode=mode)
             times.append((time.perf_counter() - start) * 1000)

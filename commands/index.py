@@ -27,7 +27,8 @@ from index.embedders import make_embedder
 from index.evaluation import DEFAULT_KS, evaluate, read_questions
 from index.rerank import MODEL_PATH as RANKER_PATH
 from index.rerank import Ranker
-from index.service import MODES, SearchError, SearchService
+from index.retrieval import MODES, SearchError
+from index.service import SearchService
 from index.shared_vectors import SharedVectors
 from index.storage import IndexStore
 from policies.validity import DEFAULT_TIMEZONE, local_today

@@ -123,3 +123,30 @@ def test_module_names_are_unique_but_the_conventional_ones():
         for path in sorted((ROOT / package).rglob("*.py")):
             seen.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
     assert {n: w for n, w in seen.items() if len(w) > 1 and n not in SHARED_MODULE_NAMES} == {}
+
+
+# The write path of the index (index/service.py: database sync, release events, vectors,
+# saving) and what it alone uses; the read path (index/retrieval.py and what it imports inside
+# index/) reads a corpus it is given and never reaches for any of them. (Value types and
+# rules, such as policies.model and policies.status, are shared by both.)
+WRITE_PATH = {"index.service", "index.storage", "index.cache", "index.shared_vectors",
+              "policies.store", "policies.db", "policies.tables", "interpretations"}
+
+
+def test_the_read_path_of_the_index_never_imports_its_write_path():
+    problems, seen, todo = [], set(), ["index.retrieval"]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = ROOT / (module.replace(".", "/") + ".py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+                continue
+            name = node.module
+            if name in WRITE_PATH or name.split(".")[0] in WRITE_PATH:  # a module, or a package
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+            elif name.startswith("index.") and (ROOT / (name.replace(".", "/") + ".py")).is_file():
+                todo.append(name)
+    assert problems == []

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from index.embedders import HashEmbedder
-from index.service import SearchError
+from index.retrieval import SearchError
 from tests.conftest import SIGNER, make_interpretation, make_policy
 from tests.test_index_support import make_service, publish
 
@@ -163,6 +163,27 @@ def test_a_follow_up_is_read_with_its_opening_question_for_one_encoding(db, rele
     assert dense[0].doc_id == "jobless"
 
 
+def test_query_vectors_given_in_advance_are_used_and_outlive_the_recent_ones(db, releases):
+    """Benchmarks and training give the vectors of their questions once (index.retrieval.
+    QueryVectors.give): searched, those questions embed nothing, however many other questions
+    pass through the bounded cache of recent ones; `forget` makes every question pay again."""
+    embedder = CountingEmbedder()
+    svc = make_service(db, releases, embedder=embedder)
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
+    queries = svc.retrieval.queries
+    queries.size = 2
+    [given] = svc.retrieval.dense_texts(["失业保险金怎么申领"])
+    queries.give([given], HashEmbedder().embed_queries([given]))
+    for other in ("每月多少", "养老金", "营业执照", "每月多少"):
+        svc.search(other, k=1)
+    assert embedder.encoded == ["每月多少", "养老金", "营业执照", "每月多少"]  # two kept: evicted
+    embedder.encoded.clear()
+    assert svc.search("失业保险金怎么申领", k=1)[0].doc_id == "jobless" and embedder.encoded == []
+    queries.forget()
+    svc.search("失业保险金怎么申领", k=1)
+    assert embedder.encoded == [given]
+
+
 def test_embed_queries_normalised(svc):
     vectors = svc.embed_queries(["失业保险", "养老金"])
     assert vectors.shape == (2, svc.embedder.dim)
@@ -233,7 +254,7 @@ def test_a_document_still_waiting_for_its_vectors_ranks_by_its_words(svc, releas
 
 def test_rrf_selectable(svc, releases):
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
-    svc.tuning.method = "rrf"
+    svc.retrieval.tuning.method = "rrf"
     assert svc.search("失业保险金", k=1)[0].doc_id == "jobless"
 
 

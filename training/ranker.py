@@ -36,8 +36,7 @@ class RankerConfig:
 
 def dense_texts(svc, questions: list[str]) -> list[str]:
     """What the search's dense encoder reads of each question (index.query.QueryReader)."""
-    view = svc.corpus.view()
-    return [svc.reader.read(q.strip(), view).dense for q in questions]
+    return svc.retrieval.dense_texts(questions)
 
 
 def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) -> dict[str, np.ndarray]:
@@ -52,10 +51,8 @@ def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) 
         cache.add([text_hash(d) for d in todo], embedder.embed_queries(todo))
         if path:
             cache.save(path)
-    import index.service as index_service
-    index_service.QUERY_CACHE_SIZE = max(index_service.QUERY_CACHE_SIZE, 100_000)
     vectors = list(cache.stacked(keys))
-    svc._recent_queries.update(zip(dense, vectors, strict=True))
+    svc.retrieval.queries.give(dense, vectors)
     return dict(zip(texts, vectors, strict=True))
 
 
@@ -63,7 +60,7 @@ def examples(svc, questions, depth: int = RERANK_DEPTH):
     """(features, labels, group sizes) of the first stage's best `depth` per question."""
     xs, ys, groups = [], [], []
     for question in questions:
-        view, read, found = svc.candidates(question.question)
+        view, read, found = svc.retrieval.candidates(question.question)
         rows = top_rows(found, depth)
         if not rows:
             continue
