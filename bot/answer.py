@@ -111,18 +111,19 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
 def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
     """The passage of the release that answers the question's subject: in force first, then
     the search's score relative to the release's best passage together with the share of the
-    question's words in the passage itself (the title is the same for all of a document's
+    message's words in the passage itself (the title is the same for all of a document's
     passages, so a document named in the question does not decide), an interpretation or FAQ
     answer winning near-ties, then the search's order. `focused`: the release's passages found
-    for a follow-up by itself; those using its words are ranked instead (the topic's words are
-    in most of the release's passages)."""
-    pool = [h for h in focused if h.signals is not None and h.signals.passage_coverage > 0]
+    for a follow-up read with its topic; those using the message's own words are ranked
+    instead (the topic's words are in most of the release's passages: its asking point, 在哪里
+    申请 or 多久, tells them apart)."""
+    pool = [h for h in focused if h.signals is not None and h.signals.message_coverage > 0]
     pool = pool or list(candidate.hits)
     top = max((h.score for h in pool), default=0.0)
 
     def rank(position_hit: tuple[int, Hit]):
         position, hit = position_hit
-        covered = hit.signals.passage_coverage if hit.signals is not None else 0.0
+        covered = hit.signals.message_coverage if hit.signals is not None else 0.0
         explains = EXPLAINS_BONUS if hit.kind == "interpretation" or hit.source == "faq" else 0.0
         searched = SEARCH_SCORE_WEIGHT * hit.score / top if top > 0 else 0.0
         return (not hit.in_force, -(covered + explains + searched), position)

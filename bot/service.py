@@ -300,9 +300,9 @@ class BotService:
         hits, focus = reading.hits, None
         if reading.follow_up and previous is not None:
             # A follow-up asks for more than the passage just quoted: prefer another one, the
-            # one of the release that answers the message itself.
+            # one of the release that answers the message itself, on the topic.
             hits = [h for h in hits if h.chunk_id != previous.best_chunk] or hits
-            focus = self._passages_for(text, previous.best_chunk)
+            focus = self._passages_for(text, conv.opening(previous), previous.best_chunk)
         answer = self._compose(reading, hits, focus)
         if reading.alone is not None and not answer.answered:
             # Read with its topic, the message reached only the passage already quoted: it does
@@ -335,11 +335,19 @@ class BotService:
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous),
                        alone=Reading(text, hits))
 
-    def _passages_for(self, message: str, quoted: str | None) -> Callable[[str], list]:
-        """release id → its passages found for `message` alone, but the one just quoted."""
+    def _passages_for(self, message: str, opening: str, quoted: str | None) -> Callable[[str], list]:
+        """release id → its passages on the topic that the message itself finds too: found for
+        the message read with its topic's `opening` question and for the message alone (alone,
+        「要去哪里申请？」 finds every 申请 of the release; with its topic, mostly the topic's
+        passages), but the one just quoted. Their signals say how much of the message's own
+        words each uses (message_coverage)."""
         def passages(release: str) -> list:
-            found = self.search(message, k=SEARCH_K, include_expired=True, releases={release})
-            return [h for h in found if h.chunk_id != quoted]
+            on_topic = self.search(message, k=SEARCH_K, include_expired=True, releases={release},
+                                   opening=opening)
+            asked = {h.chunk_id for h in self.search(message, k=SEARCH_K, include_expired=True,
+                                                     releases={release})}
+            on_topic = [h for h in on_topic if h.chunk_id != quoted]
+            return [h for h in on_topic if h.chunk_id in asked] or on_topic
         return passages
 
     def _compose(self, reading: Reading, hits, focus=None) -> Answer:

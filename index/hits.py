@@ -18,6 +18,8 @@ class Signals:
     #                           corpus uses) found in the passage, its title or its headings
     passage_coverage: float   # the same share found in the passage and its headings alone
     #                           (tells the passages of one document apart)
+    message_coverage: float   # the same for the words of the message alone: a follow-up's own
+    #                           words without its topic's question (else = passage_coverage)
     title_coverage: float     # the same share found in the document's title
     unknown_share: float      # share of the question's content words the corpus never uses
     lexical_rank: int | None  # rank of the hit's document by BM25 alone (0 first); None: not

@@ -40,6 +40,7 @@ class ReadQuestion:
     fixes: tuple[tuple[str, str], ...] = ()  # (typo, correction)
     opening_dense: str | None = None        # a follow-up: what the encoder reads of its topic's
     #                                         opening question (its vector is added to this one's)
+    own: str | None = None                  # a follow-up: the message alone, in the corpus's Mandarin
 
 
 def with_opening(question: str, opening: str) -> str:
@@ -82,7 +83,8 @@ class QueryReader:
         """A follow-up read with the question that opened its topic."""
         own, first = self.read(question, view), self.read(opening, view)
         return ReadQuestion(with_opening(own.asked, first.asked), with_opening(own.normal, first.normal),
-                            own.dense, first.fixes + own.fixes, opening_dense=first.dense)
+                            own.dense, first.fixes + own.fixes, opening_dense=first.dense,
+                            own=own.normal)
 
 
 class _Lexicon:

@@ -35,6 +35,7 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
     known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
     literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}  # each word as it is asked
     forms = _forms(words, known, view, expander)           # ... or in its official forms
+    message = _message_forms(evidence.read, forms, view, expander)
     unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
     lexical, dense = _doc_ranks(view, evidence.bm25_top), _doc_ranks(view, evidence.dense_top)
     bm25 = _bm25_of(evidence, rows)
@@ -46,16 +47,29 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
         chunk = view.records[row].chunk
         title = view.docs[chunk.doc_id].title
         cosine = _cosine(view, evidence, row)
+        passage = " ".join([*chunk.heading_path, chunk.text])
+        covered = _coverage(forms, passage)
         out[row] = Signals(
             cosine=cosine, bm25=bm25.get(row, 0.0), bm25_best=best,
             bm25_z=_z(bm25.get(row, 0.0), bm25_spread),
             cosine_z=None if cosine is None or cosine_spread is None else _z(cosine, cosine_spread),
             coverage=_coverage(literal, " ".join([title, *chunk.heading_path, chunk.text])),
-            passage_coverage=_coverage(forms, " ".join([*chunk.heading_path, chunk.text])),
+            passage_coverage=covered,
+            message_coverage=covered if message is forms else _coverage(message, passage),
             title_coverage=_coverage(literal, title), unknown_share=unknown_share,
             lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
             named=chunk.doc_id in named)
     return out
+
+
+def _message_forms(read: ReadQuestion, forms: Forms, view, expander: Expander | None) -> Forms:
+    """The forms of the message's own words: a follow-up's without its topic's question (what
+    tells the topic's passages apart: the topic's words are in most of them); else `forms`."""
+    if read.own is None:
+        return forms
+    words = view.tokenizer.content_words(read.own)
+    known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
+    return _forms(words, known, view, expander)
 
 
 def _spread(values) -> tuple[float, float] | None:

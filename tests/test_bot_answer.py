@@ -218,7 +218,8 @@ def _scored(hit, score: float, covered: float):
     from index.hits import Signals
 
     signals = Signals(cosine=0.85, bm25=1.0, bm25_best=1.0, bm25_z=0.0, cosine_z=0.0, coverage=covered,
-                      passage_coverage=covered, title_coverage=0.0, unknown_share=0.0,
+                      passage_coverage=covered, message_coverage=covered, title_coverage=0.0,
+                      unknown_share=0.0,
                       lexical_rank=0, dense_rank=0, named=False)
     return dataclasses.replace(hit, score=score, signals=signals)
 

@@ -90,6 +90,7 @@ class FakeSearch:
 
     def __call__(self, query: str, k: int = 5, *, include_expired: bool = False, releases=None,
                  opening: str | None = None, **_filters) -> list[Hit]:
+        message = query  # a follow-up's own words (index.signals: message_coverage)
         if opening:  # a follow-up: read with the question that opened its topic, as the index does
             query = with_opening(query, opening)
         with self._lock:
@@ -103,12 +104,13 @@ class FakeSearch:
                   if (include_expired or h.in_force)
                   and (releases is None or (h.interprets or h.doc_id) in releases)]
         scored.sort(key=lambda pair: -pair[0])
-        return [_found(h, query, cov, rank) for rank, (cov, h) in enumerate(scored[:k]) if cov > 0]
+        return [_found(h, query, message, cov, rank) for rank, (cov, h) in enumerate(scored[:k]) if cov > 0]
 
 
-def _found(hit: Hit, query: str, covered: float, rank: int) -> Hit:
+def _found(hit: Hit, query: str, message: str, covered: float, rank: int) -> Hit:
     signals = Signals(cosine=None, bm25=10 * covered, bm25_best=10.0, bm25_z=0.0, cosine_z=None,
                       coverage=covered, passage_coverage=overlap(query, hit.text),
+                      message_coverage=overlap(message, hit.text),
                       title_coverage=overlap(query, hit.title), unknown_share=0.0,
                       lexical_rank=rank, dense_rank=None, named=False)
     return dataclasses.replace(hit, score=1.0 / (61 + rank), signals=signals)

@@ -297,3 +297,21 @@ def test_a_passage_covers_a_question_word_said_in_its_official_form(svc, release
         "对65周岁以上的老年人实行免费，在指定公共体育场馆享受门票优惠和优先通道服务。\n")))
     hits = {h.article: h for h in svc.search("65岁以上坐地铁免费吗", k=5, mode="bm25")}
     assert hits["第六条"].signals.passage_coverage > hits["第九条"].signals.passage_coverage
+
+
+def test_a_follow_ups_own_words_are_counted_apart_from_its_topics(svc, releases):
+    """「网上能申请吗？」 after 「公租房申请要什么条件」: read with its topic, every passage of
+    the rules says 公共租赁住房 and 申请, and 条件 marks the wrong one; the message's own words
+    (网上, 申请 without the topic) point at how to apply (bot.answer.choose_passage ranks a
+    follow-up's passages by them)."""
+    publish(releases, make_policy("rental", title="公共租赁住房管理办法", text=(
+        "第八条 申请公共租赁住房的家庭，应当同时符合下列条件：具有本市户籍，家庭人均收入低于规定标准。\n"
+        "第十条 申请公共租赁住房的，由申请人到户籍所在地街道办事处提出申请，也可以网上申请。\n"
+        "第二十条 承租公共租赁住房的家庭，应当按时缴纳租金。\n")))
+    hits = {h.article: h for h in svc.search("网上能申请吗？", k=5, mode="bm25",
+                                             opening="公租房申请要什么条件")}
+    place, conditions = hits["第十条"].signals, hits["第八条"].signals
+    assert place.message_coverage > conditions.message_coverage
+    assert place.message_coverage > place.passage_coverage  # the topic's words weigh in there
+    alone = svc.search("公租房申请要什么条件", k=5, mode="bm25")[0].signals
+    assert alone.message_coverage == alone.passage_coverage  # not a follow-up: one question
