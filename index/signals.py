@@ -32,7 +32,7 @@ class Evidence:
 def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             expander: Expander | None = None) -> dict[int, Signals]:
     words = view.tokenizer.content_words(evidence.read.normal)
-    known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
+    known = _known(words, view)
     literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}  # each word as it is asked
     forms = _forms(words, known, view, expander)           # ... or in its official forms
     message = _message_forms(evidence.read, forms, view, expander)
@@ -68,8 +68,12 @@ def _message_forms(read: ReadQuestion, forms: Forms, view, expander: Expander | 
     if read.own is None:
         return forms
     words = view.tokenizer.content_words(read.own)
-    known = {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
-    return _forms(words, known, view, expander)
+    return _forms(words, _known(words, view), view, expander)
+
+
+def _known(words: list[str], view) -> dict[str, float]:
+    """The words the corpus uses, with their weight (IDF)."""
+    return {w: view.sparse.idf(w) for w in words if w in view.sparse.document_frequency}
 
 
 def _spread(values) -> tuple[float, float] | None:
