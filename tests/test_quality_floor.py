@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bench.bench_answers import EVAL, Families, Tally, run_dialogues, run_residents
+from bench.bench_answers import EVAL, Families, Tally, colloquial_sets, run_dialogues, run_residents
 from bench.bench_answers import test_client_channel as channel_to  # not a test: renamed
 from bot.callback_client import TEST_WECHAT_CONFIG
 from index.evaluation import evaluate, read_questions
@@ -63,7 +63,7 @@ def test_demo_faq_recall_at_5_stays_above_its_floor(demo_app):
 
 def test_residents_answerable_questions_are_answered_right_through_the_bot(demo_app):
     tally = Tally()
-    run_residents(channel_to(demo_app), _families(), tally)
+    run_residents(channel_to(demo_app), _families(), tally, colloquial_sets("dev")[0])
     right, total = tally.share("answerable", "right")
     wrong, _ = tally.share("answerable", "wrong")
     late, _ = tally.share("answerable", "late")
@@ -83,7 +83,7 @@ def test_a_follow_ups_reply_quotes_the_passage_that_answers_it(demo_app):
     """「要去哪里申请？」 after a question on 公租房 is answered from the rules on 公租房 (the
     release), and the reply must quote where to apply, not any passage that says 申请."""
     tally = Tally()
-    run_dialogues(channel_to(demo_app), _families(), tally)
+    run_dialogues(channel_to(demo_app), _families(), tally, colloquial_sets("dev")[1])
     right = tally.evidence[("follow-up", "answered right")]
     quoted = tally.evidence[("follow-up", "shows it")]
     print(f"dialogues-dev follow-ups answered right {right}, the reply quoting the labelled answer "
