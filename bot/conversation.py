@@ -5,8 +5,11 @@ A follow-up is read by meaning, not by its cues: a short message soon after an a
 first read by itself; when that settles nothing (no subject of its own the bot can answer),
 it is read together with the question that opened the topic, and kept that way when so it is
 answered. A short message that is answered by itself (「春节放几天假？」 after a question on 劳动仲裁)
-is a new question. A follow-up is always read
-with the topic's opening question, never with an earlier merged reading: merges never chain.
+is a new question; so is one that names a subject of its own the topic's release does not speak
+of, even when it is not sure enough to be answered by itself (「新生儿还没上户口能先买医保吗」 after
+积分入户: read with the topic, it would be answered from the topic's words, see own_subject). A
+follow-up is always read with the topic's opening question, never with an earlier merged
+reading: merges never chain.
 
 Number rule (documented in the README): an answer ends with one numbered menu, as a phone
 menu does. 1 rates the last answer 满意 and 2 不满意 (so do the words, bot.questionlog
@@ -21,8 +24,8 @@ import json
 import re
 import time
 
-from bot.answer import Related
-from bot.answerability import Decision
+from bot.answer import RELATED_SHARE, Related
+from bot.answerability import Candidate, Decision
 from bot.kvstore import KeyValueStore
 from index.query import with_opening
 
@@ -30,6 +33,11 @@ FOLLOW_UP_SECONDS = 5 * 60
 KEEP_SECONDS = 30 * 60
 FOLLOW_UP_MAX_CHARS = 24
 TOPIC_SHOWN_CHARS = 40
+# How much more of the message's own words (rarity-weighted share, index.signals) another
+# release must say than the topic's release, for the message to have a subject of its own.
+OWN_SUBJECT_LEAD = 0.3
+# 「公司不申请呢」, 「学生呢？」: what about X, asked in the frame of the last answer.
+ELLIPTICAL_RE = re.compile(r"呢[？?。！!～~…\s]*$")
 
 
 @dataclasses.dataclass
@@ -60,14 +68,36 @@ def settled_alone(alone: Decision, previous: Turn) -> bool:
     return alone.chosen is not None
 
 
-def follows(alone: Decision, merged: Decision, previous: Turn) -> bool:
+def follows(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:
     """A message that did not settle by itself follows the previous answer when, read with
     the topic's question, it is answered (from that release, or from another the topic
-    leads to: 「要收费吗？」 after 劳动仲裁网上申请 is the 仲裁法's), and better than alone."""
-    if merged.chosen is None:
+    leads to: 「要收费吗？」 after 劳动仲裁网上申请 is the 仲裁法's), and better than alone, unless
+    it has a subject of its own (`threshold`: the answer model's operating point)."""
+    if merged.chosen is None or own_subject(text, alone, merged, previous, threshold):
         return False
     return merged.chosen.doc_id == previous.release or alone.chosen is None or \
         merged.probability > alone.probability
+
+
+def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:
+    """Whether the message asks about something the topic does not: by itself its best release
+    is another one than the last answer's, probable enough to be offered, that the merged
+    reading would not answer from, and its passages say clearly more of the message's own
+    words than the passages the merged reading chose (「新生儿…买医保」 after 积分入户: 医保 is the
+    医保 notice's word, not the 积分入户 rules'). An elliptical message (「公司不申请呢」) has no
+    subject of its own, whatever words it repeats."""
+    best = alone.ranked[0] if alone.ranked else None
+    if best is None or merged.chosen is None or best.doc_id == previous.release or \
+            best.probability < threshold * RELATED_SHARE or ELLIPTICAL_RE.search(text):
+        return False
+    if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
+        return False  # with its topic too it is answered from there: the topic only helps
+    return _says_of_message(best) >= _says_of_message(merged.chosen) + OWN_SUBJECT_LEAD
+
+
+def _says_of_message(candidate: Candidate) -> float:
+    return max((h.signals.message_coverage for h in candidate.hits if h.signals is not None),
+               default=0.0)
 
 
 def opening(previous: Turn) -> str:

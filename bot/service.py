@@ -330,7 +330,8 @@ class BotService:
             return Reading(text, hits, same_topic=chosen is not None and chosen.doc_id == previous.release)
         merged_text = conv.with_context(text, previous)
         merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
-        if not conv.follows(alone, decide(merged_text, merged_hits, self.settings.model), previous):
+        merged = decide(merged_text, merged_hits, self.settings.model)
+        if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):
             return Reading(text, hits)
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous),
                        alone=Reading(text, hits))
