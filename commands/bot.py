@@ -228,11 +228,14 @@ def create_menu_command(path: str | None, dry_run: bool) -> None:
               help="fit without these sets (e.g. resident-dev) and report them as unseen")
 @click.option("--write", "write_to", type=click.Path(dir_okay=False), default=None,
               help="write the fitted model here (the shipped one: data/bot/answerability.json)")
+@click.option("--sweep", default="", metavar="P,P,…",
+              help="also print the outcomes per set at these operating points (e.g. 0.5,0.55,0.6)")
 @with_appcontext
-def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, write_to) -> None:
+def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, write_to, sweep) -> None:
     """Fit the bot's answer decision on labelled questions and print its figures."""
     from bot import calibration as cal
 
+    points = _operating_points(sweep)  # a typo is said before minutes of searching
     svc = current_app.extensions["policybot"]
     questions = cal.labelled_questions([OWN_EVAL, *map(pathlib.Path, eval_dirs)],
                                        _releases(svc), stard_sample)
@@ -248,6 +251,11 @@ def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, wr
     if unseen:
         _print_calibration(cal, unseen, [cal.best_candidate(s, model) for s in unseen], threshold,
                            f"held out ({', '.join(held)}), model fitted on the rest")
+    for point in points:
+        _print_outcomes(cal, fitting, predictions, point, f"at {point:.2f}, cross-validated")
+        if unseen:
+            _print_outcomes(cal, unseen, [cal.best_candidate(s, model) for s in unseen], point,
+                            f"at {point:.2f}, held out")
     if write_to:
         report = {"questions": len(fitting), "held_out": list(held), "max_wrong": max_wrong,
                   "max_false": max_false, "embedder": svc.search.embedder.name}
@@ -262,8 +270,28 @@ def _releases(svc: Services) -> dict[str, str]:
         return {d.id: d.interprets or d.id for d in store.public_documents(conn)}
 
 
+def _operating_points(text: str) -> list[float]:
+    try:
+        points = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--sweep 要写成用逗号分隔的概率，例如 0.5,0.55,0.6（收到的是 {text!r}）",
+                                 param_hint="--sweep") from None
+    if any(not 0.0 <= p <= 1.0 for p in points):
+        raise click.BadParameter(f"--sweep 的每个值都应在 0 到 1 之间（收到的是 {text!r}）",
+                                 param_hint="--sweep")
+    return points
+
+
 def _print_calibration(cal, searched, predictions, threshold: float, label: str) -> None:
-    click.echo(f"\n{label}: {len(searched)} questions, operating point {threshold:.2f}")
+    _print_outcomes(cal, searched, predictions, threshold,
+                    f"{label}: {len(searched)} questions, operating point {threshold:.2f}")
+    click.echo("  reliability of the best candidate: probability, answers, observed share right")
+    for bin_label, count, share in cal.reliability(searched, predictions):
+        click.echo(f"    {bin_label}  {count:5d}" + (f"  {share:.2f}" if count else ""))
+
+
+def _print_outcomes(cal, searched, predictions, threshold: float, label: str) -> None:
+    click.echo(f"\n{label}")
     for source, o in sorted(cal.outcomes(searched, predictions, threshold).items()):
         parts = []
         if o.answerable:
@@ -272,6 +300,3 @@ def _print_calibration(cal, searched, predictions, threshold: float, label: str)
         if o.unanswerable:
             parts.append(f"unanswerable {o.unanswerable}: refused {o.refused / o.unanswerable:.1%}")
         click.echo(f"  {source:34s} " + "; ".join(parts))
-    click.echo("  reliability of the best candidate: probability, answers, observed share right")
-    for bin_label, count, share in cal.reliability(searched, predictions):
-        click.echo(f"    {bin_label}  {count:5d}" + (f"  {share:.2f}" if count else ""))
