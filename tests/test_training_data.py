@@ -31,3 +31,38 @@ def test_training_pairs_never_hold_half_b_or_dev_questions():
     assert not set(dev) & asked
     assert not any("问：" in p.positive for p in pairs)                # no FAQ chunk (demo-faq's answers)
     assert inputs["pairs"]["stard"] > 500 and "STARD half B" in inputs["never_trained_on"]
+
+
+def test_colloquial_examples_are_the_projects_own_questions_never_the_dev_sets():
+    """--colloquial trains on data/eval's resident questions, each with the demo passages that
+    hold its labelled evidence; the dev sets' questions are never among them."""
+    import json
+
+    questions = data.colloquial_questions()
+    asked = {q.question for q in questions}
+    dev = {q.question for q in data.load_questions("resident-dev")}
+    dev |= {turn["text"] for line in (data.SHARED / "eval" / "dialogues-dev.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip() for turn in json.loads(line)["turns"]}
+    assert len(questions) > 150 and not asked & dev
+    assert all(q.doc_ids for q in questions)                          # no "not found" line
+    corpus = data.build_corpus("demo")
+    squeezed = lambda text: "".join(text.split())  # noqa: E731
+    holding = 0
+    for question in questions:
+        rows = data.colloquial_rows(corpus, question)
+        assert rows
+        if question.evidence and all(squeezed(question.evidence) in squeezed(corpus.records[r].chunk.text)
+                                     for r in rows):
+            holding += 1
+    assert holding > 0.8 * len(questions)  # mostly the very passage, not the whole document
+
+
+def test_colloquial_examples_sit_after_the_stard_passages():
+    import numpy as np
+
+    from training.pipeline import Extra, _with_extra
+    stard = np.eye(4, dtype=np.float32)
+    extra = Extra(np.ones((1, 4), np.float32), [[1]], np.full((2, 4), 0.5, np.float32))
+    queries, gold, passages = _with_extra(np.zeros((2, 4), np.float32), [[0], [3]], stard, extra)
+    assert queries.shape == (3, 4) and passages.shape == (6, 4)
+    assert gold == [[0], [3], [5]] and np.array_equal(passages[5], extra.passages[1])

