@@ -205,6 +205,23 @@ def test_a_document_offered_when_nothing_is_answered_opens_by_its_number(tmp_pat
         svc.db.dispose()
 
 
+def gentle_conversation(tmp_path, hits, documents, messages) -> tuple[list[str], list]:
+    """One resident's messages through the callback of a bot of its own (these `hits`, the
+    gentle model, `documents` published): the replies, and the question log's readings."""
+    from server import create_app
+
+    app = create_app(bot_config(tmp_path, FakeSearch(hits), BOT_ANSWER_MODEL=gentle_model_file(tmp_path)))
+    svc = app.extensions["policybot"]
+    publish(svc.db, *documents)
+    sender, client = WeChatSender.from_app(app), app.test_client()
+    try:
+        replies_ = [sender.reply_text(sender.post(client, text_xml("o_resident", text, msg_id=n)))
+                    for n, text in enumerate(messages, 1)]
+        return replies_, logged(svc, "o_resident", "reading")
+    finally:
+        svc.db.dispose()
+
+
 GUIDE = doc("gz_card", title="老年人优待卡办理指南",
             text="一、优待范围\n65周岁以上老年人凭优待卡免费乘坐公共汽车、地铁，免费游览公园。\n"
                  "二、所需材料\n申请人提供本人身份证原件和近期证件照。\n")
@@ -216,20 +233,13 @@ GUIDE_NEWS = doc("gz_card_jd", kind="interpretation", interprets="gz_card", doc_
 def test_a_follow_up_quotes_the_passage_that_answers_it_not_the_topic_again(tmp_path):
     """Read with its topic, a follow-up's words are few among the topic's: the passage quoted
     is the one of the release found for the follow-up by itself."""
-    from server import create_app
-
     hits = [hit_of(GUIDE, line, ordinal=n) for n, line in enumerate(GUIDE.text.splitlines())]
     hits.append(hit_of(GUIDE_NEWS, GUIDE_NEWS.text.strip(), ordinal=9))
-    app = create_app(bot_config(tmp_path, FakeSearch(hits), BOT_ANSWER_MODEL=gentle_model_file(tmp_path)))
-    svc = app.extensions["policybot"]
-    publish(svc.db, GUIDE, GUIDE_NEWS)
-    sender, client = WeChatSender.from_app(app), app.test_client()
-    replies_ = [sender.reply_text(sender.post(client, text_xml("o_card", text, msg_id=n)))
-                for n, text in enumerate(["65周岁以上老年人坐公共汽车免费吗", "原件要带去哪里"], 1)]
+    replies_, _ = gentle_conversation(tmp_path, hits, [GUIDE, GUIDE_NEWS],
+                                      ["65周岁以上老年人坐公共汽车免费吗", "原件要带去哪里"])
     assert "免费乘坐公共汽车" in replies_[0]
     assert replies_[1].startswith("您问的是：")
     assert "身份证原件和近期证件照" in replies_[1]
-    svc.db.dispose()
 
 
 POINTS = doc("gz_points", title="积分制入户管理办法",
@@ -242,23 +252,14 @@ NEWBORN = doc("gz_newborn", title="城乡居民基本医疗保险参保通告",
 
 
 def _points_then(tmp_path, second: str) -> list[str]:
-    """The replies to 「积分入户要满足什么条件」 and then `second`, with the gentle model; the
-    question log's readings of the two."""
-    from server import create_app
-
+    """The replies to 「积分入户要满足什么条件」 and then `second`; the question log's readings
+    of the two."""
+    documents = [POINTS, POINTS_FAQ, NEWBORN]
     hits = [hit_of(d, d.text.strip(), source="faq" if d.kind == "interpretation" else "text")
-            for d in (POINTS, POINTS_FAQ, NEWBORN)]
-    app = create_app(bot_config(tmp_path, FakeSearch(hits), BOT_ANSWER_MODEL=gentle_model_file(tmp_path)))
-    svc = app.extensions["policybot"]
-    publish(svc.db, POINTS, POINTS_FAQ, NEWBORN)
-    sender, client = WeChatSender.from_app(app), app.test_client()
-    try:
-        replies_ = [sender.reply_text(sender.post(client, text_xml("o_newborn", text, msg_id=n)))
-                    for n, text in enumerate(["积分入户要满足什么条件", second], 1)]
-        assert "社会保险满4年" in replies_[0]
-        return replies_ + logged(svc, "o_newborn", "reading")
-    finally:
-        svc.db.dispose()
+            for d in documents]
+    replies_, readings = gentle_conversation(tmp_path, hits, documents, ["积分入户要满足什么条件", second])
+    assert "社会保险满4年" in replies_[0]
+    return replies_ + readings
 
 
 @pytest.mark.parametrize("second", ["新生儿买医保吗", "新生儿买医保吗？"])
