@@ -1,15 +1,17 @@
 """A user's conversation state: the topic of the last answer (for short follow-ups such as
 「那需要什么材料？」) and the numbered related documents of that answer.
 
-A follow-up is read by meaning, not by its cues: a short message soon after an answer is
-first read by itself; when that settles nothing (no subject of its own the bot can answer),
-it is read together with the question that opened the topic, and kept that way when so it is
-answered. A short message that is answered by itself (「春节放几天假？」 after a question on 劳动仲裁)
-is a new question; so is one that names a subject of its own the topic's release does not speak
-of, even when it is not sure enough to be answered by itself (「新生儿还没上户口能先买医保吗」 after
-积分入户: read with the topic, it would be answered from the topic's words, see own_subject). A
-follow-up is always read with the topic's opening question, never with an earlier merged
-reading: merges never chain.
+A follow-up is read by meaning, not by its cues: a short message soon after an answer
+is first read by itself; when that settles nothing (no subject of its own the bot can
+answer), it is read together with the question that opened the topic, and kept that
+way when so it is answered. A short message that is answered by itself (「春节放几天假？」
+after a question on 劳动仲裁) is a new question, unless read with the topic it is answered
+from the topic's own release and more surely (topic_answers_better: 「多久能批下来？」 matched
+elsewhere by its 多久 alone); so is one that names a subject of its own the topic's
+release does not speak of, even when it is not sure enough to be answered by itself
+(「新生儿还没上户口能先买医保吗」 after 积分入户: read with the topic, it would be answered from the
+topic's words, see own_subject). A follow-up is always read with the topic's opening
+question, never with an earlier merged reading: merges never chain.
 
 Number rule (documented in the README): an answer ends with one numbered menu, as a phone
 menu does. 1 rates the last answer 满意 and 2 不满意 (so do the words, bot.questionlog
@@ -66,6 +68,15 @@ def settled_alone(alone: Decision, previous: Turn) -> bool:
     topic's question, such a message would be answered from the topic's words instead of its
     own; a follow-up with no subject of its own (「要什么材料？」) is not answered by itself."""
     return alone.chosen is not None
+
+
+def topic_answers_better(alone: Decision, merged: Decision, previous: Turn) -> bool:
+    """A message answered by itself from another release still follows the topic when, read
+    with the topic's question, it is answered from the topic's own release and more surely:
+    「多久能批下来？」 after 失业金申领 matches 「失业保险金能领多久」 by its 多久 alone, but says
+    nothing of its own that the 申领 rules do not answer better."""
+    return merged.chosen is not None and merged.chosen.doc_id == previous.release and \
+        merged.probability > alone.probability
 
 
 def follows(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:

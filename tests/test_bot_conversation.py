@@ -280,3 +280,22 @@ def test_an_elliptical_question_is_read_with_the_topic_whatever_words_it_repeats
     its words are another release's."""
     _, reply, *_ = _points_then(tmp_path, second)
     assert reply.startswith(f"您问的是：积分入户要满足什么条件——{second}")
+
+
+ABROAD = doc("gz_abroad", title="异地就医备案办理指南",
+             text="一、办理方式：在穗好办选择异地就医备案。\n二、审批时限：异地就医备案提交后2个工作日内批下来。\n")
+JOBLESS_TERM = doc("gz_jobless_term", title="失业保险金答问", text="失业保险金多久能批？当月审核。\n")
+
+
+def test_a_message_answered_elsewhere_by_one_word_follows_the_topic_that_answers_it_better(tmp_path):
+    """「多久能批下来」 after 异地就医备案: by itself its 多久 matches a question on 失业保险金, sure
+    enough to be answered; read with its topic it is answered from the topic's own release, and
+    more surely: it follows, and the reply says how it was read."""
+    documents = [ABROAD, JOBLESS_TERM]
+    hits = [hit_of(d, line, ordinal=n) for d in documents for n, line in enumerate(d.text.splitlines())]
+    replies_, readings = gentle_conversation(tmp_path, hits, documents,
+                                             ["异地就医备案怎么办理", "多久能批下来"])
+    assert "异地就医备案" in replies_[0]
+    assert replies_[1].startswith("您问的是：异地就医备案怎么办理——多久能批下来")
+    assert "2个工作日内批下来" in replies_[1] and "当月审核" not in replies_[1]
+    assert readings == [None, "异地就医备案怎么办理 多久能批下来"]
