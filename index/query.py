@@ -27,8 +27,8 @@ from index.dialect import Dialect
 from index.homophones import HomophoneCorrector
 
 FOCUS_CHARS = 48
-_CLAUSE_RE = re.compile(r"[^。！？!?；;\n，,、\s]+[。！？!?；;，,、]?")
-_ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|是否|可不可以|哪些|哪里|多少|多久|什么|"
+CLAUSE_RE = re.compile(r"[^。！？!?；;\n，,、\s]+[。！？!?；;，,、]?")
+ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|是否|可不可以|哪些|哪里|多少|多久|什么|"
                         r"有没有|要不要|是不是|几[个年月天岁号次]")
 
 
@@ -117,8 +117,8 @@ def focus(question: str, topic_weight=None, limit: int = FOCUS_CHARS) -> str:
     question = question.strip()
     if len(question) <= limit:
         return question
-    clauses = [c for c in _CLAUSE_RE.findall(question) if c.strip()]
-    asking = [i for i in reversed(range(len(clauses))) if _ASKING_RE.search(clauses[i])]
+    clauses = [c for c in CLAUSE_RE.findall(question) if c.strip()]
+    asking = [i for i in reversed(range(len(clauses))) if ASKING_RE.search(clauses[i])]
     others = [i for i in range(len(clauses)) if i not in asking]
     if topic_weight is not None:
         others.sort(key=lambda i: -topic_weight(clauses[i]))

