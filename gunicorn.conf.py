@@ -1,7 +1,9 @@
 """gunicorn's configuration for production: `gunicorn -c gunicorn.conf.py` (README, docs/deploy.md).
 
-- The app is `server:create_app()`, loaded in each worker after the fork, never preloaded: the
-  embedding model's OpenMP runtime hangs in a process forked after it ran (DESIGN.md).
+- The app is `server:create_app()`, built in each worker after the fork, never preloaded: the
+  embedding model's OpenMP runtime hangs in a process forked after it ran (DESIGN.md). Building
+  starts nothing; `post_worker_init` then starts it (server.start: the index loaded and
+  following the release events, the consumers' threads) in the worker, before it serves.
 - Before any worker starts, the master runs `flask --app server db upgrade` (and, on an empty
   instance with POLICYBOT_LOAD_DEMO not 0, `flask --app server load-demo`) once, in a
   subprocess; the workers start with MIGRATE and LOAD_DEMO off, so they neither migrate at
@@ -50,6 +52,14 @@ def on_starting(server) -> None:
         subprocess.run([sys.executable, "-m", "flask", "--app", "server", "load-demo"], check=True)
     os.environ["POLICYBOT_MIGRATE"] = "0"
     os.environ["POLICYBOT_LOAD_DEMO"] = "0"
+
+
+def post_worker_init(worker) -> None:
+    """In the worker, once its app is built: start it (its threads belong to this process)."""
+    import server as app_module
+
+    if hasattr(worker.wsgi, "extensions"):  # a Flask app (not gunicorn's page for a broken reload)
+        app_module.start(worker.wsgi)
 
 
 def worker_exit(server, worker) -> None:

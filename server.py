@@ -3,6 +3,12 @@
     python server.py                   serve on 127.0.0.1:8000 (POLICYBOT_HOST/PORT)
     flask --app server import FILE     and the other commands: flask --app server --help
 
+Two phases: `create_app` builds and wires (configuration, services, hooks, routes, commands)
+and starts nothing; `start(app)` starts what the process runs (the index loaded and following
+the release events, background consumers, the demo import on an empty instance), once.
+`python server.py`, gunicorn (gunicorn.conf.py post_worker_init), the commands that need a
+running app and the tests' apps call it; `Services.close()` stops what it started.
+
 Configuration is layered: DEFAULTS → the instance file `config.py` in the data directory →
 `POLICYBOT_*` environment variables (and `DATABASE_URL`, `REDIS_URL`) → `test_config`.
 Nothing is read at import time: `create_app` does it all.
@@ -112,6 +118,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["LOAD_DEMO"]:
         # After every feature is wired, so that the index (a publication hook) sees the import.
         load_demo_if_empty(app)
+    return app
+
+
+def start(app: Flask) -> Flask:
+    """Start what the app's features registered to run (commands.services.Services.start):
+    idempotent, so an entry point may call it whether or not another already did."""
+    app.extensions["policybot"].start()
     return app
 
 
@@ -306,7 +319,7 @@ def configure_logging(level: str, kind: str = "text") -> None:
 def main() -> None:
     config = load_config()
     configure_logging(str(config.get("LOG_LEVEL") or "INFO"), str(config.get("LOG_FORMAT") or "text"))
-    app = create_app()
+    app = start(create_app())
     host, port = app.config["HOST"], int(app.config["PORT"])
     # waitress: a production WSGI server (threads, request-size limits, no fork, so the
     # embedding model is safe); several processes: gunicorn without --preload (README).

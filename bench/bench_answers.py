@@ -307,9 +307,9 @@ def main() -> None:
                          if line.strip()])
     server = None
     if options.in_process:
-        from server import create_app
-        app = create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance),
-                          "INDEX_EMBEDDER": options.embedder})
+        from server import create_app, start
+        app = start(create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance),
+                                "INDEX_EMBEDDER": options.embedder}))
         channel = test_client_channel(app)
     else:
         port = free_port()

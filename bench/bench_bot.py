@@ -82,8 +82,8 @@ def wait_ready(base: str, timeout: float = 900) -> None:
 
 def prepare(instance: pathlib.Path, embedder: str) -> None:
     """In a fresh interpreter: import the demo corpus if needed and wait for every vector."""
-    code = ("import sys; sys.path.insert(0, '.'); from server import create_app; "
-            f"app = create_app({{'DATA_DIR': {str(instance)!r}, 'INDEX_EMBEDDER': {embedder!r}}}); "
+    code = ("import sys; sys.path.insert(0, '.'); from server import create_app, start; "
+            f"app = start(create_app({{'DATA_DIR': {str(instance)!r}, 'INDEX_EMBEDDER': {embedder!r}}})); "
             "s = app.extensions['policybot'].search; ok = s.wait_idle(timeout=3600); "
             "print('index', s.status(), 'idle', ok)")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -118,7 +118,7 @@ def slow_server(instance: pathlib.Path, port: int, embedder: str, delay: float):
     """The app with every retrieval `delay` seconds slower, served by waitress in a thread."""
     from waitress.server import create_server
 
-    from server import create_app
+    from server import create_app, start
 
     services = {}
 
@@ -126,8 +126,8 @@ def slow_server(instance: pathlib.Path, port: int, embedder: str, delay: float):
         time.sleep(delay)
         return services["svc"].search.search(query, **kw)
 
-    app = create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder,
-                      "BOT_SEARCH": slow_search})
+    app = start(create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder,
+                            "BOT_SEARCH": slow_search}))
     services["svc"] = app.extensions["policybot"]
     server = create_server(app, host="127.0.0.1", port=port, threads=8)
     threading.Thread(target=server.run, daemon=True).start()

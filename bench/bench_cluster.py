@@ -385,9 +385,9 @@ def steady_run(options, cluster: Cluster, proxy: Proxy, wechat: WeChat, asked: l
 
 
 def _publisher(config: dict, connection) -> None:
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(config)
+    app = start(create_app(config))
     connection.send("ready")
     while True:
         command = connection.recv()

@@ -52,10 +52,10 @@ def main() -> None:
 
 
 def start_instance(instance: pathlib.Path, embedder: str):
-    from server import create_app
+    from server import create_app, start
 
     started = time.perf_counter()
-    app = create_app({"DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder})
+    app = start(create_app({"DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder}))
     svc = app.extensions["policybot"]
     svc.search.wait_idle(timeout=3600)
     print(f"instance ready in {time.perf_counter() - started:.1f} s: {svc.search.status()}")

@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from commands.services import started
 from interpretations import audit
 from interpretations.auditkey import load_seal
 from interpretations.coverage import interpretation_coverage
@@ -53,10 +54,11 @@ def load_demo_if_empty(app: Flask) -> bool:
 
 @click.command("load-demo")
 @with_appcontext
+@started
 def load_demo_command() -> None:
     """Import the bundled demo corpus into an empty instance (what `python server.py` does at
     its first start; run once per deploy where several workers start with LOAD_DEMO=0)."""
-    load_demo_if_empty(current_app)  # (create_app may have done it already: LOAD_DEMO)
+    load_demo_if_empty(current_app)  # (starting may have done it already: LOAD_DEMO)
     services().search.wait_idle(1800)  # every vector in the database before this process exits
 
 
@@ -64,6 +66,7 @@ def load_demo_command() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines, report the others.")
 @with_appcontext
+@started
 def import_command(file: str, skip_invalid: bool) -> None:
     """Import a JSONL corpus (shared/corpus/FORMAT.md) as published documents."""
     try:
@@ -94,6 +97,7 @@ def export_command(file: str) -> None:
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="The date to retire against (default: today, local time).")
 @with_appcontext
+@started
 def retire_expired_command(today) -> None:
     """Retire published releases whose validity has ended (idempotent; run daily)."""
     day = today.date() if today else local_today(current_app.config["TIMEZONE"])

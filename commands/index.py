@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
+from commands.services import started
 from index.cache import EmbeddingCache, passage_space
 from index.embedders import make_embedder
 from index.evaluation import DEFAULT_KS, evaluate, read_questions
@@ -120,6 +121,7 @@ def service() -> SearchService:
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as a JSON list.")
 @click.option("--include-expired", is_flag=True, help="Also expired/repealed content, labelled.")
 @with_appcontext
+@started
 def search_command(question, mode, k, as_json, include_expired) -> None:
     """Search published policies and interpretations."""
     try:
@@ -150,6 +152,7 @@ def search_command(question, mode, k, as_json, include_expired) -> None:
               help="Cut-offs for Recall@k, comma separated.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
+@started
 def eval_command(questions_file, modes, ks, as_json) -> None:
     """Recall@k, MRR@10 and nDCG@10 of each mode on labelled questions."""
     try:
@@ -186,6 +189,7 @@ def _print_table(results: dict, ks: tuple[int, ...]) -> None:
 @click.command("reindex")
 @click.option("--fresh", is_flag=True, help="Embed every passage again (no reuse, no cache).")
 @with_appcontext
+@started
 def reindex_command(fresh: bool) -> None:
     """Rebuild the whole index into a new version and swap it in atomically."""
     svc = service()

@@ -23,7 +23,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from commands.services import Services
+from commands.services import Services, started
 from insights import tasks as task_rules
 from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
@@ -159,6 +159,7 @@ def _service() -> Insights:
               help="Also write the report as a spreadsheet.")
 @click.option("--include-simulated", is_flag=True, help="Count the staff simulator's questions too.")
 @with_appcontext
+@started
 def report_command(period: str, day, xlsx_path: str | None, include_simulated: bool) -> None:
     """Print a week / month / quarter report; optionally write the .xlsx."""
     service = _service()
@@ -183,6 +184,7 @@ def report_command(period: str, day, xlsx_path: str | None, include_simulated: b
 @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="A day of the week to raise tasks for (default: today).")
 @with_appcontext
+@started
 def tasks_command(day) -> None:
     """Turn the week's unanswered and low-rated question groups into tasks."""
     service = _service()

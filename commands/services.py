@@ -6,18 +6,26 @@ feature is off or not configured: `svc.callback is None` means the WeChat accoun
 up, not that the module failed to load. Code reads them as attributes: a service that a
 feature may leave unset is typed as optional here and checked where it is used.
 
-The lifecycle is explicit: what a feature starts (threads, pools, the index's follower) it
-registers a closer for with `on_close`, and `close()` stops everything, the last started
-first (the database is closed last), once: at process exit (server.py registers one handler
-for every app of the process), or by whoever built the app (tests).
+The lifecycle is explicit, in two phases. Building (server.create_app, each feature's
+`init_app`) reads the configuration and wires services and hooks: it starts no thread, loads
+no index and imports nothing. What a process then runs (the index loaded and following the
+release events, the consumers' threads, the demo import) each feature registers with
+`on_start`, and `start()` runs it, in registration order, once: every entry point calls it
+(server.start: `python server.py`, gunicorn's post_worker_init, the commands that need it,
+the tests' apps). What was started registers a closer with `on_close`, and `close()` stops
+everything, the last started first (the database is closed last), once: at process exit
+(server.py registers one handler for every app of the process), or by whoever built the app
+(tests). A closed app cannot be started again.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import pathlib
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the classes only: building them is each feature module's business
     from flask import Config
@@ -69,9 +77,33 @@ class Services:
     questions: QuestionLog | None = None
     insights: Insights | None = None
     insights_consumer: Consumer | None = None
-    # what close() stops, in the order it was started
+    # what start() runs, in order; what close() stops, in the order it was started
+    starters: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     closers: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
+    started: bool = False
     closed: bool = False
+    _start_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def on_start(self, name: str, start: Callable[[], None]) -> None:
+        """`start` begins what a feature runs (threads, the index's loading); it registers
+        its own closer with on_close. `name` says what in the log."""
+        self.starters.append((name, start))
+
+    def start(self) -> None:
+        """Run every starter, in the order they were registered, once: a second call does
+        nothing. A starter that raises stops the start (the process must not serve half
+        started); close() still stops what the earlier ones started."""
+        with self._start_lock:
+            if self.started:
+                return
+            if self.closed:
+                raise RuntimeError("these services are closed: build a new app to start again")
+            self.started = True
+            for name, start in self.starters:
+                log.debug("starting %s", name)
+                start()
+        if self.starters:
+            log.info("started: %s", ", ".join(name for name, _ in self.starters))
 
     def on_close(self, name: str, close: Callable[[], None]) -> None:
         """`close` stops what a feature started; `name` says what in the log if it fails."""
@@ -92,3 +124,16 @@ class Services:
                 failed.append(name)
         log.info("closed: %s", ", ".join(name for name, _ in reversed(self.closers)))
         return failed
+
+
+def started(command: Callable[..., Any]) -> Callable[..., Any]:
+    """For a command that needs the running app (the index loaded and in step with the
+    database, the demo imported on an empty instance): start it first. Goes under
+    `with_appcontext`, which gives it the app."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from flask import current_app
+
+        current_app.extensions["policybot"].start()
+        return command(*args, **kwargs)
+    return run

@@ -101,10 +101,10 @@ def releases(db) -> Releases:
 
 @pytest.fixture
 def app(tmp_path):
-    """The Flask app on an empty instance (no demo corpus)."""
-    from server import create_app
+    """The Flask app on an empty instance (no demo corpus), built and started."""
+    from server import create_app, start
 
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False})
+    app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False}))
     yield app
     app.extensions["policybot"].close()  # its threads stopped, its database closed last
 

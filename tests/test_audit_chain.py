@@ -74,14 +74,14 @@ def test_entries_written_before_the_key_are_sealed_at_start(tmp_path):
     from interpretations.workflow import Hooks, Releases
     from policies.db import Database, sqlite_url
     from portal.testing import app_config
-    from server import create_app
+    from server import create_app, start
 
     (tmp_path / "i").mkdir()
     old = Database(sqlite_url(tmp_path / "i" / "policybot.sqlite3"))
     old.upgrade()
     published(Releases(old, Hooks()))  # five entries, no key (as before this version)
     old.dispose()
-    app = create_app(app_config(tmp_path / "i"))
+    app = start(create_app(app_config(tmp_path / "i")))
     try:
         result = verify(app)
         assert result.exit_code == 0 and "6 entries verified (1 sealed with the audit key)" in result.output

@@ -20,12 +20,12 @@ ATTACKS = ("replace entry 4", "rewrite all, unkeyed hashes", "forged entry appen
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def instance(request, tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     config = app_config(tmp_path / "i")
     if request.param == "postgres":
         config["DATABASE_URL"] = request.getfixturevalue("pg_url")
-    app = create_app(config)
+    app = start(create_app(config))
     releases = app.extensions["policybot"].releases
     published(releases)
     published(releases, make_policy("p2"), [make_interpretation("i2", "p2")])

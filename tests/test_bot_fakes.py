@@ -134,9 +134,9 @@ def slot_fixtures():
 def bot_app(data_dir, slot, **options):
     """An app of the bot with this slot as its retriever, for a module-scoped fixture to
     `yield from`; its database is closed afterwards."""
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(bot_config(data_dir, slot, **options))
+    app = start(create_app(bot_config(data_dir, slot, **options)))
     yield app
     app.extensions["policybot"].close()
 

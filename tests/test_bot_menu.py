@@ -54,9 +54,9 @@ def test_invalid_menus_are_refused(label):
 
 
 def test_create_menu_calls_wechat_once_with_a_valid_menu(tmp_path, fake_wechat):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(
+    app = start(create_app(
         {
             "TESTING": True,
             "DATA_DIR": str(tmp_path),
@@ -67,7 +67,7 @@ def test_create_menu_calls_wechat_once_with_a_valid_menu(tmp_path, fake_wechat):
             "WECHAT_APPSECRET": fake_wechat.secret,
             "WECHAT_API_BASE": fake_wechat.url,
         }
-    )
+    ))
     svc = app.extensions["policybot"]
     if svc.wechat is None:  # the push feature not registered
         from bot.wechat_api import make_client

@@ -54,9 +54,9 @@ def _saved(document) -> bytes:
 def live(tmp_path_factory):
     from werkzeug.serving import make_server
 
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("browser")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("browser"))))
     users = {role: make_staff(app, name, role, dept) for role, name, dept in (
         ("drafter", "zhang", "区人社局"), ("reviewer", "wang", "区党政办"), ("signer", "zhao", "区管委会"))}
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -15,12 +15,12 @@ QUESTION = "失业保险金怎么申领"
 
 
 def make_app(data_dir, delay=0.0, **extra):
-    from server import create_app
+    from server import create_app, start
 
     search = FakeSearch(world_hits(), delay=delay)
     config = bot_config(data_dir, search, **extra)
     config["DATA_DIR"] = str(data_dir)
-    return create_app(config), search
+    return start(create_app(config)), search
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ BAD_CONFIGS = [
 
 
 def test_refuses_to_start_on_missing_default_or_malformed_secrets(tmp_path, search):
-    from server import create_app
+    from server import create_app, start
 
     refused = 0
     for change in BAD_CONFIGS:
@@ -74,18 +74,18 @@ def test_refuses_to_start_on_missing_default_or_malformed_secrets(tmp_path, sear
         except WeChatConfigError:
             refused += 1
     with pytest.raises(WeChatConfigError, match="refusing to start"):  # and the app itself
-        create_app({**bot_config(tmp_path, search), "WECHAT_TOKEN": "123456"})
+        start(create_app({**bot_config(tmp_path, search), "WECHAT_TOKEN": "123456"}))
     print(f"fail-closed config matrix: refused {refused}/{len(BAD_CONFIGS)}")
     assert refused == len(BAD_CONFIGS)
     assert load_wechat_config(bot_config(tmp_path, search)).safe_mode
 
 
 def test_without_wechat_config_the_app_runs_and_says_the_callback_is_disabled(tmp_path, caplog):
-    from server import create_app
+    from server import create_app, start
 
     with caplog.at_level(logging.WARNING):
-        app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "LOAD_DEMO": False,
-                          "INDEX_EMBEDDER": "hash"})
+        app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "LOAD_DEMO": False,
+                                "INDEX_EMBEDDER": "hash"}))
     assert "callback disabled" in caplog.text
     client = app.test_client()
     assert client.post("/wechat", data=b"<xml/>").status_code == 503
@@ -238,10 +238,10 @@ def test_replay_timeline(app, search, monkeypatch):
 
 
 def test_key_rotation_accepts_the_previous_key_and_replies_with_the_current(tmp_path, search):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(bot_config(tmp_path, search, WECHAT_AES_KEY=OTHER_KEY,
-                                WECHAT_AES_KEY_PREVIOUS=TEST_WECHAT_CONFIG["WECHAT_AES_KEY"]))
+    app = start(create_app(bot_config(tmp_path, search, WECHAT_AES_KEY=OTHER_KEY,
+                                      WECHAT_AES_KEY_PREVIOUS=TEST_WECHAT_CONFIG["WECHAT_AES_KEY"])))
     old_sender = WeChatSender(
         load_wechat_config(
             {

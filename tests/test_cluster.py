@@ -30,11 +30,11 @@ def _redis_or_skip():
 
 
 def _instance(tmp_path, name, **extra):
-    from server import create_app
+    from server import create_app, start
 
     search = FakeSearch(world_hits(), delay=0.2)
     config = bot_config(tmp_path / name, search, **extra)
-    return create_app(config), search
+    return start(create_app(config)), search
 
 
 @pytest.mark.parametrize("stores", ["postgres", "postgres+redis"])

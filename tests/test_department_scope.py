@@ -26,9 +26,9 @@ DRAFTING = {"drafter", "admin"}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("scope")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("scope"))))
     users = {key: make_staff(app, key.replace("_", "."), role, dept) for key, (role, dept) in USERS.items()}
     svc = app.extensions["policybot"]
     reviewer = make_staff(app, "rev.x", "reviewer", "区党政办")

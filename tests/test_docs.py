@@ -86,10 +86,10 @@ def readme_flask_commands() -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path_factory.mktemp("docs") / "instance"),
-                      "LOAD_DEMO": False, "INDEX_EMBEDDER": "hash"})
+    app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path_factory.mktemp("docs") / "instance"),
+                            "LOAD_DEMO": False, "INDEX_EMBEDDER": "hash"}))
     yield app.cli
     app.extensions["policybot"].db.dispose()
 

@@ -15,10 +15,10 @@ def _mode(path) -> str:
 
 
 def test_instance_files_are_private(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     data_dir = tmp_path / "instance"
-    app = create_app(app_config(data_dir))
+    app = start(create_app(app_config(data_dir)))
     try:
         user = make_staff(app, "zhangfm", "drafter", "区人社局")
         client = app.test_client()
@@ -38,15 +38,15 @@ def test_instance_files_are_private(tmp_path):
 
 
 def test_an_existing_world_readable_database_is_tightened(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     data_dir = tmp_path / "old"
-    app = create_app(app_config(data_dir))
+    app = start(create_app(app_config(data_dir)))
     app.extensions["policybot"].db.dispose()
     for path in [data_dir / "policybot.sqlite3", *data_dir.glob("policybot.sqlite3-*")]:
         os.chmod(path, 0o644)
     os.chmod(data_dir, 0o755)
-    app = create_app(app_config(data_dir))
+    app = start(create_app(app_config(data_dir)))
     app.extensions["policybot"].db.dispose()
     assert _mode(data_dir) == "0o700"
     assert {p.name: _mode(p) for p in data_dir.glob("policybot.sqlite3*") if _mode(p) != "0o600"} == {}

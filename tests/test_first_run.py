@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from portal.testing import app_config, make_staff
-from server import announce_when_ready, create_app, startup_banner
+from server import announce_when_ready, create_app, start, startup_banner
 from tests.conftest import ROOT
 from tests.test_server import free_port, wait_healthy
 
@@ -26,7 +26,7 @@ CHATTY = ("jieba", "alembic", "faiss", "bm25s", "Building prefix dict", "Loading
 
 @pytest.fixture
 def quick_app(tmp_path):
-    app = create_app(app_config(tmp_path / "inst"))
+    app = start(create_app(app_config(tmp_path / "inst")))
     yield app
     app.extensions["policybot"].db.dispose()
 

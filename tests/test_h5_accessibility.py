@@ -49,10 +49,10 @@ EXTRA = [
 def served(tmp_path_factory):
     from werkzeug.serving import make_server
 
-    from server import create_app
+    from server import create_app, start
 
     tmp = tmp_path_factory.mktemp("h5a11y")
-    app = create_app(bot_config(tmp, FakeSearch(world_hits()), GOVERNMENT_NAME=GOVERNMENT))
+    app = start(create_app(bot_config(tmp, FakeSearch(world_hits()), GOVERNMENT_NAME=GOVERNMENT)))
     corpus = tmp / "docs.jsonl"
     lines = [json.dumps(r, ensure_ascii=False) for r in RECORDS + EXTRA]
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")

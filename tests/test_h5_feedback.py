@@ -24,9 +24,9 @@ THANKS = "感谢您的评价"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(bot_config(tmp_path_factory.mktemp("h5feedback"), FakeSearch(world_hits())))
+    app = start(create_app(bot_config(tmp_path_factory.mktemp("h5feedback"), FakeSearch(world_hits()))))
     publish(app.extensions["policybot"].db, *world_documents())
     yield app
     app.extensions["policybot"].db.dispose()

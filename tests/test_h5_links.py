@@ -19,12 +19,12 @@ LINK_RE = re.compile(r"https?://[^\s]+")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from portal.testing import app_config
-    from server import create_app
+    from server import create_app, start
 
     # A low operating point: every question is answered, so that every kind of passage
     # (articles, official Q&A pairs, interpretations, notices) is linked to.
-    app = create_app({**app_config(tmp_path_factory.mktemp("links")), **TEST_WECHAT_CONFIG,
-                      "LOAD_DEMO": True, "BOT_ANSWER_THRESHOLD": 0.01})
+    app = start(create_app({**app_config(tmp_path_factory.mktemp("links")), **TEST_WECHAT_CONFIG,
+                            "LOAD_DEMO": True, "BOT_ANSWER_THRESHOLD": 0.01}))
     yield app
     app.extensions["policybot"].db.dispose()
 

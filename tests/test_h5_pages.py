@@ -76,10 +76,10 @@ RECORDS = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
     tmp = tmp_path_factory.mktemp("h5")
-    app = create_app(bot_config(tmp, FakeSearch([])))
+    app = start(create_app(bot_config(tmp, FakeSearch([]))))
     corpus = tmp / "docs.jsonl"
     corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\n", encoding="utf-8")
     import_file(app.extensions["policybot"].releases, corpus)

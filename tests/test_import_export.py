@@ -137,10 +137,10 @@ def test_import_is_no_way_around_the_rules_for_new_releases(app):
 
 @pytest.mark.postgres
 def test_demo_round_trip_on_postgresql(pg_url, tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "pg"), "LOAD_DEMO": False,
-                      "DATABASE_URL": pg_url})
+    app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "pg"), "LOAD_DEMO": False,
+                            "DATABASE_URL": pg_url}))
     runner = app.test_cli_runner()
     assert "imported 139" in runner.invoke(args=["import", str(DEMO)]).output
     out = tmp_path / "export.jsonl"

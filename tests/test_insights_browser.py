@@ -25,9 +25,9 @@ NASTY = '电动车上牌要钱吗<img src=x onerror="alert(1)"><script>alert(2)<
 @pytest.fixture
 def served(tmp_path):
     from portal.testing import TEST_PASSWORD, app_config, make_staff
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "instance"))
+    app = start(create_app(app_config(tmp_path / "instance")))
     seed(app)
     make_staff(app, "liu", "reviewer", "区政务公开办")
     server = make_server("127.0.0.1", 0, app, threaded=True)

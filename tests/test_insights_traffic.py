@@ -60,9 +60,9 @@ RATED_AS = {"满意": "satisfied", "1": "satisfied", "１": "satisfied",
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from portal.testing import app_config
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({**app_config(tmp_path_factory.mktemp("traffic")), "LOAD_DEMO": True})
+    app = start(create_app({**app_config(tmp_path_factory.mktemp("traffic")), "LOAD_DEMO": True}))
     sent, replies, rated = send_traffic(app)
     yield app, sent, replies, rated
     app.extensions["policybot"].db.dispose()

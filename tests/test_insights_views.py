@@ -17,9 +17,9 @@ from policies.db import Database
 @pytest.fixture
 def staff_client(tmp_path):
     from portal.testing import app_config, login_as, make_staff
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "instance"))
+    app = start(create_app(app_config(tmp_path / "instance")))
     svc = app.extensions["policybot"]
     with svc.db.write() as conn:
         store.insert_document(conn, make_policy("p1", title="失业保险金申领办法"), visibility="public",
@@ -42,9 +42,9 @@ def form(client, **fields):
 
 def test_anonymous_users_are_sent_to_the_login(tmp_path):
     from portal.testing import app_config
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "anon"))
+    app = start(create_app(app_config(tmp_path / "anon")))
     client = app.test_client()
     for url in ("/staff/insights/", "/staff/insights/report", "/staff/insights/report.xlsx"):
         response = client.get(url)

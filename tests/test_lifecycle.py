@@ -34,6 +34,21 @@ def test_closers_run_last_started_first_and_one_failing_does_not_stop_the_others
     assert services.close() == [] and closed == ["insights", "index", "database"]  # once
 
 
+def test_start_runs_the_starters_once_in_order_and_a_closed_app_does_not_start_again():
+    services = Services(db=None, releases=None, config={})  # type: ignore[arg-type]
+    started = []
+    services.on_start("index", lambda: started.append("index"))
+    services.on_start("insights", lambda: started.append("insights"))
+    services.start()
+    services.start()  # every entry point may call it: the second call does nothing
+    assert started == ["index", "insights"] and services.started
+    services.close()
+    fresh = Services(db=None, releases=None, config={})  # type: ignore[arg-type]
+    fresh.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        fresh.start()
+
+
 OURS = ("index-follow", "events-insights", "bot-after", "bot-answer")
 
 
@@ -45,11 +60,11 @@ def _threads(before: set[threading.Thread], prefix: str) -> list[threading.Threa
 
 
 def test_closing_an_app_stops_its_threads_and_writes_what_was_queued(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     before = set(threading.enumerate())
-    app = create_app(bot_config(tmp_path, FakeSearch(world_hits()), INDEX_FOLLOW_SECONDS=0.05,
-                                INSIGHTS_CONSUMER_SECONDS=0.05))
+    app = start(create_app(bot_config(tmp_path, FakeSearch(world_hits()), INDEX_FOLLOW_SECONDS=0.05,
+                                      INSIGHTS_CONSUMER_SECONDS=0.05)))
     svc = app.extensions["policybot"]
     assert _threads(before, "index-follow") and _threads(before, "events-insights")
     assert svc.bot.questions is svc.questions and svc.bot.subscribers is svc.subscribers  # no proxies

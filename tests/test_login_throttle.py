@@ -36,9 +36,9 @@ class Clock:
 
 @pytest.fixture
 def world(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({**app_config(tmp_path / "i"), "TRUSTED_PROXIES": PROXY})
+    app = start(create_app({**app_config(tmp_path / "i"), "TRUSTED_PROXIES": PROXY}))
     clock = Clock()
     app.extensions["policybot"].login_throttle.clock = clock
     fake_time = types.SimpleNamespace(time=lambda: clock().timestamp(), sleep=lambda s: None)

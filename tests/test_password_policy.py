@@ -29,9 +29,9 @@ def test_weak_passwords_are_refused_with_a_chinese_reason():
 
 @pytest.fixture
 def app(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "i"))
+    app = start(create_app(app_config(tmp_path / "i")))
     yield app
     app.extensions["policybot"].db.dispose()
 

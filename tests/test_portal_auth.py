@@ -13,9 +13,9 @@ from portal.testing import FAST_N, TEST_PASSWORD, app_config, csrf, login_as, ma
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """One instance for the module (create_app costs seconds); each test has its own users."""
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("auth")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("auth"))))
     yield app
     app.extensions["policybot"].db.dispose()
 
@@ -36,18 +36,18 @@ def test_production_hash_uses_scrypt_n_2_17():
 
 
 def test_weak_n_refused_outside_tests(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     config = {**app_config(tmp_path / "i"), "TESTING": False}
     with pytest.raises(RuntimeError, match="STAFF_SCRYPT_N"):
-        create_app(config)
+        start(create_app(config))
 
 
 def test_no_default_account(tmp_path):
     """On a fresh instance of its own: the module's app has the other tests' users."""
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "fresh"))
+    app = start(create_app(app_config(tmp_path / "fresh")))
     assert accounts.count_staff(app.extensions["policybot"].db) == 0
     client = app.test_client()
     for name, password in (("admin", "admin"), ("admin", "123456"), ("root", "root")):
@@ -88,9 +88,9 @@ def test_login_gives_a_new_session_and_logout_ends_it_on_the_server(app):
 
 
 def test_secure_cookie_on_https(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({**app_config(tmp_path / "i"), "PUBLIC_URL": "https://zwgk.example.gov.cn"})
+    app = start(create_app({**app_config(tmp_path / "i"), "PUBLIC_URL": "https://zwgk.example.gov.cn"}))
     make_staff(app, "zhang5", "drafter", "区人社局")
     assert "Secure" in _login(app.test_client(), "zhang5", TEST_PASSWORD).headers["Set-Cookie"]
 
@@ -172,9 +172,9 @@ def test_next_is_never_an_open_redirect(app):
 
 @pytest.mark.postgres
 def test_accounts_and_sessions_on_postgresql(pg_url, tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({**app_config(tmp_path / "pg"), "DATABASE_URL": pg_url})
+    app = start(create_app({**app_config(tmp_path / "pg"), "DATABASE_URL": pg_url}))
     try:
         make_staff(app, "zhangpg", "drafter", "区人社局")
         client = app.test_client()
@@ -188,9 +188,9 @@ def test_accounts_and_sessions_on_postgresql(pg_url, tmp_path):
 
 
 def test_one_time_setup_link_creates_the_first_admin(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "setup"))
+    app = start(create_app(app_config(tmp_path / "setup")))
     try:
         token_file = tmp_path / "setup" / "setup_token"
         token = token_file.read_text().strip()

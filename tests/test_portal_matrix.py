@@ -77,9 +77,9 @@ HIDDEN_WHEN_REFUSED = {"portal.upload_page", "portal.use_upload"}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("matrix")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("matrix"))))
     users = {"drafter": make_staff(app, "zhang", "drafter", "区人社局"),
              "drafter_other": make_staff(app, "qian", "drafter", "区教育局"),
              "reviewer": make_staff(app, "wang", "reviewer", "区党政办"),

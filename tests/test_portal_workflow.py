@@ -17,9 +17,9 @@ from tests.test_uploads import ID_NUMBER, policy_docx, zip_bytes
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("workflow")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("workflow"))))
     users = {"drafter": make_staff(app, "zhang", "drafter", "区人社局"),
              "reviewer": make_staff(app, "wang", "reviewer", "区党政办"),
              "signer": make_staff(app, "zhao", "signer", "区管委会"),

@@ -24,10 +24,10 @@ OPENID = "oKx3Zt5bQw9dE2fGh7JkLm1NpQrS"  # 28 characters, like WeChat's
 
 
 def test_metrics_count_requests_dedupe_hits_index_and_outbox(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     search = FakeSearch(world_hits())
-    app = create_app(bot_config(tmp_path, search))
+    app = start(create_app(bot_config(tmp_path, search)))
     sender, client = WeChatSender.from_app(app), app.test_client()
     args, body = sender.signed_request(text_xml("o_metrics", "失业保险金怎么申领", msg_id=9))
     for _ in range(3):
@@ -61,7 +61,7 @@ def test_json_logs_redact_openids():
 
 
 def test_workers_do_not_migrate_when_told_and_the_command_does(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
     env = {**os.environ, "POLICYBOT_DATA_DIR": str(tmp_path / "i"), "POLICYBOT_LOAD_DEMO": "0",
            "POLICYBOT_INDEX_EMBEDDER": "hash"}
@@ -69,8 +69,8 @@ def test_workers_do_not_migrate_when_told_and_the_command_does(tmp_path):
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     assert "newest schema" in done.stdout
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "i"), "LOAD_DEMO": False,
-                      "MIGRATE": False})
+    app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "i"), "LOAD_DEMO": False,
+                            "MIGRATE": False}))
     assert app.test_client().get("/readyz").status_code == 200
     app.extensions["policybot"].db.dispose()
 

@@ -7,15 +7,15 @@ from tests.conftest import DRAFTER, REVIEWER, SIGNER, make_policy
 
 @pytest.fixture
 def wired(tmp_path, fake_wechat):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({
+    app = start(create_app({
         "TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False,
         "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False,
         "WECHAT_TOKEN": "Tok3nForTests9x", "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
         "WECHAT_APPID": fake_wechat.appid, "WECHAT_APPSECRET": fake_wechat.secret,
         "WECHAT_API_BASE": fake_wechat.url, "WECHAT_TIMEOUT": "1,1", "PUSH_TEMPLATE_ID": "TPL",
-        "PUSH_RATES": {"template": 0}})
+        "PUSH_RATES": {"template": 0}}))
     yield app
     app.extensions["policybot"].db.dispose()
 

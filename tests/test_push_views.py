@@ -125,9 +125,9 @@ def test_staff_see_counts_and_decide_an_unknown_row(app, client, svc):
 def test_the_sender_statement_names_what_is_missing_in_words(app, client, tmp_path):
     """A 签发 official reads why nothing goes out: the account is configured but the message
     template is not (only that is named), or no account at all (its two settings named)."""
-    from server import create_app
+    from server import create_app, start
 
-    configured = create_app(app_config(tmp_path / "with-account"))
+    configured = start(create_app(app_config(tmp_path / "with-account")))
     for instance, named, not_named in (
             (configured, ["推送所用模板消息的模板编号（POLICYBOT_PUSH_TEMPLATE_ID）"], ["开发者编号"]),
             (app, ["公众号的开发者编号（POLICYBOT_WECHAT_APPID）",

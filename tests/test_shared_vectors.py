@@ -80,9 +80,9 @@ def test_a_stored_vector_of_another_dimension_is_not_used(db):
 
 
 def test_readyz_waits_for_every_vector_and_the_stores(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "a"), "LOAD_DEMO": False})
+    app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "a"), "LOAD_DEMO": False}))
     client = app.test_client()
     body = client.get("/readyz").get_json()
     assert client.get("/readyz").status_code == 200 and body["checks"] == {"index": True, "database": True}
@@ -98,8 +98,8 @@ def test_readyz_waits_for_every_vector_and_the_stores(tmp_path):
     assert client.get("/readyz").status_code == 200
     app.extensions["policybot"].db.dispose()
 
-    down = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "b"), "LOAD_DEMO": False,
-                       "REDIS_URL": "redis://127.0.0.1:1/0"})
+    down = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "b"), "LOAD_DEMO": False,
+                             "REDIS_URL": "redis://127.0.0.1:1/0"}))
     response = down.test_client().get("/readyz")
     assert response.status_code == 503 and response.get_json()["checks"]["redis"] is False
     down.extensions["policybot"].db.dispose()

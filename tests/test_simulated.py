@@ -20,9 +20,9 @@ REAL_OPENID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"  # WeChat's form: 28 characters
 
 @pytest.fixture
 def app(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "i"))
+    app = start(create_app(app_config(tmp_path / "i")))
     yield app
     app.extensions["policybot"].db.dispose()
 

@@ -11,9 +11,9 @@ from portal.testing import FAST_N, csrf, login_as, make_staff
 
 @pytest.fixture
 def app(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(bot_config(tmp_path, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N))
+    app = start(create_app(bot_config(tmp_path, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N)))
     yield app
     app.extensions["policybot"].db.dispose()
 
@@ -39,12 +39,12 @@ def test_simulator_sends_encrypted_signed_xml_through_the_callback(app):
 def test_without_an_account_the_simulator_signs_with_its_own_secrets(tmp_path):
     """No WeChat settings: /wechat stays disabled, yet the simulator's messages are signed and
     encrypted with secrets made up for the process and meet the callback's checks."""
-    from server import create_app
+    from server import create_app, start
 
     config = bot_config(tmp_path, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N)
     for key in ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_AES_KEY"):
         config.pop(key)
-    app = create_app(config)
+    app = start(create_app(config))
     svc = app.extensions["policybot"]
     assert svc.callback is None and svc.simulator_callback.config.safe_mode
     client = app.test_client()

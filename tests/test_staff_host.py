@@ -8,10 +8,10 @@ from portal.testing import TEST_PASSWORD, app_config, make_staff
 
 
 def test_staff_pages_only_on_the_staff_host(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app({**app_config(tmp_path / "i"), "STAFF_HOST": "staff.zwgk.test",
-                      "PUBLIC_URL": "https://zwgk.test"})
+    app = start(create_app({**app_config(tmp_path / "i"), "STAFF_HOST": "staff.zwgk.test",
+                            "PUBLIC_URL": "https://zwgk.test"}))
     try:
         make_staff(app, "zhanghost", "drafter", "区人社局")
         public, staff = app.test_client(), app.test_client()

@@ -21,9 +21,9 @@ LINK = re.compile(r'<a href="([^"]+)"( aria-current="page")?>([^<]+)</a>')
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("nav")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("nav"))))
     users = {role: make_staff(app, f"u{role}", role, "区人社局") for role in EXPECTED}
     yield app, users
     app.extensions["policybot"].db.dispose()

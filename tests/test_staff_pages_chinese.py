@@ -86,11 +86,11 @@ def english_words(text: str, data: set[str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
     tmp = tmp_path_factory.mktemp("chinese")
     _entry_of_before_the_audit_key(tmp / "inst")  # sealed by the first start: "seal audit log"
-    app = create_app(app_config(tmp / "inst"))
+    app = start(create_app(app_config(tmp / "inst")))
     svc = app.extensions["policybot"]
     users = {"drafter": make_staff(app, "zhang", "drafter", "区人社局"),
              "reviewer": make_staff(app, "wang", "reviewer", "区党政办"),

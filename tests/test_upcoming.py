@@ -15,9 +15,9 @@ from portal.testing import app_config, login_as, make_staff
 
 @pytest.fixture
 def world(tmp_path):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path / "inst"))
+    app = start(create_app(app_config(tmp_path / "inst")))
     users = {r: make_staff(app, n, r, d) for r, n, d in (
         ("drafter", "zhang", "区人社局"), ("reviewer", "wang", "区党政办"), ("signer", "zhao", "区管委会"))}
     tomorrow = local_today(app.config["TIMEZONE"]) + dt.timedelta(days=1)

@@ -22,9 +22,9 @@ from portal.testing import app_config, csrf, login_as, make_staff
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server import create_app
+    from server import create_app, start
 
-    app = create_app(app_config(tmp_path_factory.mktemp("uploadflow")))
+    app = start(create_app(app_config(tmp_path_factory.mktemp("uploadflow"))))
     drafter = make_staff(app, "li.drafter", "drafter", "区人社局")
     client = app.test_client()
     login_as(client, app, drafter)
