@@ -47,15 +47,21 @@ def init_app(app: Flask) -> None:
     app.extensions.setdefault("policybot.readiness", []).append(search.ready)
     # /readyz: hybrid search answers from every chunk's vector, none still being embedded.
     app.extensions.setdefault("policybot.ready_checks", {})["index"] = search.complete
-    search.start()
     svc.on_close("index", search.close)  # stops its follower; saves what changed
     # Publications of other workers and machines (the release events), every half second;
     # off in tests unless asked for (a test app is short-lived and publishes itself).
     interval = float(app.config.get("INDEX_FOLLOW_SECONDS", 0 if app.testing else 0.5) or 0)
-    if interval > 0:
-        search.follow(interval)
+    svc.on_start("index", lambda: _start(search, interval))
     for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
+
+
+def _start(search: SearchService, follow_seconds: float) -> None:
+    """Load the saved index and catch up with the database (BM25 at once, vectors in the
+    background: /readyz says not ready until every one is in), then follow the release events."""
+    search.start()
+    if follow_seconds > 0:
+        search.follow(follow_seconds)
 
 
 def build_service(app: Flask) -> SearchService:

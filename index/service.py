@@ -10,6 +10,10 @@ so a new instance, or a new publication, is searchable at once by words and shor
 by meaning. `on_published` / `on_removed` are the release workflow's hooks; `follow` applies
 the release events of other workers and machines. The read path (index.retrieval) only
 reads the corpus this service keeps current, and answers once `ready()`.
+
+Building the service reads nothing and starts no thread: `start()` (once; the app's start
+phase, server.start) loads the index. Until then the hooks and the events are ignored, since
+start() catches up with whatever the database holds by then.
 """
 from __future__ import annotations
 
@@ -66,6 +70,9 @@ class SearchService:
         self._sync_lock = threading.Lock()
         self._checked_at = time.monotonic()
         self._fingerprint: tuple | None = None
+        # _begun: start() was called; until then the hooks and the events are not applied
+        # (start catches up with the database), and nothing is saved over the index on disk.
+        self._begun = False
         self._started = False
         # Saves are serialised, and none starts once the process is exiting: the exit handler
         # waits for a save in progress (a daemon thread killed mid-save left index/.tmp-*).
@@ -87,7 +94,11 @@ class SearchService:
     def start(self) -> None:
         """Load the saved index (if any, and if it fits the embedder), then catch up with the
         database: what was published or retired while no index was listening. An index built
-        by another embedder is refused: the service stays unready and says to reindex."""
+        by another embedder is refused: the service stays unready and says to reindex.
+        A second call does nothing."""
+        if self._begun:
+            return
+        self._begun = True
         try:
             if self.store is not None:
                 self.store.remove_leftovers()
@@ -127,7 +138,7 @@ class SearchService:
         self._share_vectors(replace=not reuse_vectors)
         if self.store is not None:
             self.store.save(fresh, self.embedder)
-        self.corpus, self.error, self._started = fresh, None, True
+        self.corpus, self.error, self._begun, self._started = fresh, None, True, True
         self.sync_with_database()  # what was published while the rebuild ran
         return fresh
 
@@ -180,6 +191,8 @@ class SearchService:
 
     def apply_events(self, limit: int = 200) -> int:
         """Apply the release events after this index's position, in order; how many."""
+        if not self._begun:  # start() takes the position of the latest event
+            return 0
         with self._events_lock:  # the follower and a consumer catching up (catch_up)
             with self.db.read() as conn:
                 pending = events.read_after(conn, self.event_position, limit)
@@ -204,7 +217,7 @@ class SearchService:
         """Publications made by another process (another worker, the CLI) are picked up
         within about a second: a cheap fingerprint query, then a sync in the background."""
         now = time.monotonic()
-        if self.db is None or now - self._checked_at < DB_CHECK_SECONDS:
+        if self.db is None or not self._begun or now - self._checked_at < DB_CHECK_SECONDS:
             return
         self._checked_at = now
         fingerprint = _fingerprint(self.db)
@@ -239,6 +252,8 @@ class SearchService:
         self._apply([doc_id for info in infos for doc_id in info.document_ids])
 
     def _apply(self, doc_ids: list[str]) -> None:
+        if not self._begun:  # not started (an app only built): start() reads what was committed
+            return
         if not self.apply_async:
             self._refresh(doc_ids)
             return

@@ -15,6 +15,8 @@ from test_bot_fakes import FakeSearch, bot_config, world_hits
 from bot.callback_client import WeChatSender, text_xml
 from commands.services import Services
 from policies.db import Database
+from tests.conftest import make_interpretation, make_policy
+from tests.test_workflow import published
 
 
 def test_closers_run_last_started_first_and_one_failing_does_not_stop_the_others(caplog):
@@ -98,6 +100,33 @@ def test_closing_an_app_stops_its_threads_and_writes_what_was_queued(tmp_path):
     finally:
         db.dispose()
     assert rows == ["失业保险金怎么申领"]
+
+
+def test_building_an_app_loads_no_index_until_it_starts(tmp_path):
+    from server import create_app, start
+
+    config = {"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False,
+              "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False}
+    first = start(create_app(config))
+    published(first.extensions["policybot"].releases)  # indexed and saved by an earlier process
+    first.extensions["policybot"].close()
+    before = set(threading.enumerate())
+    app = create_app({**config, "INDEX_FOLLOW_SECONDS": 0.05})
+    svc, client = app.extensions["policybot"], app.test_client()
+    saved = svc.search.store.current_name()
+    # Built only: nothing loaded, nothing following; a publication now waits for start.
+    published(svc.releases, make_policy("p2"), [make_interpretation("i2", "p2")])
+    assert len(svc.search.corpus.docs) == 0 and not svc.search.ready()
+    assert svc.search.store.current_name() == saved  # the index on disk is left as it was
+    assert client.get("/readyz").status_code == 503 and client.get("/healthz").status_code == 503
+    assert _threads(before, "index-") == []
+    start(app)
+    assert sorted(svc.search.corpus.docs) == ["i1", "i2", "p1", "p2"] and svc.search.complete()
+    assert client.get("/readyz").status_code == 200
+    start(app)  # a second start (another entry point) changes nothing
+    assert len(_threads(before, "index-follow")) == 1
+    svc.close()
+    assert _threads(before, "index-") == []
 
 
 def test_importing_the_wechat_client_changes_no_logging():
