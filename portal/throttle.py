@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import threading
 
 import limits
 import limits.storage
@@ -60,9 +61,20 @@ class LoginThrottle:
                  free_failures: int = FREE_FAILURES, max_delay: dt.timedelta = MAX_DELAY):
         self.db, self.clock = db, clock
         self.free_failures, self.max_delay = free_failures, max_delay
-        storage = limits.storage.storage_from_string(storage_uri or "memory://")
-        self.limiter = limits.strategies.MovingWindowRateLimiter(storage)
+        self.storage_uri = storage_uri or "memory://"
+        self._limiter: limits.strategies.MovingWindowRateLimiter | None = None
+        self._limiter_lock = threading.Lock()
         self.address_limits = limits.parse_many(address_limits)
+
+    @property
+    def limiter(self) -> limits.strategies.MovingWindowRateLimiter:
+        """Made at the first login attempt, not when the app is built: the library's memory
+        storage starts a timer thread, and Redis's connects."""
+        with self._limiter_lock:
+            if self._limiter is None:
+                storage = limits.storage.storage_from_string(self.storage_uri)
+                self._limiter = limits.strategies.MovingWindowRateLimiter(storage)
+            return self._limiter
 
     # -- before the password check --------------------------------------------------------
     def check(self, attempt: Attempt) -> None:
