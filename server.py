@@ -116,8 +116,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.cli.add_command(db_command)
     _serving_layers(app)
     if app.config["LOAD_DEMO"]:
-        # After every feature is wired, so that the index (a publication hook) sees the import.
-        load_demo_if_empty(app)
+        # Started last, so that the index (a publication hook) and the consumers see the import.
+        app.extensions["policybot"].on_start("demo corpus", lambda: load_demo_if_empty(app))
     return app
 
 
@@ -328,7 +328,10 @@ def main() -> None:
     server = create_server(app, host=host, port=port, threads=int(app.config["THREADS"]),
                            ident="policybot")
     log.info("serving on http://%s:%s", host, port)
-    threading.Thread(target=announce_when_ready, args=(app,), name="announce", daemon=True).start()
+    stop_announcing = threading.Event()
+    app.extensions["policybot"].on_close("announcement", stop_announcing.set)
+    threading.Thread(target=announce_when_ready, args=(app,), kwargs={"stop": stop_announcing},
+                     name="announce", daemon=True).start()
     # systemd and docker stop a service with SIGTERM: leave as from Ctrl-C, so that the exit
     # handler closes the app (close_all: queued question-log rows written, the index saved).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -339,13 +342,17 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(0)
 
 
-def announce_when_ready(app: Flask, out=None, wait: float = READY_WAIT_SECONDS) -> None:
+def announce_when_ready(app: Flask, out=None, wait: float = READY_WAIT_SECONDS,
+                        stop: threading.Event | None = None) -> None:
     """Once /healthz would say ok, print the framed block people act on (the address, the
-    first administrator's one-time link) on stdout, after every start-up log line."""
+    first administrator's one-time link) on stdout, after every start-up log line; nothing
+    if the app closes first (`stop`)."""
     checks = app.extensions.get("policybot.readiness", [])
+    stop = stop or threading.Event()
     deadline = time.monotonic() + wait
     while not all(check() for check in checks) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        if stop.wait(0.2):
+            return
     ready = all(check() for check in checks)
     print(startup_banner(app, ready), file=out or sys.stdout, flush=True)
 

@@ -52,7 +52,8 @@ def init_app(app: Flask) -> None:
     _consume_publications(app, svc, insights)
     warm_every = int(config.get("INSIGHTS_WARM_SECONDS", DEFAULT_WARM_SECONDS))
     if warm_every > 0 and not app.testing:
-        svc.on_close("insights warming", _start_warming(svc.insights, warm_every))
+        svc.on_start("insights warming",
+                     lambda: svc.on_close("insights warming", _start_warming(insights, warm_every)))
     app.register_blueprint(bp)
     app.cli.add_command(insights_cli)
 
@@ -72,20 +73,28 @@ def _consume_publications(app: Flask, svc: Services, insights: Insights) -> None
 
     consumer = events.Consumer(svc.db, CONSUMER, handle, start_at_latest=True)
     svc.insights_consumer = consumer
-    try:
-        consumer.ensure_cursor()
-    except Exception:  # a database not migrated yet (`flask db upgrade` builds the app too)
-        log.warning("insights: the event cursor is created at the first run instead")
     every = float(app.config.get("INSIGHTS_CONSUMER_SECONDS", 0 if app.testing else 1.0) or 0)
-    if every > 0:
-        runner = events.ConsumerRunner(consumer, every)
-        runner.start()
-        svc.on_close("insights re-check consumer", runner.stop)
+    runner = events.ConsumerRunner(consumer, every) if every > 0 else None
+    svc.on_start("insights re-check consumer", lambda: _start_consumer(svc, consumer, runner))
+    if runner is not None:
         svc.releases.hooks.published.append(lambda infos: runner.wake())
     else:
         def recheck_now(infos) -> None:
-            consumer.run_once()
+            if svc.started:  # an app only built leaves the event to the consumer's cursor
+                consumer.run_once()
         svc.releases.hooks.published.append(recheck_now)
+
+
+def _start_consumer(svc: Services, consumer: events.Consumer, runner: events.ConsumerRunner | None) -> None:
+    """The cursor first (before the demo import, the last to start: a publication made before
+    the first run is still handled), then the thread, if the consumer has one."""
+    try:
+        consumer.ensure_cursor()
+    except Exception:  # a database not migrated yet (MIGRATE off and no `flask db upgrade` run)
+        log.warning("insights: the event cursor is created at the first run instead")
+    if runner is not None:
+        runner.start()
+        svc.on_close("insights re-check consumer", runner.stop)
 
 
 def _start_warming(service: Insights, every: int) -> Callable[[], None]:

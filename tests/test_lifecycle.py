@@ -14,8 +14,9 @@ from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
 from commands.services import Services
+from policies import store
 from policies.db import Database
-from tests.conftest import make_interpretation, make_policy
+from tests.conftest import DEMO, make_interpretation, make_policy
 from tests.test_workflow import published
 
 
@@ -51,7 +52,7 @@ def test_start_runs_the_starters_once_in_order_and_a_closed_app_does_not_start_a
         fresh.start()
 
 
-OURS = ("index-follow", "events-insights", "bot-after", "bot-answer")
+OURS = ("index-follow", "events-insights", "insights-warm", "bot-after", "bot-answer")
 
 
 def _threads(before: set[threading.Thread], prefix: str) -> list[threading.Thread]:
@@ -100,6 +101,29 @@ def test_closing_an_app_stops_its_threads_and_writes_what_was_queued(tmp_path):
     finally:
         db.dispose()
     assert rows == ["失业保险金怎么申领"]
+
+
+def test_building_an_app_starts_no_thread_and_imports_nothing_until_it_starts(tmp_path):
+    from server import create_app, start
+
+    demo = tmp_path / "demo.jsonl"  # one policy of the demo corpus: the import is the point
+    demo.write_text(DEMO.read_text(encoding="utf-8").splitlines()[1] + "\n", encoding="utf-8")
+    before = set(threading.enumerate())
+    # As a production process is configured (not TESTING): every thread a feature may run.
+    app = create_app(bot_config(tmp_path, FakeSearch(world_hits()), TESTING=False, LOAD_DEMO=True,
+                                DEMO_CORPUS=str(demo), INDEX_BACKGROUND=True, INDEX_FOLLOW_SECONDS=0.05,
+                                INSIGHTS_CONSUMER_SECONDS=0.05, INSIGHTS_WARM_SECONDS=600))
+    svc = app.extensions["policybot"]
+    assert [t.name for t in threading.enumerate() if t not in before] == []
+    with svc.db.read() as conn:
+        assert store.document_count(conn) == 0  # the demo is imported by start, not by building
+    assert not svc.search.ready() and not svc.started
+    start(app)
+    assert all(_threads(before, name) for name in ("index-follow", "events-insights", "insights-warm"))
+    assert svc.search.wait_idle(60) and sorted(svc.search.corpus.docs) == ["gz_01b"]
+    assert svc.search.complete()
+    svc.close()
+    assert [t.name for name in OURS for t in _threads(before, name)] == []
 
 
 def test_building_an_app_loads_no_index_until_it_starts(tmp_path):
