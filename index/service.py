@@ -79,6 +79,7 @@ class SearchService:
         self._save_lock = threading.Lock()
         self._exiting = False
         self._worker: threading.Thread | None = None
+        self._closing = threading.Event()  # close(): the embedder stops between two batches
         # The release events this index has applied (interpretations/events.py): another
         # worker's or machine's publication is applied within one follow interval.
         self.event_position = 0
@@ -293,6 +294,8 @@ class SearchService:
             return
         self._idle.clear()
         self._wake.set()
+        if self._closing.is_set():  # closed: the next process embeds what is missing
+            return
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._work, name="index-embedder", daemon=True)
             self._worker.start()
@@ -301,6 +304,8 @@ class SearchService:
         while True:
             self._wake.wait()
             self._wake.clear()
+            if self._closing.is_set():
+                return
             try:
                 # Vectors first (from the database, else embedded): hybrid search is complete
                 # once they are in; the directory on disk is only this machine's cache now.
@@ -311,6 +316,8 @@ class SearchService:
                 self.save_if_changed()
             except Exception:  # keep serving by BM25; the next change retries
                 log.exception("index: embedding or saving failed")
+            if self._closing.is_set():  # stopped part way: not idle, the vectors are not all in
+                return
             if not self._wake.is_set():
                 self._idle.set()
 
@@ -323,6 +330,8 @@ class SearchService:
         rows = corpus.rows_without_vectors()
         stored = self._stored_vectors(corpus, rows)  # one query per 500, not one per batch
         for start in range(0, len(rows), batch):
+            if self._closing.is_set():  # what is embedded so far is kept (close saves it)
+                break
             part = [r for r in rows[start:start + batch] if r in corpus.records]
             if part:
                 corpus.add_vectors(part, self._vectors_for(corpus, part, stored=stored))
@@ -406,10 +415,15 @@ class SearchService:
 
     def close(self) -> None:
         """When the app closes (commands.services.Services.close; at process exit): stop
-        following the release events, wait for a save in progress, then save what changed."""
+        following the release events, stop the embedder between two batches, wait for a save
+        in progress, then save what changed (the vectors still missing are embedded, or taken
+        from the database, by the next process)."""
+        self._closing.set()
         self._stop_following.set()
-        if self._follower is not None and self._follower is not threading.current_thread():
-            self._follower.join(timeout=5)  # not reading the database while it is closed
+        self._wake.set()
+        for thread, timeout in ((self._follower, 5), (self._worker, 30)):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=timeout)  # not reading the database while it is closed
         with self._save_lock:
             self._exiting = True
         self.save_if_changed(at_exit=True)

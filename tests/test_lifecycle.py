@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -14,9 +15,13 @@ from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
 from commands.services import Services
+from index.embedders import HashEmbedder
+from index.service import SearchService
+from index.storage import IndexStore
 from policies import store
 from policies.db import Database
 from tests.conftest import DEMO, make_interpretation, make_policy
+from tests.test_index_support import TODAY, publish
 from tests.test_workflow import published
 
 
@@ -52,7 +57,7 @@ def test_start_runs_the_starters_once_in_order_and_a_closed_app_does_not_start_a
         fresh.start()
 
 
-OURS = ("index-follow", "events-insights", "insights-warm", "bot-after", "bot-answer")
+OURS = ("index-follow", "index-embedder", "events-insights", "insights-warm", "bot-after", "bot-answer")
 
 
 def _threads(before: set[threading.Thread], prefix: str) -> list[threading.Thread]:
@@ -151,6 +156,27 @@ def test_building_an_app_loads_no_index_until_it_starts(tmp_path):
     assert len(_threads(before, "index-follow")) == 1
     svc.close()
     assert _threads(before, "index-") == []
+
+
+class SlowEmbedder(HashEmbedder):
+    def embed_passages(self, texts):
+        time.sleep(0.2)
+        return super().embed_passages(texts)
+
+
+def test_closing_the_index_stops_its_embedder_between_two_batches(db, releases, tmp_path):
+    store = IndexStore(tmp_path / "index")
+    search = SearchService(db, SlowEmbedder(), today=lambda: TODAY, background=True, store=store)
+    releases.hooks.published.append(search.on_published)
+    search.start()
+    articles = "".join(f"第{n}条 第{n}项就业创业补贴的申领条件和办理流程。\n" for n in range(1, 81))
+    publish(releases, make_policy("p1", text=articles), [make_interpretation("i1", "p1")])
+    chunks = len(search.corpus.records)
+    assert chunks > 40 and not search.wait_idle(0.1)  # 0.2 s a batch of 8: seconds of work
+    search.close()
+    assert not search._worker.is_alive()
+    assert 0 <= len(search.corpus.dense) < chunks  # stopped part way, not run to the end
+    assert store.current_name() is not None  # the chunks are saved; the next process embeds the rest
 
 
 def test_importing_the_wechat_client_changes_no_logging():
