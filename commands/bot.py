@@ -278,13 +278,15 @@ def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, wr
 def _fold_switch(svc: Services):
     """Switches the search's query side to a cross-fitting fold's adapter (None: back to the
     served one), when the embedder is a tuned model shipped with its folds."""
-    folds = getattr(svc.search.embedder, "fold_embedders", lambda: None)()
-    if not folds:
+    search = svc.search
+    folds = getattr(search.embedder, "fold_embedders", lambda: None)() if search is not None else None
+    if search is None or not folds:
         return None
-    served = svc.search.retrieval.embedder
+    retrieval = search.retrieval
+    served = retrieval.embedder
 
     def use_fold(fold: int | None) -> None:
-        svc.search.retrieval.use_embedder(served if fold is None else folds[fold])
+        retrieval.use_embedder(served if fold is None else folds[fold])
     return use_fold
 
 

@@ -58,6 +58,10 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
     except DerivationError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
+    # The answer decision was fitted on the old model's cosines (commands.bot warns at start).
+    click.echo("next: refit the answer decision on the new model's searches: flask --app server "
+               "calibrate-threshold --eval-dir ../shared/eval --write data/bot/answerability-tuned.json",
+               err=True)
 
 
 @models.command("info")

@@ -269,18 +269,19 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
     queries, gold, passages = _with_extra(examples.queries, examples.gold, vectors.passages, weighted)
     w = train_adapter(queries, gold, passages, cfg)
     np.save(out_dir / ADAPTER_FILE, w)
-    log(f"    adapter: λ {best}, {len(gold)} questions (rewrites included), ‖W − I‖ "
+    trained_on = len(gold)
+    log(f"    adapter: λ {best}, {trained_on} questions (rewrites included), ‖W − I‖ "
         f"{np.linalg.norm(w - np.eye(len(w))):.3f}")
-    folds = []
+    fold_adapters = []
     for fold in range(FOLDS):
         kept = examples.without_fold(fold)
         queries, gold, passages = _with_extra(kept.queries, kept.gold, vectors.passages,
                                               weighted.without_fold(fold) if weighted else None)
-        folds.append(train_adapter(queries, gold, passages, cfg))
+        fold_adapters.append(train_adapter(queries, gold, passages, cfg))
         log(f"    fold adapter {fold + 1}/{FOLDS}: {len(gold)} questions")
-    np.save(out_dir / FOLDS_FILE, np.stack(folds))
+    np.save(out_dir / FOLDS_FILE, np.stack(fold_adapters))
     return {"method": "adapter", "cross_validation": {str(k): v for k, v in scores.items()},
-            "config": cfg.as_dict(), "questions": len(gold),
+            "config": cfg.as_dict(), "questions": trained_on,
             "colloquial_questions": len(extra.gold) if extra else 0,
             "colloquial_weight": config.colloquial_weight if extra else 0}
 
