@@ -84,3 +84,27 @@ def test_the_second_stage_trains_the_same_twice():
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_residents_questions_teach_the_second_stage_the_passages_holding_their_answer(tmp_path):
+    """Each resident question is searched over the demo corpus with the fold adapter that did
+    not learn it; its candidates are right exactly when they hold its labelled answer."""
+    from index.tuned import ADAPTER_FILE, FOLDS, FOLDS_FILE, MANIFEST_FILE
+    from training import data
+    from training.pipeline import Extra, colloquial_ranker_examples
+    np.save(tmp_path / ADAPTER_FILE, np.eye(384, dtype=np.float32))
+    np.save(tmp_path / FOLDS_FILE, np.stack([np.eye(384, dtype=np.float32)] * FOLDS))
+    (tmp_path / MANIFEST_FILE).write_text("{}")
+    demo = data.build_corpus("demo")
+    rows = sorted(demo.records)
+    questions = data.colloquial_questions()[:6]
+    gold = [[rows.index(r) for r in data.colloquial_rows(demo, q)] for q in questions]
+    rng = np.random.default_rng(5)
+    passages = rng.normal(size=(len(rows), 384)).astype(np.float32)
+    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
+    queries = np.stack([passages[g[0]] for g in gold])  # each question at its answer's vector
+    x, y, groups = colloquial_ranker_examples(
+        Extra(queries, gold, passages, [q.question for q in questions]), tmp_path)
+    assert len(groups) == len(questions) and len(x) == len(y) == sum(groups)
+    assert x.shape[1] == len(FEATURES)
+    assert all(y[sum(groups[:i]):sum(groups[:i + 1])].any() for i in range(len(groups)))

