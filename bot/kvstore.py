@@ -42,9 +42,21 @@ class DatabaseStore:
     PURGE_EVERY = 200
 
     def __init__(self, db: Database, clock=time.time):
-        self.db = _state_database(db)
+        self._main = db
+        self._db: Database | None = None
         self.clock = clock
         self._writing = threading.Lock()
+        self._opening = threading.Lock()
+
+    @property
+    def db(self) -> Database:
+        """Where the rows live, opened (on SQLite: the sidecar's table created) at first use,
+        not while the app is built."""
+        if self._db is None:
+            with self._opening:
+                if self._db is None:
+                    self._db = _state_database(self._main)
+        return self._db
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         now = self.clock()

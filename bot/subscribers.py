@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import unicodedata
 from collections.abc import Sequence
 
@@ -65,7 +66,19 @@ def normalize_name(name: str) -> str:
 class Subscribers:
     def __init__(self, db, secret: str | bytes | None = None):
         self.db = db
-        self.cipher = OpenidCipher(secret or stored_secret(db))
+        self._secret = secret
+        self._cipher: OpenidCipher | None = None
+        self._cipher_lock = threading.Lock()
+
+    @property
+    def cipher(self) -> OpenidCipher:
+        """The openids' cipher. Its key, unless configured (OPENID_KEY), is the database's
+        own, read (created the first time) at first use: building the app writes nothing."""
+        if self._cipher is None:
+            with self._cipher_lock:
+                if self._cipher is None:
+                    self._cipher = OpenidCipher(self._secret or stored_secret(self.db))
+        return self._cipher
 
     # -- vocabulary and subscriptions ----------------------------------------------------
     def vocabulary(self) -> dict:
