@@ -28,11 +28,17 @@ def init_app(app: Flask) -> None:
 
 
 def _seal_audit_log(app: Flask) -> None:
-    """The audit key for every append of this process, before any feature appends; a log
-    that ends with entries of before the key gets its sealing entry now."""
-    db = app.extensions["policybot"].db
-    audit.use_seal(db.engine, load_seal(app.config, pathlib.Path(app.config["DATA_DIR"])))
-    with db.write() as conn:
+    """The audit key for every append of this process, before any feature appends (building:
+    the key is configuration); a log that ends with entries of before the key gets its sealing
+    entry when the app starts (a database write; until then, or in a command that does not
+    start the app, the next sealed append protects them just as well)."""
+    svc = app.extensions["policybot"]
+    audit.use_seal(svc.db.engine, load_seal(app.config, pathlib.Path(app.config["DATA_DIR"])))
+    svc.on_start("audit seal", lambda: _seal_head(app))
+
+
+def _seal_head(app: Flask) -> None:
+    with app.extensions["policybot"].db.write() as conn:
         if audit.seal_head(conn):
             app.logger.info("audit log: the entries written before the audit key are sealed now")
 

@@ -38,14 +38,22 @@ def init_app(app: Flask) -> None:
     for command in (add_staff_command, list_staff_command, disable_staff_command,
                     enable_staff_command, reset_password_command, clear_throttle_command):
         app.cli.add_command(command)
-    if accounts.count_staff(svc.db) == 0:
-        token = setup.ensure_setup_token(pathlib.Path(app.config["DATA_DIR"]))
+    svc.on_start("staff setup link", lambda: _setup_link(app))
+    app.extensions.setdefault("policybot.startup_notes", []).append(lambda: _startup_note(app))
+
+
+def _setup_link(app: Flask) -> None:
+    """At start (it reads the staff table and writes or deletes a file: not while the app is
+    built): with no staff account yet, the one-time setup link in the log; with one, a
+    leftover token deleted."""
+    data_dir = pathlib.Path(app.config["DATA_DIR"])
+    if accounts.count_staff(app.extensions["policybot"].db) == 0:
+        token = setup.ensure_setup_token(data_dir)
         app.logger.warning("no staff account exists yet: create the first administrator with "
                            "`flask --app server add-staff NAME --role admin --department DEPT` "
                            "or once at %s/staff/setup/%s", app.config["PUBLIC_URL"].rstrip("/"), token)
     else:
-        setup.discard_setup_token(pathlib.Path(app.config["DATA_DIR"]))
-    app.extensions.setdefault("policybot.startup_notes", []).append(lambda: _startup_note(app))
+        setup.discard_setup_token(data_dir)
 
 
 def _startup_note(app: Flask) -> list[str]:
