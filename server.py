@@ -3,9 +3,11 @@
     python server.py                   serve on 127.0.0.1:8000 (POLICYBOT_HOST/PORT)
     flask --app server import FILE     and the other commands: flask --app server --help
 
-Two phases: `create_app` builds and wires (configuration, services, hooks, routes, commands)
-and starts nothing; `start(app)` starts what the process runs (the index loaded and following
-the release events, background consumers, the demo import on an empty instance), once.
+Two phases: `create_app` builds and wires (configuration, services, hooks, routes, commands),
+starts nothing and writes nothing to the database; `start(app)` starts what the process runs,
+once: the migrations first (MIGRATE), the audit log's seal, the staff setup link, the index
+loaded and following the release events, background consumers, the demo import on an empty
+instance.
 `python server.py`, gunicorn (gunicorn.conf.py post_worker_init), the commands that need a
 running app and the tests' apps call it; `Services.close()` stops what it started.
 
@@ -51,8 +53,10 @@ DEFAULTS = {
     "DATABASE_URL": None,  # default: SQLite file in DATA_DIR
     "REDIS_URL": None,
     "LOAD_DEMO": True,
-    # Migrate the database at start (the embedded default); a deployment of several workers
-    # runs `flask --app server db upgrade` once and sets POLICYBOT_MIGRATE=0 (gunicorn.conf.py).
+    # Migrate the database when the app starts, before anything else (the embedded default:
+    # `python server.py`, and the commands, before they use the database); never while it is
+    # built. A deployment of several workers runs `flask --app server db upgrade` once and sets
+    # POLICYBOT_MIGRATE=0 (gunicorn.conf.py).
     "MIGRATE": True,
     "HOST": "127.0.0.1",
     "PORT": 8000,
@@ -191,11 +195,11 @@ def _persistent_secret(data_dir: pathlib.Path) -> str:
 
 def _services(app: Flask) -> Services:
     """The collaborators views and commands use, built once per process (commands.services)."""
-    db = Database(app.config["DATABASE_URL"])
-    if app.config["MIGRATE"]:
-        db.upgrade()
+    db = Database(app.config["DATABASE_URL"])  # (no connection yet: building writes nothing)
     services = Services(db=db, releases=Releases(db, Hooks()), config=app.config)
     services.on_close("database", db.dispose)  # registered first: closed last
+    # The first thing started, before any feature reads or writes (a no-op with MIGRATE off).
+    services.on_start("database schema", services.migrate)
     _close_at_exit(services)
     return services
 

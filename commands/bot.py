@@ -35,7 +35,7 @@ from bot.replay import ReplayCache
 from bot.service import BotService, BotSettings
 from bot.web import pages, wechat
 from bot.wechat_api import PolicyBotWeChatClient
-from commands.services import Services, started
+from commands.services import Services, migrated, started
 from policies.validity import DEFAULT_TIMEZONE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -203,6 +203,7 @@ def _menu(config) -> Menu | None:
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--dry-run", is_flag=True, help="Validate and print the menu; do not call WeChat.")
 @with_appcontext
+@migrated
 def create_menu_command(path: str | None, dry_run: bool) -> None:
     """Validate config/menu.json against WeChat's limits, then create the menu."""
     config = current_app.config

@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from commands.services import started
+from commands.services import migrated, started
 from interpretations import audit
 from interpretations.auditkey import load_seal
 from interpretations.coverage import interpretation_coverage
@@ -92,6 +92,7 @@ def import_command(file: str, skip_invalid: bool) -> None:
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @with_appcontext
+@migrated
 def export_command(file: str) -> None:
     """Export every published document (any validity) to a JSONL file."""
     with services().db.read() as conn:
@@ -118,6 +119,7 @@ def retire_expired_command(today) -> None:
               help="File holding the head (seq and hash) seen last time: a chain cut short "
                    "after it is detected, and the file is updated when all is well.")
 @with_appcontext
+@migrated
 def verify_audit_command(anchor: str | None) -> None:
     """Verify the audit log: its keyed hash chain and its signed checkpoints; name the first
     broken entry."""
@@ -150,6 +152,7 @@ def _check_anchor(conn, anchor: str | None) -> bool:
 @click.option("--topic")
 @click.option("--issuing-body")
 @with_appcontext
+@migrated
 def catalogue_command(topic: str | None, issuing_body: str | None) -> None:
     """Print the 现行有效目录 (policies in force today) and the 解读率."""
     today = local_today(current_app.config["TIMEZONE"])

@@ -23,7 +23,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from commands.services import Services, started
+from commands.services import Services, migrated, started
 from insights import tasks as task_rules
 from insights.embedcache import EmbedCache
 from insights.grouping import DEFAULT_COSINE
@@ -205,6 +205,7 @@ def tasks_command(day) -> None:
 @click.option("--before", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Delete questions logged before this day (default: the retention period).")
 @with_appcontext
+@migrated
 def purge_command(before) -> None:
     """Delete question-log rows older than the retention period."""
     svc = current_app.extensions["policybot"]

@@ -14,6 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from commands.services import migrated
 from interpretations import audit
 from interpretations.workflow import ROLES
 from portal import accounts, setup
@@ -112,6 +113,7 @@ def _user_or_exit(username: str) -> accounts.Staff:
 @click.option("--name", "display_name", default=None, help="Display name (e.g. 张三).")
 @click.password_option(help="Prompted when not given (at least 10 characters).")
 @with_appcontext
+@migrated
 def add_staff_command(username, role, department, display_name, password) -> None:
     """Create a staff account (the first administrator too: there is no default one)."""
     try:
@@ -127,6 +129,7 @@ def add_staff_command(username, role, department, display_name, password) -> Non
 
 @click.command("list-staff")
 @with_appcontext
+@migrated
 def list_staff_command() -> None:
     """List staff accounts."""
     for user in accounts.all_staff(_db()):
@@ -137,6 +140,7 @@ def list_staff_command() -> None:
 @click.command("disable-staff")
 @click.argument("username")
 @with_appcontext
+@migrated
 def disable_staff_command(username) -> None:
     """Disable an account; its sessions end at once."""
     accounts.set_active(_db(), _user_or_exit(username).id, False)
@@ -147,6 +151,7 @@ def disable_staff_command(username) -> None:
 @click.command("enable-staff")
 @click.argument("username")
 @with_appcontext
+@migrated
 def enable_staff_command(username) -> None:
     """Enable a disabled account."""
     accounts.set_active(_db(), _user_or_exit(username).id, True)
@@ -158,6 +163,7 @@ def enable_staff_command(username) -> None:
 @click.argument("username")
 @click.password_option()
 @with_appcontext
+@migrated
 def reset_password_command(username, password) -> None:
     """Set a new password; the user's sessions end."""
     try:
@@ -173,6 +179,7 @@ def reset_password_command(username, password) -> None:
 @click.command("clear-login-throttle")
 @click.argument("username")
 @with_appcontext
+@migrated
 def clear_throttle_command(username) -> None:
     """Lift the login throttle of a name (its failed logins are forgotten)."""
     cleared = current_app.extensions["policybot"].login_throttle.clear(username.strip().lower())

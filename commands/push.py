@@ -22,6 +22,7 @@ from bot.push.service import Push
 from bot.push.views import h5
 from bot.subscribers import Subscribers
 from bot.wechat_api import make_client
+from commands.services import migrated
 
 push_cli = AppGroup("push", help="Targeted push (定向精准推送).")
 
@@ -46,6 +47,7 @@ def _svc():
 @click.argument("release_id", type=int)
 @click.option("--limit", default=50, help="How many matches to list (all are counted).")
 @with_appcontext
+@migrated
 def preview_command(release_id: int, limit: int) -> None:
     """Who a release would be pushed to, with the reason each would see (sends nothing)."""
     matches = _svc().push.preview(release_id)
@@ -60,6 +62,7 @@ def preview_command(release_id: int, limit: int) -> None:
 @click.option("--name", default=None, help="Unique per live sender; a restart under the same "
                                            "name recovers its own interrupted rows at once.")
 @with_appcontext
+@migrated
 def run_command(continuous: bool, name: str | None) -> None:
     """Send due pushes (several senders may run at once)."""
     svc = _svc()
@@ -82,6 +85,7 @@ def run_command(continuous: bool, name: str | None) -> None:
 @push_cli.command("stats")
 @click.argument("release_id", type=int, required=False)
 @with_appcontext
+@migrated
 def stats_command(release_id: int | None) -> None:
     """Matched / pending / sent / failed / unknown / cancelled per release."""
     db = _svc().db
@@ -96,6 +100,7 @@ def stats_command(release_id: int | None) -> None:
 @push_cli.command("unknown")
 @click.argument("release_id", type=int, required=False)
 @with_appcontext
+@migrated
 def unknown_command(release_id: int | None) -> None:
     """Rows whose delivery is unknown (a person decides)."""
     rows = outbox.unknown_rows(_svc().db, release_id)
@@ -110,6 +115,7 @@ def unknown_command(release_id: int | None) -> None:
 @click.argument("decision", type=click.Choice(sorted(outbox.DECISIONS)))
 @click.option("--by", required=True, help="Who decides (recorded).")
 @with_appcontext
+@migrated
 def decide_command(row_id: int, decision: str, by: str) -> None:
     """Settle an unknown row: sent, failed, or resend (accepting a possible duplicate)."""
     try:
@@ -123,6 +129,7 @@ def decide_command(row_id: int, decision: str, by: str) -> None:
 @push_cli.command("resume")
 @click.argument("api")
 @with_appcontext
+@migrated
 def resume_command(api: str) -> None:
     """Resume an API paused on 45009 (after the quota was checked; never automatic)."""
     click.echo(f"{api} resumed" if resume(_svc().db, api) else f"{api} was not paused")

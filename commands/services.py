@@ -8,11 +8,14 @@ feature may leave unset is typed as optional here and checked where it is used.
 
 The lifecycle is explicit, in two phases. Building (server.create_app, each feature's
 `init_app`) reads the configuration and wires services and hooks: it starts no thread, loads
-no index and imports nothing. What a process then runs (the index loaded and following the
-release events, the consumers' threads, the demo import) each feature registers with
-`on_start`, and `start()` runs it, in registration order, once: every entry point calls it
-(server.start: `python server.py`, gunicorn's post_worker_init, the commands that need it,
-the tests' apps). What was started registers a closer with `on_close`, and `close()` stops
+no index, imports nothing and writes nothing to the database (not even the migrations) nor
+any file but configuration (the secret and audit keys). What a process then runs (the schema
+migrated, when MIGRATE is on, first; the audit log sealed; the setup link; the index loaded
+and following the release events, the consumers' threads, the demo import) each feature
+registers with `on_start`, and `start()` runs it, in registration order, once: every entry
+point calls it (server.start: `python server.py`, gunicorn's post_worker_init, the commands
+that need it, the tests' apps; a command that only uses the database migrates first:
+`migrated`). What was started registers a closer with `on_close`, and `close()` stops
 everything, the last started first (the database is closed last), once: at process exit
 (server.py registers one handler for every app of the process), or by whoever built the app
 (tests). A closed app cannot be started again.
@@ -82,7 +85,21 @@ class Services:
     closers: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     started: bool = False
     closed: bool = False
+    migrated: bool = False
     _start_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _migrate_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def migrate(self) -> None:
+        """Bring the database schema to the newest migration if this process migrates
+        (config MIGRATE: on by default, so `python server.py`, the commands and the tests do;
+        off in gunicorn's workers, whose master runs `db upgrade` once), once. The first
+        starter (server._services registers it before any feature), and what a command that
+        uses the database without starting the app runs first (`migrated`)."""
+        with self._migrate_lock:
+            if self.migrated or not self.config.get("MIGRATE"):
+                return
+            self.db.upgrade()
+            self.migrated = True
 
     def on_start(self, name: str, start: Callable[[], None]) -> None:
         """`start` begins what a feature runs (threads, the index's loading); it registers
@@ -124,6 +141,19 @@ class Services:
                 failed.append(name)
         log.info("closed: %s", ", ".join(name for name, _ in reversed(self.closers)))
         return failed
+
+
+def migrated(command: Callable[..., Any]) -> Callable[..., Any]:
+    """For a command that reads or writes the database without starting the app (add-staff,
+    export, push run, …): the schema migrated first, as starting would (Services.migrate; a
+    no-op with MIGRATE off). Goes under `with_appcontext`."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from flask import current_app
+
+        current_app.extensions["policybot"].migrate()
+        return command(*args, **kwargs)
+    return run
 
 
 def started(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,13 +4,14 @@ logging."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
@@ -18,8 +19,10 @@ from commands.services import Services
 from index.embedders import HashEmbedder
 from index.service import SearchService
 from index.storage import IndexStore
-from policies import store
-from policies.db import Database
+from interpretations import audit
+from policies.db import Database, sqlite_url
+from portal import accounts
+from portal.testing import TEST_PASSWORD, app_config, make_staff
 from tests.conftest import DEMO, make_interpretation, make_policy
 from tests.test_index_support import TODAY, publish
 from tests.test_workflow import published
@@ -120,8 +123,8 @@ def test_building_an_app_starts_no_thread_and_imports_nothing_until_it_starts(tm
                                 INSIGHTS_CONSUMER_SECONDS=0.05, INSIGHTS_WARM_SECONDS=600))
     svc = app.extensions["policybot"]
     assert [t.name for t in threading.enumerate() if t not in before] == []
-    with svc.db.read() as conn:
-        assert store.document_count(conn) == 0  # the demo is imported by start, not by building
+    with svc.db.read() as conn:  # the demo is imported by start, not by building (nor migrated)
+        assert not inspect(conn).has_table("documents")
     assert not svc.search.ready() and not svc.started
     start(app)
     assert all(_threads(before, name) for name in ("index-follow", "events-insights", "insights-warm"))
@@ -162,6 +165,67 @@ class SlowEmbedder(HashEmbedder):
     def embed_passages(self, texts):
         time.sleep(0.2)
         return super().embed_passages(texts)
+
+
+def _tables(database) -> set[str]:
+    with sqlite3.connect(database) as conn:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _audit_rows(database) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute("SELECT action, chain FROM audit_log ORDER BY seq").fetchall()
+
+
+def test_building_an_app_writes_nothing_to_the_database_until_it_starts(tmp_path):
+    """On a fresh data directory (SQLite, MIGRATE on as for `python server.py`) building
+    migrates nothing and writes no setup token: the database file is the empty one made 0600
+    before SQLite would make it, beside the two keys. Start migrates first, then the rest.
+    On an instance in use, building leaves an unsealed audit log and a leftover setup token
+    as they are; start seals the one and deletes the other."""
+    from server import create_app, start
+
+    data_dir = tmp_path / "instance"
+    database = data_dir / "policybot.sqlite3"
+    app = create_app(app_config(data_dir))
+    assert app.config["MIGRATE"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["audit_key", "policybot.sqlite3", "secret_key"]
+    assert database.stat().st_size == 0 and _tables(database) == set()  # no alembic_version
+    start(app)
+    assert {"alembic_version", "audit_log", "staff_users", "push_keys"} <= _tables(database)
+    assert (data_dir / "setup_token").is_file()  # no staff account yet: the one-time link
+    make_staff(app, "first", "admin", "办公室")
+    app.extensions["policybot"].close()
+
+    # The instance in use: an entry appended before the audit key existed, a token left over.
+    db = Database(sqlite_url(database))  # an engine the app's seal is not registered with
+    with db.write() as conn:
+        audit.append(conn, actor="cli", role="admin", action="add staff", release_id=None,
+                     from_state=None, to_state=None, comment="first")
+    db.dispose()
+    (data_dir / "setup_token").write_text("left-over")
+    rows = _audit_rows(database)
+    assert rows[-1] == ("add staff", None)
+    app = create_app(app_config(data_dir))
+    assert _audit_rows(database) == rows and (data_dir / "setup_token").is_file()
+    start(app)
+    assert _audit_rows(database)[:-1] == rows
+    assert _audit_rows(database)[-1][0] == "seal audit log" and _audit_rows(database)[-1][1]
+    assert not (data_dir / "setup_token").exists()
+    app.extensions["policybot"].close()
+
+
+def test_a_command_that_does_not_start_the_app_migrates_first(tmp_path):
+    """add-staff on a fresh instance (nothing started yet) works as before: the schema first."""
+    from server import create_app
+
+    app = create_app(app_config(tmp_path / "instance"))
+    result = app.test_cli_runner().invoke(args=["add-staff", "first", "--role", "admin",
+                                                "--password", TEST_PASSWORD])
+    assert result.exit_code == 0, result.output
+    assert accounts.get_by_username(app.extensions["policybot"].db, "first").role == "admin"
+    assert app.extensions["policybot"].migrated and not app.extensions["policybot"].started
+    app.extensions["policybot"].close()
 
 
 def test_closing_the_index_stops_its_embedder_between_two_batches(db, releases, tmp_path):
