@@ -14,6 +14,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bot.tables import bot_state
 from policies.db import Database, sqlite_url
@@ -48,15 +49,18 @@ class DatabaseStore:
         self._writing = threading.Lock()
         self._opening = threading.Lock()
 
-    @property
-    def db(self) -> Database:
-        """Where the rows live, opened (on SQLite: the sidecar's table created) at first use,
-        not while the app is built."""
+    def open(self) -> Database:
+        """Where the rows live, opened (on SQLite: the sidecar's table created) when the app
+        starts (commands.bot) or at first use, not while the app is built. Once."""
         if self._db is None:
             with self._opening:
                 if self._db is None:
                     self._db = _state_database(self._main)
         return self._db
+
+    @property
+    def db(self) -> Database:
+        return self.open()
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         now = self.clock()
@@ -127,7 +131,10 @@ def _state_database(db: Database) -> Database:
     @event.listens_for(own.engine, "connect")
     def _normal_sync(dbapi_connection, _record):  # runs after the Database's own pragmas
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-    bot_state.create(own.engine, checkfirst=True)
+    with own.engine.begin() as conn:  # IF NOT EXISTS: processes of a first start may race
+        conn.execute(CreateTable(bot_state, if_not_exists=True))
+        for index in bot_state.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
     return own
 
 

@@ -26,7 +26,7 @@ from bot.callback import Callback
 from bot.callback_client import throwaway_config
 from bot.config import load_wechat_config
 from bot.dedupe import CLAIM_SECONDS, Deliveries
-from bot.kvstore import KeyValueStore, store_for
+from bot.kvstore import DatabaseStore, KeyValueStore, store_for
 from bot.library import Library
 from bot.menu import Menu, MenuError, load_menu
 from bot.push.links import profile_url
@@ -49,6 +49,8 @@ def init_app(app: Flask) -> None:
     svc = app.extensions["policybot"]
     svc.wechat_config = wechat_config
     state = svc.bot_state = store_for(svc.db, app.config.get("REDIS_URL"))
+    if isinstance(state, DatabaseStore):  # its table (on SQLite in a sidecar file) at start
+        svc.on_start("bot state", state.open)
     svc.menu = _menu(app.config)
     retention = int(app.config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     svc.questions = QuestionLog(svc.db, app.config["SECRET_KEY"], retention_days=retention)
