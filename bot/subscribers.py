@@ -64,21 +64,30 @@ def normalize_name(name: str) -> str:
 
 
 class Subscribers:
-    def __init__(self, db, secret: str | bytes | None = None):
+    def __init__(self, db, secret: str | bytes | None = None, *, open_now: bool = True):
+        """`open_now=False` (the app, while it is built): the key is read when `open()` is
+        called (commands.push registers it for right after the migrations)."""
         self.db = db
         self._secret = secret
         self._cipher: OpenidCipher | None = None
         self._cipher_lock = threading.Lock()
+        if open_now:
+            self.open()
 
-    @property
-    def cipher(self) -> OpenidCipher:
-        """The openids' cipher. Its key, unless configured (OPENID_KEY), is the database's
-        own, read (created the first time) at first use: building the app writes nothing."""
+    def open(self) -> OpenidCipher:
+        """The openids' cipher, once. Its key, unless configured (OPENID_KEY), is the
+        database's own, read (created the first time) in a transaction of its own: call it
+        before any transaction that needs the cipher (on SQLite a write transaction held by
+        the caller would wait on it)."""
         if self._cipher is None:
             with self._cipher_lock:
                 if self._cipher is None:
                     self._cipher = OpenidCipher(self._secret or stored_secret(self.db))
         return self._cipher
+
+    @property
+    def cipher(self) -> OpenidCipher:
+        return self.open()
 
     # -- vocabulary and subscriptions ----------------------------------------------------
     def vocabulary(self) -> dict:

@@ -30,7 +30,10 @@ push_cli = AppGroup("push", help="Targeted push (定向精准推送).")
 def init_app(app: Flask) -> None:
     svc = app.extensions["policybot"]
     config = app.config
-    svc.subscribers = Subscribers(svc.db, secret=config.get("OPENID_KEY"))
+    svc.subscribers = Subscribers(svc.db, secret=config.get("OPENID_KEY"), open_now=False)
+    # The database's openid key (created on a new instance) once the schema is there: at start,
+    # or before a command that uses the database (Services.migrate), never while building.
+    svc.on_migrated("openid key", svc.subscribers.open)
     configured = bool(config.get("WECHAT_APPID") and config.get("WECHAT_APPSECRET"))
     svc.wechat = (lambda: make_client(config, svc.db)) if configured else None
     svc.push = Push(svc.db, config, svc.subscribers, svc.wechat)

@@ -82,6 +82,7 @@ class Services:
     insights_consumer: Consumer | None = None
     # what start() runs, in order; what close() stops, in the order it was started
     starters: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
+    after_migrate: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     closers: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     started: bool = False
     closed: bool = False
@@ -89,16 +90,26 @@ class Services:
     _start_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     _migrate_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
+    def on_migrated(self, name: str, ready: Callable[[], None]) -> None:
+        """`ready` runs once the schema is at the newest migration, before anything else
+        uses the database (the openid key: read, on a new instance created)."""
+        self.after_migrate.append((name, ready))
+
     def migrate(self) -> None:
         """Bring the database schema to the newest migration if this process migrates
         (config MIGRATE: on by default, so `python server.py`, the commands and the tests do;
-        off in gunicorn's workers, whose master runs `db upgrade` once), once. The first
-        starter (server._services registers it before any feature), and what a command that
-        uses the database without starting the app runs first (`migrated`)."""
+        off in gunicorn's workers, whose master runs `db upgrade` once), then run what
+        on_migrated registered; once. The first starter (server._services registers it before
+        any feature), and what a command that uses the database without starting the app runs
+        first (`migrated`)."""
         with self._migrate_lock:
-            if self.migrated or not self.config.get("MIGRATE"):
+            if self.migrated:
                 return
-            self.db.upgrade()
+            if self.config.get("MIGRATE"):
+                self.db.upgrade()
+            for name, ready in self.after_migrate:
+                log.debug("after the migrations: %s", name)
+                ready()
             self.migrated = True
 
     def on_start(self, name: str, start: Callable[[], None]) -> None:
@@ -145,8 +156,8 @@ class Services:
 
 def migrated(command: Callable[..., Any]) -> Callable[..., Any]:
     """For a command that reads or writes the database without starting the app (add-staff,
-    export, push run, …): the schema migrated first, as starting would (Services.migrate; a
-    no-op with MIGRATE off). Goes under `with_appcontext`."""
+    export, push run, …): the schema migrated first (not with MIGRATE off) and the openid key
+    read, as starting would (Services.migrate). Goes under `with_appcontext`."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         from flask import current_app
