@@ -325,13 +325,14 @@ class BotService:
         if previous is None or not conv.may_follow(text, previous, self.clock()):
             return Reading(text, hits)
         alone = decide(text, hits, self.settings.model)
-        same_topic = alone.chosen is not None and alone.chosen.doc_id == previous.release
-        if same_topic or (conv.settled_alone(alone, previous) and previous.release is None):
+        settled = conv.settled_alone(alone, previous)
+        same_topic = settled and alone.chosen is not None and alone.chosen.doc_id == previous.release
+        if same_topic or (settled and previous.release is None):
             return Reading(text, hits, same_topic=same_topic)
         merged_text = conv.with_context(text, previous)
         merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
         merged = decide(merged_text, merged_hits, self.settings.model)
-        if conv.settled_alone(alone, previous) and not conv.topic_answers_better(alone, merged, previous):
+        if settled and not conv.topic_answers_better(alone, merged, previous):
             return Reading(text, hits)
         if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):
             return Reading(text, hits)
