@@ -97,7 +97,9 @@ FEATURES = [
 ]
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: dict | None = None, *, bot_search: Callable[..., list] | None = None) -> Flask:
+    """The app, built (nothing started: `start`). `bot_search` replaces the retriever the bot
+    answers from (tests and benchmarks hand in a fake or a slowed one); by default the index's."""
     config = load_config(test_config)
     data_dir = pathlib.Path(config["DATA_DIR"]).resolve()
     _private_directory(data_dir)
@@ -111,7 +113,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                     "question log's openid hashes)", data_dir / "secret_key")
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _persistent_secret(data_dir)
     app.config["DATABASE_URL"] = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
-    app.extensions["policybot"] = _services(app)
+    app.extensions["policybot"] = _services(app, bot_search)
     bounds.install(app)  # before any route: ids beyond an INTEGER column are 404, not 500
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
@@ -193,10 +195,10 @@ def _persistent_secret(data_dir: pathlib.Path) -> str:
     return path.read_text().strip()
 
 
-def _services(app: Flask) -> Services:
+def _services(app: Flask, bot_search: Callable[..., list] | None) -> Services:
     """The collaborators views and commands use, built once per process (commands.services)."""
     db = Database(app.config["DATABASE_URL"])  # (no connection yet: building writes nothing)
-    services = Services(db=db, releases=Releases(db, Hooks()), config=app.config)
+    services = Services(db=db, releases=Releases(db, Hooks()), config=app.config, bot_search=bot_search)
     services.on_close("database", db.dispose)  # registered first: closed last
     # The first thing started, before any feature reads or writes (a no-op with MIGRATE off).
     services.on_start("database schema", services.migrate)

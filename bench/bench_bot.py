@@ -126,8 +126,8 @@ def slow_server(instance: pathlib.Path, port: int, embedder: str, delay: float):
         time.sleep(delay)
         return services["svc"].search.search(query, **kw)
 
-    app = start(create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder,
-                            "BOT_SEARCH": slow_search}))
+    app = start(create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder},
+                           bot_search=slow_search))
     services["svc"] = app.extensions["policybot"]
     server = create_server(app, host="127.0.0.1", port=port, threads=8)
     threading.Thread(target=server.run, daemon=True).start()

@@ -106,8 +106,7 @@ def _bot_service(app: Flask, svc: Services, state: KeyValueStore) -> BotService:
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=svc.menu.actions if svc.menu else {},
         subscription_topics=_names(config.get("SUBSCRIPTION_TOPICS")))
-    # BOT_SEARCH: a retriever passed in (tests inject a fake or a slow one); default the index's.
-    search = config.get("BOT_SEARCH") or (lambda query, **kw: _search(svc, query, **kw))
+    search = svc.bot_search or (lambda query, **kw: _search(svc, query, **kw))
     clients = threading.local()  # this app's WeChat API client, one per thread (_wechat_client)
     return BotService(
         search=search, library=Library(svc.db),

@@ -59,6 +59,8 @@ class Services:
     db: Database
     releases: Releases
     config: Config
+    # a retriever handed to server.create_app (tests, benchmarks): the bot answers from it
+    bot_search: Callable[..., list] | None = None
     # commands.index: the search index of this process
     search: SearchService | None = None
     # commands.push: subscribers and 定向精准推送; `wechat` builds the API client (None: no account)

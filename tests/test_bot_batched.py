@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 
 from bot.batched import Batched
 from bot.callback_client import WeChatSender, text_xml
@@ -66,9 +66,9 @@ def test_touch_many_opens_each_window_once_and_creates_new_subscribers(db):
 
 
 def test_a_burst_is_logged_in_one_batch_at_the_times_it_was_answered(tmp_path, monkeypatch):
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path, FakeSearch(world_hits()))))
+    app = start(create_bot_app(tmp_path, FakeSearch(world_hits())))
     svc = app.extensions["policybot"]
     if svc.subscribers is None:  # the push feature not registered
         svc.subscribers = Subscribers(svc.db)

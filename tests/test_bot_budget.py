@@ -9,7 +9,7 @@ import time
 
 import pytest
 from fake_wechat import FakeWeChat
-from test_bot_fakes import FakeSearch, bot_config, late_deliveries, world_hits
+from test_bot_fakes import FakeSearch, bot_config, create_bot_app, late_deliveries, world_hits
 
 from bot import replies
 from bot.callback_client import WeChatSender, text_xml
@@ -34,14 +34,14 @@ def _wire_push(app):
 def test_a_retrieval_past_the_budget_replies_success_at_once_and_follows_up_once(tmp_path, fake_wechat):
     """The retrieval is held (a gate, not a sleep) until the passive reply and WeChat's two
     retries are back: the reply cannot have waited for it."""
-    from server import create_app, start
+    from server import start
 
     gate = threading.Event()
     search = FakeSearch(world_hits(), gate=gate)
-    app = start(create_app(bot_config(tmp_path, search, WECHAT_ACCOUNT="service-certified",
-                                      BOT_TIME_BUDGET=0.2, WECHAT_APPID=fake_wechat.appid,
-                                      WECHAT_APPSECRET=fake_wechat.secret,
-                                      WECHAT_API_BASE=fake_wechat.url)))
+    app = start(create_bot_app(tmp_path, search, WECHAT_ACCOUNT="service-certified",
+                               BOT_TIME_BUDGET=0.2, WECHAT_APPID=fake_wechat.appid,
+                               WECHAT_APPSECRET=fake_wechat.secret,
+                               WECHAT_API_BASE=fake_wechat.url))
     _wire_push(app)
     bot = app.extensions["policybot"].bot
     delivered = late_deliveries(bot)
@@ -68,11 +68,11 @@ def test_a_retrieval_past_the_budget_replies_success_at_once_and_follows_up_once
 
 
 def test_uncertified_account_keeps_the_late_answer_for_the_next_message(tmp_path):
-    from server import create_app, start
+    from server import start
 
     gate = threading.Event()
     search = FakeSearch(world_hits(), gate=gate)
-    app = start(create_app(bot_config(tmp_path, search, BOT_TIME_BUDGET=0.2)))
+    app = start(create_bot_app(tmp_path, search, BOT_TIME_BUDGET=0.2))
     delivered = late_deliveries(app.extensions["policybot"].bot)
     sender, client = WeChatSender.from_app(app), app.test_client()
     first = sender.post(client, text_xml("o_sub_acct", "失业保险金怎么申领", msg_id=1))
@@ -88,14 +88,14 @@ def test_uncertified_account_keeps_the_late_answer_for_the_next_message(tmp_path
 
 
 def test_certified_account_over_quota_keeps_the_answer_without_retrying(tmp_path, fake_wechat):
-    from server import create_app, start
+    from server import start
 
     gate = threading.Event()
     search = FakeSearch(world_hits(), gate=gate)
-    app = start(create_app(bot_config(tmp_path, search, BOT_TIME_BUDGET=0.2,
-                                      WECHAT_ACCOUNT="service-certified", WECHAT_APPID=fake_wechat.appid,
-                                      WECHAT_APPSECRET=fake_wechat.secret,
-                                      WECHAT_API_BASE=fake_wechat.url)))
+    app = start(create_bot_app(tmp_path, search, BOT_TIME_BUDGET=0.2,
+                               WECHAT_ACCOUNT="service-certified", WECHAT_APPID=fake_wechat.appid,
+                               WECHAT_APPSECRET=fake_wechat.secret,
+                               WECHAT_API_BASE=fake_wechat.url))
     _wire_push(app)
     delivered = late_deliveries(app.extensions["policybot"].bot)
     fake_wechat.fail(CS_PATH, 45015, times=None)
@@ -115,24 +115,24 @@ def test_a_late_answer_finishing_while_the_process_exits_is_still_kept(tmp_path)
 
     gate = threading.Event()
     search = FakeSearch(world_hits(), gate=gate)
-    config = bot_config(tmp_path, search, BOT_TIME_BUDGET=0.2)
-    app = start(create_app(config))
+    config = bot_config(tmp_path, BOT_TIME_BUDGET=0.2)
+    app = start(create_app(config, bot_search=search))
     bot, sender = app.extensions["policybot"].bot, WeChatSender.from_app(app)
     first = sender.post(app.test_client(), text_xml("o_exiting", "失业保险金怎么申领", msg_id=1))
     assert first.data == b"success"
     bot.after_reply.shutdown()  # as interpreter exit does, while the answer is still being worked on
     gate.set()
     bot.budget.shutdown()       # ... and then waits for that answer
-    restarted = start(create_app(config)).test_client()  # the next process, same instance
+    restarted = start(create_app(config, bot_search=search)).test_client()  # the next process, same instance
     later = sender.reply_text(sender.post(restarted, text_xml("o_exiting", "目录", msg_id=2)))
     assert later.startswith("您上一个问题的答复：\n") and "失业保险金" in later
 
 
 def _queued_app(tmp_path):
-    from server import create_app, start
+    from server import start
 
     search = FakeSearch(world_hits())
-    app = start(create_app(bot_config(tmp_path, search, BOT_TIME_BUDGET=4)))
+    app = start(create_bot_app(tmp_path, search, BOT_TIME_BUDGET=4))
     return app, search, WeChatSender.from_app(app), app.test_client()
 
 
@@ -210,14 +210,14 @@ def test_each_app_sends_its_late_answers_through_its_own_wechat_client(tmp_path)
     """Two apps in one process (tests, a CLI beside a server): the customer-service client is
     cached per app and thread, so the second app's message does not go out with the first app's
     client (to the first account's API)."""
-    from server import create_app, start
+    from server import start
 
     fakes = [FakeWeChat().start(), FakeWeChat().start()]
     try:
         for n, fake in enumerate(fakes):
-            app = start(create_app(bot_config(tmp_path / f"app{n}", FakeSearch(world_hits()),
-                                              WECHAT_ACCOUNT="service-certified", WECHAT_APPID=fake.appid,
-                                              WECHAT_APPSECRET=fake.secret, WECHAT_API_BASE=fake.url)))
+            app = start(create_bot_app(tmp_path / f"app{n}", FakeSearch(world_hits()),
+                                       WECHAT_ACCOUNT="service-certified", WECHAT_APPID=fake.appid,
+                                       WECHAT_APPSECRET=fake.secret, WECHAT_API_BASE=fake.url))
             _wire_push(app)
             svc = app.extensions["policybot"]
             svc.subscribers.touch("o_two_apps")  # a message opened the 48-hour window

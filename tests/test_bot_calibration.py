@@ -10,7 +10,7 @@ from tests.test_bot_fakes import (
     UNEMPLOYMENT,
     UNEMPLOYMENT_FAQ,
     FakeSearch,
-    bot_config,
+    create_bot_app,
     publish,
     world_hits,
 )
@@ -42,10 +42,10 @@ def test_calibrate_threshold_prints_the_outcomes_at_each_operating_point_swept(t
     """`--sweep` prints, for each operating point asked, the outcomes per set (cross-validated
     and held out): the figures a precision/recall choice is made on. A malformed value is
     refused in Chinese before any searching."""
-    from server import create_app, start
+    from server import start
 
     search = FakeSearch(world_hits())
-    app = start(create_app(bot_config(tmp_path, search)))
+    app = start(create_bot_app(tmp_path, search))
     publish(app.extensions["policybot"].db, UNEMPLOYMENT, UNEMPLOYMENT_FAQ, OLD_HUKOU, NEW_HUKOU,
             OLD_SUBSIDY)
     (tmp_path / "eval").mkdir()

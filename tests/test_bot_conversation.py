@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from test_bot_fakes import FakeSearch, bot_config, coverage_model, doc, hit_of, publish
+from test_bot_fakes import FakeSearch, coverage_model, create_bot_app, doc, hit_of, publish
 
 from bot import replies
 from bot.callback_client import WeChatSender, text_xml
@@ -60,11 +60,11 @@ def gentle_model_file(directory) -> str:
 
 @pytest.fixture(params=["steep", "gentle"])
 def env(request, tmp_path):
-    from server import create_app, start
+    from server import start
 
     search = FakeSearch(world())
     extra = {"BOT_ANSWER_MODEL": gentle_model_file(tmp_path)} if request.param == "gentle" else {}
-    app = start(create_app(bot_config(tmp_path, search, **extra)))
+    app = start(create_bot_app(tmp_path, search, **extra))
     svc = app.extensions["policybot"]
     publish(svc.db, *DOCUMENTS)
     sender, client, ids = WeChatSender.from_app(app), app.test_client(), itertools.count(1)
@@ -181,11 +181,11 @@ def test_a_document_offered_when_nothing_is_answered_opens_by_its_number(tmp_pat
     """The decision answers nothing (an operating point no probability reaches), yet the
     resident is offered the probable release and reads its passage by replying its number;
     the question stays logged as unanswered."""
-    from server import create_app, start
+    from server import start
 
     cautious = tmp_path / "cautious-model.json"
     coverage_model(threshold=1.0).save(cautious)
-    app = start(create_app(bot_config(tmp_path, FakeSearch(world()), BOT_ANSWER_MODEL=str(cautious))))
+    app = start(create_bot_app(tmp_path, FakeSearch(world()), BOT_ANSWER_MODEL=str(cautious)))
     svc = app.extensions["policybot"]
     publish(svc.db, *DOCUMENTS)
     sender, client, ids = WeChatSender.from_app(app), app.test_client(), itertools.count(1)
@@ -208,10 +208,10 @@ def test_a_document_offered_when_nothing_is_answered_opens_by_its_number(tmp_pat
 def gentle_conversation(tmp_path, hits, documents, messages) -> tuple[list[str], list]:
     """One resident's messages through the callback of a bot of its own (these `hits`, the
     gentle model, `documents` published): the replies, and the question log's readings."""
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path, FakeSearch(hits),
-                                      BOT_ANSWER_MODEL=gentle_model_file(tmp_path))))
+    app = start(create_bot_app(tmp_path, FakeSearch(hits),
+                               BOT_ANSWER_MODEL=gentle_model_file(tmp_path)))
     svc = app.extensions["policybot"]
     publish(svc.db, *documents)
     sender, client = WeChatSender.from_app(app), app.test_client()

@@ -134,9 +134,9 @@ def slot_fixtures():
 def bot_app(data_dir, slot, **options):
     """An app of the bot with this slot as its retriever, for a module-scoped fixture to
     `yield from`; its database is closed afterwards."""
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(data_dir, slot, **options)))
+    app = start(create_bot_app(data_dir, slot, **options))
     yield app
     app.extensions["policybot"].close()
 
@@ -186,11 +186,18 @@ def publish(db, *documents: Document) -> None:
 TEST_TIME_BUDGET = 60.0
 
 
-def bot_config(tmp_path, search, *, safe: bool = True, **extra) -> dict:
+def create_bot_app(tmp_path, search, **options):
+    """An app of the bot (built, not started) that answers from `search`, a fake retriever."""
+    from server import create_app
+
+    return create_app(bot_config(tmp_path, **options), bot_search=search)
+
+
+def bot_config(tmp_path, *, safe: bool = True, **extra) -> dict:
     tmp_path.mkdir(parents=True, exist_ok=True)
     config = {**TEST_WECHAT_CONFIG, "TESTING": True, "DATA_DIR": str(tmp_path / "instance"),
               "LOAD_DEMO": False, "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False,
-              "BOT_SEARCH": search, "PUBLIC_URL": "https://zc.example.gov.cn",
+              "PUBLIC_URL": "https://zc.example.gov.cn",
               "BOT_ANSWER_MODEL": write_coverage_model(tmp_path),
               "BOT_TIME_BUDGET": TEST_TIME_BUDGET}
     if not safe:

@@ -5,7 +5,7 @@ import itertools
 import threading
 
 import pytest
-from test_bot_fakes import bot_app, bot_config, publish, slot_fixtures, world_documents
+from test_bot_fakes import bot_app, create_bot_app, publish, slot_fixtures, world_documents
 
 from bot import replies
 from bot.answer import RELATED_FIRST_NUMBER
@@ -218,9 +218,9 @@ def test_a_rating_that_arrives_before_the_answer_is_logged_waits_for_it(app, cha
 
 
 def test_plaintext_mode_round_trip(tmp_path, search):
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path, search, safe=False)))
+    app = start(create_bot_app(tmp_path, search, safe=False))
     sender = WeChatSender.from_app(app)
     response = sender.post(app.test_client(), text_xml("o_plain", "失业保险金怎么申领", msg_id=1))
     fields = parse_flat_xml(response.data)
@@ -238,11 +238,11 @@ def test_template_send_job_finished_event_is_handed_to_the_push_outbox(chat):
 
 
 def test_a_failing_retriever_gets_an_honest_busy_reply(tmp_path):
-    from server import create_app, start
+    from server import start
 
     def broken(query, **_):
         raise RuntimeError("index not loaded")
-    app = start(create_app(bot_config(tmp_path, broken)))
+    app = start(create_bot_app(tmp_path, broken))
     sender = WeChatSender.from_app(app)
     reply = sender.reply_text(
         sender.post(app.test_client(), text_xml("o_busy", "失业保险金怎么申领", msg_id=1))

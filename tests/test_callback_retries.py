@@ -18,9 +18,9 @@ def make_app(data_dir, delay=0.0, **extra):
     from server import create_app, start
 
     search = FakeSearch(world_hits(), delay=delay)
-    config = bot_config(data_dir, search, **extra)
+    config = bot_config(data_dir, **extra)
     config["DATA_DIR"] = str(data_dir)
-    return start(create_app(config)), search
+    return start(create_app(config, bot_search=search)), search
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_bot_fakes import bot_app, bot_config, slot_fixtures
+from test_bot_fakes import bot_app, bot_config, create_bot_app, slot_fixtures
 from wechatpy.crypto import PrpCrypto
 
 from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml
@@ -70,14 +70,14 @@ def test_refuses_to_start_on_missing_default_or_malformed_secrets(tmp_path, sear
     refused = 0
     for change in BAD_CONFIGS:
         try:
-            load_wechat_config({**bot_config(tmp_path, search), **change})
+            load_wechat_config({**bot_config(tmp_path), **change})
         except WeChatConfigError:
             refused += 1
     with pytest.raises(WeChatConfigError, match="refusing to start"):  # and the app itself
-        start(create_app({**bot_config(tmp_path, search), "WECHAT_TOKEN": "123456"}))
+        start(create_app({**bot_config(tmp_path), "WECHAT_TOKEN": "123456"}, bot_search=search))
     print(f"fail-closed config matrix: refused {refused}/{len(BAD_CONFIGS)}")
     assert refused == len(BAD_CONFIGS)
-    assert load_wechat_config(bot_config(tmp_path, search)).safe_mode
+    assert load_wechat_config(bot_config(tmp_path)).safe_mode
 
 
 def test_without_wechat_config_the_app_runs_and_says_the_callback_is_disabled(tmp_path, caplog):
@@ -238,10 +238,10 @@ def test_replay_timeline(app, search, monkeypatch):
 
 
 def test_key_rotation_accepts_the_previous_key_and_replies_with_the_current(tmp_path, search):
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path, search, WECHAT_AES_KEY=OTHER_KEY,
-                                      WECHAT_AES_KEY_PREVIOUS=TEST_WECHAT_CONFIG["WECHAT_AES_KEY"])))
+    app = start(create_bot_app(tmp_path, search, WECHAT_AES_KEY=OTHER_KEY,
+                               WECHAT_AES_KEY_PREVIOUS=TEST_WECHAT_CONFIG["WECHAT_AES_KEY"]))
     old_sender = WeChatSender(
         load_wechat_config(
             {

@@ -33,8 +33,8 @@ def _instance(tmp_path, name, **extra):
     from server import create_app, start
 
     search = FakeSearch(world_hits(), delay=0.2)
-    config = bot_config(tmp_path / name, search, **extra)
-    return start(create_app(config)), search
+    config = bot_config(tmp_path / name, **extra)
+    return start(create_app(config, bot_search=search)), search
 
 
 @pytest.mark.parametrize("stores", ["postgres", "postgres+redis"])

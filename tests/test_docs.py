@@ -16,9 +16,8 @@ PACKAGES = ["policies", "interpretations", "index", "bot", "commands", "portal",
 READ = re.compile(r"""config(?:\.get\(\s*|\[)["']([A-Z][A-Z0-9_]+)["'](?!\]\s*=[^=])"""
                   r"""|_value\(\s*\w+,\s*["']([A-Z][A-Z0-9_]+)["']"""
                   r"""|\(\s*["']((?:PUSH|INSIGHTS|BOT|INDEX|WECHAT|STAFF)_[A-Z0-9_]+)["'],\s*["']""")
-# Read from the configuration but no setting of the software's: Flask's test mode, and the
-# retriever object that tests and benchmarks hand to the bot.
-NOT_SETTINGS = {"TESTING", "BOT_SEARCH"}
+# Read from the configuration but no setting of the software's: Flask's test mode.
+NOT_SETTINGS = {"TESTING"}
 PLAIN = ("DATABASE_URL", "REDIS_URL")
 
 

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 from contrast import contrast_failures, set_reading_mode, small_tap_targets
-from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 from test_h5_pages import RECORDS
 
 from bot.push.links import profile_token
@@ -49,10 +49,10 @@ EXTRA = [
 def served(tmp_path_factory):
     from werkzeug.serving import make_server
 
-    from server import create_app, start
+    from server import start
 
     tmp = tmp_path_factory.mktemp("h5a11y")
-    app = start(create_app(bot_config(tmp, FakeSearch(world_hits()), GOVERNMENT_NAME=GOVERNMENT)))
+    app = start(create_bot_app(tmp, FakeSearch(world_hits()), GOVERNMENT_NAME=GOVERNMENT))
     corpus = tmp / "docs.jsonl"
     lines = [json.dumps(r, ensure_ascii=False) for r in RECORDS + EXTRA]
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -12,7 +12,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 from conftest import submit
-from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 from test_h5_pages import RECORDS
 
 from bot.questionlog import question_log
@@ -29,10 +29,10 @@ def served(tmp_path_factory):
     """(the server's URL, the app behind it)."""
     from werkzeug.serving import make_server
 
-    from server import create_app, start
+    from server import start
 
     tmp = tmp_path_factory.mktemp("h5browser")
-    app = start(create_app(bot_config(tmp, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N)))
+    app = start(create_bot_app(tmp, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N))
     corpus = tmp / "docs.jsonl"
     corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\n", encoding="utf-8")
     import_file(app.extensions["policybot"].releases, corpus)

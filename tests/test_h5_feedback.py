@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from test_bot_fakes import FakeSearch, bot_config, publish, world_documents, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, publish, world_documents, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
 from bot.questionlog import question_log
@@ -24,9 +24,9 @@ THANKS = "感谢您的评价"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path_factory.mktemp("h5feedback"), FakeSearch(world_hits()))))
+    app = start(create_bot_app(tmp_path_factory.mktemp("h5feedback"), FakeSearch(world_hits())))
     publish(app.extensions["policybot"].db, *world_documents())
     yield app
     app.extensions["policybot"].db.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_bot_fakes import FakeSearch, bot_config
+from test_bot_fakes import FakeSearch, create_bot_app
 
 from interpretations.importer import import_file
 
@@ -76,10 +76,10 @@ RECORDS = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from server import create_app, start
+    from server import start
 
     tmp = tmp_path_factory.mktemp("h5")
-    app = start(create_app(bot_config(tmp, FakeSearch([]))))
+    app = start(create_bot_app(tmp, FakeSearch([])))
     corpus = tmp / "docs.jsonl"
     corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\n", encoding="utf-8")
     import_file(app.extensions["policybot"].releases, corpus)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from sqlalchemy import inspect, text
-from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
 from commands.services import Services
@@ -71,11 +71,11 @@ def _threads(before: set[threading.Thread], prefix: str) -> list[threading.Threa
 
 
 def test_closing_an_app_stops_its_threads_and_writes_what_was_queued(tmp_path):
-    from server import create_app, start
+    from server import start
 
     before = set(threading.enumerate())
-    app = start(create_app(bot_config(tmp_path, FakeSearch(world_hits()), INDEX_FOLLOW_SECONDS=0.05,
-                                      INSIGHTS_CONSUMER_SECONDS=0.05)))
+    app = start(create_bot_app(tmp_path, FakeSearch(world_hits()), INDEX_FOLLOW_SECONDS=0.05,
+                               INSIGHTS_CONSUMER_SECONDS=0.05))
     svc = app.extensions["policybot"]
     assert _threads(before, "index-follow") and _threads(before, "events-insights")
     assert svc.bot.questions is svc.questions and svc.bot.subscribers is svc.subscribers  # no proxies
@@ -112,15 +112,15 @@ def test_closing_an_app_stops_its_threads_and_writes_what_was_queued(tmp_path):
 
 
 def test_building_an_app_starts_no_thread_and_imports_nothing_until_it_starts(tmp_path):
-    from server import create_app, start
+    from server import start
 
     demo = tmp_path / "demo.jsonl"  # one policy of the demo corpus: the import is the point
     demo.write_text(DEMO.read_text(encoding="utf-8").splitlines()[1] + "\n", encoding="utf-8")
     before = set(threading.enumerate())
     # As a production process is configured (not TESTING): every thread a feature may run.
-    app = create_app(bot_config(tmp_path, FakeSearch(world_hits()), TESTING=False, LOAD_DEMO=True,
-                                DEMO_CORPUS=str(demo), INDEX_BACKGROUND=True, INDEX_FOLLOW_SECONDS=0.05,
-                                INSIGHTS_CONSUMER_SECONDS=0.05, INSIGHTS_WARM_SECONDS=600))
+    app = create_bot_app(tmp_path, FakeSearch(world_hits()), TESTING=False, LOAD_DEMO=True,
+                         DEMO_CORPUS=str(demo), INDEX_BACKGROUND=True, INDEX_FOLLOW_SECONDS=0.05,
+                         INSIGHTS_CONSUMER_SECONDS=0.05, INSIGHTS_WARM_SECONDS=600)
     svc = app.extensions["policybot"]
     assert [t.name for t in threading.enumerate() if t not in before] == []
     with svc.db.read() as conn:  # the demo is imported by start, not by building (nor migrated)

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 
-from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
 from serving.logs import JsonFormatter, redact
@@ -24,10 +24,10 @@ OPENID = "oKx3Zt5bQw9dE2fGh7JkLm1NpQrS"  # 28 characters, like WeChat's
 
 
 def test_metrics_count_requests_dedupe_hits_index_and_outbox(tmp_path):
-    from server import create_app, start
+    from server import start
 
     search = FakeSearch(world_hits())
-    app = start(create_app(bot_config(tmp_path, search)))
+    app = start(create_bot_app(tmp_path, search))
     sender, client = WeChatSender.from_app(app), app.test_client()
     args, body = sender.signed_request(text_xml("o_metrics", "失业保险金怎么申领", msg_id=9))
     for _ in range(3):

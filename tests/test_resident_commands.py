@@ -8,7 +8,7 @@ import itertools
 import re
 
 import pytest
-from test_bot_fakes import FakeSearch, bot_config, doc, publish, world_documents, world_hits
+from test_bot_fakes import FakeSearch, create_bot_app, doc, publish, world_documents, world_hits
 
 from bot.callback_client import WeChatSender, event_xml, text_xml
 
@@ -19,10 +19,10 @@ MANY_TOPICS = [f"专题{n:02d}" for n in range(60)]
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path_factory.mktemp("residents"), FakeSearch(world_hits()),
-                                      SUBSCRIPTION_TOPICS="社会保险、就业创业、没有文件的主题")))
+    app = start(create_bot_app(tmp_path_factory.mktemp("residents"), FakeSearch(world_hits()),
+                               SUBSCRIPTION_TOPICS="社会保险、就业创业、没有文件的主题"))
     svc = app.extensions["policybot"]
     publish(svc.db, *world_documents(),
             doc("many_topics", topics=MANY_TOPICS, audience=["来穗人员", "高校毕业生"]))

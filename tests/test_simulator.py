@@ -4,16 +4,16 @@ the account's menu."""
 from __future__ import annotations
 
 import pytest
-from test_bot_fakes import FakeSearch, bot_config, world_hits
+from test_bot_fakes import FakeSearch, bot_config, create_bot_app, world_hits
 
 from portal.testing import FAST_N, csrf, login_as, make_staff
 
 
 @pytest.fixture
 def app(tmp_path):
-    from server import create_app, start
+    from server import start
 
-    app = start(create_app(bot_config(tmp_path, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N)))
+    app = start(create_bot_app(tmp_path, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N))
     yield app
     app.extensions["policybot"].db.dispose()
 
@@ -41,10 +41,10 @@ def test_without_an_account_the_simulator_signs_with_its_own_secrets(tmp_path):
     encrypted with secrets made up for the process and meet the callback's checks."""
     from server import create_app, start
 
-    config = bot_config(tmp_path, FakeSearch(world_hits()), STAFF_SCRYPT_N=FAST_N)
+    config = bot_config(tmp_path, STAFF_SCRYPT_N=FAST_N)
     for key in ("WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_AES_KEY"):
         config.pop(key)
-    app = start(create_app(config))
+    app = start(create_app(config, bot_search=FakeSearch(world_hits())))
     svc = app.extensions["policybot"]
     assert svc.callback is None and svc.simulator_callback.config.safe_mode
     client = app.test_client()
