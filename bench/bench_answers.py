@@ -55,6 +55,7 @@ NOT_FOUND_MARK = "没有找到能回答"
 OFFER_MARK = "不一定能回答"
 OFFERED_RE = re.compile(r"^(\d+)\.《", re.M)
 WARNING_MARK = "注意：该文件"
+ANSWER_REF_IN_LINK_RE = re.compile(r"([?&]r=)[A-Za-z0-9_-]{12}")
 # Users of this run: the instance keeps conversations for 30 minutes, so a run reusing the
 # previous run's openids would have its first turns read as follow-ups of that run's answers.
 RUN = secrets.token_hex(3)
@@ -110,13 +111,16 @@ class Channel:
         self._send = send
         self.sender = WeChatSender(load_wechat_config(TEST_WECHAT_CONFIG))
         self.ids = itertools.count(int(time.time() * 1000))
+        self.transcript: list[tuple[str, str]] = []  # (message, reply) in order (--dump-replies)
 
     def ask(self, openid: str, text: str) -> Reply:
         args, body = self.sender.signed_request(text_xml(openid, text, msg_id=next(self.ids)))
         started = time.perf_counter()
         raw = self._send(args, body)
         seconds = time.perf_counter() - started
-        return read_reply(self.sender.reply_text(raw), seconds)
+        reply = self.sender.reply_text(raw)
+        self.transcript.append((text, reply))
+        return read_reply(reply, seconds)
 
 
 def http_channel(base: str) -> Channel:
@@ -240,6 +244,14 @@ def run_official(channel: Channel, families: Families, tally: Tally, stard_sampl
                   q["question"], set())
 
 
+def dump_replies(path: pathlib.Path, transcript: list[tuple[str, str]]) -> None:
+    """One JSON line per message; each reply's random answer reference (`?r=`) masked."""
+    with path.open("w", encoding="utf-8") as out:
+        for message, reply in transcript:
+            masked = ANSWER_REF_IN_LINK_RE.sub(r"\1*", reply)
+            out.write(json.dumps({"message": message, "reply": masked}, ensure_ascii=False) + "\n")
+
+
 # -- report ---------------------------------------------------------------------------------------
 ROWS = [
     ("answerable (resident questions)", "answerable", ["right", "wrong", "not-found", "late"]),
@@ -299,6 +311,9 @@ def main() -> None:
                         help="residents' wording: shared/eval's dev set, or data/eval's training set")
     parser.add_argument("--stard-sample", type=int, default=0,
                         help="how many STARD questions outside the demo corpus (0: all)")
+    parser.add_argument("--dump-replies", type=pathlib.Path, metavar="FILE",
+                        help="write every message and its reply (answer references masked) to FILE: "
+                             "diff two runs to see that a change left every reply as it was")
     options = parser.parse_args()
     instance = ROOT / "bench-cache" / f"answers-instance-{options.embedder}"
     instance.mkdir(parents=True, exist_ok=True)
@@ -324,6 +339,8 @@ def main() -> None:
         if not options.no_official:
             run_official(channel, families, tally, options.stard_sample)
         report(tally, options.show_misses)
+        if options.dump_replies:
+            dump_replies(options.dump_replies, channel.transcript)
     finally:
         if server is not None:
             server.terminate()
