@@ -71,6 +71,10 @@ class Outcome:
 
 SUCCESS = Outcome("success")
 
+# Reciprocal-rank constant of a follow-up's two searches (the passage ranks are few: a small
+# constant lets the first ranks decide).
+FOCUS_RRF_K = 2
+
 
 @dataclasses.dataclass(frozen=True)
 class Reading:
@@ -300,8 +304,10 @@ class BotService:
         hits, focus = reading.hits, None
         if reading.follow_up and previous is not None:
             # A follow-up asks for more than the passage just quoted: prefer another one, the
-            # one of the release that answers the message itself, on the topic.
-            hits = [h for h in hits if h.chunk_id != previous.best_chunk] or hits
+            # one of the release that answers the message itself, on the topic. The one quoted
+            # stays when it says the message's own words too (「那清明呢」 after 春节放几天: the
+            # same list of holidays answers it), not when only the topic's words reach it.
+            hits = [h for h in hits if h.chunk_id != previous.best_chunk or _says_message(h)] or hits
             focus = self._passages_for(text, conv.opening(previous), previous.best_chunk)
         answer = self._compose(reading, hits, focus)
         if reading.alone is not None and not answer.answered:
@@ -343,15 +349,25 @@ class BotService:
         """release id → its passages on the topic that the message itself finds too: found for
         the message read with its topic's `opening` question and for the message alone (alone,
         「要去哪里申请？」 finds every 申请 of the release; with its topic, mostly the topic's
-        passages), but the one just quoted. Their signals say how much of the message's own
-        words each uses (message_coverage)."""
+        passages), but the one just quoted. Ranked by both searches (reciprocal ranks): with its
+        topic alone, the topic's words rank first every passage the topic's answer would
+        (「老婆孩子能一起迁户口吗」 after 积分入户条件); alone, the message loses what the topic says
+        it is about (「送餐上门的呢」 after 长者饭堂补贴 asks about the 送餐 subsidy). Their signals
+        say how much of the message's own words each uses (message_coverage)."""
         def passages(release: str) -> list:
-            on_topic = self.search(message, k=SEARCH_K, include_expired=True, releases={release},
-                                   opening=opening)
-            asked = {h.chunk_id for h in self.search(message, k=SEARCH_K, include_expired=True,
-                                                     releases={release})}
-            on_topic = [h for h in on_topic if h.chunk_id != quoted]
-            return [h for h in on_topic if h.chunk_id in asked] or on_topic
+            on_topic = [h for h in self.search(message, k=SEARCH_K, include_expired=True,
+                                               releases={release}, opening=opening)
+                        if h.chunk_id != quoted]
+            asked = [h.chunk_id for h in self.search(message, k=SEARCH_K, include_expired=True,
+                                                     releases={release})]
+            both = [h for h in on_topic if h.chunk_id in asked]
+            if not both:
+                return on_topic
+            scores = {h.chunk_id: 1.0 / (FOCUS_RRF_K + rank) for rank, h in enumerate(both)}
+            for rank, chunk_id in enumerate(c for c in asked if c in scores):
+                scores[chunk_id] += 1.0 / (FOCUS_RRF_K + rank)
+            return sorted((dataclasses.replace(h, score=scores[h.chunk_id]) for h in both),
+                          key=lambda h: -h.score)
         return passages
 
     def _compose(self, reading: Reading, hits, focus=None) -> Answer:
@@ -444,6 +460,12 @@ class BotService:
 
 def _pending_rating_key(ref: str) -> str:
     return "rating:" + ref
+
+
+def _says_message(hit) -> bool:
+    """The passage uses words of the message itself (a follow-up's own words, without its
+    topic's question: index.signals message_coverage)."""
+    return hit.signals is not None and hit.signals.message_coverage > 0
 
 
 def _kept_key(openid: str) -> str:

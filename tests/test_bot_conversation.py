@@ -243,6 +243,26 @@ def test_a_follow_up_quotes_the_passage_that_answers_it_not_the_topic_again(tmp_
     assert "身份证原件和近期证件照" in replies_[1]
 
 
+HOLIDAY_LIST = doc("holiday_list", title="全国年节及纪念日放假办法",
+                   text="第二条 全体公民放假的节日：春节放假4天；清明节放假1天。\n"
+                        "第三条 部分公民放假的节日：妇女节，妇女放假半天。\n")
+
+
+def test_a_follow_up_answered_by_the_passage_just_quoted_is_answered_from_it_again(tmp_path):
+    """「清明呢，要上班吗」 after 春节放几天: the list of holidays just quoted answers it too. Read with
+    its topic the message is answered from that passage, and the reply quotes it again rather
+    than saying nothing was found (the follow-up once lost the quoted passage, and with it its
+    answer)."""
+    hits = [hit_of(HOLIDAY_LIST, line, article=line.split()[0], ordinal=n)
+            for n, line in enumerate(HOLIDAY_LIST.text.splitlines())]
+    replies_, readings = gentle_conversation(tmp_path, hits, [HOLIDAY_LIST],
+                                             ["全体公民春节放假几天", "清明呢，要上班吗"])
+    assert "春节放假4天" in replies_[0]
+    assert replies_[1].startswith("您问的是：全体公民春节放假几天——清明呢，要上班吗")
+    assert "清明节放假1天" in replies_[1] and "没有找到" not in replies_[1]
+    assert readings[1] is not None and "清明呢，要上班吗" in readings[1]
+
+
 POINTS = doc("gz_points", title="积分制入户管理办法",
              text="第六条 积分入户要满足下列条件：在本市合法稳定就业，缴纳社会保险满4年。\n")
 POINTS_FAQ = doc("gz_points_jd", kind="interpretation", interprets="gz_points", doc_number=None,
