@@ -7,7 +7,7 @@ Labelled questions (question lines of shared/corpus/FORMAT.md; `expect` as in sh
   from every given directory — shared/eval's development set and this project's own
   data/eval, written independently of it;
 - official wording: demo-faq, and STARD questions whose every law is in the corpus
-  (answerable) or none of whose laws is (unanswerable; a seeded sample).
+  (answerable) or none of whose laws is (unanswerable; all of them, or a seeded sample).
 
 Each question is searched as the bot searches; each candidate release gets its features and
 the label "a right document" (a relevant document or one of its release). The model is a
@@ -63,8 +63,9 @@ class Labelled:
 
 # -- the questions ---------------------------------------------------------------------------
 def labelled_questions(eval_dirs: Sequence[pathlib.Path], release_of: dict[str, str],
-                       stard_sample: int = 300, seed: int = 7) -> list[Labelled]:
-    """`release_of` maps each document of the corpus to its release (its policy)."""
+                       stard_sample: int | None = None, seed: int = 7) -> list[Labelled]:
+    """`release_of` maps each document of the corpus to its release (its policy);
+    `stard_sample`: how many STARD questions outside the corpus (None: all of them)."""
     out: list[Labelled] = []
     for directory in eval_dirs:
         for path in sorted(directory.glob("resident-*.jsonl")):
@@ -97,11 +98,12 @@ def _dialogue_turns(path: pathlib.Path, release_of: dict[str, str]) -> list[Labe
     return out
 
 
-def _stard(path: pathlib.Path, release_of: dict[str, str], sample: int, seed: int) -> list[Labelled]:
+def _stard(path: pathlib.Path, release_of: dict[str, str], sample: int | None, seed: int) -> list[Labelled]:
     stard = list(_lines(path))
     inside = [q for q in stard if all(r["doc_id"] in release_of for r in q["relevant"])]
     outside = [q for q in stard if not any(r["doc_id"] in release_of for r in q["relevant"])]
-    outside = random.Random(seed).sample(outside, min(sample, len(outside)))
+    if sample is not None:
+        outside = random.Random(seed).sample(outside, min(sample, len(outside)))
     return ([_single(q, "stard-in-corpus", release_of) for q in inside]
             + [Labelled(q["question"], frozenset(), "stard-outside-corpus") for q in outside])
 

@@ -227,8 +227,9 @@ def create_menu_command(path: str | None, dry_run: bool) -> None:
 @click.command("calibrate-threshold")
 @click.option("--eval-dir", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="More labelled questions (e.g. ../shared/eval); data/eval is always read")
-@click.option("--stard-sample", type=int, default=300, show_default=True,
-              help="STARD questions outside the corpus taken as unanswerable")
+@click.option("--stard-sample", type=click.IntRange(min=0), default=None,
+              help="How many STARD questions outside the corpus are taken as unanswerable "
+                   "(a seeded sample; default: all of them, about 1,100)")
 @click.option("--max-wrong", type=float, default=0.05, show_default=True,
               help="share of answerable questions the operating point may answer wrongly")
 @click.option("--max-false", type=float, default=0.10, show_default=True,

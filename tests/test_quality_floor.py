@@ -23,14 +23,17 @@ pytestmark = pytest.mark.slow
 # hybrid R@5 1.000 and dense R@5 1.000 (58 questions); resident-dev answerable answered right
 # 38/64 = 0.594 (wrong 3); with the follow-up reading of 2026-12-01, 37/64 = 0.578 (wrong 2);
 # with the tuned embedder as the default and its own answer decision, 46/64 = 0.719 (wrong 1).
+# With the adapter and decision of data/eval's third pass (511 resident questions; the decision
+# fitted on all 1,122 STARD questions outside the corpus), 50/64 = 0.781 (wrong 0).
 # A floor moves up with the measured value, never down to let a
 # change through.
 FLOOR_HYBRID_R5_DEMO_FAQ = 0.95
 FLOOR_DENSE_R5_DEMO_FAQ = 0.90
-FLOOR_RESIDENT_RIGHT = 0.68
+FLOOR_RESIDENT_RIGHT = 0.75
 # dialogues-dev follow-ups answered from a right document whose reply quotes the labelled
 # answer: 8/21 when a follow-up's passage was chosen among those its message found alone;
-# 11/21 since it is chosen among the topic's passages by the message's own words.
+# 11/21 since it is chosen among the topic's passages by the message's own words; 9/18 with the
+# third-pass adapter (8/18 before the follow-up's passages were ranked by both of its searches).
 FLOOR_FOLLOW_UP_QUOTES = 0.45
 
 
