@@ -24,6 +24,8 @@ class Library:
         ids = {h.interprets for h in hits if h.interprets}
         stale = {h.doc_id for h in hits if not h.in_force}
         stale |= {h.interprets for h in hits if h.interprets and not h.in_force}
+        if not ids and not stale:  # most answers: no transaction (a round trip on PostgreSQL)
+            return {}, {}
         with self.db.read() as conn:
             docs = {i: d for i in ids if (d := store.get_document(conn, i)) is not None}
             successors = {i: s for i in stale if (s := _current_successor(conn, i)) is not None}

@@ -1,0 +1,58 @@
+"""The work a reply does besides searching: what it skips when there is nothing to do, and
+what it does in one round trip for a batch (bench_cluster's throughput, issue 15)."""
+from __future__ import annotations
+
+import contextlib
+
+from bot.library import Library
+from index.hits import Hit
+
+
+def _hit(doc_id: str, *, interprets: str | None = None, in_force: bool = True) -> Hit:
+    return Hit(doc_id=doc_id, title=doc_id, doc_number=None,
+               kind="interpretation" if interprets else "policy", interprets=interprets,
+               article=None, heading_path=(), text="申请条件", score=0.9,
+               status="effective" if in_force else "expired", in_force=in_force,
+               issuing_body=None, publish_date=None, valid_from=None, valid_until=None,
+               chunk_id=f"{doc_id}#0", start=0, end=4, source="text")
+
+
+class CountingDatabase:
+    """Counts the transactions opened; each reads nothing."""
+
+    def __init__(self):
+        self.transactions = 0
+
+    @contextlib.contextmanager
+    def read(self):
+        self.transactions += 1
+        yield NothingStored()
+
+
+class NothingStored:
+    def execute(self, *args, **kwargs):
+        return self
+
+    def first(self):
+        return None
+
+    def scalar_one_or_none(self):
+        return None
+
+    def mappings(self):
+        return self
+
+
+def test_hits_of_policies_in_force_need_no_database_transaction():
+    db = CountingDatabase()
+    library = Library(db)  # type: ignore[arg-type]
+    assert library.context_documents([_hit("a"), _hit("b")]) == ({}, {})
+    assert db.transactions == 0
+
+
+def test_an_interpretation_or_content_no_longer_in_force_is_looked_up():
+    db = CountingDatabase()
+    library = Library(db)  # type: ignore[arg-type]
+    library.context_documents([_hit("jd", interprets="policy")])
+    library.context_documents([_hit("old", in_force=False)])
+    assert db.transactions == 2
