@@ -23,6 +23,7 @@ from policies.db import Database, sqlite_url
 class KeyValueStore(Protocol):
     def add(self, key: str, value: str, ttl: float) -> bool: ...
     def get(self, key: str) -> str | None: ...
+    def get_many(self, keys: list[str]) -> dict[str, str]: ...  # the keys present, one round trip
     def set(self, key: str, value: str, ttl: float) -> None: ...
     def delete(self, key: str) -> None: ...
 
@@ -79,6 +80,15 @@ class DatabaseStore:
             return conn.execute(sa.select(bot_state.c.value).where(
                 bot_state.c.key == key, bot_state.c.expires_at >= self.clock())).scalar_one_or_none()
 
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        """The values of the keys present (not expired), in one query."""
+        if not keys:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(bot_state.c.key, bot_state.c.value).where(
+                bot_state.c.key.in_(keys), bot_state.c.expires_at >= self.clock())).all()
+        return {key: value for key, value in rows}
+
     def set(self, key: str, value: str, ttl: float) -> None:
         expires = self.clock() + ttl
         with self._writing, self.db.write() as conn:
@@ -112,6 +122,14 @@ class RedisStore:
     def get(self, key: str) -> str | None:
         value = self.redis.get(self.prefix + key)
         return value.decode("utf-8") if isinstance(value, bytes) else value
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        """The values of the keys present, in one MGET."""
+        if not keys:
+            return {}
+        values = self.redis.mget([self.prefix + key for key in keys])
+        return {key: value.decode("utf-8") if isinstance(value, bytes) else value
+                for key, value in zip(keys, values, strict=True) if value is not None}
 
     def set(self, key: str, value: str, ttl: float) -> None:
         self.redis.set(self.prefix + key, value, px=int(ttl * 1000))

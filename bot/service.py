@@ -446,16 +446,17 @@ class BotService:
                     self.questions.record_many([entry])
                 except ValueError:
                     log.exception("question not logged")
-        for entry in entries:
-            self._apply_waiting_rating(entry.answer_ref)
+        refs = [entry.answer_ref for entry in entries if entry.answer_ref]
+        waiting = self.state.get_many([_pending_rating_key(ref) for ref in refs]) if refs else {}
+        for ref in refs:  # the batch's waiting ratings read in one round trip, not one per entry
+            if waiting.get(_pending_rating_key(ref)):
+                self._apply_waiting_rating(ref, waiting[_pending_rating_key(ref)])
 
-    def _apply_waiting_rating(self, ref: str | None) -> None:
+    def _apply_waiting_rating(self, ref: str, pending: str) -> None:
         """A rating given before its answer's row was written (bot.service._rate_answer)."""
-        pending = self.state.get(_pending_rating_key(ref)) if ref else None
-        if ref and pending:
-            rating, _, given = pending.partition(" ")
-            self.questions.rate_answer(ref, rating, dt.datetime.fromisoformat(given) if given else None)
-            self.state.delete(_pending_rating_key(ref))
+        rating, _, given = pending.partition(" ")
+        self.questions.rate_answer(ref, rating, dt.datetime.fromisoformat(given) if given else None)
+        self.state.delete(_pending_rating_key(ref))
 
 
 def _pending_rating_key(ref: str) -> str:

@@ -25,3 +25,34 @@ def test_store_contract_and_single_winner(any_db_url):
     print(f"concurrent add on {db.engine.dialect.name}: winners {winners}/24 attempts")
     assert winners == 1
     db.dispose()
+
+
+def test_get_many_reads_the_present_keys_in_one_call(any_db_url):
+    db = Database(any_db_url)
+    db.upgrade()
+    now = [1000.0]
+    store = DatabaseStore(db, clock=lambda: now[0])
+    store.set("a", "1", 10)
+    store.set("b", "2", 100)
+    assert store.get_many([]) == {}
+    assert store.get_many(["a", "b", "missing"]) == {"a": "1", "b": "2"}
+    now[0] += 11  # "a" expired
+    assert store.get_many(["a", "b"]) == {"b": "2"}
+    db.dispose()
+
+
+def test_get_many_on_redis():
+    import pytest
+    import redis
+
+    from bot.kvstore import RedisStore
+    from tests.conftest import REDIS_URL
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    store = RedisStore(REDIS_URL, prefix="test:get-many:")
+    store.set("a", "满意 2026-12-01T10:00:00+00:00", 10)
+    store.set("b", "2", 10)
+    assert store.get_many([]) == {}
+    assert store.get_many(["a", "missing", "b"]) == {"a": "满意 2026-12-01T10:00:00+00:00", "b": "2"}
