@@ -6,6 +6,7 @@ whether the two retrievers agree on its document."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import unicodedata
 
 import numpy as np
@@ -16,6 +17,10 @@ from index.synonyms import Expander
 
 # A question's words: each with its weight (IDF) and the forms a passage may say it in.
 Forms = dict[str, tuple[float, tuple[str, ...]]]
+# Passages (and title + passage) whose normalised form is kept: a message's searches (alone,
+# with its topic, within a release) rank many of the same passages, and so do the questions of
+# a day; normalising them was half the cost of `explain` (bench/bench_message_cost.py).
+NORMALISED_TEXTS = 4096
 
 
 @dataclasses.dataclass
@@ -110,8 +115,13 @@ def _coverage(forms: Forms, text: str) -> float:
     total = sum(weight for weight, _ in forms.values())
     if total <= 0:
         return 0.0
-    haystack = unicodedata.normalize("NFKC", text).lower()
+    haystack = _normalised(text)
     return sum(weight for weight, said in forms.values() if any(f in haystack for f in said)) / total
+
+
+@functools.lru_cache(maxsize=NORMALISED_TEXTS)
+def _normalised(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def _doc_ranks(view, ranked_rows: dict[int, float]) -> dict[str, int]:

@@ -56,3 +56,16 @@ def test_an_interpretation_or_content_no_longer_in_force_is_looked_up():
     library.context_documents([_hit("jd", interprets="policy")])
     library.context_documents([_hit("old", in_force=False)])
     assert db.transactions == 2
+
+
+def test_a_passage_is_normalised_once_for_every_search_that_ranks_it():
+    from index import signals
+
+    forms = {"公积金": (2.0, ("公积金",)), "abc": (1.0, ("abc",))}
+    passage = "住房公积金提取条件（ＡＢＣ）" + "。" * 17  # full-width letters: NFKC, then lower case
+    before = signals._normalised.cache_info()
+    first = signals._coverage(forms, passage)
+    again = signals._coverage(forms, passage)
+    after = signals._normalised.cache_info()
+    assert first == again == 1.0
+    assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
