@@ -23,13 +23,19 @@ def names_of(doc: DocMeta) -> frozenset[str]:
     return frozenset(n for n in names if len(n) >= MIN_NAME)
 
 
+@functools.lru_cache(maxsize=8192)
+def _number_of(doc_number: str) -> str:
+    """A document's 文号 in its one spelling: normalised once, not for every question."""
+    return normalise_doc_number(doc_number)
+
+
 def named_documents(query: str, docs: dict[str, DocMeta]) -> set[str]:
     """Ids of documents whose 文号 or (short) title the question contains."""
     plain = _plain(query)
     number_form = normalise_doc_number(query)
     named = set()
     for doc in docs.values():
-        if doc.doc_number and normalise_doc_number(doc.doc_number) in number_form:
+        if doc.doc_number and _number_of(doc.doc_number) in number_form:
             named.add(doc.id)
         elif any(name in plain for name in names_of(doc)):
             named.add(doc.id)

@@ -69,3 +69,17 @@ def test_a_passage_is_normalised_once_for_every_search_that_ranks_it():
     after = signals._normalised.cache_info()
     assert first == again == 1.0
     assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
+
+
+def test_a_document_named_by_its_number_is_found_with_its_number_normalised_once():
+    from index import naming
+    from index.records import DocMeta
+
+    fields = {name: None for name in DocMeta.__dataclass_fields__}
+    doc = DocMeta(**{**fields, "id": "d1", "title": "关于印发政务公开工作要点的通知",
+                     "doc_number": "洪经开办字 [2024] 12 号"})
+    before = naming._number_of.cache_info()
+    for question in ("洪经开办字〔2024〕12号讲了什么", "请问洪经开办字〔2024〕12号"):
+        assert naming.named_documents(question, {"d1": doc}) == {"d1"}
+    assert naming.named_documents("政务公开要点", {"d1": doc}) == set()
+    assert naming._number_of.cache_info().misses - before.misses <= 1
