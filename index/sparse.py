@@ -36,6 +36,10 @@ class SparseIndex:
         self.doc_codes = np.asarray([codes[d] for d in doc_ids], np.int32)  # aligned with rows
         self.lengths = lengths      # tokens per row (int64), aligned with rows
         self._postings = postings
+        # Per token asked: where its postings sit in `rows` and what each adds to the score.
+        # Both depend on this index alone (it never changes): computed at a token's first
+        # query, not at every query (at most one entry per posting of the corpus).
+        self._contributions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def build(cls, rows: list[int], token_lists: list, doc_ids: list[str]) -> SparseIndex:
@@ -102,17 +106,28 @@ class SparseIndex:
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every chunk (aligned with `rows`); zeros for unknown words."""
         out = np.zeros(len(self.rows), np.float32)
-        n = len(self.rows)
         for token in tokens:
-            found = self._postings.get(token)
-            if found is None:
-                continue
-            rows, counts = found
-            positions = np.searchsorted(self.rows, rows)
-            idf = np.float32(math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5)))
-            tfc = counts / (self._norm[positions] + counts)
-            np.add.at(out, positions, (np.float64(idf) * tfc).astype(np.float32))
+            found = self._contribution(token)
+            if found is not None:
+                positions, added = found
+                np.add.at(out, positions, added)
         return out
+
+    def _contribution(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(positions in `rows`, float32 score added at each) of a token's postings."""
+        known = self._contributions.get(token)
+        if known is not None:
+            return known
+        found = self._postings.get(token)
+        if found is None:
+            return None
+        rows, counts = found
+        n = len(self.rows)
+        positions = np.searchsorted(self.rows, rows)
+        idf = np.float32(math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5)))
+        tfc = counts / (self._norm[positions] + counts)
+        known = self._contributions[token] = (positions, (np.float64(idf) * tfc).astype(np.float32))
+        return known
 
 
 def _flags(rows: list[int], existing: np.ndarray) -> np.ndarray:

@@ -83,3 +83,19 @@ def test_a_document_named_by_its_number_is_found_with_its_number_normalised_once
         assert naming.named_documents(question, {"d1": doc}) == {"d1"}
     assert naming.named_documents("政务公开要点", {"d1": doc}) == set()
     assert naming._number_of.cache_info().misses - before.misses <= 1
+
+
+def test_bm25_scores_are_the_same_asked_again_and_after_a_change():
+    import numpy as np
+
+    from index.sparse import SparseIndex
+
+    tokens = [("公积金", "提取", "条件"), ("公积金", "贷款"), ("养老", "保险", "缴费"), ("医保", "报销")]
+    index = SparseIndex.build([0, 1, 2, 3], tokens, ["a", "a", "b", "c"])
+    first = index.scores(["公积金", "提取", "公积金"])
+    assert np.array_equal(index.scores(["公积金", "提取", "公积金"]), first)  # asked again
+    changed = index.changed([(4, ("公积金", "提取", "提取"), "d")], [(1, ("公积金", "贷款"))])
+    fresh = SparseIndex.build([0, 2, 3, 4], [tokens[0], tokens[2], tokens[3], ("公积金", "提取", "提取")],
+                              ["a", "b", "c", "d"])
+    assert np.array_equal(changed.scores(["公积金", "提取"]), fresh.scores(["公积金", "提取"]))
+    assert np.array_equal(index.scores(["公积金", "提取", "公积金"]), first)  # the old one unchanged
