@@ -31,6 +31,7 @@ from bot.smalltalk import reply_to as smalltalk_reply
 from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
+from index.fusion import reciprocal_rank_fusion
 from policies.status import Validity
 from policies.validity import DEFAULT_TIMEZONE, local_today
 
@@ -73,7 +74,7 @@ SUCCESS = Outcome("success")
 
 # Reciprocal-rank constant of a follow-up's two searches (the passage ranks are few: a small
 # constant lets the first ranks decide).
-FOCUS_RRF_K = 2
+FOCUS_RRF_K = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,9 +364,9 @@ class BotService:
             both = [h for h in on_topic if h.chunk_id in asked]
             if not both:
                 return on_topic
-            scores = {h.chunk_id: 1.0 / (FOCUS_RRF_K + rank) for rank, h in enumerate(both)}
-            for rank, chunk_id in enumerate(c for c in asked if c in scores):
-                scores[chunk_id] += 1.0 / (FOCUS_RRF_K + rank)
+            ids = [h.chunk_id for h in both]
+            scores = reciprocal_rank_fusion([ids, [c for c in asked if c in ids]], [1.0, 1.0],
+                                            k=FOCUS_RRF_K)
             return sorted((dataclasses.replace(h, score=scores[h.chunk_id]) for h in both),
                           key=lambda h: -h.score)
         return passages

@@ -1,15 +1,19 @@
 """Fusion of ranked lists and the boosts applied on top. Pure functions over row ids."""
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import TypeVar
+
 import numpy as np
 
 RRF_K = 60
+Id = TypeVar("Id", bound=Hashable)  # rows here; the bot fuses chunk ids too
 
 
-def reciprocal_rank_fusion(ranked: list[list[int]], weights: list[float],
-                           k: int = RRF_K) -> dict[int, float]:
+def reciprocal_rank_fusion(ranked: list[list[Id]], weights: list[float],
+                           k: int = RRF_K) -> dict[Id, float]:
     """Σ weight / (k + rank) over the lists a row appears in (rank from 1)."""
-    fused: dict[int, float] = {}
+    fused: dict[Id, float] = {}
     for rows, weight in zip(ranked, weights, strict=False):
         for rank, row in enumerate(rows, start=1):
             fused[row] = fused.get(row, 0.0) + weight / (k + rank)
