@@ -65,6 +65,7 @@ class AnswerContext:
     limit_bytes: int = REPLY_LIMIT_BYTES
     answer_ref: str | None = None  # carried by the main link (?r=), to rate the answer on the page
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # the government's local day
+    topic_release: str | None = None  # a follow-up's: the release the conversation is on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,21 +92,44 @@ class Answer:
 
 
 def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
-                   focus: Callable[[str], Sequence[Hit]] | None = None) -> Answer:
+                   focus: Callable[[str], Sequence[Hit]] | None = None,
+                   avoid: str | None = None) -> Answer:
     """`focus`: for a follow-up read with its topic, the chosen release's passages found for
     the message by itself (release id → hits): the passage quoted answers the message, not the
-    topic's question again."""
-    decision = decide(question, hits, ctx.model)
-    if decision.chosen is None:
+    topic's question again. `avoid`: the passage the previous answer quoted, which a follow-up
+    asks beyond (see _beyond_the_quoted)."""
+    focused = (lambda release: focus(release) if focus else ())
+    beyond = [h for h in hits if h.chunk_id != avoid] or list(hits)
+    decision = decide(question, beyond, ctx.model, ctx.topic_release)
+    best = choose_passage(decision.chosen, focused(decision.chosen.doc_id)) if decision.chosen else None
+    if best is None and avoid is not None:
+        decision, best = _beyond_the_quoted(question, hits, ctx, focused, avoid)
+    if decision.chosen is None or best is None:
         suggested = suggested_documents(decision, ctx)
         return Answer(not_found_text(question, ctx, suggested), answered=False,
                       related=suggested, confidence=decision.probability, ref=ctx.answer_ref,
                       decision=decision)
-    best = choose_passage(decision.chosen, focus(decision.chosen.doc_id) if focus else ())
     related = related_documents(best, decision, ctx)
     text = render_answer(best, related, ctx)
     return Answer(text, answered=True, best=best, related=related, confidence=decision.probability,
                   ref=ctx.answer_ref, decision=decision)
+
+
+def _beyond_the_quoted(question: str, hits: Sequence[Hit], ctx: AnswerContext,
+                       focused: Callable[[str], Sequence[Hit]], avoid: str) -> tuple[Decision, Hit | None]:
+    """A follow-up whose release is probable only with the passage just quoted (「那张卡去哪办理」
+    after 坐地铁免费吗: the topic's words are that passage's). The release answers the topic; it
+    answers the follow-up when another of its passages says the message's own words, and that
+    one is quoted. None when none does: 「我家猫不吃东西怎么办」 after a bus question is not
+    answered by the same release's park passage."""
+    decision = decide(question, hits, ctx.model, ctx.topic_release)
+    if decision.chosen is None:
+        return decision, None
+    own = tuple(h for h in decision.chosen.hits if h.chunk_id != avoid and says_message(h))
+    pool = [h for h in focused(decision.chosen.doc_id) if says_message(h)]
+    if not own and not pool:
+        return decision, None
+    return decision, choose_passage(dataclasses.replace(decision.chosen, hits=own), pool)
 
 
 def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
@@ -117,8 +141,7 @@ def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
     for a follow-up read with its topic; those using the message's own words are ranked
     instead (the topic's words are in most of the release's passages: its asking point, 在哪里
     申请 or 多久, tells them apart)."""
-    pool = [h for h in focused if h.signals is not None and h.signals.message_coverage > 0]
-    pool = pool or list(candidate.hits)
+    pool = [h for h in focused if says_message(h)] or list(candidate.hits)
     top = max((h.score for h in pool), default=0.0)
 
     def rank(position_hit: tuple[int, Hit]):
@@ -128,6 +151,12 @@ def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
         searched = SEARCH_SCORE_WEIGHT * hit.score / top if top > 0 else 0.0
         return (not hit.in_force, -(covered + explains + searched), position)
     return min(enumerate(pool), key=rank)[1]
+
+
+def says_message(hit: Hit) -> bool:
+    """The passage uses words of the message itself (a follow-up's own words, without its
+    topic's question: index.signals message_coverage)."""
+    return hit.signals is not None and hit.signals.message_coverage > 0
 
 
 def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:

@@ -19,7 +19,14 @@ from collections.abc import Callable
 
 from bot import conversation as conv
 from bot import replies
-from bot.answer import RELATED_FIRST_NUMBER, Answer, AnswerContext, compose_answer, related_passage_text
+from bot.answer import (
+    RELATED_FIRST_NUMBER,
+    Answer,
+    AnswerContext,
+    compose_answer,
+    related_passage_text,
+    says_message,
+)
 from bot.answerability import AnswerModel, decide, release_of
 from bot.batched import Batched
 from bot.budget import TimeBudget
@@ -86,6 +93,7 @@ class Reading:
     same_topic: bool = False    # by itself, but answered from the previous answer's release
     note: str = ""              # 您问的是：… (only for a follow-up)
     alone: Reading | None = None  # a follow-up's message read by itself (its fallback)
+    topic_release: str | None = None  # a follow-up's: the release the previous answer quoted
 
 
 @dataclasses.dataclass
@@ -302,15 +310,17 @@ class BotService:
 
     def answer(self, openid: str, text: str, previous: conv.Turn | None = None) -> Answer:
         reading = self.read(text, previous)
-        hits, focus = reading.hits, None
+        focus, avoid = None, None
         if reading.follow_up and previous is not None:
-            # A follow-up asks for more than the passage just quoted: prefer another one, the
+            # A follow-up asks for more than the passage just quoted: another one is quoted, the
             # one of the release that answers the message itself, on the topic. The one quoted
-            # stays when it says the message's own words too (「那清明呢」 after 春节放几天: the
-            # same list of holidays answers it), not when only the topic's words reach it.
-            hits = [h for h in hits if h.chunk_id != previous.best_chunk or _says_message(h)] or hits
+            # may be quoted again when it says the message's own words too (「那清明呢」 after
+            # 春节放几天: the same list of holidays answers it), not when only the topic's words
+            # reach it. It still counts for the decision: it is why the release answers the topic.
+            quoted = next((h for h in reading.hits if h.chunk_id == previous.best_chunk), None)
+            avoid = None if quoted is not None and says_message(quoted) else previous.best_chunk
             focus = self._passages_for(text, conv.opening(previous), previous.best_chunk)
-        answer = self._compose(reading, hits, focus)
+        answer = self._compose(reading, reading.hits, focus, avoid)
         if reading.alone is not None and not answer.answered:
             # Read with its topic, the message reached only the passage already quoted: it does
             # not follow that answer. Said as a follow-up (您问的是：…), "nothing found" would
@@ -338,13 +348,13 @@ class BotService:
             return Reading(text, hits, same_topic=same_topic)
         merged_text = conv.with_context(text, previous)
         merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
-        merged = decide(merged_text, merged_hits, self.settings.model)
+        merged = decide(merged_text, merged_hits, self.settings.model, previous.release)
         if settled and not conv.topic_answers_better(alone, merged, previous):
             return Reading(text, hits)
         if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):
             return Reading(text, hits)
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous),
-                       alone=Reading(text, hits))
+                       alone=Reading(text, hits), topic_release=previous.release)
 
     def _passages_for(self, message: str, opening: str, quoted: str | None) -> Callable[[str], list]:
         """release id → its passages on the topic that the message itself finds too: found for
@@ -371,12 +381,13 @@ class BotService:
                           key=lambda h: -h.score)
         return passages
 
-    def _compose(self, reading: Reading, hits, focus=None) -> Answer:
+    def _compose(self, reading: Reading, hits, focus=None, avoid: str | None = None) -> Answer:
         docs, successors = self.library.context_documents(hits)
-        ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref())
+        ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref(),
+                                  topic_release=reading.topic_release)
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
-        answer = compose_answer(reading.text, hits, ctx, focus)
+        answer = compose_answer(reading.text, hits, ctx, focus, avoid)
         if not answer.answered and not answer.related:  # offered documents say it better
             topics = self.library.closest_topics(hits, local_today(self.settings.timezone))
             answer = compose_answer(reading.text, hits, dataclasses.replace(ctx, topics=topics))
@@ -462,12 +473,6 @@ class BotService:
 
 def _pending_rating_key(ref: str) -> str:
     return "rating:" + ref
-
-
-def _says_message(hit) -> bool:
-    """The passage uses words of the message itself (a follow-up's own words, without its
-    topic's question: index.signals message_coverage)."""
-    return hit.signals is not None and hit.signals.message_coverage > 0
 
 
 def _kept_key(openid: str) -> str:

@@ -5,6 +5,7 @@ talk gets a polite word and stays out of the question log, and a numbered relate
 is checked again before it is sent."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -261,6 +262,62 @@ def test_a_follow_up_answered_by_the_passage_just_quoted_is_answered_from_it_aga
     assert replies_[1].startswith("您问的是：全体公民春节放假几天——清明呢，要上班吗")
     assert "清明节放假1天" in replies_[1] and "没有找到" not in replies_[1]
     assert readings[1] is not None and "清明呢，要上班吗" in readings[1]
+
+
+FUND = doc("gz_fund", title="住房公积金提取办法",
+           text="第五条 职工退休的，可以提取本人住房公积金账户存储余额。\n"
+                "第九条 住房公积金管理中心应当自受理申请之日起3日内作出准予提取或者不准提取的决定。\n")
+
+
+def test_a_follow_up_less_sure_than_a_question_of_its_own_is_answered_from_its_topics_release(tmp_path):
+    """「申请后几天批」 after 退休了公积金能提取吗: read with its topic, the release just quoted is
+    less probable than a question asked by itself needs (the gentle model's 0.42 against 0.5),
+    but it is the release the conversation is on (bot.answerability TOPIC_RELEASE_SHARE): the
+    reply quotes its passage on how soon it is decided, not "nothing found"."""
+    hits = [hit_of(FUND, line, article=line.split()[0], ordinal=n)
+            for n, line in enumerate(FUND.text.splitlines())]
+    replies_, readings = gentle_conversation(tmp_path, hits, [FUND], ["退休了公积金能提取吗", "申请后几天批"])
+    assert "可以提取本人住房公积金" in replies_[0]
+    assert replies_[1].startswith("您问的是：退休了公积金能提取吗——申请后几天批")
+    assert "3日内" in replies_[1] and "没有找到" not in replies_[1]
+    assert readings[1] is not None and "申请后几天批" in readings[1]
+
+
+CARD = doc("gz_card_rules", title="老年人优待办法",
+           text="第六条 65周岁以上老年人乘坐地铁免费。\n第九条 优待卡在街道办事处办理。\n")
+
+
+def test_a_follow_up_is_answered_from_the_release_its_quoted_passage_made_probable(tmp_path):
+    """「那张卡去哪办理」 after 65周岁以上老年人坐地铁免费吗: read with its topic, the release is
+    probable because of the passage just quoted, which is not quoted again; the reply quotes the
+    passage on where the card is made. The quoted passage was once left out of the decision too,
+    and without it the release fell below the operating point: "nothing found"."""
+    hits = [hit_of(CARD, line, article=line.split()[0], ordinal=n)
+            for n, line in enumerate(CARD.text.splitlines())]
+    replies_, _ = gentle_conversation(tmp_path, hits, [CARD], ["65周岁以上老年人坐地铁免费吗", "那张卡去哪办理"])
+    assert "乘坐地铁免费" in replies_[0]
+    assert replies_[1].startswith("您问的是：65周岁以上老年人坐地铁免费吗——那张卡去哪办理")
+    assert "街道办事处" in replies_[1] and "乘坐地铁免费" not in replies_[1]
+
+
+def test_the_lower_bar_of_a_follow_up_is_its_topics_release_only():
+    """decide: a release as probable as that is answered only when it is the conversation's."""
+    from test_bot_fakes import _found
+
+    from bot.answerability import decide
+    from bot.conversation import with_opening
+
+    question = with_opening("申请后几天批", "退休了公积金能提取吗")
+    other = doc("gz_fund_guide", title=FUND.title, text=FUND.text)
+    hits = [_found(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批", 0.36, rank)
+            for rank, d in enumerate([FUND, other])]
+    model = coverage_model()
+    gentle = type(model)({**model.weights, "coverage": 2.4}, model.means, model.scales, 0.0, 0.5)
+    assert decide(question, hits, gentle).chosen is None
+    assert decide(question, hits, gentle, topic_release="gz_fund").chosen.doc_id == "gz_fund"
+    assert decide(question, hits, gentle, topic_release="gz_fund_guide").chosen.doc_id == "gz_fund_guide"
+    far = [dataclasses.replace(h, signals=dataclasses.replace(h.signals, coverage=0.2)) for h in hits]
+    assert decide(question, far, gentle, topic_release="gz_fund").chosen is None
 
 
 POINTS = doc("gz_points", title="积分制入户管理办法",

