@@ -84,7 +84,7 @@ def prepare(instance: pathlib.Path, embedder: str) -> None:
     """In a fresh interpreter: import the demo corpus if needed and wait for every vector."""
     code = ("import sys; sys.path.insert(0, '.'); from server import create_app, start; "
             f"app = start(create_app({{'DATA_DIR': {str(instance)!r}, 'INDEX_EMBEDDER': {embedder!r}}})); "
-            "s = app.extensions['policybot'].search; ok = s.wait_idle(timeout=3600); "
+            "s = app.extensions['policybot'].index_maintainer; ok = s.wait_idle(timeout=3600); "
             "print('index', s.status(), 'idle', ok)")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 

@@ -57,8 +57,8 @@ def start_instance(instance: pathlib.Path, embedder: str):
     started = time.perf_counter()
     app = start(create_app({"DATA_DIR": str(instance), "INDEX_EMBEDDER": embedder}))
     svc = app.extensions["policybot"]
-    svc.search.wait_idle(timeout=3600)
-    print(f"instance ready in {time.perf_counter() - started:.1f} s: {svc.search.status()}")
+    svc.index_maintainer.wait_idle(timeout=3600)
+    print(f"instance ready in {time.perf_counter() - started:.1f} s: {svc.index_maintainer.status()}")
     return svc
 
 
@@ -83,7 +83,7 @@ def measure_publish(svc, count: int) -> dict:
         started = time.perf_counter()
         svc.releases.publish(SIGNER, release_id)
         hybrid.append(_until_found(svc, n, "hybrid", started))
-        if not svc.search.wait_idle(timeout=600):
+        if not svc.index_maintainer.wait_idle(timeout=600):
             raise SystemExit("the new passages were not embedded within 600 s")
         dense.append(time.perf_counter() - started)
     summary = {"publications": count, "hybrid_median_s": _round(statistics.median(hybrid)),
@@ -125,7 +125,7 @@ def measure_reindex(svc) -> dict:
     asker.start()
     started = time.perf_counter()
     try:
-        corpus = svc.search.rebuild()
+        corpus = svc.index_maintainer.rebuild()
     finally:
         elapsed = time.perf_counter() - started
         done.set()

@@ -129,7 +129,7 @@ def measure(options, config: dict) -> None:
     app = start(create_app(config))
     services = app.extensions["policybot"]
     try:
-        if not services.search.wait_idle(timeout=900):
+        if not services.index_maintainer.wait_idle(timeout=900):
             raise SystemExit("the index did not finish loading")
         report(options, app, services)
     finally:

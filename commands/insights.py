@@ -65,10 +65,10 @@ def _consume_publications(app: Flask, svc: Services, insights: Insights) -> None
     it every INSIGHTS_CONSUMER_SECONDS (1 s; woken at once by this process's publications);
     with 0 (tests by default) the publication's hook runs it before the request returns."""
     def handle(event) -> None:
-        search = svc.search
-        if (search is not None and hasattr(search, "catch_up") and event.kind == "published"
+        maintainer = svc.index_maintainer
+        if (maintainer is not None and event.kind == "published"
                 and task_rules.linked_to(svc.db, event.document_ids)):
-            search.catch_up(event.id)  # this process's index has what the event published
+            maintainer.catch_up(event.id)  # this process's index has what the event published
         insights.handle_event(event)
 
     consumer = events.Consumer(svc.db, CONSUMER, handle, start_at_latest=True)
@@ -137,13 +137,12 @@ def _embedder(svc: Services, embeddings: EmbedCache):
 def _answerer(svc: Services):
     """The documents the bot would answer a question from (its own answer decision), once
     the index has taken in the latest publication."""
-    search, bot = svc.search, svc.bot
-    if search is None or bot is None:
+    maintainer, bot = svc.index_maintainer, svc.bot
+    if maintainer is None or bot is None:
         return None
 
     def answers(question: str) -> list[str]:
-        if hasattr(search, "wait_idle"):
-            search.wait_idle(INDEX_WAIT_SECONDS)
+        maintainer.wait_idle(INDEX_WAIT_SECONDS)
         return bot.answering_documents(question)
     return answers
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the classes only: building them is each feature module's bu
     from bot.service import BotService
     from bot.subscribers import Subscribers
     from bot.wechat_api import PolicyBotWeChatClient
+    from index.maintenance import IndexMaintainer
     from index.service import SearchService
     from insights.service import Insights
     from interpretations.events import Consumer
@@ -61,8 +62,10 @@ class Services:
     config: Config
     # a retriever handed to server.create_app (tests, benchmarks): the bot answers from it
     bot_search: Callable[..., list] | None = None
-    # commands.index: the search index of this process
+    # commands.index: the search index of this process: the read path (what the bot, pages
+    # and commands search) and the write path (publications, release events, vectors, saving)
     search: SearchService | None = None
+    index_maintainer: IndexMaintainer | None = None
     # commands.push: subscribers and 定向精准推送; `wechat` builds the API client (None: no account)
     subscribers: Subscribers | None = None
     wechat: Callable[[], PolicyBotWeChatClient] | None = None

@@ -8,8 +8,8 @@ fuses the two (index.fusion), lets the second stage re-order the best (index.rer
 interpretations and FAQ answers on near-ties, puts a document named in the question first,
 and says why each hit was found (index.signals). It never changes the index: the corpus it
 searches is whatever `current_corpus()` returns at the start of a search (a consistent view,
-index.corpus), kept up to date by the maintenance side (index.service.SearchService), which
-also decides whether the index may answer at all.
+index.corpus), kept up to date by the write path (index.maintenance.IndexMaintainer), which
+also decides whether the index may answer at all (index.service.SearchService asks first).
 """
 from __future__ import annotations
 

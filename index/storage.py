@@ -174,7 +174,7 @@ def load_version(path: pathlib.Path, embedder, faiss_kind: str = "flat") -> Corp
                 sparse_text(meta, record.chunk))))
         corpus.records[record.row] = record
         corpus.rows_of.setdefault(record.chunk.doc_id, []).append(record.row)
-    corpus.retokenized = stale  # the loader saves it again (index.service)
+    corpus.retokenized = stale  # the loader saves it again (index.maintenance)
     corpus.next_row = manifest["next_row"]
     corpus.dense = _load_dense(path, manifest, faiss_kind)
     _check_counts(corpus, manifest)

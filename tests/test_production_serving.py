@@ -44,7 +44,7 @@ def test_metrics_count_requests_dedupe_hits_index_and_outbox(tmp_path):
     assert lines[f'policybot_index_chunks{{pid="{pid}"}}'] >= 1
     assert 'policybot_request_seconds_bucket{le="4.5",route="/wechat"}' in lines
     assert "policybot_callback_over_budget_total" in lines
-    app.extensions["policybot"].search.apply_events()
+    app.extensions["policybot"].index_maintainer.apply_events()
     text = client.get("/metrics").get_data(as_text=True)
     assert f'policybot_index_events_behind{{pid="{pid}"}} 0.0' in text
     app.extensions["policybot"].db.dispose()

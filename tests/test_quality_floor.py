@@ -51,8 +51,8 @@ def demo_app(tmp_path_factory):
     app = start(create_app({**TEST_WECHAT_CONFIG, "TESTING": True, "LOAD_DEMO": True,
                             "INDEX_EMBEDDER": "tuned", "BOT_TIME_BUDGET": 120,
                             "DATA_DIR": str(tmp_path_factory.mktemp("quality") / "instance")}))
-    search = app.extensions["policybot"].search
-    assert search.wait_idle(timeout=1800), "the demo index did not finish"
+    maintainer = app.extensions["policybot"].index_maintainer
+    assert maintainer.wait_idle(timeout=1800), "the demo index did not finish"
     yield app
     app.extensions["policybot"].bot.flush()
     app.extensions["policybot"].db.dispose()

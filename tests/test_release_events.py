@@ -12,7 +12,7 @@ from interpretations import events
 from interpretations.importer import import_file
 from interpretations.workflow import Hooks, Releases
 from tests.conftest import ROOT, SIGNER, make_interpretation, make_policy
-from tests.test_index_support import make_service, publish
+from tests.test_index_support import make_index, publish
 
 
 def _events(db):
@@ -56,8 +56,8 @@ def test_a_hook_that_raises_leaves_the_publication_and_the_other_hooks(any_db):
 
 def test_another_machines_index_follows_within_two_seconds(any_db, tmp_path):
     writer_releases = Releases(any_db, Hooks())
-    writer = make_service(any_db, writer_releases, tmp_path / "a")
-    reader = make_service(any_db, Releases(any_db, Hooks()), tmp_path / "b")  # not told by hooks
+    writer = make_index(any_db, writer_releases, tmp_path / "a")
+    reader = make_index(any_db, Releases(any_db, Hooks()), tmp_path / "b")  # not told by hooks
     reader.follow(0.1)
     published = time.monotonic()
     release_id = publish(writer_releases, make_policy("p1", title="关于失业保险金申领的通知",
@@ -65,7 +65,7 @@ def test_another_machines_index_follows_within_two_seconds(any_db, tmp_path):
     while reader.event_lag is None and time.monotonic() - published < 2.0:
         time.sleep(0.02)
     assert "p1" in reader.corpus.docs, "the other index did not apply the publication within 2 s"
-    assert reader.search("失业保险金", k=1)[0].doc_id == "p1"
+    assert reader.search.search("失业保险金", k=1)[0].doc_id == "p1"
     assert reader.event_lag < 2.0 and reader.events_behind() == 0
     writer_releases.withdraw(SIGNER, release_id, "内容有误")
     deadline = time.monotonic() + 2.0
@@ -79,8 +79,8 @@ def test_catch_up_applies_up_to_an_event_before_the_follower(any_db, tmp_path):
     """A consumer about to search for what an event published (insights re-checks) brings
     its process's index up to that event itself."""
     writer_releases = Releases(any_db, Hooks())
-    make_service(any_db, writer_releases, tmp_path / "a")
-    reader = make_service(any_db, Releases(any_db, Hooks()), tmp_path / "b")  # no follower
+    make_index(any_db, writer_releases, tmp_path / "a")
+    reader = make_index(any_db, Releases(any_db, Hooks()), tmp_path / "b")  # no follower
     publish(writer_releases, make_policy("p1", title="关于失业保险金申领的通知",
                                          text="一、失业保险金按月发放。\n"))
     last, = [e.id for e in _events(any_db)]

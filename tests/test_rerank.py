@@ -7,7 +7,7 @@ import pytest
 from index.embedders import HashEmbedder
 from index.rerank import FEATURES, Candidates, Ranker, features, top_rows
 from tests.conftest import make_policy
-from tests.test_index_support import make_service, publish
+from tests.test_index_support import make_index, publish
 
 LAW = ("第一条 为了保障退休人员基本生活，制定本条例。\n"
        "第二条 职工达到法定退休年龄且累计缴费满十五年的，按月领取基本养老金。\n"
@@ -58,24 +58,24 @@ class PreferShort:
 
 
 def test_reranking_reorders_the_best_candidates_and_exposes_its_score(db, releases):
-    svc = make_service(db, releases, embedder=HashEmbedder(64))
+    svc = make_index(db, releases, embedder=HashEmbedder(64))
     publish(releases, make_policy("law", title="职工权益保障条例", text=LAW))
-    before = svc.search("退休 养老金 工资 产假", k=4)
+    before = svc.search.search("退休 养老金 工资 产假", k=4)
     assert all(h.rerank_score is None for h in before)
-    svc.retrieval.ranker = PreferShort()
-    after = svc.search("退休 养老金 工资 产假", k=4)
+    svc.search.retrieval.ranker = PreferShort()
+    after = svc.search.search("退休 养老金 工资 产假", k=4)
     assert sorted(h.chunk_id for h in after) == sorted(h.chunk_id for h in before)
     lengths = [len(h.text) for h in after]
     assert lengths == sorted(lengths)
     assert [h.score for h in after] == sorted((h.score for h in after), reverse=True)
     assert all(0 < h.rerank_score < 1 for h in after)
-    assert svc.search("退休 养老金", k=2, mode="bm25")[0].rerank_score is None  # hybrid only
+    assert svc.search.search("退休 养老金", k=2, mode="bm25")[0].rerank_score is None  # hybrid only
 
 
 def test_features_are_finite_where_the_first_stage_has_signals(db, releases):
-    svc = make_service(db, releases, embedder=HashEmbedder(64))
+    svc = make_index(db, releases, embedder=HashEmbedder(64))
     publish(releases, make_policy("law", title="职工权益保障条例", text=LAW))
-    view, read, found = svc.retrieval.candidates("公司拖欠工资怎么办")
+    view, read, found = svc.search.retrieval.candidates("公司拖欠工资怎么办")
     assert isinstance(found, Candidates) and found.bm25 and found.cosine
     rows = top_rows(found)
     x = features(view, read.normal, found, rows)

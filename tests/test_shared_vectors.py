@@ -8,7 +8,7 @@ from index.shared_vectors import SharedVectors
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database
 from tests.conftest import make_interpretation, make_policy
-from tests.test_index_support import make_service, publish
+from tests.test_index_support import make_index, publish
 
 LAW = ("第一条 为了规范社会保险关系，制定本法。\n第二条 国家建立基本养老保险制度。\n"
        "第三条 失业人员可领取失业保险金。\n")
@@ -30,7 +30,7 @@ def _instance(db, tmp_path, name, embedder):
     """A search service with its own data directory (a machine) and its own workflow."""
     shared = SharedVectors(db, passage_space(embedder), embedder.dim)
     releases = Releases(db, Hooks())
-    return make_service(db, releases, tmp_path / name, embedder=embedder, shared=shared), releases
+    return make_index(db, releases, tmp_path / name, embedder=embedder, shared=shared), releases
 
 
 def test_a_second_instance_embeds_nothing(any_db_url, tmp_path):
@@ -40,16 +40,16 @@ def test_a_second_instance_embeds_nothing(any_db_url, tmp_path):
     first, releases = _instance(db, tmp_path, "machine-a", first_embedder)
     publish(releases, make_policy("law", title="社会保险法", text=LAW),
             [make_interpretation("law-jd", interprets="law", text="一、解读\n失业保险金按月领取。\n")])
-    assert first.complete() and first_embedder.passages == len(first.corpus.records) > 0
+    assert first.search.complete() and first_embedder.passages == len(first.corpus.records) > 0
     shared = SharedVectors(db, first_embedder.passage_space, first_embedder.dim)
     assert shared.count() == len(first.corpus.records)
 
     second_embedder = CountingEmbedder()
     assert not (tmp_path / "machine-b").exists()
     second, _ = _instance(db, tmp_path, "machine-b", second_embedder)  # an empty data directory
-    assert second.complete() and second_embedder.passages == 0 and second.embedded == 0
+    assert second.search.complete() and second_embedder.passages == 0 and second.embedded == 0
     assert len(second.corpus.dense) == len(first.corpus.records)
-    hit = second.search("失业保险金怎么领", k=1, mode="dense")[0]
+    hit = second.search.search("失业保险金怎么领", k=1, mode="dense")[0]
     assert hit.doc_id in ("law", "law-jd")
     # the same vectors as the machine that embedded them, bit for bit
     for row, record in second.corpus.records.items():
@@ -61,7 +61,7 @@ def test_a_second_instance_embeds_nothing(any_db_url, tmp_path):
 def test_a_publication_embeds_only_new_passages(db, tmp_path):
     embedder = CountingEmbedder()
     releases = Releases(db, Hooks())
-    svc = make_service(db, releases, tmp_path, embedder=embedder,
+    svc = make_index(db, releases, tmp_path, embedder=embedder,
                        shared=SharedVectors(db, embedder.passage_space, embedder.dim))
     publish(releases, make_policy("law", title="社会保险法", text=LAW))
     once = embedder.passages
@@ -86,15 +86,15 @@ def test_readyz_waits_for_every_vector_and_the_stores(tmp_path):
     client = app.test_client()
     body = client.get("/readyz").get_json()
     assert client.get("/readyz").status_code == 200 and body["checks"] == {"index": True, "database": True}
-    search = app.extensions["policybot"].search
-    search.background = "manual"  # new chunks wait for their vectors
+    maintainer = app.extensions["policybot"].index_maintainer
+    maintainer.background = "manual"  # new chunks wait for their vectors
     releases = app.extensions["policybot"].releases
     publish(releases, make_policy("law", title="社会保险法", text=LAW))
-    assert search.corpus.rows_without_vectors()
+    assert maintainer.corpus.rows_without_vectors()
     response = client.get("/readyz")
     assert response.status_code == 503 and response.get_json()["checks"]["index"] is False
     assert client.get("/healthz").status_code == 200  # alive all the same
-    search.embed_pending()
+    maintainer.embed_pending()
     assert client.get("/readyz").status_code == 200
     app.extensions["policybot"].db.dispose()
 
@@ -111,7 +111,7 @@ def test_an_async_index_lets_the_publish_call_return_before_indexing(db, tmp_pat
     import threading
 
     releases = Releases(db, Hooks())
-    svc = make_service(db, releases, tmp_path, apply_async=True)
+    svc = make_index(db, releases, tmp_path, apply_async=True)
     gate, refreshing = threading.Event(), svc._refresh
 
     def slow_refresh(doc_ids):
@@ -121,4 +121,4 @@ def test_an_async_index_lets_the_publish_call_return_before_indexing(db, tmp_pat
     publish(releases, make_policy("law", title="社会保险法", text=LAW))  # returns with the gate shut
     assert "law" not in svc.corpus.docs and not svc.wait_idle(0.2)
     gate.set()
-    assert svc.wait_idle(30) and svc.search("失业保险金", k=1)[0].doc_id == "law"
+    assert svc.wait_idle(30) and svc.search.search("失业保险金", k=1)[0].doc_id == "law"

@@ -380,7 +380,7 @@ def test_refusals_and_confirmations_read_in_chinese(world):
 def test_the_checker_finds_what_it_must(world):
     """The check itself can fail: codes and identifiers planted in a page are found."""
     _, _, _, data, _ = world
-    page = ("<p>状态：submitted；已通知：Push.on_publishing、SearchService.on_published</p>"
+    page = ("<p>状态：submitted；已通知：Push.on_publishing、IndexMaintainer.on_published</p>"
             "<p title='landline'>类别</p><kbd>flask --app server push run</kbd>")
     assert english_words(visible_text(page), data) == {
-        "submitted", "Push.on_publishing", "SearchService.on_published", "landline"}
+        "submitted", "Push.on_publishing", "IndexMaintainer.on_published", "landline"}

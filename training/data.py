@@ -75,10 +75,9 @@ def build_corpus(name: str) -> CorpusIndex:
 
 
 def searcher(corpus: CorpusIndex, embedder=None) -> SearchService:
-    """The project's search over an in-memory corpus (no database to watch)."""
-    # No database: _watch_database skips a service without one, and nothing else reads it here.
-    svc = SearchService(None, embedder or HashEmbedder(384), background="manual")  # type: ignore[arg-type]
-    svc.corpus, svc._started = corpus, True
+    """The project's search over an in-memory corpus (no database, so no maintainer)."""
+    svc = SearchService(embedder or HashEmbedder(384), corpus)
+    svc.open()
     return svc
 
 
