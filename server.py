@@ -4,8 +4,9 @@
     flask --app server import FILE     and the other commands: flask --app server --help
 
 Two phases: `create_app` builds and wires (configuration, services, hooks, routes, commands),
-starts nothing and writes nothing to the database; `start(app)` starts what the process runs,
-once: the migrations first (MIGRATE), the audit log's seal, the staff setup link, the index
+starts nothing and writes nothing, to the database or to any file; `start(app)` starts what
+the process runs, once: the data directory and the secret and audit keys first (SECRET_KEY is
+set then, before any request), the migrations (MIGRATE), the audit log's seal, the staff setup link, the index
 loaded and following the release events, background consumers, the demo import on an empty
 instance.
 `python server.py`, gunicorn (gunicorn.conf.py post_worker_init), the commands that need a
@@ -102,7 +103,6 @@ def create_app(test_config: dict | None = None, *, bot_search: Callable[..., lis
     answers from (tests and benchmarks hand in a fake or a slowed one); by default the index's."""
     config = load_config(test_config)
     data_dir = pathlib.Path(config["DATA_DIR"]).resolve()
-    _private_directory(data_dir)
     app = Flask(__name__, instance_path=str(data_dir), instance_relative_config=True)
     app.config.update(config)
     app.config["DATA_DIR"] = str(data_dir)
@@ -111,9 +111,12 @@ def create_app(test_config: dict | None = None, *, bot_search: Callable[..., lis
         log.warning("POLICYBOT_SECRET_KEY is not set: this instance keeps its own in %s, but every "
                     "machine on a shared database needs the same one (sessions, signed links, the "
                     "question log's openid hashes)", data_dir / "secret_key")
-    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _persistent_secret(data_dir)
     app.config["DATABASE_URL"] = config["DATABASE_URL"] or sqlite_url(data_dir / "policybot.sqlite3")
-    app.extensions["policybot"] = _services(app, bot_search)
+    services = app.extensions["policybot"] = _services(app, bot_search)
+    # Made when the app starts (or a command prepares it), not while it is built: before the
+    # database, any key file or a request (the secret signs sessions) needs them.
+    services.on_prepare("data directory", lambda: _private_directory(data_dir))
+    services.on_prepare("secret key", lambda: _use_secret(app, data_dir))
     bounds.install(app)  # before any route: ids beyond an INTEGER column are 404, not 500
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
@@ -185,6 +188,12 @@ def _private_directory(path: pathlib.Path) -> None:
         os.chmod(path, 0o700)
 
 
+def _use_secret(app: Flask, data_dir: pathlib.Path) -> None:
+    """SECRET_KEY: the configured one, else the instance's own (created on its first start)."""
+    # Flask's defaults hold SECRET_KEY = None, so setdefault would never fill it in.
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _persistent_secret(data_dir)
+
+
 def _persistent_secret(data_dir: pathlib.Path) -> str:
     """A random SECRET_KEY kept in the instance, so sessions survive restarts."""
     path = data_dir / "secret_key"
@@ -252,7 +261,9 @@ def db_upgrade_command() -> None:
     """Apply every migration not yet applied: once per deploy, before the workers start."""
     from flask import current_app
 
-    current_app.extensions["policybot"].db.upgrade()
+    services = current_app.extensions["policybot"]
+    services.prepare()  # the data directory (a SQLite file in it) and the keys, on a new instance
+    services.db.upgrade()
     click.echo("database at the newest schema")
 
 

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -136,21 +136,32 @@ class Entry:
 class QuestionLog:
     """Record questions and feedback; look up a user's last answer; purge old rows."""
 
-    def __init__(self, db: Database, secret_key: str | bytes,
+    def __init__(self, db: Database, secret_key: str | bytes | Callable[[], str | bytes],
                  retention_days: int = DEFAULT_RETENTION_DAYS):
-        if not secret_key:
+        # A callable is read at the first hash: the app's SECRET_KEY is set when the app starts
+        # (it may have to be created in the data directory), after this log is built.
+        if not callable(secret_key) and not secret_key:
             raise ValueError("QuestionLog needs the app's SECRET_KEY to hash openids")
         if int(retention_days) < 1:
             raise ValueError("retention_days must be at least 1")
         self.db = db
-        self._key = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
+        self._secret = secret_key
+        self._key_bytes: bytes | None = None
         self.retention_days = int(retention_days)
+
+    def _key(self) -> bytes:
+        if self._key_bytes is None:
+            secret = self._secret() if callable(self._secret) else self._secret
+            if not secret:
+                raise ValueError("QuestionLog needs the app's SECRET_KEY to hash openids")
+            self._key_bytes = secret.encode() if isinstance(secret, str) else bytes(secret)
+        return self._key_bytes
 
     def user_hash(self, openid: str) -> str:
         """The keyed hash stored instead of the openid (same openid → same hash)."""
         if not openid:
             raise ValueError("openid is empty")
-        return hmac.new(self._key, b"questionlog:" + openid.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._key(), b"questionlog:" + openid.encode(), hashlib.sha256).hexdigest()
 
     def record(self, openid: str, channel: str, question: str, cited: list[dict],
                confidence: float, answered: bool, at: dt.datetime | None = None,

@@ -53,7 +53,8 @@ def init_app(app: Flask) -> None:
         svc.on_start("bot state", state.open)
     svc.menu = _menu(app.config)
     retention = int(app.config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
-    svc.questions = QuestionLog(svc.db, app.config["SECRET_KEY"], retention_days=retention)
+    # The key is read at the first hash: start() sets SECRET_KEY (building writes no file).
+    svc.questions = QuestionLog(svc.db, lambda: app.config["SECRET_KEY"], retention_days=retention)
     bot = svc.bot = _bot_service(app, svc, state)
     svc.on_close("bot", bot.close)
     svc.callback = _callback(app, state, bot, wechat_config) if wechat_config else None

@@ -28,12 +28,14 @@ def init_app(app: Flask) -> None:
 
 
 def _seal_audit_log(app: Flask) -> None:
-    """The audit key for every append of this process, before any feature appends (building:
-    the key is configuration); a log that ends with entries of before the key gets its sealing
-    entry when the app starts (a database write; until then, or in a command that does not
-    start the app, the next sealed append protects them just as well)."""
+    """The audit key for every append of this process, before anything uses the database
+    (prepared: on a new instance the key file is created then, not while the app is built);
+    a log that ends with entries of before the key gets its sealing entry when the app starts
+    (a database write; until then, or in a command that does not start the app, the next
+    sealed append protects them just as well)."""
     svc = app.extensions["policybot"]
-    audit.use_seal(svc.db.engine, load_seal(app.config, pathlib.Path(app.config["DATA_DIR"])))
+    data_dir = pathlib.Path(app.config["DATA_DIR"])
+    svc.on_prepare("audit key", lambda: audit.use_seal(svc.db.engine, load_seal(app.config, data_dir)))
     svc.on_start("audit seal", lambda: _seal_head(app))
 
 

@@ -8,9 +8,13 @@ feature may leave unset is typed as optional here and checked where it is used.
 
 The lifecycle is explicit, in two phases. Building (server.create_app, each feature's
 `init_app`) reads the configuration and wires services and hooks: it starts no thread, loads
-no index, imports nothing and writes nothing to the database (not even the migrations) nor
-any file but configuration (the secret and audit keys). What a process then runs (the schema
-migrated, when MIGRATE is on, first; the audit log sealed; the setup link; the index loaded
+no index, imports nothing and writes nothing, neither to the database (not even the
+migrations) nor to any file: on a fresh data directory it leaves the filesystem untouched.
+What the instance needs on disk before anything uses it (the private data directory, the
+secret and audit keys) each feature registers with `on_prepare`; `prepare()` makes it, once,
+before the migrations (so every start and every `migrated` command has it). What a process
+then runs (the schema migrated, when MIGRATE is on, first; the audit log sealed; the setup
+link; the index loaded
 and following the release events, the consumers' threads, the demo import) each feature
 registers with `on_start`, and `start()` runs it, in registration order, once: every entry
 point calls it (server.start: `python server.py`, gunicorn's post_worker_init, the commands
@@ -86,14 +90,33 @@ class Services:
     insights: Insights | None = None
     insights_consumer: Consumer | None = None
     # what start() runs, in order; what close() stops, in the order it was started
+    preparers: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     starters: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     after_migrate: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
     closers: list[tuple[str, Callable[[], None]]] = dataclasses.field(default_factory=list, repr=False)
+    prepared: bool = False
     started: bool = False
     closed: bool = False
     migrated: bool = False
     _start_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     _migrate_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _prepare_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def on_prepare(self, name: str, prepare: Callable[[], None]) -> None:
+        """`prepare` makes what the instance needs on disk before anything uses it (a
+        directory, a key file): never while the app is built, once before the migrations."""
+        self.preparers.append((name, prepare))
+
+    def prepare(self) -> None:
+        """Run every preparer, in registration order, once (the first thing `migrate` does;
+        `db upgrade` calls it too)."""
+        with self._prepare_lock:
+            if self.prepared:
+                return
+            for name, prepare in self.preparers:
+                log.debug("preparing %s", name)
+                prepare()
+            self.prepared = True
 
     def on_migrated(self, name: str, ready: Callable[[], None]) -> None:
         """`ready` runs once the schema is at the newest migration, before anything else
@@ -107,6 +130,7 @@ class Services:
         on_migrated registered; once. The first starter (server._services registers it before
         any feature), and what a command that uses the database without starting the app runs
         first (`migrated`)."""
+        self.prepare()
         with self._migrate_lock:
             if self.migrated:
                 return

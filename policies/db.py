@@ -62,9 +62,12 @@ class Database:
 
     def __init__(self, url: str, echo: bool = False):
         self.url = url
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            private_file(pathlib.Path(url.removeprefix("sqlite:///")))
         self.engine = create_engine(url, echo=echo)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            # At each new connection, just before SQLite would create the file with the umask's
+            # mode, not when the Database is built (building an app writes nothing).
+            path = pathlib.Path(url.removeprefix("sqlite:///"))
+            sa.event.listen(self.engine, "do_connect", lambda *_: private_file(path))
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from test_bot_fakes import FakeSearch, create_bot_app, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
@@ -123,8 +123,8 @@ def test_building_an_app_starts_no_thread_and_imports_nothing_until_it_starts(tm
                          INSIGHTS_CONSUMER_SECONDS=0.05, INSIGHTS_WARM_SECONDS=600)
     svc = app.extensions["policybot"]
     assert [t.name for t in threading.enumerate() if t not in before] == []
-    with svc.db.read() as conn:  # the demo is imported by start, not by building (nor migrated)
-        assert not inspect(conn).has_table("documents")
+    # The demo is imported by start, not by building: no database, not even the data directory.
+    assert not (tmp_path / "instance").exists()
     assert not svc.search.ready() and not svc.started
     start(app)
     assert all(_threads(before, name) for name in ("index-follow", "events-insights", "insights-warm"))
@@ -179,8 +179,8 @@ def _audit_rows(database) -> list[tuple[str, str | None]]:
 
 def test_building_an_app_writes_nothing_to_the_database_until_it_starts(tmp_path):
     """On a fresh data directory (SQLite, MIGRATE on as for `python server.py`) building
-    migrates nothing and writes no setup token: the database file is the empty one made 0600
-    before SQLite would make it, beside the two keys. Start migrates first, then the rest.
+    migrates nothing and writes nothing at all: not even the directory (test_server.py).
+    Start makes it and the keys, migrates, then the rest.
     On an instance in use, building leaves an unsealed audit log and a leftover setup token
     as they are; start seals the one and deletes the other."""
     from server import create_app, start
@@ -189,8 +189,7 @@ def test_building_an_app_writes_nothing_to_the_database_until_it_starts(tmp_path
     database = data_dir / "policybot.sqlite3"
     app = create_app(app_config(data_dir))
     assert app.config["MIGRATE"]
-    assert sorted(p.name for p in data_dir.iterdir()) == ["audit_key", "policybot.sqlite3", "secret_key"]
-    assert database.stat().st_size == 0 and _tables(database) == set()  # no alembic_version
+    assert not data_dir.exists()
     start(app)
     assert {"alembic_version", "audit_log", "staff_users", "push_keys"} <= _tables(database)
     assert (data_dir / "setup_token").is_file()  # no staff account yet: the one-time link

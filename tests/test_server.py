@@ -40,6 +40,35 @@ def test_an_empty_instance_stays_empty_without_the_demo(app, client):
     assert "0 in force" in result.output
 
 
+def test_building_the_app_on_a_fresh_directory_writes_nothing(tmp_path):
+    """Building only wires: the data directory, the database file, the secret and audit keys
+    are made when the app starts (or a command prepares it), so a built app leaves no trace."""
+    app = create_app({"DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": False})
+    assert list(tmp_path.iterdir()) == []
+    assert app.config["SECRET_KEY"] is None  # set by start, before any request is served
+    app.extensions["policybot"].close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_start_creates_the_secret_key_owner_only_and_a_restart_reuses_it(tmp_path):
+    data_dir = tmp_path / "inst"
+    first = start(create_app({"DATA_DIR": str(data_dir), "LOAD_DEMO": False}))
+    key = first.config["SECRET_KEY"]
+    first.extensions["policybot"].close()
+    assert len(key) == 64 and (data_dir / "secret_key").read_text() == key
+    assert (data_dir / "secret_key").stat().st_mode & 0o777 == 0o600
+    again = start(create_app({"DATA_DIR": str(data_dir), "LOAD_DEMO": False}))
+    assert again.config["SECRET_KEY"] == key  # sessions and signed links survive a restart
+    again.extensions["policybot"].close()
+
+
+def test_a_configured_secret_key_is_used_and_none_is_kept(tmp_path):
+    data_dir = tmp_path / "inst"
+    app = start(create_app({"DATA_DIR": str(data_dir), "LOAD_DEMO": False, "SECRET_KEY": "s" * 40}))
+    assert app.config["SECRET_KEY"] == "s" * 40 and not (data_dir / "secret_key").exists()
+    app.extensions["policybot"].close()
+
+
 def test_the_instance_lives_in_the_data_directory(tmp_path):
     app = start(create_app({"DATA_DIR": str(tmp_path / "inst"), "LOAD_DEMO": False}))
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'inst' / 'policybot.sqlite3'}"
