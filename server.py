@@ -41,6 +41,7 @@ from commands.content import load_demo_if_empty
 from commands.services import Services
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database, sqlite_url
+from policies.keyfiles import key_file
 from policies.validity import DEFAULT_TIMEZONE
 from serving import hosts, lanes, logs, metrics, proxies
 
@@ -196,12 +197,7 @@ def _use_secret(app: Flask, data_dir: pathlib.Path) -> None:
 
 def _persistent_secret(data_dir: pathlib.Path) -> str:
     """A random SECRET_KEY kept in the instance, so sessions survive restarts."""
-    path = data_dir / "secret_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return key_file(data_dir / "secret_key", lambda: secrets.token_hex(32))
 
 
 def _services(app: Flask, bot_search: Callable[..., list] | None) -> Services:

@@ -11,11 +11,11 @@ one made append-only with `chattr +a`).
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 import secrets
 
 from interpretations.audit import AuditSeal
+from policies.keyfiles import key_file
 
 log = logging.getLogger("policybot.audit")
 KEY_FILE = "audit_key"
@@ -37,20 +37,10 @@ def _key(config, data_dir: pathlib.Path) -> bytes:
     if config.get("AUDIT_KEY_FILE"):
         return _read_key(pathlib.Path(config["AUDIT_KEY_FILE"]))
     path = data_dir / KEY_FILE
-    if not path.exists():
-        _create_key(path)
+    key_file(path, lambda: secrets.token_hex(32))
     log.warning("the audit key is kept in %s, beside the database it protects: set "
                 "POLICYBOT_AUDIT_KEY or POLICYBOT_AUDIT_KEY_FILE (another volume)", path)
     return _read_key(path)
-
-
-def _create_key(path: pathlib.Path) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of a first start made it
-        return
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
 
 
 def _read_key(path: pathlib.Path) -> bytes:

@@ -5,13 +5,13 @@ the token is then deleted, and the page answers 404 for ever after."""
 from __future__ import annotations
 
 import hmac
-import os
 import pathlib
 import secrets
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from interpretations import audit
+from policies.keyfiles import key_file
 from portal import accounts
 from portal.auth import scrypt_n, services
 from portal.blueprint import bp
@@ -21,14 +21,7 @@ TOKEN_FILE = "setup_token"
 
 def ensure_setup_token(data_dir: pathlib.Path) -> str:
     """The pending token (created once; every worker of a first start shares it)."""
-    path = data_dir / TOKEN_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return key_file(data_dir / TOKEN_FILE, lambda: secrets.token_urlsafe(32))
 
 
 def discard_setup_token(data_dir: pathlib.Path) -> None:
