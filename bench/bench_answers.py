@@ -189,8 +189,9 @@ def judge(reply: Reply, relevant: set[str], families: Families, expect: str | No
 def colloquial_sets(which: str) -> tuple[list[dict], list[dict]]:
     """(single questions, dialogues) in residents' wording: shared/eval's development set, or
     the project's own training set (data/eval), to see whether a change generalises."""
-    if which == "train":
-        return lines("resident-train.jsonl", OWN_EVAL), lines("dialogues-train.jsonl", OWN_EVAL)
+    if which == "train":  # both parts: the adapter's (train) and the decision's only (calibration)
+        return (lines("resident-train.jsonl", OWN_EVAL) + lines("resident-calibration.jsonl", OWN_EVAL),
+                lines("dialogues-train.jsonl", OWN_EVAL) + lines("dialogues-calibration.jsonl", OWN_EVAL))
     return lines("resident-dev.jsonl"), lines("dialogues-dev.jsonl")
 
 

@@ -66,3 +66,20 @@ def test_colloquial_examples_sit_after_the_stard_passages():
     queries, gold, passages = _with_extra(np.zeros((2, 4), np.float32), [[0], [3]], stard, extra)
     assert queries.shape == (3, 4) and passages.shape == (6, 4)
     assert gold == [[0], [3], [5]] and np.array_equal(passages[5], extra.passages[1])
+
+
+def test_the_decisions_own_questions_are_not_the_adapters_nor_the_dev_sets():
+    """data/eval's -calibration files are for the answer decision only: the adapter never learns
+    them (so the decision sees them searched as unseen questions), and none is a dev question."""
+    import json
+
+    own = data.OWN_EVAL
+    calibration = {json.loads(line)["question"] for line in
+                   (own / "resident-calibration.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    calibration |= {turn["text"] for line in (own / "dialogues-calibration.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip() for turn in json.loads(line)["turns"]}
+    dev = {q.question for q in data.load_questions("resident-dev")}
+    dev |= {turn["text"] for line in (data.SHARED / "eval" / "dialogues-dev.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip() for turn in json.loads(line)["turns"]}
+    assert len(calibration) > 200 and not calibration & dev
+    assert not calibration & {q.question for q in data.colloquial_questions()}

@@ -3,7 +3,9 @@
 
     python3 check_questions.py [--corpus PATH] [--today YYYY-MM-DD] [files...]
 
-Default files: resident-train.jsonl and dialogues-train.jsonl next to this script.
+Default files: resident-train.jsonl, dialogues-train.jsonl (the tuned adapter learns them) and
+resident-calibration.jsonl, dialogues-calibration.jsonl (only the answer decision does) next to
+this script.
 Default corpus: data/demo-documents.jsonl of this repository (the demo corpus, the same
 bytes as shared/corpus/demo/documents.jsonl).
 
@@ -146,8 +148,14 @@ def records(path: Path, key: str, pattern: str, errors: list):
         yield where, record
 
 
+def _part(path: Path) -> str:
+    """train (the adapter learns it) or calibration (only the answer decision does): the
+    file name's last part, which its ids carry."""
+    return path.stem.rsplit("-", 1)[-1]
+
+
 def check_questions(corpus: Corpus, path: Path, errors: list, stats: dict) -> None:
-    for where, q in records(path, "qid", r"resident-train-\d{3}", errors):
+    for where, q in records(path, "qid", rf"resident-{_part(path)}-\d{{3}}", errors):
         for field in ("question", "relevant", "corpus", "source", "style"):
             if field not in q:
                 errors.append(f"{where}: missing field {field}")
@@ -193,7 +201,7 @@ def check_questions(corpus: Corpus, path: Path, errors: list, stats: dict) -> No
 
 
 def check_dialogues(corpus: Corpus, path: Path, errors: list, stats: dict) -> None:
-    for where, dlg in records(path, "id", r"dialogue-train-\d{2}", errors):
+    for where, dlg in records(path, "id", rf"dialogue-{_part(path)}-\d{{2}}", errors):
         if dlg.get("corpus") != "demo":
             errors.append(f"{where}: corpus must be 'demo'")
         if not dlg.get("source"):
@@ -238,7 +246,8 @@ def main(argv=None) -> int:
     ap.add_argument("--today", default="2026-11-30")
     args = ap.parse_args(argv)
     corpus = Corpus(args.corpus, dt.date.fromisoformat(args.today))
-    files = args.files or [HERE / "resident-train.jsonl", HERE / "dialogues-train.jsonl"]
+    files = args.files or [HERE / f"{kind}-{part}.jsonl" for part in ("train", "calibration")
+                           for kind in ("resident", "dialogues")]
     errors: list[str] = []
     stats = {"questions": 0, "dialogues": 0, "turns": 0,
              "style": collections.Counter(), "expect": collections.Counter(),
