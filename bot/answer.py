@@ -99,6 +99,8 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     topic's question again. `avoid`: the passage the previous answer quoted, which a follow-up
     asks beyond (see _beyond_the_quoted)."""
     focused = (lambda release: focus(release) if focus else ())
+    # First without the passage just quoted: a release that answers the follow-up by its other
+    # passages is answered from them as it always was; only failing that does the quoted one count.
     beyond = [h for h in hits if h.chunk_id != avoid] or list(hits)
     decision = decide(question, beyond, ctx.model, ctx.topic_release)
     best = choose_passage(decision.chosen, focused(decision.chosen.doc_id)) if decision.chosen else None
