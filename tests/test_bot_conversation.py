@@ -294,7 +294,8 @@ def test_a_follow_up_is_answered_from_the_release_its_quoted_passage_made_probab
     and without it the release fell below the operating point: "nothing found"."""
     hits = [hit_of(CARD, line, article=line.split()[0], ordinal=n)
             for n, line in enumerate(CARD.text.splitlines())]
-    replies_, _ = gentle_conversation(tmp_path, hits, [CARD], ["65周岁以上老年人坐地铁免费吗", "那张卡去哪办理"])
+    replies_, _ = gentle_conversation(tmp_path, hits, [CARD],
+                                      ["65周岁以上老年人坐地铁免费吗", "那张卡去哪办理"])
     assert "乘坐地铁免费" in replies_[0]
     assert replies_[1].startswith("您问的是：65周岁以上老年人坐地铁免费吗——那张卡去哪办理")
     assert "街道办事处" in replies_[1] and "乘坐地铁免费" not in replies_[1]

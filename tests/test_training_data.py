@@ -74,8 +74,8 @@ def test_the_decisions_own_questions_are_not_the_adapters_nor_the_dev_sets():
     import json
 
     own = data.OWN_EVAL
-    calibration = {json.loads(line)["question"] for line in
-                   (own / "resident-calibration.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    lines = (own / "resident-calibration.jsonl").read_text(encoding="utf-8").splitlines()
+    calibration = {json.loads(line)["question"] for line in lines if line.strip()}
     calibration |= {turn["text"] for line in (own / "dialogues-calibration.jsonl").read_text(
         encoding="utf-8").splitlines() if line.strip() for turn in json.loads(line)["turns"]}
     dev = {q.question for q in data.load_questions("resident-dev")}
