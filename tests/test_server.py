@@ -55,7 +55,7 @@ def test_start_creates_the_secret_key_owner_only_and_a_restart_reuses_it(tmp_pat
     first = start(create_app({"DATA_DIR": str(data_dir), "LOAD_DEMO": False}))
     key = first.config["SECRET_KEY"]
     first.extensions["policybot"].close()
-    assert len(key) == 64 and (data_dir / "secret_key").read_text() == key
+    assert len(key) == 64 and (data_dir / "secret_key").read_text().strip() == key
     assert (data_dir / "secret_key").stat().st_mode & 0o777 == 0o600
     again = start(create_app({"DATA_DIR": str(data_dir), "LOAD_DEMO": False}))
     assert again.config["SECRET_KEY"] == key  # sessions and signed links survive a restart
