@@ -35,7 +35,7 @@ from bot.replay import ReplayCache
 from bot.service import BotService, BotSettings
 from bot.web import pages, wechat
 from bot.wechat_api import PolicyBotWeChatClient
-from commands.services import Services, migrated, started
+from commands.services import Services, indexed, migrated
 from policies.validity import DEFAULT_TIMEZONE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -243,7 +243,7 @@ def create_menu_command(path: str | None, dry_run: bool) -> None:
 @click.option("--sweep", default="", metavar="P,P,…",
               help="also print the outcomes per set at these operating points (e.g. 0.5,0.55,0.6)")
 @with_appcontext
-@started
+@indexed
 def calibrate_command(eval_dirs, stard_sample, max_wrong, max_false, holdout, write_to, sweep) -> None:
     """Fit the bot's answer decision on labelled questions and print its figures."""
     from bot import calibration as cal

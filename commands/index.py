@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from commands.services import started
+from commands.services import indexed, started
 from index.cache import EmbeddingCache, passage_space
 from index.corpus import CorpusIndex
 from index.embedders import make_embedder
@@ -143,7 +143,7 @@ def index_maintainer() -> IndexMaintainer:
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as a JSON list.")
 @click.option("--include-expired", is_flag=True, help="Also expired/repealed content, labelled.")
 @with_appcontext
-@started
+@indexed
 def search_command(question, mode, k, as_json, include_expired) -> None:
     """Search published policies and interpretations."""
     try:
@@ -174,7 +174,7 @@ def search_command(question, mode, k, as_json, include_expired) -> None:
               help="Cut-offs for Recall@k, comma separated.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
-@started
+@indexed
 def eval_command(questions_file, modes, ks, as_json) -> None:
     """Recall@k, MRR@10 and nDCG@10 of each mode on labelled questions."""
     try:

@@ -83,3 +83,32 @@ def test_service_attached_and_readiness_registered(app):
     svc = app.extensions["policybot"].search
     assert svc.ready() and svc.ready in app.extensions["policybot.readiness"]
     assert svc.search("任何问题") == []
+
+
+def test_a_command_that_measures_search_waits_for_every_vector(tmp_path):
+    """`search`, `eval` and `calibrate-threshold` search once every chunk has its vector: a
+    start returns while the demo's vectors still load in the background, and a question
+    searched before then would stand on BM25 alone (commands.services.indexed)."""
+    import click
+    from flask.cli import with_appcontext
+
+    from commands.services import indexed
+    from server import create_app
+
+    app = create_app({"DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": True, "TESTING": True})
+    seen: list[tuple[bool, int]] = []
+
+    @click.command("probe")
+    @with_appcontext
+    @indexed
+    def probe():
+        search = app.extensions["policybot"].search
+        seen.append((search.complete(), search.status()["vectors"]))
+
+    app.cli.add_command(probe)
+    try:
+        result = app.test_cli_runner().invoke(args=["probe"])
+        assert result.exit_code == 0, result.output
+        assert seen == [(True, app.extensions["policybot"].search.status()["chunks"])]
+    finally:
+        app.extensions["policybot"].close()
