@@ -224,6 +224,12 @@ def gentle_conversation(tmp_path, hits, documents, messages) -> tuple[list[str],
         svc.db.dispose()
 
 
+def articles(document) -> list:
+    """Each line of `document` (「第N条 …」) as a hit of its own, with its article."""
+    return [hit_of(document, line, article=line.split()[0], ordinal=n)
+            for n, line in enumerate(document.text.splitlines())]
+
+
 GUIDE = doc("gz_card", title="老年人优待卡办理指南",
             text="一、优待范围\n65周岁以上老年人凭优待卡免费乘坐公共汽车、地铁，免费游览公园。\n"
                  "二、所需材料\n申请人提供本人身份证原件和近期证件照。\n")
@@ -254,8 +260,7 @@ def test_a_follow_up_answered_by_the_passage_just_quoted_is_answered_from_it_aga
     its topic the message is answered from that passage, and the reply quotes it again rather
     than saying nothing was found (the follow-up once lost the quoted passage, and with it its
     answer)."""
-    hits = [hit_of(HOLIDAY_LIST, line, article=line.split()[0], ordinal=n)
-            for n, line in enumerate(HOLIDAY_LIST.text.splitlines())]
+    hits = articles(HOLIDAY_LIST)
     replies_, readings = gentle_conversation(tmp_path, hits, [HOLIDAY_LIST],
                                              ["全体公民春节放假几天", "清明呢，要上班吗"])
     assert "春节放假4天" in replies_[0]
@@ -274,8 +279,7 @@ def test_a_follow_up_less_sure_than_a_question_of_its_own_is_answered_from_its_t
     less probable than a question asked by itself needs (the gentle model's 0.42 against 0.5),
     but it is the release the conversation is on (bot.answerability TOPIC_RELEASE_SHARE): the
     reply quotes its passage on how soon it is decided, not "nothing found"."""
-    hits = [hit_of(FUND, line, article=line.split()[0], ordinal=n)
-            for n, line in enumerate(FUND.text.splitlines())]
+    hits = articles(FUND)
     replies_, readings = gentle_conversation(tmp_path, hits, [FUND], ["退休了公积金能提取吗", "申请后几天批"])
     assert "可以提取本人住房公积金" in replies_[0]
     assert replies_[1].startswith("您问的是：退休了公积金能提取吗——申请后几天批")
@@ -292,8 +296,7 @@ def test_a_follow_up_is_answered_from_the_release_its_quoted_passage_made_probab
     probable because of the passage just quoted, which is not quoted again; the reply quotes the
     passage on where the card is made. The quoted passage was once left out of the decision too,
     and without it the release fell below the operating point: "nothing found"."""
-    hits = [hit_of(CARD, line, article=line.split()[0], ordinal=n)
-            for n, line in enumerate(CARD.text.splitlines())]
+    hits = articles(CARD)
     replies_, _ = gentle_conversation(tmp_path, hits, [CARD],
                                       ["65周岁以上老年人坐地铁免费吗", "那张卡去哪办理"])
     assert "乘坐地铁免费" in replies_[0]
@@ -303,14 +306,14 @@ def test_a_follow_up_is_answered_from_the_release_its_quoted_passage_made_probab
 
 def test_the_lower_bar_of_a_follow_up_is_its_topics_release_only():
     """decide: a release as probable as that is answered only when it is the conversation's."""
-    from test_bot_fakes import _found
+    from test_bot_fakes import found_hit
 
     from bot.answerability import decide
     from bot.conversation import with_opening
 
     question = with_opening("申请后几天批", "退休了公积金能提取吗")
     other = doc("gz_fund_guide", title=FUND.title, text=FUND.text)
-    hits = [_found(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批", 0.36, rank)
+    hits = [found_hit(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批", 0.36, rank)
             for rank, d in enumerate([FUND, other])]
     model = coverage_model()
     gentle = type(model)({**model.weights, "coverage": 2.4}, model.means, model.scales, 0.0, 0.5)

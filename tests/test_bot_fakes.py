@@ -104,10 +104,13 @@ class FakeSearch:
                   if (include_expired or h.in_force)
                   and (releases is None or (h.interprets or h.doc_id) in releases)]
         scored.sort(key=lambda pair: -pair[0])
-        return [_found(h, query, message, cov, rank) for rank, (cov, h) in enumerate(scored[:k]) if cov > 0]
+        return [found_hit(h, query, message, cov, rank)
+                for rank, (cov, h) in enumerate(scored[:k]) if cov > 0]
 
 
-def _found(hit: Hit, query: str, message: str, covered: float, rank: int) -> Hit:
+def found_hit(hit: Hit, query: str, message: str, covered: float, rank: int) -> Hit:
+    """`hit` as the search returns it for `query` (`message`: a follow-up's own words), with
+    coverage `covered` at `rank`."""
     signals = Signals(cosine=None, bm25=10 * covered, bm25_best=10.0, bm25_z=0.0, cosine_z=None,
                       coverage=covered, passage_coverage=overlap(query, hit.text),
                       message_coverage=overlap(message, hit.text),
