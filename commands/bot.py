@@ -102,7 +102,7 @@ def _bot_service(app: Flask, svc: Services, state: KeyValueStore) -> BotService:
     config = app.config
     settings = BotSettings(
         public_url=config["PUBLIC_URL"].rstrip("/"),  # server.load_config always sets it
-        model=_answer_model(config, getattr(svc.search, "embedder", None)),
+        model=_answer_model(config, svc.search.embedder if svc.search is not None else None),
         timezone=config.get("TIMEZONE", DEFAULT_TIMEZONE),
         certified=config.get("WECHAT_ACCOUNT") == "service-certified",
         menu_actions=svc.menu.actions if svc.menu else {},
@@ -217,7 +217,7 @@ def create_menu_command(path: str | None, dry_run: bool) -> None:
     click.echo(json.dumps(menu.wechat_payload, ensure_ascii=False, indent=1))
     if dry_run:
         return
-    factory = getattr(current_app.extensions["policybot"], "wechat", None)
+    factory = current_app.extensions["policybot"].wechat
     if factory is None or not config.get("WECHAT_APPID"):
         click.echo("WeChat API client not configured (POLICYBOT_WECHAT_APPID/_APPSECRET)", err=True)
         sys.exit(1)

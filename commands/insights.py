@@ -129,7 +129,7 @@ def _rules(config) -> task_rules.TaskPolicy:
 def _embedder(svc: Services, embeddings: EmbedCache):
     """The index's query embedder behind the app's cache, when the search service is there."""
     search = svc.search
-    if search is None or not hasattr(search, "embed_queries"):
+    if search is None:
         return None
     return embeddings.wrap(search.embed_queries, owner=search)
 
@@ -150,7 +150,7 @@ def _answerer(svc: Services):
 def _nearest(svc: Services):
     """The search's best document for a question, however weak (to route a task)."""
     search = svc.search
-    if search is None or not hasattr(search, "search"):
+    if search is None:
         return None
     return lambda question: [hit.doc_id for hit in search.search(question, 1)]
 
