@@ -112,16 +112,24 @@ def decide(question: str, hits: Sequence[Hit], model: AnswerModel,
     near-ties with content that is not (a policy and the older version it replaced).
     `topic_release`: a follow-up's reading, on the topic of that release (TOPIC_RELEASE_SHARE)."""
     ranked = tuple(rank(candidates(question, hits), model))
-    topic_bar = model.threshold * TOPIC_RELEASE_SHARE
-    passing = [c for c in ranked if c.probability >= model.threshold
-               or (c.doc_id == topic_release and c.probability >= topic_bar)]
+    passing = [c for c in ranked if passes(c, model, topic_release)]
     if not passing:
         return Decision(None, ranked)
     chosen = passing[0]
     if not _in_force(chosen):
+        # The conversation's own release, in force, is not displaced by content that is not
+        # (「年龄有没有限制？」 after 人才公寓: the expired 港澳青年 measures say 45周岁 more surely).
         chosen = next((c for c in passing if _in_force(c)
-                       and c.probability >= chosen.probability - IN_FORCE_MARGIN), chosen)
+                       and (c.probability >= chosen.probability - IN_FORCE_MARGIN
+                            or c.doc_id == topic_release)), chosen)
     return Decision(chosen, ranked)
+
+
+def passes(candidate: Candidate, model: AnswerModel, topic_release: str | None = None) -> bool:
+    """At or above the operating point; the release a follow-up is on, at its share of it."""
+    return candidate.probability >= model.threshold or (
+        candidate.doc_id == topic_release
+        and candidate.probability >= model.threshold * TOPIC_RELEASE_SHARE)
 
 
 def _in_force(candidate: Candidate) -> bool:

@@ -324,6 +324,26 @@ def test_the_lower_bar_of_a_follow_up_is_its_topics_release_only():
     assert decide(question, far, gentle, topic_release="gz_fund").chosen is None
 
 
+def test_a_follow_ups_release_in_force_is_not_displaced_by_content_no_longer_in_force():
+    """decide: 「年龄有没有限制」 after 人才公寓: expired measures say more of it, but the release
+    the conversation is on is in force and passes its bar, so it answers. Asked without a
+    topic, the expired one is answered (with its warning) as before."""
+    from test_bot_fakes import found_hit
+
+    from bot.answerability import decide
+    from bot.conversation import with_opening
+
+    question = with_opening("年龄有没有限制", "港澳青年能申请人才公寓吗")
+    flats = doc("gz_flats", title="人才公寓申请公告", text="申请入住人年龄应在18周岁以上。")
+    measures = doc("gz_hk_youth", title="港澳青年创新创业实施办法", text="港澳青年是指45周岁以下的居民。")
+    hits = [found_hit(hit_of(measures, measures.text, in_force=False), question, "年龄有没有限制", 0.9, 0),
+            found_hit(hit_of(flats, flats.text), question, "年龄有没有限制", 0.36, 1)]
+    model = coverage_model()
+    gentle = type(model)({**model.weights, "coverage": 2.4}, model.means, model.scales, 0.0, 0.5)
+    assert decide(question, hits, gentle).chosen.doc_id == "gz_hk_youth"
+    assert decide(question, hits, gentle, topic_release="gz_flats").chosen.doc_id == "gz_flats"
+
+
 POINTS = doc("gz_points", title="积分制入户管理办法",
              text="第六条 积分入户要满足下列条件：在本市合法稳定就业，缴纳社会保险满4年。\n")
 POINTS_FAQ = doc("gz_points_jd", kind="interpretation", interprets="gz_points", doc_number=None,
