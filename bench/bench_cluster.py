@@ -454,6 +454,7 @@ class ProbeResult:
     first_found_replied: float | None
     last_missed_sent: float | None
     probes: int
+    missed_replies: tuple[str, ...] = ()  # what the questions not answered from it were told
 
     @property
     def lag(self) -> float | None:
@@ -468,14 +469,14 @@ def probe(port: int, wechat: WeChat, since: float, name: str) -> ProbeResult:
     seconds, each question on its own thread (a question need not wait for the previous
     reply, which under load may take a second or more: that is the reply's latency, measured
     with the steady run, not the publication's lag)."""
-    outcomes: list[tuple[float, float, bool]] = []  # (sent, replied, answered from it)
+    outcomes: list[tuple[float, float, bool, str]] = []  # (sent, replied, answered from it, reply)
 
     def ask(n: int) -> None:
         sent = time.monotonic() - since
         _, text, _ = wechat.deliver(port, f"o_probe_{name}_{n:04d}", NEW_QUESTION,
                                     900000 + n * 2 + (name == "b"))
         if text and CROWDED not in text:  # `success` or shed: says nothing about the index
-            outcomes.append((sent, time.monotonic() - since, "取暖补贴" in text))
+            outcomes.append((sent, time.monotonic() - since, "取暖补贴" in text, text))
     threads = []
     for n in itertools.count():
         if time.monotonic() - since > PROBE_FOR:
@@ -487,8 +488,10 @@ def probe(port: int, wechat: WeChat, since: float, name: str) -> ProbeResult:
         thread.join(20)
     found = sorted(o for o in outcomes if o[2])
     missed = [o[0] for o in outcomes if not o[2]]
+    told = tuple(f"sent {sent:.2f} s, replied {replied:.2f} s: {text[:40]!r}"
+                 for sent, replied, answered, text in sorted(outcomes) if not answered)
     return ProbeResult(found[0][0] if found else None, found[0][1] if found else None,
-                       max(missed) if missed else None, len(outcomes))
+                       max(missed) if missed else None, len(outcomes), told)
 
 
 def processed_counts(db, openids: list[str], secret: str) -> collections.Counter:
@@ -707,9 +710,10 @@ def _probe_line(name: str, result: ProbeResult) -> str:
         return f"instance {name.upper()}: none of {result.probes} questions within {PROBE_FOR:.0f} s"
     missed = (f", the last one not sent at {result.last_missed_sent:.2f} s"
               if result.last_missed_sent is not None else "")
+    told = "".join(f"\n  not answered from it: {line}" for line in result.missed_replies)
     return (f"instance {name.upper()} answers from it every question sent from {result.lag:.2f} s "
             f"after the call returned (the first sent at {result.first_found_sent:.2f} s, replied at "
-            f"{result.first_found_replied:.2f} s{missed}; {result.probes} questions)")
+            f"{result.first_found_replied:.2f} s{missed}; {result.probes} questions){told}")
 
 
 def publish_with_subscribers(app) -> None:
