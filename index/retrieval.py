@@ -137,6 +137,16 @@ class Retriever:
         read = self.reader.read(check(query, 1, mode), corpus)
         return corpus, read, self._first_stage(corpus, read, mode, set(corpus.docs), CANDIDATES)[0]
 
+    def lexical_scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """The BM25 score of every chunk for `query`, read as the search reads it: (rows,
+        scores ≥ 0), over everything published (the query adapter's fused loss:
+        training/adapter.py)."""
+        corpus = self._corpus().view()
+        read = self.reader.read(check(query, 1, "bm25"), corpus)
+        index = corpus.sparse
+        scores = self._bm25_scores(corpus, index, read.normal, set(corpus.docs))
+        return index.rows, np.clip(scores, 0.0, None)
+
     def dense_texts(self, questions: Iterable[str]) -> list[str]:
         """What the dense encoder reads of each question (the keys of `queries`)."""
         view = self._corpus().view()

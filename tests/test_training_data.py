@@ -63,15 +63,18 @@ def test_colloquial_examples_sit_after_the_stard_passages():
     from training.pipeline import Extra, _with_extra
     own = Extra(np.zeros((2, 4), np.float32), [[0], [3]], np.eye(4, dtype=np.float32), ["a", "b"])
     extra = Extra(np.ones((1, 4), np.float32), [[1]], np.full((2, 4), 0.5, np.float32), ["c"])
-    queries, gold, passages, mined = _with_extra(own, extra)
-    assert queries.shape == (3, 4) and passages.shape == (6, 4)
-    assert gold == [[0], [3], [5]] and np.array_equal(passages[5], extra.passages[1])
-    assert mined is None
+    joined = _with_extra(own, extra)
+    assert joined["queries"].shape == (3, 4) and joined["passages"].shape == (6, 4)
+    assert joined["gold"] == [[0], [3], [5]] and np.array_equal(joined["passages"][5], extra.passages[1])
+    assert joined["mined"] is None and joined["lexical"] is None
     # Mined negatives follow their examples: the extra's shifted like its gold.
-    _, _, _, mined = _with_extra(own.with_mined({"a": [1, 2], "b": [0]}), extra.with_mined({"c": [0]}))
-    assert mined == [[1, 2], [0], [4]]
-    _, _, _, mined = _with_extra(own, extra.with_mined({"c": [1, 0]}))
-    assert mined == [[], [], [5, 4]]
+    joined = _with_extra(own.with_mined({"a": [1, 2], "b": [0]}), extra.with_mined({"c": [0]}))
+    assert joined["mined"] == [[1, 2], [0], [4]]
+    assert _with_extra(own, extra.with_mined({"c": [1, 0]}))["mined"] == [[], [], [5, 4]]
+    # BM25 scores side by side: a question scores nothing on the other corpus's passages.
+    lexical = _with_extra(own.with_lexical({"a": np.arange(4.0), "b": np.ones(4)}, ["a", "b"]),
+                          extra.with_lexical({"c": np.array([7.0, 9.0])}, ["c"]))["lexical"]
+    assert lexical.tolist() == [[0, 1, 2, 3, 0, 0], [1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 7, 9]]
 
 
 def test_the_decisions_own_questions_are_not_the_adapters_nor_the_dev_sets():

@@ -128,3 +128,40 @@ def test_mined_negatives_are_contrasted_first_and_none_change_nothing():
     mined, _ = _candidates(queries, gold, passages, [[30, 5, 31], [39]], count=10)
     assert list(mined[0][:3]) == [5, 30, 31] and list(mined[1][:3]) == [7, 8, 39]
     assert len(set(mined[0])) == 10  # no passage twice
+
+
+def test_the_fused_loss_learns_what_bm25_does_not_already_rank():
+    """On the fused score the adapter works harder where BM25 puts a wrong passage first than
+    where BM25 already finds the right one; without the BM25 scores it refuses to train."""
+    import numpy as np
+    import pytest
+
+    from training.adapter import AdapterConfig, train_adapter
+    rng = np.random.default_rng(5)
+    passages = rng.normal(size=(30, 8)).astype(np.float32)
+    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
+    queries = rng.normal(size=(6, 8)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    gold = [[i] for i in range(6)]
+    found, misled = np.zeros((6, 30), np.float32), np.zeros((6, 30), np.float32)
+    found[np.arange(6), np.arange(6)] = 100.0          # BM25 ranks every right passage first
+    misled[np.arange(6), np.arange(6) + 10] = 100.0    # BM25 ranks a wrong one first
+    fused = AdapterConfig(steps=60, loss="fused", scale=20.0, l2=0.01)
+
+    def moved(lexical) -> float:
+        w = train_adapter(queries, gold, passages, fused, lexical=lexical)
+        return float(np.linalg.norm(w - np.eye(8)))
+    assert moved(found) < moved(misled)
+    with pytest.raises(ValueError):
+        train_adapter(queries, gold, passages, fused)
+
+
+def test_the_adapter_is_shrunk_towards_the_identity_by_its_share():
+    import numpy as np
+
+    from training.pipeline import RunConfig, shrunk
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    eye = np.eye(4, dtype=np.float32)
+    assert np.allclose(shrunk(w, 0.5), eye + 0.5 * (w - eye))
+    assert np.allclose(shrunk(w, 1.0), w) and np.allclose(shrunk(w, 0.0), eye)
+    assert RunConfig().adapter_shrink == 1.0  # not shrunk unless asked (--shrink)

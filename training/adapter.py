@@ -8,6 +8,12 @@ misses to fix), or, with `negatives="hybrid"`, first the ones the project's hybr
 near the gold (its cosine and BM25 fused: what the served search actually confuses), then the
 nearest by cosine. W starts at the identity and is held near it (λ‖W − I‖²), λ chosen by
 cross-validation inside half A.
+
+The loss is a softmax over the candidates' cosines, or with `loss="fused"` over the score the
+served search ranks by (index.fusion.convex): DENSE_SHARE × the cosine min–max scaled over the
+question's candidates + the rest × its BM25 scaled so (BM25 fixed, given per question). An
+adapter trained on cosines alone spends itself on passages BM25 already ranks well; on the
+fused score it learns what the hybrid search gets wrong.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import numpy as np
 import torch
 
 CANDIDATES = 256
+DENSE_SHARE = 0.8  # as the search mixes them (index.retrieval.Tuning.dense_share)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +34,7 @@ class AdapterConfig:
     l2: float = 0.1
     seed: int = 12
     negatives: str = "dense"   # "dense": nearest by cosine; "hybrid": the hybrid search's first
+    loss: str = "cosine"       # "cosine", or "fused": on the hybrid search's score (BM25 given)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -34,11 +42,13 @@ class AdapterConfig:
 
 def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarray,
                   config: AdapterConfig = AdapterConfig(),
-                  mined: list[list[int]] | None = None) -> np.ndarray:
+                  mined: list[list[int]] | None = None,
+                  lexical: np.ndarray | None = None) -> np.ndarray:
     """queries [n, d] (normalised), gold[i] = the passage indices right for query i,
     passages [m, d]; mined[i]: passage indices to contrast query i with first (e.g. the
-    hybrid search's candidates). Loss: −log of the softmax mass on the gold passages among
-    the candidates."""
+    hybrid search's candidates); lexical [n, m]: each question's BM25 score of each passage
+    (the fused loss). Loss: −log of the softmax mass on the gold passages among the
+    candidates."""
     torch.manual_seed(config.seed)
     keep = [i for i, rows in enumerate(gold) if rows]  # a question whose gold is not indexed
     queries, gold = queries[keep], [gold[i] for i in keep]
@@ -47,12 +57,22 @@ def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarr
     q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
     p = torch.from_numpy(np.ascontiguousarray(passages[candidates], np.float32))  # [n, C, d]
     mask = torch.from_numpy(positive)
+    fused = config.loss == "fused"
+    if fused:
+        if lexical is None:
+            raise ValueError("the fused loss needs each question's BM25 scores (lexical)")
+        bm25 = torch.from_numpy(_minmax(np.take_along_axis(lexical[keep], candidates, axis=1)))
     eye = torch.eye(q.shape[1])
     w = torch.nn.Parameter(eye.clone())
     optimiser = torch.optim.Adam([w], lr=config.lr)
     for _ in range(config.steps):
         adapted = torch.nn.functional.normalize(q @ w, dim=-1)
-        logits = config.scale * torch.einsum("nd,ncd->nc", adapted, p)
+        cosines = torch.einsum("nd,ncd->nc", adapted, p)
+        if fused:
+            low = cosines.amin(dim=1, keepdim=True)
+            high = cosines.amax(dim=1, keepdim=True)
+            cosines = DENSE_SHARE * (cosines - low) / (high - low).clamp_min(1e-6) + (1 - DENSE_SHARE) * bm25
+        logits = config.scale * cosines
         gold_mass = torch.logsumexp(logits.masked_fill(~mask, -1e9), dim=1)
         loss = (torch.logsumexp(logits, dim=1) - gold_mass).mean() + config.l2 * ((w - eye) ** 2).sum()
         optimiser.zero_grad()
@@ -63,7 +83,8 @@ def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarr
 
 def _candidates(queries, gold, passages, mined=None, count: int = CANDIDATES):
     """Per query: its gold passages, then its `mined` ones, then its nearest others by
-    cosine, [n, count] indices and the mask of the gold ones."""
+    cosine, [n, count] indices and the mask of the gold ones (count: at most every passage)."""
+    count = min(count, len(passages))
     nearest = np.argsort(-(queries @ passages.T), axis=1)[:, :count]
     out = np.zeros((len(queries), count), np.int64)
     positive = np.zeros((len(queries), count), bool)
@@ -75,6 +96,13 @@ def _candidates(queries, gold, passages, mined=None, count: int = CANDIDATES):
         out[i] = rows + others
         positive[i, :len(rows)] = True
     return out, positive
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    """Each row scaled to 0..1 (a row of equal values: 0), as float32."""
+    low = values.min(axis=1, keepdims=True)
+    span = values.max(axis=1, keepdims=True) - low
+    return np.where(span > 0, (values - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
 
 
 def apply(queries: np.ndarray, w: np.ndarray | None) -> np.ndarray:
