@@ -271,27 +271,7 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
     `colloquial_weight` times: once, 186 resident questions beside 1,084 of STARD's moved
     resident-dev nothing; three times, its right document first 0.766 → 0.844 in hybrid search,
     bench/bench_tuned.py). With hybrid negatives, each question's are mined once, before."""
-    stard_mined = extra_mined = None
-    if config.adapter.negatives == "hybrid":
-        stard_mined = hybrid_negatives(data.build_corpus("stard"), vectors.rows, vectors.passages,
-                                       vectors.queries, [q.question for q in half_a])
-        if extra is not None:
-            demo = data.build_corpus("demo")
-            extra_mined = hybrid_negatives(demo, sorted(demo.records), extra.passages,
-                                           dict(zip(extra.keys, extra.queries, strict=True)), extra.keys)
-        log(f"    hybrid negatives mined for {len(half_a)} STARD and "
-            f"{len(extra.keys) if extra is not None else 0} resident questions")
-    extra = extra.with_mined(extra_mined) if extra is not None else None
-    stard_lexical = None
-    if config.adapter.loss == "fused":
-        texts = [q.question for q in half_a] + [p.query for p in pairs
-                                                 if p.kind == "rewrite" and p.query in vectors.queries]
-        stard_lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, texts)
-        if extra is not None:
-            demo = data.build_corpus("demo")
-            extra = extra.with_lexical(lexical_scores(demo, sorted(demo.records), extra.keys), extra.keys)
-        log(f"    BM25 scores of {len(texts)} STARD and {len(extra.keys) if extra else 0} resident "
-            "questions for the fused loss")
+    stard_mined, stard_lexical, extra = _loss_inputs(half_a, pairs, vectors, extra, config, log)
 
     def stard(questions) -> Extra:
         texts = [q.question for q in questions]
@@ -338,6 +318,34 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
             "config": cfg.as_dict(), "shrink": config.adapter_shrink, "questions": trained_on,
             "colloquial_questions": len(extra.gold) if extra else 0,
             "colloquial_weight": config.colloquial_weight if extra else 0}
+
+
+def _loss_inputs(half_a, pairs, vectors: Vectors, extra: Extra | None, config: RunConfig, log):
+    """What the adapter's options need beyond the vectors, computed once: the hybrid search's
+    negatives of each question (by its text; a rewrite uses its original's), and each
+    question's BM25 scores for the fused loss. Returns (STARD's mined, STARD's scores, `extra`
+    carrying its own)."""
+    stard_mined = stard_lexical = None
+    if config.adapter.negatives == "hybrid":
+        stard_mined = hybrid_negatives(data.build_corpus("stard"), vectors.rows, vectors.passages,
+                                       vectors.queries, [q.question for q in half_a])
+        if extra is not None:
+            demo = data.build_corpus("demo")
+            extra = extra.with_mined(hybrid_negatives(demo, sorted(demo.records), extra.passages,
+                                                      dict(zip(extra.keys, extra.queries, strict=True)),
+                                                      extra.keys))
+        log(f"    hybrid negatives mined for {len(half_a)} STARD and "
+            f"{len(extra.keys) if extra is not None else 0} resident questions")
+    if config.adapter.loss == "fused":
+        texts = [q.question for q in half_a] + [p.query for p in pairs
+                                                 if p.kind == "rewrite" and p.query in vectors.queries]
+        stard_lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, texts)
+        if extra is not None:
+            demo = data.build_corpus("demo")
+            extra = extra.with_lexical(lexical_scores(demo, sorted(demo.records), extra.keys), extra.keys)
+        log(f"    BM25 scores of {len(texts)} STARD and {len(extra.keys) if extra else 0} resident "
+            "questions for the fused loss")
+    return stard_mined, stard_lexical, extra
 
 
 def shrunk(w: np.ndarray, share: float) -> np.ndarray:
