@@ -236,8 +236,8 @@ def indexed(command: Callable[..., Any]) -> Callable[..., Any]:
         while services.search is not None and not services.search.complete():
             if services.search.error or time.monotonic() > deadline:
                 raise click.ClickException(
-                    f"the index is not complete ({services.search.status()}): run the command "
-                    "again once it is, or `flask --app server reindex`")
+                    f"索引尚未完成（{services.search.status()}）：请稍后再运行本命令，"
+                    "或运行 `flask --app server reindex` 重建索引")
             time.sleep(0.1)
         return command(*args, **kwargs)
     return run

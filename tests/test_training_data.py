@@ -92,3 +92,20 @@ def test_the_decisions_own_questions_are_not_the_adapters_nor_the_dev_sets():
         encoding="utf-8").splitlines() if line.strip() for turn in json.loads(line)["turns"]}
     assert len(calibration) > 200 and not calibration & dev
     assert not calibration & {q.question for q in data.colloquial_questions()}
+
+
+def test_bm25_scores_for_the_fused_loss_are_the_searchs_own_in_the_passages_order():
+    """training.pipeline.lexical_scores: each passage's score (in the order given) is the
+    BM25 score the search gives it, and a passage without the question's words scores 0."""
+    import numpy as np
+
+    from training import data
+    from training.pipeline import lexical_scores
+    demo = data.build_corpus("demo")
+    rows = sorted(demo.records)[::-1]  # another order than the index's
+    question = "失业保险金怎么领"
+    scores = lexical_scores(demo, rows, [question])[question]
+    found_rows, found = data.searcher(demo).retrieval.lexical_scores(question)
+    by_row = dict(zip(found_rows.tolist(), found.tolist(), strict=True))
+    assert scores.shape == (len(rows),) and scores.max() > 0 and (scores == 0).any()
+    assert np.allclose(scores, [by_row.get(r, 0.0) for r in rows])

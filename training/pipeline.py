@@ -382,13 +382,15 @@ def lexical_scores(corpus, rows: list[int], texts: list[str]) -> dict[str, np.nd
     """Each text's BM25 score of each passage (in `rows` order), as the search reads it."""
     svc = data.searcher(corpus)
     position = {row: i for i, row in enumerate(rows)}
+    mapped: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the index's rows → `rows`
     out = {}
     for text in dict.fromkeys(texts):
         found_rows, scores = svc.retrieval.lexical_scores(text)
+        if mapped is None or not np.array_equal(mapped[0], found_rows):  # one corpus: once
+            kept = np.array([i for i, row in enumerate(found_rows.tolist()) if row in position], np.int64)
+            mapped = (found_rows, kept, np.array([position[int(found_rows[i])] for i in kept], np.int64))
         vector = np.zeros(len(rows), np.float32)
-        for row, score in zip(found_rows.tolist(), scores.tolist(), strict=True):
-            if row in position:
-                vector[position[row]] = score
+        vector[mapped[2]] = scores[mapped[1]]
         out[text] = vector
     return out
 
