@@ -44,6 +44,10 @@ class Memo(Generic[V]):
                 self._values[key] = (sources, value)
         return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._sources, self._values = (), {}
+
     def __len__(self) -> int:
         return len(self._values)
 

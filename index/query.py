@@ -82,6 +82,10 @@ class QueryReader:
         return self._readings.get((view.sparse, view.tokenizer.user_words, corrector), asked,
                                   lambda: self._read(asked, view, corrector))
 
+    def forget(self) -> None:
+        """Read every question afresh (a benchmark that read its questions in advance)."""
+        self._readings.clear()
+
     def _read(self, asked: str, view, corrector: HomophoneCorrector | None) -> ReadQuestion:
         text = self.dialect.to_mandarin(asked)
         fixes: list[tuple[str, str]] = []

@@ -22,6 +22,8 @@ def test_a_value_is_kept_for_its_sources_only():
     assert len(memo) == 1  # what was kept for the old map went with it
     assert memo.get((docs,), "k", compute("old map again")) == "old map again"
     assert computed == ["first", "new map", "old map again"]
+    memo.clear()  # QueryReader.forget: a benchmark's questions read again
+    assert memo.get((docs,), "k", compute("after clear")) == "after clear"
 
 
 def test_a_memo_keeps_at_most_its_size_oldest_first():
