@@ -25,8 +25,12 @@ import threading
 
 from index.dialect import Dialect
 from index.homophones import HomophoneCorrector
+from index.memo import Memo
 
 FOCUS_CHARS = 48
+# Readings kept: a message's searches (alone, with its topic, within a release) read the same
+# texts, and a follow-up reads its topic's opening question again.
+READINGS_KEPT = 1024
 CLAUSE_RE = re.compile(r"[^。！？!?；;\n，,、\s]+[。！？!?；;，,、]?")
 ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|是否|可不可以|哪些|哪里|多少|多久|什么|"
                         r"有没有|要不要|是不是|几[个年月天岁号次]")
@@ -59,6 +63,7 @@ class QueryReader:
         self._lock = threading.Lock()
         self._corrector: HomophoneCorrector | None = None
         self._built_for = None
+        self._readings: Memo[ReadQuestion] = Memo(READINGS_KEPT)
 
     def refresh(self, view) -> None:
         if self._built_for is view.sparse:
@@ -70,13 +75,22 @@ class QueryReader:
             self._corrector, self._built_for = corrector, view.sparse
 
     def read(self, question: str, view) -> ReadQuestion:
-        asked = question.strip()
-        text = self.dialect.to_mandarin(asked)
-        fixes: list[tuple[str, str]] = []
+        """Kept for the corpus's BM25 index and words and the corrector it was read with."""
         if self._corrector is None:
             self.refresh(view)
-        if self._corrector is not None:
-            text, fixes = self._corrector.correct(text, view.tokenizer.cut(text), _Lexicon(view))
+        corrector, asked = self._corrector, question.strip()
+        return self._readings.get((view.sparse, view.tokenizer.user_words, corrector), asked,
+                                  lambda: self._read(asked, view, corrector))
+
+    def forget(self) -> None:
+        """Read every question afresh (a benchmark that read its questions in advance)."""
+        self._readings.clear()
+
+    def _read(self, asked: str, view, corrector: HomophoneCorrector | None) -> ReadQuestion:
+        text = self.dialect.to_mandarin(asked)
+        fixes: list[tuple[str, str]] = []
+        if corrector is not None:
+            text, fixes = corrector.correct(text, view.tokenizer.cut(text), _Lexicon(view))
         return ReadQuestion(asked, text, focus(text, _topic_weight(view)), tuple(fixes))
 
     def read_follow_up(self, question: str, opening: str, view) -> ReadQuestion:

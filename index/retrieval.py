@@ -25,6 +25,7 @@ from index.corpus import CorpusIndex, View
 from index.embedders import Embedder
 from index.filters import Filters
 from index.hits import Hit
+from index.memo import Memo
 from index.naming import named_documents
 from index.query import QueryReader, ReadQuestion
 from index.rerank import Candidates
@@ -35,6 +36,10 @@ MODES = ("hybrid", "bm25", "dense")
 CANDIDATES = 100          # per list, before fusion
 PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties
 QUERY_CACHE_SIZE = 2048
+# A message's searches share their filters and their questions' texts (alone, with its topic,
+# within a release): what the admitted documents and BM25 give them is kept (index.memo).
+ADMITTED_KEPT = 64
+BM25_KEPT = 128           # a score per chunk each: 128 × 6,400 float32, 3.3 MB
 
 
 class SearchError(ValueError):
@@ -99,6 +104,8 @@ class Retriever:
         self.expander = Expander.default()
         self.reader = QueryReader()
         self.queries = QueryVectors(self.embed_queries)
+        self._admitted: Memo[frozenset[str]] = Memo(ADMITTED_KEPT)
+        self._lexical: Memo[np.ndarray] = Memo(BM25_KEPT)
 
     def use_embedder(self, embedder: Embedder) -> None:
         """Embed questions with another model from now on (its passages' vectors must share
@@ -116,7 +123,7 @@ class Retriever:
         corpus = self._corpus().view()
         read = self.reader.read_follow_up(query, opening.strip(), corpus) if opening and opening.strip() \
             else self.reader.read(query, corpus)
-        admitted = {d for d, meta in corpus.docs.items() if filters.admits(meta, corpus.validity(d))}
+        admitted = self._admitted_docs(corpus, filters)
         found, evidence = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
         scores, reranked = found.scores, {}
         if self.ranker is not None and mode == "hybrid" and found.cosine:
@@ -155,6 +162,12 @@ class Retriever:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """L2-normalised query vectors (e.g. to group similar questions)."""
         return self.embedder.embed_queries(list(texts))
+
+    def _admitted_docs(self, corpus: View, filters: Filters) -> frozenset[str]:
+        """The documents the filters admit: the same for every search until the document map
+        is replaced (a publication, a retirement, a withdrawal) or the day changes (a filter)."""
+        return self._admitted.get((corpus.docs,), filters, lambda: frozenset(
+            d for d, meta in corpus.docs.items() if filters.admits(meta, corpus.validity(d))))
 
     # -- the first stage -----------------------------------------------------------------------
     def _first_stage(self, corpus, read: ReadQuestion, mode, admitted, n) -> tuple[Candidates, Evidence]:
@@ -207,9 +220,17 @@ class Retriever:
 
     def _bm25_scores(self, corpus, sparse, query, admitted) -> np.ndarray:
         """BM25 score of every chunk (aligned with sparse.rows); -1 where filtered out."""
+        scores = self._lexical.get((sparse, corpus.tokenizer.user_words), query,
+                                   lambda: self._unfiltered_bm25(corpus, sparse, query))
+        return np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
+
+    def _unfiltered_bm25(self, corpus, sparse, query) -> np.ndarray:
+        """Kept by `_lexical` for the index and the tokenizer's words it was computed with:
+        read-only, as every search of the same text shares it."""
         tokens = self.expander.expand(corpus.tokenizer.tokens(query), query, corpus.tokenizer)
         scores = sparse.scores(tokens)
-        return np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
+        scores.flags.writeable = False
+        return scores
 
     def _dense_scores(self, corpus, read: ReadQuestion, admitted, n) -> dict[int, float]:
         vector = self._query_vector(read)
@@ -286,11 +307,16 @@ def _iso(day: dt.date | None) -> str | None:
 
 
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> dict[int, float]:
-    """The n best positive scores as {row: score}, best first."""
+    """The n best positive scores as {row: score}, best first (ties in row order). Only the
+    n best and what ties the n-th are sorted, not every chunk of the index."""
     if not len(scores):
         return {}
-    best = np.argsort(-scores, kind="stable")[:n]
-    return {int(rows[i]): float(scores[i]) for i in best if scores[i] > 0}
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > n:
+        nth = np.partition(scores[positive], len(positive) - n)[len(positive) - n]
+        positive = positive[scores[positive] >= nth]
+    best = positive[np.argsort(-scores[positive], kind="stable")][:n]
+    return {int(rows[i]): float(scores[i]) for i in best}
 
 
 def _values_at(sorted_rows: np.ndarray, values: np.ndarray, wanted: list[int]) -> np.ndarray:

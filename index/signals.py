@@ -12,6 +12,7 @@ import unicodedata
 import numpy as np
 
 from index.hits import Signals
+from index.memo import Memo
 from index.query import ReadQuestion
 from index.synonyms import Expander
 
@@ -21,6 +22,10 @@ Forms = dict[str, tuple[float, tuple[str, ...]]]
 # with its topic, within a release) rank many of the same passages, and so do the questions of
 # a day; normalising them was half the cost of `explain` (bench/bench_message_cost.py).
 NORMALISED_TEXTS = 4096
+# A question's words with their weights and forms, kept for the BM25 index and the words they
+# were computed with: a message's searches weigh the same texts (index.memo).
+QUESTION_WORDS_KEPT = 512
+_question_words: Memo[tuple[list[str], dict[str, float], Forms]] = Memo(QUESTION_WORDS_KEPT)
 
 
 @dataclasses.dataclass
@@ -36,10 +41,9 @@ class Evidence:
 
 def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             expander: Expander | None = None) -> dict[int, Signals]:
-    words = view.tokenizer.content_words(evidence.read.normal)
-    known = _known(words, view)
-    literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}  # each word as it is asked
-    forms = _forms(words, known, view, expander)           # ... or in its official forms
+    # forms: each word as it is asked or in its official forms; literal: only as it is asked
+    words, known, forms = _words_of(evidence.read.normal, view, expander)
+    literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}
     message = _message_forms(evidence.read, forms, view, expander)
     unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
     lexical, dense = _doc_ranks(view, evidence.bm25_top), _doc_ranks(view, evidence.dense_top)
@@ -72,8 +76,16 @@ def _message_forms(read: ReadQuestion, forms: Forms, view, expander: Expander | 
     tells the topic's passages apart: the topic's words are in most of them); else `forms`."""
     if read.own is None:
         return forms
-    words = view.tokenizer.content_words(read.own)
-    return _forms(words, _known(words, view), view, expander)
+    return _words_of(read.own, view, expander)[2]
+
+
+def _words_of(text: str, view, expander: Expander | None) -> tuple[list[str], dict[str, float], Forms]:
+    """The question's content words, those the corpus uses (with their IDF), and their forms."""
+    def weigh() -> tuple[list[str], dict[str, float], Forms]:
+        words = view.tokenizer.content_words(text)
+        known = _known(words, view)
+        return words, known, _forms(words, known, view, expander)
+    return _question_words.get((view.sparse, view.tokenizer.user_words, expander), text, weigh)
 
 
 def _known(words: list[str], view) -> dict[str, float]:
@@ -112,11 +124,12 @@ def _forms(words: list[str], known: dict[str, float], view, expander: Expander |
 def _coverage(forms: Forms, text: str) -> float:
     """The weighted share of the question's words `text` says, in any of their forms (rare
     words weigh more)."""
-    total = sum(weight for weight, _ in forms.values())
+    weighed = forms.values()  # lists, not generators: a third cheaper, three calls a passage
+    total = sum([weight for weight, _ in weighed])
     if total <= 0:
         return 0.0
     haystack = _normalised(text)
-    return sum(weight for weight, said in forms.values() if any(f in haystack for f in said)) / total
+    return sum([weight for weight, said in weighed if any([f in haystack for f in said])]) / total
 
 
 @functools.lru_cache(maxsize=NORMALISED_TEXTS)
