@@ -39,7 +39,9 @@ QUERY_CACHE_SIZE = 2048
 # A message's searches share their filters and their questions' texts (alone, with its topic,
 # within a release): what the admitted documents and BM25 give them is kept (index.memo).
 ADMITTED_KEPT = 64
-BM25_KEPT = 128           # a score per chunk each: 128 × 6,400 float32, 3.3 MB
+# A message's texts are searched within moments of each other, so a few workers' threads need
+# few: each kept one is a float32 per chunk (16 × 6,400: 0.4 MB; 16 × 1 M chunks: 64 MB).
+BM25_KEPT = 16
 
 
 class SearchError(ValueError):
