@@ -60,9 +60,12 @@ def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarr
     queries, gold = queries[keep], [gold[i] for i in keep]
     mined = [mined[i] for i in keep] if mined is not None else None
     fused = config.loss == "fused"
-    if fused and lexical is None:
-        raise ValueError("the fused loss needs each question's BM25 scores (lexical)")
-    lexical = lexical[keep] if fused else None
+    if fused:
+        if lexical is None:
+            raise ValueError("the fused loss needs each question's BM25 scores (lexical)")
+        lexical = lexical[keep]
+    else:
+        lexical = None  # the cosine loss reads no BM25
     q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
     eye = torch.eye(q.shape[1])
     w = torch.nn.Parameter(eye.clone())
