@@ -138,10 +138,7 @@ def test_the_fused_loss_learns_what_bm25_does_not_already_rank():
 
     from training.adapter import AdapterConfig, train_adapter
     rng = np.random.default_rng(5)
-    passages = rng.normal(size=(30, 8)).astype(np.float32)
-    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
-    queries = rng.normal(size=(6, 8)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    passages, queries = _unit_rows(rng, 30, 8), _unit_rows(rng, 6, 8)
     gold = [[i] for i in range(6)]
     found, misled = np.zeros((6, 30), np.float32), np.zeros((6, 30), np.float32)
     found[np.arange(6), np.arange(6)] = 100.0          # BM25 ranks every right passage first
@@ -175,10 +172,7 @@ def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(mo
 
     from training import adapter
     rng = np.random.default_rng(7)
-    passages = rng.normal(size=(40, 8)).astype(np.float32)
-    passages /= np.linalg.norm(passages, axis=1, keepdims=True)
-    queries = rng.normal(size=(5, 8)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    passages, queries = _unit_rows(rng, 40, 8), _unit_rows(rng, 5, 8)
     gold = [[i] for i in range(5)]
     lexical = rng.random((5, 40)).astype(np.float32)
     mined_from: list[np.ndarray] = []
@@ -199,3 +193,10 @@ def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(mo
     mined_from.clear()
     adapter.train_adapter(queries, gold, passages, adapter.AdapterConfig(steps=steps))
     assert len(mined_from) == 1 and np.allclose(mined_from[0], queries)
+
+
+def _unit_rows(rng, rows: int, dim: int):
+    """`rows` random vectors of length 1, as the adapter's questions and passages are."""
+    import numpy as np
+    vectors = rng.normal(size=(rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
