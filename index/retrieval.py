@@ -193,7 +193,7 @@ class Retriever:
         bm25 = _best(index.rows, sparse, n) if sparse is not None else {}
         dense = self._dense_scores(corpus, read, admitted, n) if use_dense else {}
         vector = self._query_vector(read) if use_dense else None
-        evidence = Evidence(read, index.rows, sparse, bm25, dense, vector)
+        evidence = Evidence(read, index.rows, sparse, bm25, dense, vector, self._lens(vector))
         signals: tuple[dict, dict] = ({}, {})
         if not use_dense or mode == "bm25":
             scores = bm25
@@ -241,6 +241,11 @@ class Retriever:
         with corpus.lock:
             rows, scores = corpus.dense.search(vector, n, allowed)
         return dict(zip(rows, scores, strict=True))
+
+    def _lens(self, vector: np.ndarray | None) -> np.ndarray | None:
+        """The question's vector through the embedder's lens, if it has one (index/tuned.py)."""
+        lens_of = getattr(self.embedder, "lens_of", None)
+        return lens_of(vector) if vector is not None and lens_of is not None else None
 
     def _query_vector(self, read: ReadQuestion) -> np.ndarray:
         """The question's vector; a follow-up's is the normalised sum of its own and its

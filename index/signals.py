@@ -2,7 +2,8 @@
 passage beat the other candidates of one question, not that it answers it. The bot's answer
 decision reads these: how much of the question's own vocabulary a passage covers (rare words
 weigh more, words the corpus never uses are counted apart), its BM25 score and cosine, and
-whether the two retrievers agree on its document."""
+whether the two retrievers agree on its document. With a tuned model's lens, the cosine is
+read through it (index/tuned.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -37,6 +38,7 @@ class Evidence:
     bm25_top: dict[int, float]         # BM25's best rows, best first
     dense_top: dict[int, float]        # the dense retriever's best rows (cosines), best first
     vector: np.ndarray | None          # the question's vector when the dense side ran
+    lens: np.ndarray | None = None     # the same through the tuned model's lens (index/tuned.py)
 
 
 def explain(view, evidence: Evidence, rows: list[int], named: set[str],
@@ -59,7 +61,7 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
         passage = " ".join([*chunk.heading_path, chunk.text])
         covered = _coverage(forms, passage)
         out[row] = Signals(
-            cosine=cosine, bm25=bm25.get(row, 0.0), bm25_best=best,
+            cosine=_judged_cosine(view, evidence, row, cosine), bm25=bm25.get(row, 0.0), bm25_best=best,
             bm25_z=_z(bm25.get(row, 0.0), bm25_spread),
             cosine_z=None if cosine is None or cosine_spread is None else _z(cosine, cosine_spread),
             coverage=_coverage(literal, " ".join([title, *chunk.heading_path, chunk.text])),
@@ -154,6 +156,17 @@ def _bm25_of(evidence: Evidence, rows: list[int]) -> dict[int, float]:
         if position < len(evidence.sparse_rows) and evidence.sparse_rows[position] == row:
             out[row] = max(float(evidence.sparse[position]), 0.0)
     return out
+
+
+def _judged_cosine(view, evidence: Evidence, row: int, cosine: float | None) -> float | None:
+    """The cosine the answer decision reads: through the lens when the model has one (its
+    cosines tell right from wrong better than the ranking adapter's), else the search's own.
+    How far it stands out among the candidates (cosine_z) stays the search's."""
+    if evidence.lens is None or cosine is None:
+        return cosine
+    with view.lock:
+        stored = view.dense.vectors.get(row)
+    return float(stored @ evidence.lens) if stored is not None else cosine
 
 
 def _cosine(view, evidence: Evidence, row: int) -> float | None:

