@@ -53,6 +53,7 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
     best = float(max(evidence.bm25_top.values(), default=0.0))
     bm25_spread = _spread(evidence.bm25_top.values())
     cosine_spread = _spread(evidence.dense_top.values())
+    through_lens = _lens_cosines(view, evidence, rows)
     out = {}
     for row in rows:
         chunk = view.records[row].chunk
@@ -61,7 +62,8 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
         passage = " ".join([*chunk.heading_path, chunk.text])
         covered = _coverage(forms, passage)
         out[row] = Signals(
-            cosine=_judged_cosine(view, evidence, row, cosine), bm25=bm25.get(row, 0.0), bm25_best=best,
+            cosine=through_lens.get(row, cosine) if cosine is not None else None,
+            bm25=bm25.get(row, 0.0), bm25_best=best,
             bm25_z=_z(bm25.get(row, 0.0), bm25_spread),
             cosine_z=None if cosine is None or cosine_spread is None else _z(cosine, cosine_spread),
             coverage=_coverage(literal, " ".join([title, *chunk.heading_path, chunk.text])),
@@ -158,15 +160,16 @@ def _bm25_of(evidence: Evidence, rows: list[int]) -> dict[int, float]:
     return out
 
 
-def _judged_cosine(view, evidence: Evidence, row: int, cosine: float | None) -> float | None:
-    """The cosine the answer decision reads: through the lens when the model has one (its
-    cosines tell right from wrong better than the ranking adapter's), else the search's own.
-    How far it stands out among the candidates (cosine_z) stays the search's."""
-    if evidence.lens is None or cosine is None:
-        return cosine
+def _lens_cosines(view, evidence: Evidence, rows: list[int]) -> dict[int, float]:
+    """The cosines the answer decision reads, through the tuned model's lens when it has one
+    (its cosines tell right from wrong better than the ranking adapter's); empty without a
+    lens, when the search's own serve. How far each stands out among the candidates
+    (cosine_z) stays the search's. One lookup of the passages' vectors for all rows."""
+    if evidence.lens is None:
+        return {}
     with view.lock:
-        stored = view.dense.vectors.get(row)
-    return float(stored @ evidence.lens) if stored is not None else cosine
+        stored = [(row, view.dense.vectors.get(row)) for row in rows]
+    return {row: float(vector @ evidence.lens) for row, vector in stored if vector is not None}
 
 
 def _cosine(view, evidence: Evidence, row: int) -> float | None:
