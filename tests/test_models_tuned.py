@@ -224,6 +224,10 @@ def test_the_lens_sees_a_question_as_the_unshrunk_adapter_would_for_each_fold(tm
         assert np.allclose(tuned.lens_of(served[i]), through(trained[0])[i], atol=1e-4)
     for k, fold in enumerate(tuned.fold_embedders()):
         assert np.allclose(fold.lens_of(fold.embed_queries(texts)[0]), through(trained[k + 1])[0], atol=1e-4)
+    (tmp_path / LENS_FOLDS_FILE).unlink()  # serving needs none; fitting the decision does
+    assert make_embedder(f"tuned:{tmp_path}").lens_of(served[0]) is not None
+    with pytest.raises(TunedModelError, match="fold lenses"):
+        make_embedder(f"tuned:{tmp_path}").fold_embedders()
     write_lens(tmp_path, trained[0], trained[1:], 1.0)  # unshrunk: no lens
     assert load_lens(tmp_path) == (None, None) and make_embedder(f"tuned:{tmp_path}").name == unlensed.name
     np.save(tmp_path / LENS_FILE, trained[0])
