@@ -46,6 +46,18 @@ MIN_PASSAGE_BYTES = 240
 # resident-dev 23 of 37 (was 15).
 SEARCH_SCORE_WEIGHT = 4.0
 EXPLAINS_BONUS = 0.3
+# ...less LENS_WEIGHT for every LENS_STEP its cosine as the answer decision reads it (through
+# the tuned model's lens, index.signals) is below the release's best passage's. The search
+# ranks with an adapter trained on its fused score, which tells documents apart better than
+# passages within one; the lens, trained on cosines, tells passages apart. Chosen on
+# data/eval's sets (`bench_answers --questions train`, weights 0, 0.5, 1, 2; the decision of a
+# first fit, operating point 0.54): right answers
+# quoting the labelled answer 436 → 473 / 480 / 484 of 599 (the lens learned most of these
+# sets' questions), resident-calibration's (learned by neither adapter) 67 → 65 / 63 / 63;
+# dev resident questions 35 → 39 / 38 / 37 of 50, dialogue turns 19 → 24 / 25 / 24 of 46. At
+# 0.5, dev follow-ups quoting it stayed 8 of 21, under their floor (tests/test_quality_floor.py).
+LENS_WEIGHT = 1.0
+LENS_STEP = 0.05
 RELATED_SHARE = 0.5      # a related document is at least this share of the operating point probable
 # Offered together: when no release alone reaches RELATED_SHARE, the best TOGETHER_COUNT may
 # together (the chance that one of them is right, 1 − Π(1 − p)); then those of them at least
@@ -136,21 +148,26 @@ def _beyond_the_quoted(question: str, hits: Sequence[Hit], ctx: AnswerContext,
 
 def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
     """The passage of the release that answers the question's subject: in force first, then
-    the search's score relative to the release's best passage together with the share of the
-    message's words in the passage itself (the title is the same for all of a document's
-    passages, so a document named in the question does not decide), an interpretation or FAQ
-    answer winning near-ties, then the search's order. `focused`: the release's passages found
-    for a follow-up read with its topic; those using the message's own words are ranked
-    instead (the topic's words are in most of the release's passages: its asking point, 在哪里
-    申请 or 多久, tells them apart)."""
+    the search's score relative to the release's best passage, and its cosine as the decision
+    reads it relative to theirs, together with the share of the message's words in the
+    passage itself (the title is the same for all of a document's passages, so a document
+    named in the question does not decide), an interpretation or FAQ answer winning
+    near-ties, then the search's order. `focused`: the release's passages found for a
+    follow-up read with its topic; those using the message's own words are ranked instead
+    (the topic's words are in most of the release's passages: its asking point, 在哪里申请 or
+    多久, tells them apart)."""
     pool = [h for h in focused if says_message(h)] or list(candidate.hits)
     top = max((h.score for h in pool), default=0.0)
+    judged = [h.signals.cosine for h in pool if h.signals is not None and h.signals.cosine is not None]
+    best_judged = max(judged, default=0.0)
 
     def rank(position_hit: tuple[int, Hit]):
         position, hit = position_hit
         covered = hit.signals.message_coverage if hit.signals is not None else 0.0
         explains = EXPLAINS_BONUS if hit.kind == "interpretation" or hit.source == "faq" else 0.0
         searched = SEARCH_SCORE_WEIGHT * hit.score / top if top > 0 else 0.0
+        if hit.signals is not None and hit.signals.cosine is not None:
+            searched -= LENS_WEIGHT * (best_judged - hit.signals.cosine) / LENS_STEP
         return (not hit.in_force, -(covered + explains + searched), position)
     return min(enumerate(pool), key=rank)[1]
 

