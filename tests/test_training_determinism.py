@@ -176,6 +176,49 @@ def test_the_lens_is_trained_beside_the_ranking_adapter_or_is_that_one_unshrunk(
     assert lens_plan(dataclasses.replace(shipped, lens_loss=None)) == "none"
 
 
+def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with_its_own_loss(
+        tmp_path, monkeypatch):
+    """fit_adapter writes the ranking adapter (trained with `adapter.loss`, shrunk) and its
+    folds, and as the lens the adapter trained with `lens_loss` and its folds; with one loss
+    and a shrink, the lens is the ranking adapter as trained; without a lens, no lens files.
+    Training itself stands in: each loss gives matrices of its own (fit_one is tested above
+    through train_adapter)."""
+    import dataclasses
+
+    from index.tuned import ADAPTER_FILE, FOLDS, FOLDS_FILE, LENS_FILE, LENS_FOLDS_FILE
+    from training import pipeline
+    eye = np.eye(4, dtype=np.float32)
+    by_loss = {"fused": 2.0, "cosine": 3.0}
+    trained_with = []
+
+    def fit_one(inputs, adapter, config, log):
+        trained_with.append(adapter.loss)
+        value = by_loss[adapter.loss]
+        return pipeline._Fitted({"0.1": 1.0}, 0.1, eye * value,
+                                [eye * (value + k / 10) for k in range(FOLDS)], 12)
+    monkeypatch.setattr(pipeline, "fit_one", fit_one)
+    monkeypatch.setattr(pipeline, "_loss_inputs", lambda half_a, pairs, vectors, extra, config, log:
+                        (None, None, extra))
+
+    def written(config):
+        trained_with.clear()
+        record = pipeline.fit_adapter(None, [], [], None, config, tmp_path, log=lambda line: None)
+        lens = np.load(tmp_path / LENS_FILE) if (tmp_path / LENS_FILE).exists() else None
+        return record, np.load(tmp_path / ADAPTER_FILE), np.load(tmp_path / FOLDS_FILE), lens
+
+    record, ranking, folds, lens = written(pipeline.RunConfig())
+    assert trained_with == ["fused", "cosine"] and record["lens"]["loss"] == "cosine"
+    assert np.allclose(ranking, eye * 2.0) and np.allclose(folds[1], eye * 2.1)
+    assert np.allclose(lens, eye * 3.0) and np.allclose(np.load(tmp_path / LENS_FOLDS_FILE)[1], eye * 3.1)
+    one_loss = dataclasses.replace(pipeline.RunConfig(), adapter=AdapterConfig(loss="cosine"),
+                                   adapter_shrink=0.5)
+    record, ranking, folds, lens = written(one_loss)
+    assert trained_with == ["cosine"] and "lens" not in record
+    assert np.allclose(ranking, pipeline.shrunk(eye * 3.0, 0.5)) and np.allclose(lens, eye * 3.0)
+    record, ranking, folds, lens = written(dataclasses.replace(pipeline.RunConfig(), lens_loss=None))
+    assert trained_with == ["fused"] and lens is None and not (tmp_path / LENS_FOLDS_FILE).exists()
+
+
 def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(monkeypatch):
     """Min–max scaling hides how high a passage outside the candidates climbs, so the fused
     loss takes its candidates again, every REFRESH_STEPS steps, nearest to the questions as
