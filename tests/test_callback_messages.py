@@ -133,6 +133,9 @@ def test_a_rating_waiting_for_its_row_never_overwrites_a_later_one(app, chat, mo
     arrives, from another worker, just after the row is written and before the waiting
     rating is applied. The later rating stands."""
     bot, openid = app.extensions["policybot"].bot, "o_rating_race"
+    # An earlier test's batch still queued would take this answer's row along when it runs,
+    # before `hold`, so the row would be there before 满意: nothing waits then.
+    bot.flush()
     hold = threading.Event()
     bot.after_reply.submit(hold.wait, 30)  # the log writer is busy: the answer's row waits
     chat("失业保险金怎么申领", openid=openid)
@@ -204,6 +207,7 @@ def test_unanswered_question_is_logged_as_unanswered(app, chat):
 def test_a_rating_that_arrives_before_the_answer_is_logged_waits_for_it(app, chat):
     """As when another worker process still writes the log: the row does not exist yet."""
     bot, questions = app.extensions["policybot"].bot, app.extensions["policybot"].questions
+    bot.flush()  # no earlier batch still queued, which would take this answer's row along
     release = threading.Event()
     bot.after_reply.submit(release.wait)  # the log write queues behind this
     try:
