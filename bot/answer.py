@@ -158,18 +158,22 @@ def choose_passage(candidate: Candidate, focused: Sequence[Hit] = ()) -> Hit:
     多久, tells them apart)."""
     pool = [h for h in focused if says_message(h)] or list(candidate.hits)
     top = max((h.score for h in pool), default=0.0)
-    judged = [h.signals.cosine for h in pool if h.signals is not None and h.signals.cosine is not None]
-    best_judged = max(judged, default=0.0)
+    best_judged = max((c for h in pool if (c := _judged_cosine(h)) is not None), default=0.0)
 
     def rank(position_hit: tuple[int, Hit]):
         position, hit = position_hit
         covered = hit.signals.message_coverage if hit.signals is not None else 0.0
         explains = EXPLAINS_BONUS if hit.kind == "interpretation" or hit.source == "faq" else 0.0
         searched = SEARCH_SCORE_WEIGHT * hit.score / top if top > 0 else 0.0
-        if hit.signals is not None and hit.signals.cosine is not None:
-            searched -= LENS_WEIGHT * (best_judged - hit.signals.cosine) / LENS_STEP
-        return (not hit.in_force, -(covered + explains + searched), position)
+        judged = _judged_cosine(hit)
+        below = LENS_WEIGHT * (best_judged - judged) / LENS_STEP if judged is not None else 0.0
+        return (not hit.in_force, -(covered + explains + searched - below), position)
     return min(enumerate(pool), key=rank)[1]
+
+
+def _judged_cosine(hit: Hit) -> float | None:
+    """The passage's cosine as the answer decision reads it (through the lens; index.signals)."""
+    return hit.signals.cosine if hit.signals is not None else None
 
 
 def says_message(hit: Hit) -> bool:
