@@ -28,6 +28,7 @@ from bot.answer import (
     says_message,
 )
 from bot.answerability import AnswerModel, decide, release_of
+from bot.asking import asked_kinds
 from bot.batched import Batched
 from bot.budget import TimeBudget
 from bot.kvstore import KeyValueStore
@@ -94,6 +95,12 @@ class Reading:
     note: str = ""              # 您问的是：… (only for a follow-up)
     alone: Reading | None = None  # a follow-up's message read by itself (its fallback)
     topic_release: str | None = None  # a follow-up's: the release the previous answer quoted
+
+    @property
+    def asks(self) -> frozenset[str]:
+        """What the message itself asks for (bot.asking): a follow-up's own, not its topic's
+        question's (「要去哪里申请？」 after 每月发多少 asks where, not how much)."""
+        return asked_kinds(self.alone.text if self.alone is not None else self.text)
 
 
 @dataclasses.dataclass
@@ -384,7 +391,8 @@ class BotService:
     def _compose(self, reading: Reading, hits, focus=None, avoid: str | None = None) -> Answer:
         docs, successors = self.library.context_documents(hits)
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref(),
-                                  topic_release=reading.topic_release)
+                                  topic_release=reading.topic_release,
+                                  asks=reading.asks)
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
         answer = compose_answer(reading.text, hits, ctx, focus, avoid)

@@ -1,0 +1,44 @@
+"""What a question asks for (a place or office, a time or period, an amount, the materials, a
+way online, an age, a fee) and whether a passage says that kind of thing.
+
+A release found for a question has many passages that use its words; the one that answers
+says the kind of thing asked: 「要去哪里申请？」 is answered by the passage naming the 街道
+window, not by the one on who may apply, although both say 申请; 「多久能批下来？」 by the one
+with 15个工作日. The answer quotes a passage (bot.answer.choose_passage) and prefers, among the
+chosen release's, one that says what is asked. Cantonese words count as the Mandarin ones
+(几多, 边度, 几耐). Pure: text in, kinds out.
+"""
+from __future__ import annotations
+
+import re
+
+# kind: (how a question asks for it, how a passage says it)
+_KINDS: dict[str, tuple[str, str]] = {
+    "place": (r"哪里|哪儿|哪个部门|哪个单位|哪个窗口|去哪|在哪|到哪|找谁|向谁|什么地方|什么部门|"
+              r"边度|去边|喺边",
+              r"街道|镇（街）|街（镇）|乡镇|政务服务中心|服务中心|窗口|办事处|服务大厅|受理点|办理点|派出所|"
+              r"居委会|村委会|居（村）委会|经办机构|登记机关|渠道|网址|政务服务网|网上|线上|小程序|[Aa][Pp][Pp]"),
+    "time": (r"多久|多长时间|几天|几个月|几年|什么时候|何时|期限|时效|最长|最迟|几耐|几时|来得及|多少天",
+             r"(?<![\d月])\d{1,3}\s*个?(工作日|天|个月|周|年内|年)|[一二三四五六七八九十百两]+个?(工作日|日内|天|个月|年内|年)|"
+             r"之日起|以内|期限|时效|期满|届满|当日|当场|即时"),
+    "amount": (r"多少|几多|几成|几折|比例|标准|金额|几倍|补贴多|发多|交多|报多|领多",
+               r"\d[\d,.]*\s*(元|万元|%|％)|百分之|[一二三四五六七八九十百千万两]+元|[一二三四五六七八九十两]倍|\d+倍|比例|标准为"),
+    "materials": (r"材料|资料|证件|带什么|准备什么|要带|提供什么|需要什么|要什么|凭什么",
+                  r"材料|证明|身份证|户口簿|户口本|复印件|原件|申请表|证件|照片|营业执照|凭"),
+    "online": (r"网上|手机|线上|微信|小程序|[Aa][Pp][Pp]|网办|不用跑|不用去|电子",
+               r"网上|线上|手机|微信|小程序|[Aa][Pp][Pp]|网办|平台|粤省事|穗好办|粤税通|粤商通|公众号|人脸识别|远程|网站"),
+    "age": (r"年龄|几岁|多大|岁数", r"周岁|\d+岁|年龄|年满"),
+    "fee": (r"收费|收钱|要钱|免费|费用|花钱|交钱", r"收费|费用|免费|不收取|免收|缴纳|负担"),
+}
+_ASKS = {kind: re.compile(asks) for kind, (asks, _) in _KINDS.items()}
+_SAYS = {kind: re.compile(says) for kind, (_, says) in _KINDS.items()}
+
+
+def asked_kinds(message: str) -> frozenset[str]:
+    """The kinds of thing `message` asks for (none: it asks whether, why, or nothing cued)."""
+    return frozenset(kind for kind, pattern in _ASKS.items() if pattern.search(message))
+
+
+def says_kind(text: str, kinds: frozenset[str]) -> bool:
+    """Does the passage `text` say a thing of one of `kinds`?"""
+    return any(_SAYS[kind].search(text) for kind in kinds)

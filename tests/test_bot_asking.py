@@ -1,0 +1,53 @@
+"""What a message asks for, and the passage quoted for it: among a release's passages the
+search ranks alike, the one that says the kind of thing asked (a place, a period, an amount…)."""
+from bot.answer import choose_passage
+from bot.answerability import Candidate
+from bot.asking import asked_kinds, says_kind
+from tests.test_bot_answer import _scored
+from tests.test_bot_fakes import doc, hit_of
+
+
+def test_the_kinds_asked_are_read_from_everyday_and_cantonese_wording():
+    assert asked_kinds("要去哪里申请？") == {"place"}
+    assert asked_kinds("多久能批下来？") == {"time"}
+    assert asked_kinds("护理补贴每个月发多少？") == {"amount"}
+    assert asked_kinds("要带什么材料") == {"materials"}
+    assert asked_kinds("手机上能认证吗？") == {"online"}
+    assert asked_kinds("年龄有没有限制？") == {"age"}
+    assert asked_kinds("要收费吗？") == {"fee"}
+    assert asked_kinds("租金有冇补贴㗎？一年几多？") == {"amount"}
+    assert asked_kinds("去边度办？") == {"place"}
+    assert asked_kinds("单身可以申请公租房吗？") == frozenset()   # whether: no kind of thing
+
+
+def test_a_passage_says_a_kind_by_what_answers_it_not_by_the_question_words():
+    assert says_kind("申请人向户籍所在地街道办事处提出申请。", frozenset({"place"}))
+    assert not says_kind("符合条件的家庭可以申请公共租赁住房。", frozenset({"place"}))
+    assert says_kind("审核部门应当在15个工作日内作出决定。", frozenset({"time"}))
+    assert not says_kind("2024年7月29日起施行。", frozenset({"time"}))   # a date is not a period
+    assert says_kind("护理补贴标准为每人每月200元。", frozenset({"amount"}))
+    assert says_kind("申请时提交身份证、户口簿原件。", frozenset({"materials"}))
+    assert says_kind("可通过“穗好办”APP在线申请。", frozenset({"online"}))
+    assert not says_kind("申请人提交材料。", frozenset({"online", "place"}))
+
+
+def test_of_passages_ranked_alike_the_one_saying_what_is_asked_is_quoted():
+    """「要去哪里申请？」 after a question on who may rent: both passages say 申请 and the
+    search ranks them alike; the one naming where is quoted. A clear preference of the
+    search still wins over it."""
+    housing = doc("gz_housing", title="广州市公共租赁住房管理办法")
+    who = hit_of(housing, "第十条 本市户籍的单身居民可以申请公共租赁住房。", article="第十条", ordinal=10)
+    where = hit_of(housing, "第十二条 申请人到户籍所在地街道办事处提出申请。", article="第十二条", ordinal=12)
+    near = Candidate("gz_housing", (_scored(who, 1.0, 0.5), _scored(where, 0.95, 0.5)), {})
+    assert choose_passage(near).article == "第十条"
+    assert choose_passage(near, asks=asked_kinds("要去哪里申请？")).article == "第十二条"
+    clear = Candidate("gz_housing", (_scored(who, 1.0, 0.5), _scored(where, 0.4, 0.5)), {})
+    assert choose_passage(clear, asks=asked_kinds("要去哪里申请？")).article == "第十条"
+
+
+def test_a_follow_up_asks_what_its_own_message_asks_not_its_topics_question():
+    from bot.service import Reading
+    alone = Reading("要去哪里申请？", [])
+    merged = Reading("重度残疾人护理补贴每月发多少？要去哪里申请？", [], follow_up=True, alone=alone)
+    assert merged.asks == {"place"}
+    assert Reading("重度残疾人护理补贴每月发多少？", []).asks == {"amount"}
