@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-# kind: (how a question asks for it, how a passage says it)
+# kind: (how a question asks for it, how a passage says it). An online channel answers a
+# "where" too (在哪里申请 → 广东政务服务网, 穗好办APP).
 _KINDS: dict[str, tuple[str, str]] = {
     "place": (r"哪里|哪儿|哪个部门|哪个单位|哪个窗口|去哪|在哪|到哪|找谁|向谁|什么地方|什么部门|"
               r"边度|去边|喺边",
