@@ -5,24 +5,27 @@ A release found for a question has many passages that use its words; the one tha
 says the kind of thing asked: 「要去哪里申请？」 is answered by the passage naming the 街道
 window, not by the one on who may apply, although both say 申请; 「多久能批下来？」 by the one
 with 15个工作日. The answer quotes a passage (bot.answer.choose_passage) and prefers, among the
-chosen release's, one that says what is asked. Cantonese words count as the Mandarin ones
-(几多, 边度, 几耐). Pure: text in, kinds out.
+chosen release's, one that says what is asked. A message is read in Mandarin first, through
+the search's own dialect table (index.dialect: 几多 → 多少, 边度 → 哪里). Pure: text in, kinds out.
 """
 from __future__ import annotations
 
+import functools
 import re
+
+from index.dialect import Dialect
 
 # kind: (how a question asks for it, how a passage says it). An online channel answers a
 # "where" too (在哪里申请 → 广东政务服务网, 穗好办APP).
 _KINDS: dict[str, tuple[str, str]] = {
-    "place": (r"哪里|哪儿|哪个部门|哪个单位|哪个窗口|去哪|在哪|到哪|找谁|向谁|什么地方|什么部门|"
-              r"边度|去边|喺边",
+    "place": (r"哪里|哪儿|哪个部门|哪个单位|哪个窗口|去哪|在哪|到哪|找谁|向谁|什么地方|什么部门",
               r"街道|镇（街）|街（镇）|乡镇|政务服务中心|服务中心|窗口|办事处|服务大厅|受理点|办理点|派出所|"
               r"居委会|村委会|居（村）委会|经办机构|登记机关|渠道|网址|政务服务网|网上|线上|小程序|[Aa][Pp][Pp]"),
-    "time": (r"多久|多长时间|几天|几个月|几年|什么时候|何时|期限|时效|最长|最迟|几耐|几时|来得及|多少天",
+    "time": (r"多久|多长时间|几天|几个月|几年|什么时候|何时|期限|时效|最长|最迟|来得及|多少天|"
+             r"几耐",  # Cantonese 多久, which the dialect table does not have
              r"(?<![\d月])\d{1,3}\s*个?(工作日|天|个月|周|年内|年)|[一二三四五六七八九十百两]+个?(工作日|日内|天|个月|年内|年)|"
              r"之日起|以内|期限|时效|期满|届满|当日|当场|即时"),
-    "amount": (r"多少|几多|几成|几折|比例|标准|金额|几倍|补贴多|发多|交多|报多|领多",
+    "amount": (r"多少|几成|几折|比例|标准|金额|几倍|补贴多|发多|交多|报多|领多",
                r"\d[\d,.]*\s*(元|万元|%|％)|百分之|[一二三四五六七八九十百千万两]+元|[一二三四五六七八九十两]倍|\d+倍|比例|标准为"),
     "materials": (r"材料|资料|证件|带什么|准备什么|要带|提供什么|需要什么|要什么|凭什么",
                   r"材料|证明|身份证|户口簿|户口本|复印件|原件|申请表|证件|照片|营业执照|凭"),
@@ -37,7 +40,13 @@ _SAYS = {kind: re.compile(says) for kind, (_, says) in _KINDS.items()}
 
 def asked_kinds(message: str) -> frozenset[str]:
     """The kinds of thing `message` asks for (none: it asks whether, why, or nothing cued)."""
-    return frozenset(kind for kind, pattern in _ASKS.items() if pattern.search(message))
+    mandarin = _dialect().to_mandarin(message)
+    return frozenset(kind for kind, pattern in _ASKS.items() if pattern.search(mandarin))
+
+
+@functools.cache
+def _dialect() -> Dialect:
+    return Dialect.default()
 
 
 def says_kind(text: str, kinds: frozenset[str]) -> bool:
