@@ -121,7 +121,7 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     # First without the passage just quoted: a release that answers the follow-up by its other
     # passages is answered from them as it always was; only failing that does the quoted one count.
     beyond = [h for h in hits if h.chunk_id != avoid] or list(hits)
-    decision = decide(question, beyond, ctx.model, ctx.topic_release)
+    decision = decide(question, beyond, ctx.model, ctx.topic_release, ctx.asks)
     best = choose_passage(decision.chosen, focused(decision.chosen.doc_id), ctx.asks) \
         if decision.chosen else None
     if best is None and avoid is not None:
@@ -141,14 +141,15 @@ def _beyond_the_quoted(question: str, hits: Sequence[Hit], ctx: AnswerContext,
                        focused: Callable[[str], Sequence[Hit]], avoid: str) -> tuple[Decision, Hit | None]:
     """A follow-up whose release is probable only with the passage just quoted (「那张卡去哪办理」
     after 坐地铁免费吗: the topic's words are that passage's). The release answers the topic; it
-    answers the follow-up when another of its passages says the message's own words, and that
-    one is quoted. None when none does: 「我家猫不吃东西怎么办」 after a bus question is not
-    answered by the same release's park passage."""
-    decision = decide(question, hits, ctx.model, ctx.topic_release)
+    answers the follow-up when another of its passages says the message's own words or the kind
+    of thing it asks for (answers_message), and that one is quoted. None when none does:
+    「我家猫不吃东西怎么办」 after a bus question is not answered by the same release's park
+    passage."""
+    decision = decide(question, hits, ctx.model, ctx.topic_release, ctx.asks)
     if decision.chosen is None:
         return decision, None
-    own = tuple(h for h in decision.chosen.hits if h.chunk_id != avoid and says_message(h))
-    pool = [h for h in focused(decision.chosen.doc_id) if says_message(h)]
+    own = tuple(h for h in decision.chosen.hits if h.chunk_id != avoid and answers_message(h, ctx.asks))
+    pool = [h for h in focused(decision.chosen.doc_id) if answers_message(h, ctx.asks)]
     if not own and not pool:
         return decision, None
     return decision, choose_passage(dataclasses.replace(decision.chosen, hits=own), pool, ctx.asks)
@@ -166,7 +167,7 @@ def choose_passage(candidate: Candidate, focused: Sequence[Hit] = (),
     follow-up read with its topic; those using the message's own words are ranked instead
     (the topic's words are in most of the release's passages: its asking point, 在哪里申请 or
     多久, tells them apart)."""
-    pool = [h for h in focused if says_message(h)] or list(candidate.hits)
+    pool = [h for h in focused if answers_message(h, asks)] or list(candidate.hits)
     top = max((h.score for h in pool), default=0.0)
     best_judged = max((c for h in pool if (c := _judged_cosine(h)) is not None), default=0.0)
 
@@ -191,6 +192,13 @@ def says_message(hit: Hit) -> bool:
     """The passage uses words of the message itself (a follow-up's own words, without its
     topic's question: index.signals message_coverage)."""
     return hit.signals is not None and hit.signals.message_coverage > 0
+
+
+def answers_message(hit: Hit, asks: frozenset[str]) -> bool:
+    """The passage speaks to a follow-up's own message: it uses the message's words, or it
+    says the kind of thing the message asks for (bot.asking). 「几天能拿到？」 after 社保卡怎么申请
+    shares no word with 「需等待12个工作日领卡」, which is its answer."""
+    return says_message(hit) or bool(asks) and says_kind(hit.text, asks)
 
 
 def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:

@@ -5,8 +5,11 @@ A release found for a question has many passages that use its words; the one tha
 says the kind of thing asked: 「要去哪里申请？」 is answered by the passage naming the 街道
 window, not by the one on who may apply, although both say 申请; 「多久能批下来？」 by the one
 with 15个工作日. The answer quotes a passage (bot.answer.choose_passage) and prefers, among the
-chosen release's, one that says what is asked. A message is read in Mandarin first, through
-the search's own dialect table (index.dialect: 几多 → 多少, 边度 → 哪里). Pure: text in, kinds out.
+chosen release's, one that says what is asked; a follow-up is answered from its topic's
+release at a lower bar when one of its passages says it (bot.answerability TOPIC_ASKED_SHARE),
+and its asking words are not a subject of its own (bot.conversation says_asked). A message is
+read in Mandarin first, through the search's own dialect table (index.dialect: 几多 → 多少,
+边度 → 哪里). Pure: text in, kinds out.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ _KINDS: dict[str, tuple[str, str]] = {
     "amount": (r"多少|几成|几折|比例|标准|金额|几倍|补贴多|发多|交多|报多|领多",
                r"\d[\d,.]*\s*(元|万元|%|％)|百分之|[一二三四五六七八九十百千万两]+元|[一二三四五六七八九十两]倍|\d+倍|比例|标准为"),
     "materials": (r"材料|资料|证件|带什么|准备什么|要带|提供什么|需要什么|要什么|凭什么",
-                  r"材料|证明|身份证|户口簿|户口本|复印件|原件|申请表|证件|照片|营业执照|凭"),
+                  # 凭 as in 凭身份证办理, not the noun 凭证 (老年人优待凭证仅限本人使用)
+                  r"材料|证明|身份证|户口簿|户口本|复印件|原件|申请表|证件|照片|营业执照|凭(?!证)"),
     "online": (r"网上|手机|线上|微信|小程序|[Aa][Pp][Pp]|网办|不用跑|不用去|电子",
                r"网上|线上|手机|微信|小程序|[Aa][Pp][Pp]|网办|平台|粤省事|穗好办|粤税通|粤商通|公众号|人脸识别|远程|网站"),
     "age": (r"年龄|几岁|多大|岁数", r"周岁|\d+岁|年龄|年满"),

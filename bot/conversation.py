@@ -28,6 +28,7 @@ import time
 
 from bot.answer import RELATED_SHARE, Related
 from bot.answerability import Candidate, Decision
+from bot.asking import asked_kinds, says_kind
 from bot.kvstore import KeyValueStore
 from index.query import with_opening
 
@@ -70,13 +71,19 @@ def settled_alone(alone: Decision, previous: Turn) -> bool:
     return alone.chosen is not None
 
 
-def topic_answers_better(alone: Decision, merged: Decision, previous: Turn) -> bool:
+def topic_answers_better(text: str, alone: Decision, merged: Decision, previous: Turn) -> bool:
     """A message answered by itself from another release still follows the topic when, read
     with the topic's question, it is answered from the topic's own release and more surely:
     「多久能批下来？」 after 失业金申领 matches 「失业保险金能领多久」 by its 多久 alone, but says
-    nothing of its own that the 申领 rules do not answer better."""
-    return merged.chosen is not None and merged.chosen.doc_id == previous.release and \
-        merged.probability > alone.probability
+    nothing of its own that the 申领 rules do not answer better. Not when the release it was
+    answered from says more of its words than the topic's passages do, unless those are its
+    asking words (says_asked): with any question, the topic's words make the topic's release
+    probable (「幼儿园能不能提前教小学的课」 after 异地就医备案: 0.85 read with the topic)."""
+    if merged.chosen is None or merged.chosen.doc_id != previous.release or \
+            merged.probability <= alone.probability:
+        return False
+    return alone.chosen is None or says_asked(text, merged.chosen, previous) or \
+        _says_of_message(alone.chosen) <= _says_of_message(merged.chosen)
 
 
 def follows(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:
@@ -84,7 +91,10 @@ def follows(text: str, alone: Decision, merged: Decision, previous: Turn, thresh
     the topic's question, it is answered (from that release, or from another the topic
     leads to: 「要收费吗？」 after 劳动仲裁网上申请 is the 仲裁法's), and better than alone, unless
     it has a subject of its own (`threshold`: the answer model's operating point)."""
-    if merged.chosen is None or own_subject(text, alone, merged, previous, threshold):
+    if merged.chosen is None:
+        return False
+    if own_subject(text, alone, merged, previous, threshold) and \
+            not says_asked(text, merged.chosen, previous):
         return False
     return merged.chosen.doc_id == previous.release or alone.chosen is None or \
         merged.probability > alone.probability
@@ -104,6 +114,17 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps
     return _says_of_message(best) >= _says_of_message(merged.chosen) + OWN_SUBJECT_LEAD
+
+
+def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:
+    """Read with its topic, the message is answered from the topic's own release, and one of
+    its passages says the kind of thing the message asks for (bot.asking). Then the words that
+    another release shares with the message are its asking words, not a subject of its own:
+    「多久能批下来？」 after 异地就医备案怎么办理 shares 多久 with 「失业保险金能领多久」, and the
+    备案 rules say 2个工作日内."""
+    asks = asked_kinds(text)
+    return chosen.doc_id == previous.release and bool(asks) and \
+        any(says_kind(h.text, asks) for h in chosen.hits)
 
 
 def _says_of_message(candidate: Candidate) -> float:

@@ -348,15 +348,16 @@ class BotService:
         hits = self.search(text, k=SEARCH_K, include_expired=True)
         if previous is None or not conv.may_follow(text, previous, self.clock()):
             return Reading(text, hits)
-        alone = decide(text, hits, self.settings.model)
+        alone = decide(text, hits, self.settings.model, asks=asked_kinds(text))
         settled = conv.settled_alone(alone, previous)
         same_topic = settled and alone.chosen is not None and alone.chosen.doc_id == previous.release
         if same_topic or (settled and previous.release is None):
             return Reading(text, hits, same_topic=same_topic)
         merged_text = conv.with_context(text, previous)
         merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
-        merged = decide(merged_text, merged_hits, self.settings.model, previous.release)
-        if settled and not conv.topic_answers_better(alone, merged, previous):
+        merged = decide(merged_text, merged_hits, self.settings.model, previous.release,
+                        asked_kinds(text))
+        if settled and not conv.topic_answers_better(text, alone, merged, previous):
             return Reading(text, hits)
         if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):
             return Reading(text, hits)
@@ -407,7 +408,7 @@ class BotService:
         """The documents the bot would answer `question` from (empty: it would say it found
         nothing): what insights re-checks after a publication."""
         hits = self.search(question, k=SEARCH_K, include_expired=True)
-        chosen = decide(question, hits, self.settings.model).chosen
+        chosen = decide(question, hits, self.settings.model, asks=asked_kinds(question)).chosen
         return [hit.doc_id for hit in chosen.hits] if chosen else []
 
     def deliver_late(self, openid: str, answer: Answer) -> None:

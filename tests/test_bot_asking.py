@@ -29,6 +29,8 @@ def test_a_passage_says_a_kind_by_what_answers_it_not_by_the_question_words():
     assert says_kind("申请时提交身份证、户口簿原件。", frozenset({"materials"}))
     assert says_kind("可通过“穗好办”APP在线申请。", frozenset({"online"}))
     assert not says_kind("申请人提交材料。", frozenset({"online", "place"}))
+    assert says_kind("凭身份证原件办理。", frozenset({"materials"}))
+    assert not says_kind("老年人优待凭证仅限本人使用。", frozenset({"materials"}))  # 凭证: a noun
 
 
 def test_of_passages_ranked_alike_the_one_saying_what_is_asked_is_quoted():
@@ -51,3 +53,39 @@ def test_a_follow_up_asks_what_its_own_message_asks_not_its_topics_question():
     merged = Reading("重度残疾人护理补贴每月发多少？要去哪里申请？", [], follow_up=True, alone=alone)
     assert merged.asks == {"place"}
     assert Reading("重度残疾人护理补贴每月发多少？", []).asks == {"amount"}
+
+
+def test_a_follow_ups_passage_may_answer_it_by_the_kind_it_says_without_its_words():
+    """「几天能拿到？」 after 社保卡怎么申请: of the release's passages found for the follow-up, none
+    uses its words; the one saying a period answers it and is quoted, not the topic's passage
+    that the search ranks first (the release's hits fall back to it when nothing answers)."""
+    card = doc("gz_card", title="社会保障卡申领指南")
+    how = _scored(hit_of(card, "社保卡可在银行网点申请办理。", ordinal=1), 1.0, 0.0)
+    when = _scored(hit_of(card, "社保卡即时领卡或者等待12个工作日领卡。", ordinal=2), 0.6, 0.0)
+    release = Candidate("gz_card", (how,), {})
+    assert choose_passage(release, [how, when]).text == how.text   # nothing asked: the search's
+    assert choose_passage(release, [how, when], asked_kinds("几天能拿到？")).text == when.text
+
+
+def test_of_two_releases_nearly_as_probable_the_one_saying_what_is_asked_answers():
+    """「护理补贴每个月发多少？」: the 实施办法 on who qualifies and the notice stating 每人每月290元
+    are nearly as probable; the one stating an amount answers. A clear preference of the
+    decision still wins, and without an asking point the most probable answers."""
+    from test_bot_fakes import coverage_model, found_hit
+
+    from bot.answerability import decide
+
+    question = "重度残疾人护理补贴每个月发多少？"
+    rules = doc("gz_rules", title="护理补贴实施办法")
+    notice = doc("gz_notice", title="护理补贴发放标准")
+    model = coverage_model()
+    gentle = type(model)({**model.weights, "coverage": 2.4}, model.means, model.scales, 0.0, 0.5)
+
+    def hits(notice_covered: float):
+        return [found_hit(hit_of(rules, "一级、二级残疾人可以申请护理补贴。"), question, question, 0.9, 0),
+                found_hit(hit_of(notice, "护理补贴标准为每人每月290元。"), question, question,
+                          notice_covered, 1)]
+    asks = asked_kinds(question)
+    assert decide(question, hits(0.89), gentle).chosen.doc_id == "gz_rules"
+    assert decide(question, hits(0.89), gentle, asks=asks).chosen.doc_id == "gz_notice"
+    assert decide(question, hits(0.6), gentle, asks=asks).chosen.doc_id == "gz_rules"

@@ -160,7 +160,7 @@ def test_a_message_the_topic_answers_only_with_the_passage_already_quoted_is_rea
 
 @pytest.mark.parametrize("text", ["谢谢", "好的谢谢你哈 辛苦啦", "你是真人还是机器人？", "早上好呀",
                                   "好嘅明白晒，多谢晒", "👍", "好嘅，唔该晒", "得啦，唔該",
-                                  "冇问题喇 多謝"])
+                                  "冇问题喇 多謝", "你多大了？"])
 def test_small_talk_gets_a_polite_word_and_is_not_logged(env, text):
     _, chat, search, svc = env
     search.queries.clear()
@@ -304,6 +304,45 @@ def test_a_follow_up_is_answered_from_the_release_its_quoted_passage_made_probab
     assert "街道办事处" in replies_[1] and "乘坐地铁免费" not in replies_[1]
 
 
+SOCIAL_CARD = doc("gz_social_card", title="社会保障卡申领指南",
+                  text="一、申领方式\n社保卡可在银行网点申请办理。\n二、领卡\n社保卡即时领卡或者等待12个工作日领卡。\n")
+
+
+def test_a_follow_up_is_answered_by_the_passage_saying_what_it_asks_without_its_words(tmp_path):
+    """「几天能拿到」 after 社保卡怎么申请: no word of the message is in 「等待12个工作日领卡」, but it
+    asks how long and that passage says a period (bot.asking), so it is quoted. It once read
+    "nothing found": the release's other passage had just been quoted and no other used the
+    message's words."""
+    hits = [hit_of(SOCIAL_CARD, line, ordinal=n) for n, line in enumerate(SOCIAL_CARD.text.splitlines())]
+    replies_, _ = gentle_conversation(tmp_path, hits, [SOCIAL_CARD], ["社保卡怎么申请", "几天能拿到"])
+    assert "银行网点申请办理" in replies_[0]
+    assert replies_[1].startswith("您问的是：社保卡怎么申请——几天能拿到")
+    assert "12个工作日" in replies_[1] and "没有找到" not in replies_[1]
+
+
+def test_a_follow_ups_topic_release_passes_lower_when_it_says_what_is_asked():
+    """decide: read with its topic, the conversation's release is too improbable for the
+    follow-up's bar (TOPIC_RELEASE_SHARE) but reaches the lower one (TOPIC_ASKED_SHARE) when
+    one of its passages says the kind of thing the message asks for, and only then."""
+    from test_bot_fakes import found_hit
+
+    from bot.answerability import decide
+    from bot.asking import asked_kinds
+    from bot.conversation import with_opening
+
+    question = with_opening("申请后几天批", "退休了公积金能提取吗")
+    other = doc("gz_fund_guide", title=FUND.title, text=FUND.text)
+    hits = [found_hit(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批", 0.25, rank)
+            for rank, d in enumerate([FUND, other])]
+    model = coverage_model()
+    steeper = type(model)({**model.weights, "coverage": 6.0}, model.means, model.scales, 0.0, 0.5)
+    when, where = asked_kinds("申请后几天批"), asked_kinds("去哪里申请")
+    assert decide(question, hits, steeper, topic_release="gz_fund").chosen is None
+    assert decide(question, hits, steeper, "gz_fund", when).chosen.doc_id == "gz_fund"
+    assert decide(question, hits, steeper, "gz_fund", where).chosen is None  # it names no place
+    assert decide(question, hits, steeper, None, when).chosen is None
+
+
 def test_the_lower_bar_of_a_follow_up_is_its_topics_release_only():
     """decide: a release as probable as that is answered only when it is the conversation's."""
     from test_bot_fakes import found_hit
@@ -401,3 +440,54 @@ def test_a_message_answered_elsewhere_by_one_word_follows_the_topic_that_answers
     assert replies_[1].startswith("您问的是：异地就医备案怎么办理——多久能批下来")
     assert "2个工作日内批下来" in replies_[1] and "当月审核" not in replies_[1]
     assert readings == [None, "异地就医备案怎么办理 多久能批下来"]
+
+
+FILING = doc("gz_filing", title="异地就医备案办理指南")
+
+
+def _release(document, text: str, said: float, probability: float):
+    """A release as the decision ranks it: one passage saying `said` of the message's words."""
+    from test_bot_answer import _scored
+
+    from bot.answerability import Candidate
+    return Candidate(document.id, (_scored(hit_of(document, text), 1.0, said),), {}, probability)
+
+
+def _after_filing():
+    from bot.conversation import Turn
+    return Turn("广州医保异地就医备案怎么办理？", at=0.0, related=[], release="gz_filing")
+
+
+def test_asking_words_shared_with_another_release_are_not_a_subject_of_its_own():
+    """「多久能批下来？」 after 异地就医备案怎么办理: by itself it is nearly answered from the 失业金
+    FAQ, whose 「能领多久」 says its 多久; read with the topic it is answered from the 备案 guide,
+    which says a period (2个工作日内) though none of the message's words. It follows the topic.
+    Had the guide said no period, the FAQ's words would make it a subject of its own."""
+    from bot.answerability import Decision
+    from bot.conversation import follows
+
+    unemployment = doc("gz_unemp", title="失业保险常见问题")
+    alone = Decision(None, (_release(unemployment, "问：失业保险金能领多久？", 0.5, 0.46),))
+    period = _release(FILING, "后台工作人员将在2个工作日内完成审批。", 0.0, 0.9)
+    assert follows("多久能批下来？", alone, Decision(period, (period,)), _after_filing(), 0.5)
+    vague = _release(FILING, "备案人员在异地普通门诊无须选点就医。", 0.0, 0.9)
+    assert not follows("多久能批下来？", alone, Decision(vague, (vague,)), _after_filing(), 0.5)
+
+
+def test_a_question_answered_by_itself_is_not_taken_over_by_the_topics_words():
+    """「幼儿园能不能提前教小学的课」 after 异地就医备案: answered by itself from the 学前教育法
+    (0.74); read with the topic, the 备案 guide is more probable (0.85) from the topic's words
+    alone. The law says more of the message's words: a new question, not a follow-up. A release
+    saying less of them than the topic's does not keep a message from the topic."""
+    from bot.answerability import Decision
+    from bot.conversation import topic_answers_better
+
+    law = doc("law_preschool", title="学前教育法")
+    text = "幼儿园能不能提前教小学的课"
+    lesson = _release(law, "幼儿园不得教授小学阶段的课程。", 0.52, 0.74)
+    guide = _release(FILING, "备案人员在异地普通门诊无须选点就医。", 0.26, 0.85)
+    merged = Decision(guide, (guide,))
+    assert not topic_answers_better(text, Decision(lesson, (lesson,)), merged, _after_filing())
+    weaker = dataclasses.replace(lesson, hits=(dataclasses.replace(
+        lesson.hits[0], signals=dataclasses.replace(lesson.hits[0].signals, message_coverage=0.2)),))
+    assert topic_answers_better(text, Decision(weaker, (weaker,)), merged, _after_filing())
