@@ -136,13 +136,14 @@ def decide(question: str, hits: Sequence[Hit], model: AnswerModel,
         chosen = next((c for c in passing if _in_force(c)
                        and (c.probability >= chosen.probability - IN_FORCE_MARGIN
                             or c.doc_id == topic_release)), chosen)
-    if asks and not _says(chosen, asks):  # of two releases nearly as probable, the one saying it
-        chosen = next((c for c in passing if _in_force(c) == _in_force(chosen) and _says(c, asks)
+    if asks and not says_what_is_asked(chosen, asks):  # of two releases nearly as probable, the one saying it
+        chosen = next((c for c in passing if _in_force(c) == _in_force(chosen) and says_what_is_asked(c, asks)
                        and c.probability >= chosen.probability - ASKED_MARGIN), chosen)
     return Decision(chosen, ranked)
 
 
-def _says(candidate: Candidate, asks: frozenset[str]) -> bool:
+def says_what_is_asked(candidate: Candidate, asks: frozenset[str]) -> bool:
+    """One of the release's passages says a thing of the kinds asked (bot.asking)."""
     return any(says_kind(hit.text, asks) for hit in candidate.hits)
 
 
@@ -154,7 +155,7 @@ def passes(candidate: Candidate, model: AnswerModel, topic_release: str | None =
         return True
     if candidate.doc_id != topic_release:
         return False
-    says = bool(asks) and _says(candidate, asks)
+    says = bool(asks) and says_what_is_asked(candidate, asks)
     share = TOPIC_ASKED_SHARE if says else TOPIC_RELEASE_SHARE
     return candidate.probability >= model.threshold * share
 

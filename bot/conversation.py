@@ -27,8 +27,8 @@ import re
 import time
 
 from bot.answer import RELATED_SHARE, Related
-from bot.answerability import Candidate, Decision
-from bot.asking import asked_kinds, says_kind
+from bot.answerability import Candidate, Decision, says_what_is_asked
+from bot.asking import asked_kinds
 from bot.kvstore import KeyValueStore
 from index.query import with_opening
 
@@ -123,8 +123,7 @@ def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:
     「多久能批下来？」 after 异地就医备案怎么办理 shares 多久 with 「失业保险金能领多久」, and the
     备案 rules say 2个工作日内."""
     asks = asked_kinds(text)
-    return chosen.doc_id == previous.release and bool(asks) and \
-        any(says_kind(h.text, asks) for h in chosen.hits)
+    return chosen.doc_id == previous.release and bool(asks) and says_what_is_asked(chosen, asks)
 
 
 def _says_of_message(candidate: Candidate) -> float:
