@@ -320,20 +320,27 @@ def test_a_follow_up_is_answered_by_the_passage_saying_what_it_asks_without_its_
     assert "12个工作日" in replies_[1] and "没有找到" not in replies_[1]
 
 
-def test_a_follow_ups_topic_release_passes_lower_when_it_says_what_is_asked():
-    """decide: read with its topic, the conversation's release is too improbable for the
-    follow-up's bar (TOPIC_RELEASE_SHARE) but reaches the lower one (TOPIC_ASKED_SHARE) when
-    one of its passages says the kind of thing the message asks for, and only then."""
+def _fund_hits(covered: float) -> tuple[str, list]:
+    """「申请后几天批」 read with 退休了公积金能提取吗, found in the fund rules and in a copy of them
+    (another release), each at coverage `covered`."""
     from test_bot_fakes import found_hit
 
-    from bot.answerability import decide
-    from bot.asking import asked_kinds
     from bot.conversation import with_opening
 
     question = with_opening("申请后几天批", "退休了公积金能提取吗")
     other = doc("gz_fund_guide", title=FUND.title, text=FUND.text)
-    hits = [found_hit(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批", 0.25, rank)
-            for rank, d in enumerate([FUND, other])]
+    return question, [found_hit(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批",
+                                covered, rank) for rank, d in enumerate([FUND, other])]
+
+
+def test_a_follow_ups_topic_release_passes_lower_when_it_says_what_is_asked():
+    """decide: read with its topic, the conversation's release is too improbable for the
+    follow-up's bar (TOPIC_RELEASE_SHARE) but reaches the lower one (TOPIC_ASKED_SHARE) when
+    one of its passages says the kind of thing the message asks for, and only then."""
+    from bot.answerability import decide
+    from bot.asking import asked_kinds
+
+    question, hits = _fund_hits(0.25)
     model = coverage_model()
     steeper = type(model)({**model.weights, "coverage": 6.0}, model.means, model.scales, 0.0, 0.5)
     when, where = asked_kinds("申请后几天批"), asked_kinds("去哪里申请")
@@ -345,15 +352,9 @@ def test_a_follow_ups_topic_release_passes_lower_when_it_says_what_is_asked():
 
 def test_the_lower_bar_of_a_follow_up_is_its_topics_release_only():
     """decide: a release as probable as that is answered only when it is the conversation's."""
-    from test_bot_fakes import found_hit
-
     from bot.answerability import decide
-    from bot.conversation import with_opening
 
-    question = with_opening("申请后几天批", "退休了公积金能提取吗")
-    other = doc("gz_fund_guide", title=FUND.title, text=FUND.text)
-    hits = [found_hit(hit_of(d, d.text.splitlines()[1], ordinal=1), question, "申请后几天批", 0.36, rank)
-            for rank, d in enumerate([FUND, other])]
+    question, hits = _fund_hits(0.36)
     model = coverage_model()
     gentle = type(model)({**model.weights, "coverage": 2.4}, model.means, model.scales, 0.0, 0.5)
     assert decide(question, hits, gentle).chosen is None
