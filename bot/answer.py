@@ -85,6 +85,7 @@ class AnswerContext:
     today: dt.date = dataclasses.field(default_factory=dt.date.today)  # the government's local day
     topic_release: str | None = None  # a follow-up's: the release the conversation is on
     asks: frozenset[str] = frozenset()  # what the message asks for (bot.asking): a place, a time…
+    elliptical: bool = False  # a follow-up of the 「那六一呢」 kind: its subject is the topic's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +116,10 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
                    avoid: str | None = None) -> Answer:
     """`focus`: for a follow-up read with its topic, the chosen release's passages found for
     the message by itself (release id → hits): the passage quoted answers the message, not the
-    topic's question again. `avoid`: the passage the previous answer quoted, which a follow-up
-    asks beyond (see _beyond_the_quoted)."""
+    topic's question again, and must speak to it (speaks_to); when none does, the reading is
+    not a follow-up and the answer says nothing was found (the service then reads the message
+    by itself). `avoid`: the passage the previous answer quoted, which a
+    follow-up asks beyond (see _beyond_the_quoted)."""
     focused = (lambda release: focus(release) if focus else ())
     # First without the passage just quoted: a release that answers the follow-up by its other
     # passages is answered from them as it always was; only failing that does the quoted one count.
@@ -124,7 +127,9 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     decision = decide(question, beyond, ctx.model, ctx.topic_release, ctx.asks)
     best = choose_passage(decision.chosen, focused(decision.chosen.doc_id), ctx.asks) \
         if decision.chosen else None
-    if best is None and avoid is not None:
+    if best is not None and focus is not None and not speaks_to(best, ctx):
+        best = None  # only the topic's words found it: 「推荐个餐厅」 right after 公租房怎么申请
+    if best is None and focus is not None:
         decision, best = _beyond_the_quoted(question, hits, ctx, focused, avoid)
     if decision.chosen is None or best is None:
         suggested = suggested_documents(decision, ctx)
@@ -138,7 +143,8 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
 
 
 def _beyond_the_quoted(question: str, hits: Sequence[Hit], ctx: AnswerContext,
-                       focused: Callable[[str], Sequence[Hit]], avoid: str) -> tuple[Decision, Hit | None]:
+                       focused: Callable[[str], Sequence[Hit]],
+                       avoid: str | None) -> tuple[Decision, Hit | None]:
     """A follow-up whose release is probable only with the passage just quoted (「那张卡去哪办理」
     after 坐地铁免费吗: the topic's words are that passage's). The release answers the topic; it
     answers the follow-up when another of its passages says the message's own words or the kind
@@ -148,8 +154,8 @@ def _beyond_the_quoted(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     decision = decide(question, hits, ctx.model, ctx.topic_release, ctx.asks)
     if decision.chosen is None:
         return decision, None
-    own = tuple(h for h in decision.chosen.hits if h.chunk_id != avoid and answers_message(h, ctx.asks))
-    pool = [h for h in focused(decision.chosen.doc_id) if answers_message(h, ctx.asks)]
+    own = tuple(h for h in decision.chosen.hits if h.chunk_id != avoid and speaks_to(h, ctx))
+    pool = [h for h in focused(decision.chosen.doc_id) if speaks_to(h, ctx)]
     if not own and not pool:
         return decision, None
     return decision, choose_passage(dataclasses.replace(decision.chosen, hits=own), pool, ctx.asks)
@@ -199,6 +205,13 @@ def answers_message(hit: Hit, asks: frozenset[str]) -> bool:
     says the kind of thing the message asks for (bot.asking). 「几天能拿到？」 after 社保卡怎么申请
     shares no word with 「需等待12个工作日领卡」, which is its answer."""
     return says_message(hit) or bool(asks) and says_kind(hit.text, asks)
+
+
+def speaks_to(hit: Hit, ctx: AnswerContext) -> bool:
+    """A passage may answer a follow-up read with its topic when it speaks to the message
+    itself (answers_message), or when the message is elliptical (「那六一呢」 after 春节放几天:
+    its subject is the topic's, named briefly, and 「儿童节（6月1日）」 answers it)."""
+    return ctx.elliptical or answers_message(hit, ctx.asks)
 
 
 def related_documents(best: Hit, decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:

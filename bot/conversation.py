@@ -109,7 +109,7 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
     subject of its own, whatever words it repeats."""
     best = alone.ranked[0] if alone.ranked else None
     if best is None or merged.chosen is None or best.doc_id == previous.release or \
-            best.probability < threshold * RELATED_SHARE or ELLIPTICAL_RE.search(text):
+            best.probability < threshold * RELATED_SHARE or is_elliptical(text):
         return False
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps
@@ -129,6 +129,11 @@ def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:
 def _says_of_message(candidate: Candidate) -> float:
     return max((h.signals.message_coverage for h in candidate.hits if h.signals is not None),
                default=0.0)
+
+
+def is_elliptical(text: str) -> bool:
+    """「那六一呢」, 「公司不申请呢」: the subject is the topic's, the message names what differs."""
+    return bool(ELLIPTICAL_RE.search(text))
 
 
 def opening(previous: Turn) -> str:

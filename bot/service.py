@@ -23,9 +23,9 @@ from bot.answer import (
     RELATED_FIRST_NUMBER,
     Answer,
     AnswerContext,
+    answers_message,
     compose_answer,
     related_passage_text,
-    says_message,
 )
 from bot.answerability import AnswerModel, decide, release_of
 from bot.asking import asked_kinds
@@ -101,6 +101,10 @@ class Reading:
         """What the message itself asks for (bot.asking): a follow-up's own, not its topic's
         question's (「要去哪里申请？」 after 每月发多少 asks where, not how much)."""
         return asked_kinds(self.alone.text if self.alone is not None else self.text)
+
+    @property
+    def elliptical(self) -> bool:
+        return self.alone is not None and conv.is_elliptical(self.alone.text)
 
 
 @dataclasses.dataclass
@@ -322,10 +326,13 @@ class BotService:
             # A follow-up asks for more than the passage just quoted: another one is quoted, the
             # one of the release that answers the message itself, on the topic. The one quoted
             # may be quoted again when it says the message's own words too (「那清明呢」 after
-            # 春节放几天: the same list of holidays answers it), not when only the topic's words
-            # reach it. It still counts for the decision: it is why the release answers the topic.
+            # 春节放几天: the same list of holidays answers it) or the kind of thing it asks for
+            # (「多久能批下来？」 after 异地就医备案怎么办理: the steps just quoted end with
+            # 2个工作日内完成审批), not when only the topic's words reach it. It still counts for
+            # the decision: it is why the release answers the topic.
             quoted = next((h for h in reading.hits if h.chunk_id == previous.best_chunk), None)
-            avoid = None if quoted is not None and says_message(quoted) else previous.best_chunk
+            avoid = None if quoted is not None and answers_message(quoted, asked_kinds(text)) \
+                else previous.best_chunk
             focus = self._passages_for(text, conv.opening(previous), previous.best_chunk)
         answer = self._compose(reading, reading.hits, focus, avoid)
         if reading.alone is not None and not answer.answered:
@@ -393,7 +400,7 @@ class BotService:
         docs, successors = self.library.context_documents(hits)
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref(),
                                   topic_release=reading.topic_release,
-                                  asks=reading.asks)
+                                  asks=reading.asks, elliptical=reading.elliptical)
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
         answer = compose_answer(reading.text, hits, ctx, focus, avoid)

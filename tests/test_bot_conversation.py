@@ -320,6 +320,66 @@ def test_a_follow_up_is_answered_by_the_passage_saying_what_it_asks_without_its_
     assert "12个工作日" in replies_[1] and "没有找到" not in replies_[1]
 
 
+CARD_APPLICATION = doc("gz_card_application", title="社会保障卡申请指南",
+                       text="一、申请方式\n社保卡可在银行网点申请办理。\n"
+                            "二、申请条件\n参保人可申请社保卡，未参保的先参保再申请社保卡。\n")
+
+
+def test_a_message_that_only_the_topics_words_answer_is_not_a_follow_up(tmp_path):
+    """「推荐个餐厅吧」 right after 社保卡怎么申请: read with its topic it finds the card guide's
+    other passage by the topic's words alone (社保卡, 申请), and that passage says no word of
+    the message nor the kind of thing it asks for, so it is not answered as a follow-up
+    (您问的是：社保卡怎么申请——推荐个餐厅吧 above the 申请条件) but read by itself, which finds
+    nothing."""
+    hits = [hit_of(CARD_APPLICATION, line, ordinal=n)
+            for n, line in enumerate(CARD_APPLICATION.text.splitlines())]
+    replies_, _ = gentle_conversation(tmp_path, hits, [CARD_APPLICATION], ["社保卡怎么申请", "推荐个餐厅吧"])
+    assert "银行网点申请办理" in replies_[0]
+    assert "您问的是" not in replies_[1] and "没有找到" in replies_[1]
+
+
+HOLIDAY_ARTICLES = doc("holiday_articles", title="全国年节及纪念日放假办法",
+                       text="第二条 全体公民放假的节日：元旦放假1天；春节放假4天。\n"
+                            "第三条 部分公民放假的节日：儿童节（6月1日），不满14周岁的少年儿童放假1天。\n")
+
+
+@pytest.mark.parametrize("elliptical", [True, False])
+def test_only_an_elliptical_follow_up_is_answered_by_a_passage_without_its_words(elliptical):
+    """compose_answer for 「那六一呢」 after 春节放假几天 (第二条 just quoted): no passage says 六一;
+    elliptical, its subject is the topic's and 第三条 on 儿童节 answers it; the same reading
+    of a message that is not elliptical is not answered as a follow-up."""
+    from test_bot_answer import ctx
+
+    from bot.answer import compose_answer
+    from bot.conversation import with_opening
+
+    question = with_opening("那六一呢", "春节放假几天")
+    hits = FakeSearch(articles(HOLIDAY_ARTICLES))("那六一呢", k=12, opening="春节放假几天")
+    context = dataclasses.replace(ctx(elliptical=elliptical), model=coverage_model(threshold=0.01),
+                                  topic_release=HOLIDAY_ARTICLES.id)
+    answer = compose_answer(question, hits, context, focus=lambda release: [],
+                            avoid=f"{HOLIDAY_ARTICLES.id}#0")
+    assert answer.answered is elliptical
+    if elliptical:
+        assert answer.best.chunk_id == f"{HOLIDAY_ARTICLES.id}#1"
+
+
+FILING_STEPS = doc("gz_filing_steps", title="异地就医备案办理指引",
+                   text="办理指引\n打开穗好办APP选择异地就医备案，提交后工作人员在2个工作日内完成审批。\n"
+                        "温馨提示\n备案人员在备案地可享受医保结算待遇。\n")
+
+
+def test_the_passage_just_quoted_is_quoted_again_when_it_says_what_the_follow_up_asks(tmp_path):
+    """「多久能批下来？」 after 异地就医备案怎么办理: the guide's steps, just quoted, also say
+    2个工作日内; quoting another passage of the guide (温馨提示) would not answer it."""
+    hits = [hit_of(FILING_STEPS, line, ordinal=n) for n, line in enumerate(FILING_STEPS.text.splitlines())]
+    replies_, _ = gentle_conversation(tmp_path, hits, [FILING_STEPS],
+                                      ["异地就医备案怎么办理", "多久能批下来？"])
+    assert "2个工作日内" in replies_[0]
+    assert replies_[1].startswith("您问的是：异地就医备案怎么办理——多久能批下来")
+    assert "2个工作日内" in replies_[1]
+
+
 def _fund_hits(covered: float) -> tuple[str, list]:
     """「申请后几天批」 read with 退休了公积金能提取吗, found in the fund rules and in a copy of them
     (another release), each at coverage `covered`."""

@@ -30,6 +30,14 @@ def test_stopwords_and_punctuation_dropped():
     assert "失业" in tokens
 
 
+def test_a_measure_word_is_not_a_content_word():
+    """个 of 推荐个餐厅 is said by passages on every subject: counted as a word of the message,
+    it made any passage "say" an off-topic follow-up (bot.answer.answers_message)."""
+    words = PolicyTokenizer().content_words("推荐个餐厅")
+    assert "个" not in words and "推荐" in words
+    assert "个体户" in PolicyTokenizer().content_words("个体户怎么注销")
+
+
 def test_corpus_words_from_titles_and_bodies():
     words = corpus_words(["关于印发《广州市积分制入户管理办法》的通知", "中华人民共和国社会保险法"],
                          ["广州市人力资源和社会保障局"])
@@ -43,6 +51,8 @@ def test_everyday_words_expand_to_official_terms():
     assert "基本养老金" in terms
     expanded = expander.expand(tokenizer.tokens("看病报销"), "看病报销", tokenizer)
     assert "医疗保险" in expanded or "医疗" in expanded
+    # a follow-up's own words in the forms its topic's documents use (「有热线吗」: 咨询电话)
+    assert "电话" in expander.official_for("有热线吗") and "休息日" in expander.official_for("周末")
 
 
 def test_bad_synonym_line_is_refused(tmp_path):
