@@ -27,7 +27,7 @@ from bot.answer import (
     compose_answer,
     related_passage_text,
 )
-from bot.answerability import AnswerModel, decide, release_of
+from bot.answerability import AnswerModel, Decision, decide, release_of
 from bot.asking import asked_kinds
 from bot.batched import Batched
 from bot.budget import TimeBudget
@@ -40,6 +40,7 @@ from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
 from index.fusion import reciprocal_rank_fusion
+from index.query import asking_clauses
 from policies.status import Validity
 from policies.validity import DEFAULT_TIMEZONE, local_today
 
@@ -352,24 +353,39 @@ class BotService:
     def read(self, text: str, previous: conv.Turn | None) -> Reading:
         """The message by itself, or with the question that opened the topic when it follows
         the previous answer (bot.conversation)."""
-        hits = self.search(text, k=SEARCH_K, include_expired=True)
+        own, alone = self.read_alone(text)
         if previous is None or not conv.may_follow(text, previous, self.clock()):
-            return Reading(text, hits)
-        alone = decide(text, hits, self.settings.model, asks=asked_kinds(text))
+            return own
         settled = conv.settled_alone(alone, previous)
         same_topic = settled and alone.chosen is not None and alone.chosen.doc_id == previous.release
         if same_topic or (settled and previous.release is None):
-            return Reading(text, hits, same_topic=same_topic)
+            return dataclasses.replace(own, same_topic=same_topic)
         merged_text = conv.with_context(text, previous)
         merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
         merged = decide(merged_text, merged_hits, self.settings.model, previous.release,
                         asked_kinds(text))
         if settled and not conv.topic_answers_better(text, alone, merged, previous):
-            return Reading(text, hits)
+            return own
         if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):
-            return Reading(text, hits)
+            return own
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous),
-                       alone=Reading(text, hits), topic_release=previous.release)
+                       alone=own, topic_release=previous.release)
+
+    def read_alone(self, text: str) -> tuple[Reading, Decision]:
+        """The message by itself, and what it would be answered from. A story told before the
+        question may draw the search to the story's words (「原来的公司还欠我两个月工资」 to the
+        工资支付 rules) so that nothing is sure enough; then the asking clauses are read by
+        themselves, and they decide when they choose a release the whole message found too."""
+        hits = self.search(text, k=SEARCH_K, include_expired=True)
+        whole = decide(text, hits, self.settings.model, asks=asked_kinds(text))
+        asking = asking_clauses(text) if whole.chosen is None else None
+        if asking is None:
+            return Reading(text, hits), whole
+        asking_hits = self.search(asking, k=SEARCH_K, include_expired=True)
+        part = decide(asking, asking_hits, self.settings.model, asks=asked_kinds(asking))
+        if part.chosen is None or part.chosen.doc_id not in {c.doc_id for c in whole.ranked}:
+            return Reading(text, hits), whole
+        return Reading(asking, asking_hits), part
 
     def _passages_for(self, message: str, opening: str, quoted: str | None) -> Callable[[str], list]:
         """release id → its passages on the topic that the message itself finds too: found for
@@ -414,8 +430,7 @@ class BotService:
     def answering_documents(self, question: str) -> list[str]:
         """The documents the bot would answer `question` from (empty: it would say it found
         nothing): what insights re-checks after a publication."""
-        hits = self.search(question, k=SEARCH_K, include_expired=True)
-        chosen = decide(question, hits, self.settings.model, asks=asked_kinds(question)).chosen
+        chosen = self.read_alone(question)[1].chosen
         return [hit.doc_id for hit in chosen.hits] if chosen else []
 
     def deliver_late(self, openid: str, answer: Answer) -> None:
@@ -452,8 +467,9 @@ class BotService:
         self.subscribers.touch_many([openid for openid, _ in touches], min(at for _, at in touches))
 
     def _record(self, openid: str, question: str, reading: Reading, answer: Answer) -> None:
-        """The question is logged as the user wrote it (a follow-up is not its merged reading),
-        at the time it was answered, after the reply (batched)."""
+        """The question is logged as the user wrote it, with what was searched beside it when
+        that differs (a follow-up's merged reading, a story's asking clauses), at the time it
+        was answered, after the reply (batched)."""
         if not self.questions:
             return
         cited = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "score": float(h.score),
@@ -463,7 +479,7 @@ class BotService:
                   for r in answer.related]
         self._log_entries.add(Entry(openid, "wechat", question, cited, float(answer.confidence),
                                     answer.answered, utcnow(), answer.ref,
-                                    reading.text if reading.follow_up else None))
+                                    reading.text if reading.text != question else None))
 
     def _write_log(self, entries: list[Entry]) -> None:
         try:

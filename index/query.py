@@ -32,6 +32,9 @@ FOCUS_CHARS = 48
 # texts, and a follow-up reads its topic's opening question again.
 READINGS_KEPT = 1024
 CLAUSE_RE = re.compile(r"[^。！？!?；;\n，,、\s]+[。！？!?；;，,、]?")
+# A story told in the first person (我爸, 我们公司, 俺): what happened to the asker, not a
+# condition of the question (「建设工程合同解除后，承包人能否…」 is a condition).
+FIRST_PERSON_RE = re.compile(r"[我俺咱]")
 ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|是否|可不可以|哪些|哪里|多少|多久|什么|"
                         r"有没有|要不要|是不是|几[个年月天岁号次]")
 
@@ -145,3 +148,15 @@ def focus(question: str, topic_weight=None, limit: int = FOCUS_CHARS) -> str:
             chosen.add(i)
             room -= len(clauses[i])
     return "".join(clauses[i] for i in sorted(chosen)) if chosen else question[-limit:]
+
+
+def asking_clauses(question: str) -> str | None:
+    """The clauses that ask, when the rest of the message is a story told in the first person
+    (「离职快10个月了，原来的公司还欠我两个月工资没给，现在去申请劳动仲裁还来得及吗？」); else None
+    (one clause, no story, or no asking clause)."""
+    clauses = [c for c in CLAUSE_RE.findall(question.strip()) if c.strip()]
+    asking = [c for c in clauses if ASKING_RE.search(c)]
+    story = [c for c in clauses if not ASKING_RE.search(c)]
+    if not asking or not story or not FIRST_PERSON_RE.search("".join(story)):
+        return None
+    return "".join(asking)

@@ -552,3 +552,41 @@ def test_a_question_answered_by_itself_is_not_taken_over_by_the_topics_words():
     weaker = dataclasses.replace(lesson, hits=(dataclasses.replace(
         lesson.hits[0], signals=dataclasses.replace(lesson.hits[0].signals, message_coverage=0.2)),))
     assert topic_answers_better(text, Decision(weaker, (weaker,)), merged, _after_filing())
+
+
+ARBITRATION_ONLINE = doc("gz_arbitration_online", title="劳动人事争议仲裁网上申请流程",
+                         text="劳动仲裁可以在网上申请：打开粤省事小程序提交仲裁申请。\n")
+WAGE_RULES = doc("wage_rules", title="保障农民工工资支付条例",
+                 text="第十条 被拖欠工资的农民工有权依法投诉，或者申请劳动争议调解仲裁。\n")
+
+
+@pytest.mark.parametrize("message, answered", [
+    ("我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗", True),
+    # an impersonal condition is part of the question: the whole message is not answered
+    ("厂里拖欠工资满三年后，劳动仲裁能在网上申请吗", False),
+])
+def test_a_story_told_before_the_question_does_not_drown_it(tmp_path, message, answered):
+    """The story's words (拖欠, 工资) spread the message over the wage rules and dilute what it
+    shares with the online guide: by itself, nothing is sure enough. Told in the first person,
+    it is what happened to the asker: the asking clause, read by itself, is answered from the
+    guide the whole message found too, and the log keeps the message as written with that
+    reading beside it."""
+    hits = articles(WAGE_RULES) + [hit_of(ARBITRATION_ONLINE, ARBITRATION_ONLINE.text.strip())]
+    replies_, readings = gentle_conversation(tmp_path, hits, [WAGE_RULES, ARBITRATION_ONLINE], [message])
+    assert ("粤省事小程序" in replies_[0]) is answered
+    assert ("没有找到" in replies_[0]) is not answered
+    assert readings == ["劳动仲裁能在网上申请吗" if answered else None]
+
+
+def test_the_asking_clause_alone_does_not_answer_from_a_release_the_story_ruled_out(tmp_path):
+    """When the whole message did not find the release its asking clause alone finds (four
+    releases on the story's subject take the decision's places), the story named another
+    subject: nothing is answered from the clause alone."""
+    stories = [doc(f"wage_rules_{n}", title=f"工资支付规定（{n}）",
+                   text="第一条 在厂里干了三年，老板拖欠工资不发的，依法处理。\n") for n in range(4)]
+    hits = [hit for story in stories for hit in articles(story)]
+    hits.append(hit_of(ARBITRATION_ONLINE, ARBITRATION_ONLINE.text.strip()))
+    replies_, readings = gentle_conversation(tmp_path, hits, [*stories, ARBITRATION_ONLINE],
+                                             ["我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗"])
+    assert "没有找到" in replies_[0] and "粤省事小程序" not in replies_[0]
+    assert readings == [None]

@@ -71,3 +71,18 @@ def test_long_message_focuses_on_its_asking_sentences():
     story = "我在广州工作了五年，" * 30 + "去年公司裁员我被辞退了。请问我能领失业保险金吗？能领多久？"
     assert focus(story) == "请问我能领失业保险金吗？能领多久？"
     assert len(focus("没有问句的长文本。" * 40)) == FOCUS_CHARS
+
+
+@pytest.mark.parametrize("message, asking", [
+    ("离职快10个月了，原来的公司还欠我两个月工资没给，现在去申请劳动仲裁还来得及吗？能在手机上申请吗？",
+     "现在去申请劳动仲裁还来得及吗？能在手机上申请吗？"),
+    ("俺家在农村 想问新农合怎么交", "想问新农合怎么交"),
+    # a condition of the question, not a story about the asker: the message is the question
+    ("建设工程施工合同解除后，承包人能否主张工程款？", None),
+    ("我能领失业保险金吗？", None),                 # one clause
+    ("我失业了，能领多久？还要交什么材料？", "能领多久？还要交什么材料？"),
+    ("我失业了，公司也倒闭了。", None),             # nothing asked
+])
+def test_the_asking_clauses_of_a_story_told_in_the_first_person(message, asking):
+    from index.query import asking_clauses
+    assert asking_clauses(message) == asking
