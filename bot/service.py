@@ -342,7 +342,9 @@ class BotService:
             # read as if the bot had understood it; it is a question of its own.
             reading = reading.alone
             answer = self._compose(reading, reading.hits)
-        topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else text
+        # A new topic opens with what was answered: a story's asking clauses, not the story
+        # (read with a follow-up, its words would draw the search away again).
+        topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else reading.text
         release = release_of(answer.best) if answer.best else None
         self.conversations.remember(openid, text, answer.related,
                                     answer.best.chunk_id if answer.best else None, answer.ref,

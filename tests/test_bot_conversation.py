@@ -563,12 +563,12 @@ WAGE_RULES = doc("wage_rules", title="保障农民工工资支付条例",
 @pytest.mark.parametrize("message, answered", [
     ("我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗", True),
     # an impersonal condition is part of the question: the whole message is not answered
-    ("厂里拖欠工资满三年后，劳动仲裁能在网上申请吗", False),
+    ("用人单位拖欠工资满三年后，劳动仲裁能在网上申请吗", False),
 ])
 def test_a_story_told_before_the_question_does_not_drown_it(tmp_path, message, answered):
     """The story's words (拖欠, 工资) spread the message over the wage rules and dilute what it
-    shares with the online guide: by itself, nothing is sure enough. Told in the first person,
-    it is what happened to the asker: the asking clause, read by itself, is answered from the
+    shares with the online guide: by itself, nothing is sure enough. Told by the asker (我, 老板),
+    it is what happened to them: the asking clause, read by itself, is answered from the
     guide the whole message found too, and the log keeps the message as written with that
     reading beside it."""
     hits = articles(WAGE_RULES) + [hit_of(ARBITRATION_ONLINE, ARBITRATION_ONLINE.text.strip())]
@@ -590,3 +590,19 @@ def test_the_asking_clause_alone_does_not_answer_from_a_release_the_story_ruled_
                                              ["我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗"])
     assert "没有找到" in replies_[0] and "粤省事小程序" not in replies_[0]
     assert readings == [None]
+
+
+def test_a_topic_opened_by_a_story_is_the_question_it_asked(tmp_path):
+    """A follow-up to a story answered by its asking clause is read with that clause, not with
+    the story: the reply says 您问的是：劳动仲裁能在网上申请吗——… ."""
+    guide = doc("gz_arbitration_guide", title="劳动人事争议仲裁网上申请流程",
+                text="劳动仲裁可以在网上申请：打开粤省事小程序提交仲裁申请。\n申请仲裁不收费。\n")
+    hits = articles(WAGE_RULES) + [hit_of(guide, line, ordinal=n)
+                                   for n, line in enumerate(guide.text.splitlines())]
+    replies_, readings = gentle_conversation(
+        tmp_path, hits, [WAGE_RULES, guide],
+        ["我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗", "要交钱吗"])
+    assert "粤省事小程序" in replies_[0]
+    assert replies_[1].startswith("您问的是：劳动仲裁能在网上申请吗——要交钱吗")
+    assert "申请仲裁不收费" in replies_[1]
+    assert readings[1] == "劳动仲裁能在网上申请吗 要交钱吗"

@@ -77,12 +77,14 @@ def test_long_message_focuses_on_its_asking_sentences():
     ("离职快10个月了，原来的公司还欠我两个月工资没给，现在去申请劳动仲裁还来得及吗？能在手机上申请吗？",
      "现在去申请劳动仲裁还来得及吗？能在手机上申请吗？"),
     ("俺家在农村 想问新农合怎么交", "想问新农合怎么交"),
+    ("老板拖欠工资三个月，能申请劳动仲裁吗？", "能申请劳动仲裁吗？"),  # the asker's boss, without 我的
+    ("用人单位未签书面合同的，劳动者能要求二倍工资吗？", None),  # the law's 单位: a condition
     # a condition of the question, not a story about the asker: the message is the question
     ("建设工程施工合同解除后，承包人能否主张工程款？", None),
     ("我能领失业保险金吗？", None),                 # one clause
     ("我失业了，能领多久？还要交什么材料？", "能领多久？还要交什么材料？"),
     ("我失业了，公司也倒闭了。", None),             # nothing asked
 ])
-def test_the_asking_clauses_of_a_story_told_in_the_first_person(message, asking):
+def test_the_asking_clauses_of_a_story_told_by_the_asker(message, asking):
     from index.query import asking_clauses
     assert asking_clauses(message) == asking
