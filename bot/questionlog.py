@@ -168,7 +168,8 @@ class QuestionLog:
                answer_ref: str | None = None, reading: str | None = None) -> int:
         """Log one question as the user wrote it; returns the log id (to attach feedback to).
         `answer_ref` is the reference the answer's link carries (unique), for `rate_answer`;
-        `reading` how the bot read it when that differs (a follow-up with its topic)."""
+        `reading` how the bot read it when that differs (a follow-up with its topic, a story's
+        asking clauses)."""
         return self.record_many([Entry(openid, channel, question, cited, confidence, answered, at,
                                        answer_ref, reading)])[0]
 
