@@ -86,6 +86,8 @@ class AnswerContext:
     topic_release: str | None = None  # a follow-up's: the release the conversation is on
     asks: frozenset[str] = frozenset()  # what the message asks for (bot.asking): a place, a time…
     elliptical: bool = False  # a follow-up of the 「那六一呢」 kind: its subject is the topic's
+    among: frozenset[str] | None = None  # the releases it may answer from (None: any): a story's
+    #                                      asking clauses, those the whole message found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +126,7 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     # First without the passage just quoted: a release that answers the follow-up by its other
     # passages is answered from them as it always was; only failing that does the quoted one count.
     beyond = [h for h in hits if h.chunk_id != avoid] or list(hits)
-    decision = decide(question, beyond, ctx.model, ctx.topic_release, ctx.asks)
+    decision = decide(question, beyond, ctx.model, ctx.topic_release, ctx.asks, ctx.among)
     best = choose_passage(decision.chosen, focused(decision.chosen.doc_id), ctx.asks) \
         if decision.chosen else None
     if best is not None and focus is not None and not speaks_to(best, ctx):
@@ -151,7 +153,7 @@ def _beyond_the_quoted(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     of thing it asks for (answers_message), and that one is quoted. None when none does:
     「我家猫不吃东西怎么办」 after a bus question is not answered by the same release's park
     passage."""
-    decision = decide(question, hits, ctx.model, ctx.topic_release, ctx.asks)
+    decision = decide(question, hits, ctx.model, ctx.topic_release, ctx.asks, ctx.among)
     if decision.chosen is None:
         return decision, None
     own = tuple(h for h in decision.chosen.hits if h.chunk_id != avoid and speaks_to(h, ctx))

@@ -119,14 +119,17 @@ class Decision:
 
 
 def decide(question: str, hits: Sequence[Hit], model: AnswerModel,
-           topic_release: str | None = None, asks: frozenset[str] = frozenset()) -> Decision:
+           topic_release: str | None = None, asks: frozenset[str] = frozenset(),
+           among: frozenset[str] | None = None) -> Decision:
     """The most probable release at or above the operating point; content in force wins
     near-ties with content that is not (a policy and the older version it replaced).
     `topic_release`: a follow-up's reading, on the topic of that release (TOPIC_RELEASE_SHARE);
     `asks`: what the message asks for (bot.asking; a follow-up's own message): a release saying
-    it wins near-ties (ASKED_MARGIN), and the topic's release passes lower (TOPIC_ASKED_SHARE)."""
+    it wins near-ties (ASKED_MARGIN), and the topic's release passes lower (TOPIC_ASKED_SHARE);
+    `among`: the releases it may choose (None: any; a story's asking clauses, bot.service)."""
     ranked = tuple(rank(candidates(question, hits), model))
-    passing = [c for c in ranked if passes(c, model, topic_release, asks)]
+    passing = [c for c in ranked if passes(c, model, topic_release, asks)
+               and (among is None or c.doc_id in among)]
     if not passing:
         return Decision(None, ranked)
     chosen = passing[0]

@@ -96,6 +96,7 @@ class Reading:
     note: str = ""              # 您问的是：… (only for a follow-up)
     alone: Reading | None = None  # a follow-up's message read by itself (its fallback)
     topic_release: str | None = None  # a follow-up's: the release the previous answer quoted
+    among: frozenset[str] | None = None  # a story's asking clauses: the releases the whole found
 
     @property
     def asks(self) -> frozenset[str]:
@@ -377,17 +378,19 @@ class BotService:
         """The message by itself, and what it would be answered from. A story told before the
         question may draw the search to the story's words (「原来的公司还欠我两个月工资」 to the
         工资支付 rules) so that nothing is sure enough; then the asking clauses are read by
-        themselves, and they decide when they choose a release the whole message found too."""
+        themselves, and they decide among the releases the whole message found (the story
+        still says which subjects are in question)."""
         hits = self.search(text, k=SEARCH_K, include_expired=True)
         whole = decide(text, hits, self.settings.model, asks=asked_kinds(text))
         asking = asking_clauses(text) if whole.chosen is None else None
         if asking is None:
             return Reading(text, hits), whole
         asking_hits = self.search(asking, k=SEARCH_K, include_expired=True)
-        part = decide(asking, asking_hits, self.settings.model, asks=asked_kinds(asking))
-        if part.chosen is None or part.chosen.doc_id not in {c.doc_id for c in whole.ranked}:
+        found = frozenset(c.doc_id for c in whole.ranked)
+        part = decide(asking, asking_hits, self.settings.model, asks=asked_kinds(asking), among=found)
+        if part.chosen is None:
             return Reading(text, hits), whole
-        return Reading(asking, asking_hits), part
+        return Reading(asking, asking_hits, among=found), part
 
     def _passages_for(self, message: str, opening: str, quoted: str | None) -> Callable[[str], list]:
         """release id → its passages on the topic that the message itself finds too: found for
@@ -418,7 +421,8 @@ class BotService:
         docs, successors = self.library.context_documents(hits)
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref(),
                                   topic_release=reading.topic_release,
-                                  asks=reading.asks, elliptical=reading.elliptical)
+                                  asks=reading.asks, elliptical=reading.elliptical,
+                                  among=reading.among)
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
         answer = compose_answer(reading.text, hits, ctx, focus, avoid)

@@ -606,3 +606,21 @@ def test_a_topic_opened_by_a_story_is_the_question_it_asked(tmp_path):
     assert replies_[1].startswith("您问的是：劳动仲裁能在网上申请吗——要交钱吗")
     assert "申请仲裁不收费" in replies_[1]
     assert readings[1] == "劳动仲裁能在网上申请吗 要交钱吗"
+
+
+def test_a_storys_asking_clause_is_answered_from_the_releases_the_whole_message_found(tmp_path):
+    """Read alone, the asking clause is surest of a guide the whole message did not find (three
+    releases on the story's subject and a guide that also says 工资不发 took the decision's four
+    places); it is answered from the surest release among those the whole message found."""
+    from bot.answerability import MAX_CANDIDATES
+    stories = [doc(f"rules_{n}", title=f"规定（{n}）",
+                   text="第一条 在厂里干了三年，老板拖欠工资不发的，依法处理。\n")
+               for n in range(MAX_CANDIDATES - 1)]
+    found = doc("gz_found", title="欠薪指引", text="工资不发的，劳动仲裁可以在网上申请。\n")
+    surest = doc("gz_surest", title="办事指南", text="劳动仲裁能在网上申请。\n")
+    hits = [hit for document in [*stories, found, surest] for hit in articles(document)]
+    replies_, readings = gentle_conversation(
+        tmp_path, hits, [*stories, found, surest],
+        ["我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗"])
+    assert replies_[0].startswith("《欠薪指引》")
+    assert readings == ["劳动仲裁能在网上申请吗"]
