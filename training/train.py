@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from index.e5s1 import hf_names
-from training.base import E5Tokenizer, pool
+from training.base import E5Tokenizer, pool, token_batch
 from training.data import PASSAGE, QUERY, Pair
 
 
@@ -83,9 +83,9 @@ def train(model: torch.nn.Module, tokenizer: E5Tokenizer, pairs: list[Pair], con
 
 
 def _step(model, tokenizer, batch: list[Pair], config: TrainConfig) -> torch.Tensor:
-    queries = tokenizer.batch([QUERY + p.query for p in batch], config.query_len)
-    passages = tokenizer.batch([PASSAGE + p.positive for p in batch] +
-                               [PASSAGE + p.negative for p in batch], config.passage_len)
+    queries = token_batch(tokenizer, [QUERY + p.query for p in batch], config.query_len)
+    passages = token_batch(tokenizer, [PASSAGE + p.positive for p in batch] +
+                                     [PASSAGE + p.negative for p in batch], config.passage_len)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
         q = pool(model, queries)
         p = pool(model, passages)

