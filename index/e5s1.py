@@ -174,13 +174,19 @@ class E5File:
         return bytes(out)
 
 
-def dequantise_q4_0(raw: np.ndarray, count: int) -> np.ndarray:
+def q4_0_blocks(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_0 bytes → each block's scale (float32, [n]) and its 32 codes in weight order
+    (uint8 0..15, [n, 32]: a block's 16 bytes hold weights 0..15 in their low nibbles and
+    16..31 in their high ones); a weight is (code − 8) · scale."""
     blocks = raw.reshape(-1, BLOCK_BYTES)
-    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)
+    scale = blocks[:, :2].copy().view("<f2").astype(np.float32).reshape(-1)
     nibbles = blocks[:, 2:]
-    low = (nibbles & 0x0F).astype(np.int8) - 8
-    high = (nibbles >> 4).astype(np.int8) - 8
-    values = np.concatenate([low, high], axis=1).astype(np.float32) * scale
+    return scale, np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=1)
+
+
+def dequantise_q4_0(raw: np.ndarray, count: int) -> np.ndarray:
+    scale, codes = q4_0_blocks(raw)
+    values = (codes.astype(np.int8) - 8).astype(np.float32) * scale[:, None]
     return values.reshape(-1)[:count]
 
 

@@ -273,18 +273,28 @@ def test_starting_an_app_loads_the_question_embedder_before_any_question(tmp_pat
     from server import create_app, start
 
     asked: list[list[str]] = []
+    entered, release = threading.Event(), threading.Event()
 
-    def slow_embed_queries(self, texts):
-        time.sleep(0.5)
+    def held_embed_queries(self, texts):  # loading, until the test lets it finish
+        entered.set()
+        assert release.wait(30)
         asked.append(list(texts))
         return self.embed_passages(texts)
 
-    monkeypatch.setattr(HashEmbedder, "embed_queries", slow_embed_queries)
+    monkeypatch.setattr(HashEmbedder, "embed_queries", held_embed_queries)
     before = set(threading.enumerate())
     app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "instance"), "LOAD_DEMO": False,
                       "INDEX_EMBEDDER": "hash", "INDEX_BACKGROUND": False})
-    assert asked == []  # built only
+    assert not entered.is_set()  # built only
     start(app)
-    assert _threads(before, "question-engine-warm")
-    app.extensions["policybot"].close()
-    assert asked == [["你好"]] and _threads(before, "question-engine-warm") == []
+    try:
+        assert entered.wait(10) and _threads(before, "question-engine-warm")
+        closing = threading.Thread(target=app.extensions["policybot"].close)
+        closing.start()
+        closing.join(1.0)
+        assert closing.is_alive()  # close waits for the loading thread
+    finally:
+        release.set()
+    closing.join(30)
+    assert not closing.is_alive() and asked == [["你好"]]
+    assert _threads(before, "question-engine-warm") == []
