@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.push.matching import GENERIC_TERMS
 from bot.push.openids import OpenidCipher, mask, stored_secret
@@ -38,13 +39,17 @@ FIELD_LABELS = {"kind": "身份", "name": "企业名称", "industry": "行业", 
                 "region": "所在地区",
                 "consent": "同意推送", "groups": "所属人群", "qualifications": "资质"}
 CS_WINDOW = dt.timedelta(hours=48)
-# Every message touches its sender (after the reply, batched): built once, as building the two
+# Every message touches its sender (after the reply, batched): built once, as building the
 # statements cost more than running them (bench/bench_message_cost.py).
-_IDS_BY_KEY = sa.select(subscribers.c.openid_key, subscribers.c.id).where(
+_KNOWN_KEYS = sa.select(subscribers.c.openid_key).where(
     subscribers.c.openid_key.in_(sa.bindparam("p_keys", expanding=True)))
-_TOUCH = subscribers.update().where(subscribers.c.id.in_(sa.bindparam("p_ids", expanding=True))) \
+_TOUCH = subscribers.update().where(subscribers.c.openid_key.in_(sa.bindparam("p_keys", expanding=True))) \
     .values(last_message_at=sa.bindparam("p_at", type_=subscribers.c.last_message_at.type), cs_used=0,
             active=True, updated_at=sa.bindparam("p_now", type_=subscribers.c.updated_at.type))
+# New senders, by database: what another process added meanwhile is left alone (and touched).
+_INSERT_NEW = {name: insert(subscribers).on_conflict_do_nothing(index_elements=["openid_key"])
+               .returning(subscribers.c.openid_key)
+               for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))}
 OFFERED_WITHOUT_CONFIG = 12  # topics listed when the account configured none: the most used
 
 
@@ -207,10 +212,17 @@ class Subscribers:
         if not unique:
             return
         keys = {openid: self.cipher.key(openid) for openid in unique}
+        now = utcnow()
         with self.db.write() as conn:
-            known = dict(conn.execute(_IDS_BY_KEY, {"p_keys": list(keys.values())}).all())
-            ids = [known.get(keys[o]) or self._ensure(conn, o) for o in unique]
-            conn.execute(_TOUCH, {"p_ids": ids, "p_at": at, "p_now": utcnow()})
+            known = set(conn.execute(_KNOWN_KEYS, {"p_keys": list(keys.values())}).scalars())
+            new = [o for o in unique if keys[o] not in known]
+            # New senders (a burst of new followers: each message) in one statement, their window
+            # opened as they are added; one another process added meanwhile is touched below.
+            rows = [self._new_row(o, now, last_message_at=at) for o in new]
+            added = set(conn.execute(_INSERT_NEW[conn.dialect.name], rows).scalars()) if rows else set()
+            touched = [key for key in keys.values() if key not in added]
+            if touched:
+                conn.execute(_TOUCH, {"p_keys": touched, "p_at": at, "p_now": now})
 
     # -- profile ---------------------------------------------------------------------------
     def profile(self, openid: str) -> dict | None:
@@ -289,11 +301,15 @@ class Subscribers:
         sid = self._id(conn, openid)
         if sid is not None:
             return sid
-        now = utcnow()
-        return conn.execute(subscribers.insert().values(
-            openid_key=self.cipher.key(openid), openid_enc=self.cipher.encrypt(openid),
-            kind="resident", consent=False, active=True, cs_used=0, simulated=is_simulated(openid),
-            created_at=now, updated_at=now).returning(subscribers.c.id)).scalar_one()
+        return conn.execute(subscribers.insert().values(self._new_row(openid, utcnow()))
+                            .returning(subscribers.c.id)).scalar_one()
+
+    def _new_row(self, openid: str, now: dt.datetime, last_message_at: dt.datetime | None = None) -> dict:
+        """A subscriber as first seen: a resident without consent to pushes."""
+        return {"openid_key": self.cipher.key(openid), "openid_enc": self.cipher.encrypt(openid),
+                "kind": "resident", "consent": False, "active": True, "cs_used": 0,
+                "simulated": is_simulated(openid), "last_message_at": last_message_at,
+                "created_at": now, "updated_at": now}
 
 
 def profile_of(conn, sid: int) -> dict:

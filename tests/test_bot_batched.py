@@ -97,3 +97,53 @@ def test_a_burst_is_logged_in_one_batch_at_the_times_it_was_answered(tmp_path, m
     for n in range(5):
         logged = svc.questions.latest_for(f"o_burst{n}", within_seconds=600)
         assert logged is not None and logged.at.replace(tzinfo=dt.UTC) <= answered_by
+
+
+def test_touch_many_adds_new_senders_and_reopens_known_windows_on_both_databases(any_db):
+    subs = Subscribers(any_db)
+    subs.update_profile("o_known", consent=True, kind="enterprise")
+    with any_db.write() as conn:
+        conn.execute(table.update().values(cs_used=4))  # its window was used up
+    at = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+    subs.touch_many(["o_new_1", "o_known", "o_new_2", "o_new_1"], at)
+    with any_db.read() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(table))}
+    assert len(rows) == 3
+    for openid in ("o_known", "o_new_1", "o_new_2"):
+        row = rows[subs.subscriber_id(openid)]
+        assert (row.last_message_at.replace(tzinfo=dt.UTC), row.cs_used, row.active) == (at, 0, True)
+        assert subs.openid_of(row.openid_enc) == openid
+    assert subs.profile("o_known")["kind"] == "enterprise" and subs.profile("o_known")["consent"]
+    assert [subs.profile(o)["kind"] for o in ("o_new_1", "o_new_2")] == ["resident", "resident"]
+    assert not subs.profile("o_new_2")["consent"]  # a message is no consent to pushes
+
+
+@pytest.mark.postgres
+def test_a_sender_another_process_adds_meanwhile_is_touched_not_duplicated(pg_url):
+    """Between the batch's lookup and its insert another machine adds the same user (its own
+    message, a follow event): the insert leaves that row alone and the batch still opens its
+    window."""
+    from policies.db import Database
+
+    db, other = Database(pg_url), Database(pg_url)
+    db.upgrade()
+    subs, elsewhere = Subscribers(db), Subscribers(other)
+    at = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+
+    raced = []
+
+    def add_first(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO PUSH_SUBSCRIBERS") and not raced:
+            raced.append(elsewhere.on_follow("o_raced"))  # committed by the other process first
+    sa.event.listen(db.engine, "before_cursor_execute", add_first)
+    try:
+        subs.touch_many(["o_raced", "o_fresh"], at)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", add_first)
+    with db.read() as conn:
+        rows = conn.execute(sa.select(table.c.id, table.c.last_message_at)).all()
+    assert len(rows) == 2
+    assert all(r.last_message_at == at for r in rows)
+    assert raced and raced[0] in {r.id for r in rows}
+    db.dispose()
+    other.dispose()
