@@ -53,8 +53,10 @@ class Hit:
     rerank_score: float | None = None
     signals: Signals | None = None  # set by the search service, for the answer decision
     region: str | None = None       # where the document applies (全国, 广东省广州市 …)
+    topics: tuple[str, ...] = ()    # the document's topics: what a reply that found nothing offers
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)
         record["heading_path"] = list(self.heading_path)
+        record["topics"] = list(self.topics)
         return record

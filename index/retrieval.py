@@ -306,7 +306,7 @@ def _hit(corpus, row: int, score: float, today: dt.date, rerank_score: float | N
                chunk_id=chunk.chunk_id, start=chunk.start,
                end=chunk.end, source=chunk.source,
                rerank_score=None if rerank_score is None else round(rerank_score, 6),
-               signals=signals, region=meta.region)
+               signals=signals, region=meta.region, topics=meta.topics)
 
 
 def _iso(day: dt.date | None) -> str | None:

@@ -136,12 +136,6 @@ def public_versions(conn: Connection, ids: Iterable[str] | None = None) -> dict[
     return {row.id: (row.content_hash, row.status) for row in conn.execute(query)}
 
 
-def topics_of(conn: Connection, ids: Iterable[str]) -> list[list[str]]:
-    """The topics of each of these documents that exists (one list per document)."""
-    rows = conn.execute(sa.select(documents.c.topics).where(documents.c.id.in_(list(ids))))
-    return [list(topics or ()) for topics in rows.scalars()]
-
-
 def summaries(conn: Connection, ids: Iterable[str]) -> list[sa.RowMapping]:
     """id, kind, title, topics, interprets, department and issuing_body of each id that
     exists: what a listing needs, without the text (a law is ~100 KB)."""

@@ -44,7 +44,8 @@ def hit_of(document: Document, text: str, *, article: str | None = None, in_forc
                publish_date=document.publish_date.isoformat() if document.publish_date else None,
                valid_from=document.valid_from.isoformat() if document.valid_from else None,
                valid_until=document.valid_until.isoformat() if document.valid_until else None,
-               chunk_id=f"{document.id}#{ordinal}", start=start, end=start + len(text), source=source)
+               chunk_id=f"{document.id}#{ordinal}", start=start, end=start + len(text), source=source,
+               topics=tuple(document.topics))
 
 
 QUESTION_WORDS = re.compile("怎么|如何|什么|哪些|哪里|多少|可以|需要|请问|吗|呢|的|了|是|有")

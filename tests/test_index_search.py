@@ -340,3 +340,35 @@ def test_the_answer_decision_reads_the_cosine_through_the_lens_and_the_ranking_s
         assert new.signals.cosine == pytest.approx(-old.signals.cosine, abs=1e-6)
         assert new.signals.cosine_z == pytest.approx(old.signals.cosine_z, abs=1e-9)
     assert any(abs(h.signals.cosine) > 1e-3 for h in before)
+
+
+def test_a_reply_that_found_nothing_offers_the_topics_of_the_documents_found_near_it(db, svc, releases):
+    """The hits carry their documents' topics (as indexed at publication): the topics offered
+    are those most of the nearby documents share, read without a database round trip; only
+    when they name fewer than three does the catalogue fill in."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from bot.library import Library
+
+    publish(releases, make_policy("pension", title="养老保险待遇办法", text=PENSION,
+                                  topics=["社会保障", "养老服务", "退休"], doc_number="穗人社规〔2026〕3号"))
+    publish(releases, make_policy("jobless", title="失业保险金申领指南", text=UNEMPLOYMENT,
+                                  topics=["社会保障", "就业创业"], doc_number="穗人社规〔2026〕4号"))
+    publish(releases, make_policy("parks", title="公园管理办法", text="第一条 公园免费开放。\n",
+                                  topics=["文化旅游"], doc_number="穗府规〔2026〕9号"))
+    topics = {"pension": ("社会保障", "养老服务", "退休"), "jobless": ("社会保障", "就业创业"),
+              "parks": ("文化旅游",)}
+    found = svc.search.search("养老保险和失业保险", k=10)
+    assert {h.doc_id for h in found} >= {"pension", "jobless"}
+    assert all(h.topics == topics[h.doc_id] for h in found)
+    hits = [h for h in found if h.doc_id != "parks"]
+    reads = []
+    sa.event.listen(db.engine, "begin", lambda conn: reads.append(1))
+    library, today = Library(db), dt.date.today()
+    offered = library.closest_topics(hits, today)
+    assert offered[0] == "社会保障" and set(offered) == {"社会保障", "养老服务", "退休", "就业创业"}
+    assert not reads
+    few = [h for h in hits if h.doc_id == "jobless"]
+    assert set(library.closest_topics(few, today)) == {"社会保障", "就业创业", "养老服务", "退休", "文化旅游"}
