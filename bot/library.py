@@ -32,9 +32,11 @@ class Library:
         return docs, successors
 
     def closest_topics(self, hits: Sequence[Hit], today: dt.date) -> list[str]:
-        """The five topics most of the hits' documents share; the catalogue's when they name
-        fewer than three. The hits carry their documents' topics: most replies that found
-        nothing read nothing (a round trip on PostgreSQL, and most of this call's time)."""
+        """The five topics most of the hits' documents share, ties in the order of the hits that
+        bring them (the nearest document's first; it was the database's row order); the
+        catalogue's when they name fewer than three. The hits carry their documents' topics:
+        most replies that found nothing read nothing (a round trip on PostgreSQL, and most of
+        this call's time)."""
         counts = Counter(t for topics in {h.doc_id: h.topics for h in hits}.values() for t in topics)
         if len(counts) < 3:
             with self.db.read() as conn:
