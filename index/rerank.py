@@ -124,6 +124,7 @@ class Ranker:
         self.value = arrays["value"].astype(np.float64)
         self.baseline = float(arrays["baseline"])
         self.depth = int(arrays["depth"])
+        self._flat = _FlatTrees(self)
         self.name = hashlib.sha256(b"".join(np.ascontiguousarray(arrays[k]).tobytes()
                                             for k in sorted(arrays))).hexdigest()[:12]
 
@@ -134,17 +135,7 @@ class Ranker:
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         """Log-odds per row of x (all trees walked together, one level per step)."""
-        trees = np.arange(self.feature.shape[0])[:, None]
-        node = np.zeros((self.feature.shape[0], len(x)), np.int64)
-        samples = np.arange(len(x))[None, :]
-        for _ in range(self.depth):
-            feature = self.feature[trees, node]
-            values = x[samples, feature]
-            go_left = np.where(np.isnan(values), self.missing_left[trees, node],
-                               values <= self.threshold[trees, node])
-            child = np.where(go_left, self.left[trees, node], self.right[trees, node])
-            node = np.where(self.leaf[trees, node], node, child)
-        return self.baseline + self.value[trees, node].sum(axis=0)
+        return self.baseline + self._flat.leaf_values(np.asarray(x, np.float64)).sum(axis=0)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.decision(x)))
@@ -160,3 +151,37 @@ class Ranker:
         for row, prob in zip(rows, p.tolist(), strict=True):
             scores[row] = low + prob * max(high - low, 1e-6)  # above all that was not reranked
         return scores, dict(zip(rows, p.tolist(), strict=True))
+
+
+class _FlatTrees:
+    """The ensemble's nodes in flat arrays, a node's children by their flat index and a leaf
+    its own child, so that a step of the walk is a few 1-D gathers and the walk stops when
+    every tree has reached a leaf (indexing [tree, node] pairs took 15 ms for 50 candidates
+    and 300 trees, most of a reranked search)."""
+
+    def __init__(self, ranker: Ranker):
+        trees, nodes = ranker.feature.shape
+        offset = (np.arange(trees) * nodes)[:, None]
+        itself = offset + np.arange(nodes)[None, :]
+        self.roots = offset
+        self.leaf = ranker.leaf.ravel()
+        self.feature = np.where(ranker.leaf, 0, ranker.feature).ravel()
+        self.threshold = ranker.threshold.ravel()
+        self.missing_left = ranker.missing_left.ravel()
+        self.left = np.where(ranker.leaf, itself, offset + ranker.left).ravel()
+        self.right = np.where(ranker.leaf, itself, offset + ranker.right).ravel()
+        self.value = ranker.value.ravel()
+        self.depth = ranker.depth
+
+    def leaf_values(self, x: np.ndarray) -> np.ndarray:
+        """[trees, rows]: the value of the leaf each row of x reaches in each tree."""
+        node = np.repeat(self.roots, len(x), axis=1)
+        cells = (np.arange(len(x)) * x.shape[1])[None, :]
+        flat_x = x.ravel()
+        for _ in range(self.depth):
+            values = flat_x[cells + self.feature[node]]
+            go_left = np.where(np.isnan(values), self.missing_left[node], values <= self.threshold[node])
+            node = np.where(go_left, self.left[node], self.right[node])
+            if self.leaf[node].all():
+                break
+        return self.value[node]

@@ -37,6 +37,27 @@ def test_exported_trees_decide_as_sklearn():
     assert ((0 < p) & (p < 1)).all()
 
 
+def test_the_shipped_ranker_decides_as_its_trees_walked_one_by_one():
+    """The walk of all trees at once (flat arrays, stopping when every tree is at a leaf) is
+    the plain walk of each tree for each candidate, missing values included, to the bit."""
+    ranker = Ranker.load()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, len(FEATURES))) * rng.choice([0.1, 1.0, 10.0, 100.0], size=len(FEATURES))
+    x[rng.random(x.shape) < 0.15] = np.nan
+
+    def walk(tree: int, row: np.ndarray) -> float:
+        node = 0
+        while not ranker.leaf[tree, node]:
+            value = row[ranker.feature[tree, node]]
+            missing, threshold = ranker.missing_left[tree, node], ranker.threshold[tree, node]
+            left = missing if np.isnan(value) else value <= threshold
+            node = ranker.left[tree, node] if left else ranker.right[tree, node]
+        return ranker.value[tree, node]
+
+    expected = [ranker.baseline + sum(walk(t, row) for t in range(ranker.feature.shape[0])) for row in x]
+    assert ranker.decision(x).tolist() == expected
+
+
 def test_a_ranker_of_other_features_is_refused(tmp_path):
     from training.ranker import export
     x, y = synthetic()
