@@ -218,7 +218,7 @@ class Subscribers:
             new = [o for o in unique if keys[o] not in known]
             # New senders (a burst of new followers: each message) in one statement, their window
             # opened as they are added; one another process added meanwhile is touched below.
-            rows = [self._new_row(o, now, last_message_at=at) for o in new]
+            rows = [self._new_row(o, keys[o], now, last_message_at=at) for o in new]
             added = set(conn.execute(_INSERT_NEW[conn.dialect.name], rows).scalars()) if rows else set()
             touched = [key for key in keys.values() if key not in added]
             if touched:
@@ -301,12 +301,14 @@ class Subscribers:
         sid = self._id(conn, openid)
         if sid is not None:
             return sid
-        return conn.execute(subscribers.insert().values(self._new_row(openid, utcnow()))
-                            .returning(subscribers.c.id)).scalar_one()
+        row = self._new_row(openid, self.cipher.key(openid), utcnow())
+        return conn.execute(subscribers.insert().values(row).returning(subscribers.c.id)).scalar_one()
 
-    def _new_row(self, openid: str, now: dt.datetime, last_message_at: dt.datetime | None = None) -> dict:
-        """A subscriber as first seen: a resident without consent to pushes."""
-        return {"openid_key": self.cipher.key(openid), "openid_enc": self.cipher.encrypt(openid),
+    def _new_row(self, openid: str, key: str, now: dt.datetime,
+                 last_message_at: dt.datetime | None = None) -> dict:
+        """A subscriber as first seen (`key`: its openid's lookup key, computed once by the caller):
+        a resident without consent to pushes."""
+        return {"openid_key": key, "openid_enc": self.cipher.encrypt(openid),
                 "kind": "resident", "consent": False, "active": True, "cs_used": 0,
                 "simulated": is_simulated(openid), "last_message_at": last_message_at,
                 "created_at": now, "updated_at": now}
