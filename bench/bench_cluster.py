@@ -19,7 +19,8 @@ It prints, each with the load average beside the figures that depend on the mach
    - the second instance is killed with SIGKILL (its whole process group), the proxy's retries
      go to the first; it is restarted and the time until it is ready and has applied every
      release event is printed;
-3. throughput at saturation (16 clients, closed loop, through the proxy);
+3. throughput at saturation (16 clients, closed loop, through the proxy), with the CPU time
+   each party spent meanwhile (the instances, the clients, the proxy, PostgreSQL, Redis);
 4. 1-client callback latency on one instance, idle and with a CPU-bound neighbour process on
    each core;
 5. the publish call with 10 subscribers' outbox rows written; and a failing insights consumer:
@@ -69,6 +70,7 @@ from bot.replies import CROWDED  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 SECRET = "bench-cluster-" + "s" * 40  # POLICYBOT_SECRET_KEY: the same on every machine
+ONE_CLIENT = 150  # messages of each 1-client run
 AUDIT_KEY = "bench-cluster-audit-" + "k" * 40  # POLICYBOT_AUDIT_KEY: the same on every machine
 PG_URL = os.environ.get("POLICYBOT_BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/test")
 NEW_TITLE = "关于发放2026年度冬季困难群众取暖补贴的通知"
@@ -511,6 +513,8 @@ def processed_counts(db, openids: list[str], secret: str) -> collections.Counter
 
 # -- saturation and neighbours --------------------------------------------------------------------
 def saturate(port: int, wechat: WeChat, asked: list[str], clients: int, seconds: float, first_id: int):
+    """(messages a second, answered, replies, latencies, questions repeated): the questions in
+    turn, each once while they last (a repeated one is answered from the cached vector)."""
     done, latencies, answered = [0], [], [0]
     stop = time.monotonic() + seconds
     ids = itertools.count(first_id)
@@ -519,7 +523,7 @@ def saturate(port: int, wechat: WeChat, asked: list[str], clients: int, seconds:
     def client():
         while time.monotonic() < stop:
             n = next(ids)
-            took, text, code = wechat.deliver(port, f"o_sat_{n:06d}", asked[n % len(asked)], n)
+            took, text, code = wechat.deliver(port, f"o_sat_{n:06d}", asked[(n - first_id) % len(asked)], n)
             with lock:
                 done[0] += code == 200
                 answered[0] += bool(text) and text != CROWDED  # asked to send it again: not answered
@@ -531,7 +535,58 @@ def saturate(port: int, wechat: WeChat, asked: list[str], clients: int, seconds:
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
-    return done[0] / wall, answered[0], done[0], latencies
+    return done[0] / wall, answered[0], done[0], latencies, max(0, next(ids) - first_id - len(asked))
+
+
+class CpuShares:
+    """CPU seconds spent by each party on this machine between two snapshots (/proc): the two
+    instances (their process groups), the bench's own process (the clients playing WeChat),
+    the proxy, PostgreSQL, Redis, and everything else. Saturation is a figure for the whole
+    machine, so it shows which of it the product used."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, cluster: Cluster, proxy: ProxyProcess):
+        self.groups = {cluster.processes[name].pid: f"instance {name.upper()}" for name in cluster.processes}
+        self.pids = {os.getpid(): "clients (this script)", proxy.process.pid: "proxy"}
+        self.before = self.snapshot()
+
+    def party(self, pid: int, comm: str, pgid: int) -> str:
+        if pid in self.pids:
+            return self.pids[pid]
+        if pgid in self.groups:
+            return self.groups[pgid]
+        return {"postgres": "PostgreSQL", "redis-server": "Redis"}.get(comm, "other")
+
+    def snapshot(self) -> dict[int, tuple[str, float]]:
+        seen = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    stat = f.read()
+            except OSError:  # gone meanwhile
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is the state (field 3)
+            pid, ticks = int(entry.name), int(fields[11]) + int(fields[12])  # utime + stime
+            seen[pid] = (self.party(pid, comm, int(fields[2])), ticks / self.TICK)
+        return seen
+
+    def since(self) -> dict[str, float]:
+        """Seconds per party since the first snapshot (a process gone meanwhile is not counted)."""
+        shares: dict[str, float] = collections.defaultdict(float)
+        for pid, (party, seconds) in self.snapshot().items():
+            shares[party] += seconds - (self.before[pid][1] if pid in self.before else 0.0)
+        return dict(shares)
+
+
+def cpu_line(shares: dict[str, float], messages: int, wall: float) -> str:
+    cores = os.cpu_count() or 1
+    parts = ", ".join(f"{party} {seconds:.1f} s ({seconds / messages * 1000:.1f} ms a message)"
+                      for party, seconds in sorted(shares.items(), key=lambda kv: -kv[1]) if seconds >= 0.05)
+    return f"CPU over {wall:.0f} s on {cores} cores ({cores * wall:.0f} core-seconds): {parts}"
 
 
 def _burn():
@@ -575,6 +630,9 @@ def main() -> None:
     sender = WeChatSender(load_wechat_config({**TEST_WECHAT_CONFIG, "PUBLIC_URL": "https://zc.example.gov.cn"}))
     wechat = WeChat(sender)
     asked = questions()
+    if options.messages + 2 * ONE_CLIENT + 1000 > len(asked):
+        raise SystemExit(f"--messages {options.messages}: at most {len(asked) - 2 * ONE_CLIENT - 1000} "
+                         "(each part of the run asks questions of its own)")
     print(f"bench_cluster: PostgreSQL schema {schema}, Redis {redis_url}, work {work}; {load()}", flush=True)
     try:
         run(options, cluster, wechat, asked, database_url, redis_url)
@@ -614,6 +672,12 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
         "INDEX_BACKGROUND": False, "INDEX_APPLY_ASYNC": True,  # as gunicorn.conf.py
         "AUDIT_KEY": AUDIT_KEY, "SECRET_KEY": SECRET})}
 
+    # Each part asks questions no earlier part asked: an instance answers a question it has
+    # seen from its cached vector, in a fraction of the time (before 2026-12-03 saturation and
+    # the 1-client runs repeated the steady run's questions).
+    fresh = {"saturation": asked[options.messages:-ONE_CLIENT * 2],
+             "idle": asked[-ONE_CLIENT * 2:-ONE_CLIENT], "busy": asked[-ONE_CLIENT:]}
+
     # 2. The steady run, with a publication and a kill in the middle.
     proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]], stamp=not options.no_request_start)
     results, events, wall, deliveries = steady_run(options, cluster, proxy, wechat, asked, app_box)
@@ -622,28 +686,32 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
 
     # 3. Saturation through the proxy.
     proxy = ProxyProcess([cluster.ports["a"], cluster.ports["b"]], stamp=not options.no_request_start)
-    rate, answered, done, latencies = saturate(proxy.port, wechat, asked, 16, options.saturation_seconds,
-                                               300000)
+    shares = CpuShares(cluster, proxy)
+    rate, answered, done, latencies, repeated = saturate(
+        proxy.port, wechat, fresh["saturation"], 16, options.saturation_seconds, 300000)
+    cpu = cpu_line(shares.since(), max(done, 1), done / rate if rate else options.saturation_seconds)
     print(f"saturation (16 clients, closed loop, {options.saturation_seconds:.0f} s, both instances): "
           f"{rate:.1f} msg/s (goal >= 100), {done} replies ({answered} with an answer), p50 "
-          f"{statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms; "
-          f"{load()}", flush=True)
+          f"{statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+          f"questions asked before {repeated}; {load()}", flush=True)
+    print(f"  {cpu}", flush=True)
     proxy.close()
 
     # 4. One client on one instance, idle and beside a CPU-bound neighbour on each core.
-    idle = one_client(cluster.ports["a"], wechat, asked[500:], 150, 400000)
+    idle = one_client(cluster.ports["a"], wechat, fresh["idle"], ONE_CLIENT, 400000)
     context = multiprocessing.get_context("spawn")
     burners = [context.Process(target=_burn, daemon=True) for _ in range(os.cpu_count() or 2)]
     for burner in burners:
         burner.start()
     try:
         time.sleep(1.0)
-        busy = one_client(cluster.ports["a"], wechat, asked[700:], 150, 500000)
+        busy = one_client(cluster.ports["a"], wechat, fresh["busy"], ONE_CLIENT, 500000)
         busy_load = load()
     finally:
         for burner in burners:
             burner.kill()
-    print(f"1-client callback on instance A, 150 messages: idle p50 {statistics.median(idle) * 1000:.0f} ms "
+    print(f"1-client callback on instance A, {ONE_CLIENT} messages: "
+          f"idle p50 {statistics.median(idle) * 1000:.0f} ms "
           f"p99 {percentile(idle, 0.99) * 1000:.0f} ms; with {len(burners)} CPU-bound neighbours p50 "
           f"{statistics.median(busy) * 1000:.0f} ms p99 {percentile(busy, 0.99) * 1000:.0f} ms "
           f"(goal <= 150); "
