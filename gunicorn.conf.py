@@ -10,8 +10,8 @@
   once nor import the demo twice.
 - OpenMP waits passively and gets cores ÷ workers threads, set here before any worker loads
   the model: a spinning OpenMP thread cost a query 1.65 s whenever another process held a core.
-  ONNX Runtime, which embeds the questions (index/e5_onnx.py), takes the same thread count and
-  never spins either.
+  ONNX Runtime, which embeds the questions (index/e5_onnx.py), uses one thread (a question is
+  too short to share) and never spins either.
 - gthread workers: the callback lanes (serving/lanes.py) need threads; a sync worker would be
   held whole by one slow staff request.
 

