@@ -51,30 +51,42 @@ def top_rows(found: Candidates, depth: int = RERANK_DEPTH) -> list[int]:
 
 
 def features(view, query: str, found: Candidates, rows: list[int]) -> np.ndarray:
-    """One row of FEATURES per candidate (rows in first-stage order)."""
-    fused = np.array([found.scores[r] for r in rows])
-    bm25 = np.array([found.bm25.get(r, 0.0) for r in rows])
-    cosine = np.array([found.cosine.get(r, np.nan) for r in rows])
+    """One row of FEATURES per candidate (rows in first-stage order). The numbers are computed
+    for all candidates at once (a candidate's rank is how many others are better: pairwise
+    comparisons, within its document through a same-document mask); only the wording's cover
+    is read passage by passage."""
+    fused = np.array([found.scores[r] for r in rows], dtype=np.float64)
+    bm25 = np.array([found.bm25.get(r, 0.0) for r in rows], dtype=np.float64)
+    cosine = np.array([found.cosine.get(r, np.nan) for r in rows], dtype=np.float64)
     chunks = [view.records[r].chunk for r in rows]
     docs = [c.doc_id for c in chunks]
+    metas = [view.docs[d] for d in docs]
     doc_rank = _first_seen_rank(docs)
-    per_doc = {d: [i for i, x in enumerate(docs) if x == d] for d in set(docs)}
+    same_doc = np.array([[a == b for b in docs] for a in docs], dtype=bool).reshape(len(rows), len(rows))
+    everyone = np.ones_like(same_doc)
     bigrams = _bigrams(query)
     out = np.zeros((len(rows), len(FEATURES)))
-    for i, chunk in enumerate(chunks):
-        meta = view.docs[chunk.doc_id]
-        own = per_doc[chunk.doc_id]
-        total = len(view.rows_of.get(chunk.doc_id, ())) or 1
-        out[i] = (
-            fused[i], fused[i] / max(fused[0], 1e-9), math.log1p(i), bm25[i],
-            bm25[i] / max(bm25.max(), 1e-9), cosine[i], cosine[i] - _nanmax(cosine),
-            _rank_of(cosine, i), _rank_of(bm25, i), doc_rank[chunk.doc_id], len(own),
-            _rank_of(cosine[own], own.index(i)), _rank_of(bm25[own], own.index(i)),
-            _cover(bigrams, chunk.text), _cover(bigrams, " ".join(chunk.heading_path)),
-            _cover(bigrams, meta.title), math.log1p(len(chunk.text)), chunk.ordinal / total,
-            len(query), _SOURCES.get(chunk.source, 0), meta.kind == "interpretation",
-            _nanmax(cosine[own]) - cosine[i], fused[own].max() - fused[i],
-        )
+    columns = {
+        "fused": fused, "fused_rel": fused / max(fused[0], 1e-9) if len(rows) else fused,
+        "fused_rank": [math.log1p(i) for i in range(len(rows))], "bm25": bm25,  # as trained: math's
+        "bm25_rel": bm25 / max(bm25.max(), 1e-9) if len(rows) else bm25,
+        "cosine": cosine, "cosine_gap": cosine - _nanmax(cosine),
+        "cosine_rank": _ranks(cosine, everyone), "bm25_rank": _ranks(bm25, everyone),
+        "doc_rank": np.array([doc_rank[d] for d in docs], dtype=np.float64),
+        "doc_candidates": same_doc.sum(axis=1).astype(np.float64),
+        "rank_in_doc_cosine": _ranks(cosine, same_doc), "rank_in_doc_bm25": _ranks(bm25, same_doc),
+        "cover_text": [_cover(bigrams, c.text) for c in chunks],
+        "cover_headings": [_cover(bigrams, " ".join(c.heading_path)) for c in chunks],
+        "cover_title": [_cover(bigrams, m.title) for m in metas],
+        "length": [math.log1p(len(c.text)) for c in chunks],
+        "position": [c.ordinal / (len(view.rows_of.get(c.doc_id, ())) or 1) for c in chunks],
+        "query_length": float(len(query)), "source": [_SOURCES.get(c.source, 0) for c in chunks],
+        "interpretation": [m.kind == "interpretation" for m in metas],
+        "doc_cosine_gap": _masked_nanmax(cosine, same_doc) - cosine,
+        "doc_fused_gap": np.where(same_doc, fused[None, :], -np.inf).max(axis=1, initial=-np.inf) - fused,
+    }
+    for j, name in enumerate(FEATURES):
+        out[:, j] = columns[name]
     return out
 
 
@@ -84,6 +96,12 @@ def _nanmax(values: np.ndarray) -> float:
     return float(known.max()) if len(known) else float("nan")
 
 
+def _masked_nanmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row of `mask`, the largest known value among the columns it selects; NaN when none."""
+    best = np.where(mask & ~np.isnan(values)[None, :], values[None, :], -np.inf).max(axis=1, initial=-np.inf)
+    return np.where(np.isneginf(best), np.nan, best)
+
+
 def _first_seen_rank(docs: list[str]) -> dict[str, int]:
     ranks: dict[str, int] = {}
     for doc in docs:
@@ -91,12 +109,12 @@ def _first_seen_rank(docs: list[str]) -> dict[str, int]:
     return ranks
 
 
-def _rank_of(values: np.ndarray, i: int) -> float:
-    """0 for the best; NaN values rank last."""
-    value = values[i]
-    if np.isnan(value):
-        return float(len(values))
-    return float(np.sum(values > value))
+def _ranks(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Each value's rank among the columns `among` selects for it: 0 for the best, how many of
+    them are greater; a NaN value ranks last (after all of them), and a NaN never counts as
+    greater."""
+    greater = (values[None, :] > values[:, None]) & among
+    return np.where(np.isnan(values), among.sum(axis=1), greater.sum(axis=1)).astype(np.float64)
 
 
 def _bigrams(text: str) -> set[str]:

@@ -103,3 +103,38 @@ def test_features_are_finite_where_the_first_stage_has_signals(db, releases):
     assert x.shape == (len(rows), len(FEATURES)) and np.isfinite(x).all()
     best = x[:, FEATURES.index("cover_text")].argmax()
     assert "工资" in view.records[rows[best]].chunk.text
+
+
+def test_features_rank_each_candidate_among_all_and_within_its_document():
+    """Four candidates, three of law A and one of law B, one cosine unknown (no vector yet):
+    each feature as a reader would work it out by hand."""
+    from types import SimpleNamespace as NS
+    chunk = {1: ("A", "第一条 工资按月支付。"), 2: ("B", "第五条 产假九十八天。"),
+             3: ("A", "第二条 加班工资。"), 4: ("A", "第三条 年休假。")}
+    view = NS(records={r: NS(chunk=NS(doc_id=d, text=t, heading_path=("第一章",), ordinal=r, source="text"))
+                       for r, (d, t) in chunk.items()},
+              docs={"A": NS(title="工资支付条例", kind="policy"), "B": NS(title="女职工劳动保护规定", kind="policy")},
+              rows_of={"A": (1, 3, 4, 9), "B": (2,)})
+    found = Candidates(scores={1: 0.9, 2: 0.8, 3: 0.7, 4: 0.6}, bm25={1: 2.0, 2: 5.0, 3: 1.0},
+                       cosine={1: 0.5, 2: 0.7, 3: float("nan"), 4: 0.6})
+    x = features(view, "加班工资怎么算", found, [1, 2, 3, 4])
+    column = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    nan = float("nan")
+    expected = {
+        "fused_rel": [1.0, 0.8 / 0.9, 0.7 / 0.9, 0.6 / 0.9], "bm25": [2.0, 5.0, 1.0, 0.0],
+        "bm25_rel": [0.4, 1.0, 0.2, 0.0],
+        "cosine_rank": [2, 0, 4, 1],          # the unknown cosine ranks after all four
+        "bm25_rank": [1, 0, 2, 3],
+        "doc_rank": [0, 1, 0, 0], "doc_candidates": [3, 1, 3, 3],
+        "rank_in_doc_cosine": [1, 0, 3, 0],   # within A: 0.6 beats 0.5; unknown last of three
+        "rank_in_doc_bm25": [0, 0, 1, 2],
+        "cosine_gap": [-0.2, 0.0, nan, -0.1],
+        "doc_cosine_gap": [0.1, 0.0, nan, 0.0],
+        "doc_fused_gap": [0.0, 0.0, 0.2, 0.3],
+        "position": [1 / 4, 2 / 1, 3 / 4, 4 / 4], "query_length": [7] * 4,
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(column[name], values, atol=1e-12, err_msg=name)
+    assert column["cover_text"][2] == max(column["cover_text"])  # 加班工资 is its text
+    assert column["fused_rank"][0] == 0.0 and list(column["fused_rank"]) == sorted(column["fused_rank"])
+    assert features(view, "工资", found, []).shape == (0, len(FEATURES))
