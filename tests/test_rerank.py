@@ -113,7 +113,8 @@ def test_features_rank_each_candidate_among_all_and_within_its_document():
              3: ("A", "第二条 加班工资。"), 4: ("A", "第三条 年休假。")}
     view = NS(records={r: NS(chunk=NS(doc_id=d, text=t, heading_path=("第一章",), ordinal=r, source="text"))
                        for r, (d, t) in chunk.items()},
-              docs={"A": NS(title="工资支付条例", kind="policy"), "B": NS(title="女职工劳动保护规定", kind="policy")},
+              docs={"A": NS(title="工资支付条例", kind="policy"),
+                    "B": NS(title="女职工劳动保护规定", kind="policy")},
               rows_of={"A": (1, 3, 4, 9), "B": (2,)})
     found = Candidates(scores={1: 0.9, 2: 0.8, 3: 0.7, 4: 0.6}, bm25={1: 2.0, 2: 5.0, 3: 1.0},
                        cosine={1: 0.5, 2: 0.7, 3: float("nan"), 4: 0.6})
