@@ -62,7 +62,8 @@ def features(view, query: str, found: Candidates, rows: list[int]) -> np.ndarray
     docs = [c.doc_id for c in chunks]
     metas = [view.docs[d] for d in docs]
     doc_rank = _first_seen_rank(docs)
-    same_doc = np.array([[a == b for b in docs] for a in docs], dtype=bool).reshape(len(rows), len(rows))
+    doc_of = np.array([doc_rank[d] for d in docs], dtype=np.int64)  # one number per document
+    same_doc = doc_of[:, None] == doc_of[None, :]
     everyone = np.ones_like(same_doc)
     bigrams = _bigrams(query)
     out = np.zeros((len(rows), len(FEATURES)))
@@ -72,7 +73,7 @@ def features(view, query: str, found: Candidates, rows: list[int]) -> np.ndarray
         "bm25_rel": bm25 / max(bm25.max(), 1e-9) if len(rows) else bm25,
         "cosine": cosine, "cosine_gap": cosine - _nanmax(cosine),
         "cosine_rank": _ranks(cosine, everyone), "bm25_rank": _ranks(bm25, everyone),
-        "doc_rank": np.array([doc_rank[d] for d in docs], dtype=np.float64),
+        "doc_rank": doc_of.astype(np.float64),
         "doc_candidates": same_doc.sum(axis=1).astype(np.float64),
         "rank_in_doc_cosine": _ranks(cosine, same_doc), "rank_in_doc_bm25": _ranks(bm25, same_doc),
         "cover_text": [_cover(bigrams, c.text) for c in chunks],
