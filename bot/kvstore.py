@@ -26,6 +26,7 @@ class KeyValueStore(Protocol):
     def get_many(self, keys: list[str]) -> dict[str, str]: ...  # the keys present, one round trip
     def set(self, key: str, value: str, ttl: float) -> None: ...
     def delete(self, key: str) -> None: ...
+    def extend(self, key: str, value: str, ttl: float) -> bool: ...  # only while it holds `value`
 
 
 # Built once: building a statement cost about as much as running it on SQLite
@@ -39,6 +40,8 @@ _INSERT = bot_state.insert().values(key=_KEY, value=_VALUE, expires_at=_EXPIRES)
 _GET = sa.select(bot_state.c.value).where(bot_state.c.key == _KEY, bot_state.c.expires_at >= _NOW)
 _UPDATE = bot_state.update().where(bot_state.c.key == _KEY).values(value=_VALUE, expires_at=_EXPIRES)
 _DELETE = bot_state.delete().where(bot_state.c.key == _KEY)
+_EXTEND = bot_state.update().where(bot_state.c.key == _KEY, bot_state.c.value == _VALUE,
+                                   bot_state.c.expires_at >= _NOW).values(expires_at=_EXPIRES)
 _GET_MANY = sa.select(bot_state.c.key, bot_state.c.value).where(
     bot_state.c.key.in_(sa.bindparam("p_keys", expanding=True)), bot_state.c.expires_at >= _NOW)
 
@@ -112,10 +115,22 @@ class DatabaseStore:
         with self._writing, self.db.write() as conn:
             conn.execute(_DELETE, {"p_key": key})
 
+    def extend(self, key: str, value: str, ttl: float) -> bool:
+        """Expire `ttl` from now, if the key still holds `value` (and has not expired)."""
+        now = self.clock()
+        with self._writing, self.db.write() as conn:
+            return conn.execute(_EXTEND, {"p_key": key, "p_value": value, "p_now": now,
+                                          "p_expires": now + ttl}).rowcount == 1
+
     def _maybe_purge(self, now: float) -> None:
         if random.randrange(self.PURGE_EVERY) == 0:
             with self._writing, self.db.write() as conn:
                 conn.execute(bot_state.delete().where(bot_state.c.expires_at < now))
+
+
+# Compare and expire in one step: the value may be replaced between a GET and a PEXPIRE.
+_EXTEND_SCRIPT = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                  "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end")
 
 
 class RedisStore:
@@ -126,6 +141,7 @@ class RedisStore:
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
+        self._extend = self.redis.register_script(_EXTEND_SCRIPT)
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         return bool(self.redis.set(self.prefix + key, value, nx=True, px=int(ttl * 1000)))
@@ -147,6 +163,9 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self.redis.delete(self.prefix + key)
+
+    def extend(self, key: str, value: str, ttl: float) -> bool:
+        return bool(self._extend(keys=[self.prefix + key], args=[value, int(ttl * 1000)]))
 
 
 def _state_database(db: Database) -> Database:

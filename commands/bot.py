@@ -57,9 +57,12 @@ def init_app(app: Flask) -> None:
     svc.questions = QuestionLog(svc.db, lambda: app.config["SECRET_KEY"], retention_days=retention)
     bot = svc.bot = _bot_service(app, svc, state)
     svc.on_close("bot", bot.close)
-    svc.callback = _callback(app, state, bot, wechat_config) if wechat_config else None
+    # One claims keeper for the process: it renews the claims of messages being computed.
+    deliveries = Deliveries(state, claim_seconds=float(app.config.get("BOT_CLAIM_SECONDS", CLAIM_SECONDS)))
+    svc.on_start("message claims", lambda: _keep_claims(svc, deliveries))
+    svc.callback = _callback(app, state, deliveries, bot, wechat_config) if wechat_config else None
     # The simulator signs with made-up secrets when no account is configured; /wechat stays off.
-    svc.simulator_callback = svc.callback or _callback(app, state, bot, throwaway_config(
+    svc.simulator_callback = svc.callback or _callback(app, state, deliveries, bot, throwaway_config(
         app.config["PUBLIC_URL"], app.config.get("WECHAT_ACCOUNT") or "subscription"))
     if wechat_config is None:
         app.logger.warning("WeChat callback disabled until POLICYBOT_WECHAT_TOKEN, _APPID, "
@@ -145,9 +148,13 @@ def _answer_model(config, embedder) -> AnswerModel:
     return model.with_threshold(threshold)
 
 
-def _callback(app: Flask, state: KeyValueStore, bot: BotService, wechat_config) -> Callback:
-    claim = float(app.config.get("BOT_CLAIM_SECONDS", CLAIM_SECONDS))
-    deliveries = Deliveries(state, claim_seconds=claim)
+def _keep_claims(svc: Services, deliveries: Deliveries) -> None:
+    deliveries.start()
+    svc.on_close("message claims", deliveries.close)
+
+
+def _callback(app: Flask, state: KeyValueStore, deliveries: Deliveries, bot: BotService,
+              wechat_config) -> Callback:
     return Callback(wechat_config, ReplayCache(state), deliveries, bot,
                     budget_seconds=float(app.config.get("BOT_TIME_BUDGET", 4.0)))
 

@@ -56,3 +56,83 @@ def test_get_many_on_redis():
     store.set("b", "2", 10)
     assert store.get_many([]) == {}
     assert store.get_many(["a", "missing", "b"]) == {"a": "满意 2026-12-01T10:00:00+00:00", "b": "2"}
+
+
+def test_extend_only_while_the_key_holds_the_value(any_db_url):
+    """The claims' lease (bot.dedupe): renewed by its holder only, never over a reply."""
+    db = Database(any_db_url)
+    db.upgrade()
+    now = [1000.0]
+    store = DatabaseStore(db, clock=lambda: now[0])
+    assert store.add("k", "claim-1", 3)
+    now[0] += 2
+    assert store.extend("k", "claim-1", 3)  # expires at 1005 now, not 1003
+    now[0] += 2
+    assert store.get("k") == "claim-1"
+    assert not store.extend("k", "claim-2", 3)  # another's claim: untouched
+    store.set("k", "the reply", 100)
+    assert not store.extend("k", "claim-1", 3)  # finished meanwhile: the reply keeps its 100 s
+    now[0] += 50
+    assert store.get("k") == "the reply"
+    assert store.add("gone", "claim-3", 3)
+    now[0] += 4
+    assert not store.extend("gone", "claim-3", 3)  # lapsed: a retry may claim it
+    assert store.add("gone", "claim-4", 3)
+    db.dispose()
+
+
+def test_extend_on_redis():
+    import time
+
+    import pytest
+    import redis
+
+    from bot.kvstore import RedisStore
+    from tests.conftest import REDIS_URL
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    store = RedisStore(REDIS_URL, prefix="test:extend:")
+    assert store.add("k", "claim-1", 0.5)
+    assert store.extend("k", "claim-1", 60)
+    time.sleep(0.7)
+    assert store.get("k") == "claim-1"
+    assert not store.extend("k", "claim-2", 0.1)
+    store.set("k", "the reply", 60)
+    assert not store.extend("k", "claim-1", 0.1)
+    time.sleep(0.3)
+    assert store.get("k") == "the reply"
+    assert not store.extend("missing", "claim-1", 60) and store.get("missing") is None
+
+
+def test_a_claim_is_renewed_by_its_holder_until_finished(any_db_url):
+    from bot.dedupe import HOLD_LIMIT_SECONDS, Deliveries
+
+    db = Database(any_db_url)
+    db.upgrade()
+    now = [1000.0]
+    store = DatabaseStore(db, clock=lambda: now[0])
+    first, other = (Deliveries(store, clock=lambda: now[0], claim_seconds=3) for _ in range(2))
+    assert first.claim("m1")
+    now[0] += 2
+    assert first.renew() == 1
+    now[0] += 2  # 4 s after the claim: held still
+    assert not other.claim("m1") and other.wait_reply("m1", 0) is None
+    first.finish("m1", "the reply")
+    assert first.renew() == 0 and other.wait_reply("m1", 0) == "the reply"
+    # A holder that stopped renewing (killed): its claim lapses and the retry takes it over; the
+    # old holder's renewals, should it come back, leave the new claim alone.
+    assert first.claim("m2")
+    now[0] += 4
+    assert other.claim("m2") and first.renew() == 0
+    # Stuck on one message: renewed every second, but not held for ever.
+    renewed = 0
+    while renewed <= HOLD_LIMIT_SECONDS + 1 and other.renew():
+        renewed += 1
+        now[0] += 1
+        assert not first.claim("m2")
+    assert HOLD_LIMIT_SECONDS - 1 <= renewed <= HOLD_LIMIT_SECONDS + 1
+    now[0] += 3
+    assert first.claim("m2")
+    db.dispose()

@@ -29,10 +29,10 @@ def _redis_or_skip():
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
 
 
-def _instance(tmp_path, name, **extra):
+def _instance(tmp_path, name, delay=0.2, **extra):
     from server import create_app, start
 
-    search = FakeSearch(world_hits(), delay=0.2)
+    search = FakeSearch(world_hits(), delay=delay)
     config = bot_config(tmp_path / name, **extra)
     return start(create_app(config, bot_search=search)), search
 
@@ -59,6 +59,34 @@ def test_retries_reaching_two_machines_are_processed_once(tmp_path, pg_url, stor
     assert processed == 6 and replies == {1}
     for app in (a, b):
         app.extensions["policybot"].db.dispose()
+
+
+@pytest.mark.parametrize("stores", ["postgres", "postgres+redis"])
+def test_a_slow_first_delivery_keeps_its_message_past_the_claims_time(tmp_path, pg_url, stores):
+    """A live worker renews its claim while it computes (bot.dedupe): the retry that reaches
+    the other machine after the claim's own time waits for the first delivery's reply, not
+    computing the message a second time (an overloaded machine's 3.6 s first deliveries did)."""
+    extra = {"DATABASE_URL": pg_url, "BOT_CLAIM_SECONDS": 0.6}
+    if stores.endswith("redis"):
+        _redis_or_skip()
+        extra["REDIS_URL"] = REDIS_URL
+    (a, search_a), (b, search_b) = _instance(tmp_path, "a", delay=1.8, **extra), \
+        _instance(tmp_path, "b", **extra)
+    sender = WeChatSender.from_app(a)
+    args, body = sender.signed_request(text_xml("o_slow", QUESTION, msg_id=77))
+    def deliver(app):
+        return sender.reply_text(app.test_client().post("/wechat", query_string=args, data=body))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(deliver, a)
+        time.sleep(1.0)  # the claim's 0.6 s have passed; the first delivery is still searching
+        retry = deliver(b)
+        answered = first.result()
+    print(f"a 1.8 s first delivery, its retry on the other machine at 1.0 s ({stores}): "
+          f"processed {search_a.calls + search_b.calls}")
+    assert search_a.calls == 1 and search_b.calls == 0
+    assert "失业保险金" in answered and retry == answered
+    for app in (a, b):
+        app.extensions["policybot"].close()
 
 
 def test_a_claim_left_by_a_dead_worker_is_taken_over_by_the_retry(tmp_path):
