@@ -100,7 +100,9 @@ class Deliveries:
         holds its reply, not its value, and one taken over holds another's: left as they are."""
         oldest = self.clock() - HOLD_LIMIT_SECONDS
         with self._held_lock:
-            held = [(key, value) for key, (value, taken) in self._held.items() if taken >= oldest]
+            for key in [k for k, (_, taken) in self._held.items() if taken < oldest]:
+                del self._held[key]  # never finished (a failure past the handler): forgotten
+            held = list((key, value) for key, (value, _) in self._held.items())
         renewed = 0
         for key, value in held:
             try:
