@@ -55,11 +55,14 @@ def init_app(app: Flask) -> None:
     retention = int(app.config.get("QUESTION_LOG_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
     # The key is read at the first hash: start() sets SECRET_KEY (building writes no file).
     svc.questions = QuestionLog(svc.db, lambda: app.config["SECRET_KEY"], retention_days=retention)
+    # One claims keeper for the process: it renews the claims of messages being computed. It
+    # stops after the bot (closers run last registered first): answers still being computed
+    # while the process exits keep their claims, and no other machine computes them again.
+    deliveries = Deliveries(state, claim_seconds=float(app.config.get("BOT_CLAIM_SECONDS", CLAIM_SECONDS)))
+    svc.on_start("message claims", deliveries.start)
+    svc.on_close("message claims", deliveries.close)
     bot = svc.bot = _bot_service(app, svc, state)
     svc.on_close("bot", bot.close)
-    # One claims keeper for the process: it renews the claims of messages being computed.
-    deliveries = Deliveries(state, claim_seconds=float(app.config.get("BOT_CLAIM_SECONDS", CLAIM_SECONDS)))
-    svc.on_start("message claims", lambda: _keep_claims(svc, deliveries))
     svc.callback = _callback(app, state, deliveries, bot, wechat_config) if wechat_config else None
     # The simulator signs with made-up secrets when no account is configured; /wechat stays off.
     svc.simulator_callback = svc.callback or _callback(app, state, deliveries, bot, throwaway_config(
@@ -146,11 +149,6 @@ def _answer_model(config, embedder) -> AnswerModel:
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"BOT_ANSWER_THRESHOLD must be a probability between 0 and 1, not {threshold}")
     return model.with_threshold(threshold)
-
-
-def _keep_claims(svc: Services, deliveries: Deliveries) -> None:
-    deliveries.start()
-    svc.on_close("message claims", deliveries.close)
 
 
 def _callback(app: Flask, state: KeyValueStore, deliveries: Deliveries, bot: BotService,

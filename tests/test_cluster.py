@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 import time
 
 import pytest
@@ -29,10 +30,10 @@ def _redis_or_skip():
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
 
 
-def _instance(tmp_path, name, delay=0.2, **extra):
+def _instance(tmp_path, name, delay=0.2, gate=None, **extra):
     from server import create_app, start
 
-    search = FakeSearch(world_hits(), delay=delay)
+    search = FakeSearch(world_hits(), delay=delay, gate=gate)
     config = bot_config(tmp_path / name, **extra)
     return start(create_app(config, bot_search=search)), search
 
@@ -87,6 +88,27 @@ def test_a_slow_first_delivery_keeps_its_message_past_the_claims_time(tmp_path, 
     assert "失业保险金" in answered and retry == answered
     for app in (a, b):
         app.extensions["policybot"].close()
+
+
+def test_an_answer_computed_while_the_app_closes_keeps_its_claim(tmp_path):
+    """The claims' keeper stops after the bot, which waits for the answers in flight: their
+    claims are still renewed meanwhile, so no other machine computes them again."""
+    gate = threading.Event()
+    app, search = _instance(tmp_path, "a", delay=0, gate=gate, BOT_CLAIM_SECONDS=0.6, BOT_TIME_BUDGET=4.0)
+    services, sender = app.extensions["policybot"], WeChatSender.from_app(app)
+    xml = text_xml("o_closing", QUESTION, msg_id=88)
+    key = delivery_key(parse_flat_xml(xml.encode("utf-8")))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answered = pool.submit(lambda: sender.reply_text(sender.post(app.test_client(), xml)))
+        while not search.calls:
+            time.sleep(0.02)
+        closing = pool.submit(services.close)
+        time.sleep(1.5)  # the claim's 0.6 s, twice over, while the app waits for the answer
+        held = services.bot_state.get(key)
+        gate.set()
+        reply, _ = answered.result(timeout=10), closing.result(timeout=10)
+    assert held is not None and held.startswith("\x01pending")
+    assert "失业保险金" in reply
 
 
 def test_a_claim_left_by_a_dead_worker_is_taken_over_by_the_retry(tmp_path):
