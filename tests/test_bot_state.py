@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import time
 
 import pytest
 import redis
@@ -91,16 +90,16 @@ def test_extend_only_while_the_key_holds_the_value(any_db_url):
 
 def test_extend_on_redis():
     store = redis_store("test:extend:")
-    assert store.add("k", "claim-1", 0.5)
-    assert store.extend("k", "claim-1", 60)
-    time.sleep(0.7)
-    assert store.get("k") == "claim-1"
-    assert not store.extend("k", "claim-2", 0.1)
+
+    def ttl(key: str) -> int:  # milliseconds left (-2: no such key)
+        return store.redis.pttl(store.prefix + key)
+    assert store.add("k", "claim-1", 0.5) and ttl("k") <= 500
+    assert store.extend("k", "claim-1", 60) and ttl("k") > 50_000
+    assert not store.extend("k", "claim-2", 0.1) and ttl("k") > 50_000  # another's claim
     store.set("k", "the reply", 60)
-    assert not store.extend("k", "claim-1", 0.1)
-    time.sleep(0.3)
+    assert not store.extend("k", "claim-1", 0.1) and ttl("k") > 50_000  # finished: untouched
     assert store.get("k") == "the reply"
-    assert not store.extend("missing", "claim-1", 60) and store.get("missing") is None
+    assert not store.extend("missing", "claim-1", 60) and ttl("missing") == -2
 
 
 def test_a_claim_is_renewed_by_its_holder_until_finished(any_db_url):

@@ -12,7 +12,7 @@ import pytest
 from test_bot_fakes import FakeSearch, bot_config, world_hits
 
 from bot.callback_client import WeChatSender, text_xml
-from bot.dedupe import Deliveries, delivery_key
+from bot.dedupe import PENDING, Deliveries, delivery_key
 from bot.xmlsafe import parse_flat_xml
 from tests.conftest import REDIS_URL
 
@@ -62,6 +62,22 @@ def test_retries_reaching_two_machines_are_processed_once(tmp_path, pg_url, stor
         app.extensions["policybot"].db.dispose()
 
 
+def _until(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.02)
+
+
+def _held_for(store, key: str, seconds: float) -> None:
+    """Watch a claim for `seconds` (past what it holds unrenewed), failing once it lapses."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        value = store.get(key)
+        assert value is not None and value.startswith(PENDING), f"the claim lapsed: {value!r}"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("stores", ["postgres", "postgres+redis"])
 def test_a_slow_first_delivery_keeps_its_message_past_the_claims_time(tmp_path, pg_url, stores):
     """A live worker renews its claim while it computes (bot.dedupe): the retry that reaches
@@ -71,21 +87,30 @@ def test_a_slow_first_delivery_keeps_its_message_past_the_claims_time(tmp_path, 
     if stores.endswith("redis"):
         _redis_or_skip()
         extra["REDIS_URL"] = REDIS_URL
-    (a, search_a), (b, search_b) = _instance(tmp_path, "a", delay=1.8, **extra), \
+    gate = threading.Event()  # the first delivery's search lasts until the test opens it
+    (a, search_a), (b, search_b) = _instance(tmp_path, "a", delay=0, gate=gate, **extra), \
         _instance(tmp_path, "b", **extra)
     sender = WeChatSender.from_app(a)
-    args, body = sender.signed_request(text_xml("o_slow", QUESTION, msg_id=77))
+    xml = text_xml("o_slow", QUESTION, msg_id=77)
+    args, body = sender.signed_request(xml)
+    key = delivery_key(parse_flat_xml(xml.encode("utf-8")))
     def deliver(app):
         return sender.reply_text(app.test_client().post("/wechat", query_string=args, data=body))
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        first = pool.submit(deliver, a)
-        time.sleep(1.0)  # the claim's 0.6 s have passed; the first delivery is still searching
-        retry = deliver(b)
-        answered = first.result()
-    print(f"a 1.8 s first delivery, its retry on the other machine at 1.0 s ({stores}): "
-          f"processed {search_a.calls + search_b.calls}")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        try:
+            first = pool.submit(deliver, a)
+            _until(lambda: search_a.calls == 1, "the first delivery searched")
+            _held_for(a.extensions["policybot"].bot_state, key, 1.5)  # the claim's 0.6 s, twice over
+            retry = pool.submit(deliver, b)
+            waiting = b.extensions["policybot"].callback
+            _until(lambda: waiting.duplicates == 1, "the retry waited on the claim")
+        finally:
+            gate.set()  # a failed check must not leave the search waiting
+        answered, repeated = first.result(timeout=20), retry.result(timeout=20)
+    print(f"a first delivery searching 1.5 s past its 0.6 s claim, its retry on the other "
+          f"machine ({stores}): processed {search_a.calls + search_b.calls}")
     assert search_a.calls == 1 and search_b.calls == 0
-    assert "失业保险金" in answered and retry == answered
+    assert "失业保险金" in answered and repeated == answered
     for app in (a, b):
         app.extensions["policybot"].close()
 
@@ -94,20 +119,21 @@ def test_an_answer_computed_while_the_app_closes_keeps_its_claim(tmp_path):
     """The claims' keeper stops after the bot, which waits for the answers in flight: their
     claims are still renewed meanwhile, so no other machine computes them again."""
     gate = threading.Event()
-    app, search = _instance(tmp_path, "a", delay=0, gate=gate, BOT_CLAIM_SECONDS=0.6, BOT_TIME_BUDGET=4.0)
+    app, search = _instance(tmp_path, "a", delay=0, gate=gate, BOT_CLAIM_SECONDS=0.6)
     services, sender = app.extensions["policybot"], WeChatSender.from_app(app)
     xml = text_xml("o_closing", QUESTION, msg_id=88)
     key = delivery_key(parse_flat_xml(xml.encode("utf-8")))
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answered = pool.submit(lambda: sender.reply_text(sender.post(app.test_client(), xml)))
-        while not search.calls:
-            time.sleep(0.02)
-        closing = pool.submit(services.close)
-        time.sleep(1.5)  # the claim's 0.6 s, twice over, while the app waits for the answer
-        held = services.bot_state.get(key)
-        gate.set()
-        reply, _ = answered.result(timeout=10), closing.result(timeout=10)
-    assert held is not None and held.startswith("\x01pending")
+        try:
+            answered = pool.submit(lambda: sender.reply_text(sender.post(app.test_client(), xml)))
+            _until(lambda: search.calls == 1, "the answer searched")
+            closing = pool.submit(services.close)
+            _until(lambda: services.closed, "the app began closing")
+            _held_for(services.bot_state, key, 1.5)  # while the app waits for the answer
+            assert not closing.done()
+        finally:
+            gate.set()  # a failed check must not leave the answer waiting
+        reply, _ = answered.result(timeout=20), closing.result(timeout=20)
     assert "失业保险金" in reply
 
 
