@@ -102,7 +102,7 @@ class Deliveries:
         with self._held_lock:
             for key in [k for k, (_, taken) in self._held.items() if taken < oldest]:
                 del self._held[key]  # never finished (a failure past the handler): forgotten
-            held = list((key, value) for key, (value, _) in self._held.items())
+            held = [(key, value) for key, (value, _) in self._held.items()]
         renewed = 0
         for key, value in held:
             try:
