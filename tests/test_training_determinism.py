@@ -191,8 +191,8 @@ def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with
     by_loss = {"fused": 2.0, "cosine": 3.0}
     trained_with = []
 
-    def fit_one(inputs, adapter, config, log):
-        trained_with.append(adapter.loss)
+    def fit_one(inputs, adapter, config, log, l2=None):
+        trained_with.append((adapter.loss, l2))
         value = by_loss[adapter.loss]
         return pipeline._Fitted({"0.1": 1.0}, 0.1, eye * value,
                                 [eye * (value + k / 10) for k in range(FOLDS)], 12)
@@ -207,16 +207,57 @@ def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with
         return record, np.load(tmp_path / ADAPTER_FILE), np.load(tmp_path / FOLDS_FILE), lens
 
     record, ranking, folds, lens = written(pipeline.RunConfig())
-    assert trained_with == ["fused", "cosine"] and record["lens"]["loss"] == "cosine"
+    # each with its own λ as configured (the shipped model's), none cross-validated
+    assert trained_with == [("fused", 0.3), ("cosine", 0.01)] and record["lens"]["loss"] == "cosine"
     assert np.allclose(ranking, eye * 2.0) and np.allclose(folds[1], eye * 2.1)
     assert np.allclose(lens, eye * 3.0) and np.allclose(np.load(tmp_path / LENS_FOLDS_FILE)[1], eye * 3.1)
     one_loss = dataclasses.replace(pipeline.RunConfig(), adapter=AdapterConfig(loss="cosine"),
                                    adapter_shrink=0.5)
     record, ranking, folds, lens = written(one_loss)
-    assert trained_with == ["cosine"] and "lens" not in record
+    assert trained_with == [("cosine", 0.3)] and "lens" not in record
     assert np.allclose(ranking, pipeline.shrunk(eye * 3.0, 0.5)) and np.allclose(lens, eye * 3.0)
     record, ranking, folds, lens = written(dataclasses.replace(pipeline.RunConfig(), lens_loss=None))
-    assert trained_with == ["fused"] and lens is None and not (tmp_path / LENS_FOLDS_FILE).exists()
+    assert trained_with == [("fused", 0.3)] and lens is None and not (tmp_path / LENS_FOLDS_FILE).exists()
+    written(dataclasses.replace(pipeline.RunConfig(), ranking_l2=None, lens_l2=None))
+    assert trained_with == [("fused", None), ("cosine", None)]   # --l2 cv --lens-l2 cv
+
+
+def test_a_configured_lambda_is_trained_with_and_none_is_cross_validated(monkeypatch):
+    """fit_one trains the adapter and its folds with the λ it is given, without
+    cross-validating; given none, with the λ of the best cross-validated score. The training
+    itself stands in (train_adapter and the examples: fit_one's choice of λ is what is tested)."""
+    from training import pipeline
+    from training.adapter import AdapterConfig
+    from training.pipeline import Extra
+    used, validated = [], []
+    examples = Extra(np.zeros((2, 4), np.float32), [[0], [1]], np.zeros((2, 4), np.float32), ["a", "b"])
+    monkeypatch.setattr(pipeline, "_adapter_examples", lambda *args: examples)
+    monkeypatch.setattr(pipeline, "train_adapter", lambda config, **kw: used.append(config.l2) or np.eye(4))
+
+    def cross_validate(inputs, adapter, config, log):
+        validated.append(adapter.loss)
+        return {0.01: 1.50, 0.1: 1.62, 0.3: 1.58}
+    monkeypatch.setattr(pipeline, "cross_validate", cross_validate)
+    inputs = pipeline._AdapterInputs(None, [], [], None, None, None, None)
+    fitted = pipeline.fit_one(inputs, AdapterConfig(loss="fused"), pipeline.RunConfig(), lambda line: None,
+                              0.3)
+    assert (fitted.l2, fitted.scores, validated) == (0.3, {}, [])
+    assert used == [0.3] * (1 + pipeline.FOLDS)   # the adapter, then each fold's
+    used.clear()
+    fitted = pipeline.fit_one(inputs, AdapterConfig(loss="fused"), pipeline.RunConfig(), lambda line: None)
+    assert (fitted.l2, validated) == (0.1, ["fused"]) and fitted.scores["0.1"] == 1.62
+    assert used == [0.1] * (1 + pipeline.FOLDS)
+
+
+def test_the_training_command_reads_a_lambda_or_cv():
+    import click
+
+    from commands.models import _l2_option
+    assert _l2_option(None, None, "0.3") == 0.3 and _l2_option(None, None, " CV ") is None
+    assert _l2_option(None, None, "0") == 0.0
+    for bad in ("abc", "-0.1", "nan", ""):
+        with pytest.raises(click.BadParameter):
+            _l2_option(None, None, bad)
 
 
 def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(monkeypatch):
