@@ -72,7 +72,7 @@ def test_the_settings_scan_sees_what_it_must():
 
 # -- commands ------------------------------------------------------------------------------
 FLASK_COMMAND = re.compile(r"flask --app server ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)([^`\n]*)")
-OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])\b")
+OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-z])\b")
 
 
 def readme_flask_commands() -> list[tuple[str, list[str]]]:
