@@ -20,6 +20,17 @@ DEMO = ROOT / "data" / "demo-documents.jsonl"
 PG_URL = os.environ.get("POLICYBOT_TEST_PG_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("POLICYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
+
+def redis_or_skip() -> None:
+    """The test Redis, emptied; the test skipped without one, failed in CI (which provides it)."""
+    import redis
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI must provide it)")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+
 DRAFTER = Actor("zhang.drafter", "drafter", "区人社局")
 DRAFTER2 = Actor("li.drafter", "drafter", "区人社局")
 REVIEWER = Actor("wang.reviewer", "reviewer", "区党政办")

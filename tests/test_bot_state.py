@@ -3,14 +3,10 @@ add-if-absent has exactly one winner among concurrent writers; expiry is honoure
 from __future__ import annotations
 
 import concurrent.futures
-import os
-
-import pytest
-import redis
 
 from bot.kvstore import DatabaseStore, RedisStore
 from policies.db import Database
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, redis_or_skip
 
 
 def test_store_contract_and_single_winner(any_db_url):
@@ -48,12 +44,7 @@ def test_get_many_reads_the_present_keys_in_one_call(any_db_url):
 
 def redis_store(prefix: str) -> RedisStore:
     """A store on the test Redis, emptied first; skipped without one (failed in CI)."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI must provide it)")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    redis_or_skip()
     return RedisStore(REDIS_URL, prefix=prefix)
 
 

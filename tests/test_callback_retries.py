@@ -104,15 +104,8 @@ def test_three_deliveries_across_processes_are_processed_once(tmp_path):
 
 @pytest.mark.redis
 def test_concurrent_deliveries_with_the_redis_store(tmp_path):
-    import redis
-    from conftest import REDIS_URL
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI must provide it)")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    from conftest import REDIS_URL, redis_or_skip
+    redis_or_skip()
     app, search = make_app(tmp_path / "instance", delay=0.2, REDIS_URL=REDIS_URL)
     sender = WeChatSender.from_app(app)
     args, body = sender.signed_request(text_xml("o_redis", QUESTION, msg_id=4))

@@ -4,7 +4,6 @@ died is taken over by the retry (issue 15)."""
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import threading
 import time
 
@@ -14,20 +13,9 @@ from test_bot_fakes import FakeSearch, bot_config, world_hits
 from bot.callback_client import WeChatSender, text_xml
 from bot.dedupe import PENDING, Deliveries, delivery_key
 from bot.xmlsafe import parse_flat_xml
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, redis_or_skip
 
 QUESTION = "失业保险金怎么申领"
-
-
-def _redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI must provide it)")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
 
 
 # A claim's time in the tests of its renewal, and how long the test watches it held (twice
@@ -48,7 +36,7 @@ def _instance(tmp_path, name, delay=0.2, gate=None, **extra):
 def test_retries_reaching_two_machines_are_processed_once(tmp_path, pg_url, stores):
     extra = {"DATABASE_URL": pg_url}
     if stores.endswith("redis"):
-        _redis_or_skip()
+        redis_or_skip()
         extra["REDIS_URL"] = REDIS_URL
     (a, search_a), (b, search_b) = _instance(tmp_path, "a", **extra), _instance(tmp_path, "b", **extra)
     sender = WeChatSender.from_app(a)
@@ -91,7 +79,7 @@ def test_a_slow_first_delivery_keeps_its_message_past_the_claims_time(tmp_path, 
     computing the message a second time (an overloaded machine's 3.6 s first deliveries did)."""
     extra = {"DATABASE_URL": pg_url, "BOT_CLAIM_SECONDS": CLAIM_SECONDS}
     if stores.endswith("redis"):
-        _redis_or_skip()
+        redis_or_skip()
         extra["REDIS_URL"] = REDIS_URL
     gate = threading.Event()  # the first delivery's search lasts until the test opens it
     (a, search_a), (b, search_b) = _instance(tmp_path, "a", delay=0, gate=gate, **extra), \
