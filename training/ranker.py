@@ -39,21 +39,47 @@ def dense_texts(svc, questions: list[str]) -> list[str]:
     return svc.retrieval.dense_texts(questions)
 
 
-def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None) -> dict[str, np.ndarray]:
-    """Question vectors by `embedder` (cached on disk, keyed by the text the dense encoder
-    reads), put into the search's query cache; returned by question."""
+def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None,
+                    known: EmbeddingCache | None = None,
+                    kept: EmbeddingCache | None = None) -> dict[str, np.ndarray]:
+    """Question vectors by `embedder` (keyed by the text the dense encoder reads: from `known`
+    when it holds them, else from the cache at `path`, embedding what neither holds; those
+    used copied into `kept`), put into the search's query cache; returned by question."""
     dense = dense_texts(svc, texts)
     cache = EmbeddingCache.load_or_new(path, embedder.name, embedder.dim) if path else \
         EmbeddingCache(embedder.name, embedder.dim)
+    caches = [c for c in (known, cache) if c is not None]
     keys = [text_hash(d) for d in dense]
-    todo = sorted({d for d, v in zip(dense, cache.lookup(keys), strict=True) if v is None})
+    todo = sorted({d for d, key in zip(dense, keys, strict=True) if first_found([key], caches)[0] is None})
     if todo:
         cache.add([text_hash(d) for d in todo], embedder.embed_queries(todo))
         if path:
             cache.save(path)
-    vectors = list(cache.stacked(keys))
+    vectors = all_found(keys, caches)
+    if kept is not None:
+        for source in caches:
+            kept.copy(source, keys)
     svc.retrieval.queries.give(dense, vectors)
     return dict(zip(texts, vectors, strict=True))
+
+
+def first_found(keys: list[str], caches: list[EmbeddingCache]) -> list[np.ndarray | None]:
+    """Each key's vector from the first cache holding it (None: from none)."""
+    found: list[np.ndarray | None] = [None] * len(keys)
+    for cache in caches:
+        for i, vector in enumerate(cache.lookup(keys)):
+            if found[i] is None:
+                found[i] = vector
+    return found
+
+
+def all_found(keys: list[str], caches: list[EmbeddingCache]) -> list[np.ndarray]:
+    """`first_found` where every key must be found."""
+    found = first_found(keys, caches)
+    missing = [key for key, vector in zip(keys, found, strict=True) if vector is None]
+    if missing:
+        raise KeyError(f"{len(missing)} vectors are in none of the caches (the first: {missing[0]})")
+    return [vector for vector in found if vector is not None]
 
 
 def examples(svc, questions, depth: int = RERANK_DEPTH):

@@ -1,0 +1,115 @@
+"""The vectors a training run reads are kept beside its model and read back before anything is
+embedded again (training/vectors.py): a rerun trains on the same numbers, bit for bit."""
+import numpy as np
+import pytest
+
+from index.cache import EmbeddingCache
+from index.embedders import HashEmbedder
+from training import data
+from training.ranker import dense_texts, preload_queries
+from training.vectors import PARTS, TrainingVectors
+
+
+class CountingEmbedder(HashEmbedder):
+    """The test's embedder: HashEmbedder's vectors, and the texts it was asked to embed."""
+
+    def __init__(self, dim=384):
+        super().__init__(dim)
+        self.asked: list[str] = []
+
+    def embed_queries(self, texts):
+        self.asked.extend(texts)
+        return super().embed_queries(texts)
+
+
+def cache_of(name, keys, seed):
+    cache = EmbeddingCache(name, 384)
+    cache.add(keys, np.random.default_rng(seed).normal(size=(len(keys), 384)).astype(np.float32))
+    return cache
+
+
+def test_kept_vectors_are_read_back_bit_for_bit_each_from_the_first_source_holding_it(tmp_path):
+    shipped = cache_of("some-embedder", ["a", "b"], 1)
+    work = cache_of("some-embedder", ["b", "c", "unused"], 2)
+    work.set_probes(["a probe text"], ["c"])  # not kept: "a probe text" does not hash to "c"
+    kept = TrainingVectors("some-embedder", 384)
+    kept.keep("stard-passages", ["a", "b", "c", "a"], [shipped, work])
+    kept.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{part}.npz" for part in PARTS)
+    back = EmbeddingCache.load(tmp_path / "stard-passages.npz")
+    assert len(back) == 3
+    expected = np.stack(shipped.lookup(["a", "b"]) + work.lookup(["c"]))
+    assert np.array_equal(np.stack(back.lookup(["a", "b", "c"])), expected)  # b: the shipped one
+    again = TrainingVectors("some-embedder", 384)
+    again.keep("stard-passages", ["a", "b", "c"], [back])
+    again.save(tmp_path / "twice")
+    twice = EmbeddingCache.load(tmp_path / "twice" / "stard-passages.npz")
+    assert np.array_equal(np.stack(twice.lookup(["a", "b", "c"])), expected)
+    with pytest.raises(KeyError, match="stard-questions"):
+        kept.keep("stard-questions", ["a", "nowhere"], [shipped, work])
+
+
+def test_kept_passages_keep_their_probes_and_are_refused_for_another_model(tmp_path):
+    from index.corpus import text_hash
+    embedder = HashEmbedder(384)
+    texts = ["第一条 为了规范管理，制定本办法。", "第二条 本办法适用于本市。"]
+    source = EmbeddingCache(embedder.name, 384)
+    source.add([text_hash(t) for t in texts], embedder.embed_passages(texts))
+    source.set_probes(texts[:1], [text_hash(texts[0])])
+    kept = TrainingVectors(embedder.name, 384)
+    kept.keep("stard-passages", [text_hash(t) for t in texts], [source])
+    kept.save(tmp_path)
+    loaded = TrainingVectors.load(tmp_path, embedder)
+    assert loaded["stard-passages"].probes == texts[:1]
+    assert len(loaded["stard-passages"]) == 2
+    tampered = EmbeddingCache(embedder.name, 384)
+    tampered.add([text_hash(t) for t in texts], embedder.embed_passages(texts[::-1]))
+    tampered.set_probes(texts[:1], [text_hash(texts[0])])
+    tampered.save(tmp_path / "stard-passages.npz")
+    with pytest.raises(ValueError, match="probes"):
+        TrainingVectors.load(tmp_path, embedder)
+    other = TrainingVectors.load(tmp_path, HashEmbedder(64))  # another model's files: none of them
+    assert other.sizes() == dict.fromkeys(PARTS, 0)
+
+
+def test_questions_are_taken_from_the_shipped_vectors_and_only_the_rest_embedded(tmp_path):
+    embedder = CountingEmbedder()
+    svc = data.searcher(data.build_corpus("demo"), embedder)
+    questions = ["退休了养老金怎么领", "孩子上学要办什么证", "开个小店要交什么税"]
+    dense = dense_texts(svc, questions)
+    from index.corpus import text_hash
+    shipped = cache_of(embedder.name, [text_hash(dense[0])], 3)  # not what this embedder gives
+    cache_of(embedder.name, [text_hash(dense[0])], 4).save(tmp_path / "work.npz")  # the shipped one wins
+    kept = EmbeddingCache(embedder.name, 384)
+    found = preload_queries(svc, embedder, questions, tmp_path / "work.npz", known=shipped, kept=kept)
+    assert embedder.asked == sorted(dense[1:])
+    assert np.array_equal(found[questions[0]], shipped.lookup([text_hash(dense[0])])[0])
+    assert len(EmbeddingCache.load(tmp_path / "work.npz")) == 3  # the work cache: and what was embedded
+    assert len(kept) == 3
+    for question, text in zip(questions, dense, strict=True):
+        assert np.array_equal(kept.lookup([text_hash(text)])[0], found[question])
+    embedder.asked.clear()
+    preload_queries(svc, embedder, questions, tmp_path / "work.npz", known=shipped)
+    assert embedder.asked == []  # a rerun: every vector cached
+
+
+def test_a_cached_vector_looks_up_the_same_bits_whatever_blas_kernel_the_cpu_picks(tmp_path):
+    """Another CPU makes OpenBLAS choose another kernel (here forced: OPENBLAS_CORETYPE): the
+    vectors a run reads from the cache must not change with it."""
+    import subprocess
+    import sys
+    vectors = np.random.default_rng(5).normal(size=(300, 384)).astype(np.float32)
+    cache = EmbeddingCache("some-embedder", 384)
+    cache.add([f"h{i}" for i in range(len(vectors))], vectors)
+    cache.save(tmp_path / "c.npz")
+    script = ("import sys, hashlib, numpy as np; from index.cache import EmbeddingCache; "
+              "c = EmbeddingCache.load(sys.argv[1]); "
+              "print(hashlib.sha256(c.stacked([f'h{i}' for i in range(300)]).tobytes()).hexdigest())")
+    seen = set()
+    for kernel in ("Haswell", "Nehalem", "Prescott"):
+        env = {**__import__("os").environ, "OPENBLAS_CORETYPE": kernel}
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "c.npz")], env=env, check=True,
+                             capture_output=True, text=True, cwd=str(data.ROOT))
+        seen.add(out.stdout.strip())
+    assert len(seen) == 1
+
