@@ -3,6 +3,8 @@ whether just embedded (a cold run) or read back from the cache (a warm one), the
 and the second stage's trees are bitwise equal run to run in one process, and the adapter stays
 within float noise on another thread count (CI and the machine that trained the shipped files
 may differ)."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -296,3 +298,24 @@ def _unit_rows(rng, rows: int, dim: int):
     import numpy as np
     vectors = rng.normal(size=(rows, dim)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_the_adapter_trains_in_float64_so_another_cpus_rounding_does_not_train_another(monkeypatch):
+    """Another CPU's kernels round float64 at 1e-16: inputs moved by that train the same float32
+    adapter. (In float32, moved by its own rounding unit, the fused loss trained adapters 0.2-0.5
+    apart: training/adapter.py.)"""
+    from training import adapter as adapter_module
+    from training.pipeline import RunConfig
+    seen = []
+    scores = adapter_module._scores
+    monkeypatch.setattr(adapter_module, "_scores", lambda q, w, batch: seen.append((q.dtype, w.dtype))
+                        or scores(q, w, batch))
+    q, gold, p = retrieval_task()
+    lexical = np.random.default_rng(3).random((len(q), len(p))).astype(np.float32)
+    config = dataclasses.replace(RunConfig().adapter, steps=60)
+    w = train_adapter(q, gold, p, config, lexical=lexical)
+    assert w.dtype == np.float32 and set(seen) == {(torch.float64, torch.float64)}
+    rng = np.random.default_rng(4)
+    moved = train_adapter(q * (1 + 1e-16 * rng.standard_normal(q.shape)),
+                          gold, p * (1 + 1e-16 * rng.standard_normal(p.shape)), config, lexical=lexical)
+    assert np.abs(moved - w).max() <= 1e-6

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 CANDIDATES = 256
+_DTYPES = {"float32": np.float32, "float64": np.float64}
 DENSE_SHARE = 0.8  # as the search mixes them (index.retrieval.Tuning.dense_share)
 REFRESH_STEPS = 50  # the fused loss's candidates mined again from the adapted questions
 
@@ -41,6 +42,12 @@ class AdapterConfig:
     seed: int = 12
     negatives: str = "dense"   # "dense": nearest by cosine; "hybrid": the hybrid search's first
     loss: str = "cosine"       # "cosine", or "fused": on the hybrid search's score (BM25 given)
+    # The arithmetic it trains in. The fused loss's training carries a change of its inputs'
+    # last bits into another adapter (re-mining its candidates, below): on 2026-12-03 vectors
+    # moved by one float32 rounding unit trained one 0.2-0.5 away (Frobenius) and moved half-B
+    # dense R@10 by 0.011. In float64 the rounding of another CPU's kernels is 1e-16, not 1e-7:
+    # vectors moved by that trained the same float32 adapter to 3e-8 (70 s a training, not 53).
+    precision: str = "float64"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -66,8 +73,10 @@ def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarr
         lexical = lexical[keep]
     else:
         lexical = None  # the cosine loss reads no BM25
-    q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
-    eye = torch.eye(q.shape[1])
+    dtype = _DTYPES[config.precision]
+    queries, passages = np.asarray(queries, dtype), np.asarray(passages, dtype)
+    q = torch.from_numpy(np.ascontiguousarray(queries))
+    eye = torch.eye(q.shape[1], dtype=q.dtype)
     w = torch.nn.Parameter(eye.clone())
     optimiser = torch.optim.Adam([w], lr=config.lr)
     batch = _Batch.of(queries, gold, passages, mined, lexical)
@@ -96,8 +105,8 @@ class _Batch:
         """Candidates nearest to `nearest_to` (the questions, as adapted so far)."""
         candidates, positive = _candidates(nearest_to, gold, passages, mined)
         bm25 = None if lexical is None else \
-            torch.from_numpy(_minmax(np.take_along_axis(lexical, candidates, axis=1)))
-        return cls(torch.from_numpy(np.ascontiguousarray(passages[candidates], np.float32)),
+            torch.from_numpy(_minmax(np.take_along_axis(lexical, candidates, axis=1)).astype(passages.dtype))
+        return cls(torch.from_numpy(np.ascontiguousarray(passages[candidates])),
                    torch.from_numpy(positive), bm25)
 
 
@@ -115,7 +124,7 @@ def _candidates(queries, gold, passages, mined=None, count: int = CANDIDATES):
     """Per query: its gold passages, then its `mined` ones, then its nearest others by
     cosine, [n, count] indices and the mask of the gold ones (count: at most every passage)."""
     count = min(count, len(passages))
-    nearest = np.argsort(-(queries @ passages.T), axis=1)[:, :count]
+    nearest = np.argsort(-(queries @ passages.T), axis=1, kind="stable")[:, :count]
     out = np.zeros((len(queries), count), np.int64)
     positive = np.zeros((len(queries), count), bool)
     for i, rows in enumerate(gold):
