@@ -113,3 +113,25 @@ def test_a_cached_vector_looks_up_the_same_bits_whatever_blas_kernel_the_cpu_pic
         seen.add(out.stdout.strip())
     assert len(seen) == 1
 
+
+def test_the_shipped_model_was_trained_on_the_vectors_shipped_beside_it(tmp_path):
+    """A run from a clean checkout reads every vector the shipped model was trained on from
+    data/models/training-vectors (nothing embedded again), and they are those the shipped
+    manifest names."""
+    import json
+    import types
+
+    from index.tuned import MANIFEST_FILE, MODEL_DIR
+    from training.pipeline import RunConfig, training_pairs, training_vectors
+    manifest = json.loads((MODEL_DIR / MANIFEST_FILE).read_text(encoding="utf-8"))
+    config = RunConfig(vectors_dir=tmp_path / "kept")
+    pairs, _ = training_pairs(config, log=lambda line: None)
+    half_a, half_b = data.stard_halves(data.load_questions("stard-train"), config.split_seed)
+    no_model = types.SimpleNamespace(model=None, tokenizer=None)  # fails if asked to embed a passage
+    vectors, extra = training_vectors(no_model, data.build_corpus("stard"), half_a + half_b, pairs,
+                                      tmp_path / "out", tmp_path / "work", config, lambda line: None)
+    embedded_here = [EmbeddingCache.load(path) for path in (tmp_path / "work").glob("*queries*.npz")]
+    assert [len(cache) for cache in embedded_here] == [0] * len(embedded_here)
+    assert extra is not None
+    assert vectors.sha256() == manifest["data"]["vectors_sha256"]
+    assert extra.sha256() == manifest["data"]["colloquial_vectors_sha256"]
