@@ -214,14 +214,14 @@ def test_the_adapters_written_are_the_ranking_one_and_the_lens_each_trained_with
     record, ranking, folds, lens = written(pipeline.RunConfig())
     # each with its own λ as configured (the shipped model's), none cross-validated
     assert trained_with == [("fused", 0.3), ("cosine", 0.01)] and record["lens"]["loss"] == "cosine"
+    assert np.allclose(ranking, eye * 2.0) and np.allclose(folds[1], eye * 2.1)
+    assert np.allclose(lens, eye * 3.0) and np.allclose(np.load(tmp_path / LENS_FOLDS_FILE)[1], eye * 3.1)
     # each on its own schedule (the lens's own, the ranking adapter's negatives), recorded
     config = dataclasses.replace(pipeline.RunConfig(), adapter=AdapterConfig(loss="fused", steps=30, lr=0.01),
                                  lens_adapter=AdapterConfig(steps=20, lr=0.02, negatives="hybrid"))
     record, *_ = written(config)
     assert schedules == [("fused", 30, 0.01, "dense"), ("cosine", 20, 0.02, "dense")]
     assert record["config"]["steps"] == 30 and record["lens"]["config"]["steps"] == 20
-    assert np.allclose(ranking, eye * 2.0) and np.allclose(folds[1], eye * 2.1)
-    assert np.allclose(lens, eye * 3.0) and np.allclose(np.load(tmp_path / LENS_FOLDS_FILE)[1], eye * 3.1)
     one_loss = dataclasses.replace(pipeline.RunConfig(), adapter=AdapterConfig(loss="cosine"),
                                    adapter_shrink=0.5)
     record, ranking, folds, lens = written(one_loss)
