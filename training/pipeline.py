@@ -100,9 +100,9 @@ class RunConfig:
     # 0.621 → 0.633) and residents worse (resident-calibration doc@1 0.901 → 0.876; end to end
     # on data/eval's and the dev sets 3 fewer right answers, 7 more wrong): not shipped (README).
     adapter: AdapterConfig = AdapterConfig(loss="fused")
-    # The lens's schedule (its loss is `lens_loss`, its negatives the ranking adapter's); the
-    # answer decision is fitted to read cosines through it.
-    lens_adapter: AdapterConfig = AdapterConfig(loss="cosine")
+    # The lens's schedule; its loss is `lens_loss` and its negatives the ranking adapter's (the
+    # answer decision is fitted to read cosines through it).
+    lens_adapter: AdapterConfig = AdapterConfig()
     # λ of the ranking adapter and of the lens: the values cross-validation chose for the
     # shipped model; None: chosen again by cross-validation over `adapter_l2_grid`. Chosen
     # again they moved with the last bits of the vectors: on 2026-12-03's reruns the fused
