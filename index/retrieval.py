@@ -34,7 +34,7 @@ from index.synonyms import Expander
 
 MODES = ("hybrid", "bm25", "dense")
 CANDIDATES = 100          # per list, before fusion
-PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties
+PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties (no second stage)
 QUERY_CACHE_SIZE = 2048
 # A message's searches share their filters and their questions' texts (alone, with its topic,
 # within a release): what the admitted documents and BM25 give them is kept (index.memo).
@@ -127,10 +127,8 @@ class Retriever:
             else self.reader.read(query, corpus)
         admitted = self._admitted_docs(corpus, filters)
         found, evidence = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
-        scores, reranked = found.scores, {}
-        if self.ranker is not None and mode == "hybrid" and found.cosine:
-            scores, reranked = self.ranker.rerank(corpus, read.normal, found)
-        scores = fusion.apply_preference(scores, _preferred(corpus, scores), PREFERRED_FACTOR)
+        ranker = self.ranker if mode == "hybrid" and found.cosine else None
+        scores, reranked = second_stage(ranker, corpus, read.normal, found)
         named = _named_rows(corpus, read.asked, admitted, scores)
         scores = fusion.apply_named(scores, named)
         ranked = _with_policies(corpus, fusion.top(scores, len(scores)), admitted, k)
@@ -267,6 +265,19 @@ def check(query, k, mode) -> str:
     if not isinstance(query, str) or not query.strip():
         raise SearchError("the question is empty")
     return query.strip()
+
+
+def second_stage(ranker, corpus, query: str, found: Candidates) -> tuple[dict[int, float], dict[int, float]]:
+    """The scores after the second stage, and its probability for each passage it saw. Without
+    it (no ranker, or fewer than two candidates) FAQ and interpretation passages win near-ties
+    (PREFERRED_FACTOR). With it its order stands: it weighs them itself (its `source` and
+    `interpretation` features, learned on residents' questions), and a factor on the scores it
+    rescales would lift passages it never saw above those it chose."""
+    if ranker is not None:
+        scores, reranked = ranker.rerank(corpus, query, found)
+        if reranked:
+            return scores, reranked
+    return fusion.apply_preference(found.scores, _preferred(corpus, found.scores), PREFERRED_FACTOR), {}
 
 
 def _doc_of(corpus):

@@ -139,3 +139,53 @@ def test_features_rank_each_candidate_among_all_and_within_its_document():
     assert column["cover_text"][2] == max(column["cover_text"])  # 加班工资 is its text
     assert column["fused_rank"][0] == 0.0 and list(column["fused_rank"]) == sorted(column["fused_rank"])
     assert features(view, "工资", found, []).shape == (0, len(FEATURES))
+
+
+
+def explained_view():
+    """Two articles of a policy, an FAQ entry of its interpretation nearly as good, and the
+    interpretation's text: first-stage scores 1.0, 0.95, 0.9, 0.5."""
+    from types import SimpleNamespace as NS
+    chunk = {1: ("law", "text", "第一条 养老金按月发放。"), 2: ("law", "text", "第二条 养老金不得拖欠。"),
+             3: ("law-jd", "faq", "问：养老金什么时候发？答：按月发放。"), 4: ("law-jd", "text", "一、说明")}
+    view = NS(records={r: NS(chunk=NS(doc_id=d, text=t, heading_path=(), ordinal=r, source=src))
+                       for r, (d, src, t) in chunk.items()},
+              docs={"law": NS(title="职工权益保障条例", kind="policy"),
+                    "law-jd": NS(title="《职工权益保障条例》政策解读", kind="interpretation")},
+              rows_of={"law": (1, 2), "law-jd": (3, 4)})
+    found = Candidates(scores={1: 1.0, 2: 0.95, 3: 0.9, 4: 0.5}, bm25={1: 3.0, 2: 2.5, 3: 2.0, 4: 0.1},
+                       cosine={1: 0.8, 2: 0.78, 3: 0.77, 4: 0.5})
+    return view, found
+
+
+class Rates:
+    """A stand-in ranker: the real rescaling, over the first stage's best `depth`, with a
+    probability given per passage source (FAQ or text)."""
+
+    def __init__(self, depth: int, faq: float, text: float):
+        self.depth, self.faq, self.text = depth, faq, text
+
+    def rerank(self, view, query, found):
+        real = Ranker.__new__(Ranker)
+        faq = FEATURES.index("source")
+        real.probability = lambda x: np.where(x[:, faq] > 0, self.faq, self.text)
+        return Ranker.rerank(real, view, query, found, depth=self.depth)
+
+
+def order(scores):
+    return [row for row, _ in sorted(scores.items(), key=lambda item: -item[1])]
+
+
+def test_faq_and_interpretation_passages_win_near_ties_in_the_first_stage_alone():
+    """Without the second stage an FAQ entry nearly as good as the policy's articles goes first;
+    with it, its order stands (it weighs FAQ and interpretation passages itself), and a passage
+    it did not see stays below every one it saw, however low it rated them."""
+    from index.retrieval import PREFERRED_FACTOR, second_stage
+    view, found = explained_view()
+    scores, reranked = second_stage(None, view, "养老金什么时候发", found)
+    assert order(scores) == [3, 1, 2, 4] and reranked == {}
+    assert scores[3] == pytest.approx(0.9 * PREFERRED_FACTOR)
+    scores, reranked = second_stage(Rates(depth=2, faq=0.5, text=0.01), view, "养老金什么时候发", found)
+    assert set(reranked) == {1, 2} and order(scores)[2:] == [3, 4]
+    scores, reranked = second_stage(Rates(depth=4, faq=0.3, text=0.6), view, "养老金什么时候发", found)
+    assert order(scores)[-1] == 3 and reranked[3] == pytest.approx(0.3)
