@@ -40,3 +40,21 @@ def test_a_filter_with_no_live_row_finds_nothing():
     index.add([1, 2], unit(np.random.default_rng(1), 2))
     index.remove([1])
     assert index.search(unit(np.random.default_rng(2), 1)[0], 5, {1, 99}) == ([], [])
+
+
+def test_a_search_on_one_thread_is_faiss_on_two_and_leaves_the_thread_count_as_it_was():
+    """A search runs FAISS on one OpenMP thread (index.dense._one_thread): the same rows and
+    scores as on two, and the calling thread's count is left as it was."""
+    import faiss
+    rng = np.random.default_rng(5)
+    index = DenseIndex(32)
+    index.add(list(range(4000)), unit(rng, 4000))
+    query = unit(rng, 1)[0]
+    before = faiss.omp_get_max_threads()
+    try:
+        faiss.omp_set_num_threads(2)
+        two = index._faiss.search(query.reshape(1, -1), 300)
+        assert index.search(query, 300) == (two[1][0].tolist(), two[0][0].tolist())
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
