@@ -7,7 +7,7 @@ the next full reindex drops them."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 
 import faiss
 import numpy as np
@@ -48,7 +48,7 @@ class DenseIndex:
         if present and self.kind == "flat":
             self._faiss.remove_ids(np.asarray(present, np.int64))
 
-    def search(self, query: np.ndarray, n: int, allowed: set[int] | None = None):
+    def search(self, query: np.ndarray, n: int, allowed: Set[int] | None = None):
         """(rows, scores) of the best `n` live rows, optionally only among `allowed`."""
         total = self._faiss.ntotal
         if not total or n <= 0:

@@ -37,7 +37,9 @@ CANDIDATES = 100          # per list, before fusion
 PREFERRED_FACTOR = 1.15   # interpretation / FAQ chunks win near-ties (no second stage)
 QUERY_CACHE_SIZE = 2048
 # A message's searches share their filters and their questions' texts (alone, with its topic,
-# within a release): what the admitted documents and BM25 give them is kept (index.memo).
+# within a release): what the admitted documents and BM25 give them is kept (index.memo); so
+# are the admitted documents' rows and BM25's mask of them, rebuilt per search before (0.1 ms
+# each at 6,400 chunks).
 ADMITTED_KEPT = 64
 # A message's texts are searched within moments of each other, so a few workers' threads need
 # few: each kept one is a float32 per chunk (16 × 6,400: 0.4 MB; 16 × 1 M chunks: 64 MB).
@@ -107,6 +109,8 @@ class Retriever:
         self.reader = QueryReader()
         self.queries = QueryVectors(self.embed_queries)
         self._admitted: Memo[frozenset[str]] = Memo(ADMITTED_KEPT)
+        self._allowed: Memo[frozenset[int]] = Memo(ADMITTED_KEPT)
+        self._masks: Memo[np.ndarray] = Memo(ADMITTED_KEPT)
         self._lexical: Memo[np.ndarray] = Memo(BM25_KEPT)
 
     def use_embedder(self, embedder: Embedder) -> None:
@@ -142,7 +146,7 @@ class Retriever:
         second stage's training data: training/ranker.py)."""
         corpus = self._corpus().view()
         read = self.reader.read(check(query, 1, mode), corpus)
-        return corpus, read, self._first_stage(corpus, read, mode, set(corpus.docs), CANDIDATES)[0]
+        return corpus, read, self._first_stage(corpus, read, mode, frozenset(corpus.docs), CANDIDATES)[0]
 
     def lexical_scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The BM25 score of every chunk for `query`, read as the search reads it: (rows,
@@ -151,7 +155,7 @@ class Retriever:
         corpus = self._corpus().view()
         read = self.reader.read(check(query, 1, "bm25"), corpus)
         index = corpus.sparse
-        scores = self._bm25_scores(corpus, index, read.normal, set(corpus.docs))
+        scores = self._bm25_scores(corpus, index, read.normal, frozenset(corpus.docs))
         return index.rows, np.clip(scores, 0.0, None)
 
     def dense_texts(self, questions: Iterable[str]) -> list[str]:
@@ -168,6 +172,23 @@ class Retriever:
         is replaced (a publication, a retirement, a withdrawal) or the day changes (a filter)."""
         return self._admitted.get((corpus.docs,), filters, lambda: frozenset(
             d for d, meta in corpus.docs.items() if filters.admits(meta, corpus.validity(d))))
+
+    def _allowed_rows(self, corpus: View, admitted: frozenset[str]) -> frozenset[int] | None:
+        """The rows of the admitted documents (None: every document is admitted), kept until
+        the rows are replaced (every change of the index replaces them whole, index.corpus)."""
+        if len(admitted) == len(corpus.docs):
+            return None
+        return self._allowed.get((corpus.rows_of,), admitted, lambda: frozenset(
+            r for d in admitted for r in corpus.rows_of.get(d, ())))
+
+    def _mask(self, sparse, admitted: frozenset[str]) -> np.ndarray:
+        """BM25's rows of the admitted documents, kept for the BM25 index (immutable) they
+        index; read-only, as every search with the same filters shares it."""
+        def compute() -> np.ndarray:
+            mask = sparse.mask(admitted)
+            mask.flags.writeable = False
+            return mask
+        return self._masks.get((sparse,), admitted, compute)
 
     # -- the first stage -----------------------------------------------------------------------
     def _first_stage(self, corpus, read: ReadQuestion, mode, admitted, n) -> tuple[Candidates, Evidence]:
@@ -222,7 +243,7 @@ class Retriever:
         """BM25 score of every chunk (aligned with sparse.rows); -1 where filtered out."""
         scores = self._lexical.get((sparse, corpus.tokenizer.user_words), query,
                                    lambda: self._unfiltered_bm25(corpus, sparse, query))
-        return np.where(sparse.mask(admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
+        return np.where(self._mask(sparse, admitted) & (scores > 0), scores, -1.0) if len(scores) else scores
 
     def _unfiltered_bm25(self, corpus, sparse, query) -> np.ndarray:
         """Kept by `_lexical` for the index and the tokenizer's words it was computed with:
@@ -234,8 +255,7 @@ class Retriever:
 
     def _dense_scores(self, corpus, read: ReadQuestion, admitted, n) -> dict[int, float]:
         vector = self._query_vector(read)
-        allowed = None if len(admitted) == len(corpus.docs) else \
-            {r for d in admitted for r in corpus.rows_of.get(d, ())}
+        allowed = self._allowed_rows(corpus, admitted)
         with corpus.lock:
             rows, scores = corpus.dense.search(vector, n, allowed)
         return dict(zip(rows, scores, strict=True))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class SparseIndex:
                 postings[token] = (merged_rows, merged_counts)
         return SparseIndex(rows, doc_ids, lengths, postings)
 
-    def mask(self, admitted: set[str]) -> np.ndarray:
+    def mask(self, admitted: Set[str]) -> np.ndarray:
         """True for the rows whose document is admitted by the filters."""
         allowed = np.fromiter((d in admitted for d in self.doc_names), bool, len(self.doc_names))
         return allowed[self.doc_codes] if len(self.rows) else np.zeros(0, bool)

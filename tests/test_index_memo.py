@@ -64,3 +64,36 @@ def test_the_best_scores_are_those_of_a_full_stable_sort():
         found = _best(rows, scores, n)
         assert list(found.items()) == list(expected.items())
     assert _best(rows[:0], scores[:0], 5) == {}
+
+
+
+def test_a_filter_admits_the_rows_of_the_index_as_it_is_now():
+    """The admitted documents' rows (the dense side) and BM25's mask of them are kept for the
+    rows and the BM25 index they were computed from: after a document's text changed (its
+    chunks are new rows) and another one came (BM25 has more rows), the same filtered search,
+    with the same documents admitted, finds the new text by words and by meaning."""
+    import datetime as dt
+
+    from index.corpus import CorpusIndex
+    from index.embedders import HashEmbedder
+    from index.retrieval import Retriever
+    from index.tokenizer import PolicyTokenizer
+
+    embedder, corpus = HashEmbedder(), CorpusIndex(PolicyTokenizer(), dim=HashEmbedder().dim)
+
+    def upsert(*docs) -> None:
+        rows = corpus.upsert(list(docs))
+        corpus.add_vectors(rows, embedder.embed_passages([corpus.passage(r) for r in rows]))
+    upsert(make_policy("k", title="居住证办理指南", text="一、办理\n居住证在派出所办理。\n", topics=["户籍"]),
+           make_policy("h", title="公积金提取办法", text="一、提取\n购房可以提取公积金。\n", topics=["住房"]))
+    retriever = Retriever(embedder, lambda: corpus, lambda: dt.date(2026, 6, 1))
+
+    def found(mode: str) -> list[str]:
+        return [h.text.split("\n")[-1] for h in retriever.search("居住证在哪里办理", k=5, topic="户籍",
+                                                                   mode=mode)]
+    assert found("bm25") == found("dense") == ["居住证在派出所办理。"]
+    upsert(make_policy("k", title="居住证办理指南", text="一、办理\n居住证在社区服务中心办理。\n",
+                       topics=["户籍"]),
+           make_policy("j", title="就业补贴申领指南", text="一、申领\n失业人员可以申领就业补贴。\n",
+                       topics=["就业创业"]))
+    assert found("bm25") == found("dense") == ["居住证在社区服务中心办理。"]
