@@ -51,10 +51,22 @@ def test_a_search_on_one_thread_is_faiss_on_two_and_leaves_the_thread_count_as_i
     index.add(list(range(4000)), unit(rng, 4000))
     query = unit(rng, 1)[0]
     before = faiss.omp_get_max_threads()
+    real, during = index._faiss, []
+
+    class Watched:  # FAISS itself, noting the OpenMP thread count each search runs with
+        def search(self, *args):
+            during.append(faiss.omp_get_max_threads())
+            return real.search(*args)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
     try:
         faiss.omp_set_num_threads(2)
-        two = index._faiss.search(query.reshape(1, -1), 300)
+        two = real.search(query.reshape(1, -1), 300)
+        index._faiss = Watched()
         assert index.search(query, 300) == (two[1][0].tolist(), two[0][0].tolist())
+        assert during and set(during) == {1}
         assert faiss.omp_get_max_threads() == 2
     finally:
+        index._faiss = real
         faiss.omp_set_num_threads(before)

@@ -66,7 +66,6 @@ def test_the_best_scores_are_those_of_a_full_stable_sort():
     assert _best(rows[:0], scores[:0], 5) == {}
 
 
-
 def test_a_filter_admits_the_rows_of_the_index_as_it_is_now():
     """The admitted documents' rows (the dense side) and BM25's mask of them are kept for the
     rows and the BM25 index they were computed from: after a document's text changed (its
