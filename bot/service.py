@@ -27,7 +27,7 @@ from bot.answer import (
     compose_answer,
     related_passage_text,
 )
-from bot.answerability import AnswerModel, Decision, decide, release_of
+from bot.answerability import SEARCH_K, AnswerModel, Decision, decide, release_of
 from bot.asking import asked_kinds
 from bot.batched import Batched
 from bot.budget import TimeBudget
@@ -58,7 +58,6 @@ PENDING_RATING_SECONDS = 3600
 # waited in the queues of a burst, bot.web.queueing) is not searched: the user is asked to send
 # it again. Its answer could not make the passive reply, and searching would lengthen the queue.
 MIN_BUDGET_SHARE = 0.125
-SEARCH_K = 12  # candidates for the answer decision: a few releases with several passages each
 
 
 @dataclasses.dataclass(frozen=True)
