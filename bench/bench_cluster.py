@@ -35,11 +35,11 @@ the end.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import concurrent.futures
 import dataclasses
 import http.client
-import http.server
 import itertools
 import json
 import multiprocessing
@@ -197,12 +197,18 @@ def status(url: str) -> int | None:
 
 
 # -- the proxy ----------------------------------------------------------------------------------------
-class _ProxyServer(http.server.ThreadingHTTPServer):
-    # socketserver listens with a backlog of 5: at 50 msg/s a burst overflowed it and the
-    # kernel reset the connections (816 of 2,000 messages "lost" before any instance saw them,
-    # nstat's ListenOverflows counting them). nginx listens with 511; the kernel caps at somaxconn.
-    request_queue_size = 1024
-    daemon_threads = True
+def _head(raw: bytes) -> tuple[list[str], dict[str, str]]:
+    """An HTTP message's first line, split in three, and its headers (names in lower case)."""
+    first, *lines = raw.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return first.split(" ", 2), headers
+
+
+def _keeps_open(version: str, headers: dict[str, str]) -> bool:
+    return version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
 
 
 class Proxy:
@@ -211,42 +217,40 @@ class Proxy:
     model) gets nothing; a refused connection (1 s), a dropped one or no answer within 10 s
     goes to the next one. (A 5 s read timeout, as deploy/nginx.conf, resent every slow message
     to the other, equally busy instance: 4,009 resends and 682 of 1,000 messages answered 502
-    at 20 msg/s on a machine at load 18.)"""
+    at 20 msg/s on a machine at load 18.)
+
+    Like nginx (deploy/nginx.conf: `keepalive 32`, HTTP/1.1 upstream) it keeps its connections
+    to the instances open for the next request: a new TCP connection a message cost the proxy
+    and each instance's gthread worker a connect, an accept and a close that production does not
+    pay. One event loop in one thread serves the clients and the instances (http.server ran a
+    thread per client connection and parsed headers slowly)."""
 
     CONNECT_SECONDS, READ_SECONDS, CHECK_SECONDS = 1.0, 10.0, 0.25
+    KEEP_IDLE = 32  # idle connections kept per backend
+    # socketserver listened with a backlog of 5: at 50 msg/s a burst overflowed it and the
+    # kernel reset the connections (816 of 2,000 messages "lost" before any instance saw them,
+    # nstat's ListenOverflows counting them). nginx listens with 511; the kernel caps at somaxconn.
+    BACKLOG = 1024
+    # An exchange that failed: refused, reset, timed out (TimeoutError is an OSError), closed
+    # before the whole message (IncompleteReadError is an EOFError), or not HTTP.
+    FAILED = (OSError, EOFError, ValueError, asyncio.LimitOverrunError)
 
     def __init__(self, backends: list[int], retried, stamp: bool = True):
         self.backends, self.stamp = backends, stamp
         self.ready = {port: True for port in backends}
+        self.idle: dict[int, list] = {port: [] for port in backends}  # (reader, writer), latest last
         self.turn = itertools.count()
         self.retried = retried  # a multiprocessing.Value: the bench reads it
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                arrived = time.time()  # stamped as nginx does (deploy/nginx.conf): the queue counts
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, headers, reply = proxy.forward("POST", self.path, body, arrived)
-                try:
-                    self.send_response(status)
-                    for key, value in headers:
-                        if key.lower() in ("content-type",):
-                            self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except OSError:  # the client (WeChat) gave up waiting
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = _ProxyServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=self.BACKLOG))
+        self.port = self.server.sockets[0].getsockname()[1]
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
         threading.Thread(target=self._check_health, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop listening (the tests; the bench kills the proxy's process)."""
+        self.loop.call_soon_threadsafe(self.server.close)
 
     def _check_health(self) -> None:
         while True:
@@ -263,21 +267,83 @@ class Proxy:
         turn = [self.backends[(first + i) % len(self.backends)] for i in range(len(self.backends))]
         return [p for p in turn if self.ready[p]] + [p for p in turn if not self.ready[p]]
 
-    def forward(self, method: str, path: str, body: bytes, arrived: float):
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One client connection: its requests one after another while the client keeps it open."""
+        try:
+            while True:
+                (method, path, version), headers = _head(await reader.readuntil(b"\r\n\r\n"))
+                arrived = time.time()  # stamped as nginx does (deploy/nginx.conf): the queue counts
+                body = await reader.readexactly(int(headers.get("content-length") or 0))
+                code, content_type, reply = (await self.forward(method, path, body, arrived)
+                                             if method == "POST" else (501, None, b""))
+                writer.write((f"HTTP/1.1 {code} {http.client.responses.get(code, '')}\r\n"
+                              + (f"Content-Type: {content_type}\r\n" if content_type else "")
+                              + f"Content-Length: {len(reply)}\r\n\r\n").encode("latin-1") + reply)
+                await writer.drain()
+                if not _keeps_open(version, headers):
+                    break
+        except self.FAILED:  # the client closed its connection, or gave up waiting (WeChat)
+            pass
+        finally:
+            writer.close()
+
+    async def forward(self, method: str, path: str, body: bytes, arrived: float):
+        """(status, Content-Type, body) from the first backend in order() that answers, else 502."""
+        stamped = f"X-Request-Start: t={arrived:.3f}\r\n" if self.stamp else ""
+        request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+                   f"Content-Length: {len(body)}\r\n{stamped}\r\n").encode("latin-1") + body
         for port in self.order() * 2:
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=self.CONNECT_SECONDS)
-                connection.connect()
-                connection.sock.settimeout(self.READ_SECONDS)
-                stamped = {"X-Request-Start": f"t={arrived:.3f}"} if self.stamp else {}
-                connection.request(method, path, body, {"Content-Type": "text/xml", **stamped})
-                response = connection.getresponse()
-                return response.status, response.getheaders(), response.read()
-            except (OSError, http.client.HTTPException):
+                return await self._send(port, request)
+            except self.FAILED:
                 self.ready[port] = False  # until its health check passes again
                 with self.retried.get_lock():
                     self.retried.value += 1
-        return 502, [], b"bad gateway"
+        return 502, None, b"bad gateway"
+
+    async def _send(self, port: int, request: bytes):
+        """The backend's response, on an idle connection to it if there is one. An idle one that
+        fails without a timeout was closed by the instance (gunicorn's keepalive, 5 s; a kill),
+        perhaps just as the request went out: the request is sent again on a fresh connection
+        (nginx likewise gives an error on a cached connection a try of its own), and only a
+        failure there counts against the backend. A message the instance got twice is
+        processed once: the bot dedupes WeChat's MsgId."""
+        while self.idle[port]:
+            reader, writer = self.idle[port].pop()
+            if reader.at_eof():  # closed by the instance while idle
+                writer.close()
+                continue
+            try:
+                return await self._exchange(port, reader, writer, request)
+            except TimeoutError:
+                raise  # no answer in 10 s: the instance's failure, not the connection's
+            except self.FAILED:
+                break
+        connecting = asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.wait_for(connecting, self.CONNECT_SECONDS)
+        return await self._exchange(port, reader, writer, request)
+
+    async def _exchange(self, port: int, reader, writer, request: bytes):
+        """(status, Content-Type, body) of the request sent on the connection, within
+        READ_SECONDS; kept for the next request if the instance keeps it open, else closed."""
+        keep = False
+        try:
+            async with asyncio.timeout(self.READ_SECONDS):
+                writer.write(request)
+                await writer.drain()
+                (version, code, *_), headers = _head(await reader.readuntil(b"\r\n\r\n"))
+                # gunicorn sends the callback's reply with its length (never chunked); without
+                # one, the body ends where the instance closes the connection
+                length = headers.get("content-length")
+                reply = await (reader.readexactly(int(length)) if length else reader.read())
+            code = int(code)
+            keep = bool(length) and _keeps_open(version, headers)
+            return code, headers.get("content-type"), reply
+        finally:
+            if keep and len(self.idle[port]) < self.KEEP_IDLE:
+                self.idle[port].append((reader, writer))
+            else:
+                writer.close()
 
 
 def _serve_proxy(backends: list[int], connection, retried, stamp: bool) -> None:

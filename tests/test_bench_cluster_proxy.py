@@ -1,6 +1,8 @@
 """The benchmark's round-robin proxy (bench/bench_cluster.py) must not lose what it is sent:
 its listen backlog was socketserver's 5, and a burst of connections while its accept thread
-waited for the GIL was reset by the kernel, counted as messages the product lost."""
+waited for the GIL was reset by the kernel, counted as messages the product lost. It keeps its
+connections to the instances open as nginx does, and a kept one the instance closed must not
+lose the message either."""
 from __future__ import annotations
 
 import collections
@@ -68,7 +70,7 @@ def test_a_burst_of_connections_is_answered_every_one():
         for client in clients:
             client.join()
     finally:
-        proxy.server.shutdown()
+        proxy.close()
         backend.shutdown()
     assert outcomes == {200: 300}
 
@@ -105,7 +107,7 @@ def test_a_backend_that_is_not_ready_gets_nothing():
         _until_seen_not_ready(proxy, starting)
         outcomes = _post_through(proxy, 6)
     finally:
-        proxy.server.shutdown()
+        proxy.close()
         up.shutdown()
         starting.shutdown()
     assert outcomes == [(200, b"ok")] * 6
@@ -131,7 +133,83 @@ def test_when_the_ready_backend_fails_one_not_ready_is_tried_before_answering_50
         _until_seen_not_ready(proxy, busy)
         outcomes = _post_through(proxy, 4)
     finally:
-        proxy.server.shutdown()
+        proxy.close()
         busy.shutdown()
         killed.shutdown()
     assert outcomes == [(200, b"no")] * 4  # answered by the busy one (its body says not ready)
+
+
+class _Counting(_Slow):
+    """Counts the requests it reads and the connections they came on."""
+    seen: list[tuple[int, int]] = []  # (client port, request number on that connection)
+
+    def do_POST(self):
+        self.served = getattr(self, "served", 0) + 1
+        self.seen.append((self.client_address[1], self.served))
+        super().do_POST()
+
+
+def test_messages_one_after_another_share_one_connection_to_the_instance():
+    """As nginx's `keepalive 32`: no TCP connection a message to the instance (an accept and a
+    close in its gthread worker each time)."""
+    class Backend(_Counting):
+        seen = []
+    backend = _backend(Backend)
+    retried = multiprocessing.Value("i", 0)
+    proxy = Proxy([backend.server_address[1]], retried)
+    try:
+        outcomes = _post_through(proxy, 5)
+    finally:
+        proxy.close()
+        backend.shutdown()
+    assert outcomes == [(200, b"ok")] * 5
+    assert [n for _, n in Backend.seen] == [1, 2, 3, 4, 5]  # all five on the first connection
+    assert retried.value == 0
+
+
+def test_a_kept_connection_the_instance_drops_as_the_message_arrives_is_sent_again_on_a_new_one():
+    """gunicorn closes a kept connection after 5 s idle; one the proxy reuses at that instant
+    fails without an answer. The message goes again to the same instance on a fresh connection:
+    answered, not counted as the instance's failure (which would send the next messages to the
+    other one until its next health check)."""
+    class ClosesKept(_Counting):
+        seen = []
+
+        def do_POST(self):
+            if getattr(self, "served", 0) == 0:
+                return super().do_POST()
+            self.seen.append((self.client_address[1], self.served + 1))
+            _Dropping.do_POST(self)  # read, then dropped unanswered
+    backend = _backend(ClosesKept)
+    retried = multiprocessing.Value("i", 0)
+    proxy = Proxy([backend.server_address[1]], retried)
+    try:
+        outcomes = _post_through(proxy, 3)
+    finally:
+        proxy.close()
+        backend.shutdown()
+    assert outcomes == [(200, b"ok")] * 3
+    # each message after the first: dropped on the kept connection, answered on a new one
+    assert [n for _, n in ClosesKept.seen] == [1, 2, 1, 2, 1]
+    assert len({port for port, _ in ClosesKept.seen}) == 3
+    assert retried.value == 0
+
+
+def test_a_kept_connection_the_instance_closed_while_idle_is_not_used():
+    class ClosesIdle(_Counting):
+        seen = []
+        timeout = 0.3  # gunicorn's keepalive (5 s), shortened: the handler closes an idle connection
+
+    backend = _backend(ClosesIdle)
+    retried = multiprocessing.Value("i", 0)
+    proxy = Proxy([backend.server_address[1]], retried)
+    try:
+        first = _post_through(proxy, 1)
+        time.sleep(1.0)
+        second = _post_through(proxy, 1)
+    finally:
+        proxy.close()
+        backend.shutdown()
+    assert first + second == [(200, b"ok")] * 2
+    assert [n for _, n in ClosesIdle.seen] == [1, 1]  # the second on a new connection
+    assert retried.value == 0
