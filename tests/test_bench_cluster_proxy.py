@@ -6,6 +6,7 @@ lose the message either."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.client
 import http.server
 import multiprocessing
@@ -149,19 +150,26 @@ class _Counting(_Slow):
         super().do_POST()
 
 
+@contextlib.contextmanager
+def _proxy_over(handler):
+    """A proxy over one backend of `handler`; yields (proxy, its `retried` counter)."""
+    backend = _backend(handler)
+    retried = multiprocessing.Value("i", 0)
+    proxy = Proxy([backend.server_address[1]], retried)
+    try:
+        yield proxy, retried
+    finally:
+        proxy.close()
+        backend.shutdown()
+
+
 def test_messages_one_after_another_share_one_connection_to_the_instance():
     """As nginx's `keepalive 32`: no TCP connection a message to the instance (an accept and a
     close in its gthread worker each time)."""
     class Backend(_Counting):
         seen = []
-    backend = _backend(Backend)
-    retried = multiprocessing.Value("i", 0)
-    proxy = Proxy([backend.server_address[1]], retried)
-    try:
+    with _proxy_over(Backend) as (proxy, retried):
         outcomes = _post_through(proxy, 5)
-    finally:
-        proxy.close()
-        backend.shutdown()
     assert outcomes == [(200, b"ok")] * 5
     assert [n for _, n in Backend.seen] == [1, 2, 3, 4, 5]  # all five on the first connection
     assert retried.value == 0
@@ -180,14 +188,8 @@ def test_a_kept_connection_the_instance_drops_as_the_message_arrives_is_sent_aga
                 return super().do_POST()
             self.seen.append((self.client_address[1], self.served + 1))
             _Dropping.do_POST(self)  # read, then dropped unanswered
-    backend = _backend(ClosesKept)
-    retried = multiprocessing.Value("i", 0)
-    proxy = Proxy([backend.server_address[1]], retried)
-    try:
+    with _proxy_over(ClosesKept) as (proxy, retried):
         outcomes = _post_through(proxy, 3)
-    finally:
-        proxy.close()
-        backend.shutdown()
     assert outcomes == [(200, b"ok")] * 3
     # each message after the first: dropped on the kept connection, answered on a new one
     assert [n for _, n in ClosesKept.seen] == [1, 2, 1, 2, 1]
@@ -200,16 +202,10 @@ def test_a_kept_connection_the_instance_closed_while_idle_is_not_used():
         seen = []
         timeout = 0.3  # gunicorn's keepalive (5 s), shortened: the handler closes an idle connection
 
-    backend = _backend(ClosesIdle)
-    retried = multiprocessing.Value("i", 0)
-    proxy = Proxy([backend.server_address[1]], retried)
-    try:
+    with _proxy_over(ClosesIdle) as (proxy, retried):
         first = _post_through(proxy, 1)
         time.sleep(1.0)
         second = _post_through(proxy, 1)
-    finally:
-        proxy.close()
-        backend.shutdown()
     assert first + second == [(200, b"ok")] * 2
     assert [n for _, n in ClosesIdle.seen] == [1, 1]  # the second on a new connection
     assert retried.value == 0
