@@ -241,11 +241,14 @@ class Proxy:
         self.idle: dict[int, list] = {port: [] for port in backends}  # (reader, writer), latest last
         self.turn = itertools.count()
         self.retried = retried  # a multiprocessing.Value: the bench reads it
+        # The loop runs on a thread of its own from the start, and the server is made there: the
+        # calling thread may already run a loop of its own (a test after Playwright's sync API),
+        # where run_until_complete refuses to run another.
         self.loop = asyncio.new_event_loop()
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=self.BACKLOG))
-        self.port = self.server.sockets[0].getsockname()[1]
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=self.BACKLOG), self.loop).result()
+        self.port = self.server.sockets[0].getsockname()[1]
         threading.Thread(target=self._check_health, daemon=True).start()
 
     def close(self) -> None:

@@ -5,7 +5,9 @@ connections to the instances open as nginx does, and a kept one the instance clo
 lose the message either."""
 from __future__ import annotations
 
+import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import http.client
 import http.server
@@ -209,3 +211,18 @@ def test_a_kept_connection_the_instance_closed_while_idle_is_not_used():
     assert first + second == [(200, b"ok")] * 2
     assert [n for _, n in ClosesIdle.seen] == [1, 1]  # the second on a new connection
     assert retried.value == 0
+
+
+def test_the_proxy_starts_from_a_thread_that_runs_an_event_loop():
+    """Its loop runs on a thread of its own: a caller already inside a loop (a test after
+    Playwright's sync API, which leaves one running) must not be asked to run a second."""
+    class Backend(_Counting):
+        seen = []
+
+    async def inside_a_loop():
+        with _proxy_over(Backend) as (proxy, _):
+            return _post_through(proxy, 2)
+    # on a thread of its own: this one may run a loop already (the very case, after Playwright)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outcomes = pool.submit(asyncio.run, inside_a_loop()).result(timeout=60)
+    assert outcomes == [(200, b"ok")] * 2
