@@ -7,6 +7,7 @@ arrives (a customer-service message, or kept for the user's next message).
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -27,8 +28,9 @@ class TimeBudget:
 
     def run(self, work: Callable[[], T], deadline: float,
             on_late: Callable[[T], None]) -> T | None:
-        """`work()`'s result if it is ready before `deadline`, else None (and `on_late` later)."""
-        future = self.pool.submit(work)
+        """`work()`'s result if it is ready before `deadline`, else None (and `on_late` later).
+        The work runs in the caller's context (its context variables: bot.service `replying`)."""
+        future = self.pool.submit(contextvars.copy_context().run, work)
         try:
             return future.result(timeout=max(deadline - self.clock(), 0.0))
         except concurrent.futures.TimeoutError:

@@ -122,15 +122,16 @@ class Callback:
                 return self._compute_once(key, fields, deadline)
 
     def _compute_once(self, key: str, fields: dict[str, str], deadline: float) -> str:
-        try:
-            outcome = self.bot.handle(fields, deadline)
-        except Exception:
-            log.exception("message handling failed")
-            self.deliveries.release(key)  # let WeChat's retry try again
-            return "success"
-        reply_xml = self._render(fields, outcome)
-        self.deliveries.finish(key, reply_xml)
-        return reply_xml
+        with self.bot.replying():  # its bookkeeping written once the reply is the message's
+            try:
+                outcome = self.bot.handle(fields, deadline)
+            except Exception:
+                log.exception("message handling failed")
+                self.deliveries.release(key)  # let WeChat's retry try again
+                return "success"
+            reply_xml = self._render(fields, outcome)
+            self.deliveries.finish(key, reply_xml)
+            return reply_xml
 
     def _render(self, fields: dict[str, str], outcome: Outcome) -> str:
         if outcome.kind == SUCCESS.kind:

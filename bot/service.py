@@ -8,14 +8,17 @@ customer-service sender for late answers on a certified 服务号.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from bot import conversation as conv
 from bot import replies
@@ -118,6 +121,31 @@ class BotSettings:
     subscription_topics: tuple[str, ...] = ()  # offered first, in this order (SUBSCRIPTION_TOPICS)
 
 
+class _Held:
+    """One message's bookkeeping, kept until its reply is the message's own (`replying`)."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Batched, object]] = []
+        self._open = True
+        self._lock = threading.Lock()
+
+    def keep(self, batch: Batched, item) -> bool:
+        """False once released: a late answer's bookkeeping goes to its batch at once."""
+        with self._lock:
+            if self._open:
+                self._items.append((batch, item))
+            return self._open
+
+    def release(self) -> None:
+        with self._lock:
+            self._open, items, self._items = False, self._items, []
+        for batch, item in items:
+            batch.add(item)
+
+
+_HELD: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("policybot_held", default=None)
+
+
 class BotService:
     def __init__(self, *, search: Callable, library: Library, state: KeyValueStore,
                  budget: TimeBudget, settings: BotSettings, subscribers=None, questions=None,
@@ -138,6 +166,28 @@ class BotService:
         # The two writes every message makes, batched (bot.batched): (openid, when) and log entries.
         self._touches: Batched[tuple[str, dt.datetime]] = Batched(self._write_touches, self._later)
         self._log_entries: Batched[Entry] = Batched(self._write_log, self._later)
+
+    @contextlib.contextmanager
+    def replying(self) -> Iterator[None]:
+        """The question log row of the message answered inside is queued when it leaves: the
+        callback leaves once the reply is the message's own (bot.callback, bot.dedupe
+        `finish`). Queued at once, the row could be written before that, and a worker killed in
+        between had its message taken over, computed and logged again (processed twice). An
+        answer late for the reply is logged when it is done (the callback has left by then).
+        The sender's window is not held: writing it twice changes nothing, and held it could
+        follow an unsubscribe that came meanwhile and make the subscriber active again."""
+        held = _Held()
+        token = _HELD.set(held)  # the answer's thread sees it too (bot.budget runs it in context)
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            held.release()
+
+    def _queue(self, batch: Batched, item) -> None:
+        held = _HELD.get()
+        if held is None or not held.keep(batch, item):
+            batch.add(item)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the bookkeeping queued so far is done (tests, shutdown)."""
@@ -482,9 +532,9 @@ class BotService:
                  for h in ([answer.best] if answer.best else [])]
         cited += [{"doc_id": r.doc_id, "chunk_id": None, "score": None, "source": None}
                   for r in answer.related]
-        self._log_entries.add(Entry(openid, "wechat", question, cited, float(answer.confidence),
-                                    answer.answered, utcnow(), answer.ref,
-                                    reading.text if reading.text != question else None))
+        entry = Entry(openid, "wechat", question, cited, float(answer.confidence), answer.answered,
+                      utcnow(), answer.ref, reading.text if reading.text != question else None)
+        self._queue(self._log_entries, entry)
 
     def _write_log(self, entries: list[Entry]) -> None:
         try:
