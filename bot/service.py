@@ -122,25 +122,27 @@ class BotSettings:
 
 
 class _Held:
-    """One message's bookkeeping, kept until its reply is the message's own (`replying`)."""
+    """One message's question-log entry, kept until its reply is the message's own
+    (`BotService.replying`), then queued for the log."""
 
-    def __init__(self) -> None:
-        self._items: list[tuple[Batched, object]] = []
+    def __init__(self, log: Batched[Entry]) -> None:
+        self._log = log
+        self._entries: list[Entry] = []
         self._open = True
         self._lock = threading.Lock()
 
-    def keep(self, batch: Batched, item) -> bool:
-        """False once released: a late answer's bookkeeping goes to its batch at once."""
+    def keep(self, entry: Entry) -> bool:
+        """False once released: a late answer's entry goes to the log at once."""
         with self._lock:
             if self._open:
-                self._items.append((batch, item))
+                self._entries.append(entry)
             return self._open
 
     def release(self) -> None:
         with self._lock:
-            self._open, items, self._items = False, self._items, []
-        for batch, item in items:
-            batch.add(item)
+            self._open, entries, self._entries = False, self._entries, []
+        for entry in entries:
+            self._log.add(entry)
 
 
 _HELD: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("policybot_held", default=None)
@@ -176,7 +178,7 @@ class BotService:
         answer late for the reply is logged when it is done (the callback has left by then).
         The sender's window is not held: writing it twice changes nothing, and held it could
         follow an unsubscribe that came meanwhile and make the subscriber active again."""
-        held = _Held()
+        held = _Held(self._log_entries)
         token = _HELD.set(held)  # the answer's thread sees it too (bot.budget runs it in context)
         try:
             yield
@@ -184,10 +186,10 @@ class BotService:
             _HELD.reset(token)
             held.release()
 
-    def _queue(self, batch: Batched, item) -> None:
+    def _log(self, entry: Entry) -> None:
         held = _HELD.get()
-        if held is None or not held.keep(batch, item):
-            batch.add(item)
+        if held is None or not held.keep(entry):
+            self._log_entries.add(entry)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the bookkeeping queued so far is done (tests, shutdown)."""
@@ -534,7 +536,7 @@ class BotService:
                   for r in answer.related]
         entry = Entry(openid, "wechat", question, cited, float(answer.confidence), answer.answered,
                       utcnow(), answer.ref, reading.text if reading.text != question else None)
-        self._queue(self._log_entries, entry)
+        self._log(entry)
 
     def _write_log(self, entries: list[Entry]) -> None:
         try:

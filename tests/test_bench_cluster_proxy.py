@@ -200,13 +200,20 @@ def test_a_kept_connection_the_instance_drops_as_the_message_arrives_is_sent_aga
 
 
 def test_a_kept_connection_the_instance_closed_while_idle_is_not_used():
+    closed = threading.Event()
+
     class ClosesIdle(_Counting):
         seen = []
         timeout = 0.3  # gunicorn's keepalive (5 s), shortened: the handler closes an idle connection
 
+        def finish(self):
+            super().finish()
+            if getattr(self, "served", 0):  # the message's kept connection, not a health check's
+                closed.set()
+
     with _proxy_over(ClosesIdle) as (proxy, retried):
         first = _post_through(proxy, 1)
-        time.sleep(1.0)
+        assert closed.wait(timeout=10)
         second = _post_through(proxy, 1)
     assert first + second == [(200, b"ok")] * 2
     assert [n for _, n in ClosesIdle.seen] == [1, 1]  # the second on a new connection
