@@ -45,6 +45,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import platform
 import random
 import re
 import shutil
@@ -83,6 +84,17 @@ NEW_TEXT = ("一、补贴对象\n本区城乡低保对象、特困供养人员�
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} (1 / 5 min)"
+
+
+def host() -> str:
+    """The CPU the figures were measured on: saturation follows it (docs/deploy.md: the same code
+    carried 72.9 msg/s on one host and 116.4 on another)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return f"{model or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -712,7 +724,8 @@ def main() -> None:
     if options.messages + 2 * ONE_CLIENT + 1000 > len(asked):
         raise SystemExit(f"--messages {options.messages}: at most {len(asked) - 2 * ONE_CLIENT - 1000} "
                          "(each part of the run asks questions of its own)")
-    print(f"bench_cluster: PostgreSQL schema {schema}, Redis {redis_url}, work {work}; {load()}", flush=True)
+    print(f"bench_cluster on {host()}: PostgreSQL schema {schema}, Redis {redis_url}, work {work}; {load()}",
+          flush=True)
     try:
         run(options, cluster, wechat, asked, database_url, redis_url)
     finally:
@@ -777,6 +790,8 @@ def run(options, cluster: Cluster, wechat: WeChat, asked: list[str], database_ur
           f"{statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
           f"questions asked before {repeated}; {load()}", flush=True)
     print(f"  {cpu}", flush=True)
+    print(f"  questions embedded by {cluster.question_engine('a')} (A), {cluster.question_engine('b')} (B)",
+          flush=True)
     proxy.close()
 
     # 4. One client on one instance, idle and beside a CPU-bound neighbour on each core.
