@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot import links
 from bot.answerability import AnswerModel, Candidate, Decision, decide
-from bot.asking import says_kind
+from bot.asking import bare_topic, says_kind
 from bot.textlimit import REPLY_LIMIT_BYTES, cut_to_bytes, utf8_len
 from index.hits import Hit
 from policies.model import Document
@@ -71,6 +71,7 @@ RELATED_SHARE = 0.5      # a related document is at least this share of the oper
 TOGETHER_COUNT = 3
 TOGETHER_SHARE = 0.25
 SUGGESTED_HEADING = "以下文件可能与您的问题有关，但不一定能回答（回复序号查看要点）："
+TOPIC_DOCUMENTS = 3  # offered for a bare topic (「养老金」), in the search's order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +135,11 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
     if best is None and focus is not None:
         decision, best = _beyond_the_quoted(question, hits, ctx, focused, avoid)
     if decision.chosen is None or best is None:
+        topic = bare_topic(question) if focus is None else None
+        if topic is not None and decision.ranked:
+            offered = topic_documents(decision, ctx)
+            return Answer(topic_text(topic, ctx, offered), answered=False, related=offered,
+                          confidence=decision.probability, ref=ctx.answer_ref, decision=decision)
         suggested = suggested_documents(decision, ctx)
         return Answer(not_found_text(question, ctx, suggested), answered=False,
                       related=suggested, confidence=decision.probability, ref=ctx.answer_ref,
@@ -239,13 +245,31 @@ def suggested_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related
     but the best few are together (TOGETHER_COUNT): a question that an FAQ, a regulation and a
     law each partly answer (「失业金怎么领」) splits its probability among them, and offering
     them beats suggesting topics."""
+    return tuple(_related(choose_passage(c), ctx) for c in _suggested(decision, ctx))
+
+
+def _suggested(decision: Decision, ctx: AnswerContext) -> list[Candidate]:
     floor = ctx.model.threshold * RELATED_SHARE
     offered = [c for c in decision.ranked if c.probability >= floor]
     if not offered:
         best = decision.ranked[:TOGETHER_COUNT]
         if 1.0 - math.prod(1.0 - c.probability for c in best) >= floor:
             offered = [c for c in best if c.probability >= ctx.model.threshold * TOGETHER_SHARE]
-    return tuple(_related(choose_passage(c), ctx) for c in offered[:MAX_RELATED])
+    return offered[:MAX_RELATED]
+
+
+def topic_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:
+    """For a bare topic (bot.asking.bare_topic): the releases a question would have been offered
+    (suggested_documents), then the others the search found, in its order (their best passage's
+    score), those in force first. A topic asks nothing, so every release is far from the
+    operating point, and below the offering floor the decision's order says little of which
+    documents are about it."""
+    def order(candidate: Candidate):
+        return (not any(h.in_force for h in candidate.hits), -max(h.score for h in candidate.hits))
+    found = sorted((c for c in decision.ranked if c.hits), key=order)
+    releases = list(dict.fromkeys(c.doc_id for c in _suggested(decision, ctx) + found))
+    by_release = {c.doc_id: c for c in decision.ranked}
+    return tuple(_related(choose_passage(by_release[r]), ctx) for r in releases[:TOPIC_DOCUMENTS])
 
 
 def _related(hit: Hit, ctx: AnswerContext) -> Related:
@@ -356,9 +380,20 @@ def not_found_text(question: str, ctx: AnswerContext, suggested: Sequence[Relate
         lines += related_lines(suggested, SUGGESTED_HEADING)
     elif ctx.topics:
         lines.append("您可以试着问与这些主题有关的问题：" + "、".join(ctx.topics[:5]) + "。")
-    lines += ["回复「转人工」由工作人员为您解答；回复「目录」查看现行有效政策目录：",
-              links.catalogue_url(ctx.public_url)]
-    return cut_to_bytes("\n".join(lines), ctx.limit_bytes)
+    return cut_to_bytes("\n".join(lines + _other_ways(ctx)), ctx.limit_bytes)
+
+
+def topic_text(topic: str, ctx: AnswerContext, offered: Sequence[Related]) -> str:
+    """A bare topic is asked back, not refused: which part of it, and the documents on it."""
+    lines = [f"您想了解「{topic}」的哪方面？请把问题说完整一些（比如想办什么事、遇到了什么情况），"
+             "我能找得更准。"]
+    lines += related_lines(offered, f"以下文件与「{topic}」有关（回复序号查看要点）：")
+    return cut_to_bytes("\n".join(lines + _other_ways(ctx)), ctx.limit_bytes)
+
+
+def _other_ways(ctx: AnswerContext) -> list[str]:
+    return ["回复「转人工」由工作人员为您解答；回复「目录」查看现行有效政策目录：",
+            links.catalogue_url(ctx.public_url)]
 
 
 def related_passage_text(position: int, related: Related, doc: Document | None,

@@ -53,6 +53,28 @@ def _dialect() -> Dialect:
     return Dialect.default()
 
 
+# Words that make a short message a question or a sentence, not a bare topic: question
+# particles and words, and persons (「我要投诉」 is a request, not a subject).
+_NOT_A_TOPIC = re.compile(r"[吗呢么嘛吧啊呀哦噢咋怎哪几谁]|什么|多少|如何|能否|可否|是否|可以|能不能|有没有|"
+                          r"要不要|会不会|为什么|为啥|[我你您他她它咱]")
+TOPIC_CHARS = (2, 6)
+
+
+def bare_topic(message: str) -> str | None:
+    """The message itself when it is a topic and nothing more: two to six Chinese characters,
+    punctuation aside, asking nothing (「养老金」「公交卡」「低保」, as many older residents type).
+    No passage answers a subject without a question about it, so the bot asks which part of it
+    and offers the documents on it (bot.answer) rather than saying nothing was found."""
+    word = re.sub(r"[\W_]+", "", message)
+    low, high = TOPIC_CHARS
+    if not low <= len(word) <= high or not all("\u4e00" <= ch <= "\u9fff" for ch in word):
+        return None
+    mandarin = _dialect().to_mandarin(word)
+    if asked_kinds(mandarin) or _NOT_A_TOPIC.search(mandarin):
+        return None
+    return word
+
+
 def says_kind(text: str, kinds: frozenset[str]) -> bool:
     """Does the passage `text` say a thing of one of `kinds`?"""
     return any(_SAYS[kind].search(text) for kind in kinds)

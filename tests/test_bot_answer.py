@@ -147,6 +147,24 @@ def test_a_document_short_of_the_operating_point_is_offered_not_answered():
     assert "/p/" not in answer.text  # no link presents it as the answer
 
 
+def test_a_bare_topic_is_asked_back_with_the_documents_on_it_not_refused():
+    """「失业保险金」 alone asks nothing a passage answers: the reply asks which part of it and
+    offers the releases found for it, the search's first first, under numbers; no link presents
+    one as the answer. A question on the same subject that is not answered is refused as before."""
+    cautious = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0),
+                             topics=["社会保险", "就业创业"])
+    answer = compose_answer("失业保险金", search("失业保险金"), cautious)
+    assert not answer.answered and answer.best is None
+    lines = answer.text.splitlines()
+    assert lines[0].startswith("您想了解「失业保险金」的哪方面？")
+    assert lines[1] == "以下文件与「失业保险金」有关（回复序号查看要点）："
+    assert lines[2].startswith("3.《") and answer.related and len(answer.related) <= 3
+    assert len({r.doc_id for r in answer.related}) == len(answer.related)
+    assert "没有找到" not in answer.text and "/p/" not in answer.text and "转人工" in answer.text
+    asked = compose_answer("失业保险金的政策有哪些？", search("失业保险金的政策有哪些？"), cautious)
+    assert asked.text.startswith("抱歉，在已公开的政策文件和解读中没有找到能回答这个问题的内容")
+
+
 def test_an_offered_document_not_in_force_says_so_on_its_numbered_line():
     """A resident choosing among the offered numbers sees which document no longer applies
     before opening it; one in force keeps its plain line."""

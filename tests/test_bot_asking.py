@@ -89,3 +89,15 @@ def test_of_two_releases_nearly_as_probable_the_one_saying_what_is_asked_answers
     assert decide(question, hits(0.89), gentle).chosen.doc_id == "gz_rules"
     assert decide(question, hits(0.89), gentle, asks=asks).chosen.doc_id == "gz_notice"
     assert decide(question, hits(0.6), gentle, asks=asks).chosen.doc_id == "gz_rules"
+
+
+def test_a_bare_topic_is_a_short_subject_asking_nothing():
+    """「养老金」, 「公交卡？」: a subject and nothing else (punctuation and spaces aside); a
+    question, a request or a sentence about it is not (bot.answer asks those no question back)."""
+    from bot.asking import bare_topic
+    assert bare_topic("养老金") == "养老金"
+    assert bare_topic(" 公交卡？") == "公交卡"
+    assert bare_topic("低保。") == "低保"
+    for not_bare in ("养老金怎么领", "多少钱", "几多钱", "边度办", "我要投诉", "能退吗", "医保呢",
+                     "保", "城乡居民基本养老保险", "ETC", "12345", ""):
+        assert bare_topic(not_bare) is None, not_bare

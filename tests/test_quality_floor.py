@@ -4,7 +4,8 @@ decision fails CI, not only a benchmark.
 
 Each floor sits a little below the value measured when it was set (README, "Quality floors");
 the measured value is printed. The question sets and the judging are bench/bench_answers.py's
-and index/evaluation.py's own functions, not a copy."""
+and index/evaluation.py's own functions, not a copy. Also here, on the same instance: what a
+resident typing a bare topic (「养老金」) gets from the real search and decision."""
 from __future__ import annotations
 
 import json
@@ -102,3 +103,21 @@ def test_a_follow_ups_reply_quotes_the_passage_that_answers_it(demo_app):
     print(f"dialogues-dev follow-ups answered right {right}, the reply quoting the labelled answer "
           f"{quoted}/{right} (floor {FLOOR_FOLLOW_UP_QUOTES:.0%})")
     assert right > 0 and quoted / right >= FLOOR_FOLLOW_UP_QUOTES
+
+
+def test_a_bare_topic_is_asked_back_with_numbered_documents_on_it(demo_app):
+    """「养老金」 alone asks nothing the decision can answer; it is not refused but asked back
+    (which part of it?) with the documents the search found on it, the first of which a reply
+    of 3 opens; a full question on it that is not answered is refused as before."""
+    chat = channel_to(demo_app)
+    reply = chat.ask("o_bare_topic", "养老金").text
+    print(f"养老金 →\n{reply}")
+    lines = reply.splitlines()
+    assert lines[0].startswith("您想了解「养老金」的哪方面？")
+    assert lines[1] == "以下文件与「养老金」有关（回复序号查看要点）："
+    offered = [line for line in lines if line[:2] in ("3.", "4.", "5.")]
+    assert offered and offered[0].startswith("3.《") and "全文：" not in reply
+    opened = chat.ask("o_bare_topic", "3").text
+    assert opened.startswith(offered[0].split("｜")[0]) and "养老" in opened
+    refused = chat.ask("o_bare_other", "离婚后孩子抚养权归谁").text
+    assert "没有找到能回答" in refused and "您想了解" not in refused
