@@ -71,7 +71,12 @@ RELATED_SHARE = 0.5      # a related document is at least this share of the oper
 TOGETHER_COUNT = 3
 TOGETHER_SHARE = 0.25
 SUGGESTED_HEADING = "以下文件可能与您的问题有关，但不一定能回答（回复序号查看要点）："
-TOPIC_DOCUMENTS = 3  # offered for a bare topic (「养老金」), in the search's order
+TOPIC_DOCUMENTS = 3  # offered for a bare topic (「养老金」): topic_documents
+# ...each saying at least this share of the topic (index.signals' message coverage: its
+# official forms count, 社保 → 社会保险). Dense search finds something for any word; a document
+# that does not say it is not "about" it (「足球」 found the 慈善法 and the 物业管理条例, both 0.0;
+# the documents on 养老金, 低保, 医保, 退休… say it whole, 1.0; 公交卡's 0.36 and 0.64).
+TOPIC_COVERAGE = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,8 +141,8 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
         decision, best = _beyond_the_quoted(question, hits, ctx, focused, avoid)
     if decision.chosen is None or best is None:
         topic = bare_topic(question) if focus is None else None
-        if topic is not None and decision.ranked:
-            offered = topic_documents(decision, ctx)
+        offered = topic_documents(decision, ctx) if topic is not None else ()
+        if topic is not None and offered:
             return Answer(topic_text(topic, ctx, offered), answered=False, related=offered,
                           confidence=decision.probability, ref=ctx.answer_ref, decision=decision)
         suggested = suggested_documents(decision, ctx)
@@ -259,17 +264,23 @@ def _suggested(decision: Decision, ctx: AnswerContext) -> list[Candidate]:
 
 
 def topic_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related, ...]:
-    """For a bare topic (bot.asking.bare_topic): the releases a question would have been offered
-    (suggested_documents), then the others the search found, in its order (their best passage's
-    score), those in force first. A topic asks nothing, so every release is far from the
-    operating point, and below the offering floor the decision's order says little of which
-    documents are about it."""
+    """For a bare topic (bot.asking.bare_topic): of the releases that say it (TOPIC_COVERAGE),
+    those a question would have been offered (suggested_documents), then the others in the
+    search's order (their best passage's score), those in force first; none when none says it.
+    A topic asks nothing, so every release is far from the operating point, and below the
+    offering floor the decision's order says little of which documents are about it."""
     def order(candidate: Candidate):
         return (not any(h.in_force for h in candidate.hits), -max(h.score for h in candidate.hits))
-    found = sorted((c for c in decision.ranked if c.hits), key=order)
-    releases = list(dict.fromkeys(c.doc_id for c in _suggested(decision, ctx) + found))
+    found = sorted((c for c in decision.ranked if _says_topic(c)), key=order)
+    suggested = [c for c in _suggested(decision, ctx) if _says_topic(c)]
+    releases = list(dict.fromkeys(c.doc_id for c in suggested + found))
     by_release = {c.doc_id: c for c in decision.ranked}
     return tuple(_related(choose_passage(by_release[r]), ctx) for r in releases[:TOPIC_DOCUMENTS])
+
+
+def _says_topic(candidate: Candidate) -> bool:
+    return any(h.signals is not None and h.signals.message_coverage >= TOPIC_COVERAGE
+               for h in candidate.hits)
 
 
 def _related(hit: Hit, ctx: AnswerContext) -> Related:

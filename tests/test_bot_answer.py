@@ -149,8 +149,8 @@ def test_a_document_short_of_the_operating_point_is_offered_not_answered():
 
 def test_a_bare_topic_is_asked_back_with_the_documents_on_it_not_refused():
     """「失业保险金」 alone asks nothing a passage answers: the reply asks which part of it and
-    offers the releases found for it, the search's first first, under numbers; no link presents
-    one as the answer. A question on the same subject that is not answered is refused as before."""
+    offers the releases found for it that say it, under numbers; no link presents one as the
+    answer. A question on the same subject that is not answered is refused as before."""
     cautious = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0),
                              topics=["社会保险", "就业创业"])
     answer = compose_answer("失业保险金", search("失业保险金"), cautious)
@@ -163,6 +163,23 @@ def test_a_bare_topic_is_asked_back_with_the_documents_on_it_not_refused():
     assert "没有找到" not in answer.text and "/p/" not in answer.text and "转人工" in answer.text
     asked = compose_answer("失业保险金的政策有哪些？", search("失业保险金的政策有哪些？"), cautious)
     assert asked.text.startswith("抱歉，在已公开的政策文件和解读中没有找到能回答这个问题的内容")
+
+
+def test_a_bare_topic_is_offered_only_the_documents_that_say_it():
+    """Dense search finds something for any word: of the releases found for 「彩票」, only one
+    whose passage says it (TOPIC_COVERAGE) is offered; when none does, nothing is, and the reply
+    is the plain "not found"."""
+    from bot.answer import topic_documents
+    context = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0))
+    says = doc("d_sport", title="体育竞赛表演产业指导意见", text="鼓励发展体育彩票。\n")
+    other = doc("d_charity", title="慈善法", text="第一条 为了发展慈善事业。\n")
+
+    def candidate(document, covered, score):
+        return Candidate(document.id, (_scored(hit_of(document, document.text.strip()), score, covered),),
+                         {}, 0.01)
+    mixed = Decision(None, (candidate(other, 0.0, 0.9), candidate(says, 1.0, 0.5)))
+    assert [r.doc_id for r in topic_documents(mixed, context)] == ["d_sport"]
+    assert topic_documents(Decision(None, (candidate(other, 0.0, 0.9),)), context) == ()
 
 
 def test_an_offered_document_not_in_force_says_so_on_its_numbered_line():

@@ -107,8 +107,9 @@ def test_a_follow_ups_reply_quotes_the_passage_that_answers_it(demo_app):
 
 def test_a_bare_topic_is_asked_back_with_numbered_documents_on_it(demo_app):
     """「养老金」 alone asks nothing the decision can answer; it is not refused but asked back
-    (which part of it?) with the documents the search found on it, the first of which a reply
-    of 3 opens; a full question on it that is not answered is refused as before."""
+    (which part of it?) with the documents the search found that say it, the first of which a
+    reply of 3 opens; a full question on it that is not answered, or a word no document says,
+    is refused as before."""
     chat = channel_to(demo_app)
     reply = chat.ask("o_bare_topic", "养老金").text
     print(f"养老金 →\n{reply}")
@@ -121,3 +122,6 @@ def test_a_bare_topic_is_asked_back_with_numbered_documents_on_it(demo_app):
     assert opened.startswith(offered[0].split("｜")[0]) and "养老" in opened
     refused = chat.ask("o_bare_other", "离婚后孩子抚养权归谁").text
     assert "没有找到能回答" in refused and "您想了解" not in refused
+    # The search finds something for any word; no demo document says 演唱会: refused as before.
+    unrelated = chat.ask("o_bare_unrelated", "演唱会").text
+    assert "没有找到能回答" in unrelated and "演唱会」有关" not in unrelated
