@@ -94,6 +94,8 @@ class AnswerContext:
     elliptical: bool = False  # a follow-up of the 「那六一呢」 kind: its subject is the topic's
     among: frozenset[str] | None = None  # the releases it may answer from (None: any): a story's
     #                                      asking clauses, those the whole message found
+    offered: Sequence[Hit] = ()  # offered first when nothing is found: the conversation's release
+    #                              (topic_passage), before what the message found by itself
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +147,7 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
         if topic is not None and offered:
             return Answer(topic_text(topic, ctx, offered), answered=False, related=offered,
                           confidence=decision.probability, ref=ctx.answer_ref, decision=decision)
-        suggested = suggested_documents(decision, ctx)
+        suggested = _offered_first(ctx, suggested_documents(decision, ctx))
         return Answer(not_found_text(question, ctx, suggested), answered=False,
                       related=suggested, confidence=decision.probability, ref=ctx.answer_ref,
                       decision=decision)
@@ -276,6 +278,22 @@ def topic_documents(decision: Decision, ctx: AnswerContext) -> tuple[Related, ..
     releases = list(dict.fromkeys(c.doc_id for c in suggested + found))
     by_release = {c.doc_id: c for c in decision.ranked}
     return tuple(_related(choose_passage(by_release[r]), ctx) for r in releases[:TOPIC_DOCUMENTS])
+
+
+def topic_passage(passages: Sequence[Hit]) -> Hit | None:
+    """Of the conversation's release's passages found for a message that nothing answered,
+    the best that says at least TOPIC_COVERAGE of the message's own words (index.signals'
+    message coverage): 「要带什么材料」 right after 居住证怎么办理 is most likely asked of the
+    release just quoted, and its 材料 passage beats topics drawn from the message's words alone;
+    「我家猫不吃东西怎么办」 after a bus answer finds no passage saying 猫 and is offered none."""
+    return next((h for h in passages
+                 if h.signals is not None and h.signals.message_coverage >= TOPIC_COVERAGE), None)
+
+
+def _offered_first(ctx: AnswerContext, suggested: Sequence[Related]) -> tuple[Related, ...]:
+    first = tuple(_related(hit, ctx) for hit in ctx.offered)
+    ids = {r.doc_id for r in first}
+    return (first + tuple(r for r in suggested if r.doc_id not in ids))[:MAX_RELATED]
 
 
 def _says_topic(candidate: Candidate) -> bool:

@@ -29,6 +29,7 @@ from bot.answer import (
     answers_message,
     compose_answer,
     related_passage_text,
+    topic_passage,
 )
 from bot.answerability import SEARCH_K, AnswerModel, Decision, decide, release_of
 from bot.asking import asked_kinds
@@ -392,8 +393,12 @@ class BotService:
             # Read with its topic, the message reached only the passage already quoted: it does
             # not follow that answer. Said as a follow-up (您问的是：…), "nothing found" would
             # read as if the bot had understood it; it is a question of its own.
-            reading = reading.alone
+            reading, focus, avoid = reading.alone, None, None
             answer = self._compose(reading, reading.hits)
+        if not answer.answered and previous is not None:
+            offered = self._topic_passage(text, previous, answer)
+            if offered is not None:
+                answer = self._compose(reading, reading.hits, focus, avoid, offered=(offered,))
         # A new topic opens with what was answered: a story's asking clauses, not the story
         # (read with a follow-up, its words would draw the search away again).
         topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else reading.text
@@ -468,12 +473,23 @@ class BotService:
                           key=lambda h: -h.score)
         return passages
 
-    def _compose(self, reading: Reading, hits, focus=None, avoid: str | None = None) -> Answer:
-        docs, successors = self.library.context_documents(hits)
+    def _topic_passage(self, text: str, previous: conv.Turn, answer: Answer):
+        """For a message nothing answered right after an answer: the passage of that answer's
+        release that says the message's own words (bot.answer.topic_passage), unless it is
+        offered already; None when there is none or the message does not come soon after."""
+        release = previous.release
+        if release is None or any(r.doc_id == release for r in answer.related) \
+                or not conv.may_follow(text, previous, self.clock()):
+            return None
+        return topic_passage(self._passages_for(text, conv.opening(previous), previous.best_chunk)(release))
+
+    def _compose(self, reading: Reading, hits, focus=None, avoid: str | None = None,
+                 offered: tuple = ()) -> Answer:
+        docs, successors = self.library.context_documents([*hits, *offered])
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref(),
                                   topic_release=reading.topic_release,
                                   asks=reading.asks, elliptical=reading.elliptical,
-                                  among=reading.among)
+                                  among=reading.among, offered=offered)
         if reading.note:  # the reply opens with how the message was read
             ctx = dataclasses.replace(ctx, limit_bytes=ctx.limit_bytes - utf8_len(reading.note) - 1)
         answer = compose_answer(reading.text, hits, ctx, focus, avoid)

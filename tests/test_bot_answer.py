@@ -182,6 +182,30 @@ def test_a_bare_topic_is_offered_only_the_documents_that_say_it():
     assert topic_documents(Decision(None, (candidate(other, 0.0, 0.9),)), context) == ()
 
 
+def test_a_follow_up_nothing_answers_is_offered_the_conversations_release_first():
+    """「要带什么材料」 right after an answer from the 备案 guide: when nothing answers it, the
+    guide's passage that says its words is offered first (topic_passage), under the first
+    number, before what the message found by itself; a passage that does not say them (「猫」
+    after a bus answer) is not offered."""
+    import dataclasses
+
+    from bot.answer import topic_passage
+    guide = doc("d_guide", title="房屋租赁登记备案指南", text="办理备案需提交租赁双方身份证明。\n")
+    other = doc("d_other", title="物业管理条例", text="第一条 为了规范物业管理活动。\n")
+    saying = _scored(hit_of(guide, guide.text.strip()), 0.9, 0.6)
+    silent = _scored(hit_of(guide, "备案后可在网上查询。"), 0.95, 0.0)
+    assert topic_passage([silent, saying]) is saying
+    assert topic_passage([silent]) is None
+    context = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0))
+    plain = compose_answer("要带什么材料", [hit_of(other, other.text.strip())], context)
+    offered = compose_answer("要带什么材料", [hit_of(other, other.text.strip())],
+                             dataclasses.replace(context, offered=(saying,)))
+    assert not plain.answered and not offered.answered
+    assert [r.doc_id for r in offered.related][0] == "d_guide"
+    assert "3.《房屋租赁登记备案指南》" in offered.text.splitlines()
+    assert "房屋租赁登记备案指南" not in plain.text
+
+
 def test_an_offered_document_not_in_force_says_so_on_its_numbered_line():
     """A resident choosing among the offered numbers sees which document no longer applies
     before opening it; one in force keeps its plain line."""

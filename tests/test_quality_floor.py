@@ -125,3 +125,24 @@ def test_a_bare_topic_is_asked_back_with_numbered_documents_on_it(demo_app):
     # The search finds something for any word; no demo document says 演唱会: refused as before.
     unrelated = chat.ask("o_bare_unrelated", "演唱会").text
     assert "没有找到能回答" in unrelated and "演唱会」有关" not in unrelated
+
+
+def test_a_follow_up_nothing_answers_is_offered_the_release_it_follows(demo_app):
+    """「要带什么材料」 right after 「租房合同要去备案吗」 was answered from the 备案 guide: if
+    nothing answers it, the guide is offered under 3 (a reply of 3 opens its passage on the
+    material), not topics drawn from the message's own words; a question on something the
+    guide does not say gets no such offer."""
+    chat = channel_to(demo_app)
+    first = chat.ask("o_follow_offer", "租房合同要去备案吗").text
+    assert "没有找到能回答" not in first
+    reply = chat.ask("o_follow_offer", "要带什么材料").text
+    print(f"租房合同要去备案吗 → 要带什么材料 →\n{reply}")
+    if "没有找到能回答" in reply:  # answered is as good; not answered, the guide must be offered
+        guide = next(line for line in reply.splitlines() if line.startswith("3.《"))
+        assert "备案" in guide and "您可以试着问" not in reply
+        opened = chat.ask("o_follow_offer", "3").text
+        assert opened.startswith(guide.split("｜")[0]) and ("材料" in opened or "证明" in opened)
+    chat.ask("o_follow_cat", "租房合同要去备案吗")
+    unrelated = chat.ask("o_follow_cat", "我家猫不吃东西怎么办").text
+    assert "没有找到能回答" in unrelated and "备案" not in unrelated
+
