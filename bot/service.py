@@ -44,6 +44,7 @@ from bot.smalltalk import small_talk
 from bot.textlimit import REPLY_LIMIT_BYTES, utf8_len
 from bot.xmlsafe import clean_text
 from index.fusion import reciprocal_rank_fusion
+from index.hits import Hit
 from index.query import asking_clauses
 from policies.status import Validity
 from policies.validity import DEFAULT_TIMEZONE, local_today
@@ -473,7 +474,7 @@ class BotService:
                           key=lambda h: -h.score)
         return passages
 
-    def _topic_passage(self, text: str, previous: conv.Turn, answer: Answer):
+    def _topic_passage(self, text: str, previous: conv.Turn, answer: Answer) -> Hit | None:
         """For a message nothing answered right after an answer: the passage of that answer's
         release that says the message's own words (bot.answer.topic_passage), unless it is
         offered already; None when there is none or the message does not come soon after."""
@@ -484,7 +485,7 @@ class BotService:
         return topic_passage(self._passages_for(text, conv.opening(previous), previous.best_chunk)(release))
 
     def _compose(self, reading: Reading, hits, focus=None, avoid: str | None = None,
-                 offered: tuple = ()) -> Answer:
+                 offered: tuple[Hit, ...] = ()) -> Answer:
         docs, successors = self.library.context_documents([*hits, *offered])
         ctx = dataclasses.replace(self._context(docs, successors), answer_ref=new_answer_ref(),
                                   topic_release=reading.topic_release,
