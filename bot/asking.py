@@ -75,6 +75,15 @@ def bare_topic(message: str) -> str | None:
     return word
 
 
+def beyond_asking(message: str) -> str:
+    """The message without its asking words (「多久能批」 → 「能批」; 「租房的个税每个月能扣多少」 →
+    「租房的个税每个月能扣」), punctuation dropped: what it says besides asking."""
+    mandarin = _dialect().to_mandarin(message)
+    for pattern in _ASKS.values():
+        mandarin = pattern.sub("", mandarin)
+    return re.sub(r"[\W_]+", "", mandarin)
+
+
 def says_kind(text: str, kinds: frozenset[str]) -> bool:
     """Does the passage `text` say a thing of one of `kinds`?"""
     return any(_SAYS[kind].search(text) for kind in kinds)

@@ -28,7 +28,7 @@ import time
 
 from bot.answer import RELATED_SHARE, Related
 from bot.answerability import Candidate, Decision, says_what_is_asked
-from bot.asking import asked_kinds
+from bot.asking import asked_kinds, beyond_asking
 from bot.kvstore import KeyValueStore
 from index.query import with_opening
 
@@ -39,6 +39,9 @@ TOPIC_SHOWN_CHARS = 40
 # How much more of the message's own words (rarity-weighted share, index.signals) another
 # release must say than the topic's release, for the message to have a subject of its own.
 OWN_SUBJECT_LEAD = 0.3
+# ...and it has words of its own beyond its asking words (bot.asking.beyond_asking): 「多久能批」
+# shares only 多久 with 「失业保险金能领多久」; 「租房的个税每个月能扣多少」 names 租房 and 个税.
+OWN_WORDS_CHARS = 4
 # 「公司不申请呢」, 「学生呢？」: what about X, asked in the frame of the last answer.
 ELLIPTICAL_RE = re.compile(r"呢[？?。！!～~…\s]*$")
 
@@ -78,12 +81,18 @@ def topic_answers_better(text: str, alone: Decision, merged: Decision, previous:
     nothing of its own that the 申领 rules do not answer better. Not when the release it was
     answered from says more of its words than the topic's passages do, unless those are its
     asking words (says_asked): with any question, the topic's words make the topic's release
-    probable (「幼儿园能不能提前教小学的课」 after 异地就医备案: 0.85 read with the topic)."""
+    probable (「幼儿园能不能提前教小学的课」 after 异地就医备案: 0.85 read with the topic). Its asking
+    words do not keep it with the topic when it says more than them (OWN_WORDS_CHARS) and the
+    other release says clearly more of it (「租房的个税每个月能扣多少」 after 长者饭堂补贴: both say
+    an amount, the tax rules say 租房 and 个税)."""
     if merged.chosen is None or merged.chosen.doc_id != previous.release or \
             merged.probability <= alone.probability:
         return False
-    return alone.chosen is None or says_asked(text, merged.chosen, previous) or \
-        _says_of_message(alone.chosen) <= _says_of_message(merged.chosen)
+    if alone.chosen is None:
+        return True
+    asking_only = says_asked(text, merged.chosen, previous) and \
+        not (len(beyond_asking(text)) >= OWN_WORDS_CHARS and _says_clearly_more(alone.chosen, merged.chosen))
+    return asking_only or _says_of_message(alone.chosen) <= _says_of_message(merged.chosen)
 
 
 def follows(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:
@@ -124,6 +133,13 @@ def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:
     备案 rules say 2个工作日内."""
     asks = asked_kinds(text)
     return chosen.doc_id == previous.release and bool(asks) and says_what_is_asked(chosen, asks)
+
+
+def _says_clearly_more(other: Candidate, topic: Candidate) -> bool:
+    """Another release says clearly more of the message's own words than the topic's release
+    (OWN_SUBJECT_LEAD): they are a subject of its own, not only its asking words (「租房的个税每个月
+    能扣多少」 after 长者饭堂补贴: both say an amount, but 租房 and 个税 are the tax rules' words)."""
+    return _says_of_message(other) >= _says_of_message(topic) + OWN_SUBJECT_LEAD
 
 
 def _says_of_message(candidate: Candidate) -> float:

@@ -554,6 +554,32 @@ def test_a_question_answered_by_itself_is_not_taken_over_by_the_topics_words():
     assert topic_answers_better(text, Decision(weaker, (weaker,)), merged, _after_filing())
 
 
+def test_a_question_with_a_subject_of_its_own_is_not_read_with_the_topic_for_its_asking_word():
+    """「房租的个税每月能扣多少」 after 长者饭堂补贴: both releases say an amount (its asking word), but
+    the tax rules say clearly more of its own words (房租, 个税): a new question, not read with
+    the 长者饭堂 topic. 「多久能批」 has nothing besides its asking words (bot.asking.beyond_asking):
+    the topic's release saying a period keeps it a follow-up, whatever else says 多久."""
+    from bot.answerability import Decision
+    from bot.asking import beyond_asking
+    from bot.conversation import Turn, topic_answers_better
+
+    meals = doc("gz_meals", title="老年人助餐配餐服务管理办法")
+    tax = doc("gov_tax", title="个人所得税专项附加扣除暂行办法")
+    after_meals = Turn("长者饭堂吃饭政府有补贴吗？", at=0.0, related=[], release="gz_meals")
+    subsidy = _release(meals, "补贴标准为每人每次3元。", 0.28, 0.86)
+    rent = _release(tax, "住房租金支出，扣除标准为每月1500元。", 0.61, 0.84)
+    question = "房租的个税每月能扣多少"
+    assert len(beyond_asking(question)) >= 4 and beyond_asking("多久能批") == "能批"
+    on_meals = Decision(subsidy, (subsidy,))
+    assert not topic_answers_better(question, Decision(rent, (rent,)), on_meals, after_meals)
+    close = _release(tax, "住房租金支出，扣除标准为每月1500元。", 0.4, 0.84)  # not clearly more
+    assert topic_answers_better(question, Decision(close, (close,)), on_meals, after_meals)
+    period = _release(FILING, "后台工作人员将在2个工作日内完成审批。", 0.0, 0.9)
+    unemployment = _release(doc("gz_unemp", title="失业保险常见问题"), "问：失业保险金能领多久？", 0.5, 0.46)
+    assert topic_answers_better("多久能批", Decision(unemployment, (unemployment,)),
+                                Decision(period, (period,)), _after_filing())
+
+
 ARBITRATION_ONLINE = doc("gz_arbitration_online", title="劳动人事争议仲裁网上申请流程",
                          text="劳动仲裁可以在网上申请：打开粤省事小程序提交仲裁申请。\n")
 WAGE_RULES = doc("wage_rules", title="保障农民工工资支付条例",
