@@ -122,7 +122,7 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
         return False
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps
-    return _says_of_message(best) >= _says_of_message(merged.chosen) + OWN_SUBJECT_LEAD
+    return _says_clearly_more(best, merged.chosen)
 
 
 def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:

@@ -137,7 +137,9 @@ def test_a_follow_up_nothing_answers_is_offered_the_release_it_follows(demo_app)
     assert "没有找到能回答" not in first
     reply = chat.ask("o_follow_offer", "要带什么材料").text
     print(f"租房合同要去备案吗 → 要带什么材料 →\n{reply}")
-    if "没有找到能回答" in reply:  # answered is as good; not answered, the guide must be offered
+    if "没有找到能回答" not in reply:  # answered is as good, from the guide it follows
+        assert "备案" in reply.splitlines()[1]
+    else:  # not answered: the guide is offered
         guide = next(line for line in reply.splitlines() if line.startswith("3.《"))
         assert "备案" in guide and "您可以试着问" not in reply
         opened = chat.ask("o_follow_offer", "3").text
