@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot import links
 from bot.answerability import AnswerModel, Candidate, Decision, decide
-from bot.asking import bare_topic, says_kind
+from bot.asking import asked_kinds, bare_topic, says_kind
 from bot.textlimit import REPLY_LIMIT_BYTES, cut_to_bytes, utf8_len
 from index.hits import Hit
 from policies.model import Document
@@ -63,6 +63,12 @@ LENS_STEP = 0.05
 # a place, a period, an amount…; for a follow-up, its own message's). Chosen on data/eval's sets
 # (`bench_answers --questions train --no-official`, weights 0, 0.5, 1): right answers quoting the
 # labelled answer 490 → 492 / 485 of 619; resident-dev and dev dialogues 69 → 71 / 72 of 105.
+# The same is taken from an FAQ answer whose own question asks for a kind of thing the message
+# does not (faq_asks_otherwise): it answers another question. Measured by `--dump-replies`
+# diffs (2026-12-04): dev 1 of 1,328 replies changed (「在哪里申请？」 after 最多能贷多少 quoted the
+# 额度 FAQ again, now the 申请渠道 one: follow-ups quoting the labelled answer 11 → 12 of 22);
+# training 1 of 1,150 (a 自己交还是帮交 question now quotes the 申请条件 FAQ, not the 支付标准
+# one: 337 → 336 of 408). Half the weight changed neither of those for the better.
 ASKED_BONUS = 0.5
 RELATED_SHARE = 0.5      # a related document is at least this share of the operating point probable
 # Offered together: when no release alone reaches RELATED_SHARE, the best TOGETHER_COUNT may
@@ -200,8 +206,18 @@ def choose_passage(candidate: Candidate, focused: Sequence[Hit] = (),
         judged = _judged_cosine(hit)
         below = LENS_WEIGHT * (best_judged - judged) / LENS_STEP if judged is not None else 0.0
         says = ASKED_BONUS if asks and says_kind(hit.text, asks) else 0.0
-        return (not hit.in_force, -(covered + explains + searched + says - below), position)
+        other = ASKED_BONUS if faq_asks_otherwise(hit, asks) else 0.0
+        return (not hit.in_force, -(covered + explains + searched + says - below - other), position)
     return min(enumerate(pool), key=rank)[1]
+
+
+def faq_asks_otherwise(hit: Hit, asks: frozenset[str]) -> bool:
+    """An FAQ answer whose own question asks for a kind of thing the message does not
+    (「失业金怎么领」 is not answered by 「问：失业保险金能领到多少钱？」, which asks an amount)."""
+    if hit.source != "faq" or not hit.text.startswith("问："):
+        return False
+    question = hit.text[2:].partition("\n答：")[0]
+    return bool(asked_kinds(question) - asks)
 
 
 def _judged_cosine(hit: Hit) -> float | None:

@@ -315,3 +315,23 @@ def test_of_passages_the_search_ranks_alike_the_one_the_decision_reads_closer_is
     clear = Candidate("gz_elder", (_scored(parks, 1.0, 0.5, cosine=0.25),
                                    _scored(transit, 0.6, 0.5, cosine=0.30)), {})
     assert choose_passage(clear).article == "第九条"
+
+
+def test_an_faq_answer_to_another_kind_of_question_is_not_quoted_over_one_that_fits():
+    """An FAQ entry answers its own question: 「失业金怎么领」 asks no amount, so 「能领到多少钱？」
+    is not its answer although the search ranks it a little higher; asked for an amount, it is.
+    「能领多久」 asks a period, not an amount (领多 is an amount only before neither 久 nor 长)."""
+    from bot.answer import choose_passage
+    from bot.asking import asked_kinds
+
+    faq = doc("gz_faq", title="失业保险常见问题解答")
+    amount = hit_of(faq, "问：失业保险金能领到多少钱？\n答：按最低工资标准的百分之九十按月计发。",
+                    source="faq", ordinal=1)
+    conditions = hit_of(faq, "问：领取失业保险金需要符合什么条件？\n答：缴费满一年，非因本人意愿中断就业。",
+                        source="faq", ordinal=2)
+    release = Candidate("gz_faq", (_scored(amount, 1.0, 1.0), _scored(conditions, 0.95, 1.0)), {})
+    assert choose_passage(release, asks=asked_kinds("失业金怎么领")).chunk_id == "gz_faq#2"
+    assert choose_passage(release, asks=asked_kinds("失业金能领多少")).chunk_id == "gz_faq#1"
+    assert asked_kinds("失业保险金能领多久？") == {"time"}
+    assert asked_kinds("能领多长时间") == {"time"}
+    assert "amount" in asked_kinds("每月能领多少")
