@@ -103,7 +103,7 @@ def follows(text: str, alone: Decision, merged: Decision, previous: Turn, thresh
     if merged.chosen is None:
         return False
     if own_subject(text, alone, merged, previous, threshold) and \
-            not says_asked(text, merged.chosen, previous):
+            (not says_asked(text, merged.chosen, previous) or _names_own(alone.ranked[0], merged.chosen)):
         return False
     return merged.chosen.doc_id == previous.release or alone.chosen is None or \
         merged.probability > alone.probability
@@ -122,7 +122,7 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
         return False
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps
-    return _says_clearly_more(best, merged.chosen)
+    return _says_clearly_more(best, merged.chosen) or _named_otherwise(best, merged.chosen)
 
 
 def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:
@@ -142,9 +142,33 @@ def _says_clearly_more(other: Candidate, topic: Candidate) -> bool:
     return _says_of_message(other) >= _says_of_message(topic) + OWN_SUBJECT_LEAD
 
 
+def _names_own(other: Candidate, topic: Candidate) -> bool:
+    """Another release says clearly more of what the message names, its words but its asking
+    words (Signals.subject_coverage), or says as the message does what the topic's release says
+    only in other terms (_named_otherwise): the asking word it shares with the topic's release
+    does not make it a follow-up (「养老金什么时候涨」 after 坐地铁要钱吗: the 优待 rules say a time,
+    the pension rules say 养老金; 「多久能批下来」 names nothing the corpus knows but its 多久)."""
+    return _says_of_subject(other) >= _says_of_subject(topic) + OWN_SUBJECT_LEAD or \
+        _named_otherwise(other, topic)
+
+
+def _named_otherwise(other: Candidate, topic: Candidate) -> bool:
+    """The topic's release says what the message names only in other terms (养老金 as the
+    失业 FAQ's 养老保险费), while another release says it as the message does, clearly more."""
+    said_otherwise = max((h.signals.subject_otherwise for h in topic.hits if h.signals is not None),
+                         default=0.0)
+    return said_otherwise >= OWN_SUBJECT_LEAD and \
+        _says_of_subject(other, literally=True) >= _says_of_subject(topic, literally=True) + OWN_SUBJECT_LEAD
+
+
 def _says_of_message(candidate: Candidate) -> float:
     return max((h.signals.message_coverage for h in candidate.hits if h.signals is not None),
                default=0.0)
+
+
+def _says_of_subject(candidate: Candidate, literally: bool = False) -> float:
+    return max((h.signals.subject_literal if literally else h.signals.subject_coverage
+                for h in candidate.hits if h.signals is not None), default=0.0)
 
 
 def is_elliptical(text: str) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 
 from index.hits import Signals
 from index.memo import Memo
-from index.query import ReadQuestion
+from index.query import ASKING_RE, ReadQuestion
 from index.synonyms import Expander
 
 # A question's words: each with its weight (IDF) and the forms a passage may say it in.
@@ -47,6 +47,9 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
     words, known, forms = _words_of(evidence.read.normal, view, expander)
     literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}
     message = _message_forms(evidence.read, forms, view, expander)
+    subject = {w: said for w, said in message.items() if not ASKING_RE.fullmatch(w)}
+    known_subject = {w: said for w, said in subject.items() if w in view.sparse.document_frequency}
+    subject_literal: Forms = {w: (weight, (w,)) for w, (weight, _) in known_subject.items()}
     unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
     lexical, dense = _doc_ranks(view, evidence.bm25_top), _doc_ranks(view, evidence.dense_top)
     bm25 = _bm25_of(evidence, rows)
@@ -71,7 +74,9 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             message_coverage=covered if message is forms else _coverage(message, passage),
             title_coverage=_coverage(literal, title), unknown_share=unknown_share,
             lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
-            named=chunk.doc_id in named)
+            named=chunk.doc_id in named, subject_coverage=_coverage(subject, passage),
+            subject_literal=(as_said := _coverage(subject_literal, passage)),
+            subject_otherwise=_coverage(known_subject, passage) - as_said)
     return out
 
 

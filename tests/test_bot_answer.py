@@ -196,6 +196,13 @@ def test_a_follow_up_nothing_answers_is_offered_the_conversations_release_first(
     silent = _scored(hit_of(guide, "备案后可在网上查询。"), 0.95, 0.0)
     assert topic_passage([silent, saying]) is saying
     assert topic_passage([silent]) is None
+    # 「养老金什么时候涨」: a passage saying 养老金 only as 养老保险费 says it in other terms
+    otherwise = dataclasses.replace(saying, signals=dataclasses.replace(
+        saying.signals, subject_coverage=1.0, subject_literal=0.0, subject_otherwise=1.0))
+    assert topic_passage([otherwise]) is None
+    as_said = dataclasses.replace(otherwise, signals=dataclasses.replace(
+        otherwise.signals, subject_literal=1.0, subject_otherwise=0.0))
+    assert topic_passage([as_said]) is as_said
     context = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0))
     plain = compose_answer("要带什么材料", [hit_of(other, other.text.strip())], context)
     offered = compose_answer("要带什么材料", [hit_of(other, other.text.strip())],

@@ -650,3 +650,42 @@ def test_a_storys_asking_clause_is_answered_from_the_releases_the_whole_message_
         ["我在厂里干了三年，老板拖欠我工资不发，劳动仲裁能在网上申请吗"])
     assert replies_[0].startswith("《欠薪指引》")
     assert readings == ["劳动仲裁能在网上申请吗"]
+
+
+def _naming(candidate, subject: float, literal: float):
+    """`candidate` whose passage says `subject` of what the message names (its words but its
+    asking words), `literal` of it as the message says it, the rest only in other terms
+    (index.signals; every word one the corpus uses)."""
+    hit = candidate.hits[0]
+    signals = dataclasses.replace(hit.signals, subject_coverage=subject, subject_literal=literal,
+                                  subject_otherwise=subject - literal)
+    return dataclasses.replace(candidate, hits=(dataclasses.replace(hit, signals=signals),))
+
+
+def test_a_message_naming_its_own_subject_is_not_read_with_the_topic_for_its_asking_word():
+    """「养老金什么时候涨」 right after an answer: the topic's release says a time, its asking word,
+    which kept it a follow-up (answered from the 优待 rules or the 失业 FAQ). It names 养老金:
+    when another release says clearly more of that, or says 养老金 while the topic's release
+    says it only in other terms (the FAQ's 养老保险费), it is a new question. 「多久能批下来」
+    names nothing but its asking word: it still follows the 备案 guide that says a period."""
+    from bot.answerability import Decision
+    from bot.conversation import Turn, follows
+
+    pension = doc("gz_pension", title="企业职工基本养老金申领详解")
+    after_elders = Turn("我爸68岁坐地铁要钱吗", at=0.0, related=[], release="gz_elders")
+    question = "养老金什么时候涨"
+    other = _naming(_release(pension, "每年调整基本养老金。", 1.0, 0.32), 1.0, 1.0)
+    alone = Decision(None, (other,))
+    timely = _release(doc("gz_elders", title="老年人优待办法"), "自申请之日起15个工作日内办结。", 0.0, 0.56)
+    assert not follows(question, alone, Decision(timely, (timely,)), after_elders, 0.53)
+    after_benefit = Turn("失业金怎么领", at=0.0, related=[], release="gz_unemp")
+    faq = _naming(_release(doc("gz_unemp", title="失业保险常见问题"),
+                           "问：失业保险基金何时支付养老保险费？", 1.0, 0.66), 1.0, 0.0)
+    assert not follows(question, alone, Decision(faq, (faq,)), after_benefit, 0.53)
+    said_alike = _naming(faq, 1.0, 1.0)  # the FAQ says 养老金 too: the topic may answer it
+    assert follows(question, alone, Decision(said_alike, (said_alike,)), after_benefit, 0.53)
+    unemployment = _naming(_release(doc("gz_unemp", title="失业保险常见问题"), "问：失业保险金能领多久？",
+                                    0.5, 0.46), 0.0, 0.0)  # it says 多久, the asking word
+    period = _release(FILING, "后台工作人员将在2个工作日内完成审批。", 0.0, 0.9)
+    assert follows("多久能批下来？", Decision(None, (unemployment,)), Decision(period, (period,)),
+                   _after_filing(), 0.5)

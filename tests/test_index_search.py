@@ -375,3 +375,26 @@ def test_a_reply_that_found_nothing_offers_the_topics_of_the_documents_found_nea
     assert not reads
     few = [h for h in hits if h.doc_id == "jobless"]
     assert set(library.closest_topics(few, today)) == {"社会保障", "就业创业", "养老服务", "退休", "文化旅游"}
+
+
+def test_what_a_message_names_is_counted_apart_from_its_asking_words_and_official_terms(svc, releases):
+    """「养老金什么时候涨」 names 养老金: the pension rules say it as the message does; the
+    unemployment FAQ says it only in an official term (养老保险费, data/index/synonyms.tsv), which
+    counts for its coverage but not literally. 「多久能批下来」 names nothing the corpus knows but
+    its asking word 多久: a passage saying 多久 covers the message, not what it names
+    (bot.conversation: a shared asking word does not make a follow-up a new question)."""
+    publish(releases, make_policy("pension", title="基本养老金调整通知", text=(
+        "第一条 自2025年1月1日起，为退休人员提高基本养老金水平。\n")))
+    publish(releases, make_policy("unemployment", title="失业保险常见问题", text=(
+        "第一条 领取失业保险金期间，由失业保险基金支付其养老保险费。\n"
+        "第二条 失业保险金能领多久？缴费满一年的，领取期限为一个月。\n")))
+    by_doc = {h.doc_id: h.signals for h in svc.search.search("养老金什么时候涨", k=5, mode="bm25")}
+    pension, unemployment = by_doc["pension"], by_doc["unemployment"]
+    assert pension.subject_coverage == pension.subject_literal == 1.0 and pension.subject_otherwise == 0.0
+    assert unemployment.subject_coverage == unemployment.subject_otherwise == 1.0
+    assert unemployment.subject_literal == 0.0
+    period = svc.search.search("多久能批下来？", k=5, mode="bm25")[0].signals
+    assert period.message_coverage > 0 and period.subject_coverage == period.subject_literal == 0.0
+    # a word no document uses, said through its official term, is not said "otherwise"
+    unknown = {h.doc_id: h.signals for h in svc.search.search("退休金什么时候涨", k=5, mode="bm25")}
+    assert unknown["pension"].subject_coverage == 1.0 and unknown["pension"].subject_otherwise == 0.0
