@@ -302,11 +302,15 @@ def topic_passage(passages: Sequence[Hit]) -> Hit | None:
     message coverage): 「要带什么材料」 right after 居住证怎么办理 is most likely asked of the
     release just quoted, and its 材料 passage beats topics drawn from the message's words alone;
     「我家猫不吃东西怎么办」 after a bus answer finds no passage saying 猫 and is offered none; nor
-    is one that says what the message names only in other terms (「养老金什么时候涨」 after 失业金:
-    the FAQ's 养老保险费 is not the 养老金 asked about)."""
-    return next((h for h in passages if h.signals is not None
-                 and h.signals.message_coverage >= TOPIC_COVERAGE
-                 and h.signals.subject_otherwise < TOPIC_COVERAGE), None)
+    is one that does not say what the message names (「医保怎么交」 after 公租房: the rules say 交,
+    not 医保) or says it only in other terms (「养老金什么时候涨」 after 失业金: the FAQ's 养老保险费
+    is not the 养老金 asked about)."""
+    return next((h for h in passages if h.signals is not None and _says_what_is_named(h.signals)), None)
+
+
+def _says_what_is_named(signals) -> bool:
+    return signals.message_coverage >= TOPIC_COVERAGE and signals.subject_coverage >= TOPIC_COVERAGE \
+        and signals.subject_otherwise < TOPIC_COVERAGE
 
 
 def _offered_first(ctx: AnswerContext, suggested: Sequence[Related]) -> tuple[Related, ...]:

@@ -90,6 +90,8 @@ def topic_answers_better(text: str, alone: Decision, merged: Decision, previous:
         return False
     if alone.chosen is None:
         return True
+    if _names_own(alone.chosen, merged.chosen):
+        return False  # 「生育津贴能领多少」 after 失业金能领多久: the FAQ says 能领, not 生育津贴
     asking_only = says_asked(text, merged.chosen, previous) and \
         not (len(beyond_asking(text)) >= OWN_WORDS_CHARS and _says_clearly_more(alone.chosen, merged.chosen))
     return asking_only or _says_of_message(alone.chosen) <= _says_of_message(merged.chosen)
@@ -122,7 +124,7 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
         return False
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps
-    return _says_clearly_more(best, merged.chosen) or _named_otherwise(best, merged.chosen)
+    return _says_clearly_more(best, merged.chosen) or _names_own(best, merged.chosen)
 
 
 def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:

@@ -25,9 +25,10 @@ class Signals:
     lexical_rank: int | None  # rank of the hit's document by BM25 alone (0 first); None: not
     dense_rank: int | None    # among the candidates; the same by dense vectors alone
     named: bool               # the question names the document (文号 or title)
-    subject_coverage: float = 0.0  # message_coverage of the message's words but its asking words
-    #                           (多久, 多少: index.query ASKING_RE): what it names, not what it asks
-    subject_literal: float = 0.0  # the share of those the corpus uses that it says as the message
+    subject_coverage: float = 1.0  # message_coverage of the message's words but its asking words
+    #                           (多久, 多少: index.signals.names): what it names, not what it asks
+    #                           (1.0 when it names nothing: 「多久能批下来」; so subject_literal)
+    subject_literal: float = 1.0  # the share of those the corpus uses that it says as the message
     #                           does (养老金), and the share it says only in their official terms
     subject_otherwise: float = 0.0  # (养老保险 for 养老金: data/index/synonyms.tsv)
 

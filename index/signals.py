@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import unicodedata
 
 import numpy as np
@@ -17,6 +18,7 @@ from index.memo import Memo
 from index.query import ASKING_RE, ReadQuestion
 from index.synonyms import Expander
 
+PREDICATE_RE = re.compile(r"[能可会要想该得].")  # 能领, 可以, 要交: a modal and its verb
 # A question's words: each with its weight (IDF) and the forms a passage may say it in.
 Forms = dict[str, tuple[float, tuple[str, ...]]]
 # Passages (and title + passage) whose normalised form is kept: a message's searches (alone,
@@ -47,7 +49,7 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
     words, known, forms = _words_of(evidence.read.normal, view, expander)
     literal: Forms = {w: (idf, (w,)) for w, idf in known.items()}
     message = _message_forms(evidence.read, forms, view, expander)
-    subject = {w: said for w, said in message.items() if not ASKING_RE.fullmatch(w)}
+    subject = {w: said for w, said in message.items() if names(w)}
     known_subject = {w: said for w, said in subject.items() if w in view.sparse.document_frequency}
     subject_literal: Forms = {w: (weight, (w,)) for w, (weight, _) in known_subject.items()}
     unknown_share = (len(words) - len(known)) / len(words) if words else 1.0
@@ -74,10 +76,18 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             message_coverage=covered if message is forms else _coverage(message, passage),
             title_coverage=_coverage(literal, title), unknown_share=unknown_share,
             lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
-            named=chunk.doc_id in named, subject_coverage=_coverage(subject, passage),
-            subject_literal=(as_said := _coverage(subject_literal, passage)),
-            subject_otherwise=_coverage(known_subject, passage) - as_said)
+            named=chunk.doc_id in named, subject_coverage=_coverage(subject, passage) if subject else 1.0,
+            subject_literal=(as_said := _coverage(subject_literal, passage) if known_subject else 1.0),
+            subject_otherwise=_coverage(known_subject, passage) - as_said if known_subject else 0.0)
     return out
+
+
+def names(word: str) -> bool:
+    """Whether a message's word names what it is about (养老金, 医保), not what it asks: an
+    asking word (index.query ASKING_RE: 多久, 多少), a single character (交, 领, 涨: verbs, and
+    said by nearly every passage as a character of another word) or a modal with its verb
+    (能领, 要交: the asking of 「能领多少钱」, which the 失业金 FAQ says too)."""
+    return len(word) > 1 and not ASKING_RE.fullmatch(word) and not PREDICATE_RE.fullmatch(word)
 
 
 def _message_forms(read: ReadQuestion, forms: Forms, view, expander: Expander | None) -> Forms:

@@ -203,6 +203,9 @@ def test_a_follow_up_nothing_answers_is_offered_the_conversations_release_first(
     as_said = dataclasses.replace(otherwise, signals=dataclasses.replace(
         otherwise.signals, subject_literal=1.0, subject_otherwise=0.0))
     assert topic_passage([as_said]) is as_said
+    # 「医保怎么交」 after 公租房: the rules' passage says 交, not 医保, what the message names
+    unnamed = dataclasses.replace(saying, signals=dataclasses.replace(saying.signals, subject_coverage=0.0))
+    assert topic_passage([unnamed]) is None
     context = AnswerContext(public_url=PUBLIC, model=coverage_model(threshold=1.0))
     plain = compose_answer("要带什么材料", [hit_of(other, other.text.strip())], context)
     offered = compose_answer("要带什么材料", [hit_of(other, other.text.strip())],

@@ -676,7 +676,8 @@ def test_a_message_naming_its_own_subject_is_not_read_with_the_topic_for_its_ask
     question = "养老金什么时候涨"
     other = _naming(_release(pension, "每年调整基本养老金。", 1.0, 0.32), 1.0, 1.0)
     alone = Decision(None, (other,))
-    timely = _release(doc("gz_elders", title="老年人优待办法"), "自申请之日起15个工作日内办结。", 0.0, 0.56)
+    timely = _naming(_release(doc("gz_elders", title="老年人优待办法"), "自申请之日起15个工作日内办结。",
+                              0.0, 0.56), 0.0, 0.0)
     assert not follows(question, alone, Decision(timely, (timely,)), after_elders, 0.53)
     after_benefit = Turn("失业金怎么领", at=0.0, related=[], release="gz_unemp")
     faq = _naming(_release(doc("gz_unemp", title="失业保险常见问题"),
@@ -684,8 +685,28 @@ def test_a_message_naming_its_own_subject_is_not_read_with_the_topic_for_its_ask
     assert not follows(question, alone, Decision(faq, (faq,)), after_benefit, 0.53)
     said_alike = _naming(faq, 1.0, 1.0)  # the FAQ says 养老金 too: the topic may answer it
     assert follows(question, alone, Decision(said_alike, (said_alike,)), after_benefit, 0.53)
-    unemployment = _naming(_release(doc("gz_unemp", title="失业保险常见问题"), "问：失业保险金能领多久？",
-                                    0.5, 0.46), 0.0, 0.0)  # it says 多久, the asking word
+    # it says 多久, the asking word; the message names nothing (index.signals: all of it said)
+    unemployment = _release(doc("gz_unemp", title="失业保险常见问题"), "问：失业保险金能领多久？", 0.5, 0.46)
     period = _release(FILING, "后台工作人员将在2个工作日内完成审批。", 0.0, 0.9)
     assert follows("多久能批下来？", Decision(None, (unemployment,)), Decision(period, (period,)),
                    _after_filing(), 0.5)
+
+
+def test_a_question_answered_by_itself_that_names_its_own_subject_is_not_taken_by_the_topic():
+    """「生育津贴能领多少」 right after 「失业金能领多久」: answered by itself from the 生育津贴 notice
+    (0.80), read with the topic from the FAQ (0.95), whose 能领 says as much of the message's
+    words as the notice's 生育津贴. What the message names is 生育津贴 (能领 is its asking, a modal
+    and its verb: index.signals.names), which the FAQ does not say: a new question."""
+    from bot.answerability import Decision
+    from bot.conversation import Turn, topic_answers_better
+
+    after_benefit = Turn("失业金能领多久", at=0.0, related=[], release="gz_unemp")
+    notice = _naming(_release(doc("gz_maternity", title="生育津贴直接发放至个人"),
+                              "职工生育津贴按月发放。", 0.47, 0.80), 1.0, 1.0)
+    faq = _naming(_release(doc("gz_unemp", title="失业保险常见问题"), "问：失业保险金能领到多少钱？",
+                           0.53, 0.95), 0.0, 0.0)
+    question = "生育津贴能领多少"
+    on_faq = Decision(faq, (faq,))
+    assert not topic_answers_better(question, Decision(notice, (notice,)), on_faq, after_benefit)
+    unnamed = _naming(notice, 0.0, 0.0)  # had the notice said nothing it names, the topic would win
+    assert topic_answers_better(question, Decision(unnamed, (unnamed,)), on_faq, after_benefit)

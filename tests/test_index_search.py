@@ -381,7 +381,7 @@ def test_what_a_message_names_is_counted_apart_from_its_asking_words_and_officia
     """「养老金什么时候涨」 names 养老金: the pension rules say it as the message does; the
     unemployment FAQ says it only in an official term (养老保险费, data/index/synonyms.tsv), which
     counts for its coverage but not literally. 「多久能批下来」 names nothing the corpus knows but
-    its asking word 多久: a passage saying 多久 covers the message, not what it names
+    its asking word 多久: a passage saying 多久 covers the message; it names nothing
     (bot.conversation: a shared asking word does not make a follow-up a new question)."""
     publish(releases, make_policy("pension", title="基本养老金调整通知", text=(
         "第一条 自2025年1月1日起，为退休人员提高基本养老金水平。\n")))
@@ -394,7 +394,11 @@ def test_what_a_message_names_is_counted_apart_from_its_asking_words_and_officia
     assert unemployment.subject_coverage == unemployment.subject_otherwise == 1.0
     assert unemployment.subject_literal == 0.0
     period = svc.search.search("多久能批下来？", k=5, mode="bm25")[0].signals
-    assert period.message_coverage > 0 and period.subject_coverage == period.subject_literal == 0.0
+    assert period.message_coverage > 0  # its 多久; what it names: nothing, so all of it is said
+    assert period.subject_coverage == period.subject_literal == 1.0 and period.subject_otherwise == 0.0
+    # a modal and its verb (能领) and a single character (钱) are what it asks, not what it names
+    from index.signals import names
+    assert [w for w in ("能领", "钱", "多少", "生育津贴", "养老金") if names(w)] == ["生育津贴", "养老金"]
     # a word no document uses, said through its official term, is not said "otherwise"
     unknown = {h.doc_id: h.signals for h in svc.search.search("退休金什么时候涨", k=5, mode="bm25")}
     assert unknown["pension"].subject_coverage == 1.0 and unknown["pension"].subject_otherwise == 0.0

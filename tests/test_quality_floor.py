@@ -153,18 +153,23 @@ def test_a_follow_up_nothing_answers_is_offered_the_release_it_follows(demo_app)
 def test_a_new_question_naming_its_own_subject_is_not_answered_from_the_last_answer(demo_app):
     """「养老金什么时候涨」 right after an answer on the 失业金 or on free metro rides for the
     elderly was read with that topic for its asking word (a time) and answered from the
-    unemployment FAQ or the 优待 rules, which say 养老金 only as 养老保险费 or not at all. It names
-    its own subject: it is answered or offered from what says 养老金, never from the last
-    answer's release; 「要带什么材料」 after the 失业金 answer still follows it."""
+    unemployment FAQ or the 优待 rules, which say 养老金 only as 养老保险费 or not at all;
+    「生育津贴能领多少」 after 「失业金能领多久」 from the FAQ's 能领多久, 「医保怎么交」 after 公租房
+    from the 公租房 rules' 交. Each names its own subject: it is answered or offered from what
+    says it, never from the last answer's release; 「要带什么材料」 after the 失业金 answer still
+    follows it."""
     chat = channel_to(demo_app)
-    firsts = (("o_subject_unemployment", "失业金怎么领"), ("o_subject_elders", "我爸68岁坐地铁要钱吗"))
-    for user, first in firsts:
+    turns = (("失业金怎么领", "养老金什么时候涨"), ("我爸68岁坐地铁要钱吗", "养老金什么时候涨"),
+             ("失业金能领多久", "生育津贴能领多少"), ("公租房怎么申请", "医保怎么交"))
+    for number, (first, message) in enumerate(turns):
+        user = f"o_subject_{number}"
         opened = chat.ask(user, first).text
         assert "没有找到能回答" not in opened
         source = opened.splitlines()[0]
-        reply = chat.ask(user, "养老金什么时候涨").text
-        print(f"{first} → 养老金什么时候涨 →\n{reply}")
+        reply = chat.ask(user, message).text
+        print(f"{first} → {message} →\n{reply}")
         assert not reply.startswith("您问的是") and source not in reply
+    assert "生育津贴" in chat.ask("o_subject_maternity", "生育津贴能领多少").text
     follow_up = chat.ask("o_subject_unemployment_2", "失业金怎么领").text
     reply = chat.ask("o_subject_unemployment_2", "要带什么材料").text
     assert reply.startswith("您问的是：失业金怎么领") and follow_up.splitlines()[0] in reply
