@@ -173,3 +173,14 @@ def test_a_new_question_naming_its_own_subject_is_not_answered_from_the_last_ans
     follow_up = chat.ask("o_subject_unemployment_2", "失业金怎么领").text
     reply = chat.ask("o_subject_unemployment_2", "要带什么材料").text
     assert reply.startswith("您问的是：失业金怎么领") and follow_up.splitlines()[0] in reply
+
+
+def test_asked_how_to_claim_a_benefit_the_faq_entry_on_claiming_it_is_quoted(demo_app):
+    """「失业金怎么领」 is asked the way residents say 申领 (data/index/synonyms.tsv: 怎么领), and
+    asks no amount: the FAQ's 「如何申领失业保险金？」 is its answer, not 「能领到多少钱？」 (an FAQ
+    entry answers its own question: bot.answer.faq_asks_otherwise), which answers 「能领多少」."""
+    chat = channel_to(demo_app)
+    how = chat.ask("o_claim_how", "失业金怎么领").text
+    assert "问：如何申领失业保险金？" in how
+    much = chat.ask("o_claim_much", "失业金能领多少").text
+    assert "问：失业保险金能领到多少钱？" in much
