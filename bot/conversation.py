@@ -90,7 +90,7 @@ def topic_answers_better(text: str, alone: Decision, merged: Decision, previous:
         return False
     if alone.chosen is None:
         return True
-    if _names_own(alone.chosen, merged.chosen):
+    if _names_own(alone.chosen, merged.chosen) and not is_elliptical(text):
         return False  # 「生育津贴能领多少」 after 失业金能领多久: the FAQ says 能领, not 生育津贴
     asking_only = says_asked(text, merged.chosen, previous) and \
         not (len(beyond_asking(text)) >= OWN_WORDS_CHARS and _says_clearly_more(alone.chosen, merged.chosen))

@@ -710,3 +710,5 @@ def test_a_question_answered_by_itself_that_names_its_own_subject_is_not_taken_b
     assert not topic_answers_better(question, Decision(notice, (notice,)), on_faq, after_benefit)
     unnamed = _naming(notice, 0.0, 0.0)  # had the notice said nothing it names, the topic would win
     assert topic_answers_better(question, Decision(unnamed, (unnamed,)), on_faq, after_benefit)
+    # 「生育津贴呢」 asks what about it in the frame of the last answer: the topic's subject is its
+    assert topic_answers_better("那生育津贴呢", Decision(notice, (notice,)), on_faq, after_benefit)
