@@ -156,11 +156,19 @@ def _names_own(other: Candidate, topic: Candidate) -> bool:
 
 def _named_otherwise(other: Candidate, topic: Candidate) -> bool:
     """The topic's release says what the message names only in other terms (养老金 as the
-    失业 FAQ's 养老保险费), while another release says it as the message does, clearly more."""
+    失业 FAQ's 养老保险费), while another release says it as the message does, clearly more, or
+    is about it, its title saying it where the topic's does not (「退休金什么时候涨」: neither
+    says 退休金; the 养老金申领详解 says 基本养老金, in its title too)."""
     said_otherwise = max((h.signals.subject_otherwise for h in topic.hits if h.signals is not None),
                          default=0.0)
-    return said_otherwise >= OWN_SUBJECT_LEAD and \
-        _says_of_subject(other, literally=True) >= _says_of_subject(topic, literally=True) + OWN_SUBJECT_LEAD
+    if said_otherwise < OWN_SUBJECT_LEAD:
+        return False
+    literally = _says_of_subject(other, literally=True) - _says_of_subject(topic, literally=True)
+    return literally >= OWN_SUBJECT_LEAD or _titled(other) >= _titled(topic) + OWN_SUBJECT_LEAD
+
+
+def _titled(candidate: Candidate) -> float:
+    return max((h.signals.subject_title for h in candidate.hits if h.signals is not None), default=0.0)
 
 
 def _says_of_message(candidate: Candidate) -> float:

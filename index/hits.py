@@ -31,6 +31,8 @@ class Signals:
     subject_literal: float = 1.0  # the share of those the corpus uses that it says as the message
     #                           does (养老金), and the share it says only in their official terms
     subject_otherwise: float = 0.0  # (养老保险 for 养老金: data/index/synonyms.tsv)
+    subject_title: float = 1.0  # the share of what it names that the document's title says, in
+    #                           any of its forms (a document about it, not one mentioning it)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,7 +78,8 @@ def explain(view, evidence: Evidence, rows: list[int], named: set[str],
             lexical_rank=lexical.get(chunk.doc_id), dense_rank=dense.get(chunk.doc_id),
             named=chunk.doc_id in named, subject_coverage=_coverage(subject, passage) if subject else 1.0,
             subject_literal=(as_said := _coverage(subject_literal, passage) if known_subject else 1.0),
-            subject_otherwise=_coverage(known_subject, passage) - as_said if known_subject else 0.0)
+            subject_otherwise=_coverage(known_subject, passage) - as_said if known_subject else 0.0,
+            subject_title=_coverage(subject, title) if subject else 1.0)
     return out
 
 

@@ -652,13 +652,13 @@ def test_a_storys_asking_clause_is_answered_from_the_releases_the_whole_message_
     assert readings == ["劳动仲裁能在网上申请吗"]
 
 
-def _naming(candidate, subject: float, literal: float):
+def _naming(candidate, subject: float, literal: float, title: float = 0.0):
     """`candidate` whose passage says `subject` of what the message names (its words but its
-    asking words), `literal` of it as the message says it, the rest only in other terms
-    (index.signals; every word one the corpus uses)."""
+    asking words), `literal` of it as the message says it, the rest only in other terms, and
+    whose title says `title` of it (index.signals; every word one the corpus uses)."""
     hit = candidate.hits[0]
     signals = dataclasses.replace(hit.signals, subject_coverage=subject, subject_literal=literal,
-                                  subject_otherwise=subject - literal)
+                                  subject_otherwise=subject - literal, subject_title=title)
     return dataclasses.replace(candidate, hits=(dataclasses.replace(hit, signals=signals),))
 
 
@@ -685,6 +685,13 @@ def test_a_message_naming_its_own_subject_is_not_read_with_the_topic_for_its_ask
     assert not follows(question, alone, Decision(faq, (faq,)), after_benefit, 0.53)
     said_alike = _naming(faq, 1.0, 1.0)  # the FAQ says 养老金 too: the topic may answer it
     assert follows(question, alone, Decision(said_alike, (said_alike,)), after_benefit, 0.53)
+    # 「退休金什么时候涨」: neither says 退休金; the pension guide says it as 基本养老金, in its
+    # title too (a document about it), the FAQ only as 养老保险费 in a passage on something else
+    guide = _naming(_release(pension, "按月领取基本养老金。", 1.0, 0.52), 1.0, 0.0, title=1.0)
+    on_faq, retirement = Decision(faq, (faq,)), "退休金什么时候涨"
+    assert not follows(retirement, Decision(None, (guide,)), on_faq, after_benefit, 0.53)
+    untitled = _naming(guide, 1.0, 0.0, title=0.0)
+    assert follows(retirement, Decision(None, (untitled,)), on_faq, after_benefit, 0.53)
     # it says 多久, the asking word; the message names nothing (index.signals: all of it said)
     unemployment = _release(doc("gz_unemp", title="失业保险常见问题"), "问：失业保险金能领多久？", 0.5, 0.46)
     period = _release(FILING, "后台工作人员将在2个工作日内完成审批。", 0.0, 0.9)

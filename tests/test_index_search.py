@@ -393,6 +393,7 @@ def test_what_a_message_names_is_counted_apart_from_its_asking_words_and_officia
     assert pension.subject_coverage == pension.subject_literal == 1.0 and pension.subject_otherwise == 0.0
     assert unemployment.subject_coverage == unemployment.subject_otherwise == 1.0
     assert unemployment.subject_literal == 0.0
+    assert pension.subject_title == 1.0 and unemployment.subject_title == 0.0  # whose subject it is
     period = svc.search.search("多久能批下来？", k=5, mode="bm25")[0].signals
     assert period.message_coverage > 0  # its 多久; what it names: nothing, so all of it is said
     assert period.subject_coverage == period.subject_literal == 1.0 and period.subject_otherwise == 0.0

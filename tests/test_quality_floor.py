@@ -160,7 +160,8 @@ def test_a_new_question_naming_its_own_subject_is_not_answered_from_the_last_ans
     follows it."""
     chat = channel_to(demo_app)
     turns = (("失业金怎么领", "养老金什么时候涨"), ("我爸68岁坐地铁要钱吗", "养老金什么时候涨"),
-             ("失业金能领多久", "生育津贴能领多少"), ("公租房怎么申请", "医保怎么交"))
+             ("失业金能领多久", "生育津贴能领多少"), ("公租房怎么申请", "医保怎么交"),
+             ("失业金怎么领", "退休金什么时候涨"))
     for number, (first, message) in enumerate(turns):
         user = f"o_subject_{number}"
         opened = chat.ask(user, first).text
