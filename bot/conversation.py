@@ -94,7 +94,7 @@ def topic_answers_better(text: str, alone: Decision, merged: Decision, previous:
         return False  # 「生育津贴能领多少」 after 失业金能领多久: the FAQ says 能领, not 生育津贴
     asking_only = says_asked(text, merged.chosen, previous) and \
         not (len(beyond_asking(text)) >= OWN_WORDS_CHARS and _says_clearly_more(alone.chosen, merged.chosen))
-    return asking_only or _says_of_message(alone.chosen) <= _says_of_message(merged.chosen)
+    return asking_only or _most(alone.chosen, "message_coverage") <= _most(merged.chosen, "message_coverage")
 
 
 def follows(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:
@@ -141,7 +141,7 @@ def _says_clearly_more(other: Candidate, topic: Candidate) -> bool:
     """Another release says clearly more of the message's own words than the topic's release
     (OWN_SUBJECT_LEAD): they are a subject of its own, not only its asking words (「租房的个税每个月
     能扣多少」 after 长者饭堂补贴: both say an amount, but 租房 and 个税 are the tax rules' words)."""
-    return _says_of_message(other) >= _says_of_message(topic) + OWN_SUBJECT_LEAD
+    return _leads(other, topic, "message_coverage")
 
 
 def _names_own(other: Candidate, topic: Candidate) -> bool:
@@ -150,8 +150,7 @@ def _names_own(other: Candidate, topic: Candidate) -> bool:
     only in other terms (_named_otherwise): the asking word it shares with the topic's release
     does not make it a follow-up (「养老金什么时候涨」 after 坐地铁要钱吗: the 优待 rules say a time,
     the pension rules say 养老金; 「多久能批下来」 names nothing the corpus knows but its 多久)."""
-    return _says_of_subject(other) >= _says_of_subject(topic) + OWN_SUBJECT_LEAD or \
-        _named_otherwise(other, topic)
+    return _leads(other, topic, "subject_coverage") or _named_otherwise(other, topic)
 
 
 def _named_otherwise(other: Candidate, topic: Candidate) -> bool:
@@ -159,26 +158,20 @@ def _named_otherwise(other: Candidate, topic: Candidate) -> bool:
     失业 FAQ's 养老保险费), while another release says it as the message does, clearly more, or
     is about it, its title saying it where the topic's does not (「退休金什么时候涨」: neither
     says 退休金; the 养老金申领详解 says 基本养老金, in its title too)."""
-    said_otherwise = max((h.signals.subject_otherwise for h in topic.hits if h.signals is not None),
-                         default=0.0)
-    if said_otherwise < OWN_SUBJECT_LEAD:
+    if _most(topic, "subject_otherwise") < OWN_SUBJECT_LEAD:
         return False
-    literally = _says_of_subject(other, literally=True) - _says_of_subject(topic, literally=True)
-    return literally >= OWN_SUBJECT_LEAD or _titled(other) >= _titled(topic) + OWN_SUBJECT_LEAD
+    return _leads(other, topic, "subject_literal") or _leads(other, topic, "subject_title")
 
 
-def _titled(candidate: Candidate) -> float:
-    return max((h.signals.subject_title for h in candidate.hits if h.signals is not None), default=0.0)
+def _leads(other: Candidate, topic: Candidate, signal: str) -> bool:
+    """`other`'s passages say clearly more by `signal` (a share, index.hits.Signals) than the
+    topic's release's (OWN_SUBJECT_LEAD)."""
+    return _most(other, signal) >= _most(topic, signal) + OWN_SUBJECT_LEAD
 
 
-def _says_of_message(candidate: Candidate) -> float:
-    return max((h.signals.message_coverage for h in candidate.hits if h.signals is not None),
-               default=0.0)
-
-
-def _says_of_subject(candidate: Candidate, literally: bool = False) -> float:
-    return max((h.signals.subject_literal if literally else h.signals.subject_coverage
-                for h in candidate.hits if h.signals is not None), default=0.0)
+def _most(candidate: Candidate, signal: str) -> float:
+    """The most any of the release's passages says by `signal` (index.hits.Signals)."""
+    return max((getattr(h.signals, signal) for h in candidate.hits if h.signals is not None), default=0.0)
 
 
 def is_elliptical(text: str) -> bool:
