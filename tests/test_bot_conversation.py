@@ -410,6 +410,31 @@ def test_a_follow_ups_topic_release_passes_lower_when_it_says_what_is_asked():
     assert decide(question, hits, steeper, None, when).chosen is None
 
 
+def test_a_follow_ups_topic_release_passes_lower_still_when_no_other_release_is_more_probable():
+    """decide: 「交多少比例」 after 跑外卖的能自己交养老保险吗: read with its topic, the topic's
+    release says what is asked (a 20% rate) and is the reading's most probable release, yet under
+    even the lower bar (TOPIC_ASKED_SHARE); it passes at TOPIC_FIRST_ASKED_SHARE. Not when another
+    release is more probable (the reason the lower bar is not lower for every reading)."""
+    from bot.answerability import TOPIC_ASKED_SHARE, TOPIC_FIRST_ASKED_SHARE, candidates, decide, rank
+    from bot.asking import asked_kinds
+
+    question, hits = _fund_hits(0.15)
+    model = coverage_model()
+    steeper = type(model)({**model.weights, "coverage": 6.0}, model.means, model.scales, 0.0, 0.5)
+    when, where = asked_kinds("申请后几天批"), asked_kinds("去哪里申请")
+    fund = rank(candidates(question, hits), steeper)[0]
+    assert fund.doc_id == "gz_fund"
+    bar, lower_bar = steeper.threshold * TOPIC_ASKED_SHARE, steeper.threshold * TOPIC_FIRST_ASKED_SHARE
+    assert lower_bar <= fund.probability < bar
+    assert decide(question, hits, steeper, "gz_fund", when).chosen.doc_id == "gz_fund"
+    assert decide(question, hits, steeper, "gz_fund", where).chosen is None  # it names no place
+    assert decide(question, hits, steeper, "gz_fund").chosen is None  # it asks nothing
+    surer = dataclasses.replace(hits[1].signals, coverage=0.18)
+    ahead = [hits[0], dataclasses.replace(hits[1], signals=surer)]
+    assert rank(candidates(question, ahead), steeper)[0].doc_id == "gz_fund_guide"
+    assert decide(question, ahead, steeper, "gz_fund", when).chosen is None
+
+
 def test_the_lower_bar_of_a_follow_up_is_its_topics_release_only():
     """decide: a release as probable as that is answered only when it is the conversation's."""
     from bot.answerability import decide

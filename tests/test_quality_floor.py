@@ -190,3 +190,18 @@ def test_asked_how_to_claim_a_benefit_the_faq_entry_on_claiming_it_is_quoted(dem
     assert "问：如何申领失业保险金？" in how
     much = chat.ask("o_claim_much", "失业金能领多少").text
     assert "问：失业保险金能领到多少钱？" in much
+
+
+def test_a_short_follow_up_asking_a_rate_is_answered_from_the_topics_release(demo_app):
+    """「交多少比例」 right after 「我是跑外卖的，养老保险能自己交吗」: read with its topic, the
+    灵活就业 guide is the most probable release and says a rate (缴费比例为20%), though below even
+    the follow-up's lower bar (bot.answerability TOPIC_FIRST_ASKED_SHARE). Asked by a new user,
+    the same words are not answered from it."""
+    chat = channel_to(demo_app)
+    first = chat.ask("o_rate_topic", "我是跑外卖的，养老保险能自己交吗").text
+    assert "《灵活就业人员参加养老保险简介》" in first
+    rate = chat.ask("o_rate_topic", "交多少比例").text
+    assert rate.startswith("您问的是：我是跑外卖的，养老保险能自己交吗——交多少比例")
+    assert "《灵活就业人员参加养老保险简介》" in rate and "20%" in rate
+    alone = chat.ask("o_rate_alone", "交多少比例").text
+    assert "20%" not in alone
