@@ -6,7 +6,8 @@ be answered from the topic's document, a question on the topic should.
 Each message is sent through the encrypted callback (as bench_answers does, in process, on the
 demo corpus with the shipped models) right after one of a few opening questions, by a user of
 its own. Printed: how many off-topic messages were answered at all (the goal is none; 「您问的是…」
-above a passage of the topic's document is what a resident saw before) and how many questions
+above a passage of the topic's document is what a resident saw before), how many everyday
+questions asking an amount, a time or a place were (the goal is none too) and how many questions
 on the topic were answered. The messages are not labelled with their answering passage: this
 is a probe of how the conversation reads a message, not a measure of right answers
 (bench_answers is); `--show` prints every reply to judge them. Written apart from the labelled
@@ -34,6 +35,15 @@ OFF_TOPIC = (
     "今天星期几", "现在几点了", "帮我订个外卖", "我心情不好", "你会唱歌吗", "股票明天会涨吗",
     "我想买辆电动车", "我的手机坏了怎么修", "小孩发烧怎么办", "怎么减肥", "世界杯谁会赢", "行吧",
     "那算了", "你们几点下班", "唔该晒", "好嘅", "收到谢谢",
+)
+# Everyday questions that ask for a kind of thing (an amount, a time, a place, a way) about
+# something no policy speaks of: a topic's release that says an amount or a time must not answer
+# them (「外卖多久能送到」 after 失业金怎么领 quoted the unemployment FAQ under 您问的是：…).
+# Added 2026-12-04, after the labelled dialogues and OFF_TOPIC were all refused.
+EVERYDAY_ASKING = (
+    "猪肉多少钱一斤", "奶茶多少钱一杯", "高铁票多少钱一张", "打车去机场要多少钱", "外卖多久能送到",
+    "理发要多长时间", "洗衣机坏了去哪里修", "话费怎么充", "电影几点开始", "煮饭要多久",
+    "哪里的早茶好吃", "快递几天能到",
 )
 ON_TOPIC = {
     "社保卡怎么申请": ("要带什么材料", "多久能拿到", "在哪里办", "要钱吗", "小孩能办吗", "老人呢",
@@ -75,6 +85,15 @@ def main() -> None:
             if options.show or answered:
                 print(f"{'ANSWERED' if answered else 'refused '} {opening} → {message}: "
                       + reply.text[:120].replace("\n", " / "))
+    answered_everyday = 0
+    for message in EVERYDAY_ASKING:
+        for opening in OPENINGS:
+            reply = after(opening, message)
+            answered = reply.doc_id is not None
+            answered_everyday += answered
+            if options.show or answered:
+                print(f"{'ANSWERED' if answered else 'refused '} {opening} → {message}: "
+                      + reply.text[:120].replace("\n", " / "))
     answered_on, total_on = 0, 0
     for opening, messages in ON_TOPIC.items():
         for message in messages:
@@ -86,6 +105,8 @@ def main() -> None:
                       + reply.text[:120].replace("\n", " / "))
     print(f"\noff-topic messages after an answer, answered: {answered_off} of "
           f"{len(OFF_TOPIC) * len(OPENINGS)}")
+    print(f"everyday questions asking an amount, a time or a place after an answer, answered: "
+          f"{answered_everyday} of {len(EVERYDAY_ASKING) * len(OPENINGS)}")
     print(f"questions on the topic after an answer, answered: {answered_on} of {total_on}")
 
 
