@@ -76,24 +76,21 @@ def main() -> None:
         channel.ask(openid, opening)
         return channel.ask(openid, message)
 
-    answered_off = 0
-    for message in OFF_TOPIC:
-        for opening in OPENINGS:
-            reply = after(opening, message)
-            answered = reply.doc_id is not None
-            answered_off += answered
-            if options.show or answered:
-                print(f"{'ANSWERED' if answered else 'refused '} {opening} → {message}: "
-                      + reply.text[:120].replace("\n", " / "))
-    answered_everyday = 0
-    for message in EVERYDAY_ASKING:
-        for opening in OPENINGS:
-            reply = after(opening, message)
-            answered = reply.doc_id is not None
-            answered_everyday += answered
-            if options.show or answered:
-                print(f"{'ANSWERED' if answered else 'refused '} {opening} → {message}: "
-                      + reply.text[:120].replace("\n", " / "))
+    def answered_after_each_opening(messages) -> int:
+        """How many of `messages`, each sent after every opening, were answered (printed)."""
+        count = 0
+        for message in messages:
+            for opening in OPENINGS:
+                reply = after(opening, message)
+                answered = reply.doc_id is not None
+                count += answered
+                if options.show or answered:
+                    print(f"{'ANSWERED' if answered else 'refused '} {opening} → {message}: "
+                          + reply.text[:120].replace("\n", " / "))
+        return count
+
+    answered_off = answered_after_each_opening(OFF_TOPIC)
+    answered_everyday = answered_after_each_opening(EVERYDAY_ASKING)
     answered_on, total_on = 0, 0
     for opening, messages in ON_TOPIC.items():
         for message in messages:
