@@ -93,10 +93,17 @@ def names(word: str) -> bool:
 
 def _message_forms(read: ReadQuestion, forms: Forms, view, expander: Expander | None) -> Forms:
     """The forms of the message's own words: a follow-up's without its topic's question (what
-    tells the topic's passages apart: the topic's words are in most of them); else `forms`."""
+    tells the topic's passages apart: the topic's words are in most of them); else `forms`.
+    Without its single characters, unless it has no other word: passages on every subject say
+    办, 钱 or 交 inside other words (「可以在网上办吗」 after 租房备案 quoted a list of offices for
+    the 办 of 办公电话), as `names` leaves them out of what a message names. Measured 2026-12-04
+    (`bench_answers --dump-replies`): dev 0 of 1,328 replies changed; data/eval's 5 of 1,150,
+    follow-ups quoting the labelled answer 33 → 34 of 64 (「运费谁出」 after 七天无理由退: the
+    article saying 退回商品的运费由消费者承担, not one on 修理、退货 and 费用)."""
     if read.own is None:
         return forms
-    return _words_of(read.own, view, expander)[2]
+    own = _words_of(read.own, view, expander)[2]
+    return {word: said for word, said in own.items() if len(word) > 1} or own
 
 
 def _words_of(text: str, view, expander: Expander | None) -> tuple[list[str], dict[str, float], Forms]:

@@ -377,6 +377,25 @@ def test_a_reply_that_found_nothing_offers_the_topics_of_the_documents_found_nea
     assert set(library.closest_topics(few, today)) == {"社会保障", "就业创业", "养老服务", "退休", "文化旅游"}
 
 
+def test_a_follow_ups_own_words_are_counted_without_its_single_characters(svc, releases):
+    """Read with its topic, 「可以在网上办吗」 says 网上 and 办: the office list says 办 only inside
+    办公电话, which is no sign that it speaks to the message; the passage on filing online says
+    网上. A message with no word longer than one character keeps its single characters."""
+    publish(releases, make_policy("online", title="房屋租赁登记备案指引", text=(
+        "第一条 网上备案当事人可以通过房屋租赁信息服务平台自行打印备案证明。\n")))
+    publish(releases, make_policy("offices", title="房屋租赁登记备案受理点", text=(
+        "第一条 长兴街备案受理点，办公电话：37218645，地址：天河区长兴路289号。\n")))
+    # a third document says 办 as a word of its own, so that the corpus knows it
+    publish(releases, make_policy("window", title="居住证签注", text="第一条 签注可到社区窗口办。\n"))
+    opening = "租的房子要备案吗"
+    by_doc = {h.doc_id: h.signals for h in svc.search.search("可以在网上办吗", k=5, mode="bm25",
+                                                             opening=opening)}
+    assert by_doc["online"].message_coverage > 0
+    assert by_doc["offices"].message_coverage == 0.0
+    alone = {h.doc_id: h.signals for h in svc.search.search("办吗", k=5, mode="bm25", opening=opening)}
+    assert alone["offices"].message_coverage > 0  # 办 is all it says
+
+
 def test_what_a_message_names_is_counted_apart_from_its_asking_words_and_official_terms(svc, releases):
     """「养老金什么时候涨」 names 养老金: the pension rules say it as the message does; the
     unemployment FAQ says it only in an official term (养老保险费, data/index/synonyms.tsv), which

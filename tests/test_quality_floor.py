@@ -205,3 +205,16 @@ def test_a_short_follow_up_asking_a_rate_is_answered_from_the_topics_release(dem
     assert "《灵活就业人员参加养老保险简介》" in rate and "20%" in rate
     alone = chat.ask("o_rate_alone", "交多少比例").text
     assert "20%" not in alone
+
+
+def test_a_follow_up_asking_whether_it_can_be_done_online_is_not_answered_with_an_office_list(demo_app):
+    """「可以在网上办吗」 right after 「租的房子要备案吗」: its own words are 网上 and 办; the guide's
+    list of offices says 办 only inside 办公电话 and was quoted for it. A follow-up's single
+    characters do not count as its own words (index.signals._message_forms): the passage on
+    filing online (网上备案) is quoted."""
+    chat = channel_to(demo_app)
+    guide = "《房屋租赁登记备案可以网办吗？您想了解的在这里！》"
+    assert guide in chat.ask("o_online_filing", "租的房子要备案吗").text
+    online = chat.ask("o_online_filing", "可以在网上办吗").text
+    assert online.startswith("您问的是：租的房子要备案吗——可以在网上办吗")
+    assert "网上备案" in online and "办公电话" not in online
