@@ -325,7 +325,7 @@ def _says_topic(candidate: Candidate) -> bool:
 
 
 def _related(hit: Hit, ctx: AnswerContext) -> Related:
-    return Related(hit.doc_id, hit.title, hit.text, hit.article, hit.start,
+    return Related(hit.doc_id, hit.title, hit.list_text or hit.text, hit.article, hit.start,
                    None if hit.in_force else validity_words(hit, ctx))
 
 
@@ -336,9 +336,17 @@ def render_answer(best: Hit, related: Sequence[Related], ctx: AnswerContext) -> 
     room = ctx.limit_bytes - utf8_len(head + tail + quote_label) - 3  # three line breaks
     if room < MIN_PASSAGE_BYTES and related:  # the quotation matters more than the list
         return render_answer(best, (), ctx)
-    passage = cut_to_bytes(best.text.strip(), max(room, 0))
+    passage = cut_to_bytes(quoted_text(best, room), max(room, 0))
     text = "\n".join([head, quote_label + passage, tail])
     return cut_to_bytes(text, ctx.limit_bytes)
+
+
+def quoted_text(hit: Hit, room: int) -> str:
+    """The passage, or the short list it is one item of when the whole list has room (index.hits
+    list_text): the other items are the other cases of the same rule (students' rate and everyone
+    else's), and the resident sees which one is theirs."""
+    whole = (hit.list_text or "").strip()
+    return whole if whole and utf8_len(whole) <= room else hit.text.strip()
 
 
 def quote_label_of(hit: Hit) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 from policies.model import Document
 
@@ -31,6 +32,10 @@ OUTLINE_RES = (
 TABLE_ROW_RE = re.compile(r"^序号[：:]\s*\d+")
 SENTENCE_END_RE = re.compile(r"(?<=[。！？；!?;])")
 HEADING_MAX = 40       # a heading line longer than this also carries body text
+# A notice's list of short items is quoted whole (enclosing_list) up to this many items and
+# characters (its lead line included): a WeChat reply has room for ~650 characters in all.
+LIST_ITEMS = 8
+LIST_CHARS = 300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +68,61 @@ def chunk_document(doc: Document) -> list[Chunk]:
     pieces += _faq_pieces(doc)
     pieces += _section_pieces(doc)
     return [Chunk(doc.id, n, *piece) for n, piece in enumerate(pieces)]
+
+
+def enclosing_list(chunk_at: Callable[[int], Chunk | None], ordinal: int) -> str | None:
+    """The short list the chunk at `ordinal` is one item of, as a reply quotes it: its lead (the
+    chunk opening the list, else the heading the items stand under) and every item, in order.
+    An item alone answers one case of several: 「居民医保一年交多少钱」 found 「（一）在校学生：个人
+    缴费标准为每人413元」, and an adult read the students' rate as theirs; the list goes on with
+    「（二）其他参保人员：…549元」. None when the chunk is no item of a notice's outline (an
+    article keeps its items; FAQ answers, table rows and sections stand alone), when the list is
+    not whole in the chunks (an item split in pieces, items with items of their own) or longer
+    than LIST_ITEMS items or LIST_CHARS characters. `chunk_at`: the document's chunk by ordinal
+    (None past either end)."""
+    chunk = chunk_at(ordinal)
+    if chunk is not None and _opens_list(chunk, chunk_at(ordinal + 1)):
+        return enclosing_list(chunk_at, ordinal + 1)  # 「…下列人员：」 quoted without its items says nothing
+    if chunk is None or not _is_item(chunk):
+        return None
+    parent = chunk.heading_path[:-1]
+    first = last = ordinal
+    while _is_item(before := chunk_at(first - 1), parent) and last - first < LIST_ITEMS:
+        first -= 1
+    while _is_item(after := chunk_at(last + 1), parent) and last - first < LIST_ITEMS:
+        last += 1
+    if last == first or last - first + 1 > LIST_ITEMS or _under(before, parent) or _under(after, parent):
+        return None
+    opening = before is not None and before.heading_path == parent and before.source == "text" \
+        and before.article is None
+    lead = before.text if opening and before is not None else (parent[-1] if parent else "")
+    text = "\n".join([lead] * bool(lead) + [c.text for n in range(first, last + 1) if (c := chunk_at(n))])
+    return text if len(text) <= LIST_CHARS else None
+
+
+def _is_item(chunk: Chunk | None, parent: tuple[str, ...] | None = None) -> bool:
+    """A whole item of a notice's outline ((一) / 1. / (1) and its text on the same line), under
+    `parent` when given: not the second piece of a long item (it does not open with the item's
+    heading), nor a heading over text of its own (「（一）租金标准」, then the rents: a section, whose
+    neighbours are other sections, not other cases)."""
+    if chunk is None or chunk.source != "text" or chunk.article or not chunk.heading_path:
+        return False
+    heading, line = chunk.heading_path[-1], chunk.text.split("\n", 1)[0]
+    return (parent is None or chunk.heading_path[:-1] == parent) and line.startswith(heading) \
+        and len(line) > len(heading) and any(pattern.match(heading) for pattern in OUTLINE_RES[1:])
+
+
+def _opens_list(chunk: Chunk, after: Chunk | None) -> bool:
+    """The chunk introduces the items after it (「…的下列人员：」)."""
+    return chunk.source == "text" and not chunk.article and chunk.text.rstrip().endswith(("：", ":")) \
+        and _is_item(after, chunk.heading_path)
+
+
+def _under(chunk: Chunk | None, parent: tuple[str, ...]) -> bool:
+    """Part of the list under `parent` without being one of its whole items (a piece of a long
+    item, an item's own items): the chunks do not hold the list whole."""
+    return chunk is not None and len(chunk.heading_path) > len(parent) \
+        and chunk.heading_path[:len(parent)] == parent
 
 
 def _is_law(text: str) -> bool:

@@ -62,6 +62,8 @@ class Hit:
     signals: Signals | None = None  # set by the search service, for the answer decision
     region: str | None = None       # where the document applies (全国, 广东省广州市 …)
     topics: tuple[str, ...] = ()    # the document's topics: what a reply that found nothing offers
+    list_text: str | None = None    # the short list the passage is an item of, whole: what a reply
+    #                                 quotes when it has room (index.chunking.enclosing_list)
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from index import fusion
+from index.chunking import Chunk, enclosing_list
 from index.corpus import CorpusIndex, View
 from index.embedders import Embedder
 from index.filters import Filters
@@ -337,7 +338,18 @@ def _hit(corpus, row: int, score: float, today: dt.date, rerank_score: float | N
                chunk_id=chunk.chunk_id, start=chunk.start,
                end=chunk.end, source=chunk.source,
                rerank_score=None if rerank_score is None else round(rerank_score, 6),
-               signals=signals, region=meta.region, topics=meta.topics)
+               signals=signals, region=meta.region, topics=meta.topics,
+               list_text=enclosing_list(_chunk_at(corpus, chunk.doc_id), chunk.ordinal))
+
+
+def _chunk_at(corpus, doc_id: str) -> Callable[[int], Chunk | None]:
+    """A document's chunk by ordinal (its rows are added in chunk order), None past either end."""
+    rows = corpus.rows_of.get(doc_id, [])
+
+    def at(ordinal: int) -> Chunk | None:
+        chunk = corpus.records[rows[ordinal]].chunk if 0 <= ordinal < len(rows) else None
+        return chunk if chunk is not None and chunk.ordinal == ordinal else None
+    return at
 
 
 def _iso(day: dt.date | None) -> str | None:

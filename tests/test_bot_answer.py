@@ -2,13 +2,14 @@
 honest "not found"."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bot_fakes import NEW_HUKOU, OLD_HUKOU, UNEMPLOYMENT, coverage_model, doc, hit_of, world_hits
 
-from bot.answer import AnswerContext, compose_answer, related_passage_text, suggested_documents
+from bot.answer import AnswerContext, compose_answer, quoted_text, related_passage_text, suggested_documents
 from bot.answerability import Candidate, Decision
 from bot.textlimit import URL, cut_to_bytes, utf8_len
 from policies.status import Validity
@@ -246,6 +247,21 @@ def test_long_answer_stays_within_2000_bytes_and_keeps_links_whole():
     assert "评价本次答复：回复 1 满意，2 不满意" in answer.text  # the menu survives the cut
     for url in URL.findall(answer.text):
         assert url.startswith(PUBLIC + "/")
+
+
+def test_the_list_a_passage_is_an_item_of_is_quoted_only_when_it_fits_whole():
+    item = "（一）在校学生：个人缴费标准为每人413元。"
+    listed = "二、缴费标准\n" + item + "\n（二）其他参保人员：个人缴费标准为每人549元。"
+    hit = dataclasses.replace(hit_of(UNEMPLOYMENT, item), list_text=listed)
+    assert quoted_text(hit, utf8_len(listed)) == listed
+    assert quoted_text(hit, utf8_len(listed) - 1) == item  # never a list cut short
+    assert quoted_text(hit_of(UNEMPLOYMENT, item), 2000) == item
+    answer = compose_answer("失业保险金怎么申领", [dataclasses.replace(h, list_text=listed)
+                                          for h in search("失业保险金怎么申领")], ctx())
+    assert answer.answered and listed in answer.text and utf8_len(answer.text) <= 2000
+    # a related document's key passage, shown when its number is replied, is the list as well
+    assert answer.related and answer.related[0].passage == listed
+    assert listed in related_passage_text(0, answer.related[0], UNEMPLOYMENT, ctx(), Validity.of(UNEMPLOYMENT))
 
 
 @settings(max_examples=300, deadline=None)

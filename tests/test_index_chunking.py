@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from index.chunking import MAX_CHARS, chunk_document
+from index.chunking import LIST_CHARS, LIST_ITEMS, MAX_CHARS, chunk_document, enclosing_list
 from policies.model import Document
 from tests.conftest import DEMO, make_policy
 
@@ -107,3 +107,43 @@ def test_chunk_ids_unique_and_texts_short(doc_id):
     chunks = chunk_document(demo_doc(doc_id))
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     assert max(len(c.text) for c in chunks) <= MAX_CHARS + 80
+
+
+def list_of(chunks, ordinal):
+    return enclosing_list(lambda n: chunks[n] if 0 <= n < len(chunks) else None, ordinal)
+
+
+def test_an_item_of_a_short_list_is_quoted_with_its_lead_and_every_other_item():
+    chunks = chunk_document(demo_doc("gz_06"))  # 居民医保缴费通告: 二、缴费标准 （一）学生 （二）其他人员
+    students = next(c for c in chunks if c.text.startswith("（一）在校学生"))
+    others = next(c for c in chunks if c.text.startswith("（二）其他参保人员"))
+    whole = list_of(chunks, students.ordinal)
+    assert whole is not None and whole.startswith("二、缴费标准\n（一）在校学生")
+    assert "每人413元" in whole and "每人549元" in whole
+    assert list_of(chunks, others.ordinal) == whole
+    # 「…下列人员：」 introduces its items: quoted alone it says nothing
+    lead = next(c for c in chunks if c.text.startswith("一、参保范围"))
+    scope = list_of(chunks, lead.ordinal)
+    assert scope is not None and scope.startswith(lead.text) and "（六）出生180天内" in scope
+    assert list_of(chunks, lead.ordinal + 1) == scope
+
+
+def test_sections_articles_and_long_lists_are_quoted_alone():
+    # 「（一）租金标准」 heads text of its own: its neighbours are other sections
+    flats = chunk_document(demo_doc("gz_12"))
+    rent = next(c for c in flats if c.text.startswith("（一）租金标准"))
+    assert list_of(flats, rent.ordinal) is None
+    law = chunk_document(demo_doc("社会保险法@2018-12-29"))
+    assert all(list_of(law, c.ordinal) is None for c in law)  # an article holds its items itself
+    many = "".join(f"（{n}）第{n}类人员；\n" for n in "一二三四五六七八九")  # short, but more than LIST_ITEMS
+    clause = "符合本市规定条件的申请人按照程序提出申请并提交材料，" * 4
+    long = "".join(f"（{n}）{clause}；\n" for n in "一二三")
+    for items in (many, long):
+        notice = make_policy("list", text=f"一、适用范围\n{items}二、其他\n本通知自发布之日起施行。\n")
+        chunks = chunk_document(notice)
+        assert sum(c.text.startswith("（") for c in chunks) == items.count("\n")
+        assert all(list_of(chunks, c.ordinal) is None for c in chunks)
+    assert many.count("\n") > LIST_ITEMS and len(many) < LIST_CHARS < len(long)
+    three = many.split("（四）")[0]
+    short = chunk_document(make_policy("list", text=f"一、适用范围\n{three}二、其他\n施行。\n"))
+    assert list_of(short, 1) == "一、适用范围\n（一）第一类人员；\n（二）第二类人员；\n（三）第三类人员；"

@@ -218,3 +218,14 @@ def test_a_follow_up_asking_whether_it_can_be_done_online_is_not_answered_with_a
     online = chat.ask("o_online_filing", "可以在网上办吗").text
     assert online.startswith("您问的是：租的房子要备案吗——可以在网上办吗")
     assert "网上备案" in online and "办公电话" not in online
+
+
+def test_asked_what_a_rate_is_the_reply_quotes_every_case_of_the_list(demo_app):
+    """「居民医保一年交多少钱」 finds the notice's item 「（一）在校学生：…每人413元」; quoted alone,
+    an adult read the students' rate as theirs. The short list it belongs to is quoted whole
+    (index.chunking.enclosing_list), students' rate and everyone else's, under its heading."""
+    reply = channel_to(demo_app).ask("o_list_rates", "居民医保一年交多少钱").text
+    assert "《广州市2026年度城乡居民基本医疗保险参保缴费通告》" in reply
+    assert "二、缴费标准\n（一）在校学生：个人缴费标准为每人413元" in reply
+    assert "（二）其他参保人员：个人缴费标准为每人549元" in reply
+    assert len(reply.encode("utf-8")) <= 2048
