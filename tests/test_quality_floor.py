@@ -229,3 +229,14 @@ def test_asked_what_a_rate_is_the_reply_quotes_every_case_of_the_list(demo_app):
     assert "二、缴费标准\n（一）在校学生：个人缴费标准为每人413元" in reply
     assert "（二）其他参保人员：个人缴费标准为每人549元" in reply
     assert len(reply.encode("utf-8")) <= 2048
+
+
+def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
+    """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
+    补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
+    as 生育 (生育津贴, 生育保险), as it read 生孩子: the 生育津贴 notice is what is found."""
+    chat = channel_to(demo_app)
+    for n, question in enumerate(("生小孩有什么补贴", "生娃有补贴吗")):
+        reply = chat.ask(f"o_childbirth_{n}", question).text
+        assert "《本月起，这笔钱直接发放至个人！》" in reply
+        assert "残疾" not in reply
