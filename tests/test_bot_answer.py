@@ -261,7 +261,8 @@ def test_the_list_a_passage_is_an_item_of_is_quoted_only_when_it_fits_whole():
     assert answer.answered and listed in answer.text and utf8_len(answer.text) <= 2000
     # a related document's key passage, shown when its number is replied, is the list as well
     assert answer.related and answer.related[0].passage == listed
-    assert listed in related_passage_text(0, answer.related[0], UNEMPLOYMENT, ctx(), Validity.of(UNEMPLOYMENT))
+    shown = related_passage_text(0, answer.related[0], UNEMPLOYMENT, ctx(), Validity.of(UNEMPLOYMENT))
+    assert listed in shown
 
 
 @settings(max_examples=300, deadline=None)
