@@ -33,6 +33,15 @@ def test_cantonese_spellings_read_as_mandarin():
     assert dialect.to_mandarin("劳动仲裁转人工") == "劳动仲裁转人工"
 
 
+def test_northern_colloquial_spellings_read_as_mandarin():
+    """As older residents in the north type: 咋办, 啥, 俺 are not the documents' Mandarin."""
+    from bot.asking import asked_kinds
+    dialect = Dialect.default()
+    assert dialect.to_mandarin("医保卡丢了咋办") == "医保卡丢了怎么办"
+    assert dialect.to_mandarin("俺娘七十多了，要啥证件？咋样办？") == "我娘七十多了，要什么证件？怎么样办？"
+    assert asked_kinds("要带啥资料") == {"materials"}
+
+
 def test_a_dialect_table_line_without_a_tab_is_refused(tmp_path):
     path = tmp_path / "dialect.tsv"
     path.write_text("几多 多少\n", encoding="utf-8")
