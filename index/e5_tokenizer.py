@@ -50,16 +50,22 @@ class Unigram:
     def __init__(self, pieces: list[str], scores: list[float], unk: int):
         self._ids = {piece: i for i, piece in enumerate(pieces)}  # a repeated piece: its last id
         self._scores = scores
-        self._longest = max(len(p) for p in pieces)
+        # The longest piece beginning with each character: no piece is looked up past it (most
+        # characters begin only short pieces; looking up to the longest piece of all, ~16
+        # characters, from every position was most of a question's tokenizing).
+        self._longest: dict[str, int] = {}
+        for piece in pieces:
+            if piece and len(piece) > self._longest.get(piece[0], 0):
+                self._longest[piece[0]] = len(piece)
         self._unk, self._unk_score = unk, min(scores) - self.UNKNOWN_PENALTY
 
     def encode(self, text: str) -> list[int]:
         n = len(text)
         best, starts, ids = [0.0] * (n + 1), [-1] * (n + 1), [0] * (n + 1)
-        lookup, scores = self._ids.get, self._scores
+        lookup, scores, longest = self._ids.get, self._scores, self._longest
         for i in range(n):
             here, single = best[i], False
-            for j in range(i + 1, min(n, i + self._longest) + 1):
+            for j in range(i + 1, min(n, i + longest.get(text[i], 0)) + 1):
                 piece = lookup(text[i:j])
                 if piece is None:
                     continue
