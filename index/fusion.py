@@ -1,7 +1,7 @@
 """Fusion of ranked lists and the boosts applied on top. Pure functions over row ids."""
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import TypeVar
 
 import numpy as np
@@ -42,17 +42,18 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
-def document_support(scores: dict[int, float], doc_of, weight: float, top_n: int) -> dict[int, float]:
-    """Evidence pooled by document: each chunk gains `weight` × the sum of its document's
-    `top_n` best chunk scores. Questions usually concern one law or policy; several of its
-    articles ranking well say it is the right one."""
+def document_support(scores: dict[int, float], doc_of: Mapping[int, str], weight: float,
+                     top_n: int) -> dict[int, float]:
+    """Evidence pooled by document (`doc_of`: each scored row's): each chunk gains `weight` ×
+    the sum of its document's `top_n` best chunk scores. Questions usually concern one law or
+    policy; several of its articles ranking well say it is the right one."""
     if weight <= 0 or not scores:
         return scores
     by_doc: dict[str, list[float]] = {}
     for row, score in scores.items():
-        by_doc.setdefault(doc_of(row), []).append(score)
+        by_doc.setdefault(doc_of[row], []).append(score)
     support = {d: sum(sorted(v, reverse=True)[:top_n]) for d, v in by_doc.items()}
-    return {row: s + weight * support[doc_of(row)] for row, s in scores.items()}
+    return {row: s + weight * support[doc_of[row]] for row, s in scores.items()}
 
 
 def apply_preference(scores: dict[int, float], preferred: set[int], factor: float) -> dict[int, float]:

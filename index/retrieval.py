@@ -198,9 +198,10 @@ class Retriever:
         """Fused scores of the candidate rows, pooled by document, with their BM25 and cosine;
         and what each retriever saw (for the hits' signals)."""
         scores, signals, evidence = self._fused(corpus, read, mode, admitted, n)
-        scores = {row: s for row, s in scores.items() if row in corpus.records}  # this view's rows
-        scores = fusion.document_support(scores, _doc_of(corpus), self.tuning.doc_weight,
-                                         self.tuning.doc_top)
+        records = corpus.records
+        scores = {row: s for row, s in scores.items() if row in records}  # this view's rows
+        doc_of = {row: records[row].chunk.doc_id for row in scores}
+        scores = fusion.document_support(scores, doc_of, self.tuning.doc_weight, self.tuning.doc_top)
         return Candidates(scores, *signals), evidence
 
     def _fused(self, corpus, read: ReadQuestion, mode, admitted, n):
@@ -301,11 +302,6 @@ def second_stage(ranker, corpus, query: str, found: Candidates) -> tuple[dict[in
         if reranked:
             return scores, reranked
     return fusion.apply_preference(found.scores, _preferred(corpus, found.scores), PREFERRED_FACTOR), {}
-
-
-def _doc_of(corpus):
-    records = corpus.records
-    return lambda row: records[row].chunk.doc_id
 
 
 def _preferred(corpus, scores) -> set[int]:

@@ -211,7 +211,7 @@ def test_hnsw_index_selectable_and_removal_respected(db, releases):
 def test_document_support_pools_evidence_by_document():
     from index.fusion import document_support
     scores = {1: 0.5, 2: 0.4, 3: 0.45, 4: 0.1}
-    doc_of = {1: "a", 2: "b", 3: "b", 4: "b"}.get
+    doc_of = {1: "a", 2: "b", 3: "b", 4: "b"}
     pooled = document_support(scores, doc_of, 0.5, 2)
     assert pooled[3] > pooled[1]  # b has two good chunks, a only one
     assert document_support(scores, doc_of, 0.0, 2) == scores

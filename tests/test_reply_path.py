@@ -64,8 +64,8 @@ def test_a_passage_is_normalised_once_for_every_search_that_ranks_it():
     forms = {"公积金": (2.0, ("公积金",)), "abc": (1.0, ("abc",))}
     passage = "住房公积金提取条件（ＡＢＣ）" + "。" * 17  # full-width letters: NFKC, then lower case
     before = signals._normalised.cache_info()
-    first = signals._coverage(forms, passage)
-    again = signals._coverage(forms, passage)
+    searches = [signals._Said(forms) for _ in range(2)]  # two searches ranking the passage
+    first, again = (said.share(forms, said.in_text(passage)) for said in searches)
     after = signals._normalised.cache_info()
     assert first == again == 1.0
     assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
