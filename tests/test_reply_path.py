@@ -71,6 +71,34 @@ def test_a_passage_is_normalised_once_for_every_search_that_ranks_it():
     assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
 
 
+def test_the_coverages_counted_once_per_form_are_the_shares_the_passage_says():
+    """A hit's coverages look each word form up once (index.signals._Said): the same shares as
+    looking each word's forms up in the text, and a form can be said across the title and the
+    passage only in the two joined."""
+    import unicodedata
+
+    from index import signals
+
+    def share(forms, text):  # the definition: the weighted share of the words the text says
+        said = unicodedata.normalize("NFKC", text).lower()
+        total = sum(weight for weight, _ in forms.values())
+        return sum(weight for weight, alts in forms.values() if any(a in said for a in alts)) / total
+
+    forms = {"公积金": (2.0, ("公积金", "住房公积金")), "提取": (1.5, ("提取", "支取")),
+             "租房": (1.0, ("租房", "租赁住房")), "abc": (0.5, ("abc",))}
+    title, passage = "住房公积金管理条例", "第二十四条 职工租赁住房的，可以支取（ＡＢＣ）"
+    said = signals._Said(forms)
+    for text in (title, passage):
+        assert said.share(forms, said.in_text(text)) == share(forms, text)
+    joined = said.in_joined(title, passage, said.in_text(title), said.in_text(passage))
+    assert said.share(forms, joined) == share(forms, f"{title} {passage}") == 1.0
+    across = {"条例 第二十四条": (1.0, ("条例 第二十四条",))}  # a form with a space, across the two
+    said = signals._Said(across)
+    assert said.share(across, said.in_text(title)) == said.share(across, said.in_text(passage)) == 0.0
+    joined = said.in_joined(title, passage, said.in_text(title), said.in_text(passage))
+    assert said.share(across, joined) == share(across, f"{title} {passage}") == 1.0
+
+
 def test_a_document_named_by_its_number_is_found_with_its_number_normalised_once():
     from index import naming
     from index.records import DocMeta
