@@ -231,6 +231,17 @@ def test_asked_what_a_rate_is_the_reply_quotes_every_case_of_the_list(demo_app):
     assert len(reply.encode("utf-8")) <= 2048
 
 
+def test_asked_in_everyday_words_when_a_child_starts_school_the_age_the_law_sets_is_quoted(demo_app):
+    """「上一年级」 and 「上小学」 are no words of the law, which says 入学 and 适龄儿童: BM25 read
+    little more than 孩子, and the answer decision refused though the dense side put 义务教育法
+    第十一条 (凡年满六周岁的儿童…) first. data/index/synonyms.tsv reads them (and 读小学) as 入学,
+    义务教育 and 适龄儿童."""
+    chat = channel_to(demo_app)
+    for n, question in enumerate(("我家孩子6岁了能上一年级吗", "娃几岁上一年级", "小朋友满几岁可以上小学")):
+        reply = chat.ask(f"o_school_age_{n}", question).text
+        assert "《中华人民共和国义务教育法》" in reply and "凡年满六周岁的儿童" in reply, question
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
