@@ -242,6 +242,14 @@ def test_asked_in_everyday_words_when_a_child_starts_school_the_age_the_law_sets
         assert "《中华人民共和国义务教育法》" in reply and "凡年满六周岁的儿童" in reply, question
 
 
+def test_asked_what_a_national_holiday_shift_pays_the_overtime_article_is_quoted(demo_app):
+    """「国庆节上班给几倍工资」: 国庆节 is a word of the holidays' list (全国年节及纪念日放假办法
+    第二条), which was quoted; the multiple is in 劳动法 第四十四条, for 法定休假日. data/index/
+    synonyms.tsv reads 国庆 and 五一 as 法定休假日."""
+    reply = channel_to(demo_app).ask("o_holiday_shift", "国庆节上班给几倍工资").text
+    assert "《中华人民共和国劳动法》" in reply and "法定休假日安排劳动者工作的" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
