@@ -44,6 +44,7 @@ OWN_SUBJECT_LEAD = 0.3
 OWN_WORDS_CHARS = 4
 # 「公司不申请呢」, 「学生呢？」: what about X, asked in the frame of the last answer.
 ELLIPTICAL_RE = re.compile(r"呢[？?。！!～~…\s]*$")
+_WORDS_ONLY = re.compile(r"[\s\W_]+")
 
 
 @dataclasses.dataclass
@@ -60,9 +61,16 @@ class Turn:
 def may_follow(text: str, previous: Turn | None, now: float) -> bool:
     """Short, soon after the previous question: worth asking whether it follows. Also after
     a question that was not answered: what the resident adds (「申领要身份证吗」) may make the
-    two together answerable."""
+    two together answerable. Not the topic's own question asked again (a resident who got no
+    answer often sends it once more): read with itself it was answered from its doubled words
+    and said 「您问的是：X——X」; asked again, it gets the reply it got."""
     return (previous is not None and now - previous.at <= FOLLOW_UP_SECONDS
-            and len(text) <= FOLLOW_UP_MAX_CHARS)
+            and len(text) <= FOLLOW_UP_MAX_CHARS and not _same_words(text, opening(previous)))
+
+
+def _same_words(one: str, other: str) -> bool:
+    """The same question but for spaces and punctuation (「失业金能领几个月？」, 「失业金能领几个月」)."""
+    return _WORDS_ONLY.sub("", one) == _WORDS_ONLY.sub("", other)
 
 
 def settled_alone(alone: Decision, previous: Turn) -> bool:

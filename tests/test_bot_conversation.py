@@ -127,6 +127,28 @@ def test_a_follow_up_to_a_question_not_answered_is_read_with_it(env):
     assert logged(svc, "o_unsure", "answered") == [False, True]
 
 
+def test_a_question_asked_again_is_not_read_as_its_own_follow_up(env):
+    """A resident who got no answer sends the same question again: it is read by itself, as the
+    first time, not with itself (「您问的是：X——X」, its words doubled)."""
+    _, chat, search, _ = env
+    first = chat("我想问一下失业保险金", openid="o_again")
+    assert "没有找到" in first
+    search.queries.clear()
+    again = chat("我想问一下失业保险金？", openid="o_again")
+    assert not again.startswith("您问的是") and again == first
+    assert search.queries and not any("失业保险金 我想问一下" in q for q in search.queries)
+
+
+def test_a_follow_up_asked_again_is_still_read_with_its_topic(env):
+    model, chat, _, _ = env
+    if model == "steep":
+        pytest.skip("needs a follow-up that is merged: the gentle model")
+    chat("失业保险金怎么申领", openid="o_again_follow")
+    for _ in range(2):
+        reply = chat("材料要交到哪", openid="o_again_follow")
+        assert reply.startswith("您问的是：失业保险金怎么申领——材料要交到哪\n")
+
+
 def test_merges_never_chain(env):
     model, chat, search, _ = env
     if model == "steep":
