@@ -7,9 +7,10 @@ Each message is sent through the encrypted callback (as bench_answers does, in p
 demo corpus with the shipped models) right after one of a few opening questions, by a user of
 its own. Printed: how many off-topic messages were answered at all (the goal is none; 「您问的是…」
 above a passage of the topic's document is what a resident saw before), how many everyday
-questions asking an amount, a time or a place were (the goal is none too) and how many questions
-on the topic were answered. The messages are not labelled with their answering passage: this
-is a probe of how the conversation reads a message, not a measure of right answers
+questions asking an amount, a time or a place were (the goal is none too), how many questions
+on the topic were answered, and how many policy questions on another subject were read with
+the topic (「您问的是：…」; the goal is none). The messages are not labelled with their answering
+passage: this is a probe of how the conversation reads a message, not a measure of right answers
 (bench_answers is); `--show` prints every reply to judge them. Written apart from the labelled
 sets, after the off-topic turns of data/eval's and shared/eval's dialogues were all refused
 while 「推荐个餐厅」 after 公租房怎么申请 quoted a 公租房 article.
@@ -44,6 +45,14 @@ EVERYDAY_ASKING = (
     "猪肉多少钱一斤", "奶茶多少钱一杯", "高铁票多少钱一张", "打车去机场要多少钱", "外卖多久能送到",
     "理发要多长时间", "洗衣机坏了去哪里修", "话费怎么充", "电影几点开始", "煮饭要多久",
     "哪里的早茶好吃", "快递几天能到",
+)
+# Policy questions on subjects none of the openings speaks of, as a resident asks one thing after
+# another: read with the topic, one is said as 「您问的是：产假多少天——残疾证二级…」 above the
+# topic's passage. Added 2026-12-05, after such a pair was answered from the 女职工 rules.
+OTHER_SUBJECT = (
+    "残疾证二级 每个月能领多少钱", "孩子没户口能上学吗", "产假多少天", "房东不退押金怎么办",
+    "营业执照丢了怎么补", "在外地住院怎么报销", "工伤认定要多久", "公积金可以取出来交房租吗", "快递丢了谁赔",
+    "请律师没钱 有没有免费的", "物业费不交会被停水吗", "孤寡老人谁来管",
 )
 ON_TOPIC = {
     "社保卡怎么申请": ("要带什么材料", "多久能拿到", "在哪里办", "要钱吗", "小孩能办吗", "老人呢",
@@ -89,7 +98,21 @@ def main() -> None:
                           + reply.text[:120].replace("\n", " / "))
         return count
 
+    def read_with_the_topic(messages) -> int:
+        """How many of `messages`, each sent after every opening, were read with it (printed)."""
+        count = 0
+        for message in messages:
+            for opening in OPENINGS:
+                reply = after(opening, message)
+                merged = reply.text.startswith("您问的是")
+                count += merged
+                if options.show or merged:
+                    print(f"{'READ WITH IT' if merged else 'by itself   '} {opening} → {message}: "
+                          + reply.text[:120].replace("\n", " / "))
+        return count
+
     answered_off = answered_after_each_opening(OFF_TOPIC)
+    merged_other = read_with_the_topic(OTHER_SUBJECT)
     answered_everyday = answered_after_each_opening(EVERYDAY_ASKING)
     answered_on, total_on = 0, 0
     for opening, messages in ON_TOPIC.items():
@@ -104,6 +127,8 @@ def main() -> None:
           f"{len(OFF_TOPIC) * len(OPENINGS)}")
     print(f"everyday questions asking an amount, a time or a place after an answer, answered: "
           f"{answered_everyday} of {len(EVERYDAY_ASKING) * len(OPENINGS)}")
+    print(f"questions on another subject after an answer, read with its topic (您问的是…): "
+          f"{merged_other} of {len(OTHER_SUBJECT) * len(OPENINGS)}")
     print(f"questions on the topic after an answer, answered: {answered_on} of {total_on}")
 
 

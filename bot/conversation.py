@@ -124,11 +124,16 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
     is another one than the last answer's, probable enough to be offered, that the merged
     reading would not answer from, and its passages say clearly more of the message's own
     words than the passages the merged reading chose (「新生儿…买医保」 after 积分入户: 医保 is the
-    医保 notice's word, not the 积分入户 rules'). An elliptical message (「公司不申请呢」) has no
-    subject of its own, whatever words it repeats."""
+    医保 notice's word, not the 积分入户 rules'). Probable enough to be offered, or not when the
+    topic's release says none of what the message names and not the kind of thing it asks
+    (「残疾证二级 每个月能领多少钱」 after 产假多少天: the 女职工 rules were probable from the
+    topic's words alone). An elliptical message (「公司不申请呢」) has no subject of its own,
+    whatever words it repeats."""
     best = alone.ranked[0] if alone.ranked else None
-    if best is None or merged.chosen is None or best.doc_id == previous.release or \
-            best.probability < threshold * RELATED_SHARE or is_elliptical(text):
+    if best is None or merged.chosen is None or best.doc_id == previous.release or is_elliptical(text):
+        return False
+    unheard = _most(merged.chosen, "subject_coverage") == 0 and not says_asked(text, merged.chosen, previous)
+    if best.probability < threshold * RELATED_SHARE and not unheard:
         return False
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps

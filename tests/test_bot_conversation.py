@@ -746,6 +746,36 @@ def test_a_message_naming_its_own_subject_is_not_read_with_the_topic_for_its_ask
                    _after_filing(), 0.5)
 
 
+def test_a_message_naming_nothing_the_topics_release_says_is_not_its_follow_up():
+    """「残疾证二级 每个月能领多少钱」 right after 「产假多少天」: by itself its best release (the 残疾人
+    补贴 rules, 0.25) is too unsure even to be offered, and read with the topic the 女职工 rules are
+    probable from the topic's words alone (0.64): it was said as 您问的是：产假多少天——残疾证二级…
+    above the list of work women may not do. The topic's release says none of what the message
+    names (残疾证), another release does: a new question. A follow-up naming nothing the topic's
+    release says but asking what it says (「孩子办的话要带什么」 after 社保卡怎么申请: the card guide
+    lists 材料, not 孩子) still follows."""
+    from bot.answerability import Decision
+    from bot.conversation import Turn, follows
+
+    after_leave = Turn("产假多少天", at=0.0, related=[], release="law_women")
+    question = "残疾证二级 每个月能领多少钱"
+    disability = _naming(_release(doc("gz_disability", title="残疾人两项补贴实施办法"),
+                                  "持有残疾人证的重度残疾人可申请护理补贴。", 0.47, 0.25), 0.71, 0.71)
+    women = _naming(_release(doc("law_women", title="女职工劳动保护特别规定"),
+                             "女职工生育享受98天产假。", 0.0, 0.64), 0.0, 0.0)
+    alone, on_leave = Decision(None, (disability,)), Decision(women, (women,))
+    assert not follows(question, alone, on_leave, after_leave, 0.53)
+    said = _naming(women, 0.3, 0.3)  # the topic's release says some of it: the topic may answer
+    assert follows(question, alone, Decision(said, (said,)), after_leave, 0.53)
+    after_card = Turn("社保卡怎么申请", at=0.0, related=[], release="gz_card")
+    child = _naming(_release(doc("gz_school", title="义务教育招生细则"), "孩子入学需提供户口簿。", 1.0, 0.2),
+                    1.0, 1.0)
+    materials = _naming(_release(doc("gz_card", title="怎么申领社会保障卡"),
+                                 "申领需提供本人有效身份证件原件。", 0.0, 0.43), 0.0, 0.0)
+    assert follows("孩子办的话要带什么", Decision(None, (child,)), Decision(materials, (materials,)),
+                   after_card, 0.53)
+
+
 def test_a_question_answered_by_itself_that_names_its_own_subject_is_not_taken_by_the_topic():
     """「生育津贴能领多少」 right after 「失业金能领多久」: answered by itself from the 生育津贴 notice
     (0.80), read with the topic from the FAQ (0.95), whose 能领 says as much of the message's

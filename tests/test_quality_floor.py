@@ -268,6 +268,18 @@ def test_a_tenants_deposit_is_read_as_the_security_deposit_the_rental_rules_cap(
     assert "《广东省城镇房屋租赁条例》" in reply and "不超过三个月租金数额的保证金" in reply
 
 
+def test_a_new_question_right_after_an_answer_is_not_read_as_its_follow_up(demo_app):
+    """A resident asking one thing after another: 「残疾证二级 每个月能领多少钱」 right after 「产假
+    多少天」 was read with it (您问的是：产假多少天——残疾证二级…) and answered with the list of work
+    女职工 may not do. It names what the maternity rules never say: it is read by itself, and the
+    disability allowance rules are what is offered."""
+    chat = channel_to(demo_app)
+    assert "98天" in chat.ask("o_one_after_another", "产假多少天").text
+    reply = chat.ask("o_one_after_another", "残疾证二级 每个月能领多少钱").text
+    assert not reply.startswith("您问的是") and "女职工" not in reply
+    assert "残疾人" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
