@@ -42,6 +42,13 @@ OWN_SUBJECT_LEAD = 0.3
 # ...and it has words of its own beyond its asking words (bot.asking.beyond_asking): 「多久能批」
 # shares only 多久 with 「失业保险金能领多久」; 「租房的个税每个月能扣多少」 names 租房 and 个税.
 OWN_WORDS_CHARS = 4
+# A message naming nothing the topic's release says, while that release says the kind of thing
+# it asks (an amount, a place…), has a subject of its own when by itself it finds another release
+# at this share of the operating point: 「残疾证二级 每个月能领多少钱」 (0.25) after 公租房怎么申请,
+# whose rents are amounts; not 「给小孩办要带什么」 (0.03) after 社保卡怎么申请, whose list of 材料
+# answers it. Measured 2026-12-05 (bench_follow_ups): such follow-ups 0.03–0.06, questions on
+# another subject or everyday ones 0.08–0.36.
+UNHEARD_SHARE = 0.2
 # 「公司不申请呢」, 「学生呢？」: what about X, asked in the frame of the last answer.
 ELLIPTICAL_RE = re.compile(r"呢[？?。！!～~…\s]*$")
 _WORDS_ONLY = re.compile(r"[\s\W_]+")
@@ -124,15 +131,16 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
     is another one than the last answer's, probable enough to be offered, that the merged
     reading would not answer from, and its passages say clearly more of the message's own
     words than the passages the merged reading chose (「新生儿…买医保」 after 积分入户: 医保 is the
-    医保 notice's word, not the 积分入户 rules'). Probable enough to be offered, or not when the
-    topic's release says none of what the message names and not the kind of thing it asks
-    (「残疾证二级 每个月能领多少钱」 after 产假多少天: the 女职工 rules were probable from the
-    topic's words alone). An elliptical message (「公司不申请呢」) has no subject of its own,
-    whatever words it repeats."""
+    医保 notice's word, not the 积分入户 rules'). Probable enough to be offered, or less when the
+    topic's release says none of what the message names: then any, unless that release says
+    the kind of thing the message asks (UNHEARD_SHARE). 「残疾证二级 每个月能领多少钱」 after
+    产假多少天 was answered from the 女职工 rules, probable from the topic's words alone. An
+    elliptical message (「公司不申请呢」) has no subject of its own, whatever words it repeats."""
     best = alone.ranked[0] if alone.ranked else None
     if best is None or merged.chosen is None or best.doc_id == previous.release or is_elliptical(text):
         return False
-    unheard = _most(merged.chosen, "subject_coverage") == 0 and not says_asked(text, merged.chosen, previous)
+    unheard = _most(merged.chosen, "subject_coverage") == 0 and \
+        (not says_asked(text, merged.chosen, previous) or best.probability >= threshold * UNHEARD_SHARE)
     if best.probability < threshold * RELATED_SHARE and not unheard:
         return False
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):

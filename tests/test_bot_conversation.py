@@ -753,7 +753,7 @@ def test_a_message_naming_nothing_the_topics_release_says_is_not_its_follow_up()
     above the list of work women may not do. The topic's release says none of what the message
     names (残疾证), another release does: a new question. A follow-up naming nothing the topic's
     release says but asking what it says (「孩子办的话要带什么」 after 社保卡怎么申请: the card guide
-    lists 材料, not 孩子) still follows."""
+    lists 材料, not 孩子) still follows, unless by itself it finds another release (UNHEARD_SHARE)."""
     from bot.answerability import Decision
     from bot.conversation import Turn, follows
 
@@ -768,12 +768,18 @@ def test_a_message_naming_nothing_the_topics_release_says_is_not_its_follow_up()
     said = _naming(women, 0.3, 0.3)  # the topic's release says some of it: the topic may answer
     assert follows(question, alone, Decision(said, (said,)), after_leave, 0.53)
     after_card = Turn("社保卡怎么申请", at=0.0, related=[], release="gz_card")
-    child = _naming(_release(doc("gz_school", title="义务教育招生细则"), "孩子入学需提供户口簿。", 1.0, 0.2),
+    child = _naming(_release(doc("gz_school", title="义务教育招生细则"), "孩子入学需提供户口簿。", 1.0, 0.03),
                     1.0, 1.0)
     materials = _naming(_release(doc("gz_card", title="怎么申领社会保障卡"),
                                  "申领需提供本人有效身份证件原件。", 0.0, 0.43), 0.0, 0.0)
     assert follows("孩子办的话要带什么", Decision(None, (child,)), Decision(materials, (materials,)),
                    after_card, 0.53)
+    # ...unless by itself it finds another release at UNHEARD_SHARE of the operating point: the
+    # 公租房 rules say amounts (rents), not 残疾证, and the 残疾人 rules are found at 0.25
+    after_housing = Turn("公租房怎么申请", at=0.0, related=[], release="gz_housing")
+    rents = _naming(_release(doc("gz_housing", title="公共租赁住房管理办法"),
+                             "公共租赁住房租金标准为每平方米每月10元。", 0.0, 0.67), 0.0, 0.0)
+    assert not follows(question, alone, Decision(rents, (rents,)), after_housing, 0.53)
 
 
 def test_a_question_answered_by_itself_that_names_its_own_subject_is_not_taken_by_the_topic():
