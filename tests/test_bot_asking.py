@@ -18,6 +18,11 @@ def test_the_kinds_asked_are_read_from_everyday_and_cantonese_wording():
     assert asked_kinds("租金有冇补贴㗎？一年几多？") == {"amount"}
     assert asked_kinds("去边度办？") == {"place"}
     assert asked_kinds("单身可以申请公租房吗？") == frozenset()   # whether: no kind of thing
+    # who qualifies is not what to bring: 「要什么条件」 after 失业金能领多久 was kept with the
+    # unemployment FAQ, which lists 材料, though the 小学 admission rules answered it by itself
+    assert asked_kinds("在广州读小学要什么条件") == frozenset()
+    assert asked_kinds("需要什么条件？") == frozenset()
+    assert asked_kinds("需要什么证明") == {"materials"}
 
 
 def test_a_passage_says_a_kind_by_what_answers_it_not_by_the_question_words():

@@ -282,6 +282,17 @@ def test_a_new_question_right_after_an_answer_is_not_read_as_its_follow_up(demo_
         assert "残疾人" in reply, opening
 
 
+def test_a_question_answered_by_itself_is_not_kept_with_the_topic_for_asking_conditions(demo_app):
+    """「外地户口孩子在广州读小学要什么条件」 right after 「失业金能领多久」 is answered by itself from the
+    天河 primary-school rules; its 要什么 was read as asking for 材料, which the unemployment FAQ
+    lists, so the FAQ kept it (您问的是：失业金能领多久——…). Conditions are not materials."""
+    chat = channel_to(demo_app)
+    chat.ask("o_conditions_after", "失业金能领多久")
+    reply = chat.ask("o_conditions_after", "外地户口孩子在广州读小学要什么条件").text
+    assert not reply.startswith("您问的是") and "失业" not in reply
+    assert "义务教育" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
