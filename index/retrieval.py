@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable, Iterable
 
@@ -167,8 +168,9 @@ class Retriever:
         return [self.reader.read(q.strip(), view).dense for q in questions]
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised query vectors (e.g. to group similar questions)."""
-        return self.embedder.embed_queries(list(texts))
+        """L2-normalised query vectors (e.g. to group similar questions), of each text as
+        `punctuated` writes it."""
+        return self.embedder.embed_queries([punctuated(t) for t in texts])
 
     def _admitted_docs(self, corpus: View, filters: Filters) -> frozenset[str]:
         """The documents the filters admit: the same for every search until the document map
@@ -278,6 +280,21 @@ class Retriever:
         joined = vector + self.queries.get(read.opening_dense)
         norm = float(np.linalg.norm(joined))
         return joined / norm if norm > 0 else vector
+
+
+# A space between two Chinese characters: where a resident typing on a phone (or speaking to
+# it) leaves a pause, a writer puts a comma.
+_SPACED_RE = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+
+
+def punctuated(text: str) -> str:
+    """The question as the encoder reads it best: 「公司拖欠我三个月工资了 我该去哪里投诉」 with a
+    comma for its space (the encoder learned written Chinese, where clauses are marked: that
+    question's best passage, 工资支付条例 第十条 on 投诉, scored 0.156 spaced and 0.172 with
+    the comma, and only then was sure enough to be answered). Only where a question is embedded
+    for a search, not in what the training of the query adapter read (its vectors are kept by
+    text: training.pipeline)."""
+    return _SPACED_RE.sub("，", text)
 
 
 def check(query, k, mode) -> str:

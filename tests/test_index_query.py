@@ -97,3 +97,16 @@ def test_long_message_focuses_on_its_asking_sentences():
 def test_the_asking_clauses_of_a_story_told_by_the_asker(message, asking):
     from index.query import asking_clauses
     assert asking_clauses(message) == asking
+
+
+def test_a_space_between_chinese_clauses_is_read_as_the_comma_it_stands_for():
+    """The encoder reads 「公司拖欠我三个月工资了 我该去哪里投诉」 as written Chinese would put it;
+    a space beside Latin letters, digits or punctuation stays."""
+    from index.retrieval import punctuated
+
+    assert punctuated("公司拖欠我三个月工资了 我该去哪里投诉") == "公司拖欠我三个月工资了，我该去哪里投诉"
+    assert punctuated("我今年72了  坐公交还要钱吗") == "我今年72了，坐公交还要钱吗"
+    assert punctuated("我今年72 坐公交还要钱吗") == "我今年72 坐公交还要钱吗"
+    assert punctuated("孩子 户口 上学") == "孩子，户口，上学"
+    assert punctuated("用 APP 申请吗") == "用 APP 申请吗"
+    assert punctuated("失业金能领多久？ 要什么材料") == "失业金能领多久？ 要什么材料"

@@ -293,6 +293,14 @@ def test_a_question_answered_by_itself_is_not_kept_with_the_topic_for_asking_con
     assert "义务教育" in reply
 
 
+def test_a_question_typed_with_spaces_for_commas_is_answered_as_when_punctuated(demo_app):
+    """「公司拖欠我三个月工资了 我该去哪里投诉」, as a phone's user types it, was refused (the
+    encoder read the space, not a pause: p 0.48), while written with a comma and a question mark
+    it was answered (0.61). The encoder now reads a comma for the space."""
+    reply = channel_to(demo_app).ask("o_spaced", "公司拖欠我三个月工资了 我该去哪里投诉").text
+    assert "《保障农民工工资支付条例》" in reply and "有权依法投诉" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
