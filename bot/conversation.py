@@ -94,7 +94,7 @@ def topic_answers_better(text: str, alone: Decision, merged: Decision, previous:
     with the topic's question, it is answered from the topic's own release and more surely:
     「多久能批下来？」 after 失业金申领 matches 「失业保险金能领多久」 by its 多久 alone, but says
     nothing of its own that the 申领 rules do not answer better. Not when the release it was
-    answered from says more of its words than the topic's passages do, unless those are its
+    answered from says as much of its words as the topic's passages do or more, unless those are its
     asking words (says_asked): with any question, the topic's words make the topic's release
     probable (「幼儿园能不能提前教小学的课」 after 异地就医备案: 0.85 read with the topic). Its asking
     words do not keep it with the topic when it says more than them (OWN_WORDS_CHARS) and the
@@ -109,7 +109,7 @@ def topic_answers_better(text: str, alone: Decision, merged: Decision, previous:
         return False  # 「生育津贴能领多少」 after 失业金能领多久: the FAQ says 能领, not 生育津贴
     asking_only = says_asked(text, merged.chosen, previous) and \
         not (len(beyond_asking(text)) >= OWN_WORDS_CHARS and _says_clearly_more(alone.chosen, merged.chosen))
-    return asking_only or _most(alone.chosen, "message_coverage") <= _most(merged.chosen, "message_coverage")
+    return asking_only or _most(alone.chosen, "message_coverage") < _most(merged.chosen, "message_coverage")
 
 
 def follows(text: str, alone: Decision, merged: Decision, previous: Turn, threshold: float) -> bool:

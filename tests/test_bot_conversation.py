@@ -586,7 +586,8 @@ def test_a_question_answered_by_itself_is_not_taken_over_by_the_topics_words():
     """「幼儿园能不能提前教小学的课」 after 异地就医备案: answered by itself from the 学前教育法
     (0.74); read with the topic, the 备案 guide is more probable (0.85) from the topic's words
     alone. The law says more of the message's words: a new question, not a follow-up. A release
-    saying less of them than the topic's does not keep a message from the topic."""
+    saying less of them than the topic's does not keep a message from the topic; one saying as
+    much does."""
     from bot.answerability import Decision
     from bot.conversation import topic_answers_better
 
@@ -599,6 +600,11 @@ def test_a_question_answered_by_itself_is_not_taken_over_by_the_topics_words():
     weaker = dataclasses.replace(lesson, hits=(dataclasses.replace(
         lesson.hits[0], signals=dataclasses.replace(lesson.hits[0].signals, message_coverage=0.2)),))
     assert topic_answers_better(text, Decision(weaker, (weaker,)), merged, _after_filing())
+    # as much of them as the topic's: answered by itself, it stays a question of its own
+    # (「积分入学怎么算分」 after 女儿明年上小学要准备什么: the 积分入学 guide, not the 小学 rules)
+    alike = dataclasses.replace(lesson, hits=(dataclasses.replace(
+        lesson.hits[0], signals=dataclasses.replace(lesson.hits[0].signals, message_coverage=0.26)),))
+    assert not topic_answers_better(text, Decision(alike, (alike,)), merged, _after_filing())
 
 
 def test_a_question_with_a_subject_of_its_own_is_not_read_with_the_topic_for_its_asking_word():
