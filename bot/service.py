@@ -421,7 +421,8 @@ class BotService:
         if same_topic or (settled and previous.release is None):
             return dataclasses.replace(own, same_topic=same_topic)
         merged_text = conv.with_context(text, previous)
-        merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous))
+        merged_hits = self.search(text, k=SEARCH_K, include_expired=True, opening=conv.opening(previous),
+                                  as_one=previous.release is None)
         merged = decide(merged_text, merged_hits, self.settings.model, previous.release,
                         asked_kinds(text))
         if settled and not conv.topic_answers_better(text, alone, merged, previous):

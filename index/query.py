@@ -15,7 +15,8 @@ A follow-up (「要收费吗？」 after a question on 劳动仲裁) is read wit
 topic (`read_follow_up`): BM25 and the answer decision read both texts, and the dense side adds
 the two questions' own vectors instead of encoding the longer joined text. Both vectors are
 usually cached (the opening question was searched a moment ago), so reading a message both
-alone and as a follow-up costs one encoding, not two.
+alone and as a follow-up costs one encoding, not two. A message completing an opening that
+nothing answered is encoded with it as one text (`as_one`): one question sent in two messages.
 """
 from __future__ import annotations
 
@@ -98,10 +99,19 @@ class QueryReader:
             text, fixes = corrector.correct(text, view.tokenizer.cut(text), _Lexicon(view))
         return ReadQuestion(asked, text, focus(text, _topic_weight(view)), tuple(fixes))
 
-    def read_follow_up(self, question: str, opening: str, view) -> ReadQuestion:
-        """A follow-up read with the question that opened its topic."""
+    def read_follow_up(self, question: str, opening: str, view, as_one: bool = False) -> ReadQuestion:
+        """A follow-up read with the question that opened its topic. `as_one`: the dense side
+        reads the two as one text instead of adding their vectors, for a message that completes
+        an opening nothing answered (「公司拖欠我三个月工资了」, then 「我该去哪里投诉」: one question
+        sent in two messages; the vectors added found the wage rules at 0.16, the text as one at
+        0.61). After an answer the vectors are added: the topic's words, usually the longer part,
+        would draw a joined text to the passage already quoted."""
         own, first = self.read(question, view), self.read(opening, view)
-        return ReadQuestion(with_opening(own.asked, first.asked), with_opening(own.normal, first.normal),
+        joined = with_opening(own.normal, first.normal)
+        if as_one:
+            return ReadQuestion(with_opening(own.asked, first.asked), joined,
+                                focus(joined, _topic_weight(view)), first.fixes + own.fixes, own=own.normal)
+        return ReadQuestion(with_opening(own.asked, first.asked), joined,
                             own.dense, first.fixes + own.fixes, opening_dense=first.dense,
                             own=own.normal)
 

@@ -125,14 +125,16 @@ class Retriever:
 
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid", include_expired: bool = False,
                audience: str | None = None, topic: str | None = None, region: str | None = None,
-               issuing_body: str | None = None, releases=None, opening: str | None = None) -> list[Hit]:
-        """`opening`: the question that opened the topic this one follows (QueryReader.read_follow_up)."""
+               issuing_body: str | None = None, releases=None, opening: str | None = None,
+               as_one: bool = False) -> list[Hit]:
+        """`opening`: the question that opened the topic this one follows; `as_one`: read with
+        it as one text (QueryReader.read_follow_up)."""
         query = check(query, k, mode)
         filters = Filters(self.today(), include_expired, audience, topic, region, issuing_body,
                           frozenset(releases) if releases is not None else None)
         corpus = self._corpus().view()
-        read = self.reader.read_follow_up(query, opening.strip(), corpus) if opening and opening.strip() \
-            else self.reader.read(query, corpus)
+        read = self.reader.read_follow_up(query, opening.strip(), corpus, as_one) \
+            if opening and opening.strip() else self.reader.read(query, corpus)
         admitted = self._admitted_docs(corpus, filters)
         found, evidence = self._first_stage(corpus, read, mode, admitted, max(k, CANDIDATES))
         ranker = self.ranker if mode == "hybrid" and found.cosine else None

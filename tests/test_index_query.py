@@ -110,3 +110,16 @@ def test_a_space_between_chinese_clauses_is_read_as_the_comma_it_stands_for():
     assert punctuated("孩子 户口 上学") == "孩子，户口，上学"
     assert punctuated("用 APP 申请吗") == "用 APP 申请吗"
     assert punctuated("失业金能领多久？ 要什么材料") == "失业金能领多久？ 要什么材料"
+
+
+def test_a_message_completing_an_opening_nothing_answered_is_read_as_one_question(view):
+    """After an answer the dense side adds the follow-up's vector to its topic's (the topic's
+    words would draw one text to the passage just quoted); a message completing an opening that
+    found nothing (「失业了」, then 「去哪里登记」) is one question sent in two messages: read as
+    one text."""
+    reader = QueryReader()
+    after_answer = reader.read_follow_up("去哪里登记", "失业了", view)
+    assert after_answer.dense == "去哪里登记" and after_answer.opening_dense == "失业了"
+    completing = reader.read_follow_up("去哪里登记", "失业了", view, as_one=True)
+    assert completing.dense == "失业了 去哪里登记" and completing.opening_dense is None
+    assert completing.normal == after_answer.normal and completing.own == after_answer.own

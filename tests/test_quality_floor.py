@@ -301,6 +301,17 @@ def test_a_question_typed_with_spaces_for_commas_is_answered_as_when_punctuated(
     assert "《保障农民工工资支付条例》" in reply and "有权依法投诉" in reply
 
 
+def test_a_question_sent_in_two_messages_is_answered_as_one(demo_app):
+    """「公司拖欠我三个月工资了」 finds nothing sure (it asks nothing); 「我该去哪里投诉」 right after it
+    completes it. Read with it, their two vectors added found the wage rules at 0.16; the two read
+    as one text find 工资支付条例 第十条 (投诉) sure enough to answer."""
+    chat = channel_to(demo_app)
+    assert "没有找到" in chat.ask("o_two_messages", "公司拖欠我三个月工资了").text
+    reply = chat.ask("o_two_messages", "我该去哪里投诉").text
+    assert reply.startswith("您问的是：公司拖欠我三个月工资了——我该去哪里投诉")
+    assert "《保障农民工工资支付条例》" in reply and "有权依法投诉" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
