@@ -195,6 +195,14 @@ def _most(candidate: Candidate, signal: str) -> float:
     return max((getattr(h.signals, signal) for h in candidate.hits if h.signals is not None), default=0.0)
 
 
+def opens_topic(text: str) -> bool:
+    """A message answered by itself from the topic's own release opens a topic of its own when it
+    names something besides its asking words (「工伤认定去哪里申请」 after 算工伤吗: a resident's
+    「要多久」 next asks how long the 认定 takes), not when it is elliptical or asks only (「能领多久」
+    after 失业金怎么领: 「在哪里领」 next is still about 失业金)."""
+    return not is_elliptical(text) and len(beyond_asking(text)) >= OWN_WORDS_CHARS
+
+
 def is_elliptical(text: str) -> bool:
     """「那六一呢」, 「公司不申请呢」: the subject is the topic's, the message names what differs."""
     return bool(ELLIPTICAL_RE.search(text))

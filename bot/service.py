@@ -402,7 +402,10 @@ class BotService:
                 answer = self._compose(reading, reading.hits, focus, avoid, offered=(offered,))
         # A new topic opens with what was answered: a story's asking clauses, not the story
         # (read with a follow-up, its words would draw the search away again).
-        topic = previous.topic if previous and (reading.follow_up or reading.same_topic) else reading.text
+        # A question answered by itself from the topic's release keeps the topic, unless it names
+        # a subject of its own (conversation.opens_topic).
+        keeps = reading.follow_up or reading.same_topic and not conv.opens_topic(text)
+        topic = previous.topic if previous and keeps else reading.text
         release = release_of(answer.best) if answer.best else None
         self.conversations.remember(openid, text, answer.related,
                                     answer.best.chunk_id if answer.best else None, answer.ref,

@@ -808,3 +808,14 @@ def test_a_question_answered_by_itself_that_names_its_own_subject_is_not_taken_b
     assert topic_answers_better(question, Decision(unnamed, (unnamed,)), on_faq, after_benefit)
     # 「生育津贴呢」 asks what about it in the frame of the last answer: the topic's subject is its
     assert topic_answers_better("那生育津贴呢", Decision(notice, (notice,)), on_faq, after_benefit)
+
+
+def test_a_question_naming_a_subject_of_its_own_opens_a_topic_an_asking_one_does_not():
+    """Answered by itself from the topic's release, 「工伤认定去哪里申请」 names what the next
+    「要多久」 is about; 「能领多久」 (after 失业金怎么领) and 「那中秋呢」 do not: the topic stays."""
+    from bot.conversation import opens_topic
+
+    assert opens_topic("工伤认定去哪里申请")
+    assert not opens_topic("能领多久")
+    assert not opens_topic("那中秋呢")
+    assert not opens_topic("要什么材料？")

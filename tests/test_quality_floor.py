@@ -312,6 +312,19 @@ def test_a_question_sent_in_two_messages_is_answered_as_one(demo_app):
     assert "《保障农民工工资支付条例》" in reply and "有权依法投诉" in reply
 
 
+def test_a_follow_up_is_read_with_the_last_question_that_named_its_subject(demo_app):
+    """「算工伤吗」, then 「工伤认定去哪里申请」 (answered by itself from the same 工伤保险条例), then
+    「要多久」: it asks how long the 认定 takes. The topic stayed the first question, and 「要多久」
+    was read with 算工伤吗 and answered with the 停工留薪期 (12个月); a question naming a subject of
+    its own now opens the topic, and the 60 days of 第二十条 are quoted."""
+    chat = channel_to(demo_app)
+    for question in ("我在工地干活摔伤了 算工伤吗", "工伤认定去哪里申请"):
+        assert "《工伤保险条例》" in chat.ask("o_injury_steps", question).text
+    reply = chat.ask("o_injury_steps", "要多久").text
+    assert reply.startswith("您问的是：工伤认定去哪里申请——要多久")
+    assert "60日内作出工伤认定的决定" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
