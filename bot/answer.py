@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot import links
 from bot.answerability import AnswerModel, Candidate, Decision, decide
-from bot.asking import asked_kinds, bare_topic, says_kind
+from bot.asking import asked_kinds, bare_topic, says_kind, tells_only
 from bot.textlimit import REPLY_LIMIT_BYTES, cut_to_bytes, utf8_len
 from index.hits import Hit
 from policies.model import Document
@@ -154,7 +154,8 @@ def compose_answer(question: str, hits: Sequence[Hit], ctx: AnswerContext,
             return Answer(topic_text(topic, ctx, offered), answered=False, related=offered,
                           confidence=decision.probability, ref=ctx.answer_ref, decision=decision)
         suggested = _offered_first(ctx, suggested_documents(decision, ctx))
-        return Answer(not_found_text(question, ctx, suggested), answered=False,
+        told = focus is None and tells_only(question)
+        return Answer(not_found_text(question, ctx, suggested, told), answered=False,
                       related=suggested, confidence=decision.probability, ref=ctx.answer_ref,
                       decision=decision)
     related = related_documents(best, decision, ctx)
@@ -434,13 +435,21 @@ def related_number(position: int) -> int:
     return RELATED_FIRST_NUMBER + position
 
 
-def not_found_text(question: str, ctx: AnswerContext, suggested: Sequence[Related] = ()) -> str:
-    lines = ["抱歉，在已公开的政策文件和解读中没有找到能回答这个问题的内容，我们不作猜测。"]
+def not_found_text(question: str, ctx: AnswerContext, suggested: Sequence[Related] = (),
+                   told: bool = False) -> str:
+    """`told`: the message told what happened and asked nothing (bot.asking.tells_only): it is
+    asked what the resident wants to know."""
+    lines = [TOLD_ONLY if told else NOT_FOUND]
     if suggested:
         lines += related_lines(suggested, SUGGESTED_HEADING)
     elif ctx.topics:
         lines.append("您可以试着问与这些主题有关的问题：" + "、".join(ctx.topics[:5]) + "。")
     return cut_to_bytes("\n".join(lines + _other_ways(ctx)), ctx.limit_bytes)
+
+
+NOT_FOUND = "抱歉，在已公开的政策文件和解读中没有找到能回答这个问题的内容，我们不作猜测。"
+TOLD_ONLY = ("您想问什么呢？请把问题说完整一些（比如能领什么补贴、去哪里办、要带什么材料），我能找得更准。"
+             "只看这一句，没有找到能回答的内容，我们不作猜测。")
 
 
 def topic_text(topic: str, ctx: AnswerContext, offered: Sequence[Related]) -> str:

@@ -17,6 +17,7 @@ import functools
 import re
 
 from index.dialect import Dialect
+from index.query import ASKING_RE
 
 # kind: (how a question asks for it, how a passage says it). An online channel answers a
 # "where" too (在哪里申请 → 广东政务服务网, 穗好办APP).
@@ -74,6 +75,22 @@ def bare_topic(message: str) -> str | None:
     if asked_kinds(mandarin) or _NOT_A_TOPIC.search(mandarin):
         return None
     return word
+
+
+# What a resident asks with besides index.query.ASKING_RE: a question word (谁, 哪天, 几点, 还是), a
+# verb asked both ways (赔不赔, 补不补, 有没), or a word a question is put with even without a
+# mark or particle (「我辞职了 能领失业金」).
+_ASKS_WITHOUT_PARTICLE = re.compile(r"谁|哪|几|还是|咩|乜|点样|点解|([\u4e00-\u9fff])[不没]\1|"
+                                    r"能|可以|会不会|要不要|应该|该不该|需要|请问|想问|咨询|求助|帮忙|帮我")
+
+
+def tells_only(message: str) -> bool:
+    """The message tells what happened and asks nothing yet (「公司拖欠我三个月工资了」, 「我在广州开了
+    个小店」): no question word or mark (index.query.ASKING_RE), no word a question is asked with,
+    no kind of thing asked. Not answered, it is asked what the resident wants to know, not told
+    that nothing answers a question it did not ask."""
+    mandarin = _dialect().to_mandarin(message)
+    return not (ASKING_RE.search(mandarin) or _ASKS_WITHOUT_PARTICLE.search(mandarin) or asked_kinds(message))
 
 
 def beyond_asking(message: str) -> str:

@@ -2,7 +2,7 @@
 search ranks alike, the one that says the kind of thing asked (a place, a period, an amount…)."""
 from bot.answer import choose_passage
 from bot.answerability import Candidate
-from bot.asking import asked_kinds, says_kind
+from bot.asking import asked_kinds, says_kind, tells_only
 from tests.test_bot_answer import _scored
 from tests.test_bot_fakes import doc, hit_of
 
@@ -106,3 +106,13 @@ def test_a_bare_topic_is_a_short_subject_asking_nothing():
     for not_bare in ("养老金怎么领", "多少钱", "几多钱", "边度办", "我要投诉", "能退吗", "医保呢",
                      "保", "城乡居民基本养老保险", "ETC", "12345", ""):
         assert bare_topic(not_bare) is None, not_bare
+
+
+def test_a_message_telling_what_happened_without_asking_anything_is_told_apart():
+    """「公司拖欠我三个月工资了」 asks nothing yet; a question word, a verb asked both ways, a modal or
+    a Cantonese 有冇 makes a message a question even without 吗 or a question mark."""
+    for told in ("公司拖欠我三个月工资了", "我在广州开了个小店", "老板不给报医药费"):
+        assert tells_only(told), told
+    for asked in ("公司拖欠我工资怎么办", "你们几点下班", "保险公司赔不赔", "谁来担任监护人",
+                  "是从离职那天算还是从哪天算", "我辞职了 能领失业金", "有冇补贴", "失业金领多久"):
+        assert not tells_only(asked), asked
