@@ -108,12 +108,10 @@ class QueryReader:
         would draw a joined text to the passage already quoted."""
         own, first = self.read(question, view), self.read(opening, view)
         joined = with_opening(own.normal, first.normal)
-        if as_one:
-            return ReadQuestion(with_opening(own.asked, first.asked), joined,
-                                focus(joined, _topic_weight(view)), first.fixes + own.fixes, own=own.normal)
-        return ReadQuestion(with_opening(own.asked, first.asked), joined,
-                            own.dense, first.fixes + own.fixes, opening_dense=first.dense,
-                            own=own.normal)
+        dense, opening_dense = (focus(joined, _topic_weight(view)), None) if as_one \
+            else (own.dense, first.dense)
+        return ReadQuestion(with_opening(own.asked, first.asked), joined, dense, first.fixes + own.fixes,
+                            opening_dense=opening_dense, own=own.normal)
 
 
 class _Lexicon:
