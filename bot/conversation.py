@@ -11,7 +11,8 @@ elsewhere by its 多久 alone); so is one that names a subject of its own the to
 release does not speak of, even when it is not sure enough to be answered by itself
 (「新生儿还没上户口能先买医保吗」 after 积分入户: read with the topic, it would be answered from the
 topic's words, see own_subject). A follow-up is always read with the topic's opening
-question, never with an earlier merged reading: merges never chain.
+question, never with an earlier merged reading: merges never chain. A message on the topic that
+nothing answers (「要什么条件」 after 我想租公租房) leaves the topic as it was (on_topic).
 
 Number rule (documented in the README): an answer ends with one numbered menu, as a phone
 menu does. 1 rates the last answer 满意 and 2 不满意 (so do the words, bot.questionlog
@@ -49,6 +50,10 @@ OWN_WORDS_CHARS = 4
 # answers it. Measured 2026-12-05 (bench_follow_ups): such follow-ups 0.03–0.06, questions on
 # another subject or everyday ones 0.08–0.36.
 UNHEARD_SHARE = 0.2
+# A message the topic's release says at least this share of the subject words of stays on the
+# topic when nothing answers it (on_topic): 「要什么条件」 after 我想租公租房 (1.0), not 「孩子没户口能
+# 上学吗」 (0.28) or 「子女不给赡养费怎么办」 after 老人优待卡 (0.0).
+ON_TOPIC_SHARE = 0.5
 # 「公司不申请呢」, 「学生呢？」: what about X, asked in the frame of the last answer.
 ELLIPTICAL_RE = re.compile(r"呢[？?。！!～~…\s]*$")
 _WORDS_ONLY = re.compile(r"[\s\W_]+")
@@ -62,7 +67,8 @@ class Turn:
     best_chunk: str | None = None  # what the last answer quoted: a follow-up wants something else
     answer_ref: str | None = None  # the last answer's reference: what 1 / 2 rate
     topic: str | None = None       # the question that opened this topic (follow-ups are read with it)
-    release: str | None = None     # the release the last answer quoted (None: nothing was found)
+    release: str | None = None     # the release the last answer quoted (None: nothing was found),
+    #                                or the topic's, kept through a message nothing answered (on_topic)
 
 
 def may_follow(text: str, previous: Turn | None, now: float) -> bool:
@@ -146,6 +152,16 @@ def own_subject(text: str, alone: Decision, merged: Decision, previous: Turn, th
     if any(c.doc_id == best.doc_id and c.probability >= threshold for c in merged.ranked):
         return False  # with its topic too it is answered from there: the topic only helps
     return _says_clearly_more(best, merged.chosen) or _names_own(best, merged.chosen)
+
+
+def on_topic(merged: Decision, previous: Turn) -> bool:
+    """Read with its topic, the topic's release says most of what the message names
+    (ON_TOPIC_SHARE of its subject words; all of them when it names none): 「要什么条件」 after
+    我想租公租房, whose rules say 条件; not 「子女不给赡养费怎么办」 after 老人优待卡怎么办. Such a
+    message that nothing answers leaves the topic as it was (bot.service): the resident's next
+    「租金多少」 still asks about 公租房, and would otherwise be read with 「要什么条件」 alone."""
+    topic = next((c for c in merged.ranked if c.doc_id == previous.release), None)
+    return topic is not None and _most(topic, "subject_coverage") >= ON_TOPIC_SHARE
 
 
 def says_asked(text: str, chosen: Candidate, previous: Turn) -> bool:

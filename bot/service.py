@@ -101,6 +101,7 @@ class Reading:
     alone: Reading | None = None  # a follow-up's message read by itself (its fallback)
     topic_release: str | None = None  # a follow-up's: the release the previous answer quoted
     among: frozenset[str] | None = None  # a story's asking clauses: the releases the whole found
+    on_topic: bool = False      # read with its topic, the topic's release says what it names
 
     @property
     def asks(self) -> frozenset[str]:
@@ -407,8 +408,10 @@ class BotService:
         keeps = reading.follow_up or reading.same_topic and not conv.opens_topic(text)
         topic = previous.topic if previous and keeps else reading.text
         release = release_of(answer.best) if answer.best else None
-        self.conversations.remember(openid, text, answer.related,
-                                    answer.best.chunk_id if answer.best else None, answer.ref,
+        quoted = answer.best.chunk_id if answer.best else None
+        if previous is not None and reading.on_topic and not answer.answered:  # the topic stays (on_topic)
+            topic, release, quoted = conv.opening(previous), previous.release, previous.best_chunk
+        self.conversations.remember(openid, text, answer.related, quoted, answer.ref,
                                     topic=topic, release=release)
         self._record(openid, text, reading, answer)
         return answer
@@ -428,12 +431,13 @@ class BotService:
                                   as_one=previous.release is None)
         merged = decide(merged_text, merged_hits, self.settings.model, previous.release,
                         asked_kinds(text))
+        own = dataclasses.replace(own, on_topic=conv.on_topic(merged, previous))
         if settled and not conv.topic_answers_better(text, alone, merged, previous):
             return own
         if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):
             return own
         return Reading(merged_text, merged_hits, follow_up=True, note=conv.reading_note(text, previous),
-                       alone=own, topic_release=previous.release)
+                       alone=own, topic_release=previous.release, on_topic=own.on_topic)
 
     def read_alone(self, text: str) -> tuple[Reading, Decision]:
         """The message by itself, and what it would be answered from. A story told before the

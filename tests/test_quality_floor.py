@@ -326,6 +326,18 @@ def test_a_follow_up_is_read_with_the_last_question_that_named_its_subject(demo_
     assert "60日内作出工伤认定的决定" in reply
 
 
+def test_a_question_nothing_answers_on_the_topic_does_not_end_the_topic(demo_app):
+    """「我想租公租房」 is answered (the 公共租赁住房 rules), 「要什么条件」 next finds nothing sure
+    enough, and 「租金怎么算」 after it was read with 要什么条件 as its topic, and refused: the
+    公租房 topic was lost. The rules say 条件: the topic stays, and the rents are quoted."""
+    chat = channel_to(demo_app)
+    assert "公共租赁住房" in chat.ask("o_topic_stays", "我想租公租房").text
+    chat.ask("o_topic_stays", "要什么条件")
+    reply = chat.ask("o_topic_stays", "租金怎么算").text
+    assert reply.startswith("您问的是：我想租公租房——租金怎么算")
+    assert "公共租赁住房" in reply and "租金" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
