@@ -9,7 +9,9 @@ its own. Printed: how many off-topic messages were answered at all (the goal is 
 above a passage of the topic's document is what a resident saw before), how many everyday
 questions asking an amount, a time or a place were (the goal is none too), how many questions
 on the topic were answered, and how many policy questions on another subject were read with
-the topic (「您问的是：…」; the goal is none). The messages are not labelled with their answering
+the topic (「您问的是：…」; the goal is none), and how many of the questions on the topic answered
+right after it still are when a question on the topic that nothing answered came between
+(the topic is still theirs; the goal is all). The messages are not labelled with their answering
 passage: this is a probe of how the conversation reads a message, not a measure of right answers
 (bench_answers is); `--show` prints every reply to judge them. Written apart from the labelled
 sets, after the off-topic turns of data/eval's and shared/eval's dialogues were all refused
@@ -54,6 +56,7 @@ OTHER_SUBJECT = (
     "营业执照丢了怎么补", "在外地住院怎么报销", "工伤认定要多久", "公积金可以取出来交房租吗", "快递丢了谁赔",
     "请律师没钱 有没有免费的", "物业费不交会被停水吗", "孤寡老人谁来管",
 )
+AFTER_OTHER = "要带什么材料"
 ON_TOPIC = {
     "社保卡怎么申请": ("要带什么材料", "多久能拿到", "在哪里办", "要钱吗", "小孩能办吗", "老人呢",
                   "可以别人代办吗", "网上能办吗", "丢了怎么补办", "照片有什么要求"),
@@ -80,10 +83,12 @@ def main() -> None:
     channel = test_client_channel(app)
     users = iter(range(10**6))
 
-    def after(opening: str, message: str):
+    def after(opening: str, *messages: str):
+        """The reply to the last of `messages`, sent after `opening` and the ones before it."""
         openid = f"o_{RUN}_probe{next(users):05d}"
-        channel.ask(openid, opening)
-        return channel.ask(openid, message)
+        for message in (opening, *messages):
+            reply = channel.ask(openid, message)
+        return reply
 
     def answered_after_each_opening(messages) -> int:
         """How many of `messages`, each sent after every opening, were answered (printed)."""
@@ -98,38 +103,71 @@ def main() -> None:
                           + reply.text[:120].replace("\n", " / "))
         return count
 
-    def read_with_the_topic(messages) -> int:
-        """How many of `messages`, each sent after every opening, were read with it (printed)."""
-        count = 0
+    def read_with_the_topic(messages, then: str | None = None) -> tuple[int, int]:
+        """How many of `messages`, each sent after every opening, were read with it (printed);
+        with `then`: how many times `then`, sent after a message of those answered by nothing,
+        was read with the opening. And of how many."""
+        count, probed = 0, 0
         for message in messages:
             for opening in OPENINGS:
-                reply = after(opening, message)
-                merged = reply.text.startswith("您问的是")
+                if then is None:
+                    reply = after(opening, message)
+                    merged = reply.text.startswith("您问的是")
+                elif after(opening, message).doc_id is None:
+                    reply = after(opening, message, then)
+                    merged = reply.text.startswith(f"您问的是：{opening}")
+                else:
+                    continue
                 count += merged
+                probed += 1
                 if options.show or merged:
-                    print(f"{'READ WITH IT' if merged else 'by itself   '} {opening} → {message}: "
-                          + reply.text[:120].replace("\n", " / "))
-        return count
+                    print(f"{'READ WITH IT' if merged else 'by itself   '} {opening} → {message}"
+                          f"{' → ' + then if then else ''}: " + reply.text[:120].replace("\n", " / "))
+        return count, probed
 
     answered_off = answered_after_each_opening(OFF_TOPIC)
-    merged_other = read_with_the_topic(OTHER_SUBJECT)
+    merged_other, _ = read_with_the_topic(OTHER_SUBJECT)
+    # ...and 「要带什么材料」 after one of those nothing answered: it asks about that subject, not
+    # the opening's (a topic kept through a message nothing answered must not be kept then).
+    merged_after_other, after_other = read_with_the_topic(OTHER_SUBJECT, then=AFTER_OTHER)
     answered_everyday = answered_after_each_opening(EVERYDAY_ASKING)
-    answered_on, total_on = 0, 0
+    answered_on, total_on, refused_on = 0, 0, {}
     for opening, messages in ON_TOPIC.items():
         for message in messages:
             reply = after(opening, message)
             total_on += 1
             answered_on += reply.doc_id is not None
+            if reply.doc_id is None:
+                refused_on.setdefault(opening, []).append(message)
             if options.show or reply.doc_id is None:
                 print(f"{'answered' if reply.doc_id else 'NOT FOUND'} {opening} → {message}: "
                       + reply.text[:120].replace("\n", " / "))
+    # The questions on the topic answered right after it, sent instead after one of the topic's
+    # questions that nothing answered: is the topic still theirs? (Added 2026-12-05, after
+    # 「租金怎么算」 was read with a refused 「要什么条件」 as its topic, and refused.)
+    answered_later, total_later = 0, 0
+    for opening, refused in refused_on.items():
+        for between in refused:
+            for message in ON_TOPIC[opening]:
+                if message in refused:
+                    continue
+                reply = after(opening, between, message)
+                total_later += 1
+                answered_later += reply.doc_id is not None
+                if options.show or reply.doc_id is None:
+                    print(f"{'answered' if reply.doc_id else 'NOT FOUND'} {opening} → {between} → {message}: "
+                          + reply.text[:120].replace("\n", " / "))
     print(f"\noff-topic messages after an answer, answered: {answered_off} of "
           f"{len(OFF_TOPIC) * len(OPENINGS)}")
     print(f"everyday questions asking an amount, a time or a place after an answer, answered: "
           f"{answered_everyday} of {len(EVERYDAY_ASKING) * len(OPENINGS)}")
     print(f"questions on another subject after an answer, read with its topic (您问的是…): "
           f"{merged_other} of {len(OTHER_SUBJECT) * len(OPENINGS)}")
+    print(f"...then 「{AFTER_OTHER}」 after such a question nothing answered, read with the first topic: "
+          f"{merged_after_other} of {after_other}")
     print(f"questions on the topic after an answer, answered: {answered_on} of {total_on}")
+    print(f"...of those answered, sent after a question on the topic that nothing answered: {answered_later} "
+          f"of {total_later}")
 
 
 if __name__ == "__main__":

@@ -837,19 +837,25 @@ def test_a_message_nothing_answers_on_the_topic_leaves_the_topic_as_it_was(env):
     assert reply.startswith("您问的是：失业保险金怎么申领——材料要交到哪\n")
 
 
-def test_a_message_is_on_its_topic_when_the_topics_release_says_what_it_names():
+def test_a_message_is_on_its_topic_unless_another_release_says_what_the_topics_does_not():
     """conversation.on_topic: read with its topic, the topic's release says at least
-    ON_TOPIC_SHARE of what the message names; a release the reading did not find is not."""
+    ON_TOPIC_SHARE of what the message names, or nothing the message finds by itself says it
+    either; not when another release does and the topic's does not, nor when the reading did
+    not find the topic's release."""
     from bot.answerability import Decision, candidates
     from bot.conversation import ON_TOPIC_SHARE, Turn, on_topic
 
     question, hits = _fund_hits(0.3)
     previous = Turn("退休了公积金能提取吗", 0.0, [], release="gz_fund")
 
-    def reading(named: float) -> Decision:
+    def reading(named: float, release: str | None = None) -> Decision:
         said = [dataclasses.replace(h, signals=dataclasses.replace(h.signals, subject_coverage=named))
-                for h in hits]
+                for h in hits if release is None or h.doc_id == release]
         return Decision(None, tuple(candidates(question, said)))
-    assert on_topic(reading(1.0), previous) and on_topic(reading(ON_TOPIC_SHARE), previous)
-    assert not on_topic(reading(0.2), previous)
-    assert not on_topic(reading(1.0), dataclasses.replace(previous, release="gz_other"))
+    elsewhere = reading(1.0, "gz_fund_guide")  # by itself: another release says what it names
+    assert on_topic(elsewhere, reading(1.0), previous)
+    assert on_topic(elsewhere, reading(ON_TOPIC_SHARE), previous)
+    assert not on_topic(elsewhere, reading(0.2), previous)
+    assert on_topic(reading(0.2, "gz_fund_guide"), reading(0.2), previous)  # nothing else says it
+    assert on_topic(Decision(None, ()), reading(0.2), previous)
+    assert not on_topic(elsewhere, reading(1.0), dataclasses.replace(previous, release="gz_other"))

@@ -338,6 +338,18 @@ def test_a_question_nothing_answers_on_the_topic_does_not_end_the_topic(demo_app
     assert "公共租赁住房" in reply and "租金" in reply
 
 
+def test_a_question_nothing_answers_that_names_what_no_release_says_does_not_end_the_topic(demo_app):
+    """「我是外地户口呢」 after 「失业金去哪里领」: the FAQ says little of it, but no other release the
+    message finds by itself says it either; it names no subject of its own. 「一个月能领多少钱」 next
+    was read with it and refused; it is read with 失业金去哪里领, and the FAQ's amount is quoted."""
+    chat = channel_to(demo_app)
+    assert "失业" in chat.ask("o_topic_stays_2", "失业金去哪里领").text
+    chat.ask("o_topic_stays_2", "我是外地户口呢")
+    reply = chat.ask("o_topic_stays_2", "一个月能领多少钱").text
+    assert reply.startswith("您问的是：失业金去哪里领——一个月能领多少钱")
+    assert "失业保险金" in reply and "元" in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
