@@ -431,7 +431,7 @@ class BotService:
                                   as_one=previous.release is None)
         merged = decide(merged_text, merged_hits, self.settings.model, previous.release,
                         asked_kinds(text))
-        own = dataclasses.replace(own, on_topic=conv.on_topic(alone, merged, previous))
+        own = dataclasses.replace(own, on_topic=conv.on_topic(text, alone, merged, previous))
         if settled and not conv.topic_answers_better(text, alone, merged, previous):
             return own
         if not conv.follows(text, alone, merged, previous, self.settings.model.threshold):

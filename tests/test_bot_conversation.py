@@ -839,9 +839,10 @@ def test_a_message_nothing_answers_on_the_topic_leaves_the_topic_as_it_was(env):
 
 def test_a_message_is_on_its_topic_unless_another_release_says_what_the_topics_does_not():
     """conversation.on_topic: read with its topic, the topic's release says at least
-    ON_TOPIC_SHARE of what the message names, or nothing the message finds by itself says it
-    either; not when another release does and the topic's does not, nor when the reading did
-    not find the topic's release."""
+    ON_TOPIC_SHARE of what the message names, or the message names nothing beyond its asking
+    and nothing it finds by itself says it either; not when another release does and the
+    topic's does not, nor when it names a subject of its own, nor when the reading did not find
+    the topic's release."""
     from bot.answerability import Decision, candidates
     from bot.conversation import ON_TOPIC_SHARE, Turn, on_topic
 
@@ -853,9 +854,11 @@ def test_a_message_is_on_its_topic_unless_another_release_says_what_the_topics_d
                 for h in hits if release is None or h.doc_id == release]
         return Decision(None, tuple(candidates(question, said)))
     elsewhere = reading(1.0, "gz_fund_guide")  # by itself: another release says what it names
-    assert on_topic(elsewhere, reading(1.0), previous)
-    assert on_topic(elsewhere, reading(ON_TOPIC_SHARE), previous)
-    assert not on_topic(elsewhere, reading(0.2), previous)
-    assert on_topic(reading(0.2, "gz_fund_guide"), reading(0.2), previous)  # nothing else says it
-    assert on_topic(Decision(None, ()), reading(0.2), previous)
-    assert not on_topic(elsewhere, reading(1.0), dataclasses.replace(previous, release="gz_other"))
+    asking, naming = "多久能批", "提取要单位盖章吗"  # names nothing beyond asking / names 单位盖章
+    assert on_topic(naming, elsewhere, reading(1.0), previous)
+    assert on_topic(naming, elsewhere, reading(ON_TOPIC_SHARE), previous)
+    assert not on_topic(asking, elsewhere, reading(0.2), previous)
+    assert on_topic(asking, reading(0.2, "gz_fund_guide"), reading(0.2), previous)  # nothing else says it
+    assert on_topic(asking, Decision(None, ()), reading(0.2), previous)
+    assert not on_topic(naming, Decision(None, ()), reading(0.2), previous)  # a subject of its own
+    assert not on_topic(naming, elsewhere, reading(1.0), dataclasses.replace(previous, release="gz_other"))

@@ -350,6 +350,17 @@ def test_a_question_nothing_answers_that_names_what_no_release_says_does_not_end
     assert "失业保险金" in reply and "元" in reply
 
 
+def test_a_question_nothing_answers_that_names_a_subject_of_its_own_ends_the_topic(demo_app):
+    """「孩子读书怎么办」 after 「积分入户要多少分」 is refused; the resident's 「要什么条件」 next asks
+    about schooling, and must not be answered with the conditions of 积分入户 (您问的是：积分入户要多少分
+    ——要什么条件): the message named a subject of its own, so the topic did not stay."""
+    chat = channel_to(demo_app)
+    assert "积分" in chat.ask("o_topic_ends", "积分入户要多少分").text
+    assert "没有找到" in chat.ask("o_topic_ends", "孩子读书怎么办").text
+    reply = chat.ask("o_topic_ends", "要什么条件").text
+    assert not reply.startswith("您问的是：积分入户") and "积分制入户" not in reply
+
+
 def test_asked_in_everyday_words_about_childbirth_the_maternity_notice_is_what_is_found(demo_app):
     """「生小孩有什么补贴」: 生小孩 is no word of the corpus, so only 补贴 was read, and the 残疾人两项
     补贴 rules were quoted for their 残疾儿童 clause. data/index/synonyms.tsv reads 生小孩 and 生娃
