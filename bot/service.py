@@ -101,7 +101,7 @@ class Reading:
     alone: Reading | None = None  # a follow-up's message read by itself (its fallback)
     topic_release: str | None = None  # a follow-up's: the release the previous answer quoted
     among: frozenset[str] | None = None  # a story's asking clauses: the releases the whole found
-    on_topic: bool = False      # read with its topic, the topic's release says what it names
+    on_topic: bool = False      # nothing answering it, it leaves the topic as it was (conversation.on_topic)
 
     @property
     def asks(self) -> frozenset[str]:
