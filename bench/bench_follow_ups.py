@@ -83,12 +83,15 @@ def main() -> None:
     channel = test_client_channel(app)
     users = iter(range(10**6))
 
+    def replies(opening: str, *messages: str) -> list:
+        """The replies to `messages`, each sent after `opening` and the ones before it, by a new user."""
+        openid = f"o_{RUN}_probe{next(users):05d}"
+        channel.ask(openid, opening)
+        return [channel.ask(openid, message) for message in messages]
+
     def after(opening: str, *messages: str):
         """The reply to the last of `messages`, sent after `opening` and the ones before it."""
-        openid = f"o_{RUN}_probe{next(users):05d}"
-        for message in (opening, *messages):
-            reply = channel.ask(openid, message)
-        return reply
+        return replies(opening, *messages)[-1]
 
     def answered_after_each_opening(messages) -> int:
         """How many of `messages`, each sent after every opening, were answered (printed)."""
@@ -113,11 +116,11 @@ def main() -> None:
                 if then is None:
                     reply = after(opening, message)
                     merged = reply.text.startswith("您问的是")
-                elif after(opening, message).doc_id is None:
-                    reply = after(opening, message, then)
-                    merged = reply.text.startswith(f"您问的是：{opening}")
                 else:
-                    continue
+                    between, reply = replies(opening, message, then)
+                    if between.doc_id is not None:  # answered: not a question nothing answered
+                        continue
+                    merged = reply.text.startswith(f"您问的是：{opening}")
                 count += merged
                 probed += 1
                 if options.show or merged:
