@@ -42,6 +42,17 @@ ASKING_RE = re.compile(r"[？?]|吗|呢|怎么|怎样|如何|能否|能不能|�
                         r"有没有|要不要|是不是|几[个年月天岁号次]")
 
 
+# A verb asked both ways: 「能不能领」, 「算不算工伤」, 「合不合法」, 「有没有补贴」.
+_BOTH_WAYS_RE = re.compile(r"([\u4e00-\u9fff])[不没]\1")
+
+
+def whether(text: str) -> str:
+    """A verb asked both ways as the corpus asks it, with 是否 (「是否算工伤」, 「是否合法」): cut as
+    typed, it gave BM25 and the signals a negation the law uses otherwise (能不能 → 不能,
+    算不算 → 不算) or one word no passage has (补不补, 够不够)."""
+    return _BOTH_WAYS_RE.sub(r"是否\1", text)
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadQuestion:
     asked: str                              # as the resident wrote it
@@ -97,7 +108,7 @@ class QueryReader:
         fixes: list[tuple[str, str]] = []
         if corrector is not None:
             text, fixes = corrector.correct(text, view.tokenizer.cut(text), _Lexicon(view))
-        return ReadQuestion(asked, text, focus(text, _topic_weight(view)), tuple(fixes))
+        return ReadQuestion(asked, whether(text), focus(text, _topic_weight(view)), tuple(fixes))
 
     def read_follow_up(self, question: str, opening: str, view, as_one: bool = False) -> ReadQuestion:
         """A follow-up read with the question that opened its topic. `as_one`: the dense side

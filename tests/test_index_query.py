@@ -123,3 +123,20 @@ def test_a_message_completing_an_opening_nothing_answered_is_read_as_one_questio
     completing = reader.read_follow_up("去哪里登记", "失业了", view, as_one=True)
     assert completing.dense == "失业了 去哪里登记" and completing.opening_dense is None
     assert completing.normal == after_answer.normal and completing.own == after_answer.own
+
+
+@pytest.mark.parametrize(("question", "normal", "not_read"), [
+    ("能不能在参保地领失业金", "是否能在参保地领失业金", "不能"),
+    ("这算不算工伤", "这是否算工伤", "不算"),
+    ("碰上周末补不补", "碰上周末是否补", "补不补"),
+    ("居住证够不够条件办", "居住证是否够条件办", "不够"),
+    ("有没有失业登记", "是否有失业登记", "没有"),
+])
+def test_a_verb_asked_both_ways_is_read_as_the_corpus_asks_it(view, question, normal, not_read):
+    """「能不能」, 「算不算」 cut as typed gave BM25 and the signals the law's negation (不能, 不算)
+    or a word no passage has (补不补); read with 是否 (a stopword, as in the Cantonese 使唔使 →
+    是否需要), the verb is what they match. The dense encoder reads the question as typed."""
+    read = QueryReader().read(question, view)
+    assert read.normal == normal
+    assert not_read not in view.tokenizer.content_words(read.normal)
+    assert read.dense == question
