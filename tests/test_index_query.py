@@ -42,6 +42,18 @@ def test_northern_colloquial_spellings_read_as_mandarin():
     assert asked_kinds("要带啥资料") == {"materials"}
 
 
+def test_gan_xiang_and_southwest_spellings_read_as_mandarin():
+    """Nanchang's and Hunan's 么子 / 冇得 / 伢 / 崽 and Sichuan's 啥子 / 啷个, as migrants type them;
+    Mandarin that contains the same characters (什么样, 要得到, 怎么个) is left as it is."""
+    dialect = Dialect.default()
+    assert dialect.to_mandarin("办执照有冇么子照顾咯？") == "办执照有没有什么照顾？"
+    assert dialect.to_mandarin("伢明年要上小学，晓得在哪里看冇？") == "孩子明年要上小学，知道在哪里看没有？"
+    assert dialect.to_mandarin("我们这些冇得田的农民") == "我们这些没有田的农民"
+    assert dialect.to_mandarin("社保卡丢了啷个办，啥子时候能补好") == "社保卡丢了怎么办，什么时候能补好"
+    for mandarin in ("需要什么样的材料", "要得到批准才能办", "怎么个办法"):
+        assert dialect.to_mandarin(mandarin) == mandarin
+
+
 def test_a_dialect_table_line_without_a_tab_is_refused(tmp_path):
     path = tmp_path / "dialect.tsv"
     path.write_text("几多 多少\n", encoding="utf-8")
