@@ -48,6 +48,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_bot import free_port, prepare, start_server, wait_ready  # noqa: E402
+from bench.bench_cluster import status  # noqa: E402
 from bot.callback_client import TEST_WECHAT_CONFIG, WeChatSender, text_xml  # noqa: E402
 from bot.config import load_wechat_config  # noqa: E402
 
@@ -134,6 +135,17 @@ def http_channel(base: str) -> Channel:
         with urllib.request.urlopen(request, timeout=15) as response:
             return response.read()
     return Channel(send)
+
+
+def until_ready(status, timeout: float = 300) -> None:
+    """Ask nothing before /readyz would let a load balancer send residents: the question engine
+    loads in the background after the start, and the first question would wait for it (its
+    seconds counted as a reply's)."""
+    deadline = time.monotonic() + timeout
+    while status() != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the instance was not ready after {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def test_client_channel(app) -> Channel:
@@ -352,11 +364,14 @@ def main() -> None:
         from server import create_app, start
         app = start(create_app({**TEST_WECHAT_CONFIG, "DATA_DIR": str(instance),
                                 "INDEX_EMBEDDER": embedder}))
+        client = app.test_client()
+        until_ready(lambda: client.get("/readyz").status_code)
         channel = test_client_channel(app)
     else:
         port = free_port()
         server = start_server(instance, port, embedder)
         wait_ready(f"http://127.0.0.1:{port}")
+        until_ready(lambda: status(f"http://127.0.0.1:{port}/readyz"))
         channel = http_channel(f"http://127.0.0.1:{port}")
     try:
         tally = Tally()
